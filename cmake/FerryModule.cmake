@@ -1,0 +1,26 @@
+# ferry_module(NAME DEPS ...): a static library from every .cpp in src/NAME (and its
+# sub-folders), so a new file in a module needs no edit here.
+function(ferry_module name)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp)
+  list(FILTER srcs EXCLUDE REGEX ".*/main\\.cpp$")
+  add_library(ferry_${name} STATIC ${srcs})
+  target_include_directories(ferry_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(ferry_${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# ferry_tests(NAME DEPS ...): one gtest binary from every *_test.cpp in tests/NAME.
+function(ferry_tests name)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cpp)
+  if(NOT srcs)
+    return()
+  endif()
+  add_executable(${name}_tests ${srcs})
+  target_include_directories(${name}_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(${name}_tests PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_compile_definitions(${name}_tests PRIVATE
+    FERRY_SOURCE_DIR="${PROJECT_SOURCE_DIR}" FERRY_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  gtest_discover_tests(${name}_tests DISCOVERY_MODE PRE_TEST
+    PROPERTIES LABELS ${name} ENVIRONMENT "FERRY_BIN=$<TARGET_FILE:ferry>")
+endfunction()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything ferry needs to build and test on Debian bookworm.
+# Usage: scripts/install-deps.sh [--test]   (--test adds the real servers the tests start)
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+build_pkgs=(build-essential cmake ninja-build ccache pkg-config
+  libboost-dev libboost-system-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
+  libsqlite3-dev libpq-dev libssl-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libvectorscan-dev
+  libre2-dev libgit2-dev libcurl4-openssl-dev clang libclang-rt-14-dev tzdata)
+test_pkgs=(curl python3 procps iproute2)
+want=("${build_pkgs[@]}")
+if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all ${#want[@]} packages present"
+fi

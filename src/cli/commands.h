@@ -1,0 +1,18 @@
+// Each verb group of the ferry command registers itself here; main.cpp calls them all.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace ferry::cli {
+
+// Options every verb that talks to the server shares.
+struct GlobalOptions {
+  std::string server = "127.0.0.1:7070";  // --server / FERRY_SERVER
+  std::string token;                      // --token / FERRY_TOKEN
+  bool json = false;                      // --json: machine-readable output
+};
+
+void register_config_commands(CLI::App& app, GlobalOptions& g);  // validate, plan
+void register_server_commands(CLI::App& app, GlobalOptions& g);  // server, token
+
+}  // namespace ferry::cli

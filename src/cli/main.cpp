@@ -1,0 +1,25 @@
+// ferry: the command line. Each verb group lives in its own *_cmd.cpp file.
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ferry: safe, fast, auditable releases of web services"};
+  app.set_version_flag("--version", std::string("ferry ") + FERRY_VERSION);
+  app.require_subcommand(1);
+  ferry::cli::GlobalOptions g;
+  if (const char* s = std::getenv("FERRY_SERVER")) g.server = s;
+  if (const char* t = std::getenv("FERRY_TOKEN")) g.token = t;
+  app.add_option("--server", g.server, "control-plane address (env FERRY_SERVER)");
+  app.add_option("--token", g.token, "API token (env FERRY_TOKEN)");
+  app.add_flag("--json", g.json, "print JSON instead of text");
+
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  return 0;
+}

@@ -1,0 +1,311 @@
+#include "common/http_server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+
+#include "common/crypto.h"
+
+namespace ferry {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+struct HttpServer::Impl {
+  asio::io_context accept_ioc;
+  tcp::acceptor acceptor{accept_ioc};
+};
+
+namespace {
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+// Runs the pending async operation on `ioc` until its handler set `done` (or the
+// stream's deadline fired), giving a blocking call with a timeout. When the server
+// stops, the operation is cancelled so the connection thread ends promptly.
+void run_until_done(asio::io_context& ioc, beast::tcp_stream& s, const bool& done,
+                    const std::atomic<bool>& running) {
+  ioc.restart();
+  while (!done) {
+    ioc.run_for(std::chrono::milliseconds(100));
+    if (!running && !done) s.cancel();
+    if (ioc.stopped() && !done) ioc.restart();
+  }
+}
+
+class BeastStreamWriter final : public StreamWriter {
+ public:
+  BeastStreamWriter(beast::tcp_stream& s, asio::io_context& ioc, std::atomic<bool>& running)
+      : s_(s), ioc_(ioc), running_(running) {}
+  // The last chunk: tells the client the body is complete.
+  void finish() { send("0\r\n\r\n"); }
+
+  bool write(std::string_view chunk) override {
+    if (!running_ || chunk.empty()) return running_;
+    // chunked transfer coding: size in hex, CRLF, data, CRLF
+    std::string frame = fmt_size(chunk.size());
+    frame += "\r\n";
+    frame.append(chunk);
+    frame += "\r\n";
+    return send(frame);
+  }
+
+ private:
+  bool send(const std::string& frame) {
+    beast::error_code ec;
+    bool done = false;
+    s_.expires_after(std::chrono::seconds(10));
+    asio::async_write(s_, asio::buffer(frame), [&](beast::error_code e, size_t) {
+      ec = e;
+      done = true;
+    });
+    run_until_done(ioc_, s_, done, running_);
+    return !ec && running_;
+  }
+
+  static std::string fmt_size(size_t n) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%zx", n);
+    return buf;
+  }
+  beast::tcp_stream& s_;
+  asio::io_context& ioc_;
+  std::atomic<bool>& running_;
+};
+
+}  // namespace
+
+HttpServer::HttpServer(HttpServerOptions options)
+    : opts_(std::move(options)), impl_(std::make_unique<Impl>()) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::route(std::string method, std::string pattern, HttpHandler handler) {
+  routes_.push_back({std::move(method), split_path(pattern), std::move(handler)});
+}
+void HttpServer::fallback(HttpHandler handler) { fallback_ = std::move(handler); }
+void HttpServer::use(HttpMiddleware m) { middleware_.push_back(std::move(m)); }
+void HttpServer::observe(HttpObserver o) { observers_.push_back(std::move(o)); }
+
+std::string HttpServer::address() const {
+  const bool v6 = opts_.host.find(':') != std::string::npos;
+  return (v6 ? "[" + opts_.host + "]" : opts_.host) + ":" + std::to_string(port_);
+}
+
+Status HttpServer::start() {
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(opts_.host, ec);
+  if (ec) return invalid_argument("listen address '" + opts_.host + "' is not an IP address");
+  tcp::endpoint ep(addr, opts_.port);
+  auto& acc = impl_->acceptor;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return unavailable("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) +
+                       ": " + ec.message());
+  port_ = acc.local_endpoint().port();
+  running_ = true;
+  acceptor_ = std::thread([this] { accept_loop(); });
+  return Status::Ok();
+}
+
+void HttpServer::accept_loop() {
+  auto& acc = impl_->acceptor;
+  std::function<void()> do_accept = [&] {
+    acc.async_accept([&](beast::error_code ec, tcp::socket sock) {
+      if (ec || !running_) return;
+      if (active_ >= opts_.max_connections) {
+        sock.close();  // over the limit: refuse rather than queue without bound
+      } else {
+        std::string remote = sock.remote_endpoint(ec).address().to_string();
+        int fd = sock.release(ec);
+        std::lock_guard lock(conn_mu_);
+        // reap finished threads so the list stays bounded
+        for (auto it = conns_.begin(); it != conns_.end();) {
+          if (*it->done) {
+            it->thread.join();
+            it = conns_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        ++active_;
+        auto done = std::make_shared<std::atomic<bool>>(false);
+        conns_.push_back({std::thread([this, fd, remote, done] {
+                            serve(fd, remote);
+                            --active_;
+                            *done = true;
+                          }),
+                          done});
+      }
+      do_accept();
+    });
+  };
+  do_accept();
+  impl_->accept_ioc.run();
+}
+
+void HttpServer::stop() {
+  if (!running_.exchange(false)) return;
+  impl_->accept_ioc.stop();
+  if (acceptor_.joinable()) acceptor_.join();
+  beast::error_code ec;
+  impl_->acceptor.close(ec);  // the accept thread is gone, so closing here is safe
+  std::list<Conn> threads;
+  {
+    std::lock_guard lock(conn_mu_);
+    threads.swap(conns_);
+  }
+  for (auto& c : threads)
+    if (c.thread.joinable()) c.thread.join();
+}
+
+HttpResponse HttpServer::dispatch(HttpRequest& req) {
+  for (auto& m : middleware_)
+    if (auto r = m(req)) return *r;
+  const auto segs = split_path(req.path);
+  bool path_matched = false;
+  for (auto& route : routes_) {
+    if (route.segments.size() != segs.size()) continue;
+    std::map<std::string, std::string> params;
+    bool match = true;
+    for (size_t i = 0; i < segs.size() && match; ++i) {
+      const auto& p = route.segments[i];
+      if (p.size() > 2 && p.front() == '{' && p.back() == '}')
+        params[p.substr(1, p.size() - 2)] = url_decode(segs[i]);
+      else
+        match = p == segs[i];
+    }
+    if (!match) continue;
+    path_matched = true;
+    if (route.method != req.method) continue;
+    req.params = std::move(params);
+    try {
+      return route.handler(req);
+    } catch (const std::exception& e) {
+      return HttpResponse::error(internal_error(std::string("handler failed: ") + e.what()));
+    }
+  }
+  if (path_matched)
+    return HttpResponse::error(Status(Code::kInvalidArgument,
+                                      "method " + req.method + " is not allowed on " + req.path));
+  if (fallback_) return fallback_(req);
+  return HttpResponse::error(not_found("no route for " + req.method + " " + req.path));
+}
+
+void HttpServer::serve(int fd, std::string remote) {
+  asio::io_context ioc;
+  beast::error_code ec;
+  tcp::socket sock(ioc);
+  sock.assign(remote.find(':') != std::string::npos ? tcp::v6() : tcp::v4(), fd, ec);
+  beast::tcp_stream stream(std::move(sock));
+  beast::flat_buffer buf;
+  bool first = true;
+  while (running_ && !ec) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(opts_.max_header_bytes));
+    parser.body_limit(opts_.max_body_bytes);
+    stream.expires_after(std::chrono::milliseconds(first ? opts_.read_timeout_ms
+                                                         : opts_.idle_timeout_ms));
+    bool done = false;
+    http::async_read(stream, buf, parser, [&](beast::error_code e, size_t) {
+      ec = e;
+      done = true;
+    });
+    run_until_done(ioc, stream, done, running_);
+    first = false;
+    HttpResponse resp;
+    HttpRequest req;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (ec == http::error::body_limit || ec == http::error::header_limit) {
+      resp = HttpResponse::error(resource_exhausted(
+          ec == http::error::body_limit
+              ? "request body over the limit of " + std::to_string(opts_.max_body_bytes) + " bytes"
+              : "request header over the limit of " + std::to_string(opts_.max_header_bytes) +
+                    " bytes"));
+      resp.headers.emplace_back("Connection", "close");
+    } else if (ec) {
+      break;  // closed, timed out or malformed: nothing to answer
+    } else {
+      auto& msg = parser.get();
+      req.method = std::string(msg.method_string());
+      req.target = std::string(msg.target());
+      size_t q = req.target.find('?');
+      req.path = req.target.substr(0, q);
+      if (q != std::string::npos) req.query = parse_query(std::string_view(req.target).substr(q + 1));
+      for (auto& f : msg) {
+        std::string name(f.name_string());
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        req.headers[name] = std::string(f.value());
+      }
+      req.body = std::move(msg.body());
+      req.remote_addr = remote;
+      req.request_id = req.header("x-request-id");
+      if (req.request_id.empty() || req.request_id.size() > 128) req.request_id = random_id("", 8);
+      resp = dispatch(req);
+    }
+    const bool keep_alive = !ec && parser.get().keep_alive() && !resp.stream;
+    http::response<http::string_body> out;
+    out.result(static_cast<http::status>(resp.status));
+    out.version(11);
+    out.set(http::field::server, "ferry");
+    out.set(http::field::content_type, resp.content_type);
+    out.set("X-Request-Id", req.request_id);
+    for (auto& [k, v] : resp.headers) out.set(k, v);
+    out.keep_alive(keep_alive);
+    beast::error_code wec;
+    if (resp.stream) {
+      out.chunked(true);
+      out.set(http::field::cache_control, "no-cache");
+      http::response_serializer<http::string_body> sr(out);
+      stream.expires_after(std::chrono::seconds(10));
+      done = false;
+      http::async_write_header(stream, sr, [&](beast::error_code e, size_t) {
+        wec = e;
+        done = true;
+      });
+      run_until_done(ioc, stream, done, running_);
+      if (!wec) {
+        BeastStreamWriter w(stream, ioc, running_);
+        resp.stream(w);
+        w.finish();
+      }
+      for (auto& o : observers_)
+        o(req, resp, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      break;
+    }
+    out.body() = std::move(resp.body);
+    out.prepare_payload();
+    stream.expires_after(std::chrono::seconds(30));
+    done = false;
+    http::async_write(stream, out, [&](beast::error_code e, size_t) {
+      wec = e;
+      done = true;
+    });
+    run_until_done(ioc, stream, done, running_);
+    for (auto& o : observers_)
+      o(req, resp, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (wec || !keep_alive) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream.close();
+}
+
+}  // namespace ferry

@@ -1,0 +1,91 @@
+// HttpServer: a small HTTP/1.1 server for the control-plane and agent APIs.
+// One thread per connection (the APIs see few clients; a stream such as SSE may hold
+// its thread), bounded by max_connections. Limits on header size, body size and read
+// time are enforced before a handler runs. Routes match "/api/v1/apps/{app}" patterns.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/http_types.h"
+#include "common/status.h"
+
+namespace ferry {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0: pick a free port (see HttpServer::port())
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_body_bytes = 4 * 1024 * 1024;
+  int read_timeout_ms = 10'000;   // a whole request must arrive within this
+  int idle_timeout_ms = 60'000;   // keep-alive connections idle longer are closed
+  size_t max_connections = 256;
+};
+
+using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
+// Runs before routing; returning a response short-circuits (auth, rate limits).
+using HttpMiddleware = std::function<std::optional<HttpResponse>(HttpRequest&)>;
+// Sees every finished request (access log, metrics).
+using HttpObserver = std::function<void(const HttpRequest&, const HttpResponse&, double ms)>;
+
+class HttpServer {
+ public:
+  explicit HttpServer(HttpServerOptions options);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Routes must be added before start(). `pattern` segments in braces are captured.
+  void route(std::string method, std::string pattern, HttpHandler handler);
+  // A handler for requests no route matched (e.g. static dashboard assets).
+  void fallback(HttpHandler handler);
+  void use(HttpMiddleware middleware);
+  void observe(HttpObserver observer);
+
+  // Binds and starts accepting; an error names the address that could not be bound.
+  Status start();
+  // Stops accepting, closes connections and joins every thread.
+  void stop();
+  uint16_t port() const { return port_; }
+  std::string address() const;
+
+  // Routing and middleware without a socket (tests, and the server itself).
+  HttpResponse dispatch(HttpRequest& req);
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    HttpHandler handler;
+  };
+  struct Impl;
+
+  void accept_loop();
+  void serve(int fd, std::string remote);
+
+  HttpServerOptions opts_;
+  std::vector<Route> routes_;
+  HttpHandler fallback_;
+  std::vector<HttpMiddleware> middleware_;
+  std::vector<HttpObserver> observers_;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> running_{false};
+  std::atomic<uint16_t> port_{0};
+  std::thread acceptor_;
+  std::mutex conn_mu_;
+  struct Conn {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::list<Conn> conns_;
+  std::atomic<size_t> active_{0};
+};
+
+}  // namespace ferry
