@@ -1,0 +1,203 @@
+#include "core/agent_api.h"
+
+namespace ferry {
+
+std::string_view to_string(InstanceState s) {
+  switch (s) {
+    case InstanceState::kStarting: return "starting";
+    case InstanceState::kReady: return "ready";
+    case InstanceState::kUnready: return "unready";
+    case InstanceState::kCrashed: return "crashed";
+    case InstanceState::kStopping: return "stopping";
+    case InstanceState::kStopped: return "stopped";
+  }
+  return "starting";
+}
+
+InstanceState instance_state_from_string(std::string_view s) {
+  if (s == "ready") return InstanceState::kReady;
+  if (s == "unready") return InstanceState::kUnready;
+  if (s == "crashed") return InstanceState::kCrashed;
+  if (s == "stopping") return InstanceState::kStopping;
+  if (s == "stopped") return InstanceState::kStopped;
+  return InstanceState::kStarting;
+}
+
+const std::vector<double>& latency_buckets_ms() {
+  static const std::vector<double> kBuckets = {1,   2,   5,    10,   25,   50,    75,   100,
+                                               150, 250, 500,  750,  1000, 2500, 5000, 10000};
+  return kBuckets;
+}
+
+static std::string_view probe_kind(ProbeSpec::Kind k) {
+  switch (k) {
+    case ProbeSpec::Kind::kHttp: return "http";
+    case ProbeSpec::Kind::kTcp: return "tcp";
+    case ProbeSpec::Kind::kCommand: return "command";
+    case ProbeSpec::Kind::kNone: break;
+  }
+  return "none";
+}
+
+void to_json(Json& j, const ProbeSpec& p) {
+  j = Json{{"kind", probe_kind(p.kind)},
+           {"path", p.path},
+           {"expect_status", p.expect_status},
+           {"command", p.command},
+           {"interval_ms", p.interval_ms},
+           {"timeout_ms", p.timeout_ms},
+           {"success_threshold", p.success_threshold},
+           {"failure_threshold", p.failure_threshold},
+           {"initial_delay_ms", p.initial_delay_ms}};
+}
+
+void from_json(const Json& j, ProbeSpec& p) {
+  const std::string k = j.value("kind", "none");
+  p.kind = k == "http"      ? ProbeSpec::Kind::kHttp
+           : k == "tcp"     ? ProbeSpec::Kind::kTcp
+           : k == "command" ? ProbeSpec::Kind::kCommand
+                            : ProbeSpec::Kind::kNone;
+  p.path = j.value("path", "/");
+  p.expect_status = j.value("expect_status", 200);
+  p.command = j.value("command", std::vector<std::string>{});
+  p.interval_ms = j.value("interval_ms", 1000);
+  p.timeout_ms = j.value("timeout_ms", 1000);
+  p.success_threshold = j.value("success_threshold", 1);
+  p.failure_threshold = j.value("failure_threshold", 3);
+  p.initial_delay_ms = j.value("initial_delay_ms", 0);
+}
+
+void to_json(Json& j, const ChecksSpec& c) {
+  j = Json{{"readiness", c.readiness},
+           {"liveness", c.liveness},
+           {"startup_grace_ms", c.startup_grace_ms}};
+}
+
+void from_json(const Json& j, ChecksSpec& c) {
+  if (j.contains("readiness")) c.readiness = j["readiness"].get<ProbeSpec>();
+  if (j.contains("liveness")) c.liveness = j["liveness"].get<ProbeSpec>();
+  c.startup_grace_ms = j.value("startup_grace_ms", 0);
+}
+
+void to_json(Json& j, const RunSpec& r) {
+  j = Json{{"command", r.command},
+           {"image", r.image},
+           {"cwd", r.cwd},
+           {"env", r.env},
+           {"stop_grace_ms", r.stop_grace_ms}};
+}
+
+void from_json(const Json& j, RunSpec& r) {
+  r.command = j.value("command", std::vector<std::string>{});
+  r.image = j.value("image", "");
+  r.cwd = j.value("cwd", "");
+  r.env = j.value("env", std::map<std::string, std::string>{});
+  r.stop_grace_ms = j.value("stop_grace_ms", 10'000);
+}
+
+void to_json(Json& j, const InstanceSpec& s) {
+  j = Json{{"id", s.id}, {"release", s.release}, {"run", s.run}, {"checks", s.checks},
+           {"port", s.port}};
+}
+
+void from_json(const Json& j, InstanceSpec& s) {
+  s.id = j.at("id").get<std::string>();
+  s.release = j.value("release", "");
+  if (j.contains("run")) s.run = j["run"].get<RunSpec>();
+  if (j.contains("checks")) s.checks = j["checks"].get<ChecksSpec>();
+  s.port = j.value("port", uint16_t{0});
+}
+
+void to_json(Json& j, const AppDesiredState& s) {
+  j = Json{{"app", s.app},
+           {"generation", s.generation},
+           {"listen_host", s.listen_host},
+           {"listen_port", s.listen_port},
+           {"weights", s.weights},
+           {"instances", s.instances}};
+}
+
+void from_json(const Json& j, AppDesiredState& s) {
+  s.app = j.at("app").get<std::string>();
+  s.generation = j.value("generation", int64_t{0});
+  s.listen_host = j.value("listen_host", "127.0.0.1");
+  s.listen_port = j.value("listen_port", uint16_t{0});
+  s.weights = j.value("weights", std::map<std::string, int>{});
+  s.instances = j.value("instances", std::vector<InstanceSpec>{});
+}
+
+void to_json(Json& j, const InstanceStatus& s) {
+  j = Json{{"id", s.id},
+           {"release", s.release},
+           {"state", to_string(s.state)},
+           {"pid", s.pid},
+           {"port", s.port},
+           {"restarts", s.restarts},
+           {"last_exit_code", s.last_exit_code},
+           {"started_at_ms", s.started_at_ms},
+           {"ready_at_ms", s.ready_at_ms},
+           {"message", s.message}};
+}
+
+void from_json(const Json& j, InstanceStatus& s) {
+  s.id = j.value("id", "");
+  s.release = j.value("release", "");
+  s.state = instance_state_from_string(j.value("state", "starting"));
+  s.pid = j.value("pid", 0);
+  s.port = j.value("port", uint16_t{0});
+  s.restarts = j.value("restarts", 0);
+  s.last_exit_code = j.value("last_exit_code", 0);
+  s.started_at_ms = j.value("started_at_ms", int64_t{0});
+  s.ready_at_ms = j.value("ready_at_ms", int64_t{0});
+  s.message = j.value("message", "");
+}
+
+void to_json(Json& j, const ReleaseStats& s) {
+  j = Json{{"release", s.release},
+           {"requests", s.requests},
+           {"status_1xx", s.status_1xx},
+           {"status_2xx", s.status_2xx},
+           {"status_3xx", s.status_3xx},
+           {"status_4xx", s.status_4xx},
+           {"status_5xx", s.status_5xx},
+           {"upstream_errors", s.upstream_errors},
+           {"latency_counts", s.latency_counts},
+           {"latency_sum_ms", s.latency_sum_ms},
+           {"recent_latencies_ms", s.recent_latencies_ms},
+           {"sample_seq", s.sample_seq},
+           {"active_requests", s.active_requests}};
+}
+
+void from_json(const Json& j, ReleaseStats& s) {
+  s.release = j.value("release", "");
+  s.requests = j.value("requests", uint64_t{0});
+  s.status_1xx = j.value("status_1xx", uint64_t{0});
+  s.status_2xx = j.value("status_2xx", uint64_t{0});
+  s.status_3xx = j.value("status_3xx", uint64_t{0});
+  s.status_4xx = j.value("status_4xx", uint64_t{0});
+  s.status_5xx = j.value("status_5xx", uint64_t{0});
+  s.upstream_errors = j.value("upstream_errors", uint64_t{0});
+  s.latency_counts = j.value("latency_counts", std::vector<uint64_t>{});
+  s.latency_sum_ms = j.value("latency_sum_ms", 0.0);
+  s.recent_latencies_ms = j.value("recent_latencies_ms", std::vector<double>{});
+  s.sample_seq = j.value("sample_seq", uint64_t{0});
+  s.active_requests = j.value("active_requests", 0);
+}
+
+void to_json(Json& j, const AppStatus& s) {
+  j = Json{{"app", s.app},
+           {"generation", s.generation},
+           {"weights", s.weights},
+           {"instances", s.instances},
+           {"releases", s.releases}};
+}
+
+void from_json(const Json& j, AppStatus& s) {
+  s.app = j.value("app", "");
+  s.generation = j.value("generation", int64_t{0});
+  s.weights = j.value("weights", std::map<std::string, int>{});
+  s.instances = j.value("instances", std::vector<InstanceStatus>{});
+  s.releases = j.value("releases", std::vector<ReleaseStats>{});
+}
+
+}  // namespace ferry

@@ -1,0 +1,111 @@
+// The contract between the control plane and an agent: desired state per app (idempotent,
+// last write wins by generation) and what the agent reports back. The engine talks to
+// agents only through AgentClient; src/agent implements the HTTP server side and an
+// HttpAgentClient. JSON field names here are the wire format of the agent API
+// (docs/agent-api.md).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "core/spec.h"
+
+namespace ferry {
+
+// One instance the agent must keep running.
+struct InstanceSpec {
+  std::string id;        // unique on the agent, e.g. "web-v2-0"
+  std::string release;   // release version this instance runs, e.g. "v2"
+  RunSpec run;           // env already includes injected secrets; never logged
+  ChecksSpec checks;
+  uint16_t port = 0;     // 0: the agent assigns a free port and reports it
+};
+
+// Everything the agent should run and route for one app.
+struct AppDesiredState {
+  std::string app;
+  int64_t generation = 0;               // higher wins; an older put is ignored
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 0;             // router's public port; 0 = no router
+  std::map<std::string, int> weights;   // release → weight (any non-negative scale)
+  std::vector<InstanceSpec> instances;  // instances not listed are drained and stopped
+};
+
+enum class InstanceState { kStarting, kReady, kUnready, kCrashed, kStopping, kStopped };
+std::string_view to_string(InstanceState s);
+InstanceState instance_state_from_string(std::string_view s);
+
+struct InstanceStatus {
+  std::string id;
+  std::string release;
+  InstanceState state = InstanceState::kStarting;
+  int pid = 0;
+  uint16_t port = 0;
+  int restarts = 0;
+  int last_exit_code = 0;      // of the last exit, or -signal
+  int64_t started_at_ms = 0;   // unix ms
+  int64_t ready_at_ms = 0;     // unix ms; 0 = not ready yet
+  std::string message;         // last probe failure, crash reason
+};
+
+// Latency histogram bucket upper bounds in milliseconds, shared by router and analysis.
+const std::vector<double>& latency_buckets_ms();
+
+// Router counters for one release since the router started (cumulative).
+struct ReleaseStats {
+  std::string release;
+  uint64_t requests = 0;
+  uint64_t status_1xx = 0, status_2xx = 0, status_3xx = 0, status_4xx = 0, status_5xx = 0;
+  uint64_t upstream_errors = 0;        // connect failures / resets answered 502 by the router
+  std::vector<uint64_t> latency_counts;  // per latency_buckets_ms(), plus one overflow bucket
+  double latency_sum_ms = 0;
+  // The most recent latencies (ms), newest last, at most a few thousand; with
+  // `sample_seq` (samples ever taken) a reader can tell which are new since its last read.
+  std::vector<double> recent_latencies_ms;
+  uint64_t sample_seq = 0;
+  int active_requests = 0;
+};
+
+struct AppStatus {
+  std::string app;
+  int64_t generation = 0;
+  std::map<std::string, int> weights;
+  std::vector<InstanceStatus> instances;
+  std::vector<ReleaseStats> releases;   // router stats per release
+};
+
+class AgentClient {
+ public:
+  virtual ~AgentClient() = default;
+  // Sets the whole desired state of one app (instances and weights). Idempotent.
+  virtual Status put_app(const AppDesiredState& state) = 0;
+  // Changes only the weights (the fast path of a canary step or a rollback).
+  virtual Status set_weights(const std::string& app, int64_t generation,
+                             const std::map<std::string, int>& weights) = 0;
+  virtual Result<AppStatus> app_status(const std::string& app) = 0;
+  // Stops every instance and the router of the app.
+  virtual Status remove_app(const std::string& app) = 0;
+};
+
+void to_json(Json& j, const ProbeSpec& p);
+void from_json(const Json& j, ProbeSpec& p);
+void to_json(Json& j, const ChecksSpec& c);
+void from_json(const Json& j, ChecksSpec& c);
+void to_json(Json& j, const RunSpec& r);
+void from_json(const Json& j, RunSpec& r);
+void to_json(Json& j, const InstanceSpec& s);
+void from_json(const Json& j, InstanceSpec& s);
+void to_json(Json& j, const AppDesiredState& s);
+void from_json(const Json& j, AppDesiredState& s);
+void to_json(Json& j, const InstanceStatus& s);
+void from_json(const Json& j, InstanceStatus& s);
+void to_json(Json& j, const ReleaseStats& s);
+void from_json(const Json& j, ReleaseStats& s);
+void to_json(Json& j, const AppStatus& s);
+void from_json(const Json& j, AppStatus& s);
+
+}  // namespace ferry

@@ -1,0 +1,191 @@
+// Specs: what ferry.yaml says, as plain values. src/config builds them (with
+// file:line:column errors); the engine, planner and governance read them. No I/O here.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ferry {
+
+// A probe of one instance.
+struct ProbeSpec {
+  enum class Kind { kNone, kHttp, kTcp, kCommand };
+  Kind kind = Kind::kNone;
+  std::string path = "/";              // http
+  int expect_status = 200;             // http: this status (or any 2xx when 0)
+  std::vector<std::string> command;    // command: exit 0 is success
+  int interval_ms = 1000;
+  int timeout_ms = 1000;
+  int success_threshold = 1;           // consecutive successes to become ready/healthy
+  int failure_threshold = 3;           // consecutive failures to become unready/unhealthy
+  int initial_delay_ms = 0;
+};
+
+struct ChecksSpec {
+  ProbeSpec readiness;   // gates traffic
+  ProbeSpec liveness;    // restarts the instance when it fails
+  int startup_grace_ms = 0;  // liveness is not applied before this
+};
+
+struct RunSpec {
+  std::vector<std::string> command;  // process runtime; "${PORT}" and "${VERSION}" expanded
+  std::string image;                 // docker runtime (when set, command is the container args)
+  std::string cwd;
+  std::map<std::string, std::string> env;
+  int stop_grace_ms = 10'000;        // SIGTERM → this long → SIGKILL
+};
+
+struct CanaryStep {
+  enum class Kind { kWeight, kPause, kAnalysis };
+  Kind kind = Kind::kWeight;
+  int weight = 0;             // kWeight: percent of traffic to the new release (0-100)
+  int pause_ms = 0;           // kPause: 0 with until_promote means wait for `ferry promote`
+  bool until_promote = false;
+  int analysis_ms = 0;        // kAnalysis: how long to watch before deciding (0: analysis.window)
+};
+
+struct StrategySpec {
+  enum class Kind { kImmediate, kRolling, kBlueGreen, kCanary };
+  Kind kind = Kind::kRolling;
+  // rolling
+  int batch_size = 1;
+  int max_unavailable = 0;
+  // blue-green
+  int keep_old_ms = 10 * 60'000;     // old set kept this long after the switch
+  bool auto_promote = true;          // switch without `ferry promote` once verified
+  // canary
+  std::vector<CanaryStep> steps;
+};
+
+struct LatencyRule {
+  std::string metric;         // "p50", "p95", "p99"
+  double max_ms = 0;          // absolute bound, 0 = none
+  double max_ratio = 0;       // bound as canary/stable, 0 = none
+};
+
+struct PromQuerySpec {
+  std::string name;
+  std::string url;            // Prometheus base URL, e.g. http://127.0.0.1:9090
+  std::string query;          // may use {{app}}, {{release}}, {{env}}
+  std::optional<double> max;  // fail when the result is above
+  std::optional<double> min;  // fail when the result is below
+};
+
+struct AnalysisSpec {
+  int interval_ms = 1000;         // how often the analysis is evaluated during a step
+  int window_ms = 30'000;         // default analysis step length
+  int64_t min_requests = 20;      // fewer: inconclusive
+  double max_error_rate = 0.05;   // 5xx + failed connections / requests
+  std::vector<LatencyRule> latency;
+  bool mann_whitney = true;       // canary slower than stable with this confidence fails
+  double confidence = 0.98;
+  std::vector<PromQuerySpec> prometheus;
+  int max_inconclusive = 3;       // after this many inconclusive results in a row: fail
+};
+
+struct HookSpec {
+  std::string name;
+  std::vector<std::string> command;
+  int timeout_ms = 60'000;
+  int retries = 0;                     // 0-3, only for transient failures
+  std::vector<int> transient_exit_codes = {75};  // EX_TEMPFAIL by default
+  std::map<std::string, std::string> env;
+};
+
+struct HooksSpec {
+  std::vector<HookSpec> pre_deploy;    // backups, migrations
+  std::vector<HookSpec> post_deploy;   // smoke tests
+  std::vector<HookSpec> on_rollback;
+};
+
+struct WindowSpec {
+  std::vector<int> days;     // 0 = Sunday … 6 = Saturday
+  int start_minute = 0;      // minutes after local midnight
+  int end_minute = 24 * 60;
+  std::string timezone = "UTC";
+};
+
+struct FreezeSpec {
+  std::string from;          // ISO date or date-time, inclusive
+  std::string to;            // inclusive
+  std::string timezone = "UTC";
+  std::string reason;
+};
+
+struct EnvironmentSpec {
+  std::string name;
+  std::vector<std::string> requires_envs;  // a release must have succeeded there first
+  std::vector<std::string> agents;         // agent names (see AgentSpec)
+  int approvals = 0;                       // approvals needed, never by the requester
+  int approval_ttl_ms = 24 * 3600'000;
+  bool auto_deploy = false;                // new releases go here without a request
+  std::vector<WindowSpec> windows;         // empty: any time
+  std::vector<FreezeSpec> freezes;
+};
+
+// Per-environment overrides of an app.
+struct AppEnvSpec {
+  std::optional<int> instances;
+  std::optional<uint16_t> port;
+  std::map<std::string, std::string> env;
+};
+
+struct AppSpec {
+  std::string name;
+  uint16_t port = 0;                 // the router's public port for the app
+  std::string listen = "127.0.0.1";  // the router's bind address
+  int instances = 1;
+  RunSpec run;
+  ChecksSpec checks;
+  StrategySpec strategy;
+  AnalysisSpec analysis;
+  HooksSpec hooks;
+  int progress_deadline_ms = 60'000;  // new instances must be ready within this
+  int keep_releases = 10;
+  std::string rollback_policy = "rollback";  // on server restart mid-step: "resume" or "rollback"
+  std::map<std::string, AppEnvSpec> environments;
+};
+
+struct AgentSpec {
+  std::string name;
+  std::string address;   // host:port of its API
+  std::string token_file;
+};
+
+struct NotificationSpec {
+  std::string name;
+  std::string type;      // slack, pagerduty, webhook
+  std::string url;       // or a secret reference
+  std::string url_env;   // read the URL from this environment variable (keeps it out of the file)
+  std::string routing_key_env;  // pagerduty
+  std::string secret_env;       // webhook HMAC key
+  std::vector<std::string> events;  // empty: all
+};
+
+struct ServerSpec {
+  std::string listen = "127.0.0.1:7070";
+  std::string store = "sqlite:.ferry/ferry.db";  // or postgres://…
+  std::string data_dir = ".ferry";
+  std::string secrets_key_file;   // 32-byte key for secrets at rest
+  bool start_local_agent = true;
+};
+
+struct Config {
+  std::string path;  // the file it came from
+  ServerSpec server;
+  std::vector<AgentSpec> agents;
+  std::vector<EnvironmentSpec> environments;  // in file order (promotion order)
+  std::vector<AppSpec> apps;
+  std::vector<NotificationSpec> notifications;
+
+  const AppSpec* app(std::string_view name) const;
+  const EnvironmentSpec* environment(std::string_view name) const;
+  const AgentSpec* agent(std::string_view name) const;
+  // The app as deployed to `env`: per-environment overrides applied.
+  AppSpec app_for_env(const AppSpec& app, std::string_view env) const;
+};
+
+}  // namespace ferry
