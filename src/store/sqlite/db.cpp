@@ -1,0 +1,104 @@
+#include "store/sqlite/db.h"
+
+#include <filesystem>
+
+namespace ferry::sqlite {
+
+static Status sql_error(sqlite3* db, std::string_view what) {
+  const int code = sqlite3_errcode(db);
+  const Code c = (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? Code::kUnavailable
+                 : (code == SQLITE_CONSTRAINT)                  ? Code::kAlreadyExists
+                                                                : Code::kInternal;
+  return Status(c, std::string(what) + ": " + sqlite3_errmsg(db));
+}
+
+Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
+  if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) !=
+      SQLITE_OK) {
+    prep_ = sql_error(db, "preparing SQL");
+    stmt_ = nullptr;
+  }
+  status_ = prep_;
+}
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+Statement& Statement::bind(int i, std::string_view v) {
+  if (stmt_) sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Statement& Statement::bind(int i, int64_t v) {
+  if (stmt_) sqlite3_bind_int64(stmt_, i, v);
+  return *this;
+}
+
+bool Statement::step() {
+  if (!stmt_ || !status_.ok()) return false;
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc != SQLITE_DONE) status_ = sql_error(db_, "running SQL");
+  return false;
+}
+
+Status Statement::exec() {
+  while (step()) {
+  }
+  return status_;
+}
+
+std::string Statement::text(int col) const {
+  const unsigned char* t = sqlite3_column_text(stmt_, col);
+  if (!t) return {};
+  return std::string(reinterpret_cast<const char*>(t),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+}
+
+int64_t Statement::integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
+  std::error_code ec;
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) return unavailable("cannot create folder " + parent.string() + ": " + ec.message());
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                                 nullptr);
+  std::unique_ptr<Database> db(new Database(raw));  // owns raw even when open failed
+  if (rc != SQLITE_OK)
+    return unavailable("cannot open SQLite database " + path + ": " + sqlite3_errstr(rc));
+  sqlite3_busy_timeout(raw, 5000);
+  // WAL: readers never block the writer; FULL: a committed state change survives
+  // power loss, which the engine's commit-before-act rule depends on.
+  FERRY_RETURN_IF_ERROR(db->exec("PRAGMA journal_mode=WAL"));
+  FERRY_RETURN_IF_ERROR(db->exec("PRAGMA synchronous=FULL"));
+  FERRY_RETURN_IF_ERROR(db->exec("PRAGMA foreign_keys=ON"));
+  return db;
+}
+
+Database::~Database() { sqlite3_close_v2(db_); }
+
+Status Database::exec(std::string_view sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return internal_error("SQL failed: " + msg);
+  }
+  return Status::Ok();
+}
+
+Transaction::Transaction(Database& db) : db_(db) { begin_ = db_.exec("BEGIN IMMEDIATE"); }
+
+Transaction::~Transaction() {
+  if (!done_ && begin_.ok()) (void)db_.exec("ROLLBACK");
+}
+
+Status Transaction::commit() {
+  FERRY_RETURN_IF_ERROR(begin_);
+  done_ = true;
+  return db_.exec("COMMIT");
+}
+
+}  // namespace ferry::sqlite

@@ -1,0 +1,98 @@
+#include "store/sqlite/migrations.h"
+
+namespace ferry::sqlite {
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, "releases, deployments, events, environment releases",
+       R"sql(
+CREATE TABLE releases (
+  app TEXT NOT NULL, version TEXT NOT NULL, git_sha TEXT NOT NULL DEFAULT '',
+  artifact TEXT NOT NULL DEFAULT '', config TEXT NOT NULL DEFAULT '{}',
+  scan_status TEXT NOT NULL DEFAULT 'not_scanned', scan_summary TEXT NOT NULL DEFAULT '{}',
+  created_by TEXT NOT NULL DEFAULT '', created_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (app, version));
+CREATE TABLE deployments (
+  id TEXT PRIMARY KEY, app TEXT NOT NULL, env TEXT NOT NULL, release TEXT NOT NULL,
+  previous_release TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, strategy TEXT NOT NULL,
+  plan TEXT NOT NULL DEFAULT '[]', current_step INTEGER NOT NULL DEFAULT -1,
+  step_state TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '',
+  requested_by TEXT NOT NULL DEFAULT '', generation INTEGER NOT NULL DEFAULT 0,
+  created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
+  finished_at_ms INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 1,
+  FOREIGN KEY (app, release) REFERENCES releases(app, version));
+CREATE INDEX deployments_app_env ON deployments(app, env, created_at_ms);
+CREATE INDEX deployments_state ON deployments(state);
+CREATE TABLE deployment_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, deployment_id TEXT NOT NULL REFERENCES deployments(id),
+  time_ms INTEGER NOT NULL, type TEXT NOT NULL, step INTEGER NOT NULL DEFAULT -1,
+  message TEXT NOT NULL DEFAULT '', data TEXT NOT NULL DEFAULT '{}');
+CREATE INDEX deployment_events_dep ON deployment_events(deployment_id, seq);
+CREATE TABLE env_releases (
+  app TEXT NOT NULL, env TEXT NOT NULL, release TEXT NOT NULL, deployment_id TEXT NOT NULL,
+  at_ms INTEGER NOT NULL, PRIMARY KEY (app, env));
+CREATE TABLE release_successes (
+  app TEXT NOT NULL, release TEXT NOT NULL, env TEXT NOT NULL, at_ms INTEGER NOT NULL,
+  PRIMARY KEY (app, release, env));
+)sql"},
+      {2, "tokens, audit chain, approvals, secrets",
+       R"sql(
+CREATE TABLE tokens (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, role TEXT NOT NULL,
+  envs TEXT NOT NULL DEFAULT '[]', created_by TEXT NOT NULL DEFAULT '',
+  created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL DEFAULT 0,
+  revoked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+  app TEXT NOT NULL DEFAULT '', env TEXT NOT NULL DEFAULT '', release TEXT NOT NULL DEFAULT '',
+  git_sha TEXT NOT NULL DEFAULT '', source_addr TEXT NOT NULL DEFAULT '',
+  details TEXT NOT NULL DEFAULT '{}', prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+-- append-only: the store never updates or deletes audit rows; these triggers make
+-- an accidental UPDATE/DELETE through SQL fail loudly too.
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN
+  SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN
+  SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TABLE approvals (
+  app TEXT NOT NULL, env TEXT NOT NULL, release TEXT NOT NULL, approver TEXT NOT NULL,
+  comment TEXT NOT NULL DEFAULT '', at_ms INTEGER NOT NULL,
+  PRIMARY KEY (app, env, release, approver));
+CREATE TABLE secrets (
+  app TEXT NOT NULL, env TEXT NOT NULL, name TEXT NOT NULL, ciphertext TEXT NOT NULL,
+  updated_at_ms INTEGER NOT NULL, updated_by TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (app, env, name));
+)sql"},
+  };
+  return kMigrations;
+}
+
+Result<int> migrate(Database& db) {
+  FERRY_RETURN_IF_ERROR(db.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+      "description TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)"));
+  int current = 0;
+  {
+    Statement q(db.handle(), "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    if (q.step()) current = static_cast<int>(q.integer(0));
+    FERRY_RETURN_IF_ERROR(q.status());
+  }
+  for (const auto& m : migrations()) {
+    if (m.version <= current) continue;
+    Transaction tx(db);
+    FERRY_RETURN_IF_ERROR(tx.begin_status());
+    Status s = db.exec(m.sql);
+    if (!s.ok())
+      return s.with_context("migration " + std::to_string(m.version) + " (" +
+                            std::string(m.description) + ")");
+    Statement rec(db.handle(),
+                  "INSERT INTO schema_migrations VALUES (?, ?, CAST(strftime('%s','now') AS "
+                  "INTEGER) * 1000)");
+    rec.bind(1, m.version).bind(2, m.description);
+    FERRY_RETURN_IF_ERROR(rec.exec());
+    FERRY_RETURN_IF_ERROR(tx.commit());
+    current = m.version;
+  }
+  return current;
+}
+
+}  // namespace ferry::sqlite

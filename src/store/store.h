@@ -1,0 +1,83 @@
+// Store: the durable state of the control plane. Every method is one transaction;
+// a state change and the event that records it commit together or not at all.
+// Implementations: sqlite/ (embedded default). Thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "store/records.h"
+
+namespace ferry {
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The schema version after migrations (tests, `ferry server --check`).
+  virtual Result<int> schema_version() = 0;
+
+  // Releases. create_release fails with kAlreadyExists for a known app+version.
+  virtual Status create_release(const ReleaseRecord& r) = 0;
+  virtual Result<ReleaseRecord> get_release(const std::string& app, const std::string& version) = 0;
+  // Newest first.
+  virtual Result<std::vector<ReleaseRecord>> list_releases(const std::string& app, int limit) = 0;
+  virtual Status update_release_scan(const std::string& app, const std::string& version,
+                                     const std::string& scan_status, const Json& summary) = 0;
+
+  // Deployments. update_deployment writes `d` only if the stored version equals
+  // d.version (else kConflict), bumps it, and appends `events` in the same transaction.
+  virtual Status create_deployment(const DeploymentRecord& d, const DeploymentEvent& created) = 0;
+  virtual Status update_deployment(DeploymentRecord& d,
+                                   const std::vector<DeploymentEvent>& events = {}) = 0;
+  virtual Result<DeploymentRecord> get_deployment(const std::string& id) = 0;
+  // Newest first.
+  virtual Result<std::vector<DeploymentRecord>> list_deployments(const DeploymentFilter& f) = 0;
+  virtual Result<int64_t> append_event(const DeploymentEvent& e) = 0;
+  // Events with seq > after_seq, oldest first; deployment_id "" for all deployments.
+  virtual Result<std::vector<DeploymentEvent>> list_events(const std::string& deployment_id,
+                                                           int64_t after_seq, int limit) = 0;
+
+  // The stable release of an app in an environment (after a successful deployment).
+  virtual Status set_env_release(const EnvReleaseRecord& r) = 0;
+  virtual Result<std::vector<EnvReleaseRecord>> list_env_releases(const std::string& app) = 0;
+  // Whether `release` has ever succeeded in `env` (lifecycle gate).
+  virtual Result<bool> release_succeeded_in(const std::string& app, const std::string& release,
+                                            const std::string& env) = 0;
+
+  // Tokens.
+  virtual Status create_token(const TokenRecord& t) = 0;
+  virtual Result<TokenRecord> get_token(const std::string& id) = 0;
+  virtual Result<std::vector<TokenRecord>> list_tokens() = 0;
+  virtual Status revoke_token(const std::string& id) = 0;
+
+  // Audit: append computes the hash inside the transaction that reads the previous
+  // one, so the chain has no forks even with concurrent writers. `seal` receives the
+  // entry with seq and prev_hash set and must set hash.
+  virtual Result<AuditRecord> append_audit(AuditRecord a,
+                                           const std::function<void(AuditRecord&)>& seal) = 0;
+  virtual Result<std::vector<AuditRecord>> list_audit(int64_t after_seq, int limit) = 0;
+
+  // Approvals.
+  virtual Status add_approval(const ApprovalRecord& a) = 0;
+  virtual Result<std::vector<ApprovalRecord>> list_approvals(const std::string& app,
+                                                             const std::string& env,
+                                                             const std::string& release) = 0;
+
+  // Secrets (ciphertext only; encryption is governance's SecretBox).
+  virtual Status put_secret(const SecretRecord& s) = 0;
+  virtual Status delete_secret(const std::string& app, const std::string& env,
+                               const std::string& name) = 0;
+  virtual Result<std::vector<SecretRecord>> list_secrets(const std::string& app,
+                                                         const std::string& env) = 0;
+};
+
+// Opens the store named by a URL: "sqlite:PATH" (created with its folder if missing).
+Result<std::unique_ptr<Store>> open_store(const std::string& url);
+
+bool is_final_state(const std::string& deployment_state);
+
+}  // namespace ferry
