@@ -2,7 +2,14 @@
 # sub-folders), so a new file in a module needs no edit here.
 function(ferry_module name)
   cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
-  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp)
+  # common and core are declared from src/CMakeLists.txt: glob only their own folder there,
+  # or every module's sources would also land in ferry_common (duplicate symbols).
+  set(dir ${CMAKE_CURRENT_SOURCE_DIR})
+  get_filename_component(leaf ${dir} NAME)
+  if(NOT leaf STREQUAL name AND IS_DIRECTORY ${dir}/${name})
+    set(dir ${dir}/${name})
+  endif()
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${dir}/*.cpp)
   list(FILTER srcs EXCLUDE REGEX ".*/main\\.cpp$")
   add_library(ferry_${name} STATIC ${srcs})
   target_include_directories(ferry_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)

@@ -14,5 +14,6 @@ struct GlobalOptions {
 
 void register_config_commands(CLI::App& app, GlobalOptions& g);  // validate, plan
 void register_server_commands(CLI::App& app, GlobalOptions& g);  // server, token
+void register_scan_commands(CLI::App& app, GlobalOptions& g);    // scan
 
 }  // namespace ferry::cli

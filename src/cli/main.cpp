@@ -14,10 +14,13 @@ int main(int argc, char** argv) {
   app.add_option("--server", g.server, "control-plane address (env FERRY_SERVER)");
   app.add_option("--token", g.token, "API token (env FERRY_TOKEN)");
   app.add_flag("--json", g.json, "print JSON instead of text");
+  ferry::cli::register_scan_commands(app, g);
 
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a verb's own exit code: 1 "found something", 2 error
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }

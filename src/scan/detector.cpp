@@ -1,0 +1,409 @@
+#include "scan/detector.h"
+
+#include <hs/hs.h>
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "scan/entropy.h"
+
+namespace ferry::scan {
+namespace {
+
+// Bounds on the work one buffer can cause.
+constexpr size_t kMaxHitsPerRule = 4096;  // beyond this, RE2 scans the whole buffer once
+constexpr size_t kMaxFindingsPerBuffer = 1000;
+constexpr size_t kLookBack = 4096;            // bytes before a hit a single-line match may start
+constexpr size_t kLookBackMultiline = 32768;  // for rules whose match may span lines
+
+std::string escape_literal(std::string_view s) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+bool is_multiline(const std::string& regex) {
+  return regex.find("[\\s\\S]") != std::string::npos || regex.find("(?s") != std::string::npos ||
+         regex.find("\\n") != std::string::npos || regex.find("\\r") != std::string::npos;
+}
+
+bool contains_ci(std::string_view hay, std::string_view lower_needle) {
+  if (lower_needle.empty()) return true;
+  auto it =
+      std::search(hay.begin(), hay.end(), lower_needle.begin(), lower_needle.end(),
+                  [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+  return it != hay.end();
+}
+
+bool any_match(const std::vector<std::shared_ptr<const re2::RE2>>& res, std::string_view s) {
+  for (const auto& re : res) {
+    if (re2::RE2::PartialMatch(re2::StringPiece(s.data(), s.size()), *re)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+struct Detector::Compiled {
+  std::vector<int> id_rule;  // pattern id -> rule index for prefilter patterns, -1 for keywords
+  std::vector<std::vector<size_t>> id_keyword_rules;  // pattern id -> rules with that keyword
+  std::vector<unsigned char> full_scan;               // per rule
+  std::vector<unsigned char> multiline;               // per rule
+};
+
+struct Detector::ScanCtx {
+  const Compiled* c;
+  Scratch* s;
+};
+
+Detector::Scratch::~Scratch() {
+  if (s_) hs_free_scratch(s_);
+}
+
+Detector::~Detector() {
+  if (proto_scratch_) hs_free_scratch(proto_scratch_);
+  if (db_) hs_free_database(db_);
+}
+
+Result<std::unique_ptr<Detector>> Detector::create(RuleSet rules) {
+  std::unique_ptr<Detector> d(new Detector());
+  d->rules_ = std::move(rules);
+  FERRY_RETURN_IF_ERROR(d->compile());
+  return d;
+}
+
+Status Detector::compile() {
+  c_ = std::make_unique<Compiled>();
+  const size_t n = rules_.rules.size();
+  c_->full_scan.assign(n, 0);
+  c_->multiline.assign(n, 0);
+  std::vector<std::string> patterns;
+  std::vector<unsigned> flags;
+  // Keywords: one caseless literal pattern per distinct keyword.
+  std::vector<std::string> keywords;
+  for (size_t r = 0; r < n; ++r) {
+    for (const std::string& k : rules_.rules[r].keywords) {
+      auto it = std::find(keywords.begin(), keywords.end(), k);
+      size_t idx = static_cast<size_t>(it - keywords.begin());
+      if (it == keywords.end()) {
+        keywords.push_back(k);
+        patterns.push_back(escape_literal(k));
+        flags.push_back(HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH);
+        c_->id_rule.push_back(-1);
+        c_->id_keyword_rules.emplace_back();
+        idx = keywords.size() - 1;
+      }
+      c_->id_keyword_rules[idx].push_back(r);
+    }
+  }
+  // Regexes in prefilter mode: Vectorscan may relax them, so it reports a superset of the
+  // places RE2 will match. A regex it cannot take at all is confirmed by RE2 on whole buffers.
+  // Each regex is tried alone only when the whole set fails to compile (the usual case
+  // compiles once).
+  const size_t nkeywords = patterns.size();
+  auto add_regexes = [&](bool probe) {
+    patterns.resize(nkeywords);
+    flags.resize(nkeywords);
+    c_->id_rule.resize(nkeywords);
+    c_->id_keyword_rules.resize(nkeywords);
+    for (size_t r = 0; r < n; ++r) {
+      const Rule& rule = rules_.rules[r];
+      if (rule.regex.empty()) continue;
+      c_->multiline[r] = is_multiline(rule.regex);
+      if (probe) {
+        hs_database_t* db = nullptr;
+        hs_compile_error_t* err = nullptr;
+        if (hs_compile(rule.regex.c_str(), HS_FLAG_PREFILTER, HS_MODE_BLOCK, nullptr, &db, &err) !=
+            HS_SUCCESS) {
+          hs_free_compile_error(err);
+          c_->full_scan[r] = 1;
+          continue;
+        }
+        hs_free_database(db);
+      }
+      patterns.push_back(rule.regex);
+      flags.push_back(HS_FLAG_PREFILTER);
+      c_->id_rule.push_back(static_cast<int>(r));
+      c_->id_keyword_rules.emplace_back();
+    }
+  };
+  auto build = [&]() -> std::string {
+    if (patterns.empty()) return {};
+    std::vector<const char*> ptrs;
+    std::vector<unsigned> ids;
+    for (size_t i = 0; i < patterns.size(); ++i) {
+      ptrs.push_back(patterns[i].c_str());
+      ids.push_back(static_cast<unsigned>(i));
+    }
+    hs_compile_error_t* err = nullptr;
+    if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(), static_cast<unsigned>(ptrs.size()),
+                         HS_MODE_BLOCK, nullptr, &db_, &err) == HS_SUCCESS) {
+      return {};
+    }
+    std::string msg = err && err->message ? err->message : "unknown error";
+    hs_free_compile_error(err);
+    return msg;
+  };
+  add_regexes(false);
+  if (!build().empty()) {
+    add_regexes(true);
+    if (std::string msg = build(); !msg.empty()) {
+      return internal_error("building the Vectorscan database of " +
+                            std::to_string(patterns.size()) + " patterns failed: " + msg);
+    }
+  }
+  if (!db_) return Status::Ok();
+  if (hs_alloc_scratch(db_, &proto_scratch_) != HS_SUCCESS) {
+    return resource_exhausted("allocating Vectorscan scratch space failed");
+  }
+  return Status::Ok();
+}
+
+size_t Detector::full_scan_rules() const {
+  return static_cast<size_t>(std::count(c_->full_scan.begin(), c_->full_scan.end(), 1));
+}
+
+Result<std::unique_ptr<Detector::Scratch>> Detector::new_scratch() const {
+  std::unique_ptr<Scratch> s(new Scratch());
+  if (proto_scratch_ && hs_clone_scratch(proto_scratch_, &s->s_) != HS_SUCCESS) {
+    return resource_exhausted("cloning Vectorscan scratch space failed");
+  }
+  const size_t n = rules_.rules.size();
+  s->ends_.resize(n);
+  s->keyword_seen_.resize(n);
+  s->overflow_.resize(n);
+  return s;
+}
+
+bool Detector::path_allowed(std::string_view path) const {
+  return any_match(rules_.global_allowlist.paths, path);
+}
+
+bool Detector::commit_allowed(std::string_view commit) const {
+  if (commit.empty()) return false;
+  for (const std::string& c : rules_.global_allowlist.commits) {
+    if (c == commit) return true;
+  }
+  return false;
+}
+
+bool Detector::allowed(const Rule& rule, const Finding& f, std::string_view line,
+                       const Fragment& frag) const {
+  auto check = [&](const Allowlist& a, bool global) {
+    if (a.empty()) return false;
+    auto target = [&]() -> std::string_view {
+      switch (a.regex_target) {
+        case RegexTarget::kMatch:
+          return f.match;
+        case RegexTarget::kLine:
+          return line;
+        case RegexTarget::kSecret:
+          break;
+      }
+      return f.secret;
+    };
+    const bool has_commits = !a.commits.empty();
+    const bool commit_ok =
+        has_commits && !frag.commit.empty() &&
+        std::find(a.commits.begin(), a.commits.end(), frag.commit) != a.commits.end();
+    const bool path_ok = !a.paths.empty() && any_match(a.paths, frag.path);
+    const bool regex_ok = !a.regexes.empty() && any_match(a.regexes, target());
+    bool stop_ok = false;
+    for (const std::string& w : a.stopwords) {
+      if (contains_ci(f.secret, w)) stop_ok = true;
+    }
+    if (a.condition_and && !global) {
+      return (!has_commits || commit_ok) && (a.paths.empty() || path_ok) &&
+             (a.regexes.empty() || regex_ok) && (a.stopwords.empty() || stop_ok);
+    }
+    return commit_ok || path_ok || regex_ok || stop_ok;
+  };
+  for (const Allowlist& a : rule.allowlists) {
+    if (check(a, false)) return true;
+  }
+  return check(rules_.global_allowlist, true);
+}
+
+void Detector::confirm(size_t r, std::string_view data, size_t from, size_t to,
+                       const Fragment& frag, std::vector<Finding>& out) const {
+  const Rule& rule = rules_.rules[r];
+  const re2::RE2& re = *rule.re;
+  const int ngroups = re.NumberOfCapturingGroups() + 1;
+  std::vector<re2::StringPiece> groups(static_cast<size_t>(ngroups));
+  const re2::StringPiece text(data.data(), data.size());
+  size_t pos = from;
+  while (pos <= to && out.size() < kMaxFindingsPerBuffer) {
+    if (!re.Match(text, pos, to, re2::RE2::UNANCHORED, groups.data(), ngroups)) break;
+    const re2::StringPiece m = groups[0];
+    const size_t mstart = static_cast<size_t>(m.data() - data.data());
+    pos = mstart + std::max<size_t>(m.size(), 1);
+    re2::StringPiece secret;
+    if (rule.secret_group > 0) {
+      secret = groups[static_cast<size_t>(rule.secret_group)];
+    } else {
+      secret = m;
+      for (int g = 1; g < ngroups; ++g) {
+        if (!groups[static_cast<size_t>(g)].empty()) {
+          secret = groups[static_cast<size_t>(g)];
+          break;
+        }
+      }
+    }
+    if (secret.empty() || secret.data() == nullptr) continue;
+    const std::string_view sv(secret.data(), secret.size());
+    const double ent = shannon_entropy(sv);
+    if (rule.entropy > 0 && ent < rule.entropy) continue;
+    if (is_placeholder(sv)) continue;
+    const size_t sstart = static_cast<size_t>(secret.data() - data.data());
+    const size_t send = sstart + secret.size();  // exclusive
+    // The full lines the match spans: for inline allow comments and regexTarget = "line".
+    const size_t mend = mstart + m.size();
+    size_t lstart = data.rfind('\n', mstart == 0 ? 0 : mstart - 1);
+    lstart = (lstart == std::string_view::npos || mstart == 0) ? 0 : lstart + 1;
+    if (mstart > 0 && data[mstart - 1] == '\n') lstart = mstart;
+    size_t lend = data.find('\n', mend > mstart ? mend - 1 : mend);
+    if (lend == std::string_view::npos) lend = data.size();
+    const std::string_view line = data.substr(lstart, lend - lstart);
+    if (line.find("ferry:allow") != std::string_view::npos ||
+        line.find("gitleaks:allow") != std::string_view::npos) {
+      continue;
+    }
+    Finding f;
+    f.rule_id = rule.id;
+    f.description = rule.description;
+    f.file = std::string(frag.path);
+    f.commit = std::string(frag.commit);
+    f.secret = std::string(sv);
+    f.match = std::string(m.data(), m.size());
+    f.entropy = ent;
+    if (allowed(rule, f, line, frag)) continue;
+    // Line and column of the secret's first and last byte.
+    const auto line_of = [&](size_t off) {
+      return static_cast<int>(
+          std::count(data.begin(), data.begin() + static_cast<long>(off), '\n'));
+    };
+    const auto col_of = [&](size_t off) {
+      size_t nl = off == 0 ? std::string_view::npos : data.rfind('\n', off - 1);
+      return static_cast<int>(nl == std::string_view::npos ? off + 1 : off - nl);
+    };
+    const int l0 = line_of(sstart);
+    const int l1 =
+        l0 + static_cast<int>(std::count(data.begin() + static_cast<long>(sstart),
+                                         data.begin() + static_cast<long>(send - 1), '\n'));
+    const auto map = [&](int l) {
+      if (frag.line_map && l >= 0 && static_cast<size_t>(l) < frag.line_map->size()) {
+        return (*frag.line_map)[static_cast<size_t>(l)];
+      }
+      return l + 1;
+    };
+    f.line = map(l0);
+    f.end_line = map(l1);
+    f.column = col_of(sstart);
+    f.end_column = col_of(send - 1);
+    out.push_back(std::move(f));
+  }
+}
+
+Status Detector::detect(std::string_view data, const Fragment& frag, Scratch& s,
+                        std::vector<Finding>& out) const {
+  const size_t n = rules_.rules.size();
+  for (size_t r = 0; r < n; ++r) {
+    s.ends_[r].clear();
+    s.keyword_seen_[r] = 0;
+    s.overflow_[r] = 0;
+  }
+  if (db_ && !data.empty()) {
+    ScanCtx ctx{c_.get(), &s};
+    auto on_match = [](unsigned id, unsigned long long /*from*/, unsigned long long to,
+                       unsigned /*flags*/, void* p) -> int {
+      auto* ctx = static_cast<ScanCtx*>(p);
+      const int rule = ctx->c->id_rule[id];
+      if (rule < 0) {
+        for (size_t k : ctx->c->id_keyword_rules[id]) ctx->s->keyword_seen_[k] = 1;
+        return 0;
+      }
+      auto& ends = ctx->s->ends_[static_cast<size_t>(rule)];
+      if (ends.size() >= kMaxHitsPerRule) {
+        ctx->s->overflow_[static_cast<size_t>(rule)] = 1;
+      } else {
+        ends.push_back(static_cast<size_t>(to));
+      }
+      return 0;
+    };
+    if (data.size() > 0xffffffffu) return invalid_argument("buffer larger than 4 GiB");
+    hs_error_t rc =
+        hs_scan(db_, data.data(), static_cast<unsigned>(data.size()), 0, s.s_, on_match, &ctx);
+    if (rc != HS_SUCCESS) {
+      return internal_error("Vectorscan scan of " + std::string(frag.path) + " failed (" +
+                            std::to_string(rc) + ")");
+    }
+  }
+  for (size_t r = 0; r < n && out.size() < kMaxFindingsPerBuffer; ++r) {
+    const Rule& rule = rules_.rules[r];
+    if (!rule.keywords.empty() && !s.keyword_seen_[r]) continue;
+    if (rule.path_re && !re2::RE2::PartialMatch(
+                            re2::StringPiece(frag.path.data(), frag.path.size()), *rule.path_re)) {
+      continue;
+    }
+    if (!rule.re) {
+      // A path-only rule: the file itself is the finding (e.g. a committed key store).
+      Finding f;
+      f.rule_id = rule.id;
+      f.description = rule.description;
+      f.file = std::string(frag.path);
+      f.commit = std::string(frag.commit);
+      f.match = f.file;
+      f.line = f.end_line = 1;
+      if (!allowed(rule, f, {}, frag)) out.push_back(std::move(f));
+      continue;
+    }
+    if (c_->full_scan[r] || s.overflow_[r]) {
+      confirm(r, data, 0, data.size(), frag, out);
+      continue;
+    }
+    const auto& ends = s.ends_[r];
+    if (ends.empty()) continue;
+    // Windows from a little before each hit's line to the end of its line, merged.
+    const size_t back = c_->multiline[r] ? kLookBackMultiline : kLookBack;
+    size_t wfrom = 0, wto = 0;
+    bool open = false;
+    for (size_t e : ends) {
+      size_t a = e > back ? e - back : 0;
+      if (!c_->multiline[r]) {
+        // Start of the line before the hit's line, when that is nearer than `back`.
+        size_t nl = e == 0 ? std::string_view::npos : data.rfind('\n', e - 1);
+        if (nl != std::string_view::npos && nl > 0) {
+          size_t nl2 = data.rfind('\n', nl - 1);
+          size_t ls = nl2 == std::string_view::npos ? 0 : nl2 + 1;
+          a = std::max(a, ls);
+        }
+      }
+      size_t b = data.find('\n', e);
+      // Include the newline: a trailing (?:[^...]|$) in a rule needs a byte after the secret.
+      b = b == std::string_view::npos ? data.size() : b + 1;
+      if (open && a <= wto) {
+        wto = std::max(wto, b);
+      } else {
+        if (open) confirm(r, data, wfrom, wto, frag, out);
+        wfrom = a;
+        wto = b;
+        open = true;
+      }
+    }
+    if (open) confirm(r, data, wfrom, wto, frag, out);
+  }
+  return Status::Ok();
+}
+
+std::string redact(std::string_view secret) {
+  const size_t keep = std::min<size_t>(4, secret.size() / 5);
+  return std::string(secret.substr(0, keep)) + "****";
+}
+
+}  // namespace ferry::scan

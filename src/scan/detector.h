@@ -1,0 +1,87 @@
+// The detection engine: one Vectorscan database holds every rule's keywords (literal,
+// caseless) and a relaxed (prefilter) form of every rule's regex, so one pass over a buffer
+// finds the candidate regions; RE2 then confirms each region and extracts the secret group;
+// entropy, placeholder, inline-comment and allowlist checks drop the false positives.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "scan/finding.h"
+#include "scan/rule.h"
+
+struct hs_database;
+struct hs_scratch;
+
+namespace ferry::scan {
+
+// Where a buffer came from: used for path rules/allowlists and to fill in findings.
+struct Fragment {
+  std::string_view path;    // relative, '/'-separated
+  std::string_view commit;  // empty outside git scans
+  // Git scans scan only added lines; line_map[i] is the file line of the buffer's line i.
+  const std::vector<int>* line_map = nullptr;
+};
+
+class Detector {
+ public:
+  // Per-thread Vectorscan scratch space; create one per worker with new_scratch().
+  class Scratch {
+   public:
+    ~Scratch();
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+
+   private:
+    friend class Detector;
+    Scratch() = default;
+    hs_scratch* s_ = nullptr;
+    // Reused per buffer so a scan does not allocate per file.
+    std::vector<std::vector<size_t>> ends_;    // per rule: end offsets of prefilter hits
+    std::vector<unsigned char> keyword_seen_;  // per rule
+    std::vector<unsigned char> overflow_;      // per rule: too many hits, scan it all
+  };
+
+  static Result<std::unique_ptr<Detector>> create(RuleSet rules);
+  ~Detector();
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
+
+  Result<std::unique_ptr<Scratch>> new_scratch() const;
+
+  // True when the global allowlist's paths cover `path`: the file need not be read.
+  bool path_allowed(std::string_view path) const;
+  bool commit_allowed(std::string_view commit) const;
+
+  // Appends the findings in `data` to `out` (fingerprint left empty). Thread-safe given a
+  // Scratch per thread.
+  Status detect(std::string_view data, const Fragment& frag, Scratch& scratch,
+                std::vector<Finding>& out) const;
+
+  const RuleSet& rules() const { return rules_; }
+  // Rules whose regex Vectorscan could not take as a prefilter: RE2 runs on whole buffers.
+  size_t full_scan_rules() const;
+
+ private:
+  struct ScanCtx;
+  struct Compiled;
+  Detector() = default;
+  Status compile();
+  void confirm(size_t rule_index, std::string_view data, size_t from, size_t to,
+               const Fragment& frag, std::vector<Finding>& out) const;
+  bool allowed(const Rule& rule, const Finding& f, std::string_view line,
+               const Fragment& frag) const;
+
+  RuleSet rules_;
+  hs_database* db_ = nullptr;
+  hs_scratch* proto_scratch_ = nullptr;
+  std::unique_ptr<Compiled> c_;
+};
+
+// Redacts a secret for output: a short prefix and "****".
+std::string redact(std::string_view secret);
+
+}  // namespace ferry::scan

@@ -1,0 +1,53 @@
+// Rules of the secret scanner, in the shape of a gitleaks TOML rule file: what a secret
+// looks like (regex, keywords, entropy, path) and what is allowed despite matching.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace re2 {
+class RE2;
+}
+
+namespace ferry::scan {
+
+// What an allowlist regex is matched against.
+enum class RegexTarget { kSecret, kMatch, kLine };
+
+// A finding is dropped when the allowlist matches it. With condition AND every list that is
+// set must match; with OR (the default) any one of them is enough.
+struct Allowlist {
+  std::string description;
+  bool condition_and = false;
+  RegexTarget regex_target = RegexTarget::kSecret;
+  std::vector<std::shared_ptr<const re2::RE2>> regexes;
+  std::vector<std::shared_ptr<const re2::RE2>> paths;
+  std::vector<std::string> stopwords;  // lower-cased; a secret containing one is allowed
+  std::vector<std::string> commits;    // git scans: findings in these commits are allowed
+
+  bool empty() const {
+    return regexes.empty() && paths.empty() && stopwords.empty() && commits.empty();
+  }
+};
+
+struct Rule {
+  std::string id;
+  std::string description;
+  std::string regex;  // RE2 syntax (Go regexp syntax, as gitleaks uses)
+  std::shared_ptr<const re2::RE2> re;
+  std::string path;  // optional: the rule applies only to files whose path matches
+  std::shared_ptr<const re2::RE2> path_re;
+  int secret_group = 0;  // 0: the first non-empty group, or the whole match
+  double entropy = 0;    // minimum Shannon entropy (bits per byte) of the secret; 0: none
+  std::vector<std::string> keywords;  // lower-cased; the rule runs only where one occurs
+  std::vector<Allowlist> allowlists;
+};
+
+struct RuleSet {
+  std::string title;
+  std::vector<Rule> rules;
+  Allowlist global_allowlist;  // [allowlist]: applies to every rule; paths skip whole files
+};
+
+}  // namespace ferry::scan

@@ -1,0 +1,51 @@
+// The scanner's library API: what `ferry scan` and the release gate call.
+//
+//   ScanOptions opts;                       // default rules, no baseline, all cores
+//   auto report = scan_path("/src/web", opts);
+//   if (!report.ok()) ...                   // bad rule file, unreadable root: an error
+//   if (!report->findings.empty()) ...      // secrets found: the gate fails
+//
+// Secrets are kept in Finding::secret in memory; redact them (redact()) before they leave
+// the process; the reporters (report.h) do so unless told not to.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "scan/finding.h"
+
+namespace ferry::scan {
+
+// Counters a caller may watch from another thread while a scan runs (progress display).
+struct ScanProgress {
+  std::atomic<uint64_t> files{0};
+  std::atomic<uint64_t> bytes{0};
+  std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> findings{0};
+};
+
+struct ScanOptions {
+  std::string config_path;  // gitleaks-format TOML rule file; empty: the built-in rules
+  // Fingerprint file; empty: <root>/.ferryignore, else <root>/.gitleaksignore, if present.
+  std::string ignore_file;
+  bool no_default_ignore_file = false;   // do not look for the default ignore files
+  std::string baseline_path;             // an earlier JSON report: its findings are dropped
+  uint64_t max_file_size = 20ull << 20;  // larger files (and git blobs) are skipped
+  unsigned threads = 0;                  // 0: all cores
+  std::string since;                     // git scans: only commits after this revision (exclusive)
+  uint64_t max_commits = 0;              // git scans: 0 = no limit
+  ScanProgress* progress = nullptr;      // optional, updated while scanning
+};
+
+// Scans a directory tree (recursively, not following symlinks, skipping .git) or one file.
+// Binary files (a NUL byte in the first 8 KiB) and files over max_file_size are skipped
+// and counted in stats. Findings are sorted by file, line, column.
+Result<ScanReport> scan_path(const std::string& path, const ScanOptions& opts);
+
+// Scans the lines added by each non-merge commit reachable from HEAD of the repository at
+// `repo` (after `since`, if set), newest first. Memory is bounded by one diff at a time.
+Result<ScanReport> scan_git(const std::string& repo, const ScanOptions& opts);
+
+}  // namespace ferry::scan
