@@ -75,19 +75,23 @@ class ProgressLine {
     }
     cv_.notify_all();
     t_.join();
-    std::fprintf(stderr, "\r\033[K");
+    print();
+    std::fputc('\n', stderr);
   }
 
  private:
   void run() {
     std::unique_lock lk(mu_);
-    while (!cv_.wait_for(lk, std::chrono::milliseconds(250), [this] { return stop_; })) {
-      std::fprintf(stderr, "\r\033[Kscanning: %llu files, %.1f MiB, %llu commits, %llu findings",
-                   static_cast<unsigned long long>(p_.files.load()),
-                   static_cast<double>(p_.bytes.load()) / (1 << 20),
-                   static_cast<unsigned long long>(p_.commits.load()),
-                   static_cast<unsigned long long>(p_.findings.load()));
-    }
+    do {
+      print();
+    } while (!cv_.wait_for(lk, std::chrono::milliseconds(250), [this] { return stop_; }));
+  }
+  void print() const {
+    std::fprintf(stderr, "\r\033[Kscanning: %llu files, %.1f MiB, %llu commits, %llu findings",
+                 static_cast<unsigned long long>(p_.files.load()),
+                 static_cast<double>(p_.bytes.load()) / (1 << 20),
+                 static_cast<unsigned long long>(p_.commits.load()),
+                 static_cast<unsigned long long>(p_.findings.load()));
   }
   const scan::ScanProgress& p_;
   std::mutex mu_;

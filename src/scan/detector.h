@@ -81,7 +81,4 @@ class Detector {
   std::unique_ptr<Compiled> c_;
 };
 
-// Redacts a secret for output: a short prefix and "****".
-std::string redact(std::string_view secret);
-
 }  // namespace ferry::scan

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ferry::scan {
@@ -46,5 +47,8 @@ struct ScanReport {
   std::vector<Finding> findings;
   ScanStats stats;
 };
+
+// Redacts a secret for output: a short prefix (at most 4 bytes, a fifth of it) and "****".
+std::string redact(std::string_view secret);
 
 }  // namespace ferry::scan

@@ -1,0 +1,103 @@
+// The `ferry scan` command: exit codes, formats and options, run as a real process.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
+#include "common/json.h"
+#include "scan/tokens.h"
+
+namespace ferry::scan {
+namespace {
+
+using testing::kAlnum;
+using testing::rnd;
+using testing::TempDir;
+
+struct CliRun {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+CliRun ferry(const TempDir& io, const std::string& args) {
+  const char* bin = std::getenv("FERRY_BIN");
+  const std::string exe = bin ? bin : std::string(FERRY_BINARY_DIR) + "/src/cli/ferry";
+  const std::string out = (io.path() / "stdout").string(), err = (io.path() / "stderr").string();
+  const std::string cmd = "'" + exe + "' scan " + args + " > '" + out + "' 2> '" + err + "'";
+  const int rc = std::system(cmd.c_str());
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(out), slurp(err)};
+}
+
+TEST(ScanCli, ExitCodes) {
+  TempDir src, io;
+  src.write("clean.txt", "nothing to see\n");
+  EXPECT_EQ(ferry(io, "'" + src.str() + "'").code, 0);
+  const std::string secret = std::string("sk") + "_live_" + rnd(kAlnum, 24);
+  src.write("pay.py", "stripe.api_key = '" + secret + "'\n");
+  CliRun r = ferry(io, "'" + src.str() + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("pay.py:1:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stripe-secret-key"), std::string::npos);
+  EXPECT_EQ(r.out.find(secret), std::string::npos) << "not redacted";
+  EXPECT_NE(ferry(io, "--no-redact '" + src.str() + "'").out.find(secret), std::string::npos);
+  CliRun missing = ferry(io, "/nonexistent/dir");
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("/nonexistent/dir"), std::string::npos);
+  EXPECT_EQ(ferry(io, "--format xml '" + src.str() + "'").code, 2);
+  EXPECT_EQ(ferry(io, "").code, 2);
+  EXPECT_EQ(ferry(io, "--max-file-size lots '" + src.str() + "'").code, 2);
+}
+
+TEST(ScanCli, JsonToFileThenBaseline) {
+  TempDir src, io;
+  src.write("a.env", "key " + std::string("gh") + "p_" + rnd(kAlnum, 36) + "\n");
+  const std::string report = (io.path() / "report.json").string();
+  CliRun r = ferry(io, "--format json --output '" + report + "' '" + src.str() + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(r.out.empty());
+  auto j = parse_json(slurp(report), "report");
+  ASSERT_TRUE(j.ok());
+  ASSERT_EQ((*j)["findings"].size(), 1u);
+  EXPECT_EQ((*j)["findings"][0]["rule_id"], "github-pat");
+  EXPECT_EQ(ferry(io, "--baseline '" + report + "' '" + src.str() + "'").code, 0);
+}
+
+TEST(ScanCli, SarifGitConfigAndProgress) {
+  TempDir src, io;
+  src.write("x.txt", "corp_" + rnd("abcdef0123456789", 20) + "\n");
+  src.write("rules.toml", "[[rules]]\nid = \"corp\"\nregex = '''corp_[0-9a-f]{20}'''\n");
+  CliRun clean = ferry(io, "--progress '" + src.str() + "'");
+  EXPECT_EQ(clean.code, 0);
+  EXPECT_NE(clean.err.find("scanning:"), std::string::npos);
+  CliRun r = ferry(io, "--format sarif --config '" + (src.path() / "rules.toml").string() + "' '" +
+                           src.str() + "'");
+  EXPECT_EQ(r.code, 1);
+  auto j = parse_json(r.out, "sarif");
+  ASSERT_TRUE(j.ok()) << r.out;
+  EXPECT_EQ((*j)["runs"][0]["results"][0]["ruleId"], "corp");
+  src.write("bad.toml", "[[rules]]\nid = \"b\"\nregex = '''[z-a]'''\n");
+  CliRun bad =
+      ferry(io, "--config '" + (src.path() / "bad.toml").string() + "' '" + src.str() + "'");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("rule 'b'"), std::string::npos) << bad.err;
+  // --git on a directory that is no repository is an error.
+  EXPECT_EQ(ferry(io, "--git '" + src.str() + "'").code, 2);
+}
+
+TEST(ScanCli, PrintDefaultRulesRoundTrips) {
+  TempDir io;
+  CliRun r = ferry(io, "--print-default-rules");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("[[rules]]"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry::scan
