@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.add_option("--server", g.server, "control-plane address (env FERRY_SERVER)");
   app.add_option("--token", g.token, "API token (env FERRY_TOKEN)");
   app.add_flag("--json", g.json, "print JSON instead of text");
+  ferry::cli::register_config_commands(app, g);
   ferry::cli::register_scan_commands(app, g);
 
 

@@ -1,0 +1,147 @@
+// Checks that span sections: names that refer to other sections, requirement cycles, ports.
+#include <functional>
+#include <set>
+
+#include "config/parsers.h"
+#include "config/values.h"
+
+namespace ferry::config {
+namespace {
+
+std::vector<std::string_view> env_names(const Config& c) {
+  std::vector<std::string_view> v;
+  for (const auto& e : c.environments) v.push_back(e.name);
+  return v;
+}
+
+// The list item (or the scalar) of `f` whose value is `value`, to point an error at it.
+Field item_named(const Field& f, const std::string& value) {
+  if (f.is_list()) {
+    size_t i = 0;
+    for (const auto& n : f.node()) {
+      if (n.IsScalar() && n.Scalar() == value) {
+        YAML::Mark m = n.Mark().is_null() ? f.mark() : n.Mark();
+        return Field(f.ctx(), n, f.path() + "[" + std::to_string(i) + "]", m);
+      }
+      ++i;
+    }
+  }
+  return f;
+}
+
+void check_requires(const Field& envs, const Config& c) {
+  auto names = env_names(c);
+  for (const auto& e : c.environments) {
+    Field req = envs.child(e.name).child("requires");
+    for (const auto& r : e.requires_envs) {
+      Field at = item_named(req, r);
+      if (r == e.name)
+        at.error("\"" + r + "\" requires itself");
+      else if (!c.environment(r))
+        at.error("\"" + r + "\" is not an environment" + suggest(r, names) +
+                 "; environments: " + join_quoted(names));
+    }
+  }
+  // Cycles: depth-first search, reported once at the environment where the cycle closes.
+  std::map<std::string, int> state;  // 0 new, 1 on the path, 2 done
+  std::vector<std::string> path;
+  std::function<void(const EnvironmentSpec&)> visit = [&](const EnvironmentSpec& e) {
+    state[e.name] = 1;
+    path.push_back(e.name);
+    for (const auto& r : e.requires_envs) {
+      const EnvironmentSpec* next = c.environment(r);
+      if (!next || r == e.name) continue;
+      if (state[r] == 1) {
+        std::string cycle;
+        bool on = false;
+        for (const auto& p : path) {
+          on = on || p == r;
+          if (on) cycle += p + " → ";
+        }
+        cycle += r;
+        item_named(envs.child(e.name).child("requires"), r)
+            .error("requirements form a cycle (" + cycle +
+                   "): no release could ever reach these environments");
+      } else if (state[r] == 0) {
+        visit(*next);
+      }
+    }
+    path.pop_back();
+    state[e.name] = 2;
+  };
+  for (const auto& e : c.environments)
+    if (state[e.name] == 0) visit(e);
+}
+
+void check_agents(const Field& envs, const Config& c) {
+  std::vector<std::string_view> names;
+  for (const auto& a : c.agents) names.push_back(a.name);
+  for (const auto& e : c.environments)
+    for (const auto& a : e.agents)
+      if (!c.agent(a))
+        item_named(envs.child(e.name).child("agents"), a)
+            .error("\"" + a + "\" is not an agent" + suggest(a, names) +
+                   (names.empty() ? std::string("; no agents are declared under \"agents:\"")
+                                  : "; agents: " + join_quoted(names)));
+}
+
+void check_app_envs(const Field& apps, const Config& c) {
+  auto names = env_names(c);
+  for (const auto& app : c.apps) {
+    Field envs = apps.child(app.name).child("environments");
+    if (!envs.is_map()) continue;
+    for (auto it = envs.node().begin(); it != envs.node().end(); ++it) {
+      std::string n = it->first.IsScalar() ? it->first.Scalar() : "";
+      if (!n.empty() && !c.environment(n))
+        envs.ctx().error(it->first.Mark(), envs.path() + "." + n,
+                         "\"" + n + "\" is not an environment" + suggest(n, names) +
+                             "; environments: " + join_quoted(names));
+    }
+  }
+}
+
+bool overlaps(const std::string& a, const std::string& b) {
+  auto wild = [](const std::string& s) { return s == "0.0.0.0" || s == "::"; };
+  return a == b || wild(a) || wild(b);
+}
+
+// Two apps cannot listen on the same address and port in the same environment.
+void check_ports(const Field& apps, const Config& c) {
+  std::vector<std::string> envs;
+  for (const auto& e : c.environments) envs.push_back(e.name);
+  if (envs.empty()) envs.push_back("");
+  for (const auto& env : envs) {
+    struct Use {
+      std::string app, listen;
+      uint16_t port;
+    };
+    std::vector<Use> used;
+    for (const auto& app : c.apps) {
+      if (app.port == 0) continue;
+      AppSpec eff = c.app_for_env(app, env);
+      for (const auto& u : used) {
+        if (u.port != eff.port || !overlaps(u.listen, eff.listen)) continue;
+        bool overridden = app.environments.count(env) && app.environments.at(env).port;
+        Field at = overridden ? apps.child(app.name).child("environments").child(env).child("port")
+                              : apps.child(app.name).child("port");
+        at.error("port " + std::to_string(eff.port) + " on " + eff.listen +
+                 " is already used by app \"" + u.app + "\"" +
+                 (env.empty() ? "" : " in environment \"" + env + "\"") +
+                 "; each app needs its own port");
+        break;
+      }
+      used.push_back({app.name, eff.listen, eff.port});
+    }
+  }
+}
+
+}  // namespace
+
+void cross_check(const Field& root, const Config& config) {
+  check_requires(root.child("environments"), config);
+  check_agents(root.child("environments"), config);
+  check_app_envs(root.child("apps"), config);
+  check_ports(root.child("apps"), config);
+}
+
+}  // namespace ferry::config

@@ -1,0 +1,182 @@
+// apps.<name>: port, instances, run, checks, hooks, limits and per-environment overrides.
+#include <arpa/inet.h>
+
+#include "config/parsers.h"
+
+namespace ferry::config {
+namespace {
+
+constexpr int kHour = 3'600'000;
+
+void parse_listen(const Field& f, std::string& out) {
+  std::string s;
+  if (!f.get(s, 64)) return;
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, s.c_str(), buf) != 1 && inet_pton(AF_INET6, s.c_str(), buf) != 1) {
+    f.error(describe(f.node()) +
+            " is not an IP address: use e.g. 127.0.0.1 (this host only), 0.0.0.0 (all) or ::1");
+    return;
+  }
+  out = s;
+}
+
+void parse_override(const Field& f, AppEnvSpec& out) {
+  if (!f.present()) return;
+  if (!f.expect_map({"instances", "port", "env"})) return;
+  int n = 0;
+  if (f.child("instances").get_int(n, 0, 100)) out.instances = n;
+  int port = 0;
+  if (f.child("port").get_int(port, 1, 65535)) out.port = static_cast<uint16_t>(port);
+  f.child("env").get_env(out.env);
+}
+
+void parse_probe(const Field& f, ProbeSpec& out) {
+  if (!f.present()) return;
+  if (!f.expect_map({"http", "tcp", "command", "interval", "timeout", "success_threshold",
+                     "failure_threshold", "initial_delay"}))
+    return;
+  int kinds = 0;
+  for (auto k : {"http", "tcp", "command"}) kinds += f.child(k).node().IsDefined() ? 1 : 0;
+  if (kinds != 1) {
+    f.error(kinds == 0
+                ? "a probe needs one of \"http\", \"tcp\" or \"command\""
+                : "a probe has exactly one of \"http\", \"tcp\" or \"command\", not several");
+  }
+  Field http = f.child("http");
+  if (http.node().IsDefined()) {
+    out.kind = ProbeSpec::Kind::kHttp;
+    if (http.is_scalar()) {  // shorthand: `http: /healthz`
+      http.get(out.path, 1024);
+    } else if (http.present() && http.expect_map({"path", "status"})) {
+      http.child("path").get(out.path, 1024);
+      http.child("status").get_int(out.expect_status, 0, 599);
+      if (out.expect_status > 0 && out.expect_status < 100)
+        http.child("status").error(std::to_string(out.expect_status) +
+                                   " is not an HTTP status: use 100-599, or 0 for any 2xx");
+    }
+    if (out.path.empty() || out.path[0] != '/')
+      http.error("the path must start with '/', e.g. /healthz");
+  }
+  Field tcp = f.child("tcp");
+  if (tcp.node().IsDefined()) {
+    out.kind = ProbeSpec::Kind::kTcp;
+    if (tcp.present()) tcp.expect_map({});
+  }
+  Field command = f.child("command");
+  if (command.node().IsDefined()) {
+    out.kind = ProbeSpec::Kind::kCommand;
+    if (!command.get_command(out.command) && !command.present())
+      command.error("the command is empty: give the program and its arguments");
+  }
+  f.child("interval").get_duration_ms(out.interval_ms, 100, kHour);
+  f.child("timeout").get_duration_ms(out.timeout_ms, 10, 10 * 60'000);
+  f.child("success_threshold").get_int(out.success_threshold, 1, 100);
+  f.child("failure_threshold").get_int(out.failure_threshold, 1, 100);
+  f.child("initial_delay").get_duration_ms(out.initial_delay_ms, 0, kHour);
+}
+
+void parse_hook(const Field& f, HookSpec& out) {
+  if (!f.expect_map({"name", "command", "timeout", "retries", "transient_exit_codes", "env"}))
+    return;
+  Field name = f.required("name");
+  if (name.get(out.name, 63) && out.name.empty()) name.error("must not be empty");
+  f.required("command").get_command(out.command);
+  f.child("timeout").get_duration_ms(out.timeout_ms, 1000, 2 * kHour);
+  f.child("retries").get_int(out.retries, 0, 3);
+  Field codes = f.child("transient_exit_codes");
+  if (codes.present()) {
+    std::vector<int> v;
+    bool ok = true;
+    if (codes.is_scalar()) {
+      int c = 0;
+      if (codes.get_int(c, 1, 255))
+        v.push_back(c);
+      else
+        ok = false;
+    } else {
+      for (const Field& c : codes.items(32)) {
+        int code = 0;
+        if (c.get_int(code, 1, 255))
+          v.push_back(code);
+        else
+          ok = false;
+      }
+    }
+    if (ok && codes.node().IsSequence() && codes.node().size() <= 32)
+      out.transient_exit_codes = v;
+    else if (ok && codes.is_scalar())
+      out.transient_exit_codes = v;
+  }
+  f.child("env").get_env(out.env);
+}
+
+void parse_hook_list(const Field& f, std::vector<HookSpec>& out) {
+  std::vector<std::string> names;
+  for (const Field& h : f.items(kMaxHooks)) {
+    HookSpec spec;
+    parse_hook(h, spec);
+    if (!spec.name.empty()) {
+      for (const auto& n : names)
+        if (n == spec.name)
+          h.child("name").error("\"" + spec.name +
+                                "\" is used twice in this list; hook names "
+                                "must be unique");
+      names.push_back(spec.name);
+    }
+    out.push_back(std::move(spec));
+  }
+}
+
+}  // namespace
+
+void parse_run(const Field& f, RunSpec& out) {
+  if (!f.expect_map({"command", "image", "cwd", "env", "stop_grace"})) return;
+  f.child("command").get_command(out.command);
+  Field image = f.child("image");
+  image.get(out.image, 512);
+  if (!f.child("command").present() && !image.present())
+    f.error("\"command\" (a process) or \"image\" (a container) is required");
+  f.child("cwd").get(out.cwd, 1024);
+  f.child("env").get_env(out.env);
+  f.child("stop_grace").get_duration_ms(out.stop_grace_ms, 0, kHour);
+}
+
+void parse_checks(const Field& f, ChecksSpec& out) {
+  if (!f.present()) return;
+  if (!f.expect_map({"readiness", "liveness", "startup_grace"})) return;
+  parse_probe(f.child("readiness"), out.readiness);
+  parse_probe(f.child("liveness"), out.liveness);
+  f.child("startup_grace").get_duration_ms(out.startup_grace_ms, 0, kHour);
+}
+
+void parse_hooks(const Field& f, HooksSpec& out) {
+  if (!f.present()) return;
+  if (!f.expect_map({"pre_deploy", "post_deploy", "on_rollback"})) return;
+  parse_hook_list(f.child("pre_deploy"), out.pre_deploy);
+  parse_hook_list(f.child("post_deploy"), out.post_deploy);
+  parse_hook_list(f.child("on_rollback"), out.on_rollback);
+}
+
+void parse_app(const Field& f, AppSpec& out) {
+  if (!f.expect_map({"port", "listen", "instances", "run", "checks", "strategy", "analysis",
+                     "hooks", "progress_deadline", "keep_releases", "rollback_policy",
+                     "environments"}))
+    return;
+  int port = 0;
+  if (f.required("port").get_int(port, 1, 65535)) out.port = static_cast<uint16_t>(port);
+  parse_listen(f.child("listen"), out.listen);
+  f.child("instances").get_int(out.instances, 1, 100);
+  Field run = f.required("run");
+  if (run.present()) parse_run(run, out.run);
+  parse_checks(f.child("checks"), out.checks);
+  parse_strategy(f.child("strategy"), out.strategy);
+  parse_analysis(f.child("analysis"), out.analysis);
+  parse_hooks(f.child("hooks"), out.hooks);
+  f.child("progress_deadline").get_duration_ms(out.progress_deadline_ms, 1000, 2 * kHour);
+  f.child("keep_releases").get_int(out.keep_releases, 1, 1000);
+  f.child("rollback_policy").get_enum(out.rollback_policy, {"rollback", "resume"});
+  for (auto& [env, o] : f.child("environments").entries(kMaxEnvironments, true))
+    parse_override(o, out.environments[env]);
+}
+
+}  // namespace ferry::config

@@ -1,0 +1,90 @@
+// The top of ferry.yaml: version, server, agents, notifications.
+#include <cctype>
+
+#include "config/parsers.h"
+
+namespace ferry::config {
+namespace {
+
+// "host:port" with a port 1-65535; the host may be a name, an IPv4 or "[v6]".
+bool valid_host_port(std::string_view s) {
+  size_t colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 >= s.size()) return false;
+  std::string_view port = s.substr(colon + 1);
+  if (port.size() > 5) return false;
+  int p = 0;
+  for (char c : port) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    p = p * 10 + (c - '0');
+  }
+  return p >= 1 && p <= 65535;
+}
+
+void host_port(const Field& f, std::string& out) {
+  std::string v;
+  if (!f.get(v, 300)) return;
+  if (!valid_host_port(v)) {
+    f.error(describe(f.node()) + " is not an address: use host:port, e.g. 127.0.0.1:7070");
+    return;
+  }
+  out = v;
+}
+
+}  // namespace
+
+void parse_server(const Field& f, ServerSpec& out) {
+  if (!f.present()) return;
+  if (!f.expect_map({"listen", "store", "data_dir", "secrets_key_file", "start_local_agent"}))
+    return;
+  host_port(f.child("listen"), out.listen);
+  Field store = f.child("store");
+  std::string s;
+  if (store.get(s, 1024)) {
+    if (s.rfind("sqlite:", 0) == 0 && s.size() > 7)
+      out.store = s;
+    else if (s.rfind("postgres://", 0) == 0 || s.rfind("postgresql://", 0) == 0)
+      out.store = s;
+    else
+      store.error(
+          "is not a store: use sqlite:PATH (e.g. sqlite:.ferry/ferry.db) or "
+          "postgres://user@host/db");  // the value may hold a password: not shown
+  }
+  f.child("data_dir").get(out.data_dir, 1024);
+  f.child("secrets_key_file").get(out.secrets_key_file, 1024);
+  f.child("start_local_agent").get_bool(out.start_local_agent);
+}
+
+void parse_agent(const Field& f, AgentSpec& out) {
+  if (!f.expect_map({"address", "token_file"})) return;
+  host_port(f.required("address"), out.address);
+  f.child("token_file").get(out.token_file, 1024);
+}
+
+void parse_notification(const Field& f, NotificationSpec& out) {
+  if (!f.expect_map({"name", "type", "url", "url_env", "routing_key_env", "secret_env", "events"}))
+    return;
+  Field name = f.required("name");
+  if (name.get(out.name, 63) && out.name.empty()) name.error("must not be empty");
+  f.required("type").get_enum(out.type, {"slack", "pagerduty", "webhook"});
+  Field url = f.child("url");
+  if (url.get(out.url, 2048) && out.url.rfind("https://", 0) != 0 &&
+      out.url.rfind("http://", 0) != 0) {
+    url.error("is not a URL: it must start with https:// or http://");  // may be a secret
+    out.url.clear();
+  }
+  f.child("url_env").get(out.url_env, 128);
+  f.child("routing_key_env").get(out.routing_key_env, 128);
+  f.child("secret_env").get(out.secret_env, 128);
+  f.child("events").get_string_list(out.events, 100);
+  if (out.type == "pagerduty") {
+    if (out.routing_key_env.empty())
+      f.error(
+          "a pagerduty notification needs \"routing_key_env\" (the variable holding the "
+          "Events v2 routing key)");
+  } else if (!out.type.empty() && out.url.empty() && out.url_env.empty() &&
+             !f.child("url").present()) {
+    f.error("a " + out.type + " notification needs \"url\" or \"url_env\"");
+  }
+}
+
+}  // namespace ferry::config

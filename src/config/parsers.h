@@ -1,0 +1,36 @@
+// Internal: one parser per section of ferry.yaml. Each fills its spec from a Field and
+// records every problem in the Field's Context; none stops at the first error.
+#pragma once
+
+#include "config/context.h"
+#include "core/spec.h"
+
+namespace ferry::config {
+
+// Limits on counts (documented in docs/configuration.md).
+inline constexpr size_t kMaxApps = 200;
+inline constexpr size_t kMaxEnvironments = 50;
+inline constexpr size_t kMaxAgents = 100;
+inline constexpr size_t kMaxSteps = 100;
+inline constexpr size_t kMaxHooks = 20;
+inline constexpr size_t kMaxWindows = 50;
+inline constexpr size_t kMaxFreezes = 100;
+inline constexpr size_t kMaxNotifications = 50;
+inline constexpr size_t kMaxQueries = 20;
+
+void parse_server(const Field& f, ServerSpec& out);
+void parse_agent(const Field& f, AgentSpec& out);
+void parse_notification(const Field& f, NotificationSpec& out);
+void parse_environment(const Field& f, EnvironmentSpec& out);
+void parse_app(const Field& f, AppSpec& out);
+void parse_run(const Field& f, RunSpec& out);
+void parse_checks(const Field& f, ChecksSpec& out);
+void parse_hooks(const Field& f, HooksSpec& out);
+void parse_strategy(const Field& f, StrategySpec& out);
+void parse_analysis(const Field& f, AnalysisSpec& out);
+
+// Checks between sections (names that refer to others, cycles, ports). `root` is the whole
+// document, used to find where to point each error.
+void cross_check(const Field& root, const Config& config);
+
+}  // namespace ferry::config

@@ -1,0 +1,297 @@
+// One test per class of error in ferry.yaml: each names file:line:column, the field path,
+// the bad value and what is allowed.
+#include <gtest/gtest.h>
+
+#include "config_test_util.h"
+
+namespace ferry {
+namespace {
+
+using testing::errors_of;
+using testing::find_error;
+using testing::kMinimal;
+
+// kMinimal with the app's body extended: appended lines start at line 11, indented as keys
+// of apps.web.
+std::string with_app(const std::string& extra) {
+  return std::string(kMinimal) + extra;
+}
+
+TEST(ConfigErrors, MinimalIsValid) {
+  auto errs = errors_of(kMinimal);
+  EXPECT_TRUE(errs.empty()) << testing::dump(errs);
+}
+
+TEST(ConfigErrors, SyntaxErrorHasLineAndColumn) {
+  auto errs = errors_of("version: 1\napps:\n  web: [1, 2\n  x: y\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_NE(errs[0].message.find("YAML syntax error"), std::string::npos);
+  EXPECT_GT(errs[0].line, 0);
+  EXPECT_GT(errs[0].column, 0);
+}
+
+TEST(ConfigErrors, UnknownKeySuggestsTheClosest) {
+  EXPECT_CONFIG_ERROR(with_app("    instanses: 2\n"), "apps.web.instanses",
+                      "did you mean \"instances\"", 11);
+  EXPECT_CONFIG_ERROR("version: 1\nenviroments: {}\n", "enviroments",
+                      "did you mean \"environments\"", 2);
+}
+
+TEST(ConfigErrors, DuplicateKey) {
+  EXPECT_CONFIG_ERROR(with_app("    port: 8081\n"), "apps.web.port", "duplicate key", 11);
+}
+
+TEST(ConfigErrors, WrongType) {
+  EXPECT_CONFIG_ERROR(with_app("    instances: many\n"), "apps.web.instances",
+                      "expected an integer from 1 to 100, got \"many\"", 11);
+  EXPECT_CONFIG_ERROR(with_app("    checks: [1]\n"), "apps.web.checks", "expected a map", 11);
+  EXPECT_CONFIG_ERROR(with_app("    listen: [a]\n"), "apps.web.listen", "expected a string", 11);
+}
+
+TEST(ConfigErrors, OutOfRange) {
+  std::string y = kMinimal;
+  y.replace(y.find("port: 8080"), 10, "port: 70000");
+  EXPECT_CONFIG_ERROR(y, "apps.web.port", "\"70000\" is out of range: allowed from 1 to 65535", 8);
+  EXPECT_CONFIG_ERROR(with_app("    hooks:\n      pre_deploy:\n        - name: b\n"
+                               "          command: [x]\n          retries: 4\n"),
+                      "apps.web.hooks.pre_deploy[0].retries", "allowed from 0 to 3", 15);
+}
+
+TEST(ConfigErrors, BadDuration) {
+  EXPECT_CONFIG_ERROR(with_app("    progress_deadline: 5 minutes\n"), "apps.web.progress_deadline",
+                      "is not a duration", 11);
+  EXPECT_CONFIG_ERROR(with_app("    progress_deadline: 30\n"), "apps.web.progress_deadline",
+                      "with a unit", 11);
+  EXPECT_CONFIG_ERROR(with_app("    progress_deadline: 3h\n"), "apps.web.progress_deadline",
+                      "out of range: allowed 1s to 2h", 11);
+}
+
+TEST(ConfigErrors, BadTimezone) {
+  std::string y = std::string(kMinimal) + "  # trailing\n";
+  y.replace(y.find("requires: [staging]"), 19,
+            "requires: [staging]\n    windows: [{days: Mon-Fri, start: \"09:00\", end: \"17:00\", "
+            "timezone: Europe/Atlantis}]");
+  EXPECT_CONFIG_ERROR(y, "environments.production.windows[0].timezone",
+                      "\"Europe/Atlantis\" is not a known time zone", 6);
+  y.replace(y.find("Europe/Atlantis"), 15, "../../etc/passwd");
+  EXPECT_CONFIG_ERROR(y, "environments.production.windows[0].timezone", "not a known time zone", 6);
+}
+
+TEST(ConfigErrors, BadWindow) {
+  auto window = [](const std::string& w) {
+    std::string y = kMinimal;
+    y.replace(y.find("requires: [staging]"), 19, "requires: [staging]\n    windows:\n      - " + w);
+    return y;
+  };
+  EXPECT_CONFIG_ERROR(window("{days: Mon-Fry}"), "environments.production.windows[0].days",
+                      "\"Mon-Fry\" is not a day or day range", 7);
+  EXPECT_CONFIG_ERROR(window("{start: \"25:00\"}"), "environments.production.windows[0].start",
+                      "is not a time of day", 7);
+  EXPECT_CONFIG_ERROR(window("{start: \"17:00\", end: \"09:00\"}"),
+                      "environments.production.windows[0].end", "is not after the start", 7);
+  EXPECT_CONFIG_ERROR(window("{days: [Mon, Funday]}"), "environments.production.windows[0].days",
+                      "\"Funday\"", 7);
+}
+
+TEST(ConfigErrors, BadFreeze) {
+  std::string y = kMinimal;
+  y.replace(y.find("requires: [staging]"), 19,
+            "requires: [staging]\n    freezes:\n      - {from: 2026-12-26, to: 2026-12-24}\n"
+            "      - {from: 2026-02-30, to: 2026-03-01}");
+  EXPECT_CONFIG_ERROR(y, "environments.production.freezes[0].to", "before it starts", 7);
+  EXPECT_CONFIG_ERROR(y, "environments.production.freezes[1].from", "not a calendar date", 8);
+}
+
+TEST(ConfigErrors, MissingRequired) {
+  EXPECT_CONFIG_ERROR("version: 1\nenvironments: {a: {}}\napps:\n  web:\n    run: {command: x}\n",
+                      "apps.web", "\"port\" is required", 5);
+  EXPECT_CONFIG_ERROR("environments: {a: {}}\napps: {web: {port: 1, run: {command: x}}}\n", "",
+                      "\"version\" is required", 1);
+  EXPECT_CONFIG_ERROR("version: 1\napps: {web: {port: 1, run: {command: x}}}\n", "",
+                      "\"environments\" is required", 1);
+  EXPECT_CONFIG_ERROR(with_app("    hooks: {pre_deploy: [{name: b}]}\n"),
+                      "apps.web.hooks.pre_deploy[0]", "\"command\" is required", 11);
+  auto empty = errors_of("");
+  ASSERT_EQ(empty.size(), 1u);
+  EXPECT_NE(empty[0].message.find("empty"), std::string::npos);
+}
+
+TEST(ConfigErrors, DuplicatePort) {
+  std::string y = with_app("  api:\n    port: 8080\n    run: {command: ./api}\n");
+  EXPECT_CONFIG_ERROR(y, "apps.api.port", "port 8080 on 127.0.0.1 is already used by app \"web\"",
+                      12);
+  // A per-environment override that collides is reported at the override.
+  y = with_app(
+      "  api:\n    port: 9090\n    run: {command: ./api}\n"
+      "    environments: {production: {port: 8080}}\n");
+  EXPECT_CONFIG_ERROR(y, "apps.api.environments.production.port", "already used by app \"web\"",
+                      14);
+  // Different listen addresses do not collide; a wildcard collides with all.
+  y = with_app("  api:\n    port: 8080\n    listen: 127.0.0.2\n    run: {command: ./api}\n");
+  EXPECT_TRUE(errors_of(y).empty()) << testing::dump(errors_of(y));
+  y = with_app("  api:\n    port: 8080\n    listen: 0.0.0.0\n    run: {command: ./api}\n");
+  EXPECT_CONFIG_ERROR(y, "apps.api.port", "already used", 12);
+}
+
+TEST(ConfigErrors, RequiresCycle) {
+  std::string y =
+      "version: 1\nenvironments:\n  a: {requires: c}\n  b: {requires: [a]}\n  c: {requires: [b]}\n"
+      "apps: {web: {port: 1, run: {command: x}}}\n";
+  auto errs = errors_of(y);
+  bool found = false;
+  for (const auto& e : errs)
+    found = found || e.message.find("cycle (a → c → b → a)") != std::string::npos;
+  EXPECT_TRUE(found) << testing::dump(errs);
+  EXPECT_CONFIG_ERROR(
+      "version: 1\nenvironments:\n  a: {requires: a}\napps: {web: {port: 1, run: {command: x}}}\n",
+      "environments.a.requires", "requires itself", 3);
+}
+
+TEST(ConfigErrors, UnknownEnvironmentReference) {
+  std::string y = kMinimal;
+  y.replace(y.find("[staging]"), 9, "[stagin]");
+  EXPECT_CONFIG_ERROR(y, "environments.production.requires[0]",
+                      "\"stagin\" is not an environment (did you mean \"staging\"?)", 5);
+  EXPECT_CONFIG_ERROR(with_app("    environments:\n      prod: {instances: 2}\n"),
+                      "apps.web.environments.prod", "\"prod\" is not an environment", 12);
+}
+
+TEST(ConfigErrors, UnknownAgent) {
+  std::string y = kMinimal;
+  y.replace(y.find("staging: {}"), 11, "staging: {agents: [box1]}");
+  EXPECT_CONFIG_ERROR(y, "environments.staging.agents[0]", "\"box1\" is not an agent", 3);
+  y = "version: 1\nagents:\n  box-1: {address: 10.0.0.5:7071}\n" + y.substr(11);
+  EXPECT_CONFIG_ERROR(y, "environments.staging.agents[0]", "did you mean \"box-1\"", 5);
+  EXPECT_CONFIG_ERROR("version: 1\nagents:\n  a: {address: nowhere}\n", "agents.a.address",
+                      "is not an address", 3);
+}
+
+TEST(ConfigErrors, CanaryWeights) {
+  auto canary = [](const std::string& steps) {
+    return with_app("    strategy:\n      canary:\n        steps: " + steps + "\n");
+  };
+  EXPECT_CONFIG_ERROR(canary("[{weight: 50}, {weight: 20}, {weight: 100}]"),
+                      "apps.web.strategy.canary.steps[1].weight",
+                      "20 is lower than the step before", 13);
+  EXPECT_CONFIG_ERROR(canary("[{weight: 10}, {weight: 150}]"),
+                      "apps.web.strategy.canary.steps[1].weight", "allowed from 0 to 100", 13);
+  EXPECT_CONFIG_ERROR(canary("[{weight: 10}, {pause: 1m}]"),
+                      "apps.web.strategy.canary.steps[0].weight", "must end with {weight: 100}",
+                      13);
+  EXPECT_CONFIG_ERROR(canary("[{weight: 10, pause: 1m}, {weight: 100}]"),
+                      "apps.web.strategy.canary.steps[0]", "exactly one of", 13);
+  EXPECT_CONFIG_ERROR(canary("[{weight: 10}, {pause: later}, {weight: 100}]"),
+                      "apps.web.strategy.canary.steps[1].pause", "until_promote", 13);
+  EXPECT_CONFIG_ERROR(canary("[]"), "apps.web.strategy.canary.steps", "at least one step", 13);
+}
+
+TEST(ConfigErrors, StrategyHasOneKind) {
+  EXPECT_CONFIG_ERROR(with_app("    strategy: {rolling: {}, canary: {}}\n"), "apps.web.strategy",
+                      "exactly one of", 11);
+  EXPECT_CONFIG_ERROR(with_app("    strategy: canery\n"), "apps.web.strategy",
+                      "did you mean \"canary\"", 11);
+}
+
+TEST(ConfigErrors, AnalysisValues) {
+  EXPECT_CONFIG_ERROR(with_app("    analysis: {max_error_rate: 150%}\n"),
+                      "apps.web.analysis.max_error_rate", "out of range", 11);
+  EXPECT_CONFIG_ERROR(with_app("    analysis: {max_error_rate: 5}\n"),
+                      "apps.web.analysis.max_error_rate", "out of range", 11);
+  EXPECT_CONFIG_ERROR(with_app("    analysis: {latency: {p98: 1s}}\n"),
+                      "apps.web.analysis.latency.p98", "unknown key", 11);
+  EXPECT_CONFIG_ERROR(with_app("    analysis: {mann_whitney: {confidence: 1.5}}\n"),
+                      "apps.web.analysis.mann_whitney.confidence", "out of range", 11);
+  EXPECT_CONFIG_ERROR(with_app("    analysis:\n      prometheus:\n        - {name: q, url: "
+                               "ftp://x, query: up}\n"),
+                      "apps.web.analysis.prometheus[0].url", "is not a URL", 13);
+  EXPECT_CONFIG_ERROR(with_app("    analysis:\n      prometheus:\n        - {name: q, url: "
+                               "http://127.0.0.1:9090, query: up}\n"),
+                      "apps.web.analysis.prometheus[0]", "needs \"max\" or \"min\"", 13);
+}
+
+TEST(ConfigErrors, ProbeNeedsOneKind) {
+  EXPECT_CONFIG_ERROR(with_app("    checks: {readiness: {interval: 1s}}\n"),
+                      "apps.web.checks.readiness", "needs one of", 11);
+  EXPECT_CONFIG_ERROR(with_app("    checks: {readiness: {http: {path: /h}, tcp: {}}}\n"),
+                      "apps.web.checks.readiness", "exactly one", 11);
+  EXPECT_CONFIG_ERROR(with_app("    checks: {readiness: {http: healthz}}\n"),
+                      "apps.web.checks.readiness.http", "must start with '/'", 11);
+}
+
+TEST(ConfigErrors, RunNeedsCommandOrImage) {
+  std::string y = kMinimal;
+  y.replace(y.find("command: [\"./server\", \"--port\", \"${PORT}\"]"), 41, "cwd: /srv");
+  EXPECT_CONFIG_ERROR(y, "apps.web.run", "\"command\" (a process) or \"image\"", 10);
+  EXPECT_CONFIG_ERROR(with_app("    hooks: {pre_deploy: [{name: b, command: \"sh -c 'x\"}]}\n"),
+                      "apps.web.hooks.pre_deploy[0].command", "unterminated", 11);
+}
+
+TEST(ConfigErrors, EnvValuesAreNeverShown) {
+  auto errs =
+      errors_of(with_app("    environments:\n      production:\n        env:\n"
+                         "          TOKEN: [s3cr3t-value]\n"));
+  const auto* e =
+      find_error(errs, "apps.web.environments.production.env.TOKEN", "expected a string");
+  ASSERT_NE(e, nullptr) << testing::dump(errs);
+  EXPECT_EQ(e->to_string().find("s3cr3t"), std::string::npos);
+  errs = errors_of(
+      "version: 1\nnotifications:\n  - {name: n, type: slack, url: "
+      "hooks.slack.com/services/T0/B0/s3cr3t}\n");
+  e = find_error(errs, "notifications[0].url", "is not a URL");
+  ASSERT_NE(e, nullptr) << testing::dump(errs);
+  EXPECT_EQ(e->to_string().find("s3cr3t"), std::string::npos);
+}
+
+TEST(ConfigErrors, InvalidNames) {
+  EXPECT_CONFIG_ERROR(with_app("  Web_App!: {port: 9, run: {command: x}}\n"), "apps",
+                      "is not a valid name", 11);
+}
+
+TEST(ConfigErrors, AllErrorsAreCollectedUpToACap) {
+  std::string y = "version: 1\nenvironments: {a: {}}\napps:\n";
+  for (int i = 0; i < 3; ++i)
+    y += "  app" + std::to_string(i) + ": {port: 0, run: {command: x}, instances: -1}\n";
+  auto errs = errors_of(y);
+  EXPECT_EQ(errs.size(), 6u) << testing::dump(errs);
+  y = "version: 1\nenvironments: {a: {}}\napps:\n";
+  for (int i = 0; i < 80; ++i)
+    y += "  app" + std::to_string(i) + ": {port: 0, run: {command: x}}\n";
+  errs = errors_of(y);
+  ASSERT_EQ(errs.size(), kMaxErrors + 1);
+  EXPECT_NE(errs.back().message.find("30 more error(s)"), std::string::npos);
+  // Errors come sorted by position.
+  for (size_t i = 1; i + 1 < errs.size(); ++i) EXPECT_LE(errs[i - 1].line, errs[i].line);
+}
+
+TEST(ConfigErrors, Limits) {
+  std::string big(kMaxConfigBytes + 1, '#');
+  auto errs = errors_of(big);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_NE(errs[0].message.find("at most 1048576"), std::string::npos);
+  std::string y = "version: 1\nenvironments: {a: {}}\napps:\n";
+  for (int i = 0; i < 201; ++i)
+    y += "  app" + std::to_string(i) + ": {port: " + std::to_string(1000 + i) +
+         ", run: {command: x}}\n";
+  EXPECT_CONFIG_ERROR(y, "apps", "at most 200 are allowed", 4);
+  std::string steps = "[";
+  for (int i = 0; i < 101; ++i) steps += "{weight: 100},";
+  steps += "]";
+  EXPECT_CONFIG_ERROR(with_app("    strategy: {canary: {steps: " + steps + "}}\n"),
+                      "apps.web.strategy.canary.steps", "at most 100", 11);
+}
+
+TEST(ConfigErrors, AliasBombIsBounded) {
+  std::string y = "version: 1\na: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  char prev = 'a';
+  for (char c = 'b'; c <= 'k'; ++c) {
+    y += std::string(1, c) + ": &" + c + " [";
+    for (int i = 0; i < 10; ++i) y += std::string(i ? ", " : "") + "*" + prev;
+    y += "]\n";
+    prev = c;
+  }
+  auto errs = errors_of(y);  // must return promptly with errors, not walk 10^10 nodes
+  EXPECT_FALSE(errs.empty());
+}
+
+}  // namespace
+}  // namespace ferry
