@@ -1,5 +1,7 @@
 #include "config/loader.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -114,6 +116,10 @@ Result<Config> parse_config(std::string_view yaml_text, std::string file_name) {
 }
 
 Result<std::string> read_config_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return invalid_argument("cannot read " + path + ": it is a directory; give the ferry.yaml "
+                            "file inside it");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int err = errno;
