@@ -168,7 +168,8 @@ entropy = 3.5
   stopwords = ["test", "fake", "dummy", "sample", "mock", "fixture"]
   [[rules.allowlists]]
   description = "references to variables, files and environment"
-  regexes = ['''^(?:\$|%|@|env[:.(]|process\.env|os\.environ|/|\./|\.\./|https?://)''']
+  regexes = ['''^(?:\$|%|@|env[:.(]|process\.env|os\.environ|/|\./|\.\./|https?://)''',
+             '''^[A-Za-z_.\-]+$''']
 
 [[rules]]
 id = "generic-env-secret"
@@ -178,6 +179,9 @@ keywords = ["password", "secret", "token", "api_key", "access_key"]
 entropy = 4.0
   [[rules.allowlists]]
   stopwords = ["test", "fake", "dummy", "sample", "mock"]
+  [[rules.allowlists]]
+  description = "words without digits are names, not keys"
+  regexes = ['''^[A-Za-z_.\-]+$''']
 
 [allowlist]
 description = "files that hold no secrets of this repository"
