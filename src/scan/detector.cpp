@@ -178,6 +178,12 @@ Result<std::unique_ptr<Detector::Scratch>> Detector::new_scratch() const {
   s->ends_.resize(n);
   s->keyword_seen_.resize(n);
   s->overflow_.resize(n);
+  s->re_.resize(n);
+  for (size_t r = 0; r < n; ++r) {
+    if (const auto& re = rules_.rules[r].re) {
+      s->re_[r] = std::make_unique<re2::RE2>(re->pattern(), re->options());
+    }
+  }
   return s;
 }
 
@@ -230,10 +236,9 @@ bool Detector::allowed(const Rule& rule, const Finding& f, std::string_view line
   return check(rules_.global_allowlist, true);
 }
 
-void Detector::confirm(size_t r, std::string_view data, size_t from, size_t to,
+void Detector::confirm(size_t r, const re2::RE2& re, std::string_view data, size_t from, size_t to,
                        const Fragment& frag, std::vector<Finding>& out) const {
   const Rule& rule = rules_.rules[r];
-  const re2::RE2& re = *rule.re;
   const int ngroups = re.NumberOfCapturingGroups() + 1;
   std::vector<re2::StringPiece> groups(static_cast<size_t>(ngroups));
   const re2::StringPiece text(data.data(), data.size());
@@ -364,7 +369,7 @@ Status Detector::detect(std::string_view data, const Fragment& frag, Scratch& s,
       continue;
     }
     if (c_->full_scan[r] || s.overflow_[r]) {
-      confirm(r, data, 0, data.size(), frag, out);
+      confirm(r, *s.re_[r], data, 0, data.size(), frag, out);
       continue;
     }
     const auto& ends = s.ends_[r];
@@ -390,13 +395,13 @@ Status Detector::detect(std::string_view data, const Fragment& frag, Scratch& s,
       if (open && a <= wto) {
         wto = std::max(wto, b);
       } else {
-        if (open) confirm(r, data, wfrom, wto, frag, out);
+        if (open) confirm(r, *s.re_[r], data, wfrom, wto, frag, out);
         wfrom = a;
         wto = b;
         open = true;
       }
     }
-    if (open) confirm(r, data, wfrom, wto, frag, out);
+    if (open) confirm(r, *s.re_[r], data, wfrom, wto, frag, out);
   }
   return Status::Ok();
 }

@@ -43,6 +43,10 @@ class Detector {
     std::vector<std::vector<size_t>> ends_;    // per rule: end offsets of prefilter hits
     std::vector<unsigned char> keyword_seen_;  // per rule
     std::vector<unsigned char> overflow_;      // per rule: too many hits, scan it all
+    // Per rule: this thread's own copy of the rule's regex. RE2 objects are thread-safe but
+    // share a lazily built DFA cache behind a lock; threads confirming many candidates
+    // would serialise on it.
+    std::vector<std::unique_ptr<re2::RE2>> re_;
   };
 
   static Result<std::unique_ptr<Detector>> create(RuleSet rules);
@@ -70,7 +74,7 @@ class Detector {
   struct Compiled;
   Detector() = default;
   Status compile();
-  void confirm(size_t rule_index, std::string_view data, size_t from, size_t to,
+  void confirm(size_t rule_index, const re2::RE2& re, std::string_view data, size_t from, size_t to,
                const Fragment& frag, std::vector<Finding>& out) const;
   bool allowed(const Rule& rule, const Finding& f, std::string_view line,
                const Fragment& frag) const;
