@@ -53,6 +53,7 @@ void register_config_commands(CLI::App& app, GlobalOptions& g) {
   auto* validate = app.add_subcommand("validate", "check a ferry.yaml and print every problem");
   auto file = std::make_shared<std::string>("ferry.yaml");
   validate->add_option("file", *file, "the file to check")->capture_default_str();
+  validate->add_flag("--json", g.json, "print the result as JSON");
   validate->callback([file, &g] {
     int code = run_validate(*file, g.json);
     if (code != 0) throw CLI::RuntimeError(code);

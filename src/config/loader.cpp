@@ -118,7 +118,8 @@ Result<Config> parse_config(std::string_view yaml_text, std::string file_name) {
 Result<std::string> read_config_file(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    return invalid_argument("cannot read " + path + ": it is a directory; give the ferry.yaml "
+    return invalid_argument("cannot read " + path +
+                            ": it is a directory; give the ferry.yaml "
                             "file inside it");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
