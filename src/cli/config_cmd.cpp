@@ -19,7 +19,9 @@ int run_validate(const std::string& path, bool json) {
   if (text.ok()) {
     check = check_config(*text, path);
   } else {
-    check.errors.push_back({path, 0, 0, "", text.status().message()});
+    std::string m = text.status().message();  // "<path>: the file is larger than …"
+    if (m.rfind(path + ": ", 0) == 0) m = m.substr(path.size() + 2);
+    check.errors.push_back({path, 0, 0, "", m});
   }
   if (json) {
     Json out = Json::object();

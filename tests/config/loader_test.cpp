@@ -47,6 +47,14 @@ TEST(ConfigLoader, ExampleFileLoads) {
   EXPECT_EQ(c.app_for_env(*web, "production").instances, 3);
 }
 
+TEST(ConfigLoader, DocumentedExamplesAreValid) {
+  auto r = load_config(std::string(FERRY_SOURCE_DIR) + "/tests/config/data/reference.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->apps.size(), 5u);
+  EXPECT_EQ(r->notifications.size(), 3u);
+  EXPECT_EQ(r->app("web")->strategy.steps.size(), 7u);
+}
+
 TEST(ConfigLoader, Defaults) {
   Config c = parse_ok(testing::kMinimal);
   EXPECT_EQ(c.path, "ferry.yaml");
@@ -197,6 +205,13 @@ TEST(ValidateCommand, ExitCodesAndOutput) {
 
   std::tie(code, out) = validate("/nonexistent/ferry.yaml");
   EXPECT_EQ(code, 2) << out;
+  std::tie(code, out) = validate(::testing::TempDir());  // a directory
+  EXPECT_EQ(code, 2) << out;
+
+  std::ofstream(bad) << std::string(kMaxConfigBytes + 10, '#');
+  std::tie(code, out) = validate(bad);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_EQ(out, bad + ": the file is larger than 1048576 bytes, the limit\n");
   std::remove(bad.c_str());
 }
 
