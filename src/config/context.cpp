@@ -94,7 +94,7 @@ void Field::type_error(std::string_view what) const {
   error("expected " + std::string(what) + ", got " + describe(node_));
 }
 
-bool Field::expect_map(std::initializer_list<std::string_view> allowed) const {
+bool Field::expect_map(std::initializer_list<std::string_view> allowed, bool extensions) const {
   if (!node_.IsMap()) {
     type_error("a map");
     return false;
@@ -112,6 +112,7 @@ bool Field::expect_map(std::initializer_list<std::string_view> allowed) const {
     std::string kpath = path_.empty() ? k : path_ + "." + k;
     bool known = false;
     for (auto a : keys) known = known || a == k;
+    if (extensions && k.rfind("x-", 0) == 0) continue;
     if (!known) {
       std::string hint = suggest(k, keys);
       ctx_->error(it->first.Mark(), kpath,

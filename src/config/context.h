@@ -65,8 +65,9 @@ class Field {
   void type_error(std::string_view what) const;
 
   // A map whose keys are all in `allowed`: errors for unknown keys (with a suggestion)
-  // and duplicate keys. False when the node is not a map.
-  bool expect_map(std::initializer_list<std::string_view> allowed) const;
+  // and duplicate keys. False when the node is not a map. With `extensions`, keys starting
+  // with "x-" are ignored (a place for YAML anchors, as in docker-compose files).
+  bool expect_map(std::initializer_list<std::string_view> allowed, bool extensions = false) const;
   // The child at `key` (absent when missing); its mark falls back to this node's.
   Field child(std::string_view key) const;
   // As child, with an error "is required" when absent.

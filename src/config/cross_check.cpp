@@ -1,4 +1,5 @@
 // Checks that span sections: names that refer to other sections, requirement cycles, ports.
+#include <cstdlib>
 #include <functional>
 #include <set>
 
@@ -35,11 +36,18 @@ void check_requires(const Field& envs, const Config& c) {
     Field req = envs.child(e.name).child("requires");
     for (const auto& r : e.requires_envs) {
       Field at = item_named(req, r);
-      if (r == e.name)
+      if (r == e.name) {
         at.error("\"" + r + "\" requires itself");
-      else if (!c.environment(r))
+      } else if (!c.environment(r)) {
         at.error("\"" + r + "\" is not an environment" + suggest(r, names) +
                  "; environments: " + join_quoted(names));
+      } else if (c.environment(r) > &e) {
+        // The file order is the promotion order: a release reaches earlier ones first.
+        at.error("\"" + r + "\" comes after \"" + e.name +
+                 "\" in the file; environments are listed in promotion order, so one may only "
+                 "require environments above it (move \"" +
+                 r + "\" up)");
+      }
     }
   }
   // Cycles: depth-first search, reported once at the environment where the cycle closes.
@@ -105,8 +113,20 @@ bool overlaps(const std::string& a, const std::string& b) {
   return a == b || wild(a) || wild(b);
 }
 
-// Two apps cannot listen on the same address and port in the same environment.
+// Two apps cannot listen on the same address and port in the same environment, and an app
+// cannot take the server's own port.
 void check_ports(const Field& apps, const Config& c) {
+  size_t colon = c.server.listen.rfind(':');
+  std::string server_host = c.server.listen.substr(0, colon);
+  if (server_host.size() > 2 && server_host.front() == '[')
+    server_host = server_host.substr(1, server_host.size() - 2);
+  if (server_host == "localhost") server_host = "127.0.0.1";
+  int server_port = std::atoi(c.server.listen.substr(colon + 1).c_str());
+  for (const auto& app : c.apps)
+    if (app.port == server_port && overlaps(app.listen, server_host))
+      apps.child(app.name).child("port").error("port " + std::to_string(app.port) +
+                                               " is the ferry server's own port (server.listen " +
+                                               c.server.listen + "); choose another");
   std::vector<std::string> envs;
   for (const auto& e : c.environments) envs.push_back(e.name);
   if (envs.empty()) envs.push_back("");

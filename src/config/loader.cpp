@@ -23,7 +23,8 @@ namespace {
 using config::Field;
 
 void parse_document(const Field& root, Config& c) {
-  if (!root.expect_map({"version", "server", "agents", "environments", "apps", "notifications"}))
+  if (!root.expect_map({"version", "server", "agents", "environments", "apps", "notifications"},
+                       /*extensions=*/true))
     return;
   Field version = root.required("version");
   if (version.present() && !(version.is_scalar() && version.node().Scalar() == "1"))

@@ -147,6 +147,21 @@ TEST(ConfigErrors, RequiresCycle) {
       "environments.a.requires", "requires itself", 3);
 }
 
+TEST(ConfigErrors, RequiresFollowsFileOrder) {
+  EXPECT_CONFIG_ERROR(
+      "version: 1\nenvironments:\n  dev: {requires: [prod]}\n  prod: {}\n"
+      "apps: {web: {port: 1, run: {command: x}}}\n",
+      "environments.dev.requires[0]", "\"prod\" comes after \"dev\" in the file", 3);
+}
+
+TEST(ConfigErrors, ServerPortIsNotAnAppPort) {
+  std::string y = kMinimal;
+  y.replace(y.find("port: 8080"), 10, "port: 7070");
+  EXPECT_CONFIG_ERROR(y, "apps.web.port", "the ferry server's own port", 8);
+  y = "version: 1\nserver: {listen: \"127.0.0.1:9000\"}\n" + y.substr(11);
+  EXPECT_TRUE(errors_of(y).empty()) << testing::dump(errors_of(y));
+}
+
 TEST(ConfigErrors, UnknownEnvironmentReference) {
   std::string y = kMinimal;
   y.replace(y.find("[staging]"), 9, "[stagin]");

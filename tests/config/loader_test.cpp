@@ -160,6 +160,19 @@ apps:
   EXPECT_EQ(w.run.env.at("MODE"), "prod");
 }
 
+TEST(ConfigLoader, AnchorsInExtensionKeys) {
+  Config c = parse_ok(R"(version: 1
+x-run: &run {command: ./server, stop_grace: 3s}
+environments: {prod: {}}
+apps:
+  a: {port: 1, run: *run}
+  b: {port: 2, run: *run}
+)");
+  ASSERT_EQ(c.apps.size(), 2u);
+  EXPECT_EQ(c.apps[1].run.stop_grace_ms, 3000);
+  EXPECT_EQ(c.apps[1].run.command, std::vector<std::string>{"./server"});
+}
+
 TEST(ConfigLoader, ParseConfigStatusListsEveryError) {
   auto r = parse_config("version: 1\nbogus: 1\nalso_bogus: 2\n", "x.yaml");
   ASSERT_FALSE(r.ok());
