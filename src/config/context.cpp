@@ -36,7 +36,22 @@ const std::string& scalar(const YAML::Node& n) {
 
 }  // namespace
 
+namespace {
+
+// Errors end up on terminals and in logs: no control characters, bounded length (keys and
+// values in them come from the file).
+std::string clean(std::string s, size_t max) {
+  if (s.size() > max) s = s.substr(0, max) + "…";
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return s;
+}
+
+}  // namespace
+
 void Context::error(const YAML::Mark& mark, std::string field, std::string message) {
+  field = clean(std::move(field), 200);
+  message = clean(std::move(message), 1000);
   ConfigError e{file_, mark.is_null() ? 0 : mark.line + 1, mark.is_null() ? 0 : mark.column + 1,
                 std::move(field), std::move(message)};
   std::string key = e.to_string();

@@ -257,6 +257,18 @@ TEST(ConfigErrors, EnvValuesAreNeverShown) {
   EXPECT_EQ(e->to_string().find("s3cr3t"), std::string::npos);
 }
 
+TEST(ConfigErrors, MessagesAreBoundedAndPrintable) {
+  std::string key(5000, 'k');
+  auto errs = errors_of("version: 1\n? " + key + "\n: 1\n\"bell\\a\": 2\n");
+  ASSERT_GE(errs.size(), 2u) << testing::dump(errs);
+  for (const auto& e : errs) {
+    EXPECT_LE(e.field.size(), 210u);
+    EXPECT_LE(e.message.size(), 1010u);
+    for (char c : e.to_string())
+      EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20) << e.to_string();
+  }
+}
+
 TEST(ConfigErrors, InvalidNames) {
   EXPECT_CONFIG_ERROR(with_app("  Web_App!: {port: 9, run: {command: x}}\n"), "apps",
                       "is not a valid name", 11);
