@@ -15,5 +15,7 @@ struct GlobalOptions {
 void register_config_commands(CLI::App& app, GlobalOptions& g);  // validate, plan
 void register_server_commands(CLI::App& app, GlobalOptions& g);  // server, token
 void register_scan_commands(CLI::App& app, GlobalOptions& g);    // scan
+void register_deploy_commands(CLI::App& app, GlobalOptions& g);  // release, deploy, status, ...
+void register_plan_commands(CLI::App& app, GlobalOptions& g);    // plan
 
 }  // namespace ferry::cli

@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   app.add_flag("--json", g.json, "print JSON instead of text");
   ferry::cli::register_config_commands(app, g);
   ferry::cli::register_scan_commands(app, g);
+  ferry::cli::register_plan_commands(app, g);
+  ferry::cli::register_deploy_commands(app, g);
 
 
   try {

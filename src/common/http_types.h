@@ -24,6 +24,8 @@ struct HttpRequest {
   std::string body;
   std::string remote_addr;
   std::string request_id;  // X-Request-Id, or one made up by the server
+  // Set by middleware for handlers (e.g. the authenticated principal).
+  std::map<std::string, std::string> attrs;
 
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);

@@ -1,0 +1,250 @@
+#include "engine/engine.h"
+
+#include "common/crypto.h"
+#include "core/plan.h"
+#include "engine/runner.h"
+
+namespace ferry {
+
+Engine::Engine(EngineContext ctx, std::shared_ptr<const Config> config)
+    : ctx_(std::move(ctx)), config_(std::move(config)) {}
+
+Engine::~Engine() { stop(); }
+
+std::shared_ptr<const Config> Engine::config() const {
+  std::lock_guard lock(mu_);
+  return config_;
+}
+
+void Engine::set_config(std::shared_ptr<const Config> config) {
+  std::lock_guard lock(mu_);
+  config_ = std::move(config);
+}
+
+void Engine::start() {
+  {
+    std::lock_guard lock(mu_);
+    if (supervisor_.joinable()) return;
+    stopping_ = false;
+  }
+  supervisor_ = std::thread([this] { supervise(); });
+}
+
+void Engine::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (!supervisor_.joinable()) return;
+    stopping_ = true;
+    for (auto& [id, c] : controls_) {
+      std::lock_guard cl(c->mu);
+      c->stop = true;
+      c->cv.notify_all();
+    }
+  }
+  cv_.notify_all();
+  supervisor_.join();
+  std::map<std::string, std::thread> runners;
+  {
+    std::lock_guard lock(mu_);
+    runners.swap(runners_);
+  }
+  for (auto& [id, t] : runners)
+    if (t.joinable()) t.join();
+  std::lock_guard lock(mu_);
+  controls_.clear();
+}
+
+void Engine::supervise() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    // Launch a runner for every open deployment that has none: on start these are the
+    // ones a previous process left; later, ones created through deploy().
+    auto open = ctx_.store->list_deployments({.active_only = true, .limit = 1000});
+    lock.lock();
+    if (open.ok())
+      for (const auto& d : *open)
+        if (!runners_.count(d.id)) launch(d.id);
+    for (auto it = controls_.begin(); it != controls_.end(); ++it) {
+      if (poked_) {
+        std::lock_guard cl(it->second->mu);
+        it->second->poke = true;
+        it->second->cv.notify_all();
+      }
+    }
+    poked_ = false;
+    cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping_ || poked_; });
+  }
+}
+
+// Requires mu_ held.
+void Engine::launch(const std::string& id) {
+  if (runners_.count(id)) return;  // deploy() and the supervisor may both see a new one
+  auto d = ctx_.store->get_deployment(id);
+  if (!d.ok() || is_final_state(d->state)) return;
+  auto control = std::make_shared<Control>();
+  control->pause = d->state == "paused";
+  controls_[id] = control;
+  auto config = config_;
+  runners_[id] = std::thread([this, control, config, rec = *d] {
+    DeploymentRunner runner(ctx_, config, control, rec);
+    runner.run();
+    std::lock_guard lock(mu_);
+    // The thread cannot join itself; it detaches and its entries go, unless stop()
+    // has already taken the runners to join them.
+    auto it = runners_.find(rec.id);
+    if (it != runners_.end()) {
+      it->second.detach();
+      runners_.erase(it);
+    }
+    controls_.erase(rec.id);
+    cv_.notify_all();
+  });
+}
+
+Result<DeploymentRecord> Engine::deploy(const std::string& app, const std::string& env,
+                                        const std::string& release, const std::string& actor) {
+  auto config = this->config();
+  const AppSpec* spec = config->app(app);
+  if (!spec)
+    return not_found("app '" + app + "' is not in " + config->path + " (apps: see `ferry apps`)");
+  if (!config->environment(env))
+    return not_found("environment '" + env + "' is not in " + config->path);
+  auto rel = ctx_.store->get_release(app, release);
+  if (!rel.ok()) return rel.status();
+  auto open = ctx_.store->list_deployments({.app = app, .env = env, .active_only = true});
+  if (!open.ok()) return open.status();
+  if (!open->empty())
+    return failed_precondition("deployment " + (*open)[0].id + " of " + app + "@" +
+                               (*open)[0].release + " to " + env + " is still " +
+                               (*open)[0].state + "; wait for it or `ferry abort " +
+                               (*open)[0].id + "`");
+  auto envs = ctx_.store->list_env_releases(app);
+  if (!envs.ok()) return envs.status();
+  std::string stable;
+  for (const auto& e : *envs)
+    if (e.env == env) stable = e.release;
+  if (stable == release)
+    return failed_precondition(app + "@" + release + " is already the stable release in " + env);
+
+  const AppSpec resolved = config->app_for_env(*spec, env);
+  DeploymentRecord d;
+  d.id = random_id("d-", 6);
+  d.app = app;
+  d.env = env;
+  d.release = release;
+  d.previous_release = stable;
+  d.strategy = std::string(strategy_name(resolved.strategy.kind));
+  d.plan = Json(plan_deployment(resolved, !stable.empty()));
+  d.requested_by = actor;
+  d.created_at_ms = d.updated_at_ms = to_unix_ms(ctx_.clock->now());
+  DeploymentEvent created{.time_ms = d.created_at_ms,
+                          .type = "created",
+                          .message = "deployment of " + app + "@" + release + " to " + env +
+                                     " requested by " + actor,
+                          .data = Json{{"plan", d.plan}, {"previous_release", stable}}};
+  FERRY_RETURN_IF_ERROR(ctx_.store->create_deployment(d, created));
+  created.deployment_id = d.id;
+  if (ctx_.on_event) ctx_.on_event(created, d);
+  {
+    std::lock_guard lock(mu_);
+    if (supervisor_.joinable() && !stopping_) launch(d.id);
+  }
+  return ctx_.store->get_deployment(d.id);
+}
+
+Result<DeploymentRecord> Engine::rollback(const std::string& app, const std::string& env,
+                                          const std::string& release, const std::string& actor) {
+  auto open = ctx_.store->list_deployments({.app = app, .env = env, .active_only = true});
+  if (!open.ok()) return open.status();
+  if (!open->empty()) {
+    // A deployment in flight: rolling back means aborting it, which returns traffic to
+    // the stable release at once.
+    FERRY_RETURN_IF_ERROR(signal((*open)[0].id, actor, "abort"));
+    return (*open)[0];
+  }
+  std::string target = release;
+  if (target.empty()) {
+    auto done = ctx_.store->list_deployments({.app = app, .env = env, .limit = 200});
+    if (!done.ok()) return done.status();
+    for (const auto& d : *done)
+      if (d.state == "succeeded" && !d.previous_release.empty()) {
+        target = d.previous_release;
+        break;
+      }
+    if (target.empty())
+      return failed_precondition("no earlier release of " + app + " succeeded in " + env +
+                                 " to roll back to; name one: `ferry rollback " + app +
+                                 " RELEASE --env " + env + "`");
+  }
+  auto ok = ctx_.store->release_succeeded_in(app, target, env);
+  if (!ok.ok()) return ok.status();
+  if (!*ok)
+    return failed_precondition("release " + app + "@" + target + " never succeeded in " + env +
+                               "; roll back only to a release that ran there");
+  auto d = deploy(app, env, target, actor);
+  return d;
+}
+
+Status Engine::signal(const std::string& id, const std::string& actor, const std::string& what) {
+  std::shared_ptr<Control> c;
+  {
+    std::lock_guard lock(mu_);
+    auto it = controls_.find(id);
+    if (it != controls_.end()) c = it->second;
+  }
+  if (!c) {
+    auto d = ctx_.store->get_deployment(id);
+    if (!d.ok()) return d.status();
+    return failed_precondition("deployment " + id + " is " + d->state + ", not in progress");
+  }
+  {
+    std::lock_guard lock(c->mu);
+    if (what == "pause") c->pause = true;
+    if (what == "resume") c->pause = false;
+    if (what == "promote") {
+      c->promote = true;
+      c->pause = false;
+    }
+    if (what == "abort") c->abort = true;
+    c->cv.notify_all();
+  }
+  (void)ctx_.store->append_event({.deployment_id = id,
+                                  .time_ms = to_unix_ms(ctx_.clock->now()),
+                                  .type = "command",
+                                  .message = what + " requested by " + actor,
+                                  .data = Json{{"command", what}, {"actor", actor}}});
+  return Status::Ok();
+}
+
+Status Engine::pause(const std::string& id, const std::string& actor) {
+  return signal(id, actor, "pause");
+}
+Status Engine::resume(const std::string& id, const std::string& actor) {
+  return signal(id, actor, "resume");
+}
+Status Engine::promote(const std::string& id, const std::string& actor) {
+  return signal(id, actor, "promote");
+}
+Status Engine::abort(const std::string& id, const std::string& actor) {
+  return signal(id, actor, "abort");
+}
+
+void Engine::poke() {
+  std::lock_guard lock(mu_);
+  poked_ = true;
+  cv_.notify_all();
+}
+
+Result<DeploymentRecord> Engine::wait_final(const std::string& id, Duration timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto d = ctx_.store->get_deployment(id);
+    if (!d.ok() || is_final_state(d->state)) return d;
+    if (std::chrono::steady_clock::now() > until)
+      return deadline_exceeded("deployment " + id + " is still " + d->state);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace ferry

@@ -1,0 +1,105 @@
+// Engine: runs deployments. It plans the steps from the strategy, commits each step's
+// start and end to the Store before and after acting, drives agents through
+// AgentClient, analyses the new release at every step and rolls back by itself when
+// it is worse. One runner thread per active deployment; on start() it resumes (or
+// rolls back, per the app's rollback_policy) whatever a previous process left open.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mask.h"
+#include "core/agent_api.h"
+#include "core/spec.h"
+#include "store/store.h"
+
+namespace ferry {
+
+class PromQueryClient;
+
+struct GateDecision {
+  enum class Verdict { kGo, kWait, kRefuse };
+  Verdict verdict = Verdict::kGo;
+  std::string reason;
+};
+
+// Everything the engine talks to, as interfaces and callbacks (no sockets, no SQL).
+struct EngineContext {
+  Store* store = nullptr;
+  Clock* clock = nullptr;
+  Logger* log = nullptr;
+  std::shared_ptr<Masker> masker;
+  // The agents that run an environment's instances.
+  std::function<std::vector<AgentClient*>(const std::string& env)> agents;
+  // Gates (lifecycle, approvals, window, freeze); empty: always go.
+  std::function<GateDecision(const DeploymentRecord&)> gates;
+  // Every event after it is committed (dashboard stream, notifications, metrics).
+  std::function<void(const DeploymentEvent&, const DeploymentRecord&)> on_event;
+  // Audit entries for what the engine decides by itself (rollbacks, gate passes).
+  std::function<void(const std::string& action, const DeploymentRecord&, const Json& details)>
+      audit;
+  // Secret values to inject into an app's instances in an environment.
+  std::function<std::map<std::string, std::string>(const std::string& app, const std::string& env)>
+      secrets;
+  PromQueryClient* prom = nullptr;
+};
+
+class Engine {
+ public:
+  Engine(EngineContext ctx, std::shared_ptr<const Config> config);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Resumes every deployment the store has open; then watches for new ones.
+  void start();
+  // Stops runner threads; deployments stay open in the store and resume on next start().
+  void stop();
+
+  // Creates a deployment of app@release to env; it waits on gates or starts at once.
+  Result<DeploymentRecord> deploy(const std::string& app, const std::string& env,
+                                  const std::string& release, const std::string& actor);
+  // Deploys an earlier release (default: the one before the current stable) back.
+  Result<DeploymentRecord> rollback(const std::string& app, const std::string& env,
+                                    const std::string& release, const std::string& actor);
+  Status pause(const std::string& id, const std::string& actor);
+  Status resume(const std::string& id, const std::string& actor);
+  Status promote(const std::string& id, const std::string& actor);
+  Status abort(const std::string& id, const std::string& actor);
+
+  // Re-evaluates waiting deployments' gates now (after an approval, say).
+  void poke();
+
+  std::shared_ptr<const Config> config() const;
+  void set_config(std::shared_ptr<const Config> config);
+
+  // For tests: blocks until the deployment reaches a final state or `timeout` passes.
+  Result<DeploymentRecord> wait_final(const std::string& id, Duration timeout);
+
+  struct Control;
+
+ private:
+  void supervise();
+  void launch(const std::string& id);
+  Status signal(const std::string& id, const std::string& actor, const std::string& what);
+
+  EngineContext ctx_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const Config> config_;
+  std::map<std::string, std::shared_ptr<Control>> controls_;
+  std::map<std::string, std::thread> runners_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool poked_ = false;
+  std::thread supervisor_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,494 @@
+#include "engine/runner.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "analysis/analysis.h"
+#include "engine/desired_state.h"
+#include "engine/hook_runner.h"
+
+namespace ferry {
+
+namespace {
+constexpr int64_t kPollMs = 50;
+constexpr int kCrashLoopRestarts = 3;
+
+const ReleaseStats* find_stats(const AppStatus& s, const std::string& release) {
+  for (const auto& r : s.releases)
+    if (r.release == release) return &r;
+  return nullptr;
+}
+}  // namespace
+
+DeploymentRunner::DeploymentRunner(EngineContext& ctx, std::shared_ptr<const Config> config,
+                                   std::shared_ptr<Engine::Control> control, DeploymentRecord d)
+    : ctx_(ctx), config_(std::move(config)), control_(std::move(control)), d_(std::move(d)) {}
+
+bool DeploymentRunner::flag(bool Engine::Control::*f, bool clear) {
+  std::lock_guard lock(control_->mu);
+  bool v = (*control_).*f;
+  if (clear) (*control_).*f = false;
+  return v;
+}
+
+Status DeploymentRunner::commit(const std::string& type, int step, const std::string& message,
+                                const Json& data) {
+  d_.updated_at_ms = to_unix_ms(ctx_.clock->now());
+  DeploymentEvent e{.deployment_id = d_.id,
+                    .time_ms = d_.updated_at_ms,
+                    .type = type,
+                    .step = step,
+                    .message = ctx_.masker ? ctx_.masker->mask(message) : message,
+                    .data = data};
+  Status s = ctx_.store->update_deployment(d_, {e});
+  if (!s.ok()) {
+    ctx_.log->error("committing deployment state failed",
+                    {{"deployment_id", d_.id}, {"error", s.to_string()}});
+    return s;
+  }
+  ctx_.log->info(e.message, {{"deployment_id", d_.id}, {"app", d_.app}, {"env", d_.env},
+                             {"release", d_.release}, {"event", type}, {"step", step}});
+  if (ctx_.on_event) ctx_.on_event(e, d_);
+  return s;
+}
+
+void DeploymentRunner::run() {
+  const AppSpec* spec = config_->app(d_.app);
+  if (!spec) {
+    d_.state = "failed";
+    d_.reason = "app " + d_.app + " is no longer in the configuration";
+    d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
+    (void)commit("failed", -1, d_.reason);
+    return;
+  }
+  app_ = config_->app_for_env(*spec, d_.env);
+  for (const auto& j : d_.plan) plan_.push_back(j.get<PlanStep>());
+  auto nr = ctx_.store->get_release(d_.app, d_.release);
+  if (nr.ok()) new_rel_ = *nr;
+  if (!d_.previous_release.empty()) {
+    auto orr = ctx_.store->get_release(d_.app, d_.previous_release);
+    if (orr.ok()) old_rel_ = *orr;
+  }
+
+  if (d_.state == "pending" || d_.state == "waiting") {
+    if (!pass_gates()) return;
+  }
+
+  // Rebuild what the agents should run at the resume point from the steps done so far.
+  old_count_ = old_rel_ ? app_.instances : 0;
+  for (int i = 0; i < d_.current_step && i < static_cast<int>(plan_.size()); ++i) {
+    const auto& s = plan_[i];
+    if (s.kind == PlanStep::Kind::kStart) new_count_ = s.count;
+    if (s.kind == PlanStep::Kind::kWeight) weight_ = s.weight;
+    if (s.kind == PlanStep::Kind::kBatch) {
+      new_count_ = s.total;
+      old_count_ = std::max(0, app_.instances - s.total);
+      weight_ = s.weight;
+    }
+    if (s.kind == PlanStep::Kind::kStopOld) old_count_ = 0;
+  }
+  int index = std::max(0, d_.current_step);
+  if (d_.current_step >= 0 && d_.step_state == "done") ++index;
+  if (d_.current_step >= 0 && d_.step_state == "running") {
+    // The process stopped in the middle of this step: the policy says what to do.
+    if (app_.rollback_policy == "rollback" && old_rel_) {
+      if (d_.current_step > 0 && plan_[d_.current_step].kind == PlanStep::Kind::kStart)
+        new_count_ = plan_[d_.current_step].count;
+      roll_back("the control plane restarted during step " + std::to_string(d_.current_step + 1) +
+                    " and the rollback policy is 'rollback'",
+                Json::object(), false);
+      return;
+    }
+    (void)commit("resumed", d_.current_step, "resuming step " +
+                                                 std::to_string(d_.current_step + 1) +
+                                                 " after a restart");
+  }
+  if (d_.state != "paused") {
+    d_.state = "running";
+  }
+
+  for (; index < static_cast<int>(plan_.size()); ++index) {
+    const PlanStep& step = plan_[index];
+    d_.current_step = index;
+    d_.step_state = "running";
+    if (!commit("step_started", index, step.describe(), step).ok()) return;
+    StepResult r = run_step(index, step);
+    if (r.outcome == Outcome::kStop) return;  // leave it open; resumed on next start
+    if (r.outcome == Outcome::kAbort) {
+      roll_back(r.reason.empty() ? "aborted" : r.reason, r.details, true);
+      return;
+    }
+    if (r.outcome == Outcome::kFail) {
+      roll_back(r.reason, r.details, false);
+      return;
+    }
+    d_.step_state = "done";
+    if (!commit("step_finished", index, step.describe() + ": done", r.details).ok()) return;
+  }
+}
+
+bool DeploymentRunner::pass_gates() {
+  while (true) {
+    GateDecision g;
+    if (ctx_.gates) g = ctx_.gates(d_);
+    if (g.verdict == GateDecision::Verdict::kGo) {
+      d_.state = "running";
+      d_.reason.clear();
+      if (!commit("gates_passed", -1, "all gates passed").ok()) return false;
+      if (ctx_.audit) ctx_.audit("deployment.start", d_, Json::object());
+      return true;
+    }
+    if (g.verdict == GateDecision::Verdict::kRefuse) {
+      d_.state = "failed";
+      d_.reason = g.reason;
+      d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
+      (void)commit("gate_refused", -1, g.reason);
+      return false;
+    }
+    if (d_.state != "waiting" || d_.reason != g.reason) {
+      d_.state = "waiting";
+      d_.reason = g.reason;
+      if (!commit("gate_waiting", -1, "waiting: " + g.reason).ok()) return false;
+    }
+    std::unique_lock lock(control_->mu);
+    control_->cv.wait_for(lock, std::chrono::seconds(1),
+                          [&] { return control_->stop || control_->abort || control_->poke; });
+    control_->poke = false;
+    if (control_->stop) return false;
+    if (control_->abort) {
+      lock.unlock();
+      d_.state = "aborted";
+      d_.reason = "aborted while waiting for gates";
+      d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
+      (void)commit("aborted", -1, d_.reason);
+      return false;
+    }
+  }
+}
+
+DeploymentRunner::StepResult DeploymentRunner::run_step(int, const PlanStep& step) {
+  switch (step.kind) {
+    case PlanStep::Kind::kHooks: return step_hooks(step.phase);
+    case PlanStep::Kind::kStart: return step_start(step.count);
+    case PlanStep::Kind::kWeight: return step_weight(step.weight);
+    case PlanStep::Kind::kPause: return step_watch(step, false);
+    case PlanStep::Kind::kAnalysis: return step_watch(step, true);
+    case PlanStep::Kind::kBatch: return step_batch(step);
+    case PlanStep::Kind::kStopOld: return step_stop_old(step);
+    case PlanStep::Kind::kFinish: return step_finish();
+  }
+  return {};
+}
+
+Status DeploymentRunner::put_state(int new_count, int old_count, int new_weight) {
+  DesiredInputs in;
+  in.agent_app = agent_app();
+  in.app = &app_;
+  in.env = d_.env;
+  in.new_release = new_rel_ ? &*new_rel_ : nullptr;
+  in.old_release = old_rel_ ? &*old_rel_ : nullptr;
+  in.new_count = new_count;
+  in.old_count = old_count;
+  in.new_weight = new_weight;
+  if (ctx_.secrets) in.secrets = ctx_.secrets(d_.app, d_.env);
+  d_.generation = next_generation(d_.generation, ctx_.clock->now());
+  const AppDesiredState desired = build_desired_state(in, d_.generation);
+  for (AgentClient* a : ctx_.agents(d_.env)) {
+    Status s = a->put_app(desired);
+    if (!s.ok()) return s.with_context("setting desired state of " + agent_app());
+  }
+  new_count_ = new_count;
+  old_count_ = old_count;
+  weight_ = new_weight;
+  return Status::Ok();
+}
+
+Status DeploymentRunner::set_weight(int new_weight) {
+  d_.generation = next_generation(d_.generation, ctx_.clock->now());
+  const auto weights = traffic_weights(d_.release, old_rel_ ? d_.previous_release : "",
+                                       new_weight, new_count_, old_count_);
+  for (AgentClient* a : ctx_.agents(d_.env)) {
+    Status s = a->set_weights(agent_app(), d_.generation, weights);
+    if (!s.ok()) return s.with_context("setting weights of " + agent_app());
+  }
+  weight_ = new_weight;
+  return Status::Ok();
+}
+
+Result<AppStatus> DeploymentRunner::app_status() {
+  std::optional<AppStatus> total;
+  for (AgentClient* a : ctx_.agents(d_.env)) {
+    auto s = a->app_status(agent_app());
+    if (!s.ok()) return s.status();
+    if (!total) {
+      total = *s;
+      continue;
+    }
+    merge_status(*total, *s);
+  }
+  if (!total) return unavailable("environment " + d_.env + " has no agent");
+  return *total;
+}
+
+std::optional<DeploymentRunner::StepResult> DeploymentRunner::check_instances(const AppStatus& s) {
+  for (const auto& i : s.instances) {
+    if (i.release != d_.release) continue;
+    if (i.restarts >= kCrashLoopRestarts || i.state == InstanceState::kCrashed) {
+      return StepResult{Outcome::kFail,
+                        fmt::format("instance {} of {} is crash-looping ({} restarts, last exit "
+                                    "code {}): {}",
+                                    i.id, d_.release, i.restarts, i.last_exit_code, i.message),
+                        Json{{"instance", i}}};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<DeploymentRunner::StepResult> DeploymentRunner::wait(
+    int64_t ms, bool wake_on_promote, const std::function<std::optional<StepResult>()>& tick) {
+  const int64_t start = ctx_.clock->monotonic_ms();
+  while (true) {
+    if (flag(&Engine::Control::stop)) return StepResult{Outcome::kStop};
+    if (flag(&Engine::Control::abort)) return StepResult{Outcome::kAbort, "aborted by request"};
+    if (flag(&Engine::Control::pause)) {
+      if (d_.state != "paused") {
+        d_.state = "paused";
+        (void)commit("paused", d_.current_step, "paused");
+      }
+    } else if (d_.state == "paused") {
+      d_.state = "running";
+      (void)commit("resumed", d_.current_step, "resumed");
+    }
+    if (wake_on_promote && flag(&Engine::Control::promote, true)) return std::nullopt;
+    if (tick) {
+      if (auto r = tick()) return r;
+    }
+    const int64_t elapsed = ctx_.clock->monotonic_ms() - start;
+    if (ms >= 0 && elapsed >= ms && d_.state != "paused") return std::nullopt;
+    std::unique_lock lock(control_->mu);
+    control_->cv.wait_for(lock, std::chrono::milliseconds(kPollMs), [&] {
+      return control_->stop || control_->abort || (wake_on_promote && control_->promote);
+    });
+  }
+}
+
+DeploymentRunner::StepResult DeploymentRunner::step_start(int count) {
+  const int new_weight = old_rel_ ? weight_ : 100;
+  Status s = put_state(count, old_count_, old_rel_ ? weight_ : 0);
+  if (!s.ok()) return {Outcome::kFail, s.message()};
+  const int64_t t0 = ctx_.clock->monotonic_ms();
+  std::string last;
+  auto r = wait(app_.progress_deadline_ms, false, [&]() -> std::optional<StepResult> {
+    auto st = app_status();
+    if (!st.ok()) {
+      last = st.status().message();
+      return std::nullopt;
+    }
+    if (auto bad = check_instances(*st)) return bad;
+    int ready = 0;
+    last.clear();
+    for (const auto& i : st->instances) {
+      if (i.release != d_.release) continue;
+      if (i.state == InstanceState::kReady)
+        ++ready;
+      else if (!i.message.empty())
+        last = i.id + ": " + i.message;
+    }
+    if (ready >= count) return StepResult{Outcome::kDone, "", Json{{"ready", ready}}};
+    return std::nullopt;
+  });
+  if (r && r->outcome != Outcome::kDone) return *r;
+  if (!r) {
+    return {Outcome::kFail,
+            fmt::format("{} new instance(s) of {} were not ready within the progress deadline of "
+                        "{} ms{}",
+                        count, d_.release, app_.progress_deadline_ms,
+                        last.empty() ? "" : " (" + last + ")")};
+  }
+  if (!old_rel_ && new_weight == 100) {
+    // First deployment: nothing to compare with; open traffic as soon as it is ready.
+    Status w = set_weight(100);
+    if (!w.ok()) return {Outcome::kFail, w.message()};
+  }
+  r->details["ready_after_ms"] = ctx_.clock->monotonic_ms() - t0;
+  return *r;
+}
+
+DeploymentRunner::StepResult DeploymentRunner::step_weight(int weight) {
+  Status s = set_weight(weight);
+  if (!s.ok()) return {Outcome::kFail, s.message()};
+  auto st = app_status();
+  if (st.ok()) {
+    if (auto* n = find_stats(*st, d_.release)) base_new_ = *n;
+    if (auto* o = find_stats(*st, d_.previous_release)) base_old_ = *o;
+  }
+  last_analysis_ms_ = ctx_.clock->monotonic_ms();
+  return {Outcome::kDone, "", Json{{"weight", weight}}};
+}
+
+DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, bool is_analysis) {
+  const AnalysisSpec& spec = app_.analysis;
+  std::map<std::string, std::string> vars{{"app", d_.app}, {"env", d_.env}, {"release", d_.release}};
+  std::optional<AnalysisResult> last;
+  int inconclusive = 0;
+  auto evaluate = [&]() -> std::optional<AnalysisResult> {
+    auto st = app_status();
+    if (!st.ok()) return std::nullopt;
+    const ReleaseStats* n = find_stats(*st, d_.release);
+    if (!n) return std::nullopt;
+    const ReleaseStats* o = find_stats(*st, d_.previous_release);
+    ReleaseStats nd = stats_delta(base_new_, *n);
+    std::optional<ReleaseStats> od;
+    if (o) od = stats_delta(base_old_, *o);
+    return analyse(spec, nd, od ? &*od : nullptr, ctx_.prom, vars);
+  };
+  auto tick = [&]() -> std::optional<StepResult> {
+    auto st = app_status();
+    if (st.ok())
+      if (auto bad = check_instances(*st)) return bad;
+    // Traffic on the new release is analysed continuously, not only at analysis steps,
+    // so a bad canary is rolled back within an interval of its first errors.
+    if (weight_ <= 0) return std::nullopt;
+    const int64_t now = ctx_.clock->monotonic_ms();
+    if (now - last_analysis_ms_ < spec.interval_ms) return std::nullopt;
+    last_analysis_ms_ = now;
+    last = evaluate();
+    if (last && last->verdict == Verdict::kFail) {
+      (void)commit("analysis", d_.current_step,
+                   "analysis failed: " + fmt::format("{}", fmt::join(last->reasons, "; ")),
+                   Json{{"verdict", "fail"}, {"reasons", last->reasons}, {"metrics", last->metrics}});
+      return StepResult{Outcome::kFail, fmt::format("{}", fmt::join(last->reasons, "; ")),
+                        Json{{"analysis", last->metrics}}};
+    }
+    return std::nullopt;
+  };
+  const bool until_promote = step.kind == PlanStep::Kind::kPause && step.until_promote;
+  if (until_promote) (void)commit("waiting_promote", d_.current_step, "waiting for `ferry promote`");
+  auto r = wait(until_promote ? -1 : step.duration_ms, until_promote, tick);
+  if (r) return *r;
+  if (!is_analysis) return {};
+  // End of an analysis step: the verdict over the whole step decides.
+  while (true) {
+    last = evaluate();
+    if (!last) return {Outcome::kFail, "no router statistics for " + d_.release + " to analyse"};
+    Json data{{"verdict", to_string(last->verdict)},
+              {"reasons", last->reasons},
+              {"metrics", last->metrics}};
+    (void)commit("analysis", d_.current_step,
+                 fmt::format("analysis {}: {}", to_string(last->verdict),
+                             fmt::join(last->reasons, "; ")),
+                 data);
+    if (last->verdict == Verdict::kPass) return {Outcome::kDone, "", data};
+    if (last->verdict == Verdict::kFail)
+      return {Outcome::kFail, fmt::format("{}", fmt::join(last->reasons, "; ")), data};
+    if (++inconclusive > spec.max_inconclusive)
+      return {Outcome::kFail,
+              fmt::format("analysis inconclusive {} times in a row: {}", inconclusive,
+                          fmt::join(last->reasons, "; ")),
+              data};
+    auto again = wait(spec.interval_ms, false, tick);
+    if (again) return *again;
+  }
+}
+
+DeploymentRunner::StepResult DeploymentRunner::step_batch(const PlanStep& step) {
+  // Surge first (start the new batch, wait ready), then shift traffic, then stop the
+  // same number of old instances: with max_unavailable 0 capacity never drops.
+  const int old_after = std::max(0, app_.instances - step.total);
+  StepResult started = step_start(step.total);
+  if (started.outcome != Outcome::kDone) return started;
+  Status s = put_state(step.total, old_after, step.weight);
+  if (!s.ok()) return {Outcome::kFail, s.message()};
+  return {Outcome::kDone, "", Json{{"new", step.total}, {"old", old_after}}};
+}
+
+DeploymentRunner::StepResult DeploymentRunner::step_stop_old(const PlanStep& step) {
+  if (weight_ < 100) {
+    Status w = set_weight(100);
+    if (!w.ok()) return {Outcome::kFail, w.message()};
+  }
+  if (step.duration_ms > 0) {
+    auto r = wait(step.duration_ms, true, [&]() -> std::optional<StepResult> {
+      auto st = app_status();
+      if (st.ok())
+        if (auto bad = check_instances(*st)) return bad;
+      return std::nullopt;
+    });
+    if (r) return *r;
+  }
+  Status s = put_state(new_count_, 0, 100);
+  if (!s.ok()) return {Outcome::kFail, s.message()};
+  return {};
+}
+
+DeploymentRunner::StepResult DeploymentRunner::step_hooks(const std::string& phase) {
+  const auto& hooks = phase == "pre_deploy"    ? app_.hooks.pre_deploy
+                      : phase == "post_deploy" ? app_.hooks.post_deploy
+                                               : app_.hooks.on_rollback;
+  HookEnv env{{"FERRY_APP", d_.app},
+              {"FERRY_ENV", d_.env},
+              {"FERRY_RELEASE", d_.release},
+              {"FERRY_PREVIOUS_RELEASE", d_.previous_release},
+              {"FERRY_DEPLOYMENT_ID", d_.id},
+              {"FERRY_HOOK_PHASE", phase}};
+  Json results = Json::array();
+  for (const auto& h : hooks) {
+    static const Masker kNone;
+    auto r = run_hook(h, env, ctx_.masker ? *ctx_.masker : kNone);
+    if (!r.ok()) {
+      (void)commit("hook_failed", d_.current_step, r.status().message(),
+                   Json{{"hook", h.name}, {"phase", phase}});
+      return {Outcome::kFail, r.status().message()};
+    }
+    Json j{{"hook", h.name},          {"phase", phase},        {"exit_code", r->exit_code},
+           {"attempts", r->attempts}, {"output", r->output},   {"duration_ms", r->duration_ms}};
+    (void)commit("hook_finished", d_.current_step,
+                 fmt::format("hook {} ({}) succeeded in {:.0f} ms", h.name, phase, r->duration_ms),
+                 j);
+    results.push_back(j);
+  }
+  return {Outcome::kDone, "", Json{{"hooks", results}}};
+}
+
+DeploymentRunner::StepResult DeploymentRunner::step_finish() {
+  const int64_t now = to_unix_ms(ctx_.clock->now());
+  Status s = ctx_.store->set_env_release({d_.app, d_.env, d_.release, d_.id, now});
+  if (!s.ok()) return {Outcome::kFail, s.message()};
+  d_.state = "succeeded";
+  d_.reason.clear();
+  d_.finished_at_ms = now;
+  if (ctx_.audit) ctx_.audit("deployment.succeeded", d_, Json::object());
+  return {};
+}
+
+void DeploymentRunner::roll_back(const std::string& reason, const Json& details, bool aborted) {
+  const int64_t t0 = ctx_.clock->monotonic_ms();
+  Json data = details.is_object() ? details : Json::object();
+  data["reason"] = reason;
+  // Traffic first: one weight change returns every request to the stable release.
+  Status w = old_rel_ ? set_weight(0) : Status::Ok();
+  const int64_t traffic_ms = ctx_.clock->monotonic_ms() - t0;
+  data["traffic_restored_ms"] = traffic_ms;
+  if (!w.ok()) data["weight_error"] = w.message();
+  d_.state = "rolling_back";
+  d_.reason = reason;
+  (void)commit("rollback_started", d_.current_step,
+               fmt::format("rolling back: {} (traffic on {} after {} ms)", reason,
+                           old_rel_ ? d_.previous_release : "nothing", traffic_ms),
+               data);
+  if (ctx_.audit) ctx_.audit(aborted ? "deployment.abort" : "deployment.rollback", d_, data);
+  Status s = put_state(0, old_rel_ ? app_.instances : 0, 0);
+  if (!s.ok()) data["stop_error"] = s.message();
+  if (!app_.hooks.on_rollback.empty()) {
+    auto r = step_hooks("on_rollback");
+    if (r.outcome == Outcome::kFail) data["hook_error"] = r.reason;
+  }
+  d_.state = aborted ? "aborted" : (old_rel_ ? "rolled_back" : "failed");
+  d_.step_state = "done";
+  d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
+  (void)commit(aborted ? "aborted" : "rolled_back", d_.current_step,
+               fmt::format("{}: {}", d_.state, reason), data);
+}
+
+}  // namespace ferry

@@ -1,0 +1,81 @@
+// DeploymentRunner: executes one deployment's plan, step by step, on its own thread.
+// Internal to the engine.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "core/plan.h"
+#include "engine/engine.h"
+
+namespace ferry {
+
+struct Engine::Control {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool pause = false;
+  bool promote = false;
+  bool abort = false;
+  bool stop = false;     // the engine is shutting down: leave the deployment open
+  bool poke = false;     // re-check gates now
+};
+
+class DeploymentRunner {
+ public:
+  DeploymentRunner(EngineContext& ctx, std::shared_ptr<const Config> config,
+                   std::shared_ptr<Engine::Control> control, DeploymentRecord d);
+  void run();
+
+ private:
+  enum class Outcome { kDone, kFail, kAbort, kStop };
+  struct StepResult {
+    Outcome outcome = Outcome::kDone;
+    std::string reason;
+    Json details = Json::object();
+  };
+
+  // Gates: returns false when the runner must end (refused, aborted or stopping).
+  bool pass_gates();
+  StepResult run_step(int index, const PlanStep& step);
+  StepResult step_start(int count);
+  StepResult step_weight(int weight);
+  StepResult step_watch(const PlanStep& step, bool is_analysis);
+  StepResult step_batch(const PlanStep& step);
+  StepResult step_stop_old(const PlanStep& step);
+  StepResult step_hooks(const std::string& phase);
+  StepResult step_finish();
+  void roll_back(const std::string& reason, const Json& details, bool aborted);
+
+  // Desired state for the agents: `new_count` instances of the new release, `old_count`
+  // of the stable one, and the traffic split.
+  Status put_state(int new_count, int old_count, int new_weight);
+  Status set_weight(int new_weight);
+  Result<AppStatus> app_status();
+  std::optional<StepResult> check_instances(const AppStatus& s);
+  // Waits up to `ms` (or forever when ms < 0) or until a control flag is raised;
+  // `tick` runs every poll and may end the wait with a result.
+  std::optional<StepResult> wait(int64_t ms, bool wake_on_promote,
+                                 const std::function<std::optional<StepResult>()>& tick);
+
+  Status commit(const std::string& type, int step, const std::string& message,
+                const Json& data = Json::object());
+  std::string agent_app() const { return d_.app + "." + d_.env; }
+  bool flag(bool Engine::Control::*f, bool clear = false);
+
+  EngineContext& ctx_;
+  std::shared_ptr<const Config> config_;
+  std::shared_ptr<Engine::Control> control_;
+  DeploymentRecord d_;
+  AppSpec app_;
+  std::vector<PlanStep> plan_;
+  std::optional<ReleaseRecord> new_rel_, old_rel_;
+  int new_count_ = 0;    // new instances currently desired
+  int old_count_ = 0;    // stable instances currently desired
+  int weight_ = 0;       // percent of traffic on the new release
+  ReleaseStats base_new_, base_old_;  // router counters when the weight last changed
+  int64_t last_analysis_ms_ = 0;
+};
+
+}  // namespace ferry

@@ -1,0 +1,154 @@
+// FakeAgent: an in-memory AgentClient for engine unit tests. Instances become ready
+// after `ready_after_polls` status reads (or never, or crash); traffic per release is
+// simulated on demand with a chosen error rate and latency. The e2e tests use the real
+// agent; this one makes strategy and rollback decisions deterministic and fast.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "core/agent_api.h"
+
+namespace ferry::testing {
+
+class FakeAgent final : public AgentClient {
+ public:
+  struct ReleaseBehaviour {
+    double error_rate = 0;
+    double latency_ms = 10;
+    bool never_ready = false;
+    bool crash = false;
+  };
+
+  Status put_app(const AppDesiredState& s) override {
+    std::lock_guard lock(mu_);
+    ++puts_;
+    auto& app = apps_[s.app];
+    if (s.generation < app.generation) return Status::Ok();
+    app.generation = s.generation;
+    app.weights = s.weights;
+    std::vector<InstanceStatus> next;
+    for (const auto& i : s.instances) {
+      InstanceStatus st;
+      st.id = i.id;
+      st.release = i.release;
+      st.state = InstanceState::kStarting;
+      for (const auto& old : app.instances)
+        if (old.id == i.id) st = old;
+      next.push_back(st);
+      env_seen_[i.id] = i.run.env;
+    }
+    app.instances = next;
+    return Status::Ok();
+  }
+
+  Status set_weights(const std::string& app, int64_t generation,
+                     const std::map<std::string, int>& w) override {
+    std::lock_guard lock(mu_);
+    auto& a = apps_[app];
+    if (generation < a.generation) return Status::Ok();
+    a.generation = generation;
+    a.weights = w;
+    weight_history_.push_back(w);
+    return Status::Ok();
+  }
+
+  Result<AppStatus> app_status(const std::string& app) override {
+    std::lock_guard lock(mu_);
+    auto& a = apps_[app];
+    for (auto& i : a.instances) {
+      const auto& b = behaviour_[i.release];
+      if (b.crash) {
+        i.state = InstanceState::kCrashed;
+        i.restarts = 5;
+        i.message = "exited with code 1";
+      } else if (!b.never_ready) {
+        i.state = InstanceState::kReady;
+      }
+    }
+    // Traffic flows between two status reads, split by weight.
+    int total_w = 0;
+    for (auto& [r, w] : a.weights) total_w += w;
+    for (auto& [rel, w] : a.weights) {
+      if (total_w == 0 || w == 0) continue;
+      const int n = requests_per_poll_ * w / total_w;
+      auto& st = stats_[app][rel];
+      st.release = rel;
+      const auto& b = behaviour_[rel];
+      if (st.latency_counts.empty()) st.latency_counts.assign(latency_buckets_ms().size() + 1, 0);
+      for (int k = 0; k < n; ++k) {
+        ++st.requests;
+        const bool err = std::uniform_real_distribution<>(0, 1)(rng_) < b.error_rate;
+        (err ? st.status_5xx : st.status_2xx)++;
+        const double lat = b.latency_ms * std::uniform_real_distribution<>(0.8, 1.2)(rng_);
+        st.latency_sum_ms += lat;
+        size_t bucket = 0;
+        while (bucket < latency_buckets_ms().size() && lat > latency_buckets_ms()[bucket]) ++bucket;
+        ++st.latency_counts[bucket];
+        st.recent_latencies_ms.push_back(lat);
+        if (st.recent_latencies_ms.size() > 2000) st.recent_latencies_ms.erase(st.recent_latencies_ms.begin());
+        ++st.sample_seq;
+      }
+    }
+    AppStatus out;
+    out.app = app;
+    out.generation = a.generation;
+    out.weights = a.weights;
+    out.instances = a.instances;
+    for (auto& [rel, st] : stats_[app]) out.releases.push_back(st);
+    return out;
+  }
+
+  Status remove_app(const std::string& app) override {
+    std::lock_guard lock(mu_);
+    apps_.erase(app);
+    return Status::Ok();
+  }
+
+  void set_behaviour(const std::string& release, ReleaseBehaviour b) {
+    std::lock_guard lock(mu_);
+    behaviour_[release] = b;
+  }
+  std::map<std::string, int> weights(const std::string& app) {
+    std::lock_guard lock(mu_);
+    return apps_[app].weights;
+  }
+  std::set<std::string> running_releases(const std::string& app) {
+    std::lock_guard lock(mu_);
+    std::set<std::string> out;
+    for (const auto& i : apps_[app].instances) out.insert(i.release);
+    return out;
+  }
+  size_t instance_count(const std::string& app) {
+    std::lock_guard lock(mu_);
+    return apps_[app].instances.size();
+  }
+  std::vector<std::map<std::string, int>> weight_history() {
+    std::lock_guard lock(mu_);
+    return weight_history_;
+  }
+  std::map<std::string, std::string> env_of(const std::string& instance) {
+    std::lock_guard lock(mu_);
+    return env_seen_[instance];
+  }
+
+ private:
+  struct App {
+    int64_t generation = 0;
+    std::map<std::string, int> weights;
+    std::vector<InstanceStatus> instances;
+  };
+  std::mutex mu_;
+  std::map<std::string, App> apps_;
+  std::map<std::string, ReleaseBehaviour> behaviour_;
+  std::map<std::string, std::map<std::string, ReleaseStats>> stats_;
+  std::map<std::string, std::map<std::string, std::string>> env_seen_;
+  std::vector<std::map<std::string, int>> weight_history_;
+  std::mt19937 rng_{42};
+  int requests_per_poll_ = 40;
+  int puts_ = 0;
+};
+
+}  // namespace ferry::testing
