@@ -10,6 +10,11 @@ namespace {
 bool valid_host_port(std::string_view s) {
   size_t colon = s.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 >= s.size()) return false;
+  std::string_view host = s.substr(0, colon);
+  // An IPv6 host is written in brackets: [::1]:7070.
+  if (host.find(':') != std::string_view::npos &&
+      !(host.size() > 2 && host.front() == '[' && host.back() == ']'))
+    return false;
   std::string_view port = s.substr(colon + 1);
   if (port.size() > 5) return false;
   int p = 0;
@@ -24,7 +29,8 @@ void host_port(const Field& f, std::string& out) {
   std::string v;
   if (!f.get(v, 300)) return;
   if (!valid_host_port(v)) {
-    f.error(describe(f.node()) + " is not an address: use host:port, e.g. 127.0.0.1:7070");
+    f.error(describe(f.node()) +
+            " is not an address: use host:port, e.g. 127.0.0.1:7070 or [::1]:7070");
     return;
   }
   out = v;

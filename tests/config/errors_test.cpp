@@ -179,6 +179,12 @@ TEST(ConfigErrors, UnknownAgent) {
   EXPECT_CONFIG_ERROR(y, "environments.staging.agents[0]", "did you mean \"box-1\"", 5);
   EXPECT_CONFIG_ERROR("version: 1\nagents:\n  a: {address: nowhere}\n", "agents.a.address",
                       "is not an address", 3);
+  EXPECT_CONFIG_ERROR("version: 1\nagents:\n  a: {address: \"::1\"}\n", "agents.a.address",
+                      "is not an address", 3);
+  EXPECT_CONFIG_ERROR("version: 1\nagents:\n  a: {address: \"h:0\"}\n", "agents.a.address",
+                      "is not an address", 3);
+  auto ok = errors_of("version: 1\nagents:\n  a: {address: \"[::1]:7071\"}\n");
+  EXPECT_EQ(find_error(ok, "agents.a.address", ""), nullptr) << testing::dump(ok);
 }
 
 TEST(ConfigErrors, CanaryWeights) {
@@ -267,6 +273,38 @@ TEST(ConfigErrors, MessagesAreBoundedAndPrintable) {
     for (char c : e.to_string())
       EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20) << e.to_string();
   }
+}
+
+TEST(ConfigErrors, ServerSection) {
+  std::string rest = std::string(kMinimal).substr(11);
+  auto errs = errors_of(
+      "version: 1\nserver:\n  listen: 127.0.0.1\n  store: "
+      "mysql://root:hunter2@db/ferry\n  start_local_agent: maybe\n" +
+      rest);
+  EXPECT_NE(find_error(errs, "server.listen", "is not an address: use host:port"), nullptr)
+      << testing::dump(errs);
+  const auto* store = find_error(errs, "server.store", "is not a store");
+  ASSERT_NE(store, nullptr) << testing::dump(errs);
+  EXPECT_EQ(store->to_string().find("hunter2"), std::string::npos);
+  EXPECT_NE(find_error(errs, "server.start_local_agent", "expected true or false"), nullptr);
+  EXPECT_EQ(errs.size(), 3u) << testing::dump(errs);
+}
+
+TEST(ConfigErrors, Notifications) {
+  std::string rest = std::string(kMinimal).substr(11);
+  auto errs = errors_of(
+      "version: 1\nnotifications:\n  - {name: a, type: pagerduty}\n"
+      "  - {name: b, type: slack}\n  - {name: a, type: webhook, url_env: U}\n"
+      "  - {name: c, type: email, url_env: U}\n" +
+      rest);
+  EXPECT_NE(find_error(errs, "notifications[0]", "needs \"routing_key_env\""), nullptr)
+      << testing::dump(errs);
+  EXPECT_NE(find_error(errs, "notifications[1]", "needs \"url\" or \"url_env\""), nullptr);
+  EXPECT_NE(find_error(errs, "notifications[2].name", "used twice"), nullptr);
+  EXPECT_NE(find_error(errs, "notifications[3].type",
+                       "allowed: \"slack\", \"pagerduty\" or "
+                       "\"webhook\""),
+            nullptr);
 }
 
 TEST(ConfigErrors, InvalidNames) {
