@@ -75,6 +75,24 @@ void parse_probe(const Field& f, ProbeSpec& out) {
   f.child("initial_delay").get_duration_ms(out.initial_delay_ms, 0, kHour);
 }
 
+// An exit code or a list of them (1-255, at most 32); `out` is set only when all are valid.
+void parse_exit_codes(const Field& f, std::vector<int>& out) {
+  if (!f.present()) return;
+  // items() reports a map or a list that is too long, and then gives nothing.
+  std::vector<Field> items = f.is_scalar() ? std::vector<Field>{f} : f.items(32);
+  if (items.empty() && !(f.is_list() && f.node().size() == 0)) return;
+  std::vector<int> codes;
+  bool ok = true;
+  for (const Field& c : items) {
+    int code = 0;
+    if (c.get_int(code, 1, 255))
+      codes.push_back(code);
+    else
+      ok = false;
+  }
+  if (ok) out = std::move(codes);
+}
+
 void parse_hook(const Field& f, HookSpec& out) {
   if (!f.expect_map({"name", "command", "timeout", "retries", "transient_exit_codes", "env"}))
     return;
@@ -83,30 +101,7 @@ void parse_hook(const Field& f, HookSpec& out) {
   f.required("command").get_command(out.command);
   f.child("timeout").get_duration_ms(out.timeout_ms, 1000, 2 * kHour);
   f.child("retries").get_int(out.retries, 0, 3);
-  Field codes = f.child("transient_exit_codes");
-  if (codes.present()) {
-    std::vector<int> v;
-    bool ok = true;
-    if (codes.is_scalar()) {
-      int c = 0;
-      if (codes.get_int(c, 1, 255))
-        v.push_back(c);
-      else
-        ok = false;
-    } else {
-      for (const Field& c : codes.items(32)) {
-        int code = 0;
-        if (c.get_int(code, 1, 255))
-          v.push_back(code);
-        else
-          ok = false;
-      }
-    }
-    if (ok && codes.node().IsSequence() && codes.node().size() <= 32)
-      out.transient_exit_codes = v;
-    else if (ok && codes.is_scalar())
-      out.transient_exit_codes = v;
-  }
+  parse_exit_codes(f.child("transient_exit_codes"), out.transient_exit_codes);
   f.child("env").get_env(out.env);
 }
 

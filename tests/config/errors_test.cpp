@@ -57,6 +57,21 @@ TEST(ConfigErrors, OutOfRange) {
                       "apps.web.hooks.pre_deploy[0].retries", "allowed from 0 to 3", 15);
 }
 
+TEST(ConfigErrors, HookExitCodes) {
+  auto errs =
+      errors_of(with_app("    hooks:\n      pre_deploy:\n        - name: b\n"
+                         "          command: [x]\n"
+                         "          transient_exit_codes: [0, 75, 256]\n"));
+  EXPECT_NE(find_error(errs, "apps.web.hooks.pre_deploy[0].transient_exit_codes[0]", "1 to 255"),
+            nullptr)
+      << testing::dump(errs);
+  EXPECT_NE(find_error(errs, "apps.web.hooks.pre_deploy[0].transient_exit_codes[2]", "1 to 255"),
+            nullptr);
+  EXPECT_CONFIG_ERROR(with_app("    hooks: {pre_deploy: [{name: b, command: x, "
+                               "transient_exit_codes: {a: 1}}]}\n"),
+                      "apps.web.hooks.pre_deploy[0].transient_exit_codes", "expected a list", 11);
+}
+
 TEST(ConfigErrors, BadDuration) {
   EXPECT_CONFIG_ERROR(with_app("    progress_deadline: 5 minutes\n"), "apps.web.progress_deadline",
                       "is not a duration", 11);
