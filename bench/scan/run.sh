@@ -20,6 +20,7 @@ pin="taskset -c 0,1"
 command -v taskset >/dev/null || pin=""
 
 echo "== machine"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cores visible; $(free -g | awk '/Mem:/{print $2}') GiB RAM"
 echo "ferry: $("$FERRY" --version)"
 
@@ -55,6 +56,22 @@ PY
 done
 check_planted "$WORK/r.json" "$WORK/tree.planted"
 rm -rf "$WORK/tree" "$WORK/tree.planted"
+
+echo "== keyword-dense synthetic tree of $((TREE_MB / 2)) MiB (token/password/secret on most lines)"
+python3 bench/scan/gen_tree.py "$WORK/syn" "$((TREE_MB / 2))" 20 --synthetic
+"$FERRY" scan --threads 2 "$WORK/syn" >/dev/null || true
+for t in 1 2; do
+  $pin "$FERRY" scan --threads $t --no-redact --format json --output "$WORK/y.json" "$WORK/syn" \
+    2>/dev/null || true
+  python3 - "$WORK/y.json" "$t" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["stats"]
+print(f"--threads {sys.argv[2]}: {s['bytes_scanned']/1e6:.0f} MB in {s['seconds']:.2f}s "
+      f"= {s['bytes_scanned']/1e6/s['seconds']:.0f} MB/s")
+PY
+done
+check_planted "$WORK/y.json" "$WORK/syn.planted"
+rm -rf "$WORK/syn" "$WORK/syn.planted"
 
 if [ "${SKIP_SECRETLINT:-0}" = 1 ]; then exit 0; fi
 echo "== vs secretlint on a ${SL_MB} MiB tree"

@@ -57,6 +57,23 @@ struct Detector::Compiled {
   std::vector<unsigned char> multiline;               // per rule
 };
 
+// Counts lines up to an offset, continuing from the last offset asked for: one rule's
+// matches come in increasing order, so a buffer is counted once per rule, not once per match.
+struct Detector::LineCursor {
+  size_t off = 0;
+  int line = 0;  // 0-based line of `off`
+  int at(std::string_view data, size_t to) {
+    if (to < off) {
+      off = 0;
+      line = 0;
+    }
+    line += static_cast<int>(std::count(data.begin() + static_cast<long>(off),
+                                        data.begin() + static_cast<long>(to), '\n'));
+    off = to;
+    return line;
+  }
+};
+
 struct Detector::ScanCtx {
   const Compiled* c;
   Scratch* s;
@@ -237,7 +254,7 @@ bool Detector::allowed(const Rule& rule, const Finding& f, std::string_view line
 }
 
 void Detector::confirm(size_t r, const re2::RE2& re, std::string_view data, size_t from, size_t to,
-                       const Fragment& frag, std::vector<Finding>& out) const {
+                       const Fragment& frag, LineCursor& lines, std::vector<Finding>& out) const {
   const Rule& rule = rules_.rules[r];
   const int ngroups = re.NumberOfCapturingGroups() + 1;
   std::vector<re2::StringPiece> groups(static_cast<size_t>(ngroups));
@@ -289,15 +306,11 @@ void Detector::confirm(size_t r, const re2::RE2& re, std::string_view data, size
     f.entropy = ent;
     if (allowed(rule, f, line, frag)) continue;
     // Line and column of the secret's first and last byte.
-    const auto line_of = [&](size_t off) {
-      return static_cast<int>(
-          std::count(data.begin(), data.begin() + static_cast<long>(off), '\n'));
-    };
     const auto col_of = [&](size_t off) {
       size_t nl = off == 0 ? std::string_view::npos : data.rfind('\n', off - 1);
       return static_cast<int>(nl == std::string_view::npos ? off + 1 : off - nl);
     };
-    const int l0 = line_of(sstart);
+    const int l0 = lines.at(data, sstart);
     const int l1 =
         l0 + static_cast<int>(std::count(data.begin() + static_cast<long>(sstart),
                                          data.begin() + static_cast<long>(send - 1), '\n'));
@@ -368,8 +381,9 @@ Status Detector::detect(std::string_view data, const Fragment& frag, Scratch& s,
       if (!allowed(rule, f, {}, frag)) out.push_back(std::move(f));
       continue;
     }
+    LineCursor lines;
     if (c_->full_scan[r] || s.overflow_[r]) {
-      confirm(r, *s.re_[r], data, 0, data.size(), frag, out);
+      confirm(r, *s.re_[r], data, 0, data.size(), frag, lines, out);
       continue;
     }
     const auto& ends = s.ends_[r];
@@ -395,13 +409,13 @@ Status Detector::detect(std::string_view data, const Fragment& frag, Scratch& s,
       if (open && a <= wto) {
         wto = std::max(wto, b);
       } else {
-        if (open) confirm(r, *s.re_[r], data, wfrom, wto, frag, out);
+        if (open) confirm(r, *s.re_[r], data, wfrom, wto, frag, lines, out);
         wfrom = a;
         wto = b;
         open = true;
       }
     }
-    if (open) confirm(r, *s.re_[r], data, wfrom, wto, frag, out);
+    if (open) confirm(r, *s.re_[r], data, wfrom, wto, frag, lines, out);
   }
   return Status::Ok();
 }

@@ -71,11 +71,12 @@ class Detector {
 
  private:
   struct ScanCtx;
+  struct LineCursor;
   struct Compiled;
   Detector() = default;
   Status compile();
   void confirm(size_t rule_index, const re2::RE2& re, std::string_view data, size_t from, size_t to,
-               const Fragment& frag, std::vector<Finding>& out) const;
+               const Fragment& frag, LineCursor& lines, std::vector<Finding>& out) const;
   bool allowed(const Rule& rule, const Finding& f, std::string_view line,
                const Fragment& frag) const;
 
