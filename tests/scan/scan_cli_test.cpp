@@ -92,6 +92,29 @@ TEST(ScanCli, SarifGitConfigAndProgress) {
   EXPECT_EQ(ferry(io, "--git '" + src.str() + "'").code, 2);
 }
 
+TEST(ScanCli, GitHistory) {
+  TempDir repo, io;
+  const std::string secret = std::string("npm") + "_" + rnd(kAlnum, 36, 9);
+  repo.write("pkg/.npmrc", "//registry/:_authToken=" + secret + "\n");
+  const std::string git = "cd '" + repo.str() + "' && HOME='" + repo.str() +
+                          "' GIT_CONFIG_NOSYSTEM=1 git -c user.name=T -c user.email=t@t.invalid ";
+  ASSERT_EQ(
+      std::system((git + "init -q . && " + git + "add -A && " + git + "commit -q -m leak && " +
+                   git + "rm -q pkg/.npmrc && " + git + "commit -q -m fix")
+                      .c_str()),
+      0);
+  CliRun r = ferry(io, "--git '" + repo.str() + "' --format json");
+  EXPECT_EQ(r.code, 1);
+  auto j = parse_json(r.out, "report");
+  ASSERT_TRUE(j.ok()) << r.out;
+  ASSERT_EQ((*j)["findings"].size(), 1u);
+  EXPECT_EQ((*j)["findings"][0]["message"], "leak");
+  EXPECT_EQ((*j)["findings"][0]["file"], "pkg/.npmrc");
+  EXPECT_EQ((*j)["stats"]["commits_scanned"], 2);
+  EXPECT_EQ(ferry(io, "--git '" + repo.str() + "' --since HEAD~1").code, 0);
+  EXPECT_EQ(ferry(io, "--since HEAD '" + repo.str() + "'").code, 2);  // --since needs --git
+}
+
 TEST(ScanCli, PrintDefaultRulesRoundTrips) {
   TempDir io;
   CliRun r = ferry(io, "--print-default-rules");
