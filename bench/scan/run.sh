@@ -7,7 +7,8 @@
 #
 # Generates a tree of real source text with planted secrets under /tmp (bench/scan/gen_tree.py),
 # scans it once to warm the page cache, then three timed runs pinned to CPUs 0-1 with
-# --threads 2; prints bytes, seconds and MB/s (MB = 10^6 bytes) of each run and checks that every
+# --threads 2; prints bytes, seconds and MB/s (MB = 10^6 bytes) of each run, and MB per
+# CPU-second (which does not depend on other load on the machine), and checks that every
 # planted secret was reported. Everything it writes under /tmp is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,18 +42,8 @@ PY
 
 echo "== ferry scan --threads 2 (3 runs)"
 for i in 1 2 3; do
-  start=$(date +%s.%N)
-  $pin "$FERRY" scan --threads 2 --no-redact --format json --output "$WORK/r.json" "$WORK/tree" \
-    2>/dev/null || true
-  end=$(date +%s.%N)
-  python3 - "$WORK/r.json" "$start" "$end" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))["stats"]
-wall = float(sys.argv[3]) - float(sys.argv[2])
-print(f"run: {s['files_scanned']} files, {s['bytes_scanned']/1e6:.0f} MB; scan {s['seconds']:.2f}s "
-      f"= {s['bytes_scanned']/1e6/s['seconds']:.0f} MB/s; whole process {wall:.2f}s "
-      f"= {s['bytes_scanned']/1e6/wall:.0f} MB/s")
-PY
+  python3 bench/scan/timed.py "$WORK/r.json" -- $pin "$FERRY" scan --threads 2 --no-redact \
+    --format json --output "$WORK/r.json" "$WORK/tree"
 done
 check_planted "$WORK/r.json" "$WORK/tree.planted"
 rm -rf "$WORK/tree" "$WORK/tree.planted"
@@ -61,14 +52,9 @@ echo "== keyword-dense synthetic tree of $((TREE_MB / 2)) MiB (token/password/se
 python3 bench/scan/gen_tree.py "$WORK/syn" "$((TREE_MB / 2))" 20 --synthetic
 "$FERRY" scan --threads 2 "$WORK/syn" >/dev/null || true
 for t in 1 2; do
-  $pin "$FERRY" scan --threads $t --no-redact --format json --output "$WORK/y.json" "$WORK/syn" \
-    2>/dev/null || true
-  python3 - "$WORK/y.json" "$t" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))["stats"]
-print(f"--threads {sys.argv[2]}: {s['bytes_scanned']/1e6:.0f} MB in {s['seconds']:.2f}s "
-      f"= {s['bytes_scanned']/1e6/s['seconds']:.0f} MB/s")
-PY
+  echo -n "--threads $t: "
+  python3 bench/scan/timed.py "$WORK/y.json" -- $pin "$FERRY" scan --threads $t --no-redact \
+    --format json --output "$WORK/y.json" "$WORK/syn"
 done
 check_planted "$WORK/y.json" "$WORK/syn.planted"
 rm -rf "$WORK/syn" "$WORK/syn.planted"

@@ -160,7 +160,7 @@ keywords = ["postgres", "mysql", "mariadb", "mongodb", "redis", "amqp"]
 [[rules]]
 id = "generic-secret-assignment"
 description = "A high-entropy string assigned to a name like password, secret, token or api_key"
-regex = '''(?i)\b[a-z0-9_.\-]{0,40}(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key|client[_\-]?secret)[a-z0-9_\-]{0,20}["']?\s*(?::=|=>|=|:)\s*["']([^"'\s]{10,200})["']'''
+regex = '''(?i)(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key|client[_\-]?secret)[a-z0-9_\-]{0,20}["']?\s*(?::=|=>|=|:)\s*["']([^"'\s]{10,200})["']'''
 keywords = ["password", "passwd", "pwd", "secret", "token", "key"]
 entropy = 3.5
   [[rules.allowlists]]

@@ -28,6 +28,57 @@ std::string escape_literal(std::string_view s) {
   return out;
 }
 
+// The prefilter form of a regex: bounded repeats with a wide range, X{m,n}, become X{m,}.
+// That matches a superset, ending at the same offsets, and Vectorscan runs unbounded repeats
+// much faster than wide bounded ones; RE2 still enforces the bound when it confirms.
+std::string relax_repeats(const std::string& re) {
+  std::string out;
+  out.reserve(re.size());
+  bool in_class = false;
+  for (size_t i = 0; i < re.size(); ++i) {
+    const char c = re[i];
+    if (c == '\\' && i + 1 < re.size()) {
+      out += c;
+      out += re[++i];
+      continue;
+    }
+    if (in_class) {
+      if (c == ']') in_class = false;
+      out += c;
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      out += c;
+      if (i + 1 < re.size() && re[i + 1] == '^') out += re[++i];
+      if (i + 1 < re.size() && re[i + 1] == ']') out += re[++i];  // "[]..." holds a ']'
+      continue;
+    }
+    if (c == '{') {
+      size_t j = i + 1, m = 0, n = 0;
+      bool digits_m = false, digits_n = false;
+      while (j < re.size() && std::isdigit(static_cast<unsigned char>(re[j]))) {
+        m = m * 10 + static_cast<size_t>(re[j++] - '0');
+        digits_m = true;
+      }
+      if (digits_m && j < re.size() && re[j] == ',') {
+        ++j;
+        while (j < re.size() && std::isdigit(static_cast<unsigned char>(re[j]))) {
+          n = n * 10 + static_cast<size_t>(re[j++] - '0');
+          digits_n = true;
+        }
+        if (digits_n && j < re.size() && re[j] == '}' && n > m + 16) {
+          out += "{" + std::to_string(m) + ",}";
+          i = j;
+          continue;
+        }
+      }
+    }
+    out += c;
+  }
+  return out;
+}
+
 bool is_multiline(const std::string& regex) {
   return regex.find("[\\s\\S]") != std::string::npos || regex.find("(?s") != std::string::npos ||
          regex.find("\\n") != std::string::npos || regex.find("\\r") != std::string::npos;
@@ -124,7 +175,7 @@ Status Detector::compile() {
   // Each regex is tried alone only when the whole set fails to compile (the usual case
   // compiles once).
   const size_t nkeywords = patterns.size();
-  auto add_regexes = [&](bool probe) {
+  auto add_regexes = [&](bool probe, bool relax) {
     patterns.resize(nkeywords);
     flags.resize(nkeywords);
     c_->id_rule.resize(nkeywords);
@@ -144,7 +195,7 @@ Status Detector::compile() {
         }
         hs_free_database(db);
       }
-      patterns.push_back(rule.regex);
+      patterns.push_back(relax ? relax_repeats(rule.regex) : rule.regex);
       flags.push_back(HS_FLAG_PREFILTER);
       c_->id_rule.push_back(static_cast<int>(r));
       c_->id_keyword_rules.emplace_back();
@@ -167,9 +218,9 @@ Status Detector::compile() {
     hs_free_compile_error(err);
     return msg;
   };
-  add_regexes(false);
+  add_regexes(false, true);
   if (!build().empty()) {
-    add_regexes(true);
+    add_regexes(true, false);
     if (std::string msg = build(); !msg.empty()) {
       return internal_error("building the Vectorscan database of " +
                             std::to_string(patterns.size()) + " patterns failed: " + msg);
