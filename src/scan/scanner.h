@@ -45,7 +45,8 @@ struct ScanOptions {
 Result<ScanReport> scan_path(const std::string& path, const ScanOptions& opts);
 
 // Scans the lines added by each non-merge commit reachable from HEAD of the repository at
-// `repo` (after `since`, if set), newest first. Memory is bounded by one diff at a time.
+// `repo` (after `since`, if set), newest first, commits spread over `threads` workers.
+// Memory is bounded by one commit diff per thread plus 20 bytes per commit id.
 Result<ScanReport> scan_git(const std::string& repo, const ScanOptions& opts);
 
 }  // namespace ferry::scan

@@ -130,6 +130,26 @@ TEST(ScanGit, IgnoreWithoutCommitMatchesAnyCommitAndSkipsLargeBlobs) {
   EXPECT_EQ(again->stats.findings_ignored, 1u);
 }
 
+TEST(ScanGit, ThreadsKeepHistoryOrder) {
+  GitRepo repo;
+  std::vector<std::string> ids;
+  for (unsigned i = 0; i < 12; ++i) {
+    ids.push_back(repo.commit("f" + std::to_string(i) + ".txt", "k " + gh(20 + i) + "\n",
+                              "c" + std::to_string(i)));
+  }
+  ScanOptions opts;
+  opts.threads = 3;
+  auto r = scan_git(repo.str(), opts);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->findings.size(), 12u);
+  for (size_t i = 0; i < 12; ++i) EXPECT_EQ(r->findings[i].commit, ids[11 - i]);
+  opts.max_commits = 5;
+  auto some = scan_git(repo.str(), opts);
+  ASSERT_TRUE(some.ok());
+  EXPECT_EQ(some->stats.commits_scanned, 5u);
+  EXPECT_EQ(some->findings.size(), 5u);
+}
+
 TEST(ScanGit, Errors) {
   TempDir d;
   auto r = scan_git(d.str(), {});
