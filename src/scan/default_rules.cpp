@@ -156,6 +156,9 @@ keywords = ["postgres", "mysql", "mariadb", "mongodb", "redis", "amqp"]
   description = "local development databases"
   regexTarget = "match"
   regexes = ['''@(?:localhost|127\.0\.0\.1|\[::1\])(?:[:/]|$)''']
+  [[rules.allowlists]]
+  description = "well-known default and example passwords"
+  regexes = ['''(?i)^(?:password|passw0rd|pass|passwd|secret|hunter2|admin|root|postgres|mysql|redis|guest|test|example|changeme|letmein|123456|user|dbpass|pw|pwd)$''']
 
 [[rules]]
 id = "generic-secret-assignment"

@@ -182,6 +182,15 @@ TEST(DefaultRules, PlaceholdersAreSuppressed) {
   }
 }
 
+TEST(DefaultRules, ConnectionStringsWithDefaultPasswords) {
+  for (const char* pw : {"hunter2", "postgres", "guest", "Password"}) {
+    auto fs = detect(std::string("url: mysql://root:") + pw + "@db.internal/app\n");
+    EXPECT_EQ(find_rule(fs, "connection-string-password"), nullptr) << pw;
+  }
+  auto fs = detect("url: mongodb+srv://svc:" + rnd(kAlnum, 14, 40) + "@cluster0.internal/x\n");
+  EXPECT_NE(find_rule(fs, "connection-string-password"), nullptr);
+}
+
 TEST(DefaultRules, InlineAllowComments) {
   const std::string tok = std::string("gh") + "p_" + rnd(kAlnum, 36);
   EXPECT_EQ(detect("x = " + tok + "  # ferry:allow\n").size(), 0u);
