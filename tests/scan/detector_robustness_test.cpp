@@ -1,0 +1,108 @@
+// Random buffers made of pieces that steer the engine into its edge cases (keywords at
+// buffer edges, unterminated PEM blocks, huge lines, NULs): findings must stay inside the
+// buffer and the run must stay bounded. ASan in CI turns any out-of-bounds read into a failure.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "scan/detector.h"
+#include "scan/rule_parser.h"
+#include "scan/tokens.h"
+
+namespace ferry::scan {
+namespace {
+
+using testing::kAlnum;
+using testing::rnd;
+
+TEST(DetectorRobustness, RandomBuffers) {
+  auto det = Detector::create(default_rules());
+  ASSERT_TRUE(det.ok());
+  auto scratch = (*det)->new_scratch();
+  ASSERT_TRUE(scratch.ok());
+  const std::string dashes = "-----";
+  const std::vector<std::string> pieces = {"\n",
+                                           "\r\n",
+                                           " ",
+                                           "=",
+                                           "\"",
+                                           "'",
+                                           ":",
+                                           "password",
+                                           "Secret",
+                                           "TOKEN",
+                                           "api_key",
+                                           std::string("gh") + "p_",
+                                           std::string("AK") + "IA",
+                                           "xoxb-",
+                                           "eyJ",
+                                           ".eyJ",
+                                           dashes + "BEGIN RSA PRIVATE KEY" + dashes,
+                                           dashes + "END RSA PRIVATE KEY" + dashes,
+                                           "postgres://",
+                                           "@",
+                                           "ferry:allow",
+                                           std::string(1, '\0'),
+                                           "export X_PASSWORD=",
+                                           std::string("sk-") + "ant-",
+                                           "T3Blbk" + std::string("FJ"),
+                                           "${",
+                                           "\t"};
+  std::mt19937 gen(1234);
+  for (int iter = 0; iter < 1500; ++iter) {
+    std::string buf;
+    const int n = std::uniform_int_distribution<int>(0, 60)(gen);
+    for (int i = 0; i < n; ++i) {
+      if (gen() % 3 == 0) {
+        buf += rnd(kAlnum, gen() % 80, static_cast<unsigned>(gen()));
+      } else {
+        buf += pieces[gen() % pieces.size()];
+      }
+    }
+    std::vector<Finding> out;
+    ASSERT_TRUE((*det)->detect(buf, Fragment{"r.txt", {}, nullptr}, **scratch, out).ok());
+    for (const Finding& f : out) {
+      EXPECT_NE(buf.find(f.secret), std::string::npos) << f.rule_id;
+      EXPECT_GE(f.line, 1);
+      EXPECT_LE(f.line, f.end_line);
+      EXPECT_GE(f.column, 1);
+    }
+  }
+}
+
+TEST(DetectorRobustness, RelaxedPrefilterKeepsRe2Bounds) {
+  // {3,40} is relaxed to {3,} for Vectorscan; RE2 must still refuse 50 letters.
+  auto rules = parse_rules("[[rules]]\nid = \"b\"\nregex = '''k_([a-z]{3,40})x'''\n", "b.toml");
+  ASSERT_TRUE(rules.ok());
+  auto det = Detector::create(std::move(*rules));
+  ASSERT_TRUE(det.ok());
+  auto scratch = (*det)->new_scratch();
+  std::vector<Finding> out;
+  const std::string letters = "abcdefghijklmnopqrstuvwyz";  // no x
+  ASSERT_TRUE(
+      (*det)
+          ->detect("k_" + rnd(letters, 50) + "x\n", Fragment{"a", {}, nullptr}, **scratch, out)
+          .ok());
+  EXPECT_TRUE(out.empty());
+  ASSERT_TRUE(
+      (*det)
+          ->detect("k_" + rnd(letters, 30) + "x\n", Fragment{"a", {}, nullptr}, **scratch, out)
+          .ok());
+  EXPECT_EQ(out.size(), 1u);
+}
+
+TEST(DetectorRobustness, HugeSingleLineWithManyCandidates) {
+  auto det = Detector::create(default_rules());
+  ASSERT_TRUE(det.ok());
+  auto scratch = (*det)->new_scratch();
+  std::string line;
+  for (int i = 0; i < 20000; ++i) line += "token = 'short' ";  // candidates, none real
+  line += std::string("gh") + "p_" + rnd(kAlnum, 36) + "\n";
+  std::vector<Finding> out;
+  ASSERT_TRUE((*det)->detect(line, Fragment{"min.js", {}, nullptr}, **scratch, out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].rule_id, "github-pat");
+}
+
+}  // namespace
+}  // namespace ferry::scan
