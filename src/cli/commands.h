@@ -17,5 +17,6 @@ void register_server_commands(CLI::App& app, GlobalOptions& g);  // server, toke
 void register_scan_commands(CLI::App& app, GlobalOptions& g);    // scan
 void register_deploy_commands(CLI::App& app, GlobalOptions& g);  // release, deploy, status, ...
 void register_plan_commands(CLI::App& app, GlobalOptions& g);    // plan
+void register_agent_commands(CLI::App& app, GlobalOptions& g);   // agent
 
 }  // namespace ferry::cli

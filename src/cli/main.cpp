@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   ferry::cli::register_scan_commands(app, g);
   ferry::cli::register_plan_commands(app, g);
   ferry::cli::register_deploy_commands(app, g);
+  ferry::cli::register_server_commands(app, g);
+  ferry::cli::register_agent_commands(app, g);
 
 
   try {

@@ -1,0 +1,88 @@
+#include "agent/agent_server.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "common/crypto.h"
+
+namespace ferry {
+
+namespace {
+
+HttpResponse status_or_ok(const Status& s) {
+  if (!s.ok()) return HttpResponse::error(s);
+  return HttpResponse::json(Json{{"ok", true}});
+}
+
+}  // namespace
+
+Result<std::string> read_token_file(const std::string& path) {
+  struct stat st{};
+  if (stat(path.c_str(), &st) != 0) return not_found("token file " + path + " does not exist");
+  if (st.st_mode & (S_IRWXG | S_IRWXO))
+    return failed_precondition("token file " + path +
+                               " is readable by group or others; run: chmod 600 " + path);
+  if (st.st_size > 4096) return invalid_argument("token file " + path + " is too large");
+  std::ifstream f(path);
+  std::string token;
+  std::getline(f, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.size() < 24)
+    return invalid_argument("token file " + path + " must hold a token of 24 or more characters");
+  return token;
+}
+
+void add_agent_routes(HttpServer& server, Agent& agent, std::string token) {
+  server.use([token](HttpRequest& req) -> std::optional<HttpResponse> {
+    if (req.path == "/v1/health") return std::nullopt;
+    const std::string auth = req.header("authorization");
+    const std::string prefix = "Bearer ";
+    if (!auth.starts_with(prefix) || !constant_time_equal(auth.substr(prefix.size()), token))
+      return HttpResponse::error(unauthenticated("missing or wrong agent token"));
+    return std::nullopt;
+  });
+  server.route("GET", "/v1/health", [&agent](HttpRequest&) {
+    return HttpResponse::json(Json{{"ok", true}, {"apps", agent.apps().size()}});
+  });
+  server.route("GET", "/v1/apps", [&agent](HttpRequest&) {
+    return HttpResponse::json(Json{{"apps", agent.apps()}});
+  });
+  server.route("PUT", "/v1/apps/{app}", [&agent](HttpRequest& req) {
+    auto body = parse_json(req.body);
+    if (!body.ok()) return HttpResponse::error(body.status());
+    AppDesiredState d;
+    try {
+      from_json(*body, d);
+    } catch (const std::exception& e) {
+      return HttpResponse::error(invalid_argument(std::string("desired state: ") + e.what()));
+    }
+    if (d.app.empty()) d.app = req.param("app");
+    if (d.app != req.param("app"))
+      return HttpResponse::error(invalid_argument("body names app " + d.app + ", path " +
+                                                  req.param("app")));
+    return status_or_ok(agent.put_app(d));
+  });
+  server.route("PUT", "/v1/apps/{app}/weights", [&agent](HttpRequest& req) {
+    auto body = parse_json(req.body);
+    if (!body.ok()) return HttpResponse::error(body.status());
+    try {
+      return status_or_ok(agent.set_weights(req.param("app"), body->value("generation", int64_t{0}),
+                                            body->at("weights").get<std::map<std::string, int>>()));
+    } catch (const std::exception& e) {
+      return HttpResponse::error(invalid_argument(std::string("weights: ") + e.what()));
+    }
+  });
+  server.route("GET", "/v1/apps/{app}", [&agent](HttpRequest& req) {
+    auto s = agent.app_status(req.param("app"));
+    if (!s.ok()) return HttpResponse::error(s.status());
+    Json j;
+    to_json(j, *s);
+    return HttpResponse::json(j);
+  });
+  server.route("DELETE", "/v1/apps/{app}", [&agent](HttpRequest& req) {
+    return status_or_ok(agent.remove_app(req.param("app")));
+  });
+}
+
+}  // namespace ferry

@@ -1,0 +1,20 @@
+// The agent's HTTP API (docs/agent-api.md): the control plane puts desired state and
+// reads status and router stats. Every call but /v1/health needs the agent token.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "agent/agent.h"
+#include "common/http_server.h"
+
+namespace ferry {
+
+// Adds the agent routes and the token check to `server`.
+void add_agent_routes(HttpServer& server, Agent& agent, std::string token);
+
+// Reads an agent token file: one line, at least 24 characters; a file readable by group
+// or others is refused (the token is a credential).
+Result<std::string> read_token_file(const std::string& path);
+
+}  // namespace ferry

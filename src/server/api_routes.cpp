@@ -1,0 +1,109 @@
+// The API's plumbing: auth middleware, denial auditing, JSON shapes, health routes.
+#include <sstream>
+
+#include "server/control_plane.h"
+
+namespace ferry {
+
+Principal principal_of(const HttpRequest& req) {
+  Principal p;
+  auto get = [&](const char* k) {
+    auto it = req.attrs.find(k);
+    return it == req.attrs.end() ? std::string() : it->second;
+  };
+  p.token_id = get("token_id");
+  p.name = get("actor");
+  p.role = parse_role(get("role")).ok() ? *parse_role(get("role")) : Role::kViewer;
+  std::stringstream envs(get("envs"));
+  for (std::string e; std::getline(envs, e, ',');)
+    if (!e.empty()) p.envs.push_back(e);
+  return p;
+}
+
+std::optional<HttpResponse> require(const HttpRequest& req, Role need, const std::string& env) {
+  Status s = principal_of(req).allow(need, env);
+  if (s.ok()) return std::nullopt;
+  return HttpResponse::error(s);
+}
+
+Json event_json(const DeploymentEvent& e) {
+  return Json{{"seq", e.seq},   {"deployment_id", e.deployment_id}, {"time_ms", e.time_ms},
+              {"type", e.type}, {"step", e.step}, {"message", e.message}, {"data", e.data}};
+}
+
+Json deployment_json(const DeploymentRecord& d) {
+  return Json{{"id", d.id},
+              {"app", d.app},
+              {"env", d.env},
+              {"release", d.release},
+              {"previous_release", d.previous_release},
+              {"state", d.state},
+              {"strategy", d.strategy},
+              {"plan", d.plan},
+              {"current_step", d.current_step},
+              {"step_state", d.step_state},
+              {"reason", d.reason},
+              {"requested_by", d.requested_by},
+              {"created_at_ms", d.created_at_ms},
+              {"updated_at_ms", d.updated_at_ms},
+              {"finished_at_ms", d.finished_at_ms}};
+}
+
+void add_health_routes(HttpServer& http, ControlPlane& cp) {
+  http.route("GET", "/health/live", [](HttpRequest&) { return HttpResponse::json({{"ok", true}}); });
+  http.route("GET", "/health/ready", [&cp](HttpRequest&) {
+    Json checks = Json::object();
+    bool ok = true;
+    auto v = cp.store().schema_version();
+    checks["store"] = v.ok() ? "ok" : v.status().message();
+    ok &= v.ok();
+    auto config = cp.config();
+    for (const auto& env : config->environments)
+      for (AgentClient* a : cp.agents_for(env.name)) {
+        auto* h = dynamic_cast<HttpAgentClient*>(a);
+        if (!h) continue;
+        Status s = h->health();
+        checks["agent " + h->endpoint().to_string()] = s.ok() ? "ok" : s.message();
+        ok &= s.ok();
+      }
+    return HttpResponse::json(Json{{"ok", ok}, {"checks", checks}}, ok ? 200 : 503);
+  });
+}
+
+void ControlPlane::add_routes() {
+  HttpServer& http = *http_;
+  // Every /api call needs a token; /health does not (load balancers, systemd).
+  http.use([this](HttpRequest& req) -> std::optional<HttpResponse> {
+    if (!req.path.starts_with("/api/")) return std::nullopt;
+    std::string token = req.header("authorization");
+    // EventSource cannot set headers: the stream also takes ?token=.
+    if (token.empty() && req.path == "/api/v1/events/stream")
+      token = req.query_value("token").value_or("");
+    auto p = auth_->authenticate(token, to_unix_ms(clock_.now()));
+    if (!p.ok()) return HttpResponse::error(p.status());
+    req.attrs["actor"] = p->name;
+    req.attrs["token_id"] = p->token_id;
+    req.attrs["role"] = std::string(role_name(p->role));
+    std::string envs;
+    for (const auto& e : p->envs) envs += (envs.empty() ? "" : ",") + e;
+    req.attrs["envs"] = envs;
+    return std::nullopt;
+  });
+  // Denials are audited: who tried what, from where.
+  http.observe([this](const HttpRequest& req, const HttpResponse& res, double ms) {
+    if (res.status == 401 || res.status == 403) {
+      auto actor = req.attrs.count("actor") ? req.attrs.at("actor") : std::string("anonymous");
+      audit(actor, "api.denied", "", "", "", req.remote_addr,
+            Json{{"method", req.method}, {"path", req.path}, {"status", res.status}});
+    }
+    if (log_->enabled(LogLevel::kDebug))
+      log_->debug("request", {{"method", req.method}, {"path", req.path}, {"status", res.status},
+                              {"latency_ms", ms}, {"request_id", req.request_id}});
+  });
+  add_health_routes(http, *this);
+  add_deployment_routes(http, *this);
+  add_release_routes(http, *this);
+  add_admin_routes(http, *this);
+}
+
+}  // namespace ferry

@@ -1,0 +1,179 @@
+#include "server/control_plane.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "common/crypto.h"
+#include "agent/agent_server.h"
+#include "config/loader.h"
+#include "server/audit_seal.h"
+
+namespace ferry {
+
+namespace {
+
+std::string self_binary() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("ferry") : p.string();
+}
+
+}  // namespace
+
+ControlPlane::ControlPlane(ServerOptions options) : opts_(std::move(options)) {}
+
+ControlPlane::~ControlPlane() { stop(); }
+
+std::shared_ptr<const Config> ControlPlane::config() const { return engine_->config(); }
+
+Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options) {
+  std::unique_ptr<ControlPlane> cp(new ControlPlane(std::move(options)));
+  auto cfg = load_config(cp->opts_.config_path);
+  if (!cfg.ok()) return cfg.status();
+  auto config = std::make_shared<Config>(std::move(*cfg));
+  if (!cp->opts_.listen.empty()) config->server.listen = cp->opts_.listen;
+  if (!cp->opts_.store_url.empty()) config->server.store = cp->opts_.store_url;
+  cp->config_ = config;
+  auto level = parse_log_level(cp->opts_.log_level);
+  if (!level.ok()) return level.status();
+  cp->log_ = std::make_unique<Logger>("server", *level, cp->opts_.log_file);
+  cp->masker_ = cp->log_->masker();
+  if (!cp->masker_) {
+    cp->masker_ = std::make_shared<Masker>();
+    cp->log_->set_masker(cp->masker_);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config->server.data_dir, ec);
+  if (ec)
+    return invalid_argument("server.data_dir " + config->server.data_dir +
+                            " cannot be created: " + ec.message());
+  std::filesystem::permissions(config->server.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  auto store = open_store(config->server.store);
+  if (!store.ok()) return store.status().with_context("server.store");
+  cp->store_ = std::move(*store);
+  cp->auth_ = std::make_unique<Authenticator>(cp->store_.get());
+
+  EngineContext ctx;
+  ControlPlane* self = cp.get();
+  ctx.store = cp->store_.get();
+  ctx.clock = &cp->clock_;
+  ctx.log = cp->log_.get();
+  ctx.masker = cp->masker_;
+  ctx.agents = [self](const std::string& env) { return self->agents_for(env); };
+  ctx.gates = [self](const DeploymentRecord& d) { return self->check_gates(d); };
+  ctx.on_event = [self](const DeploymentEvent& e, const DeploymentRecord& d) {
+    Json j = event_json(e);
+    j["app"] = d.app;
+    j["env"] = d.env;
+    j["release"] = d.release;
+    j["state"] = d.state;
+    self->hub_.publish(j);
+  };
+  ctx.audit = [self](const std::string& action, const DeploymentRecord& d, const Json& details) {
+    Json det = details;
+    det["deployment_id"] = d.id;
+    if (!d.reason.empty()) det["reason"] = d.reason;
+    self->audit("engine", action, d.app, d.env, d.release, "", det);
+  };
+  cp->engine_ = std::make_unique<Engine>(ctx, config);
+  return cp;
+}
+
+std::vector<AgentClient*> ControlPlane::agents_for(const std::string& env) {
+  std::vector<AgentClient*> out;
+  auto config = this->config();
+  const EnvironmentSpec* e = config->environment(env);
+  if (e && !e->agents.empty()) {
+    for (const auto& name : e->agents)
+      if (auto it = agents_.find(name); it != agents_.end()) out.push_back(it->second.get());
+  } else if (auto it = agents_.find("local"); it != agents_.end()) {
+    out.push_back(it->second.get());
+  }
+  return out;
+}
+
+Status ControlPlane::start() {
+  auto config = config_;
+  auto listen = parse_endpoint(config->server.listen);
+  if (!listen.ok()) return listen.status().with_context("server.listen");
+  if (opts_.local_agent && config->server.start_local_agent) {
+    Endpoint agent_ep{listen->host, static_cast<uint16_t>(listen->port + 1)};
+    if (!opts_.agent_listen.empty()) {
+      auto ep = parse_endpoint(opts_.agent_listen);
+      if (!ep.ok()) return ep.status().with_context("--agent-listen");
+      agent_ep = *ep;
+    }
+    local_agent_ =
+        std::make_unique<LocalAgent>(self_binary(), config->server.data_dir, agent_ep);
+    FERRY_RETURN_IF_ERROR(local_agent_->ensure_running());
+    agents_["local"] = std::make_unique<HttpAgentClient>(agent_ep, local_agent_->token());
+    log_->info("local agent ready", {{"address", agent_ep.to_string()},
+                                     {"started", local_agent_->started_by_us()}});
+  }
+  for (const auto& a : config->agents) {
+    auto ep = parse_endpoint(a.address);
+    if (!ep.ok()) return ep.status().with_context("agent " + a.name);
+    auto token = read_token_file(a.token_file);
+    if (!token.ok()) return token.status().with_context("agent " + a.name);
+    agents_[a.name] = std::make_unique<HttpAgentClient>(*ep, *token);
+  }
+
+  HttpServerOptions ho;
+  ho.host = listen->host;
+  ho.port = listen->port;
+  http_ = std::make_unique<HttpServer>(ho);
+  add_routes();
+  FERRY_RETURN_IF_ERROR(http_->start());
+  engine_->start();
+  audit("server", "server.start", "", "", "", "",
+        Json{{"listen", http_->address()}, {"config", config->path}});
+  log_->info("ferry server listening", {{"address", http_->address()}});
+  return Status::Ok();
+}
+
+void ControlPlane::stop() {
+  hub_.close_all();
+  if (http_) http_->stop();
+  if (engine_) engine_->stop();
+}
+
+void ControlPlane::audit(const std::string& actor, const std::string& action,
+                         const std::string& app, const std::string& env,
+                         const std::string& release, const std::string& source, Json details) {
+  AuditRecord a;
+  a.time_ms = to_unix_ms(clock_.now());
+  a.actor = actor;
+  a.action = action;
+  a.app = app;
+  a.env = env;
+  a.release = release;
+  a.source_addr = source;
+  if (!release.empty() && !app.empty()) {
+    auto rel = store_->get_release(app, release);
+    if (rel.ok()) a.git_sha = rel->git_sha;
+  }
+  // Details may quote user input or hook output: masked before they are sealed.
+  auto masked = parse_json(masker_->mask(details.dump()));
+  a.details = masked.ok() ? *masked : Json::object();
+  auto r = store_->append_audit(a, seal_audit_record);
+  if (!r.ok()) log_->error("audit entry not written", {{"action", action}, {"error", r.status().message()}});
+}
+
+GateDecision ControlPlane::check_gates(const DeploymentRecord& d) {
+  auto config = this->config();
+  const EnvironmentSpec* env = config->environment(d.env);
+  if (!env) return {GateDecision::Verdict::kRefuse, "environment " + d.env + " is not configured"};
+  // Lifecycle: the release must have succeeded where this environment requires.
+  for (const auto& req : env->requires_envs) {
+    auto ok = store_->release_succeeded_in(d.app, d.release, req);
+    if (!ok.ok()) return {GateDecision::Verdict::kWait, "store: " + ok.status().message()};
+    if (!*ok)
+      return {GateDecision::Verdict::kRefuse, "release " + d.release + " has not succeeded in " +
+                                                  req + " (required before " + d.env + ")"};
+  }
+  return {};
+}
+
+}  // namespace ferry

@@ -1,0 +1,95 @@
+// ControlPlane: `ferry server`. It loads ferry.yaml, opens the store, starts (or finds)
+// the local agent and connects the remote ones, runs the engine, and serves the HTTP
+// API (docs/api.md) with token auth, the event stream and the audit chain.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "agent/http_agent_client.h"
+#include "common/clock.h"
+#include "common/http_server.h"
+#include "common/log.h"
+#include "core/spec.h"
+#include "engine/engine.h"
+#include "server/auth.h"
+#include "server/event_hub.h"
+#include "server/local_agent.h"
+#include "store/store.h"
+
+namespace ferry {
+
+struct ServerOptions {
+  std::string config_path = "ferry.yaml";
+  std::string listen;        // overrides server.listen
+  std::string store_url;     // overrides server.store
+  std::string agent_listen;  // local agent address; default: the server's port + 1
+  bool local_agent = true;   // false: only the agents listed in ferry.yaml
+  std::string log_level = "info";
+  std::string log_file;      // "" = stderr
+};
+
+class ControlPlane {
+ public:
+  static Result<std::unique_ptr<ControlPlane>> create(ServerOptions options);
+  ~ControlPlane();
+
+  // Starts the local agent (unless one answers already), the engine and the API.
+  Status start();
+  void stop();
+  uint16_t port() const { return http_ ? http_->port() : 0; }
+  std::string address() const { return http_ ? http_->address() : ""; }
+
+  // Appends a sealed audit entry; failures are logged (the action already happened).
+  void audit(const std::string& actor, const std::string& action, const std::string& app,
+             const std::string& env, const std::string& release, const std::string& source,
+             Json details = Json::object());
+
+  // Used by the route files.
+  Store& store() { return *store_; }
+  Engine& engine() { return *engine_; }
+  Authenticator& auth() { return *auth_; }
+  EventHub& events() { return hub_; }
+  Clock& clock() { return clock_; }
+  Logger& log() { return *log_; }
+  std::shared_ptr<const Config> config() const;
+  std::vector<AgentClient*> agents_for(const std::string& env);
+  const ServerOptions& options() const { return opts_; }
+
+ private:
+  explicit ControlPlane(ServerOptions options);
+  GateDecision check_gates(const DeploymentRecord& d);
+  void add_routes();
+
+  ServerOptions opts_;
+  std::shared_ptr<const Config> config_;
+  std::unique_ptr<Logger> log_;
+  std::shared_ptr<Masker> masker_;
+  SystemClock clock_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<LocalAgent> local_agent_;
+  std::map<std::string, std::unique_ptr<HttpAgentClient>> agents_;  // by agent name
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<HttpServer> http_;
+  EventHub hub_;
+};
+
+// Route groups (one file each).
+void add_health_routes(HttpServer& http, ControlPlane& cp);
+void add_deployment_routes(HttpServer& http, ControlPlane& cp);
+void add_release_routes(HttpServer& http, ControlPlane& cp);
+void add_admin_routes(HttpServer& http, ControlPlane& cp);  // tokens, audit, whoami
+
+// The principal the auth middleware put on the request.
+Principal principal_of(const HttpRequest& req);
+// A route's permission check: nullopt when allowed, else the 403 answer.
+std::optional<HttpResponse> require(const HttpRequest& req, Role need, const std::string& env = {});
+
+Json deployment_json(const DeploymentRecord& d);
+Json event_json(const DeploymentEvent& e);
+
+}  // namespace ferry

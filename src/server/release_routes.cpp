@@ -1,0 +1,132 @@
+// Releases: recording one runs the secret-scan gate on its source tree.
+#include <filesystem>
+
+#include "core/agent_api.h"
+#include "scan/finding.h"
+#include "scan/scanner.h"
+#include "server/control_plane.h"
+
+namespace ferry {
+
+namespace {
+
+bool valid_version(const std::string& v) {
+  if (v.empty() || v.size() > 64) return false;
+  for (char c : v)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '+'))
+      return false;
+  return true;
+}
+
+Json release_json(const ReleaseRecord& r) {
+  return Json{{"app", r.app},
+              {"version", r.version},
+              {"git_sha", r.git_sha},
+              {"artifact", r.artifact},
+              {"scan_status", r.scan_status},
+              {"scan_summary", r.scan_summary},
+              {"created_by", r.created_by},
+              {"created_at_ms", r.created_at_ms}};
+}
+
+}  // namespace
+
+void add_release_routes(HttpServer& http, ControlPlane& cp) {
+  http.route("POST", "/api/v1/releases", [&cp](HttpRequest& req) {
+    if (auto denied = require(req, Role::kDeployer)) return *denied;
+    auto body = parse_json(req.body);
+    if (!body.ok()) return HttpResponse::error(body.status());
+    const Principal who = principal_of(req);
+    ReleaseRecord r;
+    try {
+      r.app = body->value("app", "");
+      r.version = body->value("version", "");
+      r.git_sha = body->value("git_sha", "");
+      r.artifact = body->value("artifact", "");
+    } catch (const std::exception&) {
+      return HttpResponse::error(invalid_argument("app, version, git_sha and artifact must be strings"));
+    }
+    auto config = cp.config();
+    const AppSpec* app = config->app(r.app);
+    if (!app) return HttpResponse::error(not_found("app '" + r.app + "' is not in " + config->path));
+    if (!valid_version(r.version))
+      return HttpResponse::error(invalid_argument(
+          "version '" + r.version.substr(0, 64) + "' must be 1-64 characters of letters, digits, . - _ +"));
+    if (r.git_sha.size() > 64 || r.artifact.size() > 1024)
+      return HttpResponse::error(invalid_argument("git_sha (64) or artifact (1024) is too long"));
+    // The release's configuration snapshot: what it runs, with its own env additions.
+    RunSpec run = app->run;
+    const Json env = body->value("env", Json::object());
+    if (!env.is_object() || env.size() > 100)
+      return HttpResponse::error(invalid_argument("env must be an object of at most 100 strings"));
+    for (auto it = env.begin(); it != env.end(); ++it) {
+      if (!it.value().is_string() || it.key().empty() || it.key().size() > 128 ||
+          it.value().get<std::string>().size() > 4096)
+        return HttpResponse::error(invalid_argument("env." + it.key().substr(0, 128) +
+                                                    " must be a string of at most 4096 bytes"));
+      run.env[it.key()] = it.value().get<std::string>();
+    }
+    Json runj, checksj;
+    to_json(runj, run);
+    to_json(checksj, app->checks);
+    r.config = Json{{"run", runj}, {"checks", checksj}};
+
+    // Scan gate.
+    const std::string source = body->value("source", "");
+    const bool override_scan = body->value("override_scan", false);
+    const std::string reason = body->value("reason", "");
+    if (!source.empty()) {
+      if (!std::filesystem::is_directory(source))
+        return HttpResponse::error(invalid_argument("source " + source + " is not a directory on the server"));
+      auto report = scan::scan_path(source, scan::ScanOptions{});
+      if (!report.ok()) return HttpResponse::error(report.status().with_context("scan of " + source));
+      Json findings = Json::array();
+      for (const auto& f : report->findings) {
+        if (findings.size() >= 50) break;
+        findings.push_back(Json{{"rule", f.rule_id}, {"file", f.file}, {"line", f.line},
+                                {"secret", scan::redact(f.secret)}, {"fingerprint", f.fingerprint}});
+      }
+      r.scan_summary = Json{{"findings", report->findings.size()},
+                            {"files", report->stats.files_scanned},
+                            {"bytes", report->stats.bytes_scanned},
+                            {"first", findings}};
+      if (report->findings.empty()) {
+        r.scan_status = "clean";
+      } else if (!override_scan) {
+        cp.audit(who.actor(), "release.refused", r.app, "", r.version, req.remote_addr,
+                 Json{{"findings", report->findings.size()}});
+        Json err = status_to_json(failed_precondition(
+            "secret scan of " + source + " found " + std::to_string(report->findings.size()) +
+            " finding(s); fix them, or an admin may pass --override-scan --reason"));
+        err["findings"] = findings;
+        return HttpResponse::json(err, 412);
+      } else {
+        if (who.role < Role::kAdmin)
+          return HttpResponse::error(permission_denied("overriding the scan gate needs the admin role"));
+        if (reason.size() < 8)
+          return HttpResponse::error(invalid_argument("an override needs --reason of at least 8 characters"));
+        r.scan_status = "overridden";
+        r.scan_summary["override_reason"] = reason;
+        r.scan_summary["override_by"] = who.actor();
+      }
+    }
+    r.created_by = who.actor();
+    r.created_at_ms = to_unix_ms(cp.clock().now());
+    if (Status s = cp.store().create_release(r); !s.ok()) return HttpResponse::error(s);
+    cp.audit(who.actor(), r.scan_status == "overridden" ? "release.create_override" : "release.create",
+             r.app, "", r.version, req.remote_addr,
+             Json{{"scan_status", r.scan_status}, {"reason", reason}});
+    return HttpResponse::json(release_json(r), 201);
+  });
+
+  http.route("GET", "/api/v1/apps/{app}/releases", [&cp](HttpRequest& req) {
+    if (auto denied = require(req, Role::kViewer)) return *denied;
+    auto list = cp.store().list_releases(req.param("app"), 100);
+    if (!list.ok()) return HttpResponse::error(list.status());
+    Json out = Json::array();
+    for (const auto& r : *list) out.push_back(release_json(r));
+    return HttpResponse::json(Json{{"releases", out}});
+  });
+}
+
+}  // namespace ferry
