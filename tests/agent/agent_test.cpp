@@ -1,0 +1,274 @@
+// The agent with real processes (ferry-demo-app) on loopback: instances become ready,
+// crash and restart with backoff, drain and stop, and are re-adopted by a new agent.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "agent/agent.h"
+#include "agent/agent_server.h"
+#include "agent/http_agent_client.h"
+#include "agent/process.h"
+#include "common/http_client.h"
+
+namespace ferry {
+namespace {
+
+const std::string kDemo = std::string(FERRY_BINARY_DIR) + "/examples/demo-app/ferry-demo-app";
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ferry-agent-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    for (auto& a : agents_) a->stop(true);
+    agents_.clear();
+    std::filesystem::remove_all(dir_);
+  }
+  Agent& make_agent() {
+    AgentOptions o;
+    o.data_dir = dir_.string();
+    o.tick_ms = 10;
+    agents_.push_back(std::make_unique<Agent>(o));
+    EXPECT_TRUE(agents_.back()->start().ok());
+    return *agents_.back();
+  }
+  static InstanceSpec instance(const std::string& id, const std::string& release,
+                               std::vector<std::string> extra = {}) {
+    InstanceSpec s;
+    s.id = id;
+    s.release = release;
+    s.run.command = {kDemo, "--port", "${PORT}", "--version", "${VERSION}"};
+    for (auto& e : extra) s.run.command.push_back(e);
+    s.run.stop_grace_ms = 2000;
+    s.checks.readiness.kind = ProbeSpec::Kind::kHttp;
+    s.checks.readiness.path = "/healthz";
+    s.checks.readiness.interval_ms = 50;
+    s.checks.readiness.timeout_ms = 500;
+    return s;
+  }
+  // Polls the app's status until `pred` holds or `ms` pass.
+  template <typename Pred>
+  static bool wait_for(Agent& a, const std::string& app, Pred pred, int ms = 5000) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < until) {
+      auto s = a.app_status(app);
+      if (s.ok() && pred(*s)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  static const InstanceStatus* find(const AppStatus& s, const std::string& id) {
+    for (const auto& i : s.instances)
+      if (i.id == id) return &i;
+    return nullptr;
+  }
+  static bool ready(const AppStatus& s, const std::string& id) {
+    auto* i = find(s, id);
+    return i && i->state == InstanceState::kReady;
+  }
+
+  std::filesystem::path dir_;
+  std::vector<std::unique_ptr<Agent>> agents_;
+};
+
+TEST_F(AgentTest, InstanceBecomesReadyAndAnswersOnItsPort) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  d.instances = {instance("web-v1-0", "v1")};
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) { return ready(s, "web-v1-0"); }));
+  auto s = a.app_status("web");
+  const auto* i = find(*s, "web-v1-0");
+  ASSERT_NE(i->port, 0);
+  EXPECT_GT(i->pid, 0);
+  HttpClient c(Endpoint{"127.0.0.1", i->port});
+  auto r = c.request("GET", "/");
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->body.find("\"version\":\"v1\""), std::string::npos);
+  // Its output goes to its log file.
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "logs/web/web-v1-0.log"));
+}
+
+TEST_F(AgentTest, SlowStartIsNotReadyUntilItsHealthCheckPasses) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  d.instances = {instance("web-v1-0", "v1", {"--slow-start-ms", "600"})};
+  ASSERT_TRUE(a.put_app(d).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  auto s = a.app_status("web");
+  EXPECT_EQ(find(*s, "web-v1-0")->state, InstanceState::kStarting);
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) { return ready(s, "web-v1-0"); }));
+}
+
+TEST_F(AgentTest, CrashedInstanceIsRestartedWithBackoff) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  d.instances = {instance("web-v1-0", "v1", {"--crash-after-ms", "300"})};
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(
+      a, "web", [](const AppStatus& s) { return find(s, "web-v1-0")->restarts >= 2; }, 8000));
+  auto s = a.app_status("web");
+  EXPECT_EQ(find(*s, "web-v1-0")->last_exit_code, -SIGABRT);
+}
+
+TEST_F(AgentTest, CommandThatCannotStartIsReportedAsCrashed) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  InstanceSpec bad = instance("web-v1-0", "v1");
+  bad.run.command = {"/nonexistent/ferry-no-such-binary"};
+  d.instances = {bad};
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) {
+    auto* i = find(s, "web-v1-0");
+    return i->state == InstanceState::kCrashed &&
+           i->message.find("No such file") != std::string::npos;
+  }));
+}
+
+TEST_F(AgentTest, InstanceLeftOutOfDesiredStateIsStopped) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  d.instances = {instance("web-v1-0", "v1"), instance("web-v2-0", "v2")};
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) {
+    return ready(s, "web-v1-0") && ready(s, "web-v2-0");
+  }));
+  const int pid = find(*a.app_status("web"), "web-v1-0")->pid;
+  d.generation = 2;
+  d.instances = {instance("web-v2-0", "v2")};
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) { return s.instances.size() == 1; }));
+  EXPECT_TRUE(ready(*a.app_status("web"), "web-v2-0"));
+  EXPECT_FALSE(process_alive(ProcessHandle{pid, 0}));
+}
+
+TEST_F(AgentTest, OlderGenerationIsIgnored) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 5;
+  d.weights = {{"v1", 100}};
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(a.set_weights("web", 4, {{"v1", 0}}).ok());
+  EXPECT_EQ(a.app_status("web")->weights.at("v1"), 100);
+  ASSERT_TRUE(a.set_weights("web", 6, {{"v1", 50}}).ok());
+  EXPECT_EQ(a.app_status("web")->weights.at("v1"), 50);
+}
+
+TEST_F(AgentTest, BadDesiredStateIsRefusedWithItsReason) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.instances = {instance("x", "v1"), instance("x", "v1")};
+  Status s = a.put_app(d);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("listed twice"), std::string::npos);
+  d.instances = {};
+  d.weights = {{"v1", -1}};
+  EXPECT_EQ(a.put_app(d).code(), Code::kInvalidArgument);
+}
+
+TEST_F(AgentTest, NewAgentReadoptsRunningInstancesFromTheStateFile) {
+  int pid = 0;
+  {
+    AgentOptions o;
+    o.data_dir = dir_.string();
+    o.tick_ms = 10;
+    Agent first(o);
+    ASSERT_TRUE(first.start().ok());
+    AppDesiredState d;
+    d.app = "web";
+    d.generation = 3;
+    d.instances = {instance("web-v1-0", "v1")};
+    ASSERT_TRUE(first.put_app(d).ok());
+    ASSERT_TRUE(wait_for(first, "web", [](const AppStatus& s) { return ready(s, "web-v1-0"); }));
+    pid = find(*first.app_status("web"), "web-v1-0")->pid;
+    first.stop(false);  // as after kill -9: the instance keeps running
+  }
+  ASSERT_TRUE(process_alive(ProcessHandle{pid, 0}));
+  auto mode = std::filesystem::status(dir_ / "agent-state.json").permissions();
+  EXPECT_EQ(mode & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+            std::filesystem::perms::none);
+  Agent& second = make_agent();
+  EXPECT_EQ(second.adopted(), 1);
+  auto s = second.app_status("web");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->generation, 3);
+  EXPECT_EQ(find(*s, "web-v1-0")->pid, pid);
+  EXPECT_EQ(find(*s, "web-v1-0")->state, InstanceState::kReady);
+}
+
+TEST_F(AgentTest, ApiNeedsTheTokenAndSetsDesiredState) {
+  Agent& a = make_agent();
+  HttpServer http(HttpServerOptions{});
+  const std::string token(32, 'k');
+  add_agent_routes(http, a, token);
+  ASSERT_TRUE(http.start().ok());
+  HttpClient anon(Endpoint{"127.0.0.1", http.port()});
+  auto r = anon.request("GET", "/v1/apps");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(anon.request("GET", "/v1/health")->status, 200);
+  HttpAgentClient wrong(Endpoint{"127.0.0.1", http.port()}, std::string(32, 'x'));
+  EXPECT_EQ(wrong.app_status("web").status().code(), Code::kUnauthenticated);
+  HttpAgentClient c(Endpoint{"127.0.0.1", http.port()}, token);
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  d.weights = {{"v1", 100}};
+  d.instances = {instance("web-v1-0", "v1")};
+  ASSERT_TRUE(c.put_app(d).ok());
+  ASSERT_TRUE(c.set_weights("web", 2, {{"v1", 70}}).ok());
+  auto s = c.app_status("web");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->weights.at("v1"), 70);
+  EXPECT_EQ(s->instances.size(), 1u);
+  EXPECT_EQ(c.app_status("nope").status().code(), Code::kNotFound);
+  http.stop();
+}
+
+TEST(TokenFile, GroupReadableTokenFileIsRefused) {
+  const std::string path = "/tmp/ferry-token-test-" + std::to_string(getpid());
+  std::ofstream(path) << std::string(32, 'a') << "\n";
+  chmod(path.c_str(), 0644);
+  EXPECT_EQ(read_token_file(path).status().code(), Code::kFailedPrecondition);
+  chmod(path.c_str(), 0600);
+  auto t = read_token_file(path);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t, std::string(32, 'a'));
+  std::ofstream(path) << "short\n";
+  EXPECT_EQ(read_token_file(path).status().code(), Code::kInvalidArgument);
+  std::filesystem::remove(path);
+}
+
+TEST(ExpandVars, ReplacesKnownAndEnvironmentNames) {
+  setenv("FERRY_TEST_X", "from-env", 1);
+  EXPECT_EQ(expand_vars("--port=${PORT} $VERSION $$ ${FERRY_TEST_X} ${NOPE}x",
+                        {{"PORT", "81"}, {"VERSION", "v2"}}),
+            "--port=81 v2 $ from-env x");
+}
+
+}  // namespace
+}  // namespace ferry

@@ -1,0 +1,163 @@
+// The whole product on loopback: `ferry server` with its local agent and router, the
+// demo app as the service. A good canary goes to 100% and a bad one is rolled back by
+// itself, under continuous load, without a failed connection; an agent killed with -9
+// is restarted and re-adopts its instances while traffic keeps flowing.
+#include "e2e/e2e_env.h"
+
+namespace ferry::e2e {
+namespace {
+
+const char* kCanaryApp = R"(    port: @APP_PORT@
+    instances: 2
+    run:
+      command: ["@DEMO@", "--port", "${PORT}", "--version", "${VERSION}"]
+      stop_grace: 3s
+    checks:
+      readiness:
+        http: {path: /healthz}
+        interval: 100ms
+        timeout: 500ms
+    progress_deadline: 15s
+    strategy:
+      canary:
+        steps:
+          - weight: 20
+          - analysis: 3s
+          - weight: 100
+    analysis:
+      interval: 500ms
+      window: 3s
+      min_requests: 10
+      max_error_rate: 5%
+)";
+
+Json release(Cluster& c, const std::string& v, Json env = Json::object()) {
+  Json body{{"app", "web"}, {"version", v}, {"git_sha", "abc" + v}, {"env", env}};
+  auto r = c.api("POST", "/api/v1/releases", &body);
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  return r.ok() ? *r : Json();
+}
+
+std::string deploy(Cluster& c, const std::string& v) {
+  Json body{{"app", "web"}, {"env", "dev"}, {"release", v}};
+  auto r = c.api("POST", "/api/v1/deployments", &body);
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  return r.ok() ? r->value("id", "") : "";
+}
+
+TEST(DeployE2E, GoodCanaryPromotesAndBadCanaryRollsBackUnderLoad) {
+  Cluster c("canary", kCanaryApp);
+  c.start_server();
+  release(c, "v1");
+  release(c, "v2");
+  release(c, "v3", Json{{"DEMO_FAIL_RATE", "0.5"}});
+
+  Json d1 = c.wait_final(deploy(c, "v1"));
+  ASSERT_EQ(d1.value("state", ""), "succeeded") << d1.dump(2) << c.log();
+
+  Load good;
+  good.start(c.app_port());
+  Json d2 = c.wait_final(deploy(c, "v2"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  good.finish();
+  EXPECT_EQ(d2.value("state", ""), "succeeded") << d2.dump(2);
+  EXPECT_EQ(good.transport_errors, 0u) << (good.errors.empty() ? "" : good.errors[0]);
+  EXPECT_EQ(good.status_count(502) + good.status_count(503) + good.status_count(500), 0u);
+  EXPECT_GT(good.by_release["v2"], 0u);
+  EXPECT_GT(good.requests, 100u);
+
+  Load bad;
+  bad.start(c.app_port());
+  Json d3 = c.wait_final(deploy(c, "v3"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  {
+    std::lock_guard lk(bad.mu);
+    bad.by_release.clear();  // from here on only v2 may answer
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  bad.finish();
+  EXPECT_EQ(d3.value("state", ""), "rolled_back") << d3.dump(2);
+  EXPECT_NE(d3.value("reason", "").find("error rate"), std::string::npos) << d3.value("reason", "");
+  EXPECT_EQ(bad.transport_errors, 0u) << (bad.errors.empty() ? "" : bad.errors[0]);
+  EXPECT_EQ(bad.status_count(502) + bad.status_count(503), 0u);
+  EXPECT_EQ(bad.by_release.count("v3"), 0u);
+  EXPECT_GT(bad.by_release["v2"], 0u);
+
+  // The CLI shows the history; the audit log recorded the rollback.
+  int rc = 0;
+  const std::string hist = c.cli("history web --env dev", &rc);
+  EXPECT_EQ(rc, 0) << hist;
+  EXPECT_NE(hist.find("rolled_back"), std::string::npos) << hist;
+  auto audit = c.api("GET", "/api/v1/audit");
+  ASSERT_TRUE(audit.ok());
+  bool rolled = false;
+  for (const auto& a : (*audit)["entries"]) rolled |= a.value("action", "") == "deployment.rollback";
+  EXPECT_TRUE(rolled) << audit->dump(2);
+}
+
+TEST(DeployE2E, AgentKilledWithSigkillIsRestartedAndReadoptsInstances) {
+  Cluster c("readopt", kCanaryApp);
+  c.start_server();
+  release(c, "v1");
+  Json d1 = c.wait_final(deploy(c, "v1"));
+  ASSERT_EQ(d1.value("state", ""), "succeeded") << d1.dump(2) << c.log();
+  auto before = c.api("GET", "/api/v1/apps/web/envs/dev/status");
+  ASSERT_TRUE(before.ok());
+  std::set<int> pids;
+  for (const auto& i : (*before)["agents"][0]["instances"]) pids.insert(i.value("pid", 0));
+  ASSERT_EQ(pids.size(), 2u) << before->dump(2);
+
+  std::string out;
+  ASSERT_EQ(run("pkill -KILL -f 'agent --listen 127.0.0.1:" + std::to_string(c.agent_port()) + "'", &out), 0);
+  const auto killed = std::chrono::steady_clock::now();
+  // The router lives in the agent: it is down until the agent is back.
+  double back_ms = -1;
+  for (int i = 0; i < 500; ++i) {
+    HttpClient h(Endpoint{"127.0.0.1", c.app_port()}, HttpClientOptions{500, 1 << 20});
+    auto r = h.request("GET", "/");
+    if (r.ok() && r->status == 200) {
+      back_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - killed).count();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(back_ms, 0) << "router did not come back";
+  std::cout << "[ measure ] router back " << back_ms << " ms after kill -9 of the agent\n";
+  auto after = c.api("GET", "/api/v1/apps/web/envs/dev/status");
+  ASSERT_TRUE(after.ok());
+  std::set<int> pids_after;
+  for (const auto& i : (*after)["agents"][0]["instances"]) pids_after.insert(i.value("pid", 0));
+  EXPECT_EQ(pids, pids_after) << "instances were restarted instead of re-adopted";
+  // Steady traffic afterwards has no errors.
+  Load l;
+  l.start(c.app_port(), 2, 5, 200);
+  l.finish();
+  EXPECT_EQ(l.transport_errors, 0u);
+  EXPECT_EQ(l.status_count(200), l.requests);
+}
+
+TEST(DeployE2E, ApiRefusesMissingTokensAndViewerDeploys) {
+  Cluster c("auth", kCanaryApp);
+  c.start_server();
+  auto r = c.api("GET", "/api/v1/whoami");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->value("role", ""), "admin");
+  Json body{{"name", "reader"}, {"role", "viewer"}};
+  auto t = c.api("POST", "/api/v1/tokens", &body);
+  ASSERT_TRUE(t.ok());
+  const std::string viewer = t->value("token", "");
+  int rc = 0;
+  std::string out = c.cli("--token " + viewer + " deploy web v1 --env dev", &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("needs deployer"), std::string::npos) << out;
+  out = c.cli("--token '' apps", &rc);
+  EXPECT_EQ(rc, 1);
+  auto audit = c.api("GET", "/api/v1/audit");
+  ASSERT_TRUE(audit.ok());
+  int denied = 0;
+  for (const auto& a : (*audit)["entries"]) denied += a.value("action", "") == "api.denied";
+  EXPECT_GE(denied, 2);
+}
+
+}  // namespace
+}  // namespace ferry::e2e

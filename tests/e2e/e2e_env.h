@@ -1,0 +1,215 @@
+// Helpers for end-to-end tests: a temporary folder, free loopback ports, the ferry
+// binary started as a real server, API calls with a token, and a bounded load loop
+// through an app's router that counts what it got.
+#pragma once
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <string>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "agent/process.h"
+#include "common/http_client.h"
+#include "common/json.h"
+
+namespace ferry::e2e {
+
+inline std::string ferry_bin() {
+  const char* b = std::getenv("FERRY_BIN");
+  return b ? b : std::string(FERRY_BINARY_DIR) + "/src/cli/ferry";
+}
+inline std::string demo_bin() {
+  return std::string(FERRY_BINARY_DIR) + "/examples/demo-app/ferry-demo-app";
+}
+
+inline uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Runs a command, returns its exit code and (stdout) output.
+inline int run(const std::string& cmd, std::string* out = nullptr) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return -1;
+  std::string s;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) s.append(buf, n);
+  const int rc = pclose(p);
+  if (out) *out = s;
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+struct Load {
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  uint64_t requests = 0, transport_errors = 0;
+  std::map<int, uint64_t> by_status;
+  std::map<std::string, uint64_t> by_release;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+
+  // `threads` loops of GET / with keep-alive, each at most `max_seconds` and `max_requests`.
+  void start(uint16_t port, int nthreads = 4, int max_seconds = 120, int max_requests = 200000) {
+    for (int t = 0; t < nthreads; ++t)
+      threads.emplace_back([this, port, max_seconds, max_requests] {
+        HttpClient c(Endpoint{"127.0.0.1", port}, HttpClientOptions{5000, 1 << 20});
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(max_seconds);
+        for (int i = 0; i < max_requests && !stop && std::chrono::steady_clock::now() < until; ++i) {
+          auto r = c.request("GET", "/");
+          std::lock_guard lk(mu);
+          ++requests;
+          if (!r.ok()) {
+            ++transport_errors;
+            if (errors.size() < 10) errors.push_back(r.status().message());
+          } else {
+            ++by_status[r->status];
+            for (const auto& [k, v] : r->headers)
+              if (k == "x-demo-version" || k == "X-Demo-Version") ++by_release[v];
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+      });
+  }
+  void finish() {
+    stop = true;
+    for (auto& t : threads) t.join();
+    threads.clear();
+  }
+  uint64_t status_count(int s) {
+    std::lock_guard lk(mu);
+    return by_status.count(s) ? by_status[s] : 0;
+  }
+};
+
+// A running `ferry server` with its local agent in a temporary folder.
+class Cluster {
+ public:
+  // `app_yaml` is the body of the `web` app (indented 4 spaces), with @DEMO@ for the demo app.
+  explicit Cluster(const std::string& name, const std::string& app_yaml,
+                   const std::string& envs_yaml = "  dev: {}\n") {
+    dir_ = std::filesystem::temp_directory_path() / ("ferry-e2e-" + name + "-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    server_port_ = free_port();
+    agent_port_ = free_port();
+    app_port_ = free_port();
+    std::string app = std::regex_replace(app_yaml, std::regex("@DEMO@"), demo_bin());
+    app = std::regex_replace(app, std::regex("@APP_PORT@"), std::to_string(app_port_));
+    std::ofstream(config()) << "version: 1\nserver:\n  listen: 127.0.0.1:" << server_port_
+                            << "\n  store: sqlite:" << (dir_ / "data/ferry.db").string()
+                            << "\n  data_dir: " << (dir_ / "data").string()
+                            << "\nenvironments:\n" << envs_yaml << "apps:\n  web:\n" << app;
+    std::string out;
+    const int rc = run(ferry_bin() + " --json token create --offline --config " + config() +
+                           " --name e2e-admin --role admin",
+                       &out);
+    EXPECT_EQ(rc, 0) << out;
+    auto j = parse_json(out);
+    if (j.ok()) token_ = j->value("token", "");
+  }
+  ~Cluster() {
+    stop_server();
+    // The agent outlives the server by design: stop it and its instances.
+    run("pkill -TERM -f 'agent --listen 127.0.0.1:" + std::to_string(agent_port_) + "'");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    run("pkill -KILL -f 'agent --listen 127.0.0.1:" + std::to_string(agent_port_) + "'");
+    run("pkill -f '" + demo_bin() + ".*'" );
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
+  }
+  std::string config() const { return (dir_ / "ferry.yaml").string(); }
+  uint16_t app_port() const { return app_port_; }
+  uint16_t agent_port() const { return agent_port_; }
+  const std::string& token() const { return token_; }
+  std::filesystem::path dir() const { return dir_; }
+
+  void start_server() {
+    ProcessLaunch l;
+    l.argv = {ferry_bin(), "server", "--config", config(), "--agent-listen",
+              "127.0.0.1:" + std::to_string(agent_port_)};
+    l.log_path = (dir_ / "server.log").string();
+    auto h = start_process(l);
+    ASSERT_TRUE(h.ok()) << h.status().message();
+    server_ = *h;
+    for (int i = 0; i < 200; ++i) {
+      HttpClient c(Endpoint{"127.0.0.1", server_port_}, HttpClientOptions{500, 1 << 20});
+      auto r = c.request("GET", "/health/live");
+      if (r.ok() && r->status == 200) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL() << "server did not start; log:\n" << log();
+  }
+  void stop_server(int sig = SIGTERM) {
+    if (server_.pid <= 0) return;
+    kill(server_.pid, sig);
+    int code;
+    for (int i = 0; i < 200 && !reap_child(server_.pid, &code); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    server_ = {};
+  }
+  std::string log() const {
+    std::ifstream f(dir_ / "server.log");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+
+  Result<Json> api(const std::string& method, const std::string& target, const Json* body = nullptr) {
+    HttpClient c(Endpoint{"127.0.0.1", server_port_}, HttpClientOptions{10000, 16 << 20});
+    c.set_header("Authorization", "Bearer " + token_);
+    return c.call(method, target, body);
+  }
+  std::string cli(const std::string& args, int* rc = nullptr) {
+    std::string out;
+    const int code = run("FERRY_SERVER=127.0.0.1:" + std::to_string(server_port_) +
+                             " FERRY_TOKEN=" + token_ + " " + ferry_bin() + " " + args,
+                         &out);
+    if (rc) *rc = code;
+    return out;
+  }
+  // Waits for a deployment to end; returns it (with its events).
+  Json wait_final(const std::string& id, int seconds = 90) {
+    Json d;
+    for (int i = 0; i < seconds * 10; ++i) {
+      auto r = api("GET", "/api/v1/deployments/" + id);
+      if (r.ok()) {
+        d = *r;
+        const std::string s = d.value("state", "");
+        if (s == "succeeded" || s == "failed" || s == "rolled_back" || s == "aborted") return d;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "deployment " << id << " did not end; last: " << d.dump();
+    return d;
+  }
+
+ private:
+  std::filesystem::path dir_;
+  uint16_t server_port_ = 0, agent_port_ = 0, app_port_ = 0;
+  std::string token_;
+  ProcessHandle server_;
+};
+
+}  // namespace ferry::e2e
