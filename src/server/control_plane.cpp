@@ -127,6 +127,20 @@ Status ControlPlane::start() {
   add_routes();
   FERRY_RETURN_IF_ERROR(http_->start());
   engine_->start();
+  if (local_agent_)
+    watchdog_ = std::thread([this] {
+      std::unique_lock lk(watch_mu_);
+      while (!watch_cv_.wait_for(lk, std::chrono::milliseconds(250), [this] { return stopping_; })) {
+        lk.unlock();
+        auto r = local_agent_->restart_if_down();
+        if (!r.ok())
+          log_->error("local agent is down and could not be restarted", {{"error", r.status().message()}});
+        else if (*r)
+          audit("server", "agent.restarted", "", "", "", "",
+                Json{{"address", local_agent_->endpoint().to_string()}});
+        lk.lock();
+      }
+    });
   audit("server", "server.start", "", "", "", "",
         Json{{"listen", http_->address()}, {"config", config->path}});
   log_->info("ferry server listening", {{"address", http_->address()}});
@@ -134,6 +148,12 @@ Status ControlPlane::start() {
 }
 
 void ControlPlane::stop() {
+  {
+    std::lock_guard lk(watch_mu_);
+    stopping_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
   hub_.close_all();
   if (http_) http_->stop();
   if (engine_) engine_->stop();

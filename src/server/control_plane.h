@@ -7,6 +7,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <condition_variable>
 #include <vector>
 
 #include "agent/http_agent_client.h"
@@ -76,6 +78,11 @@ class ControlPlane {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<HttpServer> http_;
   EventHub hub_;
+  // Watches the local agent and restarts it when it dies.
+  std::thread watchdog_;
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  bool stopping_ = false;
 };
 
 // Route groups (one file each).
@@ -83,6 +90,8 @@ void add_health_routes(HttpServer& http, ControlPlane& cp);
 void add_deployment_routes(HttpServer& http, ControlPlane& cp);
 void add_release_routes(HttpServer& http, ControlPlane& cp);
 void add_admin_routes(HttpServer& http, ControlPlane& cp);  // tokens, audit, whoami
+// The web dashboard: embedded assets at / (dashboard_routes.cpp).
+void add_dashboard_routes(HttpServer& http, ControlPlane& cp);
 
 // The principal the auth middleware put on the request.
 Principal principal_of(const HttpRequest& req);

@@ -43,6 +43,14 @@ bool LocalAgent::healthy() const {
   return c.call("GET", "/v1/apps").ok();
 }
 
+Result<bool> LocalAgent::restart_if_down() {
+  if (healthy()) return false;
+  int code;
+  if (proc_.pid > 0 && reap_child(proc_.pid, &code)) proc_ = {};
+  if (Status s = ensure_running(); !s.ok()) return s;
+  return true;
+}
+
 Status LocalAgent::ensure_running() {
   if (Status s = load_or_create_token(); !s.ok()) return s;
   if (healthy()) return Status::Ok();

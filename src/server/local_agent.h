@@ -19,6 +19,9 @@ class LocalAgent {
   // Reuses a healthy agent with our token on `listen`, else starts one and waits until
   // it answers (up to 5 s).
   Status ensure_running();
+  // Restarts the agent when it stopped answering (after a crash or kill -9); its state
+  // file lets the new process re-adopt the instances. True when it had to restart it.
+  Result<bool> restart_if_down();
   const std::string& token() const { return token_; }
   const Endpoint& endpoint() const { return listen_; }
   bool started_by_us() const { return proc_.pid > 0; }
