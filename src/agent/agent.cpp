@@ -79,7 +79,9 @@ int64_t backoff_ms(int restarts) {
 
 // The app an instance belongs to (its environment carries it).
 std::string app_of(const Agent::Instance& inst) {
-  auto it = inst.env.find("FERRY_APP");
+  auto it = inst.spec.run.env.find("FERRY_APP");
+  if (it != inst.spec.run.env.end()) return it->second;
+  it = inst.env.find("FERRY_APP");
   return it == inst.env.end() ? std::string() : it->second;
 }
 
