@@ -77,6 +77,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
   ctx.clock = &cp->clock_;
   ctx.log = cp->log_.get();
   ctx.masker = cp->masker_;
+  ctx.prom = &cp->prom_;
   ctx.agents = [self](const std::string& env) { return self->agents_for(env); };
   ctx.secrets = [self](const std::string& app, const std::string& env) {
     return self->secrets_for(app, env);

@@ -17,6 +17,7 @@
 #include "common/http_server.h"
 #include "common/log.h"
 #include "core/spec.h"
+#include "analysis/analysis.h"
 #include "engine/engine.h"
 #include "governance/secret_box.h"
 #include "server/auth.h"
@@ -86,6 +87,7 @@ class ControlPlane {
   std::unique_ptr<SecretBox> secret_box_;
   std::unique_ptr<LocalAgent> local_agent_;
   std::map<std::string, std::unique_ptr<HttpAgentClient>> agents_;  // by agent name
+  HttpPromQueryClient prom_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<HttpServer> http_;
   EventHub hub_;
