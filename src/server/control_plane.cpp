@@ -9,7 +9,7 @@
 #include "config/loader.h"
 #include "governance/approvals.h"
 #include "governance/windows.h"
-#include "server/audit_seal.h"
+#include "governance/audit_chain.h"
 
 namespace ferry {
 
