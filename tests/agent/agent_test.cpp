@@ -164,6 +164,50 @@ TEST_F(AgentTest, InstanceLeftOutOfDesiredStateIsStopped) {
   EXPECT_FALSE(process_alive(ProcessHandle{pid, 0}));
 }
 
+TEST_F(AgentTest, TcpAndCommandReadinessProbes) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  InstanceSpec tcp = instance("web-tcp-0", "v1");
+  tcp.checks.readiness.kind = ProbeSpec::Kind::kTcp;
+  InstanceSpec cmd = instance("web-cmd-0", "v1");
+  cmd.checks.readiness.kind = ProbeSpec::Kind::kCommand;
+  cmd.checks.readiness.command = {"/bin/sh", "-c", "test \"$FERRY_INSTANCE\" = web-cmd-0"};
+  InstanceSpec never = instance("web-never-0", "v1");
+  never.checks.readiness.kind = ProbeSpec::Kind::kCommand;
+  never.checks.readiness.command = {"/bin/sh", "-c", "exit 3"};
+  d.instances = {tcp, cmd, never};
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) {
+    return ready(s, "web-tcp-0") && ready(s, "web-cmd-0") &&
+           find(s, "web-never-0")->message.find("exited with 3") != std::string::npos;
+  })) << a.app_status("web")->instances.size();
+  EXPECT_EQ(find(*a.app_status("web"), "web-never-0")->state, InstanceState::kStarting);
+  // Failed probes are counted for /metrics.
+  EXPECT_NE(a.metrics().expose().find("ferry_health_check_failures_total"), std::string::npos);
+}
+
+TEST_F(AgentTest, FailingLivenessRestartsTheInstance) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  InstanceSpec s = instance("web-v1-0", "v1");
+  s.checks.liveness.kind = ProbeSpec::Kind::kHttp;
+  s.checks.liveness.path = "/no-such-health";  // the demo app answers 200 to any path but /healthz...
+  s.checks.liveness.expect_status = 204;       // ...so expect a status it never sends
+  s.checks.liveness.interval_ms = 50;
+  s.checks.liveness.failure_threshold = 2;
+  s.checks.startup_grace_ms = 100;
+  d.instances = {s};
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& st) {
+    auto* i = find(st, "web-v1-0");
+    return i->restarts >= 1;
+  }, 8000));
+}
+
 TEST_F(AgentTest, OlderGenerationIsIgnored) {
   Agent& a = make_agent();
   AppDesiredState d;
