@@ -150,12 +150,14 @@ apps:
 
         api.wait_final(deploy(release(False)))
         for run in range(args.runs):
-            good = release(False)
-            d = api.wait_final(deploy(good))
-            assert d["state"] == "succeeded", d
-            bad = release(True)
             with Load(ap_) as load:
+                good = release(False)
+                d = api.wait_final(deploy(good))  # analysis needs traffic: under load too
+                assert d["state"] == "succeeded", d
+                bad = release(True)
                 time.sleep(1)
+                with load.lock:
+                    load.first_bad_ms, load.bad, load.errors, load.total = None, 0, 0, 0
                 d = api.wait_final(deploy(bad))
                 time.sleep(1)
             assert d["state"] == "rolled_back", d
