@@ -8,7 +8,6 @@
 // DEMO_SLOW_START_MS, DEMO_CRASH_AFTER_MS, DEMO_GREETING.
 #include <signal.h>
 
-#include <utility>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -19,6 +18,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -133,12 +133,18 @@ int main(int argc, char** argv) {
   k.greeting = env_or("DEMO_GREETING", "hello");
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string f = argv[i], v = argv[i + 1];
-    if (f == "--port") k.port = parse_int(v, "--port");
-    else if (f == "--version") k.version = v;
-    else if (f == "--fail-rate") k.fail_rate = std::atof(v.c_str());
-    else if (f == "--latency-ms") k.latency_ms = parse_int(v, "--latency-ms");
-    else if (f == "--slow-start-ms") k.slow_start_ms = parse_int(v, "--slow-start-ms");
-    else if (f == "--crash-after-ms") k.crash_after_ms = parse_int(v, "--crash-after-ms");
+    if (f == "--port")
+      k.port = parse_int(v, "--port");
+    else if (f == "--version")
+      k.version = v;
+    else if (f == "--fail-rate")
+      k.fail_rate = std::atof(v.c_str());
+    else if (f == "--latency-ms")
+      k.latency_ms = parse_int(v, "--latency-ms");
+    else if (f == "--slow-start-ms")
+      k.slow_start_ms = parse_int(v, "--slow-start-ms");
+    else if (f == "--crash-after-ms")
+      k.crash_after_ms = parse_int(v, "--crash-after-ms");
     else {
       std::cerr << "ferry-demo-app: unknown option " << f << "\n";
       return 2;

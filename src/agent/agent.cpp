@@ -26,10 +26,10 @@ struct Agent::Instance {
   InstanceSpec spec;
   InstanceStatus status;
   ProcessHandle proc;
-  bool child = false;          // ours to reap (false for re-adopted instances)
-  bool removing = false;       // no longer desired: drain, then stop
-  int64_t restart_at_ms = 0;   // crashed: start again at this time
-  int64_t term_at_ms = 0;      // removing: SIGTERM sent at this time (0: not yet)
+  bool child = false;         // ours to reap (false for re-adopted instances)
+  bool removing = false;      // no longer desired: drain, then stop
+  int64_t restart_at_ms = 0;  // crashed: start again at this time
+  int64_t term_at_ms = 0;     // removing: SIGTERM sent at this time (0: not yet)
   int64_t drain_deadline_ms = 0;
   bool liveness_failed = false;  // set by the prober: restart it
   std::string liveness_message;
@@ -110,36 +110,43 @@ Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
         std::vector<metrics::Sample> out;
         for (const auto& a : statuses())
           for (const auto& s : a.releases) {
-            const std::pair<const char*, uint64_t> classes[] = {
-                {"1xx", s.status_1xx}, {"2xx", s.status_2xx}, {"3xx", s.status_3xx},
-                {"4xx", s.status_4xx}, {"5xx", s.status_5xx}};
+            const std::pair<const char*, uint64_t> classes[] = {{"1xx", s.status_1xx},
+                                                                {"2xx", s.status_2xx},
+                                                                {"3xx", s.status_3xx},
+                                                                {"4xx", s.status_4xx},
+                                                                {"5xx", s.status_5xx}};
             for (const auto& [cls, n] : classes)
               out.push_back({{a.app, s.release, cls}, static_cast<double>(n)});
           }
         return out;
       });
-  (void)metrics_.callback("ferry_instance_up", "1 when the instance is ready",
-                          metrics::MetricType::kGauge, {"app", "release", "instance"}, [statuses] {
-                            std::vector<metrics::Sample> out;
-                            for (const auto& a : statuses())
-                              for (const auto& i : a.instances)
-                                out.push_back({{a.app, i.release, i.id},
-                                               i.state == InstanceState::kReady ? 1.0 : 0.0});
-                            return out;
-                          });
-  (void)metrics_.callback("ferry_instance_restarts_total", "Restarts of an instance",
-                          metrics::MetricType::kCounter, {"app", "release", "instance"}, [statuses] {
-                            std::vector<metrics::Sample> out;
-                            for (const auto& a : statuses())
-                              for (const auto& i : a.instances)
-                                out.push_back({{a.app, i.release, i.id}, static_cast<double>(i.restarts)});
-                            return out;
-                          });
+  (void)metrics_.callback(
+      "ferry_instance_up", "1 when the instance is ready", metrics::MetricType::kGauge,
+      {"app", "release", "instance"}, [statuses] {
+        std::vector<metrics::Sample> out;
+        for (const auto& a : statuses())
+          for (const auto& i : a.instances)
+            out.push_back({{a.app, i.release, i.id}, i.state == InstanceState::kReady ? 1.0 : 0.0});
+        return out;
+      });
+  (void)metrics_.callback(
+      "ferry_instance_restarts_total", "Restarts of an instance", metrics::MetricType::kCounter,
+      {"app", "release", "instance"}, [statuses] {
+        std::vector<metrics::Sample> out;
+        for (const auto& a : statuses())
+          for (const auto& i : a.instances)
+            out.push_back({{a.app, i.release, i.id}, static_cast<double>(i.restarts)});
+        return out;
+      });
 }
 
-Agent::~Agent() { stop(); }
+Agent::~Agent() {
+  stop();
+}
 
-std::string Agent::state_path() const { return opts_.data_dir + "/agent-state.json"; }
+std::string Agent::state_path() const {
+  return opts_.data_dir + "/agent-state.json";
+}
 
 void Agent::log_info(const std::string& msg, const Json& fields) {
   if (opts_.log) opts_.log->info(msg, fields);
@@ -148,7 +155,8 @@ void Agent::log_info(const std::string& msg, const Json& fields) {
 Status Agent::start() {
   std::error_code ec;
   fs::create_directories(opts_.data_dir, ec);
-  if (ec) return invalid_argument("cannot create agent data dir " + opts_.data_dir + ": " + ec.message());
+  if (ec)
+    return invalid_argument("cannot create agent data dir " + opts_.data_dir + ": " + ec.message());
   fs::permissions(opts_.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (Status s = load_state(); !s.ok()) return s;
   running_ = true;
@@ -227,8 +235,8 @@ void Agent::update_router(App& app) {
   t.weights = app.desired.weights;
   for (auto& [id, inst] : app.instances) {
     if (inst->removing || inst->status.state != InstanceState::kReady) continue;
-    t.backends.push_back(RouteBackend{id, inst->spec.release, opts_.instance_host,
-                                      inst->status.port});
+    t.backends.push_back(
+        RouteBackend{id, inst->spec.release, opts_.instance_host, inst->status.port});
   }
   app.router->set_table(std::move(t));
 }
@@ -404,9 +412,8 @@ void Agent::supervise() {
           const bool alive = inst->status.state == InstanceState::kStarting ||
                              inst->status.state == InstanceState::kReady ||
                              inst->status.state == InstanceState::kUnready;
-          const bool has_probes =
-              inst->spec.checks.readiness.kind != ProbeSpec::Kind::kNone ||
-              inst->spec.checks.liveness.kind != ProbeSpec::Kind::kNone;
+          const bool has_probes = inst->spec.checks.readiness.kind != ProbeSpec::Kind::kNone ||
+                                  inst->spec.checks.liveness.kind != ProbeSpec::Kind::kNone;
           if (alive && has_probes && !inst->removing && !inst->probing) to_probe.push_back(inst);
         }
       // Finished apps and instances leave here.
@@ -494,8 +501,10 @@ void Agent::tick_instance(App& app, Instance& inst, int64_t now) {
       st.message = code < 0 ? "killed by signal " + std::to_string(-code)
                             : "exited with code " + std::to_string(code);
       inst.restart_at_ms = now + backoff_ms(st.restarts);
-      log_info("instance exited", {{"app", app.desired.app}, {"instance", inst.spec.id},
-                                   {"exit_code", code}, {"restarts", st.restarts}});
+      log_info("instance exited", {{"app", app.desired.app},
+                                   {"instance", inst.spec.id},
+                                   {"exit_code", code},
+                                   {"restarts", st.restarts}});
       return;
     }
   }
@@ -556,7 +565,8 @@ void Agent::probe_loop(std::shared_ptr<Instance> inst) {
       if (inst->removing || st.state == InstanceState::kCrashed) break;
       if (r.ok) {
         fail_streak = 0;
-        if (++ok_streak >= std::max(1, ready.success_threshold) && st.state != InstanceState::kReady) {
+        if (++ok_streak >= std::max(1, ready.success_threshold) &&
+            st.state != InstanceState::kReady) {
           st.state = InstanceState::kReady;
           st.ready_at_ms = now_ms();
           st.message.clear();
@@ -569,7 +579,8 @@ void Agent::probe_loop(std::shared_ptr<Instance> inst) {
       } else {
         ok_streak = 0;
         st.message = r.message;
-        if (probe_failures_) probe_failures_->with({app_of(*inst), inst->spec.id, "readiness"}).inc();
+        if (probe_failures_)
+          probe_failures_->with({app_of(*inst), inst->spec.id, "readiness"}).inc();
         if (++fail_streak >= std::max(1, ready.failure_threshold) &&
             st.state == InstanceState::kReady) {
           st.state = InstanceState::kUnready;

@@ -23,8 +23,8 @@
 namespace ferry {
 
 struct AgentOptions {
-  std::string data_dir = ".ferry/agent";   // state file and instance logs
-  std::string instance_host = "127.0.0.1"; // where instances listen (probes, router)
+  std::string data_dir = ".ferry/agent";    // state file and instance logs
+  std::string instance_host = "127.0.0.1";  // where instances listen (probes, router)
   uint64_t max_log_bytes = 10u << 20;       // an instance log rotates past this
   int tick_ms = 20;                         // supervisor loop period
   int router_threads = 1;

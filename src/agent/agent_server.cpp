@@ -18,7 +18,7 @@ HttpResponse status_or_ok(const Status& s) {
 }  // namespace
 
 Result<std::string> read_token_file(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) != 0) return not_found("token file " + path + " does not exist");
   if (st.st_mode & (S_IRWXG | S_IRWXO))
     return failed_precondition("token file " + path +
@@ -46,7 +46,8 @@ void add_agent_routes(HttpServer& server, Agent& agent, std::string token) {
     return HttpResponse::json(Json{{"ok", true}, {"apps", agent.apps().size()}});
   });
   server.route("GET", "/metrics", [&agent](HttpRequest&) {
-    return HttpResponse::text(agent.metrics().expose(), std::string(metrics::Registry::kContentType));
+    return HttpResponse::text(agent.metrics().expose(),
+                              std::string(metrics::Registry::kContentType));
   });
   server.route("GET", "/v1/apps", [&agent](HttpRequest&) {
     return HttpResponse::json(Json{{"apps", agent.apps()}});
@@ -62,8 +63,8 @@ void add_agent_routes(HttpServer& server, Agent& agent, std::string token) {
     }
     if (d.app.empty()) d.app = req.param("app");
     if (d.app != req.param("app"))
-      return HttpResponse::error(invalid_argument("body names app " + d.app + ", path " +
-                                                  req.param("app")));
+      return HttpResponse::error(
+          invalid_argument("body names app " + d.app + ", path " + req.param("app")));
     return status_or_ok(agent.put_app(d));
   });
   server.route("PUT", "/v1/apps/{app}/weights", [&agent](HttpRequest& req) {

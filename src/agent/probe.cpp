@@ -74,8 +74,7 @@ ProbeResult command_probe(const ProbeSpec& p, const std::map<std::string, std::s
   l.log_path = "/dev/null";
   auto h = start_process(l);
   if (!h.ok()) return {false, h.status().message()};
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(p.timeout_ms);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(p.timeout_ms);
   int code = 0;
   while (!reap_child(h->pid, &code)) {
     if (std::chrono::steady_clock::now() > deadline) {

@@ -46,7 +46,8 @@ std::string expand_vars(const std::string& text, const std::map<std::string, std
       i = end;
     } else if (std::isalpha(static_cast<unsigned char>(text[i + 1])) || text[i + 1] == '_') {
       size_t j = i + 1;
-      while (j < text.size() && (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_'))
+      while (j < text.size() &&
+             (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_'))
         ++j;
       out += lookup(text.substr(i + 1, j - i - 1));
       i = j - 1;
@@ -97,7 +98,8 @@ Result<ProcessHandle> start_process(const ProcessLaunch& launch) {
     std::filesystem::create_directories(std::filesystem::path(launch.log_path).parent_path(), ec);
     log_fd = open(launch.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (log_fd < 0)
-      return internal_error("cannot open log file " + launch.log_path + ": " + std::strerror(errno));
+      return internal_error("cannot open log file " + launch.log_path + ": " +
+                            std::strerror(errno));
   }
   // A pipe closed on exec tells the parent whether exec worked.
   int exec_pipe[2];

@@ -18,10 +18,10 @@ struct ProcessHandle {
 };
 
 struct ProcessLaunch {
-  std::vector<std::string> argv;            // already expanded
-  std::map<std::string, std::string> env;   // added to the agent's own environment
-  std::string cwd;                          // "" = the agent's
-  std::string log_path;                     // stdout+stderr appended here
+  std::vector<std::string> argv;           // already expanded
+  std::map<std::string, std::string> env;  // added to the agent's own environment
+  std::string cwd;                         // "" = the agent's
+  std::string log_path;                    // stdout+stderr appended here
 };
 
 // "${PORT}" / "$PORT"-style references in `text` replaced from `vars`, then from the

@@ -34,7 +34,9 @@ void block_stop_signals() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-int wait_for_stop_signal() { return wait_for_signal(); }
+int wait_for_stop_signal() {
+  return wait_for_signal();
+}
 
 void register_agent_commands(CLI::App& app, GlobalOptions&) {
   struct Args {

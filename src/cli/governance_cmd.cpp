@@ -1,10 +1,9 @@
 // Verbs of governance: approve, override, secrets, audit.
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <iostream>
-
-#include <fmt/format.h>
 
 #include "cli/client.h"
 #include "common/http_types.h"
@@ -53,7 +52,8 @@ void register_governance_commands(CLI::App& app, GlobalOptions& g) {
   };
   auto a = std::make_shared<Args>();
 
-  auto* approve = app.add_subcommand("approve", "approve a release for an environment (two-person rule)");
+  auto* approve =
+      app.add_subcommand("approve", "approve a release for an environment (two-person rule)");
   approve->add_option("app", a->app)->required();
   approve->add_option("release", a->release)->required();
   approve->add_option("--env,-e", a->env)->required();
@@ -65,7 +65,8 @@ void register_governance_commands(CLI::App& app, GlobalOptions& g) {
               << r.value("approver", "") << "\n";
   });
 
-  auto* ov = app.add_subcommand("override", "let a waiting deployment past its window or freeze (admin)");
+  auto* ov =
+      app.add_subcommand("override", "let a waiting deployment past its window or freeze (admin)");
   ov->add_option("id", a->id, "deployment id")->required();
   ov->add_option("--reason", a->reason, "why (audited)")->required();
   ov->callback([a, &g] {
@@ -100,14 +101,17 @@ void register_governance_commands(CLI::App& app, GlobalOptions& g) {
   list->add_option("app", a->app)->required();
   list->add_option("--env,-e", a->env)->required();
   list->callback([a, &g] {
-    Json r = api_call(g, "GET", "/api/v1/apps/" + url_encode(a->app) + "/envs/" + url_encode(a->env) + "/secrets");
+    Json r =
+        api_call(g, "GET",
+                 "/api/v1/apps/" + url_encode(a->app) + "/envs/" + url_encode(a->env) + "/secrets");
     if (g.json) {
       std::cout << r.dump(2) << "\n";
       return;
     }
     for (const auto& s : r["secrets"])
       std::cout << fmt::format("{:<32} {} by {}\n", s.value("name", ""),
-                               local_time(s.value("updated_at_ms", int64_t{0})), s.value("updated_by", ""));
+                               local_time(s.value("updated_at_ms", int64_t{0})),
+                               s.value("updated_by", ""));
   });
   auto* unset = secrets->add_subcommand("unset", "remove a secret");
   unset->add_option("app", a->app)->required();
@@ -153,7 +157,8 @@ void register_governance_commands(CLI::App& app, GlobalOptions& g) {
     }
     if (!a->out.empty()) std::cerr << n << " entries written to " << a->out << "\n";
   });
-  auto* av = audit->add_subcommand("verify", "check the hash chain; names the first tampered entry");
+  auto* av =
+      audit->add_subcommand("verify", "check the hash chain; names the first tampered entry");
   av->add_option("--file,-f", a->file, "verify an export instead of the server's log");
   av->callback([a, &g] {
     std::vector<AuditRecord> entries;

@@ -1,7 +1,7 @@
 // `ferry server` and `ferry token`.
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "cli/client.h"
 #include "common/clock.h"
@@ -52,7 +52,8 @@ void register_server_commands(CLI::App& app, GlobalOptions& g) {
   server->add_option("--agent-listen", so->agent_listen,
                      "local agent API address (default: the server's port + 1)");
   server->add_flag("!--no-local-agent", so->local_agent, "use only the agents in ferry.yaml");
-  server->add_option("--log-level", so->log_level, "debug, info, warn, error")->capture_default_str();
+  server->add_option("--log-level", so->log_level, "debug, info, warn, error")
+      ->capture_default_str();
   server->add_option("--log-file", so->log_file, "JSON log lines go here instead of stderr");
   server->callback([so] {
     block_stop_signals();
@@ -74,11 +75,13 @@ void register_server_commands(CLI::App& app, GlobalOptions& g) {
   token->require_subcommand(1);
   auto* create = token->add_subcommand("create", "make a token (shown once)");
   create->add_option("--name", ta->name, "who or what uses it")->required();
-  create->add_option("--role", ta->role, "viewer, deployer, approver or admin")->capture_default_str();
+  create->add_option("--role", ta->role, "viewer, deployer, approver or admin")
+      ->capture_default_str();
   create->add_option("--env", ta->envs, "limit it to this environment (repeat)");
   create->add_flag("--offline", ta->offline,
                    "write to the store directly (the first admin token; no server needed)");
-  create->add_option("--config,-c", ta->config, "ferry.yaml (with --offline)")->capture_default_str();
+  create->add_option("--config,-c", ta->config, "ferry.yaml (with --offline)")
+      ->capture_default_str();
   create->add_option("--store", ta->store, "store URL (with --offline; default from the config)");
   create->callback([ta, &g] {
     auto role = parse_role(ta->role);
@@ -86,9 +89,12 @@ void register_server_commands(CLI::App& app, GlobalOptions& g) {
     if (ta->offline) {
       auto store = open_offline_store(ta->config, ta->store);
       Authenticator auth(store.get());
-      auto t = auth.create(ta->name, *role, ta->envs, "cli:offline", to_unix_ms(SystemClock().now()));
+      auto t =
+          auth.create(ta->name, *role, ta->envs, "cli:offline", to_unix_ms(SystemClock().now()));
       if (!t.ok()) fail(t.status().message());
-      print_token(Json{{"id", t->record.id}, {"name", t->record.name}, {"role", t->record.role},
+      print_token(Json{{"id", t->record.id},
+                       {"name", t->record.name},
+                       {"role", t->record.role},
                        {"token", t->token}},
                   g.json);
       return;

@@ -6,17 +6,29 @@ namespace ferry {
 namespace {
 
 Json token_json(const TokenRecord& t) {
-  return Json{{"id", t.id},       {"name", t.name},
-              {"role", t.role},   {"envs", t.envs},
-              {"created_by", t.created_by}, {"created_at_ms", t.created_at_ms},
-              {"expires_at_ms", t.expires_at_ms}, {"revoked", t.revoked}};
+  return Json{{"id", t.id},
+              {"name", t.name},
+              {"role", t.role},
+              {"envs", t.envs},
+              {"created_by", t.created_by},
+              {"created_at_ms", t.created_at_ms},
+              {"expires_at_ms", t.expires_at_ms},
+              {"revoked", t.revoked}};
 }
 
 Json audit_json(const AuditRecord& a) {
-  return Json{{"seq", a.seq},         {"time_ms", a.time_ms},   {"actor", a.actor},
-              {"action", a.action},   {"app", a.app},           {"env", a.env},
-              {"release", a.release}, {"git_sha", a.git_sha},   {"source_addr", a.source_addr},
-              {"details", a.details}, {"prev_hash", a.prev_hash}, {"hash", a.hash}};
+  return Json{{"seq", a.seq},
+              {"time_ms", a.time_ms},
+              {"actor", a.actor},
+              {"action", a.action},
+              {"app", a.app},
+              {"env", a.env},
+              {"release", a.release},
+              {"git_sha", a.git_sha},
+              {"source_addr", a.source_addr},
+              {"details", a.details},
+              {"prev_hash", a.prev_hash},
+              {"hash", a.hash}};
 }
 
 }  // namespace
@@ -24,7 +36,8 @@ Json audit_json(const AuditRecord& a) {
 void add_admin_routes(HttpServer& http, ControlPlane& cp) {
   http.route("GET", "/api/v1/whoami", [](HttpRequest& req) {
     const Principal p = principal_of(req);
-    return HttpResponse::json(Json{{"name", p.name}, {"role", std::string(role_name(p.role))}, {"envs", p.envs}});
+    return HttpResponse::json(
+        Json{{"name", p.name}, {"role", std::string(role_name(p.role))}, {"envs", p.envs}});
   });
 
   http.route("POST", "/api/v1/tokens", [&cp](HttpRequest& req) {

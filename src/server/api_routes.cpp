@@ -27,8 +27,10 @@ std::optional<HttpResponse> require(const HttpRequest& req, Role need, const std
 }
 
 Json event_json(const DeploymentEvent& e) {
-  return Json{{"seq", e.seq},   {"deployment_id", e.deployment_id}, {"time_ms", e.time_ms},
-              {"type", e.type}, {"step", e.step}, {"message", e.message}, {"data", e.data}};
+  return Json{{"seq", e.seq},         {"deployment_id", e.deployment_id},
+              {"time_ms", e.time_ms}, {"type", e.type},
+              {"step", e.step},       {"message", e.message},
+              {"data", e.data}};
 }
 
 Json deployment_json(const DeploymentRecord& d) {
@@ -55,7 +57,9 @@ void add_health_routes(HttpServer& http, ControlPlane& cp) {
     if (auto denied = require(req, Role::kViewer)) return *denied;
     return HttpResponse::text(cp.metrics().expose(), std::string(metrics::Registry::kContentType));
   });
-  http.route("GET", "/health/live", [](HttpRequest&) { return HttpResponse::json({{"ok", true}}); });
+  http.route("GET", "/health/live", [](HttpRequest&) {
+    return HttpResponse::json({{"ok", true}});
+  });
   http.route("GET", "/health/ready", [&cp](HttpRequest&) {
     Json checks = Json::object();
     bool ok = true;
@@ -103,8 +107,11 @@ void ControlPlane::add_routes() {
             Json{{"method", req.method}, {"path", req.path}, {"status", res.status}});
     }
     if (log_->enabled(LogLevel::kDebug))
-      log_->debug("request", {{"method", req.method}, {"path", req.path}, {"status", res.status},
-                              {"latency_ms", ms}, {"request_id", req.request_id}});
+      log_->debug("request", {{"method", req.method},
+                              {"path", req.path},
+                              {"status", res.status},
+                              {"latency_ms", ms},
+                              {"request_id", req.request_id}});
   });
   add_health_routes(http, *this);
   add_deployment_routes(http, *this);

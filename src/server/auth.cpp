@@ -10,7 +10,8 @@ Status Principal::allow(Role need, const std::string& env) const {
   if (!allows(role, need))
     return permission_denied(name + " has role " + std::string(role_name(role)) + "; this needs " +
                              std::string(role_name(need)));
-  if (!scope_allows(envs, env)) return permission_denied(name + " is not allowed in environment " + env);
+  if (!scope_allows(envs, env))
+    return permission_denied(name + " is not allowed in environment " + env);
   return Status::Ok();
 }
 
@@ -34,9 +35,11 @@ Result<NewTokenRecord> Authenticator::create(const std::string& name, Role role,
                                              std::vector<std::string> envs,
                                              const std::string& created_by, int64_t now_ms,
                                              int64_t ttl_ms) {
-  if (name.empty() || name.size() > 64) return invalid_argument("token name must be 1-64 characters");
+  if (name.empty() || name.size() > 64)
+    return invalid_argument("token name must be 1-64 characters");
   for (char c : name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '@'))
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+          c == '@'))
       return invalid_argument("token name '" + name + "' may hold only letters, digits, - _ . @");
   const NewToken g = generate_token();
   NewTokenRecord t;

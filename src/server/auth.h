@@ -35,7 +35,7 @@ class Authenticator {
   Result<Principal> authenticate(const std::string& header_or_token, int64_t now_ms) const;
   // Makes a token; `ttl_ms` 0 never expires.
   Result<NewTokenRecord> create(const std::string& name, Role role, std::vector<std::string> envs,
-                          const std::string& created_by, int64_t now_ms, int64_t ttl_ms = 0);
+                                const std::string& created_by, int64_t now_ms, int64_t ttl_ms = 0);
 
  private:
   Store* store_;

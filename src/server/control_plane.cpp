@@ -4,12 +4,12 @@
 
 #include <filesystem>
 
-#include "common/crypto.h"
 #include "agent/agent_server.h"
+#include "common/crypto.h"
 #include "config/loader.h"
 #include "governance/approvals.h"
-#include "governance/windows.h"
 #include "governance/audit_chain.h"
+#include "governance/windows.h"
 
 namespace ferry {
 
@@ -25,9 +25,13 @@ std::string self_binary() {
 
 ControlPlane::ControlPlane(ServerOptions options) : opts_(std::move(options)) {}
 
-ControlPlane::~ControlPlane() { stop(); }
+ControlPlane::~ControlPlane() {
+  stop();
+}
 
-std::shared_ptr<const Config> ControlPlane::config() const { return engine_->config(); }
+std::shared_ptr<const Config> ControlPlane::config() const {
+  return engine_->config();
+}
 
 Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options) {
   std::unique_ptr<ControlPlane> cp(new ControlPlane(std::move(options)));
@@ -101,8 +105,11 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
     self->metrics_->on_delivery(r);
     if (r.final)
       self->log_->log(r.ok ? LogLevel::kInfo : LogLevel::kWarn, "notification",
-                      {{"sink", r.sink}, {"result", std::string(r.result())}, {"attempt", r.attempt},
-                       {"http_status", r.http_status}, {"error", r.error},
+                      {{"sink", r.sink},
+                       {"result", std::string(r.result())},
+                       {"attempt", r.attempt},
+                       {"http_status", r.http_status},
+                       {"error", r.error},
                        {"deployment_id", r.event.deployment_id}});
   };
   auto notifier = Dispatcher::create(config->notifications, dopts);
@@ -112,7 +119,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
 }
 
 std::map<std::string, std::string> ControlPlane::secrets_for(const std::string& app,
-                                                           const std::string& env) {
+                                                             const std::string& env) {
   std::map<std::string, std::string> out;
   auto list = store_->list_secrets(app, env);
   if (!list.ok()) return out;
@@ -149,9 +156,8 @@ Status ControlPlane::start() {
   auto config = config_;
   // "HOST:0" (tests, --listen) binds a free port; anything else must be a full address.
   const std::string& addr = config->server.listen;
-  auto listen = addr.ends_with(":0")
-                    ? parse_endpoint(addr.substr(0, addr.size() - 2) + ":1")
-                    : parse_endpoint(addr);
+  auto listen = addr.ends_with(":0") ? parse_endpoint(addr.substr(0, addr.size() - 2) + ":1")
+                                     : parse_endpoint(addr);
   if (!listen.ok()) return listen.status().with_context("server.listen");
   if (addr.ends_with(":0")) listen->port = 0;
   if (opts_.local_agent && config->server.start_local_agent) {
@@ -161,12 +167,11 @@ Status ControlPlane::start() {
       if (!ep.ok()) return ep.status().with_context("--agent-listen");
       agent_ep = *ep;
     }
-    local_agent_ =
-        std::make_unique<LocalAgent>(self_binary(), config->server.data_dir, agent_ep);
+    local_agent_ = std::make_unique<LocalAgent>(self_binary(), config->server.data_dir, agent_ep);
     FERRY_RETURN_IF_ERROR(local_agent_->ensure_running());
     agents_["local"] = std::make_unique<HttpAgentClient>(agent_ep, local_agent_->token());
-    log_->info("local agent ready", {{"address", agent_ep.to_string()},
-                                     {"started", local_agent_->started_by_us()}});
+    log_->info("local agent ready",
+               {{"address", agent_ep.to_string()}, {"started", local_agent_->started_by_us()}});
   }
   for (const auto& a : config->agents) {
     auto ep = parse_endpoint(a.address);
@@ -186,11 +191,13 @@ Status ControlPlane::start() {
   if (local_agent_)
     watchdog_ = std::thread([this] {
       std::unique_lock lk(watch_mu_);
-      while (!watch_cv_.wait_for(lk, std::chrono::milliseconds(250), [this] { return stopping_; })) {
+      while (
+          !watch_cv_.wait_for(lk, std::chrono::milliseconds(250), [this] { return stopping_; })) {
         lk.unlock();
         auto r = local_agent_->restart_if_down();
         if (!r.ok())
-          log_->error("local agent is down and could not be restarted", {{"error", r.status().message()}});
+          log_->error("local agent is down and could not be restarted",
+                      {{"error", r.status().message()}});
         else if (*r)
           audit("server", "agent.restarted", "", "", "", "",
                 Json{{"address", local_agent_->endpoint().to_string()}});
@@ -217,8 +224,8 @@ void ControlPlane::stop() {
 }
 
 void ControlPlane::audit(const std::string& actor, const std::string& action,
-                         const std::string& app, const std::string& env,
-                         const std::string& release, const std::string& source, Json details) {
+                         const std::string& app, const std::string& env, const std::string& release,
+                         const std::string& source, Json details) {
   AuditRecord a;
   a.time_ms = to_unix_ms(clock_.now());
   a.actor = actor;
@@ -235,7 +242,8 @@ void ControlPlane::audit(const std::string& actor, const std::string& action,
   auto masked = parse_json(masker_->mask(details.dump()));
   a.details = masked.ok() ? *masked : Json::object();
   auto r = store_->append_audit(a, seal_audit_record);
-  if (!r.ok()) log_->error("audit entry not written", {{"action", action}, {"error", r.status().message()}});
+  if (!r.ok())
+    log_->error("audit entry not written", {{"action", action}, {"error", r.status().message()}});
 }
 
 void ControlPlane::handle_event(const DeploymentEvent& e, const DeploymentRecord& d) {
@@ -249,10 +257,12 @@ void ControlPlane::handle_event(const DeploymentEvent& e, const DeploymentRecord
   std::optional<EventKind> kind;
   if (e.type == "gates_passed") kind = EventKind::kDeploymentStarted;
   if (e.type == "step_finished") kind = EventKind::kStepPassed;
-  if (e.type == "analysis" && e.data.value("verdict", "") == "fail") kind = EventKind::kAnalysisFailed;
+  if (e.type == "analysis" && e.data.value("verdict", "") == "fail")
+    kind = EventKind::kAnalysisFailed;
   if (e.type == "rolled_back") kind = EventKind::kRolledBack;
   if (d.state == "succeeded" && e.type == "step_finished") kind = EventKind::kSucceeded;
-  if (d.state == "failed" && (e.type == "failed" || e.type == "gate_refused" || e.type == "rolled_back"))
+  if (d.state == "failed" &&
+      (e.type == "failed" || e.type == "gate_refused" || e.type == "rolled_back"))
     kind = EventKind::kFailed;
   if (e.type == "gate_waiting" && d.reason.find("approv") != std::string::npos) {
     std::lock_guard lk(watch_mu_);

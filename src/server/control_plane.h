@@ -3,28 +3,28 @@
 // API (docs/api.md) with token auth, the event stream and the audit chain.
 #pragma once
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
-#include <set>
-#include <condition_variable>
 #include <vector>
 
 #include "agent/http_agent_client.h"
+#include "analysis/analysis.h"
 #include "common/clock.h"
 #include "common/http_server.h"
 #include "common/log.h"
 #include "core/spec.h"
-#include "analysis/analysis.h"
 #include "engine/engine.h"
 #include "governance/secret_box.h"
+#include "notify/dispatcher.h"
 #include "server/auth.h"
 #include "server/event_hub.h"
-#include "server/server_metrics.h"
-#include "notify/dispatcher.h"
 #include "server/local_agent.h"
+#include "server/server_metrics.h"
 #include "store/store.h"
 
 namespace ferry {
@@ -36,7 +36,7 @@ struct ServerOptions {
   std::string agent_listen;  // local agent address; default: the server's port + 1
   bool local_agent = true;   // false: only the agents listed in ferry.yaml
   std::string log_level = "info";
-  std::string log_file;      // "" = stderr
+  std::string log_file;  // "" = stderr
 };
 
 class ControlPlane {
@@ -107,7 +107,7 @@ class ControlPlane {
 void add_health_routes(HttpServer& http, ControlPlane& cp);
 void add_deployment_routes(HttpServer& http, ControlPlane& cp);
 void add_release_routes(HttpServer& http, ControlPlane& cp);
-void add_admin_routes(HttpServer& http, ControlPlane& cp);  // tokens, audit, whoami
+void add_admin_routes(HttpServer& http, ControlPlane& cp);       // tokens, audit, whoami
 void add_governance_routes(HttpServer& http, ControlPlane& cp);  // approvals, secrets, overrides
 // The web dashboard: embedded assets at / (dashboard_routes.cpp).
 void add_dashboard_routes(HttpServer& http, ControlPlane& cp);

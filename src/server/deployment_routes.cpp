@@ -13,9 +13,11 @@ Result<std::string> field(const Json& body, const char* name, bool required = tr
     if (required) return invalid_argument(std::string("field '") + name + "' is required");
     return std::string();
   }
-  if (!body[name].is_string()) return invalid_argument(std::string("field '") + name + "' must be a string");
+  if (!body[name].is_string())
+    return invalid_argument(std::string("field '") + name + "' must be a string");
   std::string v = body[name].get<std::string>();
-  if (v.size() > 128) return invalid_argument(std::string("field '") + name + "' is longer than 128 characters");
+  if (v.size() > 128)
+    return invalid_argument(std::string("field '") + name + "' is longer than 128 characters");
   return v;
 }
 
@@ -42,7 +44,8 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
       auto current = cp.store().list_env_releases(app.name);
       if (current.ok())
         for (const auto& r : *current)
-          envs[r.env] = Json{{"release", r.release}, {"deployment_id", r.deployment_id}, {"at_ms", r.at_ms}};
+          envs[r.env] =
+              Json{{"release", r.release}, {"deployment_id", r.deployment_id}, {"at_ms", r.at_ms}};
       Json active = Json::array();
       auto open = cp.store().list_deployments({.app = app.name, .active_only = true});
       if (open.ok())
@@ -55,14 +58,16 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
     }
     Json envs = Json::array();
     for (const auto& env : config->environments)
-      envs.push_back(Json{{"name", env.name}, {"requires", env.requires_envs}, {"approvals", env.approvals}});
+      envs.push_back(
+          Json{{"name", env.name}, {"requires", env.requires_envs}, {"approvals", env.approvals}});
     return HttpResponse::json(Json{{"apps", apps}, {"environments", envs}});
   });
 
   http.route("GET", "/api/v1/apps/{app}/envs/{env}/status", [&cp](HttpRequest& req) {
     if (auto denied = require(req, Role::kViewer, req.param("env"))) return *denied;
     if (!cp.config()->environment(req.param("env")))
-      return HttpResponse::error(not_found("environment " + req.param("env") + " is not configured"));
+      return HttpResponse::error(
+          not_found("environment " + req.param("env") + " is not configured"));
     Json agents = Json::array();
     for (AgentClient* a : cp.agents_for(req.param("env"))) {
       auto s = a->app_status(agent_app_name(req.param("app"), req.param("env")));
@@ -75,7 +80,8 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
       if (auto* h = dynamic_cast<HttpAgentClient*>(a)) j["agent"] = h->endpoint().to_string();
       agents.push_back(std::move(j));
     }
-    return HttpResponse::json(Json{{"app", req.param("app")}, {"env", req.param("env")}, {"agents", agents}});
+    return HttpResponse::json(
+        Json{{"app", req.param("app")}, {"env", req.param("env")}, {"agents", agents}});
   });
 
   http.route("POST", "/api/v1/deployments", [&cp](HttpRequest& req) {
@@ -184,8 +190,8 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
         if (!e && sub->closed) break;
         std::string chunk;
         if (e) {
-          chunk = "id: " + std::to_string(e->value("seq", int64_t{0})) + "\nevent: deployment\ndata: " +
-                  e->dump() + "\n\n";
+          chunk = "id: " + std::to_string(e->value("seq", int64_t{0})) +
+                  "\nevent: deployment\ndata: " + e->dump() + "\n\n";
         } else if (std::chrono::steady_clock::now() - last_beat > std::chrono::seconds(10)) {
           chunk = ": ping\n\n";
           last_beat = std::chrono::steady_clock::now();

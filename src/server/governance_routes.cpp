@@ -1,7 +1,7 @@
 // Approvals, admin overrides of windows and freezes, secrets, audit verification.
 #include "governance/approvals.h"
-#include "governance/secret_box.h"
 #include "governance/audit_chain.h"
+#include "governance/secret_box.h"
 #include "server/control_plane.h"
 
 namespace ferry {
@@ -30,7 +30,8 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     } catch (const std::exception&) {
       return HttpResponse::error(invalid_argument("app, env, release and comment must be strings"));
     }
-    if (a.comment.size() > 1000) return HttpResponse::error(invalid_argument("comment is longer than 1000 characters"));
+    if (a.comment.size() > 1000)
+      return HttpResponse::error(invalid_argument("comment is longer than 1000 characters"));
     if (auto denied = require(req, Role::kApprover, a.env)) return *denied;
     if (!cp.config()->environment(a.env))
       return HttpResponse::error(not_found("environment '" + a.env + "' is not configured"));
@@ -52,19 +53,25 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     cp.audit(a.approver, "approval.grant", a.app, a.env, a.release, req.remote_addr,
              Json{{"comment", a.comment}});
     cp.engine().poke();
-    return HttpResponse::json(Json{{"ok", true}, {"approver", a.approver}, {"at_ms", a.at_ms}}, 201);
+    return HttpResponse::json(Json{{"ok", true}, {"approver", a.approver}, {"at_ms", a.at_ms}},
+                              201);
   });
 
   http.route("GET", "/api/v1/approvals", [&cp](HttpRequest& req) {
     if (auto denied = require(req, Role::kViewer)) return *denied;
-    const std::string app = req.query_value("app").value_or(""), env = req.query_value("env").value_or(""),
+    const std::string app = req.query_value("app").value_or(""),
+                      env = req.query_value("env").value_or(""),
                       rel = req.query_value("release").value_or("");
     auto list = cp.store().list_approvals(app, env, rel);
     if (!list.ok()) return HttpResponse::error(list.status());
     Json out = Json::array();
     for (const auto& a : *list)
-      out.push_back(Json{{"app", a.app}, {"env", a.env}, {"release", a.release},
-                         {"approver", a.approver}, {"comment", a.comment}, {"at_ms", a.at_ms}});
+      out.push_back(Json{{"app", a.app},
+                         {"env", a.env},
+                         {"release", a.release},
+                         {"approver", a.approver},
+                         {"comment", a.comment},
+                         {"at_ms", a.at_ms}});
     return HttpResponse::json(Json{{"approvals", out}});
   });
 
@@ -77,13 +84,15 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     if (!body.ok()) return HttpResponse::error(body.status());
     const std::string reason = body->value("reason", "");
     if (reason.size() < 8 || reason.size() > 1000)
-      return HttpResponse::error(invalid_argument("an override needs a reason of 8-1000 characters"));
+      return HttpResponse::error(
+          invalid_argument("an override needs a reason of 8-1000 characters"));
     const std::string actor = principal_of(req).actor();
-    auto seq = cp.store().append_event({.deployment_id = d->id,
-                                        .time_ms = to_unix_ms(cp.clock().now()),
-                                        .type = "gate_override",
-                                        .message = "window and freeze overridden by " + actor + ": " + reason,
-                                        .data = Json{{"actor", actor}, {"reason", reason}}});
+    auto seq = cp.store().append_event(
+        {.deployment_id = d->id,
+         .time_ms = to_unix_ms(cp.clock().now()),
+         .type = "gate_override",
+         .message = "window and freeze overridden by " + actor + ": " + reason,
+         .data = Json{{"actor", actor}, {"reason", reason}}});
     if (!seq.ok()) return HttpResponse::error(seq.status());
     cp.audit(actor, "gate.override", d->app, d->env, d->release, req.remote_addr,
              Json{{"deployment_id", d->id}, {"reason", reason}});
@@ -96,9 +105,11 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     if (!cp.config()->app(req.param("app")) || !cp.config()->environment(req.param("env")))
       return HttpResponse::error(not_found("app or environment is not configured"));
     if (!valid_secret_name(req.param("name")))
-      return HttpResponse::error(invalid_argument("secret name must be 1-128 letters, digits or _, not starting with a digit"));
+      return HttpResponse::error(invalid_argument(
+          "secret name must be 1-128 letters, digits or _, not starting with a digit"));
     auto body = parse_json(req.body);
-    if (!body.ok()) return HttpResponse::error(invalid_argument("body must be JSON {\"value\": \"...\"}"));
+    if (!body.ok())
+      return HttpResponse::error(invalid_argument("body must be JSON {\"value\": \"...\"}"));
     if (!body->contains("value") || !(*body)["value"].is_string())
       return HttpResponse::error(invalid_argument("field 'value' (a string) is required"));
     const std::string value = (*body)["value"].get<std::string>();
@@ -114,7 +125,8 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     if (Status s = cp.store().put_secret(r); !s.ok()) return HttpResponse::error(s);
     cp.masker().add(value);
     cp.audit(r.updated_by, "secret.set", r.app, r.env, "", req.remote_addr, Json{{"name", r.name}});
-    return HttpResponse::json(Json{{"ok", true}, {"name", r.name}, {"updated_at_ms", r.updated_at_ms}});
+    return HttpResponse::json(
+        Json{{"ok", true}, {"name", r.name}, {"updated_at_ms", r.updated_at_ms}});
   });
 
   http.route("GET", "/api/v1/apps/{app}/envs/{env}/secrets", [&cp](HttpRequest& req) {
@@ -123,13 +135,15 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     if (!list.ok()) return HttpResponse::error(list.status());
     Json out = Json::array();
     for (const auto& s : *list)  // names only: values never leave the server
-      out.push_back(Json{{"name", s.name}, {"updated_at_ms", s.updated_at_ms}, {"updated_by", s.updated_by}});
+      out.push_back(
+          Json{{"name", s.name}, {"updated_at_ms", s.updated_at_ms}, {"updated_by", s.updated_by}});
     return HttpResponse::json(Json{{"secrets", out}});
   });
 
   http.route("DELETE", "/api/v1/apps/{app}/envs/{env}/secrets/{name}", [&cp](HttpRequest& req) {
     if (auto denied = require(req, Role::kAdmin, req.param("env"))) return *denied;
-    if (Status s = cp.store().delete_secret(req.param("app"), req.param("env"), req.param("name")); !s.ok())
+    if (Status s = cp.store().delete_secret(req.param("app"), req.param("env"), req.param("name"));
+        !s.ok())
       return HttpResponse::error(s);
     cp.audit(principal_of(req).actor(), "secret.unset", req.param("app"), req.param("env"), "",
              req.remote_addr, Json{{"name", req.param("name")}});

@@ -14,7 +14,9 @@
 namespace ferry {
 
 LocalAgent::LocalAgent(std::string ferry_binary, std::string data_dir, Endpoint listen)
-    : binary_(std::move(ferry_binary)), data_dir_(std::move(data_dir)), listen_(std::move(listen)) {}
+    : binary_(std::move(ferry_binary)),
+      data_dir_(std::move(data_dir)),
+      listen_(std::move(listen)) {}
 
 Status LocalAgent::load_or_create_token() {
   const std::string path = data_dir_ + "/agent.token";
@@ -55,7 +57,9 @@ Status LocalAgent::ensure_running() {
   if (Status s = load_or_create_token(); !s.ok()) return s;
   if (healthy()) return Status::Ok();
   ProcessLaunch l;
-  l.argv = {binary_, "agent", "--listen", listen_.to_string(), "--data-dir", data_dir_ + "/agent",
+  l.argv = {binary_,        "agent",
+            "--listen",     listen_.to_string(),
+            "--data-dir",   data_dir_ + "/agent",
             "--token-file", data_dir_ + "/agent.token"};
   l.log_path = data_dir_ + "/agent.log";
   auto h = start_process(l);

@@ -13,7 +13,8 @@ namespace {
 bool valid_version(const std::string& v) {
   if (v.empty() || v.size() > 64) return false;
   for (char c : v)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '+'))
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ||
+          c == '+'))
       return false;
   return true;
 }
@@ -44,14 +45,17 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
       r.git_sha = body->value("git_sha", "");
       r.artifact = body->value("artifact", "");
     } catch (const std::exception&) {
-      return HttpResponse::error(invalid_argument("app, version, git_sha and artifact must be strings"));
+      return HttpResponse::error(
+          invalid_argument("app, version, git_sha and artifact must be strings"));
     }
     auto config = cp.config();
     const AppSpec* app = config->app(r.app);
-    if (!app) return HttpResponse::error(not_found("app '" + r.app + "' is not in " + config->path));
+    if (!app)
+      return HttpResponse::error(not_found("app '" + r.app + "' is not in " + config->path));
     if (!valid_version(r.version))
-      return HttpResponse::error(invalid_argument(
-          "version '" + r.version.substr(0, 64) + "' must be 1-64 characters of letters, digits, . - _ +"));
+      return HttpResponse::error(
+          invalid_argument("version '" + r.version.substr(0, 64) +
+                           "' must be 1-64 characters of letters, digits, . - _ +"));
     if (r.git_sha.size() > 64 || r.artifact.size() > 1024)
       return HttpResponse::error(invalid_argument("git_sha (64) or artifact (1024) is too long"));
     // The release's configuration snapshot: what it runs, with its own env additions.
@@ -77,14 +81,19 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
     const std::string reason = body->value("reason", "");
     if (!source.empty()) {
       if (!std::filesystem::is_directory(source))
-        return HttpResponse::error(invalid_argument("source " + source + " is not a directory on the server"));
+        return HttpResponse::error(
+            invalid_argument("source " + source + " is not a directory on the server"));
       auto report = scan::scan_path(source, scan::ScanOptions{});
-      if (!report.ok()) return HttpResponse::error(report.status().with_context("scan of " + source));
+      if (!report.ok())
+        return HttpResponse::error(report.status().with_context("scan of " + source));
       Json findings = Json::array();
       for (const auto& f : report->findings) {
         if (findings.size() >= 50) break;
-        findings.push_back(Json{{"rule", f.rule_id}, {"file", f.file}, {"line", f.line},
-                                {"secret", scan::redact(f.secret)}, {"fingerprint", f.fingerprint}});
+        findings.push_back(Json{{"rule", f.rule_id},
+                                {"file", f.file},
+                                {"line", f.line},
+                                {"secret", scan::redact(f.secret)},
+                                {"fingerprint", f.fingerprint}});
       }
       r.scan_summary = Json{{"findings", report->findings.size()},
                             {"files", report->stats.files_scanned},
@@ -102,9 +111,11 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
         return HttpResponse::json(err, 412);
       } else {
         if (who.role < Role::kAdmin)
-          return HttpResponse::error(permission_denied("overriding the scan gate needs the admin role"));
+          return HttpResponse::error(
+              permission_denied("overriding the scan gate needs the admin role"));
         if (reason.size() < 8)
-          return HttpResponse::error(invalid_argument("an override needs --reason of at least 8 characters"));
+          return HttpResponse::error(
+              invalid_argument("an override needs --reason of at least 8 characters"));
         r.scan_status = "overridden";
         r.scan_summary["override_reason"] = reason;
         r.scan_summary["override_by"] = who.actor();
@@ -113,8 +124,9 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
     r.created_by = who.actor();
     r.created_at_ms = to_unix_ms(cp.clock().now());
     if (Status s = cp.store().create_release(r); !s.ok()) return HttpResponse::error(s);
-    cp.audit(who.actor(), r.scan_status == "overridden" ? "release.create_override" : "release.create",
-             r.app, "", r.version, req.remote_addr,
+    cp.audit(who.actor(),
+             r.scan_status == "overridden" ? "release.create_override" : "release.create", r.app,
+             "", r.version, req.remote_addr,
              Json{{"scan_status", r.scan_status}, {"reason", reason}});
     return HttpResponse::json(release_json(r), 201);
   });

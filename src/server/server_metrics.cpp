@@ -27,8 +27,8 @@ const std::vector<double>& fast_buckets() {
 }  // namespace
 
 std::string rollback_reason_label(const std::string& reason) {
-  if (reason.find("analysis") != std::string::npos || reason.find("error rate") != std::string::npos ||
-      reason.find("latency") != std::string::npos)
+  if (reason.find("analysis") != std::string::npos ||
+      reason.find("error rate") != std::string::npos || reason.find("latency") != std::string::npos)
     return "analysis";
   if (reason.find("deadline") != std::string::npos || reason.find("ready") != std::string::npos)
     return "progress_deadline";
@@ -39,8 +39,8 @@ std::string rollback_reason_label(const std::string& reason) {
 }
 
 ServerMetrics::ServerMetrics(ControlPlane& cp) : cp_(cp) {
-  deployments_ = must(registry_.counter("ferry_deployments_total",
-                                        "Deployments that ended, by result", {"app", "env", "result"}));
+  deployments_ = must(registry_.counter(
+      "ferry_deployments_total", "Deployments that ended, by result", {"app", "env", "result"}));
   rollbacks_ = must(registry_.counter("ferry_rollbacks_total", "Automatic and requested rollbacks",
                                       {"app", "env", "reason"}));
   deploy_duration_ = must(registry_.histogram("ferry_deployment_duration_seconds",
@@ -52,10 +52,10 @@ ServerMetrics::ServerMetrics(ControlPlane& cp) : cp_(cp) {
       {"app", "env"}, fast_buckets()));
   hook_duration_ = must(registry_.histogram("ferry_hook_duration_seconds", "Hook run time",
                                             {"app", "hook"}, duration_buckets()));
-  notifications_ = must(registry_.counter("ferry_notifications_total",
-                                          "Notification deliveries by final result", {"sink", "result"}));
-  api_requests_ = must(registry_.counter("ferry_api_requests_total", "API requests by status code class",
-                                         {"code_class"}));
+  notifications_ = must(registry_.counter(
+      "ferry_notifications_total", "Notification deliveries by final result", {"sink", "result"}));
+  api_requests_ = must(registry_.counter("ferry_api_requests_total",
+                                         "API requests by status code class", {"code_class"}));
   add_agent_callbacks();
   // Alerted counters start at 0 for every app and environment: a series that first
   // appears at 1 has no earlier sample for increase() to compare with.
@@ -64,7 +64,8 @@ ServerMetrics::ServerMetrics(ControlPlane& cp) : cp_(cp) {
     for (const auto& env : config->environments) {
       for (const char* result : {"succeeded", "failed", "rolled_back", "aborted"})
         deployments_->with({app.name, env.name, result});
-      for (const char* reason : {"analysis", "progress_deadline", "crash_loop", "aborted", "hook", "other"})
+      for (const char* reason :
+           {"analysis", "progress_deadline", "crash_loop", "aborted", "hook", "other"})
         rollbacks_->with({app.name, env.name, reason});
     }
 }
@@ -77,7 +78,8 @@ void ServerMetrics::on_event(const DeploymentEvent& e, const DeploymentRecord& d
           .observe(e.data.value("traffic_restored_ms", int64_t{0}) / 1000.0);
   }
   if (e.type == "hook_finished")
-    hook_duration_->with({d.app, e.data.value("hook", "")}).observe(e.data.value("duration_ms", 0.0) / 1000.0);
+    hook_duration_->with({d.app, e.data.value("hook", "")})
+        .observe(e.data.value("duration_ms", 0.0) / 1000.0);
   if (!is_final_state(d.state)) return;
   {
     std::lock_guard lk(mu_);
@@ -86,7 +88,8 @@ void ServerMetrics::on_event(const DeploymentEvent& e, const DeploymentRecord& d
   }
   deployments_->with({d.app, d.env, d.state}).inc();
   if (d.finished_at_ms > d.created_at_ms)
-    deploy_duration_->with({d.app, d.env, d.strategy}).observe((d.finished_at_ms - d.created_at_ms) / 1000.0);
+    deploy_duration_->with({d.app, d.env, d.strategy})
+        .observe((d.finished_at_ms - d.created_at_ms) / 1000.0);
 }
 
 void ServerMetrics::on_delivery(const DeliveryRecord& r) {
@@ -120,9 +123,11 @@ void ServerMetrics::add_agent_callbacks() {
         std::vector<metrics::Sample> out;
         for (const auto& r : collect())
           for (const auto& s : r.status.releases) {
-            const std::pair<const char*, uint64_t> classes[] = {
-                {"1xx", s.status_1xx}, {"2xx", s.status_2xx}, {"3xx", s.status_3xx},
-                {"4xx", s.status_4xx}, {"5xx", s.status_5xx}};
+            const std::pair<const char*, uint64_t> classes[] = {{"1xx", s.status_1xx},
+                                                                {"2xx", s.status_2xx},
+                                                                {"3xx", s.status_3xx},
+                                                                {"4xx", s.status_4xx},
+                                                                {"5xx", s.status_5xx}};
             for (const auto& [cls, n] : classes)
               out.push_back({{r.app, r.env, s.release, cls}, static_cast<double>(n)});
           }
@@ -143,7 +148,8 @@ void ServerMetrics::add_agent_callbacks() {
               h.bounds.push_back(bounds_ms[i] / 1000.0);
               h.cumulative.push_back(cum);
             }
-            for (size_t i = bounds_ms.size(); i < s.latency_counts.size(); ++i) cum += s.latency_counts[i];
+            for (size_t i = bounds_ms.size(); i < s.latency_counts.size(); ++i)
+              cum += s.latency_counts[i];
             h.count = cum;
             h.sum = s.latency_sum_ms / 1000.0;
             out.push_back(std::move(h));
@@ -157,18 +163,20 @@ void ServerMetrics::add_agent_callbacks() {
                                out.push_back({{name}, c->health().ok() ? 1.0 : 0.0});
                              return out;
                            });
+  (void)registry_.callback("ferry_instance_up", "1 when the instance is ready",
+                           metrics::MetricType::kGauge, {"app", "env", "release", "instance"},
+                           [collect] {
+                             std::vector<metrics::Sample> out;
+                             for (const auto& r : collect())
+                               for (const auto& i : r.status.instances)
+                                 out.push_back({{r.app, r.env, i.release, i.id},
+                                                i.state == InstanceState::kReady ? 1.0 : 0.0});
+                             return out;
+                           });
   (void)registry_.callback(
-      "ferry_instance_up", "1 when the instance is ready", metrics::MetricType::kGauge,
+      "ferry_instance_restarts_total",
+      "Restarts of an instance after it crashed or failed liveness", metrics::MetricType::kCounter,
       {"app", "env", "release", "instance"}, [collect] {
-        std::vector<metrics::Sample> out;
-        for (const auto& r : collect())
-          for (const auto& i : r.status.instances)
-            out.push_back({{r.app, r.env, i.release, i.id}, i.state == InstanceState::kReady ? 1.0 : 0.0});
-        return out;
-      });
-  (void)registry_.callback(
-      "ferry_instance_restarts_total", "Restarts of an instance after it crashed or failed liveness",
-      metrics::MetricType::kCounter, {"app", "env", "release", "instance"}, [collect] {
         std::vector<metrics::Sample> out;
         for (const auto& r : collect())
           for (const auto& i : r.status.instances)

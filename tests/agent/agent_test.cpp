@@ -1,5 +1,8 @@
 // The agent with real processes (ferry-demo-app) on loopback: instances become ready,
 // crash and restart with backoff, drain and stop, and are re-adopted by a new agent.
+#include "agent/agent.h"
+
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,9 +12,6 @@
 #include <fstream>
 #include <thread>
 
-#include <gtest/gtest.h>
-
-#include "agent/agent.h"
 #include "agent/agent_server.h"
 #include "agent/http_agent_client.h"
 #include "agent/process.h"
@@ -152,9 +152,8 @@ TEST_F(AgentTest, InstanceLeftOutOfDesiredStateIsStopped) {
   d.generation = 1;
   d.instances = {instance("web-v1-0", "v1"), instance("web-v2-0", "v2")};
   ASSERT_TRUE(a.put_app(d).ok());
-  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) {
-    return ready(s, "web-v1-0") && ready(s, "web-v2-0");
-  }));
+  ASSERT_TRUE(wait_for(
+      a, "web", [](const AppStatus& s) { return ready(s, "web-v1-0") && ready(s, "web-v2-0"); }));
   const int pid = find(*a.app_status("web"), "web-v1-0")->pid;
   d.generation = 2;
   d.instances = {instance("web-v2-0", "v2")};
@@ -195,17 +194,21 @@ TEST_F(AgentTest, FailingLivenessRestartsTheInstance) {
   d.generation = 1;
   InstanceSpec s = instance("web-v1-0", "v1");
   s.checks.liveness.kind = ProbeSpec::Kind::kHttp;
-  s.checks.liveness.path = "/no-such-health";  // the demo app answers 200 to any path but /healthz...
-  s.checks.liveness.expect_status = 204;       // ...so expect a status it never sends
+  s.checks.liveness.path =
+      "/no-such-health";                  // the demo app answers 200 to any path but /healthz...
+  s.checks.liveness.expect_status = 204;  // ...so expect a status it never sends
   s.checks.liveness.interval_ms = 50;
   s.checks.liveness.failure_threshold = 2;
   s.checks.startup_grace_ms = 100;
   d.instances = {s};
   ASSERT_TRUE(a.put_app(d).ok());
-  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& st) {
-    auto* i = find(st, "web-v1-0");
-    return i->restarts >= 1;
-  }, 8000));
+  ASSERT_TRUE(wait_for(
+      a, "web",
+      [](const AppStatus& st) {
+        auto* i = find(st, "web-v1-0");
+        return i->restarts >= 1;
+      },
+      8000));
 }
 
 TEST_F(AgentTest, OlderGenerationIsIgnored) {

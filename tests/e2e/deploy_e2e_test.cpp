@@ -91,7 +91,8 @@ TEST(DeployE2E, GoodCanaryPromotesAndBadCanaryRollsBackUnderLoad) {
   auto audit = c.api("GET", "/api/v1/audit");
   ASSERT_TRUE(audit.ok());
   bool rolled = false;
-  for (const auto& a : (*audit)["entries"]) rolled |= a.value("action", "") == "deployment.rollback";
+  for (const auto& a : (*audit)["entries"])
+    rolled |= a.value("action", "") == "deployment.rollback";
   EXPECT_TRUE(rolled) << audit->dump(2);
 }
 
@@ -108,7 +109,10 @@ TEST(DeployE2E, AgentKilledWithSigkillIsRestartedAndReadoptsInstances) {
   ASSERT_EQ(pids.size(), 2u) << before->dump(2);
 
   std::string out;
-  ASSERT_EQ(run("pkill -KILL -f '[a]gent --listen 127.0.0.1:" + std::to_string(c.agent_port()) + "'", &out), 0);
+  ASSERT_EQ(
+      run("pkill -KILL -f '[a]gent --listen 127.0.0.1:" + std::to_string(c.agent_port()) + "'",
+          &out),
+      0);
   const auto killed = std::chrono::steady_clock::now();
   // The router lives in the agent: it is down until the agent is back.
   double back_ms = -1;
@@ -116,7 +120,8 @@ TEST(DeployE2E, AgentKilledWithSigkillIsRestartedAndReadoptsInstances) {
     HttpClient h(Endpoint{"127.0.0.1", c.app_port()}, HttpClientOptions{500, 1 << 20});
     auto r = h.request("GET", "/");
     if (r.ok() && r->status == 200) {
-      back_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - killed).count();
+      back_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - killed)
+                    .count();
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -3,6 +3,7 @@
 // through an app's router that counts what it got.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -16,12 +17,10 @@
 #include <map>
 #include <mutex>
 #include <regex>
-#include <string>
 #include <set>
 #include <sstream>
+#include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "agent/process.h"
 #include "common/http_client.h"
@@ -77,7 +76,8 @@ struct Load {
       threads.emplace_back([this, port, max_seconds, max_requests] {
         HttpClient c(Endpoint{"127.0.0.1", port}, HttpClientOptions{5000, 1 << 20});
         const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(max_seconds);
-        for (int i = 0; i < max_requests && !stop && std::chrono::steady_clock::now() < until; ++i) {
+        for (int i = 0; i < max_requests && !stop && std::chrono::steady_clock::now() < until;
+             ++i) {
           auto r = c.request("GET", "/");
           std::lock_guard lk(mu);
           ++requests;
@@ -110,7 +110,8 @@ class Cluster {
   // `app_yaml` is the body of the `web` app (indented 4 spaces), with @DEMO@ for the demo app.
   explicit Cluster(const std::string& name, const std::string& app_yaml,
                    const std::string& envs_yaml = "  dev: {}\n") {
-    dir_ = std::filesystem::temp_directory_path() / ("ferry-e2e-" + name + "-" + std::to_string(getpid()));
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ferry-e2e-" + name + "-" + std::to_string(getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     server_port_ = free_port();
@@ -120,8 +121,9 @@ class Cluster {
     app = std::regex_replace(app, std::regex("@APP_PORT@"), std::to_string(app_port_));
     std::ofstream(config()) << "version: 1\nserver:\n  listen: 127.0.0.1:" << server_port_
                             << "\n  store: sqlite:" << (dir_ / "data/ferry.db").string()
-                            << "\n  data_dir: " << (dir_ / "data").string()
-                            << "\nenvironments:\n" << envs_yaml << "apps:\n  web:\n" << app;
+                            << "\n  data_dir: " << (dir_ / "data").string() << "\nenvironments:\n"
+                            << envs_yaml << "apps:\n  web:\n"
+                            << app;
     std::string out;
     const int rc = run(ferry_bin() + " --json token create --offline --config " + config() +
                            " --name e2e-admin --role admin",
@@ -153,8 +155,8 @@ class Cluster {
 
   void start_server() {
     ProcessLaunch l;
-    l.argv = {ferry_bin(), "server", "--config", config(), "--agent-listen",
-              "127.0.0.1:" + std::to_string(agent_port_)};
+    l.argv = {ferry_bin(), "server",         "--config",
+              config(),    "--agent-listen", "127.0.0.1:" + std::to_string(agent_port_)};
     l.log_path = (dir_ / "server.log").string();
     auto h = start_process(l);
     ASSERT_TRUE(h.ok()) << h.status().message();
@@ -182,7 +184,8 @@ class Cluster {
     return ss.str();
   }
 
-  Result<Json> api(const std::string& method, const std::string& target, const Json* body = nullptr) {
+  Result<Json> api(const std::string& method, const std::string& target,
+                   const Json* body = nullptr) {
     HttpClient c(Endpoint{"127.0.0.1", server_port_}, HttpClientOptions{10000, 16 << 20});
     c.set_header("Authorization", "Bearer " + token_);
     return c.call(method, target, body);

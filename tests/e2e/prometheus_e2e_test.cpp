@@ -8,7 +8,8 @@ namespace ferry::e2e {
 namespace {
 
 TEST(PrometheusE2E, ScrapesFerryAndDrivesPromqlAnalysis) {
-  if (access("/usr/bin/prometheus", X_OK) != 0) GTEST_SKIP() << "prometheus is not installed (scripts/install-deps.sh --test)";
+  if (access("/usr/bin/prometheus", X_OK) != 0)
+    GTEST_SKIP() << "prometheus is not installed (scripts/install-deps.sh --test)";
   const uint16_t prom_port = free_port();
   const std::string prom = "http://127.0.0.1:" + std::to_string(prom_port);
   // Canary analysis asks Prometheus two questions: whether ferry itself is up (always 1)
@@ -29,7 +30,8 @@ TEST(PrometheusE2E, ScrapesFerryAndDrivesPromqlAnalysis) {
       min_requests: 0
       mann_whitney: false
       prometheus:
-        - {name: ferry-up, url: ")") + prom + R"(", query: 'max(up{job="ferry"})', min: 1}
+        - {name: ferry-up, url: ")") +
+                          prom + R"(", query: 'max(up{job="ferry"})', min: 1}
 )";
   Cluster c("prom", app);
   c.start_server();
@@ -107,10 +109,12 @@ TEST(PrometheusE2E, ScrapesFerryAndDrivesPromqlAnalysis) {
 
   // ferry's own metrics made it into Prometheus.
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-  auto q = pc.request("GET", "/api/v1/query?query=" + url_encode("ferry_deployments_total{result=\"succeeded\"}"));
+  auto q = pc.request(
+      "GET", "/api/v1/query?query=" + url_encode("ferry_deployments_total{result=\"succeeded\"}"));
   ASSERT_TRUE(q.ok());
   EXPECT_NE(q->body.find("\"app\":\"web\""), std::string::npos) << q->body;
-  q = pc.request("GET", "/api/v1/query?query=" + url_encode("sum(ferry_router_requests_total{code_class=\"2xx\"})"));
+  q = pc.request("GET", "/api/v1/query?query=" +
+                            url_encode("sum(ferry_router_requests_total{code_class=\"2xx\"})"));
   ASSERT_TRUE(q.ok());
   EXPECT_NE(q->body.find("\"result\":[{"), std::string::npos) << q->body;
 }

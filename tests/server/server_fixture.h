@@ -2,12 +2,11 @@
 // agents (gates, auth, releases, secrets and the audit chain need none).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "common/http_client.h"
 #include "server/control_plane.h"
@@ -24,10 +23,11 @@ class ServerFixture : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ / "ferry.yaml")
-        << "version: 1\nserver:\n  listen: 127.0.0.1:7999\n  store: sqlite:" << (dir_ / "ferry.db").string()
-        << "\n  data_dir: " << (dir_ / "data").string() << "\n  start_local_agent: false\n"
-        << "environments:\n" << envs_yaml
-        << "apps:\n  web:\n    port: 18999\n    run:\n      command: [\"/bin/true\"]\n"
+        << "version: 1\nserver:\n  listen: 127.0.0.1:7999\n  store: sqlite:"
+        << (dir_ / "ferry.db").string() << "\n  data_dir: " << (dir_ / "data").string()
+        << "\n  start_local_agent: false\n"
+        << "environments:\n"
+        << envs_yaml << "apps:\n  web:\n    port: 18999\n    run:\n      command: [\"/bin/true\"]\n"
         << "    strategy: immediate\n";
     ServerOptions o;
     o.config_path = (dir_ / "ferry.yaml").string();

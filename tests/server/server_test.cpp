@@ -11,7 +11,8 @@ namespace {
 const char* kEnvs =
     "  dev: {}\n"
     "  production:\n    requires: [dev]\n    approvals: 1\n"
-    "  frozen:\n    freezes:\n      - {from: 2000-01-01, to: 2999-12-31, timezone: UTC, reason: forever}\n";
+    "  frozen:\n    freezes:\n      - {from: 2000-01-01, to: 2999-12-31, timezone: UTC, reason: "
+    "forever}\n";
 
 class ServerTest : public ServerFixture {
  protected:
@@ -34,14 +35,16 @@ TEST_F(ServerTest, RolesAndEnvironmentScopesAreEnforcedAndDenialsAudited) {
   release("v1");
   const std::string viewer = token("vic", Role::kViewer);
   const std::string dev_only = token("dana", Role::kDeployer, {"dev"});
-  auto r = call(viewer, "POST", "/api/v1/deployments", Json{{"app", "web"}, {"env", "dev"}, {"release", "v1"}});
+  auto r = call(viewer, "POST", "/api/v1/deployments",
+                Json{{"app", "web"}, {"env", "dev"}, {"release", "v1"}});
   EXPECT_EQ(r->status, 403);
   EXPECT_NE(r->body.find("needs deployer"), std::string::npos);
   r = call(dev_only, "POST", "/api/v1/deployments",
            Json{{"app", "web"}, {"env", "production"}, {"release", "v1"}});
   EXPECT_EQ(r->status, 403);
   EXPECT_NE(r->body.find("not allowed in environment production"), std::string::npos);
-  EXPECT_EQ(call(viewer, "POST", "/api/v1/tokens", Json{{"name", "x"}, {"role", "admin"}})->status, 403);
+  EXPECT_EQ(call(viewer, "POST", "/api/v1/tokens", Json{{"name", "x"}, {"role", "admin"}})->status,
+            403);
   Json audit = ok_json(admin_, "GET", "/api/v1/audit");
   int denied = 0;
   for (const auto& e : audit["entries"])
@@ -78,7 +81,9 @@ TEST_F(ServerTest, SelfApprovalIsRefusedAndAnotherApproverOpensTheGate) {
   // A deployer may not approve at all.
   const std::string dep = token("dave", Role::kDeployer);
   EXPECT_EQ(call(dep, "POST", "/api/v1/approvals",
-                 Json{{"app", "web"}, {"env", "production"}, {"release", "v1"}})->status, 403);
+                 Json{{"app", "web"}, {"env", "production"}, {"release", "v1"}})
+                ->status,
+            403);
   ok_json(bob, "POST", "/api/v1/approvals",
           Json{{"app", "web"}, {"env", "production"}, {"release", "v1"}, {"comment", "lgtm"}});
   d = wait_state(id, [](const Json& j) { return j.value("state", "") != "waiting"; });
@@ -93,21 +98,30 @@ TEST_F(ServerTest, FreezeHoldsADeploymentUntilAnAdminOverridesWithAReason) {
   d = wait_state(id, [](const Json& j) { return j.value("state", "") == "waiting"; });
   EXPECT_NE(d.value("reason", "").find("forever"), std::string::npos) << d.dump();
   const std::string dep = token("dave", Role::kDeployer);
-  EXPECT_EQ(call(dep, "POST", "/api/v1/deployments/" + id + "/override", Json{{"reason", "hotfix for outage"}})->status, 403);
-  EXPECT_EQ(call(admin_, "POST", "/api/v1/deployments/" + id + "/override", Json{{"reason", "x"}})->status, 400);
-  ok_json(admin_, "POST", "/api/v1/deployments/" + id + "/override", Json{{"reason", "hotfix for outage"}});
+  EXPECT_EQ(call(dep, "POST", "/api/v1/deployments/" + id + "/override",
+                 Json{{"reason", "hotfix for outage"}})
+                ->status,
+            403);
+  EXPECT_EQ(call(admin_, "POST", "/api/v1/deployments/" + id + "/override", Json{{"reason", "x"}})
+                ->status,
+            400);
+  ok_json(admin_, "POST", "/api/v1/deployments/" + id + "/override",
+          Json{{"reason", "hotfix for outage"}});
   d = wait_state(id, [](const Json& j) { return j.value("state", "") != "waiting"; });
   bool audited = false;
   Json entries = ok_json(admin_, "GET", "/api/v1/audit")["entries"];
   for (const auto& e : entries)
-    audited |= e.value("action", "") == "gate.override" && e["details"].value("reason", "") == "hotfix for outage";
+    audited |= e.value("action", "") == "gate.override" &&
+               e["details"].value("reason", "") == "hotfix for outage";
   EXPECT_TRUE(audited) << entries.dump(1);
 }
 
 TEST_F(ServerTest, ScanGateRefusesSecretsAndOnlyAnAdminWithAReasonOverrides) {
   const auto src = dir_ / "src";
   std::filesystem::create_directories(src);
-  std::ofstream(src / "config.py") << "aws_key = \"AKIAZ7QX3NB4KD2LP6WY\"\naws_secret = \"" << "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" << "\"\n";
+  std::ofstream(src / "config.py") << "aws_key = \"AKIAZ7QX3NB4KD2LP6WY\"\naws_secret = \""
+                                   << "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"
+                                   << "\"\n";
   const std::string dep = token("dave", Role::kDeployer);
   Json body{{"app", "web"}, {"version", "v9"}, {"source", src.string()}};
   auto r = call(dep, "POST", "/api/v1/releases", body);
@@ -136,7 +150,9 @@ TEST_F(ServerTest, SecretValueNeverComesBackOutAndIsMaskedEverywhere) {
   EXPECT_EQ((*rows)[0].ciphertext.find(value), std::string::npos);
   // A deployer may list names but not set; nothing returns the value.
   const std::string dep = token("dave", Role::kDeployer);
-  EXPECT_EQ(call(dep, "PUT", "/api/v1/apps/web/envs/dev/secrets/X", Json{{"value", "abcdefgh"}})->status, 403);
+  EXPECT_EQ(
+      call(dep, "PUT", "/api/v1/apps/web/envs/dev/secrets/X", Json{{"value", "abcdefgh"}})->status,
+      403);
   for (const char* path : {"/api/v1/apps", "/api/v1/audit", "/api/v1/events", "/api/v1/deployments",
                            "/api/v1/apps/web/envs/dev/secrets"}) {
     auto r = call(admin_, "GET", path);
@@ -169,9 +185,12 @@ TEST_F(ServerTest, AuditChainVerifiesAndATamperedEntryIsPinpointed) {
         return 0;
       },
       &triggers, &err);
-  for (const auto& t : triggers) sqlite3_exec(db, ("DROP TRIGGER " + t).c_str(), nullptr, nullptr, &err);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE audit SET actor='token:mallory' WHERE seq=2", nullptr, nullptr, &err),
-            SQLITE_OK) << (err ? err : "");
+  for (const auto& t : triggers)
+    sqlite3_exec(db, ("DROP TRIGGER " + t).c_str(), nullptr, nullptr, &err);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE audit SET actor='token:mallory' WHERE seq=2", nullptr, nullptr,
+                         &err),
+            SQLITE_OK)
+      << (err ? err : "");
   sqlite3_close(db);
   v = ok_json(admin_, "GET", "/api/v1/audit/verify");
   EXPECT_FALSE(v.value("ok", true));
@@ -198,7 +217,8 @@ TEST(Auth, TokensAreHashedAtRestAndRolesOrdered) {
   std::string forged = t->token;
   forged.back() = forged.back() == 'a' ? 'b' : 'a';
   EXPECT_EQ(auth.authenticate(forged, 2000).status().code(), Code::kUnauthenticated);
-  EXPECT_EQ(auth.create("bad name!", Role::kViewer, {}, "t", 1).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(auth.create("bad name!", Role::kViewer, {}, "t", 1).status().code(),
+            Code::kInvalidArgument);
   EXPECT_EQ(parse_role("root").status().code(), Code::kInvalidArgument);
 }
 
