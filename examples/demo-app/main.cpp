@@ -8,6 +8,10 @@
 // DEMO_SLOW_START_MS, DEMO_CRASH_AFTER_MS, DEMO_GREETING.
 #include <signal.h>
 
+// Boost 1.74's asio needs std::exchange declared before its awaitable header.
+#include <utility>
+// clang-format off
+
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -18,7 +22,7 @@
 #include <random>
 #include <string>
 #include <thread>
-#include <utility>
+// clang-format on
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
