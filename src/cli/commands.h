@@ -18,5 +18,6 @@ void register_scan_commands(CLI::App& app, GlobalOptions& g);    // scan
 void register_deploy_commands(CLI::App& app, GlobalOptions& g);  // release, deploy, status, ...
 void register_plan_commands(CLI::App& app, GlobalOptions& g);    // plan
 void register_agent_commands(CLI::App& app, GlobalOptions& g);   // agent
+void register_governance_commands(CLI::App& app, GlobalOptions& g);  // approve, override, secrets, audit
 
 }  // namespace ferry::cli

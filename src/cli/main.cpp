@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   ferry::cli::register_deploy_commands(app, g);
   ferry::cli::register_server_commands(app, g);
   ferry::cli::register_agent_commands(app, g);
+  ferry::cli::register_governance_commands(app, g);
 
 
   try {

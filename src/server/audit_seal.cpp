@@ -13,3 +13,25 @@ void seal_audit_record(AuditRecord& a) {
 }
 
 }  // namespace ferry
+
+namespace ferry {
+
+AuditVerify verify_audit_chain(const std::vector<AuditRecord>& entries) {
+  std::string prev;
+  int64_t expect_seq = entries.empty() ? 0 : entries.front().seq;
+  for (const auto& e : entries) {
+    if (e.seq != expect_seq)
+      return {false, expect_seq, "entry " + std::to_string(expect_seq) + " is missing"};
+    ++expect_seq;
+    if (e.prev_hash != prev)
+      return {false, e.seq, "entry " + std::to_string(e.seq) + " does not link to the one before"};
+    AuditRecord copy = e;
+    seal_audit_record(copy);
+    if (copy.hash != e.hash)
+      return {false, e.seq, "entry " + std::to_string(e.seq) + " was changed after it was written"};
+    prev = e.hash;
+  }
+  return {};
+}
+
+}  // namespace ferry

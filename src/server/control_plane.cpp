@@ -7,6 +7,8 @@
 #include "common/crypto.h"
 #include "agent/agent_server.h"
 #include "config/loader.h"
+#include "governance/approvals.h"
+#include "governance/windows.h"
 #include "server/audit_seal.h"
 
 namespace ferry {
@@ -54,6 +56,20 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
   if (!store.ok()) return store.status().with_context("server.store");
   cp->store_ = std::move(*store);
   cp->auth_ = std::make_unique<Authenticator>(cp->store_.get());
+  // Secrets at rest: the key file named in ferry.yaml, else one made in data_dir.
+  std::string key_file = config->server.secrets_key_file;
+  if (key_file.empty()) {
+    key_file = config->server.data_dir + "/secrets.key";
+    if (!std::filesystem::exists(key_file))
+      if (Status s = SecretBox::create_key_file(key_file); !s.ok()) return s;
+  }
+  auto box = SecretBox::from_key_file(key_file);
+  if (!box.ok()) return box.status().with_context("server.secrets_key_file");
+  cp->secret_box_ = std::make_unique<SecretBox>(std::move(*box));
+  // Every stored secret value is masked in logs, events and hook output from the start.
+  for (const auto& app : config->apps)
+    for (const auto& env : config->environments)
+      for (const auto& [name, value] : cp->secrets_for(app.name, env.name)) cp->masker_->add(value);
 
   EngineContext ctx;
   ControlPlane* self = cp.get();
@@ -62,6 +78,9 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
   ctx.log = cp->log_.get();
   ctx.masker = cp->masker_;
   ctx.agents = [self](const std::string& env) { return self->agents_for(env); };
+  ctx.secrets = [self](const std::string& app, const std::string& env) {
+    return self->secrets_for(app, env);
+  };
   ctx.gates = [self](const DeploymentRecord& d) { return self->check_gates(d); };
   ctx.on_event = [self](const DeploymentEvent& e, const DeploymentRecord& d) {
     Json j = event_json(e);
@@ -79,6 +98,21 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
   };
   cp->engine_ = std::make_unique<Engine>(ctx, config);
   return cp;
+}
+
+std::map<std::string, std::string> ControlPlane::secrets_for(const std::string& app,
+                                                           const std::string& env) {
+  std::map<std::string, std::string> out;
+  auto list = store_->list_secrets(app, env);
+  if (!list.ok()) return out;
+  for (const auto& r : *list) {
+    auto v = open_secret(*secret_box_, r);
+    if (v.ok())
+      out[r.name] = *v;
+    else
+      log_->error("secret cannot be decrypted", {{"app", app}, {"env", env}, {"name", r.name}});
+  }
+  return out;
 }
 
 std::vector<AgentClient*> ControlPlane::agents_for(const std::string& env) {
@@ -192,6 +226,27 @@ GateDecision ControlPlane::check_gates(const DeploymentRecord& d) {
     if (!*ok)
       return {GateDecision::Verdict::kRefuse, "release " + d.release + " has not succeeded in " +
                                                   req + " (required before " + d.env + ")"};
+  }
+  const int64_t now = to_unix_ms(clock_.now());
+  // Approvals: N people other than the requester, not expired.
+  if (env->approvals > 0) {
+    auto list = store_->list_approvals(d.app, d.env, d.release);
+    if (!list.ok()) return {GateDecision::Verdict::kWait, "store: " + list.status().message()};
+    ApprovalCheck a = check_approvals(*env, d.requested_by, *list, now);
+    if (!a.satisfied) {
+      std::string why = a.reasons.empty() ? "waiting for approvals" : a.reasons.back();
+      return {GateDecision::Verdict::kWait,
+              why + " (`ferry approve " + d.app + " " + d.release + " --env " + d.env + "`)"};
+    }
+  }
+  // Windows and freezes, unless an admin overrode them for this deployment.
+  WindowCheck w = check_windows(env->windows, env->freezes, now);
+  if (!w.open) {
+    auto events = store_->list_events(d.id, 0, 1000);
+    bool overridden = false;
+    if (events.ok())
+      for (const auto& e : *events) overridden |= e.type == "gate_override";
+    if (!overridden) return {GateDecision::Verdict::kWait, w.reason};
   }
   return {};
 }

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "core/spec.h"
 #include "engine/engine.h"
+#include "governance/secret_box.h"
 #include "server/auth.h"
 #include "server/event_hub.h"
 #include "server/local_agent.h"
@@ -60,6 +61,10 @@ class ControlPlane {
   std::shared_ptr<const Config> config() const;
   std::vector<AgentClient*> agents_for(const std::string& env);
   const ServerOptions& options() const { return opts_; }
+  const SecretBox& secret_box() const { return *secret_box_; }
+  Masker& masker() { return *masker_; }
+  // Decrypted secrets of an app in an environment (for injection into instances).
+  std::map<std::string, std::string> secrets_for(const std::string& app, const std::string& env);
 
  private:
   explicit ControlPlane(ServerOptions options);
@@ -73,6 +78,7 @@ class ControlPlane {
   SystemClock clock_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<SecretBox> secret_box_;
   std::unique_ptr<LocalAgent> local_agent_;
   std::map<std::string, std::unique_ptr<HttpAgentClient>> agents_;  // by agent name
   std::unique_ptr<Engine> engine_;
@@ -90,6 +96,7 @@ void add_health_routes(HttpServer& http, ControlPlane& cp);
 void add_deployment_routes(HttpServer& http, ControlPlane& cp);
 void add_release_routes(HttpServer& http, ControlPlane& cp);
 void add_admin_routes(HttpServer& http, ControlPlane& cp);  // tokens, audit, whoami
+void add_governance_routes(HttpServer& http, ControlPlane& cp);  // approvals, secrets, overrides
 // The web dashboard: embedded assets at / (dashboard_routes.cpp).
 void add_dashboard_routes(HttpServer& http, ControlPlane& cp);
 

@@ -1,0 +1,161 @@
+// Approvals, admin overrides of windows and freezes, secrets, audit verification.
+#include "governance/approvals.h"
+#include "governance/secret_box.h"
+#include "server/audit_seal.h"
+#include "server/control_plane.h"
+
+namespace ferry {
+
+namespace {
+
+bool valid_secret_name(const std::string& n) {
+  if (n.empty() || n.size() > 128 || std::isdigit(static_cast<unsigned char>(n[0]))) return false;
+  for (char c : n)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+}  // namespace
+
+void add_governance_routes(HttpServer& http, ControlPlane& cp) {
+  http.route("POST", "/api/v1/approvals", [&cp](HttpRequest& req) {
+    auto body = parse_json(req.body);
+    if (!body.ok()) return HttpResponse::error(body.status());
+    ApprovalRecord a;
+    try {
+      a.app = body->value("app", "");
+      a.env = body->value("env", "");
+      a.release = body->value("release", "");
+      a.comment = body->value("comment", "");
+    } catch (const std::exception&) {
+      return HttpResponse::error(invalid_argument("app, env, release and comment must be strings"));
+    }
+    if (a.comment.size() > 1000) return HttpResponse::error(invalid_argument("comment is longer than 1000 characters"));
+    if (auto denied = require(req, Role::kApprover, a.env)) return *denied;
+    if (!cp.config()->environment(a.env))
+      return HttpResponse::error(not_found("environment '" + a.env + "' is not configured"));
+    if (Status s = cp.store().get_release(a.app, a.release).status(); !s.ok())
+      return HttpResponse::error(s);
+    a.approver = principal_of(req).actor();
+    // The two-person rule against whoever asked for the deployment waiting on this.
+    auto open = cp.store().list_deployments({.app = a.app, .env = a.env, .active_only = true});
+    if (open.ok())
+      for (const auto& d : *open)
+        if (d.release == a.release)
+          if (Status s = validate_approval(d.requested_by, a.approver); !s.ok()) {
+            cp.audit(a.approver, "approval.refused", a.app, a.env, a.release, req.remote_addr,
+                     Json{{"reason", s.message()}});
+            return HttpResponse::error(s);
+          }
+    a.at_ms = to_unix_ms(cp.clock().now());
+    if (Status s = cp.store().add_approval(a); !s.ok()) return HttpResponse::error(s);
+    cp.audit(a.approver, "approval.grant", a.app, a.env, a.release, req.remote_addr,
+             Json{{"comment", a.comment}});
+    cp.engine().poke();
+    return HttpResponse::json(Json{{"ok", true}, {"approver", a.approver}, {"at_ms", a.at_ms}}, 201);
+  });
+
+  http.route("GET", "/api/v1/approvals", [&cp](HttpRequest& req) {
+    if (auto denied = require(req, Role::kViewer)) return *denied;
+    const std::string app = req.query_value("app").value_or(""), env = req.query_value("env").value_or(""),
+                      rel = req.query_value("release").value_or("");
+    auto list = cp.store().list_approvals(app, env, rel);
+    if (!list.ok()) return HttpResponse::error(list.status());
+    Json out = Json::array();
+    for (const auto& a : *list)
+      out.push_back(Json{{"app", a.app}, {"env", a.env}, {"release", a.release},
+                         {"approver", a.approver}, {"comment", a.comment}, {"at_ms", a.at_ms}});
+    return HttpResponse::json(Json{{"approvals", out}});
+  });
+
+  // An admin lets a waiting deployment past its window or freeze, with a reason.
+  http.route("POST", "/api/v1/deployments/{id}/override", [&cp](HttpRequest& req) {
+    auto d = cp.store().get_deployment(req.param("id"));
+    if (!d.ok()) return HttpResponse::error(d.status());
+    if (auto denied = require(req, Role::kAdmin, d->env)) return *denied;
+    auto body = parse_json(req.body.empty() ? "{}" : req.body);
+    if (!body.ok()) return HttpResponse::error(body.status());
+    const std::string reason = body->value("reason", "");
+    if (reason.size() < 8 || reason.size() > 1000)
+      return HttpResponse::error(invalid_argument("an override needs a reason of 8-1000 characters"));
+    const std::string actor = principal_of(req).actor();
+    auto seq = cp.store().append_event({.deployment_id = d->id,
+                                        .time_ms = to_unix_ms(cp.clock().now()),
+                                        .type = "gate_override",
+                                        .message = "window and freeze overridden by " + actor + ": " + reason,
+                                        .data = Json{{"actor", actor}, {"reason", reason}}});
+    if (!seq.ok()) return HttpResponse::error(seq.status());
+    cp.audit(actor, "gate.override", d->app, d->env, d->release, req.remote_addr,
+             Json{{"deployment_id", d->id}, {"reason", reason}});
+    cp.engine().poke();
+    return HttpResponse::json(Json{{"ok", true}});
+  });
+
+  http.route("PUT", "/api/v1/apps/{app}/envs/{env}/secrets/{name}", [&cp](HttpRequest& req) {
+    if (auto denied = require(req, Role::kAdmin, req.param("env"))) return *denied;
+    if (!cp.config()->app(req.param("app")) || !cp.config()->environment(req.param("env")))
+      return HttpResponse::error(not_found("app or environment is not configured"));
+    if (!valid_secret_name(req.param("name")))
+      return HttpResponse::error(invalid_argument("secret name must be 1-128 letters, digits or _, not starting with a digit"));
+    auto body = parse_json(req.body);
+    if (!body.ok()) return HttpResponse::error(invalid_argument("body must be JSON {\"value\": \"...\"}"));
+    if (!body->contains("value") || !(*body)["value"].is_string())
+      return HttpResponse::error(invalid_argument("field 'value' (a string) is required"));
+    const std::string value = (*body)["value"].get<std::string>();
+    if (value.empty() || value.size() > 64 * 1024)
+      return HttpResponse::error(invalid_argument("a secret value must be 1 byte to 64 KiB"));
+    SecretRecord r;
+    r.app = req.param("app");
+    r.env = req.param("env");
+    r.name = req.param("name");
+    r.updated_at_ms = to_unix_ms(cp.clock().now());
+    r.updated_by = principal_of(req).actor();
+    if (Status s = seal_secret(cp.secret_box(), r, value); !s.ok()) return HttpResponse::error(s);
+    if (Status s = cp.store().put_secret(r); !s.ok()) return HttpResponse::error(s);
+    cp.masker().add(value);
+    cp.audit(r.updated_by, "secret.set", r.app, r.env, "", req.remote_addr, Json{{"name", r.name}});
+    return HttpResponse::json(Json{{"ok", true}, {"name", r.name}, {"updated_at_ms", r.updated_at_ms}});
+  });
+
+  http.route("GET", "/api/v1/apps/{app}/envs/{env}/secrets", [&cp](HttpRequest& req) {
+    if (auto denied = require(req, Role::kDeployer, req.param("env"))) return *denied;
+    auto list = cp.store().list_secrets(req.param("app"), req.param("env"));
+    if (!list.ok()) return HttpResponse::error(list.status());
+    Json out = Json::array();
+    for (const auto& s : *list)  // names only: values never leave the server
+      out.push_back(Json{{"name", s.name}, {"updated_at_ms", s.updated_at_ms}, {"updated_by", s.updated_by}});
+    return HttpResponse::json(Json{{"secrets", out}});
+  });
+
+  http.route("DELETE", "/api/v1/apps/{app}/envs/{env}/secrets/{name}", [&cp](HttpRequest& req) {
+    if (auto denied = require(req, Role::kAdmin, req.param("env"))) return *denied;
+    if (Status s = cp.store().delete_secret(req.param("app"), req.param("env"), req.param("name")); !s.ok())
+      return HttpResponse::error(s);
+    cp.audit(principal_of(req).actor(), "secret.unset", req.param("app"), req.param("env"), "",
+             req.remote_addr, Json{{"name", req.param("name")}});
+    return HttpResponse::json(Json{{"ok", true}});
+  });
+
+  http.route("GET", "/api/v1/audit/verify", [&cp](HttpRequest& req) {
+    if (auto denied = require(req, Role::kViewer)) return *denied;
+    std::vector<AuditRecord> all;
+    int64_t after = 0;
+    while (true) {
+      auto page = cp.store().list_audit(after, 5000);
+      if (!page.ok()) return HttpResponse::error(page.status());
+      if (page->empty()) break;
+      after = page->back().seq;
+      all.insert(all.end(), page->begin(), page->end());
+      if (all.size() > 5'000'000) break;
+    }
+    AuditVerify v = verify_audit_chain(all);
+    Json j{{"ok", v.ok}, {"entries", all.size()}};
+    if (!v.ok) {
+      j["first_bad_seq"] = v.first_bad_seq;
+      j["reason"] = v.reason;
+    }
+    return HttpResponse::json(j);
+  });
+}
+
+}  // namespace ferry

@@ -1,0 +1,97 @@
+// An in-process ControlPlane on a loopback port with a temporary SQLite store and no
+// agents (gates, auth, releases, secrets and the audit chain need none).
+#pragma once
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "common/http_client.h"
+#include "server/control_plane.h"
+
+namespace ferry::testing {
+
+class ServerFixture : public ::testing::Test {
+ protected:
+  // Environments YAML (indented two spaces under `environments:`).
+  void start(const std::string& envs_yaml) {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ferry-server-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "ferry.yaml")
+        << "version: 1\nserver:\n  listen: 127.0.0.1:0\n  store: sqlite:" << (dir_ / "ferry.db").string()
+        << "\n  data_dir: " << (dir_ / "data").string() << "\n  start_local_agent: false\n"
+        << "environments:\n" << envs_yaml
+        << "apps:\n  web:\n    port: 18999\n    run:\n      command: [\"/bin/true\"]\n"
+        << "    strategy: immediate\n";
+    ServerOptions o;
+    o.config_path = (dir_ / "ferry.yaml").string();
+    o.local_agent = false;
+    o.log_file = (dir_ / "server.log").string();
+    auto cp = ControlPlane::create(o);
+    ASSERT_TRUE(cp.ok()) << cp.status().message();
+    cp_ = std::move(*cp);
+    ASSERT_TRUE(cp_->start().ok());
+    auto t = cp_->auth().create("root", Role::kAdmin, {}, "test", 1);
+    ASSERT_TRUE(t.ok());
+    admin_ = t->token;
+  }
+  void TearDown() override {
+    if (cp_) cp_->stop();
+    cp_.reset();
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+  std::string token(const std::string& name, Role role, std::vector<std::string> envs = {}) {
+    auto t = cp_->auth().create(name, role, std::move(envs), "test", 1);
+    EXPECT_TRUE(t.ok());
+    return t.ok() ? t->token : "";
+  }
+  Result<HttpResponse> call(const std::string& tok, const std::string& method,
+                            const std::string& target, const Json& body = nullptr) {
+    HttpClient c(Endpoint{"127.0.0.1", cp_->port()});
+    if (!tok.empty()) c.set_header("Authorization", "Bearer " + tok);
+    return c.request(method, target, body.is_null() ? "" : body.dump());
+  }
+  Json ok_json(const std::string& tok, const std::string& method, const std::string& target,
+               const Json& body = nullptr) {
+    auto r = call(tok, method, target, body);
+    EXPECT_TRUE(r.ok());
+    if (!r.ok()) return {};
+    EXPECT_LT(r->status, 300) << method << " " << target << ": " << r->body;
+    return parse_json(r->body).ok() ? *parse_json(r->body) : Json();
+  }
+  void release(const std::string& v) {
+    ok_json(admin_, "POST", "/api/v1/releases", Json{{"app", "web"}, {"version", v}});
+  }
+  Json wait_state(const std::string& id, const std::function<bool(const Json&)>& pred) {
+    Json d;
+    for (int i = 0; i < 100; ++i) {
+      d = ok_json(admin_, "GET", "/api/v1/deployments/" + id);
+      if (pred(d)) return d;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "deployment never reached the expected state: " << d.dump(2);
+    return d;
+  }
+  std::string read_all_logs() {
+    std::string all;
+    for (auto& p : std::filesystem::recursive_directory_iterator(dir_)) {
+      if (!p.is_regular_file() || p.path().extension() == ".db" || p.path().extension() == ".key")
+        continue;
+      std::ifstream f(p.path());
+      all += std::string((std::istreambuf_iterator<char>(f)), {});
+    }
+    return all;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<ControlPlane> cp_;
+  std::string admin_;
+};
+
+}  // namespace ferry::testing
