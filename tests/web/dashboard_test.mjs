@@ -368,12 +368,15 @@ async function main() {
     await context.close();
   }
 
-  // Approve: whatever the server answers is shown.
+  // Approve: the server's answer is shown; here its two-person rule, since the same
+  // token asked for the deployment.
+  await page.waitForSelector('#approvals li');
   await page.fill('#approve-comment', 'looks good');
   await page.click('#btn-approve');
-  await page.waitForSelector('#approve-result:not([hidden])');
-  log(`approve answer: ${await page.textContent('#approve-result')}`);
-  check((await page.textContent('#approve-result')).length > 0, 'approval answer shown');
+  await page.waitForSelector('#approve-result[data-kind="error"]');
+  const approveText = await page.textContent('#approve-result');
+  log(`approve answer: ${approveText}`);
+  check(approveText.includes('two-person rule'), `the server's refusal of a self-approval is shown (got "${approveText}")`);
 
   // Promote, and watch it finish in the page.
   await page.click('#btn-promote');
@@ -397,6 +400,9 @@ async function main() {
   await page.waitForSelector('#audit tr[data-action="deployment.promote"]');
   await page.waitForSelector('#audit tr[data-action="api.denied"]');
   check(true, 'audit log shows the promote and the denied pause');
+  await page.click('#audit-verify');
+  await page.waitForSelector('#audit-verify-result[data-ok="true"]');
+  check(true, 'the server verified the audit chain');
   const auditShot = path.join(OUT, 'dashboard-audit.png');
   await page.screenshot({ path: auditShot });
   log(`screenshot ${auditShot}`);

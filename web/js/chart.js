@@ -2,12 +2,14 @@
 // release over the last `windowMs`, y axis from 0 to a round number above the data,
 // a gap where a release had no traffic, the newest value in the legend.
 
-// The smallest of 1, 2, 2.5, 5 × 10^k that is ≥ x.
-function niceCeil(x) {
-  if (!(x > 0)) return 1;
+// The y axis for data up to x: its top, the smallest of 1, 2, 2.5, 5 × 10^k that is
+// ≥ x, and a tick count that puts the grid lines on round values.
+function niceScale(x) {
+  if (!(x > 0)) return { max: 1, ticks: 5 };
   const p = 10 ** Math.floor(Math.log10(x));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x) return m * p;
-  return 10 * p;
+  for (const [m, ticks] of [[1, 5], [2, 4], [2.5, 5], [5, 5], [10, 5]])
+    if (m * p >= x * (1 - 1e-9)) return { max: m * p, ticks };
+  return { max: 10 * p, ticks: 5 };
 }
 
 export class LineChart {
@@ -47,12 +49,13 @@ export class LineChart {
     let max = 0;
     for (const points of series.values())
       for (const p of points) if (p.value !== null && p.t >= now - windowMs) max = Math.max(max, p.value);
-    const yMax = niceCeil(Math.max(max * 1.1, this.minMax));
+    const { max: yMax, ticks } = niceScale(Math.max(max * 1.1, this.minMax));
     const x = (t) => left + ((t - (now - windowMs)) / windowMs) * plotW;
     const y = (v) => top + plotH - (v / yMax) * plotH;
 
     g.font = font;
     g.fillStyle = ink;
+    g.textAlign = 'left';  // context state outlives a draw: set everything used
     g.textBaseline = 'alphabetic';
     g.fillText(this.title, left, 16);
 
@@ -61,7 +64,6 @@ export class LineChart {
     g.lineWidth = 1;
     g.textAlign = 'right';
     g.textBaseline = 'middle';
-    const ticks = 4;
     for (let i = 0; i <= ticks; i++) {
       const v = (yMax * i) / ticks;
       const yy = Math.round(y(v)) + 0.5;

@@ -15,8 +15,27 @@ const REFRESH_MS = 10000;
 export function mount(root) {
   const filter = h('input', { type: 'search', id: 'audit-filter', placeholder: 'filter: actor, action, app, release…' });
   const summary = h('p', { class: 'muted', id: 'audit-summary' });
+  const verdict = h('span', { id: 'audit-verify-result' });
+  const verify = h('button', { type: 'button', id: 'audit-verify', title: 'recompute every hash on the server' },
+                   'Verify whole chain');
+  verify.addEventListener('click', async () => {
+    verify.disabled = true;
+    fill(verdict, 'verifying…');
+    try {
+      const v = await get('/api/v1/audit/verify');
+      verdict.className = v.ok ? 'ok-text' : 'bad-text';
+      verdict.dataset.ok = String(v.ok);
+      fill(verdict, v.ok ? `chain intact: ${v.entries} entries verified by the server`
+                         : `chain broken at entry #${v.first_bad_seq}: ${v.reason}`);
+    } catch (e) {
+      verdict.className = 'bad-text';
+      fill(verdict, `verification failed: ${e.message}`);
+    } finally {
+      verify.disabled = false;
+    }
+  });
   const body = h('div', { id: 'audit' }, h('p', { class: 'muted' }, 'loading…'));
-  fill(root, h('h1', null, 'Audit log'), h('div', { class: 'toolbar' }, filter), summary, body);
+  fill(root, h('h1', null, 'Audit log'), h('div', { class: 'toolbar' }, filter, verify, verdict), summary, body);
   let entries = [];  // ascending by seq
   let lastSeq = 0;
   let broken = null;  // first seq whose prev_hash does not match

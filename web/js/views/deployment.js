@@ -76,8 +76,23 @@ export function mount(root, id) {
   buttons.abort.classList.add('danger');
   fill(actions, buttons.promote, buttons.pause, buttons.resume, buttons.abort, h('span', { class: 'gap' }), buttons.rollback);
 
+  // Who approved this release for this environment (GET /api/v1/approvals).
+  const approvals = h('ul', { class: 'approvals', id: 'approvals' });
+  async function loadApprovals() {
+    try {
+      const r = await get(`/api/v1/approvals?app=${enc(d.app)}&env=${enc(d.env)}&release=${enc(d.release)}`);
+      if (stopped) return;
+      const list = r.approvals || [];
+      fill(approvals, list.length
+        ? list.map((a) => h('li', null, h('b', null, a.approver), ` ${time(a.at_ms)}`, a.comment ? ` — ${a.comment}` : ''))
+        : h('li', { class: 'muted' }, 'No approvals yet.'));
+    } catch (e) {
+      if (!stopped) fill(approvals, h('li', { class: 'muted' }, `approvals: ${e.message}`));
+    }
+  }
+
   function renderApprove() {
-    const comment = h('input', { type: 'text', id: 'approve-comment', maxlength: '500', placeholder: 'comment (optional)' });
+    const comment = h('input', { type: 'text', id: 'approve-comment', maxlength: '1000', placeholder: 'comment (optional)' });
     const answer = h('div', { class: 'result', id: 'approve-result', hidden: true });
     const form = h('form', { class: 'approve-form' },
       h('span', null, 'Approve ', h('b', null, d.release), ` of ${d.app} for ${d.env}`),
@@ -89,14 +104,19 @@ export function mount(root, id) {
       try {
         const r = await post('/api/v1/approvals', { app: d.app, env: d.env, release: d.release, comment: comment.value });
         answer.className = 'result ok';
-        fill(answer, `approved: ${JSON.stringify(r)}`);
+        answer.dataset.kind = 'ok';
+        fill(answer, `approved by ${r.approver || 'you'}`);
+        comment.value = '';
       } catch (err) {
         answer.className = 'result error';
-        fill(answer, `${err.status ? `${err.status}: ` : ''}${err.message}`);
+        answer.dataset.kind = 'error';
+        fill(answer, err.status === 403 ? `approval refused: ${err.message}` : `approval failed: ${err.message}`);
       }
       answer.hidden = false;
+      loadApprovals();
     });
-    fill(approve, h('h2', null, 'Approval'), form);
+    fill(approve, h('h2', null, 'Approvals'), approvals, form);
+    loadApprovals();
   }
 
   function render() {

@@ -23,8 +23,8 @@ export function liveTraffic(app, env, colorOf) {
     h('h2', null, 'Live traffic'),
     splitEl,
     h('table', { class: 'grid stats', id: 'release-stats' },
-      h('thead', null, h('tr', null, ['Release', 'Weight', 'Instances ready', 'Requests', 'Error rate', 'p95']
-        .map((t) => h('th', null, t)))),
+      h('thead', null, h('tr', null, h('th', null, 'Release'),
+        ['Weight', 'Instances ready', 'Requests', 'Error rate', 'p95'].map((t) => h('th', { class: 'num' }, t)))),
       tableBody),
     problems,
     h('div', { class: 'charts' }, errorCanvas, latencyCanvas));
