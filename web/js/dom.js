@@ -1,4 +1,4 @@
-// Building DOM nodes without innerHTML: every text from the server goes in as text,
+// Building DOM nodes without parsing HTML strings: every text from the server goes in as text,
 // so nothing it says can become markup or script.
 
 // h('a', {href: '#/', class: 'x', onclick: fn}, 'text', child, [more]) -> Element
