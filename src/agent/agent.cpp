@@ -77,6 +77,14 @@ int64_t backoff_ms(int restarts) {
   return std::min<int64_t>(30'000, 250LL << n);
 }
 
+// The app an instance belongs to (its environment carries it).
+std::string app_of(const Agent::Instance& inst) {
+  auto it = inst.spec.run.env.find("FERRY_APP");
+  if (it != inst.spec.run.env.end()) return it->second;
+  it = inst.env.find("FERRY_APP");
+  return it == inst.env.end() ? std::string() : it->second;
+}
+
 bool same_run(const InstanceSpec& a, const InstanceSpec& b) {
   Json ja, jb;
   to_json(ja, a.run);
@@ -86,7 +94,48 @@ bool same_run(const InstanceSpec& a, const InstanceSpec& b) {
 
 }  // namespace
 
-Agent::Agent(AgentOptions options) : opts_(std::move(options)) {}
+Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
+  auto pf = metrics_.counter("ferry_health_check_failures_total", "Failed probes of an instance",
+                             {"app", "instance", "probe"});
+  probe_failures_ = pf.ok() ? *pf : nullptr;
+  auto statuses = [this] {
+    std::vector<AppStatus> out;
+    for (const auto& name : apps())
+      if (auto s = app_status(name); s.ok()) out.push_back(std::move(*s));
+    return out;
+  };
+  (void)metrics_.callback(
+      "ferry_router_requests_total", "Requests the router answered, by release and status class",
+      metrics::MetricType::kCounter, {"app", "release", "code_class"}, [statuses] {
+        std::vector<metrics::Sample> out;
+        for (const auto& a : statuses())
+          for (const auto& s : a.releases) {
+            const std::pair<const char*, uint64_t> classes[] = {
+                {"1xx", s.status_1xx}, {"2xx", s.status_2xx}, {"3xx", s.status_3xx},
+                {"4xx", s.status_4xx}, {"5xx", s.status_5xx}};
+            for (const auto& [cls, n] : classes)
+              out.push_back({{a.app, s.release, cls}, static_cast<double>(n)});
+          }
+        return out;
+      });
+  (void)metrics_.callback("ferry_instance_up", "1 when the instance is ready",
+                          metrics::MetricType::kGauge, {"app", "release", "instance"}, [statuses] {
+                            std::vector<metrics::Sample> out;
+                            for (const auto& a : statuses())
+                              for (const auto& i : a.instances)
+                                out.push_back({{a.app, i.release, i.id},
+                                               i.state == InstanceState::kReady ? 1.0 : 0.0});
+                            return out;
+                          });
+  (void)metrics_.callback("ferry_instance_restarts_total", "Restarts of an instance",
+                          metrics::MetricType::kCounter, {"app", "release", "instance"}, [statuses] {
+                            std::vector<metrics::Sample> out;
+                            for (const auto& a : statuses())
+                              for (const auto& i : a.instances)
+                                out.push_back({{a.app, i.release, i.id}, static_cast<double>(i.restarts)});
+                            return out;
+                          });
+}
 
 Agent::~Agent() { stop(); }
 
@@ -520,6 +569,7 @@ void Agent::probe_loop(std::shared_ptr<Instance> inst) {
       } else {
         ok_streak = 0;
         st.message = r.message;
+        if (probe_failures_) probe_failures_->with({app_of(*inst), inst->spec.id, "readiness"}).inc();
         if (++fail_streak >= std::max(1, ready.failure_threshold) &&
             st.state == InstanceState::kReady) {
           st.state = InstanceState::kUnready;
@@ -533,6 +583,10 @@ void Agent::probe_loop(std::shared_ptr<Instance> inst) {
       ProbeResult r = run_probe(live, opts_.instance_host, port, env);
       next_live = now_ms() + std::max(10, live.interval_ms);
       live_fail = r.ok ? 0 : live_fail + 1;
+      if (!r.ok && probe_failures_) {
+        std::lock_guard lk(mu_);
+        probe_failures_->with({app_of(*inst), inst->spec.id, "liveness"}).inc();
+      }
       if (live_fail >= std::max(1, live.failure_threshold)) {
         std::lock_guard lk(mu_);
         inst->liveness_failed = true;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "core/agent_api.h"
 
 namespace ferry {
@@ -51,6 +52,9 @@ class Agent final : public AgentClient {
   Status remove_app(const std::string& app) override;
   std::vector<std::string> apps() const;
 
+  // The agent's own metrics (router requests, instances, health-check failures).
+  metrics::Registry& metrics() { return metrics_; }
+
   // How many instances were re-adopted by start() (tests, logs).
   int adopted() const { return adopted_; }
 
@@ -78,6 +82,8 @@ class Agent final : public AgentClient {
   std::thread supervisor_;
   bool dirty_ = false;  // state file needs writing
   int adopted_ = 0;
+  metrics::Registry metrics_;
+  metrics::CounterFamily* probe_failures_ = nullptr;
 };
 
 }  // namespace ferry

@@ -45,6 +45,9 @@ void add_agent_routes(HttpServer& server, Agent& agent, std::string token) {
   server.route("GET", "/v1/health", [&agent](HttpRequest&) {
     return HttpResponse::json(Json{{"ok", true}, {"apps", agent.apps().size()}});
   });
+  server.route("GET", "/metrics", [&agent](HttpRequest&) {
+    return HttpResponse::text(agent.metrics().expose(), std::string(metrics::Registry::kContentType));
+  });
   server.route("GET", "/v1/apps", [&agent](HttpRequest&) {
     return HttpResponse::json(Json{{"apps", agent.apps()}});
   });

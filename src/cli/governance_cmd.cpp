@@ -8,7 +8,7 @@
 
 #include "cli/client.h"
 #include "common/http_types.h"
-#include "server/audit_seal.h"
+#include "governance/audit_chain.h"
 
 namespace ferry::cli {
 
@@ -174,7 +174,7 @@ void register_governance_commands(CLI::App& app, GlobalOptions& g) {
     }
     AuditVerify v = verify_audit_chain(entries);
     if (!v.ok) {
-      std::cout << "audit chain BROKEN at entry " << v.first_bad_seq << ": " << v.reason << "\n";
+      std::cout << "audit chain BROKEN at entry " << v.bad_seq << ": " << v.reason << "\n";
       throw CLI::RuntimeError(1);
     }
     std::cout << "audit chain ok: " << entries.size() << " entries, last hash "

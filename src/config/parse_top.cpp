@@ -1,4 +1,5 @@
 // The top of ferry.yaml: version, server, agents, notifications.
+#include <algorithm>
 #include <cctype>
 
 #include "config/parsers.h"
@@ -81,7 +82,19 @@ void parse_notification(const Field& f, NotificationSpec& out) {
   f.child("url_env").get(out.url_env, 128);
   f.child("routing_key_env").get(out.routing_key_env, 128);
   f.child("secret_env").get(out.secret_env, 128);
-  f.child("events").get_string_list(out.events, 100);
+  Field events = f.child("events");
+  if (events.get_string_list(out.events, 100)) {
+    // The kinds src/notify sends (docs/observability.md); checked here so a typo fails
+    // `ferry validate` instead of silently never notifying.
+    static const std::vector<std::string> kKinds = {
+        "deployment_started", "step_passed", "analysis_failed", "rolled_back",
+        "succeeded",          "failed",      "approval_needed"};
+    for (const auto& e : out.events)
+      if (std::find(kKinds.begin(), kKinds.end(), e) == kKinds.end())
+        events.error("event '" + e.substr(0, 64) +
+                     "' is not one of deployment_started, step_passed, analysis_failed, "
+                     "rolled_back, succeeded, failed, approval_needed");
+  }
   if (out.type == "pagerduty") {
     if (out.routing_key_env.empty())
       f.error(

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace ferry {
@@ -329,7 +330,11 @@ Result<std::shared_ptr<const TimeZone>> ZoneDb::load(std::string_view name) {
 }
 
 ZoneDb& system_zones() {
-  static ZoneDb db;
+  // Read once: the same directory src/config checks zone names against.
+  static ZoneDb db([] {
+    const char* dir = std::getenv("TZDIR");
+    return std::string(dir && *dir ? dir : "/usr/share/zoneinfo");
+  }());
   return db;
 }
 

@@ -1,4 +1,4 @@
-// Time zones from the system's tz database (/usr/share/zoneinfo, TZif files of RFC
+// Time zones from the system's tz database ($TZDIR or /usr/share/zoneinfo, TZif files of RFC
 // 8536, versions 1-4): Unix time to local civil time and back, the POSIX TZ footer
 // rule for instants after a file's last transition, and a thread-safe cache.
 //
@@ -103,7 +103,8 @@ class ZoneDb {
   std::map<std::string, std::shared_ptr<const TimeZone>, std::less<>> cache_;
 };
 
-// The process-wide database over /usr/share/zoneinfo.
+// The process-wide database over $TZDIR, or /usr/share/zoneinfo when it is unset (read
+// at the first call).
 ZoneDb& system_zones();
 
 }  // namespace ferry

@@ -22,22 +22,34 @@ bool has_day(const WindowSpec& w, int weekday) {
 
 std::string hhmm(int minute) { return fmt::format("{:02}:{:02}", minute / 60, minute % 60); }
 
-std::string describe_days(std::vector<int> days) {
-  days.erase(std::remove_if(days.begin(), days.end(), [](int d) { return d < 0 || d > 6; }), days.end());
-  std::sort(days.begin(), days.end());
-  days.erase(std::unique(days.begin(), days.end()), days.end());
-  if (days.empty() || days.size() == 7) return "every day";
-  std::string out;
-  for (size_t i = 0; i < days.size();) {
-    size_t j = i;
-    while (j + 1 < days.size() && days[j + 1] == days[j] + 1) ++j;
-    if (!out.empty()) out += ',';
-    if (j - i >= 2) {
-      out += fmt::format("{}-{}", kDayNames[days[i]], kDayNames[days[j]]);
-    } else {
-      for (size_t k = i; k <= j; ++k) out += (k > i ? "," : "") + std::string(kDayNames[days[k]]);
+std::string describe_days(const std::vector<int>& days) {
+  bool on[7] = {};
+  int count = 0;
+  for (int d : days) {
+    if (d >= 0 && d <= 6 && !on[d]) {
+      on[d] = true;
+      ++count;
     }
-    i = j + 1;
+  }
+  if (count == 0 || count == 7) return "every day";
+  // Start after a day that is off, so a run across the weekend reads "Fri-Mon".
+  int first = 0;
+  while (on[first]) ++first;
+  std::string out;
+  for (int i = 0; i < 7;) {
+    const int d = (first + i) % 7;
+    if (!on[d]) {
+      ++i;
+      continue;
+    }
+    int len = 1;
+    while (i + len < 7 && on[(first + i + len) % 7]) ++len;
+    if (!out.empty()) out += ',';
+    const int last = (d + len - 1) % 7;
+    if (len >= 3) out += fmt::format("{}-{}", kDayNames[d], kDayNames[last]);
+    else if (len == 2) out += fmt::format("{},{}", kDayNames[d], kDayNames[last]);
+    else out += kDayNames[d];
+    i += len;
   }
   return out;
 }
@@ -180,6 +192,11 @@ WindowCheck check_windows(const std::vector<WindowSpec>& windows,
 WindowCheck check_windows(const std::vector<WindowSpec>& windows,
                           const std::vector<FreezeSpec>& freezes, int64_t now_ms, ZoneDb& zones) {
   constexpr const char* kFix = "; deployments are blocked until the configuration is fixed";
+  // Keeps the search's arithmetic far from overflow; a clock outside this is broken.
+  constexpr int64_t kLastMs = 253'402'300'799'999;  // 9999-12-31T23:59:59.999Z
+  if (now_ms < 0 || now_ms > kLastMs)
+    return closed(fmt::format("the clock reads {} ms since 1970, outside 1970-9999; deployments are "
+                              "blocked until it is fixed", now_ms));
   std::vector<LoadedWindow> ws;
   for (size_t i = 0; i < windows.size(); ++i) {
     if (Status s = validate_window(windows[i], zones); !s.ok())

@@ -50,6 +50,11 @@ Json deployment_json(const DeploymentRecord& d) {
 }
 
 void add_health_routes(HttpServer& http, ControlPlane& cp) {
+  // Prometheus scrapes with a viewer token (authorization.credentials_file).
+  http.route("GET", "/metrics", [&cp](HttpRequest& req) {
+    if (auto denied = require(req, Role::kViewer)) return *denied;
+    return HttpResponse::text(cp.metrics().expose(), std::string(metrics::Registry::kContentType));
+  });
   http.route("GET", "/health/live", [](HttpRequest&) { return HttpResponse::json({{"ok", true}}); });
   http.route("GET", "/health/ready", [&cp](HttpRequest&) {
     Json checks = Json::object();
@@ -74,7 +79,7 @@ void ControlPlane::add_routes() {
   HttpServer& http = *http_;
   // Every /api call needs a token; /health does not (load balancers, systemd).
   http.use([this](HttpRequest& req) -> std::optional<HttpResponse> {
-    if (!req.path.starts_with("/api/")) return std::nullopt;
+    if (!req.path.starts_with("/api/") && req.path != "/metrics") return std::nullopt;
     std::string token = req.header("authorization");
     // EventSource cannot set headers: the stream also takes ?token=.
     if (token.empty() && req.path == "/api/v1/events/stream")
@@ -91,6 +96,7 @@ void ControlPlane::add_routes() {
   });
   // Denials are audited: who tried what, from where.
   http.observe([this](const HttpRequest& req, const HttpResponse& res, double ms) {
+    metrics_->on_request(res.status);
     if (res.status == 401 || res.status == 403) {
       auto actor = req.attrs.count("actor") ? req.attrs.at("actor") : std::string("anonymous");
       audit(actor, "api.denied", "", "", "", req.remote_addr,

@@ -1,19 +1,16 @@
-// API authentication and authorisation: bearer tokens "ferry_<id>_<secret>" whose
-// SHA-256 is kept in the store (never the token), roles viewer < deployer < approver <
-// admin, and an optional list of environments a token is limited to.
+// API authentication for the server: a bearer token (governance/tokens.h) looked up in
+// the store and turned into a Principal that route handlers authorise against (role
+// viewer < deployer < approver < admin, and the environments the token is limited to).
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "governance/roles.h"
 #include "store/store.h"
 
 namespace ferry {
-
-enum class Role { kViewer = 0, kDeployer = 1, kApprover = 2, kAdmin = 3 };
-std::string_view role_name(Role r);
-Result<Role> parse_role(std::string_view s);
 
 struct Principal {
   std::string token_id;
@@ -26,7 +23,7 @@ struct Principal {
   std::string actor() const { return name; }
 };
 
-struct NewToken {
+struct NewTokenRecord {
   TokenRecord record;
   std::string token;  // shown once, never stored
 };
@@ -37,7 +34,7 @@ class Authenticator {
   // From an "Authorization: Bearer …" header value (or a raw token).
   Result<Principal> authenticate(const std::string& header_or_token, int64_t now_ms) const;
   // Makes a token; `ttl_ms` 0 never expires.
-  Result<NewToken> create(const std::string& name, Role role, std::vector<std::string> envs,
+  Result<NewTokenRecord> create(const std::string& name, Role role, std::vector<std::string> envs,
                           const std::string& created_by, int64_t now_ms, int64_t ttl_ms = 0);
 
  private:

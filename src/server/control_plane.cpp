@@ -9,7 +9,7 @@
 #include "config/loader.h"
 #include "governance/approvals.h"
 #include "governance/windows.h"
-#include "server/audit_seal.h"
+#include "governance/audit_chain.h"
 
 namespace ferry {
 
@@ -77,18 +77,14 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
   ctx.clock = &cp->clock_;
   ctx.log = cp->log_.get();
   ctx.masker = cp->masker_;
+  ctx.prom = &cp->prom_;
   ctx.agents = [self](const std::string& env) { return self->agents_for(env); };
   ctx.secrets = [self](const std::string& app, const std::string& env) {
     return self->secrets_for(app, env);
   };
   ctx.gates = [self](const DeploymentRecord& d) { return self->check_gates(d); };
   ctx.on_event = [self](const DeploymentEvent& e, const DeploymentRecord& d) {
-    Json j = event_json(e);
-    j["app"] = d.app;
-    j["env"] = d.env;
-    j["release"] = d.release;
-    j["state"] = d.state;
-    self->hub_.publish(j);
+    self->handle_event(e, d);
   };
   ctx.audit = [self](const std::string& action, const DeploymentRecord& d, const Json& details) {
     Json det = details;
@@ -97,6 +93,21 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
     self->audit("engine", action, d.app, d.env, d.release, "", det);
   };
   cp->engine_ = std::make_unique<Engine>(ctx, config);
+  cp->metrics_ = std::make_unique<ServerMetrics>(*cp);
+  DispatcherOptions dopts;
+  dopts.masker = cp->masker_;
+  dopts.clock = &cp->clock_;
+  dopts.on_delivery = [self](const DeliveryRecord& r) {
+    self->metrics_->on_delivery(r);
+    if (r.final)
+      self->log_->log(r.ok ? LogLevel::kInfo : LogLevel::kWarn, "notification",
+                      {{"sink", r.sink}, {"result", std::string(r.result())}, {"attempt", r.attempt},
+                       {"http_status", r.http_status}, {"error", r.error},
+                       {"deployment_id", r.event.deployment_id}});
+  };
+  auto notifier = Dispatcher::create(config->notifications, dopts);
+  if (!notifier.ok()) return notifier.status().with_context("notifications");
+  cp->notifier_ = std::move(*notifier);
   return cp;
 }
 
@@ -191,6 +202,7 @@ void ControlPlane::stop() {
   hub_.close_all();
   if (http_) http_->stop();
   if (engine_) engine_->stop();
+  if (notifier_) notifier_->stop();
 }
 
 void ControlPlane::audit(const std::string& actor, const std::string& action,
@@ -213,6 +225,40 @@ void ControlPlane::audit(const std::string& actor, const std::string& action,
   a.details = masked.ok() ? *masked : Json::object();
   auto r = store_->append_audit(a, seal_audit_record);
   if (!r.ok()) log_->error("audit entry not written", {{"action", action}, {"error", r.status().message()}});
+}
+
+void ControlPlane::handle_event(const DeploymentEvent& e, const DeploymentRecord& d) {
+  Json j = event_json(e);
+  j["app"] = d.app;
+  j["env"] = d.env;
+  j["release"] = d.release;
+  j["state"] = d.state;
+  hub_.publish(j);
+  metrics_->on_event(e, d);
+  std::optional<EventKind> kind;
+  if (e.type == "gates_passed") kind = EventKind::kDeploymentStarted;
+  if (e.type == "step_finished") kind = EventKind::kStepPassed;
+  if (e.type == "analysis" && e.data.value("verdict", "") == "fail") kind = EventKind::kAnalysisFailed;
+  if (e.type == "rolled_back") kind = EventKind::kRolledBack;
+  if (d.state == "succeeded" && e.type == "step_finished") kind = EventKind::kSucceeded;
+  if (d.state == "failed" && (e.type == "failed" || e.type == "gate_refused" || e.type == "rolled_back"))
+    kind = EventKind::kFailed;
+  if (e.type == "gate_waiting" && d.reason.find("approv") != std::string::npos) {
+    std::lock_guard lk(watch_mu_);
+    if (approval_notified_.insert(d.id).second) kind = EventKind::kApprovalNeeded;
+  }
+  if (!kind || !notifier_) return;
+  NotificationEvent n;
+  n.kind = *kind;
+  n.app = d.app;
+  n.env = d.env;
+  n.release = d.release;
+  n.deployment_id = d.id;
+  n.actor = *kind == EventKind::kDeploymentStarted ? d.requested_by : "ferry";
+  n.reason = masker_->mask(d.reason.empty() ? e.message : d.reason);
+  n.url = http_ ? "http://" + http_->address() + "/#/deployments/" + d.id : "";
+  n.time = clock_.now();
+  notifier_->notify(n);
 }
 
 GateDecision ControlPlane::check_gates(const DeploymentRecord& d) {

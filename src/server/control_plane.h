@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <set>
 #include <condition_variable>
 #include <vector>
 
@@ -16,10 +17,13 @@
 #include "common/http_server.h"
 #include "common/log.h"
 #include "core/spec.h"
+#include "analysis/analysis.h"
 #include "engine/engine.h"
 #include "governance/secret_box.h"
 #include "server/auth.h"
 #include "server/event_hub.h"
+#include "server/server_metrics.h"
+#include "notify/dispatcher.h"
 #include "server/local_agent.h"
 #include "store/store.h"
 
@@ -63,12 +67,14 @@ class ControlPlane {
   const ServerOptions& options() const { return opts_; }
   const SecretBox& secret_box() const { return *secret_box_; }
   Masker& masker() { return *masker_; }
+  ServerMetrics& metrics() { return *metrics_; }
   // Decrypted secrets of an app in an environment (for injection into instances).
   std::map<std::string, std::string> secrets_for(const std::string& app, const std::string& env);
 
  private:
   explicit ControlPlane(ServerOptions options);
   GateDecision check_gates(const DeploymentRecord& d);
+  void handle_event(const DeploymentEvent& e, const DeploymentRecord& d);
   void add_routes();
 
   ServerOptions opts_;
@@ -81,9 +87,13 @@ class ControlPlane {
   std::unique_ptr<SecretBox> secret_box_;
   std::unique_ptr<LocalAgent> local_agent_;
   std::map<std::string, std::unique_ptr<HttpAgentClient>> agents_;  // by agent name
+  HttpPromQueryClient prom_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<HttpServer> http_;
   EventHub hub_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<Dispatcher> notifier_;
+  std::set<std::string> approval_notified_;  // deployments whose approval request went out
   // Watches the local agent and restarts it when it dies.
   std::thread watchdog_;
   std::mutex watch_mu_;

@@ -1,7 +1,7 @@
 // Approvals, admin overrides of windows and freezes, secrets, audit verification.
 #include "governance/approvals.h"
 #include "governance/secret_box.h"
-#include "server/audit_seal.h"
+#include "governance/audit_chain.h"
 #include "server/control_plane.h"
 
 namespace ferry {
@@ -151,7 +151,7 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     AuditVerify v = verify_audit_chain(all);
     Json j{{"ok", v.ok}, {"entries", all.size()}};
     if (!v.ok) {
-      j["first_bad_seq"] = v.first_bad_seq;
+      j["first_bad_seq"] = v.bad_seq;
       j["reason"] = v.reason;
     }
     return HttpResponse::json(j);

@@ -310,7 +310,8 @@ TEST(ConfigErrors, Notifications) {
   auto errs = errors_of(
       "version: 1\nnotifications:\n  - {name: a, type: pagerduty}\n"
       "  - {name: b, type: slack}\n  - {name: a, type: webhook, url_env: U}\n"
-      "  - {name: c, type: email, url_env: U}\n" +
+      "  - {name: c, type: email, url_env: U}\n"
+      "  - {name: d, type: webhook, url_env: U, events: [rolled_back, deploy.failed]}\n" +
       rest);
   EXPECT_NE(find_error(errs, "notifications[0]", "needs \"routing_key_env\""), nullptr)
       << testing::dump(errs);
@@ -320,6 +321,9 @@ TEST(ConfigErrors, Notifications) {
                        "allowed: \"slack\", \"pagerduty\" or "
                        "\"webhook\""),
             nullptr);
+  EXPECT_NE(find_error(errs, "notifications[4].events", "event 'deploy.failed' is not one of"),
+            nullptr)
+      << testing::dump(errs);
 }
 
 TEST(ConfigErrors, InvalidNames) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
 #include "common/clock.h"
@@ -137,6 +138,10 @@ TEST(Windows, DstChangesBerlin) {
 TEST(Windows, OvernightWindowRunsIntoTheNextDay) {
   const std::vector<WindowSpec> fri_night = {window({5}, 22 * 60, 2 * 60, "UTC")};
   EXPECT_EQ(describe_window(fri_night[0]), "Fri 22:00-02:00 (next day) UTC");
+  EXPECT_EQ(describe_window(window({5, 6, 0, 1}, 0, 60, "UTC")), "Fri-Mon 00:00-01:00 UTC");
+  EXPECT_EQ(describe_window(window({6, 0}, 0, 1440, "UTC")), "Sat,Sun 00:00-24:00 UTC");
+  EXPECT_EQ(describe_window(window({1, 3, 4, 5}, 0, 60, "UTC")), "Mon,Wed-Fri 00:00-01:00 UTC");
+  EXPECT_EQ(describe_window(window({0, 1, 2, 3, 4, 5, 6}, 0, 60, "UTC")), "every day 00:00-01:00 UTC");
   // 2026-11-27 is a Friday.
   EXPECT_TRUE(open_at(fri_night, utc_ms(2026, 11, 27, 22)));
   EXPECT_TRUE(open_at(fri_night, utc_ms(2026, 11, 28, 1, 59, 59)));
@@ -220,6 +225,9 @@ TEST(Windows, InvalidSpecsCloseTheGateAndSayWhy) {
   auto o = check_windows({}, {freeze("2026-12-31", "2026-12-01")}, utc_ms(2026, 12, 1));
   EXPECT_FALSE(o.open);
   EXPECT_NE(o.reason.find("before"), std::string::npos) << o.reason;
+
+  EXPECT_FALSE(check_windows({}, {}, -1).open);
+  EXPECT_FALSE(check_windows({}, {}, std::numeric_limits<int64_t>::max()).open);
 
   ZoneDb& zones = system_zones();
   EXPECT_FALSE(validate_window(window({7}, 0, 60, "UTC"), zones).ok());

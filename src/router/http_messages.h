@@ -1,0 +1,124 @@
+// The router's view of HTTP/1.1 messages. Beast's basic_parser validates the syntax and
+// tracks the framing (Content-Length, chunked, close-delimited); while it parses a head the
+// parsers below write the head that goes to the other side (hop-by-hop fields dropped,
+// forwarding fields added) into a caller-owned string, so a proxied message costs no
+// per-field allocation. Bodies are relayed as the raw bytes the parser consumed.
+#pragma once
+
+#include <utility>  // before Boost headers (Boost 1.74 quirk)
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ferry::routing {
+
+namespace http = boost::beast::http;
+using error_code = boost::system::error_code;
+
+// Makes request ids: a random prefix per generator and a counter ("3f9c0a1b7d2e4c55-1a").
+class RequestIdGenerator {
+ public:
+  RequestIdGenerator();
+  // The next id; valid until the next call.
+  std::string_view next();
+
+ private:
+  std::string prefix_;
+  std::string current_;
+  uint64_t counter_ = 0;
+};
+
+// What the router decides from a request head.
+struct RequestInfo {
+  http::verb method = http::verb::unknown;
+  int version = 11;             // 10 or 11
+  bool idempotent = false;      // GET/HEAD/OPTIONS/TRACE, or x-ferry-idempotent: 1
+  bool upgrade = false;         // Connection: upgrade with an Upgrade field (websocket)
+  bool expect_continue = false; // Expect: 100-continue (the router answers it itself)
+  bool bad_transfer_encoding = false;  // Transfer-Encoding present but not ending in chunked
+  std::string pin;              // value of the pin header, empty when absent
+  std::string request_id;       // the request's X-Request-Id, given or generated
+};
+
+// Parses a request from a client. `out` receives the head for the upstream without its
+// final empty line: request line, the client's fields minus hop-by-hop ones, then
+// X-Forwarded-For (the client's list with `client_ip` appended), X-Request-Id when the
+// client sent none, and Connection/Upgrade for an upgrade request.
+class RequestParser : public http::basic_parser<true> {
+ public:
+  RequestParser(std::string& out, std::string_view client_ip, std::string_view pin_header,
+                RequestIdGenerator& ids);
+
+  const RequestInfo& info() const { return info_; }
+
+ private:
+  void on_request_impl(http::verb method, std::string_view method_str, std::string_view target,
+                       int version, error_code& ec) override;
+  void on_response_impl(int, std::string_view, int, error_code&) override {}
+  void on_field_impl(http::field name, std::string_view name_string, std::string_view value,
+                     error_code& ec) override;
+  void on_header_impl(error_code& ec) override;
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+  std::size_t on_body_impl(std::string_view body, error_code&) override { return body.size(); }
+  void on_chunk_header_impl(std::uint64_t, std::string_view, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, std::string_view body, error_code&) override {
+    return body.size();
+  }
+  void on_finish_impl(error_code&) override {}
+
+  std::string& out_;
+  std::string_view client_ip_;
+  std::string_view pin_header_;
+  RequestIdGenerator& ids_;
+  RequestInfo info_;
+  std::string forwarded_for_;
+  std::string upgrade_;
+  bool has_request_id_ = false;
+  bool has_transfer_encoding_ = false;
+  bool in_trailer_ = false;
+};
+
+// Parses a response from an upstream. `out` receives the head for the client without its
+// final empty line: status line, the fields minus hop-by-hop ones, then X-Ferry-Release.
+// With `dechunk` (an HTTP/1.0 client) a chunked body is decoded into `decoded` and
+// Transfer-Encoding is dropped, since such a client cannot read chunks.
+class ResponseParser : public http::basic_parser<false> {
+ public:
+  ResponseParser(std::string& out, std::string_view release, bool dechunk, std::string* decoded);
+
+  int status() const { return status_; }
+  bool has_request_id() const { return has_request_id_; }
+  // Upgrade value the upstream answered a 101 with.
+  const std::string& upgrade_value() const { return upgrade_; }
+
+ private:
+  void on_request_impl(http::verb, std::string_view, std::string_view, int,
+                       error_code&) override {}
+  void on_response_impl(int code, std::string_view reason, int version, error_code& ec) override;
+  void on_field_impl(http::field name, std::string_view name_string, std::string_view value,
+                     error_code& ec) override;
+  void on_header_impl(error_code& ec) override;
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+  std::size_t on_body_impl(std::string_view body, error_code&) override;
+  void on_chunk_header_impl(std::uint64_t, std::string_view, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, std::string_view body, error_code&) override;
+  void on_finish_impl(error_code&) override {}
+
+  std::string& out_;
+  std::string_view release_;
+  bool dechunk_;
+  std::string* decoded_;
+  int status_ = 0;
+  bool has_request_id_ = false;
+  bool in_trailer_ = false;
+  std::string upgrade_;
+};
+
+// A complete response the router makes itself (errors): status line, Content-Length,
+// text body, X-Ferry-Release when a release was chosen, Connection: close when `close`.
+std::string router_response(int status, std::string_view body, std::string_view release,
+                            std::string_view request_id, bool close);
+
+}  // namespace ferry::routing

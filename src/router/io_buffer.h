@@ -1,0 +1,62 @@
+// A byte buffer for one side of a proxied connection: unread bytes sit in [begin, end);
+// reads append at end, parsing consumes from begin. It grows (up to a limit) only when a
+// single message head does not fit, and is reused across requests, so steady-state
+// proxying allocates nothing here.
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <string_view>
+
+namespace ferry::routing {
+
+class IoBuffer {
+ public:
+  IoBuffer(size_t initial, size_t limit)
+      : data_(std::make_unique<char[]>(initial)), cap_(initial), limit_(limit) {}
+
+  const char* data() const { return data_.get() + begin_; }
+  size_t size() const { return end_ - begin_; }
+  bool empty() const { return begin_ == end_; }
+  std::string_view view(size_t offset = 0) const {
+    return {data() + offset, size() - offset};
+  }
+
+  // Room to read into: moves unread bytes to the front and grows up to the limit when the
+  // unread bytes fill it. Returns nullptr and 0 room when the buffer is full at its limit.
+  char* prepare(size_t* room) {
+    if (begin_ == end_) begin_ = end_ = 0;
+    if (end_ == cap_ && begin_ > 0) {
+      std::memmove(data_.get(), data_.get() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (end_ == cap_ && cap_ < limit_) {
+      size_t cap = cap_ * 2 < limit_ ? cap_ * 2 : limit_;
+      auto bigger = std::make_unique<char[]>(cap);
+      std::memcpy(bigger.get(), data_.get() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+      data_ = std::move(bigger);
+      cap_ = cap;
+    }
+    *room = cap_ - end_;
+    return *room == 0 ? nullptr : data_.get() + end_;
+  }
+  void commit(size_t n) { end_ += n; }
+  void consume(size_t n) {
+    begin_ += n;
+    if (begin_ >= end_) begin_ = end_ = 0;
+  }
+  void clear() { begin_ = end_ = 0; }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  size_t cap_;
+  size_t limit_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+};
+
+}  // namespace ferry::routing

@@ -1,0 +1,53 @@
+#include "router/release_counters.h"
+
+#include <algorithm>
+
+namespace ferry::routing {
+
+ReleaseCounters::ReleaseCounters(std::string release) : recent_(kRecent, 0.0) {
+  stats_.release = std::move(release);
+  stats_.latency_counts.assign(latency_buckets_ms().size() + 1, 0);
+}
+
+void ReleaseCounters::record(int status, bool upstream_error, double latency_ms) {
+  const auto& bounds = latency_buckets_ms();
+  // Buckets are upper bounds (le): the first bound >= latency, else the overflow bucket.
+  size_t bucket = static_cast<size_t>(
+      std::lower_bound(bounds.begin(), bounds.end(), latency_ms) - bounds.begin());
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.requests;
+  switch (status / 100) {
+    case 1: ++stats_.status_1xx; break;
+    case 2: ++stats_.status_2xx; break;
+    case 3: ++stats_.status_3xx; break;
+    case 4: ++stats_.status_4xx; break;
+    default: ++stats_.status_5xx; break;
+  }
+  if (upstream_error) ++stats_.upstream_errors;
+  ++stats_.latency_counts[bucket];
+  stats_.latency_sum_ms += latency_ms;
+  recent_[stats_.sample_seq % kRecent] = latency_ms;
+  ++stats_.sample_seq;
+}
+
+void ReleaseCounters::record_upstream_error() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.upstream_errors;
+}
+
+ReleaseStats ReleaseCounters::snapshot() const {
+  ReleaseStats out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    out = stats_;
+    size_t n = std::min<uint64_t>(stats_.sample_seq, kRecent);
+    out.recent_latencies_ms.reserve(n);
+    // Oldest first: the ring's next write position holds the oldest once it wrapped.
+    for (uint64_t i = stats_.sample_seq - n; i < stats_.sample_seq; ++i)
+      out.recent_latencies_ms.push_back(recent_[i % kRecent]);
+  }
+  out.active_requests = active.load(std::memory_order_relaxed);
+  return out;
+}
+
+}  // namespace ferry::routing

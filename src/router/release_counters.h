@@ -1,0 +1,39 @@
+// Per-release counters the router keeps for analysis: requests by status class, upstream
+// errors, a latency histogram over latency_buckets_ms() plus overflow, and a ring of the
+// most recent latencies. Updated once per finished request under a short mutex.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/agent_api.h"
+
+namespace ferry::routing {
+
+class ReleaseCounters {
+ public:
+  // How many recent latencies are kept for quantiles.
+  static constexpr size_t kRecent = 4096;
+
+  explicit ReleaseCounters(std::string release);
+
+  // One finished request: the status the client got, whether the router answered it
+  // because the upstream failed (connect failure, reset), and its latency.
+  void record(int status, bool upstream_error, double latency_ms);
+  // An upstream failure after the response had started (counted, but no status).
+  void record_upstream_error();
+
+  ReleaseStats snapshot() const;
+
+  // Requests of this release being served now.
+  std::atomic<int> active{0};
+
+ private:
+  mutable std::mutex mu_;
+  ReleaseStats stats_;          // everything but the ring and active_requests
+  std::vector<double> recent_;  // ring of kRecent, next write at stats_.sample_seq % kRecent
+};
+
+}  // namespace ferry::routing

@@ -1,0 +1,107 @@
+// The routing table in the form the io threads read it: an immutable Snapshot built by
+// set_table (shared_ptr swap, so a new table is one pointer away), the per-backend state
+// that outlives table versions (in-flight count, idle upstream connections), and the
+// per-thread Picker that spreads requests by weight.
+#pragma once
+
+#include <utility>  // before Boost headers (Boost 1.74 quirk)
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "router/release_counters.h"
+#include "router/router.h"
+
+namespace ferry::routing {
+
+using tcp = boost::asio::ip::tcp;
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+// An idle keep-alive connection to a backend.
+struct PooledConnection {
+  tcp::socket socket;
+  SteadyTime idle_since;
+};
+
+// One backend (same id and address) across table versions.
+struct BackendState {
+  BackendState(RouteBackend spec, tcp::endpoint endpoint, size_t workers);
+
+  const RouteBackend spec;
+  const tcp::endpoint endpoint;
+  std::atomic<int> in_flight{0};
+  // Set when a table without this backend is installed: its connections are not pooled.
+  std::atomic<bool> removed{false};
+
+  // Idle connections per io thread; only that thread touches its pool (no lock), padded so
+  // threads do not share a cache line.
+  struct alignas(64) Pool {
+    std::deque<PooledConnection> conns;
+  };
+  std::vector<Pool> pools;
+};
+
+struct ReleaseRoute {
+  std::string name;
+  int weight = 0;
+  std::shared_ptr<ReleaseCounters> counters;
+  std::vector<std::shared_ptr<BackendState>> backends;
+};
+
+// One version of the table, never changed after it is built.
+struct Snapshot {
+  uint64_t version = 0;
+  RouteTable table;
+  std::vector<ReleaseRoute> releases;
+  std::vector<int> weighted;  // releases with weight > 0 and at least one backend
+
+  // Index of the release named `name`, or -1.
+  int find(std::string_view name) const;
+};
+
+// Smooth weighted round-robin over releases (the interleaving nginx uses: each pick adds
+// every weight to its release's credit, takes the release with most credit and charges it
+// the total), then plain round-robin over the chosen release's backends. One Picker per
+// io thread, reset whenever its thread sees a new snapshot.
+class Picker {
+ public:
+  void reset(const Snapshot& s);
+  // A weighted release other than `exclude`, or -1 when none has a backend.
+  int pick_release(const Snapshot& s, int exclude = -1);
+  // The next backend of release `index` other than `exclude`, or nullptr.
+  BackendState* pick_backend(const Snapshot& s, int index, const BackendState* exclude = nullptr);
+
+ private:
+  std::vector<int64_t> credit_;
+  std::vector<size_t> next_;
+};
+
+// Everything set_table has seen: backend states by id and counters by release. Not
+// thread-safe; the Router guards it with its table mutex.
+class Registry {
+ public:
+  explicit Registry(size_t workers) : workers_(workers) {}
+
+  // Builds the snapshot for `table`. Backends whose host cannot be resolved are left out
+  // (and named in `skipped`).
+  std::shared_ptr<const Snapshot> build(RouteTable table, uint64_t version,
+                                        std::vector<std::string>* skipped);
+  int in_flight(const std::string& backend_id) const;
+  std::vector<ReleaseStats> stats() const;
+  // Drops every pooled idle connection (after the io threads stopped).
+  void clear_pools();
+
+ private:
+  size_t workers_;
+  std::map<std::string, std::shared_ptr<BackendState>> backends_;
+  std::map<std::string, std::shared_ptr<ReleaseCounters>> releases_;
+};
+
+}  // namespace ferry::routing

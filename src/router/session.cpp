@@ -1,0 +1,244 @@
+#include <utility>  // before Boost headers (Boost 1.74 quirk)
+
+#include "router/session.h"
+
+#include "router/exchange.h"
+
+#include <sys/socket.h>
+
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <cerrno>
+
+namespace ferry::routing {
+
+namespace asio = boost::asio;
+using asio::redirect_error;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t kBufferSize = 16 * 1024;
+constexpr size_t kResponseHeadLimit = 64 * 1024;
+constexpr size_t kMaxIdlePerBackend = 256;  // per io thread
+// Backends often close idle keep-alive connections after a few seconds (gunicorn 2 s,
+// Node 5 s); older pooled connections are not trusted.
+constexpr auto kMaxIdleAge = std::chrono::seconds(4);
+
+}  // namespace
+
+Session::Session(Worker& worker, tcp::socket client)
+    : w_(worker),
+      client_(std::move(client)),
+      cbuf_(kBufferSize, worker.opts.max_header_bytes + 4096),
+      ubuf_(kBufferSize, kResponseHeadLimit + 4096),
+      timer_(worker.ioc),
+      tunnel_done_(worker.ioc) {
+  error_code ec;
+  auto remote = client_.remote_endpoint(ec);
+  if (!ec) client_ip_ = remote.address().to_string();
+  client_.set_option(tcp::no_delay(true), ec);
+}
+
+void Session::start() {
+  auto self = shared_from_this();
+  set_deadline(Phase::kIdle, w_.opts.idle_timeout_ms);
+  asio::co_spawn(w_.ioc, run(self), asio::detached);
+  asio::co_spawn(w_.ioc, watchdog(self), asio::detached);
+}
+
+void Session::set_deadline(Phase phase, int ms) {
+  phase_ = phase;
+  timed_out_ = false;
+  deadline_ = Clock::now() + std::chrono::milliseconds(ms);
+  // The watchdog sleeps until armed_; only an earlier deadline needs to wake it.
+  if (deadline_ < armed_) timer_.cancel();
+}
+
+// `self` keeps the session alive while the coroutine runs.
+awaitable<void> Session::watchdog(std::shared_ptr<Session> /*self*/) {
+  while (!closed_) {
+    armed_ = deadline_;
+    timer_.expires_at(armed_);
+    error_code ec;
+    co_await timer_.async_wait(redirect_error(use_awaitable, ec));
+    if (closed_) break;
+    if (Clock::now() >= deadline_) {
+      on_timeout();
+      deadline_ = SteadyTime::max();
+    }
+  }
+}
+
+void Session::on_timeout() {
+  timed_out_ = true;
+  error_code ec;
+  if (phase_ != Phase::kConnect && phase_ != Phase::kWaitResponse) client_.close(ec);
+  if (up_) up_->close(ec);
+}
+
+awaitable<void> Session::run(std::shared_ptr<Session> /*self*/) {
+  try {
+    while (co_await serve()) {
+    }
+  } catch (const std::exception&) {
+    // Allocation failure or a bug: drop this connection, keep the router serving.
+  }
+  closed_ = true;
+  timer_.cancel();
+  error_code ec;
+  client_.close(ec);
+  if (up_) up_->close(ec);
+}
+
+awaitable<error_code> Session::write(tcp::socket& s, std::string_view a, std::string_view b) {
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()),
+                                         asio::buffer(b.data(), b.size())};
+  error_code ec;
+  co_await asio::async_write(s, bufs, redirect_error(use_awaitable, ec));
+  co_return ec;
+}
+
+awaitable<bool> Session::respond(int status, std::string_view body, std::string_view release,
+                                 bool close) {
+  std::string_view id = req_ ? std::string_view(req_->info().request_id) : std::string_view();
+  std::string msg = router_response(status, body, release, id, close);
+  error_code ec = co_await write(client_, msg);
+  co_return !ec && !close;
+}
+
+awaitable<bool> Session::read_request_head(size_t* head_len) {
+  RequestParser& p = req_.emplace(req_head_, client_ip_, w_.opts.pin_header, w_.ids);
+  p.header_limit(static_cast<std::uint32_t>(w_.opts.max_header_bytes));
+  p.body_limit(w_.opts.max_body_bytes);
+  for (;;) {
+    if (!cbuf_.empty()) {
+      error_code ec;
+      size_t n = p.put(asio::buffer(cbuf_.data(), cbuf_.size()), ec);
+      if (ec == http::error::header_limit) {
+        co_return co_await respond(431, "request header fields too large\n", {}, true);
+      }
+      if (ec == http::error::body_limit) {
+        co_return co_await respond(413, "request body too large\n", {}, true);
+      }
+      if (ec && ec != http::error::need_more) {
+        co_return co_await respond(400, "malformed request\n", {}, true);
+      }
+      if (p.is_header_done()) {
+        *head_len = n;
+        co_return true;
+      }
+    }
+    size_t room = 0;
+    char* at = cbuf_.prepare(&room);
+    if (at == nullptr) co_return co_await respond(431, "request header fields too large\n", {}, true);
+    error_code ec;
+    size_t n = co_await client_.async_read_some(asio::buffer(at, room),
+                                                redirect_error(use_awaitable, ec));
+    if (ec) co_return false;  // closed, reset or idle: nothing to answer
+    cbuf_.commit(n);
+    if (phase_ == Phase::kIdle) set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
+  }
+}
+
+awaitable<bool> Session::serve() {
+  if (cbuf_.empty()) set_deadline(Phase::kIdle, w_.opts.idle_timeout_ms);
+  else set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
+  Exchange ex;
+  if (!co_await read_request_head(&ex.head_len)) co_return false;
+  ex.start = Clock::now();
+  RequestParser& p = *req_;
+  const RequestInfo& info = p.info();
+  if (info.version != 10 && info.version != 11)
+    co_return co_await respond(505, "only HTTP/1.0 and HTTP/1.1 are served\n", {}, true);
+  if (info.method == http::verb::connect)
+    co_return co_await respond(405, "CONNECT is not served\n", {}, true);
+  if (info.bad_transfer_encoding)
+    co_return co_await respond(400, "unsupported transfer-encoding\n", {}, true);
+
+  // Parse the body bytes already read, without sending them yet: a request that is
+  // complete in the buffer can be sent again to another backend.
+  ex.staged = ex.head_len;
+  p.eager(true);
+  while (!p.is_done() && ex.staged < cbuf_.size()) {
+    error_code ec;
+    ex.staged += p.put(asio::buffer(cbuf_.data() + ex.staged, cbuf_.size() - ex.staged), ec);
+    if (ec == http::error::need_more) break;
+    if (ec == http::error::body_limit)
+      co_return co_await respond(413, "request body too large\n", {}, true);
+    if (ec) co_return co_await respond(400, "malformed request body\n", {}, true);
+  }
+  ex.close_client = !p.keep_alive() || info.upgrade;
+
+  ex.snap = w_.table();
+  int rel = -1;
+  if (!info.pin.empty()) {
+    ex.pinned = true;
+    rel = ex.snap->find(info.pin);
+    if (rel < 0 || ex.snap->releases[rel].backends.empty()) {
+      bool close = ex.close_client || !p.is_done();
+      bool keep = co_await respond(503, "no ready backend for the pinned release\n", {}, close);
+      cbuf_.consume(ex.staged);
+      co_return keep;
+    }
+  } else {
+    rel = w_.picker.pick_release(*ex.snap);
+    if (rel < 0) {
+      bool close = ex.close_client || !p.is_done();
+      bool keep = co_await respond(503, "no ready backend\n", {}, close);
+      cbuf_.consume(ex.staged);
+      co_return keep;
+    }
+  }
+  ex.choose(rel, w_.picker.pick_backend(*ex.snap, rel));
+  bool keep = co_await proxy(ex);
+  cbuf_.consume(ex.staged);
+  co_return keep && !ex.close_client;
+}
+
+awaitable<error_code> Session::open_upstream(BackendState& b, bool allow_pooled) {
+  up_.reset();
+  auto& pool = b.pools[w_.index].conns;
+  auto now = Clock::now();
+  while (allow_pooled && !pool.empty()) {
+    PooledConnection c = std::move(pool.back());
+    pool.pop_back();
+    if (now - c.idle_since > kMaxIdleAge) continue;
+    // A connection the backend closed (or wrote to) while idle is not reused.
+    char probe;
+    ssize_t r = ::recv(c.socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      up_.emplace(std::move(c.socket));
+      up_reused_ = true;
+      co_return error_code{};
+    }
+  }
+  up_.emplace(w_.ioc);
+  up_reused_ = false;
+  set_deadline(Phase::kConnect, w_.opts.connect_timeout_ms);
+  error_code ec;
+  co_await up_->async_connect(b.endpoint, redirect_error(use_awaitable, ec));
+  if (timed_out_) ec = asio::error::timed_out;
+  if (!ec) up_->set_option(tcp::no_delay(true), ec);
+  if (ec) up_.reset();
+  co_return ec;
+}
+
+void Session::release_upstream(BackendState& b, bool reusable) {
+  if (!up_) return;
+  auto& pool = b.pools[w_.index].conns;
+  if (reusable && !b.removed.load(std::memory_order_relaxed) && pool.size() < kMaxIdlePerBackend) {
+    auto now = Clock::now();
+    while (!pool.empty() && now - pool.front().idle_since > kMaxIdleAge) pool.pop_front();
+    pool.push_back(PooledConnection{std::move(*up_), now});
+  }
+  up_.reset();
+}
+
+}  // namespace ferry::routing

@@ -1,0 +1,91 @@
+// One client connection of the router: reads requests (keep-alive, pipelining), picks a
+// backend from the current table, relays the request to a pooled or new upstream
+// connection and the response back, streaming bodies in both directions, retrying
+// idempotent requests once elsewhere, tunnelling upgrades, and recording per-release
+// counters. Runs as C++20 coroutines on its worker's single io thread, so none of its
+// state needs a lock. A watchdog coroutine enforces the idle, connect and response timeouts.
+#pragma once
+
+#include <utility>  // before Boost headers (Boost 1.74 quirk)
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "router/http_messages.h"
+#include "router/io_buffer.h"
+#include "router/worker.h"
+
+namespace ferry::routing {
+
+template <typename T>
+using awaitable = boost::asio::awaitable<T>;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Worker& worker, tcp::socket client);
+  // Starts serving; call on the worker's thread.
+  void start();
+
+ private:
+  // What a timeout closes depends on what the session is waiting for.
+  enum class Phase { kIdle, kClient, kConnect, kWaitResponse, kStreaming, kTunnel };
+  enum class HeadResult { kOk, kTimeout, kClosedEarly, kBad };
+  enum class BodyResult { kOk, kClientGone, kUpstreamFailed, kTooLarge, kBad };
+  struct Exchange;
+
+  awaitable<void> run(std::shared_ptr<Session> self);
+  awaitable<void> watchdog(std::shared_ptr<Session> self);
+  void set_deadline(Phase phase, int ms);
+  void on_timeout();
+
+  // One request; false when the client connection must close.
+  awaitable<bool> serve();
+  awaitable<bool> read_request_head(size_t* head_len);
+  // Routes and relays a parsed request; false when the client connection must close.
+  awaitable<bool> proxy(Exchange& ex);
+  awaitable<error_code> open_upstream(BackendState& b, bool allow_pooled);
+  void release_upstream(BackendState& b, bool reusable);
+  awaitable<BodyResult> stream_request_body(Exchange& ex);
+  awaitable<HeadResult> read_response_head(Exchange& ex, size_t* head_len);
+  void new_response_parser(Exchange& ex);
+  // Moves `ex` to another backend for its one retry: another instance of the same release
+  // first, else (unless pinned) another weighted release. False when there is none.
+  bool alternative(Exchange& ex);
+  void finish(Exchange& ex, int status, bool upstream_error);
+  awaitable<bool> relay_response(Exchange& ex, size_t head_len);
+  awaitable<void> tunnel(std::shared_ptr<Session> self, Exchange& ex);
+  awaitable<void> relay(tcp::socket& from, tcp::socket& to, IoBuffer& buf);
+  awaitable<error_code> write(tcp::socket& s, std::string_view a, std::string_view b = {});
+  // Sends a response the router makes itself; false when the connection must close.
+  awaitable<bool> respond(int status, std::string_view body, std::string_view release,
+                          bool close);
+
+  Worker& w_;
+  tcp::socket client_;
+  std::optional<tcp::socket> up_;
+  bool up_reused_ = false;
+  std::string client_ip_;
+  IoBuffer cbuf_;  // bytes from the client
+  IoBuffer ubuf_;  // bytes from the upstream
+  std::string req_head_;
+  std::string resp_head_;
+  std::string decoded_;
+  std::optional<RequestParser> req_;
+  std::optional<ResponseParser> resp_;
+
+  boost::asio::steady_timer timer_;
+  SteadyTime deadline_;
+  SteadyTime armed_;
+  Phase phase_ = Phase::kIdle;
+  bool timed_out_ = false;
+  bool closed_ = false;
+
+  boost::asio::steady_timer tunnel_done_;
+  bool tunnel_other_finished_ = false;
+};
+
+}  // namespace ferry::routing

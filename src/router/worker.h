@@ -1,0 +1,56 @@
+// One io thread of the router: its io_context, its view of the routing table and its own
+// upstream connection pools, so the hot path shares nothing with other threads except an
+// atomic table version and the per-release counters.
+#pragma once
+
+#include <utility>  // before Boost headers (Boost 1.74 quirk)
+
+#include <boost/asio/io_context.hpp>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "router/http_messages.h"
+#include "router/route_table.h"
+#include "router/router.h"
+
+namespace ferry::routing {
+
+// The current table: set_table stores the pointer and bumps the version under the mutex;
+// io threads check the version (one atomic load per request) and copy the pointer only
+// when it changed.
+struct TableSource {
+  std::atomic<uint64_t> version{0};
+  std::mutex mu;
+  std::shared_ptr<const Snapshot> current;
+};
+
+struct Worker {
+  Worker(size_t index_, const RouterOptions& opts_, TableSource& tables_)
+      : ioc(1), index(index_), opts(opts_), tables(tables_) {}
+
+  // The table for a request starting now.
+  const std::shared_ptr<const Snapshot>& table() {
+    uint64_t v = tables.version.load(std::memory_order_acquire);
+    if (!snap || snap->version != v) {
+      std::lock_guard<std::mutex> lock(tables.mu);
+      snap = tables.current;
+      picker.reset(*snap);
+    }
+    return snap;
+  }
+
+  // Declared first so it is destroyed last: sockets owned by the members below (pooled
+  // connections in snapshots) and by suspended sessions must go before it.
+  boost::asio::io_context ioc;
+  const size_t index;
+  const RouterOptions& opts;
+  TableSource& tables;
+  RequestIdGenerator ids;
+  Picker picker;
+  std::shared_ptr<const Snapshot> snap;
+  std::thread thread;
+};
+
+}  // namespace ferry::routing

@@ -1,0 +1,163 @@
+#include "server/server_metrics.h"
+
+#include "core/agent_api.h"
+#include "server/control_plane.h"
+#include "store/store.h"
+
+namespace ferry {
+
+namespace {
+
+template <typename T>
+T* must(Result<T*> r) {
+  // Names are constants of this file: a failure is a programming error caught by tests.
+  return r.ok() ? *r : nullptr;
+}
+
+const std::vector<double>& duration_buckets() {
+  static const std::vector<double> b{1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
+  return b;
+}
+
+const std::vector<double>& fast_buckets() {
+  static const std::vector<double> b{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+  return b;
+}
+
+}  // namespace
+
+std::string rollback_reason_label(const std::string& reason) {
+  if (reason.find("analysis") != std::string::npos || reason.find("error rate") != std::string::npos ||
+      reason.find("latency") != std::string::npos)
+    return "analysis";
+  if (reason.find("deadline") != std::string::npos || reason.find("ready") != std::string::npos)
+    return "progress_deadline";
+  if (reason.find("crash") != std::string::npos) return "crash_loop";
+  if (reason.find("abort") != std::string::npos) return "aborted";
+  if (reason.find("hook") != std::string::npos) return "hook";
+  return "other";
+}
+
+ServerMetrics::ServerMetrics(ControlPlane& cp) : cp_(cp) {
+  deployments_ = must(registry_.counter("ferry_deployments_total",
+                                        "Deployments that ended, by result", {"app", "env", "result"}));
+  rollbacks_ = must(registry_.counter("ferry_rollbacks_total", "Automatic and requested rollbacks",
+                                      {"app", "env", "reason"}));
+  deploy_duration_ = must(registry_.histogram("ferry_deployment_duration_seconds",
+                                              "Time from creation to the end of a deployment",
+                                              {"app", "env", "strategy"}, duration_buckets()));
+  rollback_duration_ = must(registry_.histogram(
+      "ferry_rollback_duration_seconds",
+      "Time from the rollback decision until all traffic was back on the stable release",
+      {"app", "env"}, fast_buckets()));
+  hook_duration_ = must(registry_.histogram("ferry_hook_duration_seconds", "Hook run time",
+                                            {"app", "hook"}, duration_buckets()));
+  notifications_ = must(registry_.counter("ferry_notifications_total",
+                                          "Notification deliveries by final result", {"sink", "result"}));
+  api_requests_ = must(registry_.counter("ferry_api_requests_total", "API requests by status code class",
+                                         {"code_class"}));
+  add_agent_callbacks();
+}
+
+void ServerMetrics::on_event(const DeploymentEvent& e, const DeploymentRecord& d) {
+  if (e.type == "rollback_started") {
+    rollbacks_->with({d.app, d.env, rollback_reason_label(d.reason)}).inc();
+    if (e.data.contains("traffic_restored_ms"))
+      rollback_duration_->with({d.app, d.env})
+          .observe(e.data.value("traffic_restored_ms", int64_t{0}) / 1000.0);
+  }
+  if (e.type == "hook_finished")
+    hook_duration_->with({d.app, e.data.value("hook", "")}).observe(e.data.value("duration_ms", 0.0) / 1000.0);
+  if (!is_final_state(d.state)) return;
+  {
+    std::lock_guard lk(mu_);
+    if (!finished_.insert(d.id).second) return;
+    if (finished_.size() > 10'000) finished_.clear();
+  }
+  deployments_->with({d.app, d.env, d.state}).inc();
+  if (d.finished_at_ms > d.created_at_ms)
+    deploy_duration_->with({d.app, d.env, d.strategy}).observe((d.finished_at_ms - d.created_at_ms) / 1000.0);
+}
+
+void ServerMetrics::on_delivery(const DeliveryRecord& r) {
+  if (r.final) notifications_->with({r.sink, std::string(r.result())}).inc();
+}
+
+void ServerMetrics::on_request(int status) {
+  api_requests_->with({std::to_string(status / 100) + "xx"}).inc();
+}
+
+void ServerMetrics::add_agent_callbacks() {
+  // One read of every app's status per environment, shared by the families below.
+  struct Row {
+    std::string app, env;
+    AppStatus status;
+  };
+  auto collect = [this] {
+    std::vector<Row> rows;
+    auto config = cp_.config();
+    for (const auto& env : config->environments)
+      for (const auto& app : config->apps)
+        for (AgentClient* a : cp_.agents_for(env.name)) {
+          auto s = a->app_status(app.name);
+          if (s.ok()) rows.push_back({app.name, env.name, std::move(*s)});
+        }
+    return rows;
+  };
+  (void)registry_.callback(
+      "ferry_router_requests_total", "Requests the routers answered, by release and status class",
+      metrics::MetricType::kCounter, {"app", "env", "release", "code_class"}, [collect] {
+        std::vector<metrics::Sample> out;
+        for (const auto& r : collect())
+          for (const auto& s : r.status.releases) {
+            const std::pair<const char*, uint64_t> classes[] = {
+                {"1xx", s.status_1xx}, {"2xx", s.status_2xx}, {"3xx", s.status_3xx},
+                {"4xx", s.status_4xx}, {"5xx", s.status_5xx}};
+            for (const auto& [cls, n] : classes)
+              out.push_back({{r.app, r.env, s.release, cls}, static_cast<double>(n)});
+          }
+        return out;
+      });
+  (void)registry_.callback_histogram(
+      "ferry_router_request_duration_seconds", "Router request latency by release",
+      {"app", "env", "release"}, [collect] {
+        std::vector<metrics::HistogramSample> out;
+        const auto& bounds_ms = latency_buckets_ms();
+        for (const auto& r : collect())
+          for (const auto& s : r.status.releases) {
+            metrics::HistogramSample h;
+            h.labels = {r.app, r.env, s.release};
+            uint64_t cum = 0;
+            for (size_t i = 0; i < bounds_ms.size() && i < s.latency_counts.size(); ++i) {
+              cum += s.latency_counts[i];
+              h.bounds.push_back(bounds_ms[i] / 1000.0);
+              h.cumulative.push_back(cum);
+            }
+            for (size_t i = bounds_ms.size(); i < s.latency_counts.size(); ++i) cum += s.latency_counts[i];
+            h.count = cum;
+            h.sum = s.latency_sum_ms / 1000.0;
+            out.push_back(std::move(h));
+          }
+        return out;
+      });
+  (void)registry_.callback(
+      "ferry_instance_up", "1 when the instance is ready", metrics::MetricType::kGauge,
+      {"app", "env", "release", "instance"}, [collect] {
+        std::vector<metrics::Sample> out;
+        for (const auto& r : collect())
+          for (const auto& i : r.status.instances)
+            out.push_back({{r.app, r.env, i.release, i.id}, i.state == InstanceState::kReady ? 1.0 : 0.0});
+        return out;
+      });
+  (void)registry_.callback(
+      "ferry_instance_restarts_total", "Restarts of an instance after it crashed or failed liveness",
+      metrics::MetricType::kCounter, {"app", "env", "release", "instance"}, [collect] {
+        std::vector<metrics::Sample> out;
+        for (const auto& r : collect())
+          for (const auto& i : r.status.instances)
+            out.push_back({{r.app, r.env, i.release, i.id}, static_cast<double>(i.restarts)});
+        return out;
+      });
+}
+
+}  // namespace ferry
