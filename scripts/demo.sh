@@ -20,6 +20,9 @@ LOADGEN="$BIN/examples/loadgen/ferry-loadgen"
 SERVER_PORT=${DEMO_SERVER_PORT:-17070}
 APP_PORT=${DEMO_APP_PORT:-18080}
 WORK="$ROOT/.ferry-demo"
+# A demo left running by an earlier run (killed before its cleanup) holds the ports.
+pkill -TERM -f "ferry agent --listen 127.0.0.1:$((SERVER_PORT + 1))" 2>/dev/null || true
+pkill -f "$BIN/examples/demo-app/ferry-demo-app" 2>/dev/null || true
 rm -rf "$WORK"
 mkdir -p "$WORK"
 sed -e "s|@BIN@|$BIN|g" -e "s|@SERVER_PORT@|$SERVER_PORT|g" -e "s|@APP_PORT@|$APP_PORT|g" \
@@ -28,11 +31,9 @@ sed -e "s|@BIN@|$BIN|g" -e "s|@SERVER_PORT@|$SERVER_PORT|g" -e "s|@APP_PORT@|$AP
 cleanup() {
   [ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null || true
   # The local agent outlives the server by design; the demo stops it and its instances.
-  if [ -f "$WORK/data/agent/agent-state.json" ]; then
-    pkill -TERM -f "ferry agent --listen 127.0.0.1:$((SERVER_PORT + 1))" 2>/dev/null || true
-    sleep 0.5
-    pkill -f "$BIN/examples/demo-app/ferry-demo-app" 2>/dev/null || true
-  fi
+  pkill -TERM -f "ferry agent --listen 127.0.0.1:$((SERVER_PORT + 1))" 2>/dev/null || true
+  sleep 0.5
+  pkill -f "$BIN/examples/demo-app/ferry-demo-app" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT

@@ -77,12 +77,12 @@ int64_t backoff_ms(int restarts) {
   return std::min<int64_t>(30'000, 250LL << n);
 }
 
-// The app an instance belongs to (its environment carries it).
+// The agent app an instance belongs to, "<app>.<env>" (its environment carries both).
 std::string app_of(const Agent::Instance& inst) {
-  auto it = inst.spec.run.env.find("FERRY_APP");
-  if (it != inst.spec.run.env.end()) return it->second;
-  it = inst.env.find("FERRY_APP");
-  return it == inst.env.end() ? std::string() : it->second;
+  const auto& env = inst.spec.run.env;
+  auto app = env.find("FERRY_APP"), where = env.find("FERRY_ENV");
+  if (app == env.end()) return {};
+  return where == env.end() ? app->second : agent_app_name(app->second, where->second);
 }
 
 bool same_run(const InstanceSpec& a, const InstanceSpec& b) {

@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
   CLI::App app{"ferry: safe, fast, auditable releases of web services"};
   app.set_version_flag("--version", std::string("ferry ") + FERRY_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // global options may come after the verb too
   ferry::cli::GlobalOptions g;
   if (const char* s = std::getenv("FERRY_SERVER")) g.server = s;
   if (const char* t = std::getenv("FERRY_TOKEN")) g.token = t;

@@ -2,6 +2,9 @@
 
 namespace ferry {
 
+std::string agent_app_name(const std::string& app, const std::string& env) { return app + "." + env; }
+
+
 std::string_view to_string(InstanceState s) {
   switch (s) {
     case InstanceState::kStarting: return "starting";

@@ -78,6 +78,10 @@ struct AppStatus {
   std::vector<ReleaseStats> releases;   // router stats per release
 };
 
+// The name an app has on an agent: one router and set of instances per environment,
+// so "<app>.<env>" (e.g. "web.production").
+std::string agent_app_name(const std::string& app, const std::string& env);
+
 class AgentClient {
  public:
   virtual ~AgentClient() = default;

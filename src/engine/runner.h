@@ -61,7 +61,7 @@ class DeploymentRunner {
 
   Status commit(const std::string& type, int step, const std::string& message,
                 const Json& data = Json::object());
-  std::string agent_app() const { return d_.app + "." + d_.env; }
+  std::string agent_app() const { return agent_app_name(d_.app, d_.env); }
   bool flag(bool Engine::Control::*f, bool clear = false);
 
   EngineContext& ctx_;

@@ -126,6 +126,12 @@ std::map<std::string, std::string> ControlPlane::secrets_for(const std::string& 
   return out;
 }
 
+std::vector<std::pair<std::string, HttpAgentClient*>> ControlPlane::agent_clients() {
+  std::vector<std::pair<std::string, HttpAgentClient*>> out;
+  for (auto& [name, c] : agents_) out.emplace_back(name, c.get());
+  return out;
+}
+
 std::vector<AgentClient*> ControlPlane::agents_for(const std::string& env) {
   std::vector<AgentClient*> out;
   auto config = this->config();
@@ -141,8 +147,13 @@ std::vector<AgentClient*> ControlPlane::agents_for(const std::string& env) {
 
 Status ControlPlane::start() {
   auto config = config_;
-  auto listen = parse_endpoint(config->server.listen);
+  // "HOST:0" (tests, --listen) binds a free port; anything else must be a full address.
+  const std::string& addr = config->server.listen;
+  auto listen = addr.ends_with(":0")
+                    ? parse_endpoint(addr.substr(0, addr.size() - 2) + ":1")
+                    : parse_endpoint(addr);
   if (!listen.ok()) return listen.status().with_context("server.listen");
+  if (addr.ends_with(":0")) listen->port = 0;
   if (opts_.local_agent && config->server.start_local_agent) {
     Endpoint agent_ep{listen->host, static_cast<uint16_t>(listen->port + 1)};
     if (!opts_.agent_listen.empty()) {

@@ -64,6 +64,8 @@ class ControlPlane {
   Logger& log() { return *log_; }
   std::shared_ptr<const Config> config() const;
   std::vector<AgentClient*> agents_for(const std::string& env);
+  // Every agent by name ("local" for the server's own).
+  std::vector<std::pair<std::string, HttpAgentClient*>> agent_clients();
   const ServerOptions& options() const { return opts_; }
   const SecretBox& secret_box() const { return *secret_box_; }
   Masker& masker() { return *masker_; }

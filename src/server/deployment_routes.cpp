@@ -65,7 +65,7 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
       return HttpResponse::error(not_found("environment " + req.param("env") + " is not configured"));
     Json agents = Json::array();
     for (AgentClient* a : cp.agents_for(req.param("env"))) {
-      auto s = a->app_status(req.param("app"));
+      auto s = a->app_status(agent_app_name(req.param("app"), req.param("env")));
       Json j;
       if (s.ok()) {
         to_json(j, *s);

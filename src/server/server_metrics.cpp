@@ -57,6 +57,16 @@ ServerMetrics::ServerMetrics(ControlPlane& cp) : cp_(cp) {
   api_requests_ = must(registry_.counter("ferry_api_requests_total", "API requests by status code class",
                                          {"code_class"}));
   add_agent_callbacks();
+  // Alerted counters start at 0 for every app and environment: a series that first
+  // appears at 1 has no earlier sample for increase() to compare with.
+  auto config = cp_.config();
+  for (const auto& app : config->apps)
+    for (const auto& env : config->environments) {
+      for (const char* result : {"succeeded", "failed", "rolled_back", "aborted"})
+        deployments_->with({app.name, env.name, result});
+      for (const char* reason : {"analysis", "progress_deadline", "crash_loop", "aborted", "hook", "other"})
+        rollbacks_->with({app.name, env.name, reason});
+    }
 }
 
 void ServerMetrics::on_event(const DeploymentEvent& e, const DeploymentRecord& d) {
@@ -99,7 +109,7 @@ void ServerMetrics::add_agent_callbacks() {
     for (const auto& env : config->environments)
       for (const auto& app : config->apps)
         for (AgentClient* a : cp_.agents_for(env.name)) {
-          auto s = a->app_status(app.name);
+          auto s = a->app_status(agent_app_name(app.name, env.name));
           if (s.ok()) rows.push_back({app.name, env.name, std::move(*s)});
         }
     return rows;
@@ -140,6 +150,13 @@ void ServerMetrics::add_agent_callbacks() {
           }
         return out;
       });
+  (void)registry_.callback("ferry_agent_up", "1 when the agent answers its health check",
+                           metrics::MetricType::kGauge, {"agent"}, [this] {
+                             std::vector<metrics::Sample> out;
+                             for (const auto& [name, c] : cp_.agent_clients())
+                               out.push_back({{name}, c->health().ok() ? 1.0 : 0.0});
+                             return out;
+                           });
   (void)registry_.callback(
       "ferry_instance_up", "1 when the instance is ready", metrics::MetricType::kGauge,
       {"app", "env", "release", "instance"}, [collect] {

@@ -108,7 +108,7 @@ TEST(DeployE2E, AgentKilledWithSigkillIsRestartedAndReadoptsInstances) {
   ASSERT_EQ(pids.size(), 2u) << before->dump(2);
 
   std::string out;
-  ASSERT_EQ(run("pkill -KILL -f 'agent --listen 127.0.0.1:" + std::to_string(c.agent_port()) + "'", &out), 0);
+  ASSERT_EQ(run("pkill -KILL -f '[a]gent --listen 127.0.0.1:" + std::to_string(c.agent_port()) + "'", &out), 0);
   const auto killed = std::chrono::steady_clock::now();
   // The router lives in the agent: it is down until the agent is back.
   double back_ms = -1;

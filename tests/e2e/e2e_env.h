@@ -133,10 +133,16 @@ class Cluster {
   ~Cluster() {
     stop_server();
     // The agent outlives the server by design: stop it and its instances.
-    run("pkill -TERM -f 'agent --listen 127.0.0.1:" + std::to_string(agent_port_) + "'");
+    run("pkill -TERM -f '[a]gent --listen 127.0.0.1:" + std::to_string(agent_port_) + "'");
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    run("pkill -KILL -f 'agent --listen 127.0.0.1:" + std::to_string(agent_port_) + "'");
-    run("pkill -f '" + demo_bin() + ".*'" );
+    run("pkill -KILL -f '[a]gent --listen 127.0.0.1:" + std::to_string(agent_port_) + "'");
+    // Its instances run in their own sessions: stop the ones its state file names.
+    std::ifstream state(dir_ / "data/agent/agent-state.json");
+    std::string text((std::istreambuf_iterator<char>(state)), {});
+    if (auto j = parse_json(text); j.ok())
+      for (const auto& app : (*j)["apps"])
+        for (const auto& i : app["instances"])
+          if (int pid = i["status"].value("pid", 0); pid > 0) kill(-pid, SIGKILL);
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
   }
   std::string config() const { return (dir_ / "ferry.yaml").string(); }

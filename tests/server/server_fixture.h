@@ -24,7 +24,7 @@ class ServerFixture : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ / "ferry.yaml")
-        << "version: 1\nserver:\n  listen: 127.0.0.1:0\n  store: sqlite:" << (dir_ / "ferry.db").string()
+        << "version: 1\nserver:\n  listen: 127.0.0.1:7999\n  store: sqlite:" << (dir_ / "ferry.db").string()
         << "\n  data_dir: " << (dir_ / "data").string() << "\n  start_local_agent: false\n"
         << "environments:\n" << envs_yaml
         << "apps:\n  web:\n    port: 18999\n    run:\n      command: [\"/bin/true\"]\n"
@@ -32,11 +32,13 @@ class ServerFixture : public ::testing::Test {
     ServerOptions o;
     o.config_path = (dir_ / "ferry.yaml").string();
     o.local_agent = false;
+    o.listen = "127.0.0.1:0";
     o.log_file = (dir_ / "server.log").string();
     auto cp = ControlPlane::create(o);
     ASSERT_TRUE(cp.ok()) << cp.status().message();
     cp_ = std::move(*cp);
-    ASSERT_TRUE(cp_->start().ok());
+    Status started = cp_->start();
+    ASSERT_TRUE(started.ok()) << started.message();
     auto t = cp_->auth().create("root", Role::kAdmin, {}, "test", 1);
     ASSERT_TRUE(t.ok());
     admin_ = t->token;

@@ -3,7 +3,7 @@
 #include <sqlite3.h>
 
 #include "server/auth.h"
-#include "tests/server/server_fixture.h"
+#include "server/server_fixture.h"
 
 namespace ferry::testing {
 namespace {
@@ -98,9 +98,10 @@ TEST_F(ServerTest, FreezeHoldsADeploymentUntilAnAdminOverridesWithAReason) {
   ok_json(admin_, "POST", "/api/v1/deployments/" + id + "/override", Json{{"reason", "hotfix for outage"}});
   d = wait_state(id, [](const Json& j) { return j.value("state", "") != "waiting"; });
   bool audited = false;
-  for (const auto& e : ok_json(admin_, "GET", "/api/v1/audit")["entries"])
+  Json entries = ok_json(admin_, "GET", "/api/v1/audit")["entries"];
+  for (const auto& e : entries)
     audited |= e.value("action", "") == "gate.override" && e["details"].value("reason", "") == "hotfix for outage";
-  EXPECT_TRUE(audited);
+  EXPECT_TRUE(audited) << entries.dump(1);
 }
 
 TEST_F(ServerTest, ScanGateRefusesSecretsAndOnlyAnAdminWithAReasonOverrides) {
