@@ -66,7 +66,8 @@ export async function call(method, path, body, token = session.token) {
     const err = json && json.error && typeof json.error === 'object' ? json.error : {};
     const message = err.message || text.slice(0, 300) || `${res.status} ${res.statusText}`;
     const e = new ApiError(res.status, err.code || '', message);
-    if (res.status === 401 && unauthorizedHandler) unauthorizedHandler(e);
+    // Only the signed-in token being refused signs the page out (not a token being tried).
+    if (res.status === 401 && unauthorizedHandler && token && token === session.token) unauthorizedHandler(e);
     throw e;
   }
   return json;
