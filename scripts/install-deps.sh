@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config
   libsqlite3-dev libpq-dev libssl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libvectorscan-dev
   libre2-dev libgit2-dev libcurl4-openssl-dev clang libclang-rt-14-dev tzdata)
-test_pkgs=(curl python3 procps iproute2 git prometheus prometheus-alertmanager systemd)
+test_pkgs=(curl python3 procps iproute2 git prometheus prometheus-alertmanager systemd chromium nodejs $(command -v npm >/dev/null || echo npm))  # npm: Debian's, unless nodejs already brings one
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi
 missing=()

@@ -1,0 +1,92 @@
+// The live traffic of one app in one environment: the router's split by release, and
+// per release the request rate, error rate and p95 latency, charted over the last two
+// minutes from the status polled every second.
+import { h, fill } from '../dom.js';
+import { get } from '../api.js';
+import { state } from '../context.js';
+import { percent, ms, rate } from '../format.js';
+import { ReleaseRates, trafficSplit, instanceCounts } from '../stats.js';
+import { LineChart } from '../chart.js';
+import { splitBar } from './parts.js';
+
+const POLL_MS = 1000;
+const WINDOW_MS = 120000;
+
+export function liveTraffic(app, env, colorOf) {
+  const splitEl = h('div', { class: 'split-holder', id: 'traffic-split' },
+                    h('span', { class: 'muted' }, 'loading…'));
+  const tableBody = h('tbody');
+  const errorCanvas = h('canvas', { class: 'chart', id: 'chart-errors', 'aria-label': 'error rate per release' });
+  const latencyCanvas = h('canvas', { class: 'chart', id: 'chart-p95', 'aria-label': 'p95 latency per release' });
+  const problems = h('div', { class: 'muted' });
+  const el = h('section', { class: 'live card', id: 'live-traffic' },
+    h('h2', null, 'Live traffic'),
+    splitEl,
+    h('table', { class: 'grid stats', id: 'release-stats' },
+      h('thead', null, h('tr', null, h('th', null, 'Release'),
+        ['Weight', 'Instances ready', 'Requests', 'Error rate', 'p95'].map((t) => h('th', { class: 'num' }, t)))),
+      tableBody),
+    problems,
+    h('div', { class: 'charts' }, errorCanvas, latencyCanvas));
+
+  const rates = new ReleaseRates(state.latencyBuckets, WINDOW_MS);
+  const errorChart = new LineChart(errorCanvas, { title: 'Error rate', format: (v) => percent(v, v < 0.1 ? 1 : 0), minMax: 0.05 });
+  const latencyChart = new LineChart(latencyCanvas, { title: 'p95 latency', format: (v) => ms(v), minMax: 10 });
+  let stopped = false;
+  let busy = false;
+
+  function drawCharts(now) {
+    const pick = (key) => new Map([...rates.series].map(([r, pts]) => [r, pts.map((p) => ({ t: p.t, value: p[key] }))]));
+    errorChart.draw(pick('errorRate'), colorOf, now, WINDOW_MS);
+    latencyChart.draw(pick('p95'), colorOf, now, WINDOW_MS);
+  }
+
+  async function poll() {
+    if (busy || stopped) return;
+    busy = true;
+    try {
+      const status = await get(`/api/v1/apps/${encodeURIComponent(app)}/envs/${encodeURIComponent(env)}/status`);
+      if (stopped) return;
+      const now = Date.now();
+      const latest = rates.add(status, now);
+      const split = trafficSplit(status);
+      const inst = instanceCounts(status);
+      fill(splitEl, splitBar(split, colorOf));
+      const releases = new Set([...split.map((s) => s.release), ...Object.keys(inst), ...latest.keys()]);
+      const weightOf = Object.fromEntries(split.map((s) => [s.release, s.weight]));
+      fill(tableBody, [...releases].sort().map((r) => {
+        const p = latest.get(r) || {};
+        const swatch = h('span', { class: 'swatch' });
+        swatch.style.background = colorOf(r);
+        const c = inst[r] || { ready: 0, total: 0 };
+        return h('tr', { dataset: { release: r } },
+          h('td', null, swatch, r),
+          h('td', { class: 'num' }, weightOf[r] === undefined ? '–' : percent(weightOf[r], 0)),
+          h('td', { class: 'num' }, `${c.ready}/${c.total}`),
+          h('td', { class: 'num' }, rate(p.rps)),
+          h('td', { class: 'num' }, percent(p.errorRate, 2)),
+          h('td', { class: 'num' }, ms(p.p95)));
+      }));
+      const errs = (status.agents || []).filter((a) => a.error).map((a) => `${a.agent || 'agent'}: ${a.error}`);
+      fill(problems, errs.length ? `Unreachable: ${errs.join('; ')}` : '');
+      drawCharts(now);
+    } catch (e) {
+      if (!stopped) fill(problems, `Status unavailable: ${e.message}`);
+    } finally {
+      busy = false;
+    }
+  }
+
+  const timer = setInterval(poll, POLL_MS);
+  const onResize = () => drawCharts(Date.now());
+  window.addEventListener('resize', onResize);
+  poll();
+  return {
+    el,
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+      window.removeEventListener('resize', onResize);
+    },
+  };
+}
