@@ -193,12 +193,10 @@ void Agent::stop(bool stop_instances) {
       if (inst->child) reap_child(inst->proc.pid, &code);
     }
   }
-  if (stop_instances) {
-    std::lock_guard lk(mu_);
-    apps_.clear();
-    dirty_ = true;
-    save_state();
-  }
+  std::lock_guard lk(mu_);
+  if (stop_instances) apps_.clear();
+  // The last word: what a restarted agent will re-adopt (states changed since the last tick too).
+  save_state();
 }
 
 Status Agent::ensure_router(App& app) {
