@@ -106,12 +106,15 @@ void ControlPlane::add_routes() {
       audit(actor, "api.denied", "", "", "", req.remote_addr,
             Json{{"method", req.method}, {"path", req.path}, {"status", res.status}});
     }
-    if (log_->enabled(LogLevel::kDebug))
-      log_->debug("request", {{"method", req.method},
-                              {"path", req.path},
-                              {"status", res.status},
-                              {"latency_ms", ms},
-                              {"request_id", req.request_id}});
+    // Access log: changes and errors at info, reads at debug.
+    const LogLevel level =
+        (req.method != "GET" || res.status >= 400) ? LogLevel::kInfo : LogLevel::kDebug;
+    if (log_->enabled(level))
+      log_->log(level, "request",
+                {{"method", req.method}, {"path", req.path}, {"status", res.status},
+                 {"latency_ms", ms}, {"request_id", req.request_id},
+                 {"actor", req.attrs.count("actor") ? req.attrs.at("actor") : ""},
+                 {"remote", req.remote_addr}});
   });
   add_health_routes(http, *this);
   add_deployment_routes(http, *this);
