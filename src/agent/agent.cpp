@@ -23,6 +23,8 @@ namespace ferry {
 namespace fs = std::filesystem;
 
 struct Agent::Instance {
+  std::string key;             // its key in App::instances (and its router backend id)
+  std::string replaced_by;     // an instance of the same id with a new run: drain once it is ready
   InstanceSpec spec;
   InstanceStatus status;
   ProcessHandle proc;
@@ -264,13 +266,16 @@ Status Agent::put_app(const AppDesiredState& state) {
     if (it != app.instances.end() && !it->second->removing && same_run(it->second->spec, spec))
       continue;
     if (it != app.instances.end()) {
-      // Same id, different run: the old one drains and a new one takes its place.
+      // Same id, different run (new secrets, say): the new one starts beside the old one,
+      // which keeps serving until the new one is ready and then drains (no downtime).
       auto old = it->second;
-      old->removing = true;
       app.instances.erase(it);
-      app.instances[spec.id + "~old" + std::to_string(now)] = old;
+      old->key = spec.id + "~" + std::to_string(now);
+      if (!old->removing) old->replaced_by = spec.id;
+      app.instances[old->key] = old;
     }
     auto inst = std::make_shared<Instance>();
+    inst->key = spec.id;
     inst->spec = spec;
     inst->status.id = spec.id;
     inst->status.release = spec.release;
@@ -279,7 +284,8 @@ Status Agent::put_app(const AppDesiredState& state) {
     launch(app, *inst, now);
   }
   for (auto& [id, inst] : app.instances)
-    if (!ids.count(id) && !inst->removing) {
+    if (!ids.count(id) && !inst->removing &&
+        !(!inst->replaced_by.empty() && ids.count(inst->replaced_by))) {
       inst->removing = true;
       inst->drain_deadline_ms = now + std::max(1000, inst->spec.run.stop_grace_ms);
     }
@@ -513,7 +519,7 @@ void Agent::tick_instance(App& app, Instance& inst, int64_t now) {
     }
     if (inst.term_at_ms == 0) {
       // Drain: it is out of the routing table; wait for its requests to finish.
-      const int busy = app.router ? app.router->in_flight(inst.spec.id) : 0;
+      const int busy = app.router ? app.router->in_flight(inst.key) : 0;
       if (busy > 0 && now < inst.drain_deadline_ms) return;
       signal_group(inst.proc, SIGTERM);
       inst.term_at_ms = now;
@@ -522,6 +528,16 @@ void Agent::tick_instance(App& app, Instance& inst, int64_t now) {
       signal_group(inst.proc, SIGKILL);
     }
     return;
+  }
+  if (!inst.replaced_by.empty()) {
+    auto next = app.instances.find(inst.replaced_by);
+    if (next == app.instances.end() || next->second->status.state == InstanceState::kReady) {
+      inst.replaced_by.clear();
+      inst.removing = true;
+      inst.drain_deadline_ms = now + std::max(1000, inst.spec.run.stop_grace_ms);
+      update_router(app);
+      return;
+    }
   }
   if (st.state == InstanceState::kCrashed && now >= inst.restart_at_ms) {
     launch(app, inst, now);
@@ -571,7 +587,7 @@ void Agent::probe_loop(std::shared_ptr<Instance> inst) {
           cv_.notify_all();
           dirty_ = true;
           for (auto& [name, app] : apps_)
-            if (app->instances.count(inst->spec.id) && app->instances[inst->spec.id] == inst)
+            if (app->instances.count(inst->key) && app->instances[inst->key] == inst)
               update_router(*app);
         }
       } else {
@@ -583,7 +599,7 @@ void Agent::probe_loop(std::shared_ptr<Instance> inst) {
             st.state == InstanceState::kReady) {
           st.state = InstanceState::kUnready;
           for (auto& [name, app] : apps_)
-            if (app->instances.count(inst->spec.id) && app->instances[inst->spec.id] == inst)
+            if (app->instances.count(inst->key) && app->instances[inst->key] == inst)
               update_router(*app);
         }
       }
@@ -623,6 +639,7 @@ void Agent::save_state() {
       i["key"] = key;
       i["start_ticks"] = inst->proc.start_ticks;
       i["removing"] = inst->removing;
+      i["replaced_by"] = inst->replaced_by;
       insts.push_back(std::move(i));
     }
     a["instances"] = std::move(insts);
@@ -664,6 +681,8 @@ Status Agent::load_state() {
         from_json(i.at("spec"), inst->spec);
         from_json(i.at("status"), inst->status);
         inst->removing = i.value("removing", false);
+        inst->replaced_by = i.value("replaced_by", "");
+        inst->key = i.value("key", inst->spec.id);
         inst->proc.pid = inst->status.pid;
         inst->proc.start_ticks = i.value("start_ticks", uint64_t{0});
         inst->drain_deadline_ms = now + 1000;
@@ -681,7 +700,7 @@ Status Agent::load_state() {
             inst->status.state = InstanceState::kStopped;
           }
         }
-        app->instances[i.value("key", inst->spec.id)] = inst;
+        app->instances[inst->key] = inst;
       }
       const std::string name = app->desired.app;
       apps_[name] = std::move(app);

@@ -95,7 +95,7 @@ void register_governance_commands(CLI::App& app, GlobalOptions& g) {
                  url_encode(a->name),
              &body);
     std::cout << "secret " << a->name << " set for " << a->app << " in " << a->env
-              << " (instances get it at their next deployment)\n";
+              << " (running instances are replaced, each once its successor is ready)\n";
   });
   auto* list = secrets->add_subcommand("list", "names of an app's secrets (never values)");
   list->add_option("app", a->app)->required();

@@ -2,6 +2,7 @@
 
 #include "common/crypto.h"
 #include "core/plan.h"
+#include "engine/desired_state.h"
 #include "engine/runner.h"
 
 namespace ferry {
@@ -228,6 +229,40 @@ Status Engine::promote(const std::string& id, const std::string& actor) {
 }
 Status Engine::abort(const std::string& id, const std::string& actor) {
   return signal(id, actor, "abort");
+}
+
+Status Engine::refresh_instances(const std::string& app, const std::string& env,
+                                 const std::string& actor) {
+  auto config = this->config();
+  const AppSpec* spec = config->app(app);
+  if (!spec) return not_found("app '" + app + "' is not configured");
+  auto open = ctx_.store->list_deployments({.app = app, .env = env, .active_only = true});
+  if (!open.ok()) return open.status();
+  if (!open->empty())
+    return failed_precondition("deployment " + (*open)[0].id + " is in flight; it uses the new secrets");
+  auto envs = ctx_.store->list_env_releases(app);
+  if (!envs.ok()) return envs.status();
+  std::string stable;
+  for (const auto& e : *envs)
+    if (e.env == env) stable = e.release;
+  if (stable.empty()) return Status::Ok();  // nothing running yet: the first deployment gets them
+  auto rel = ctx_.store->get_release(app, stable);
+  if (!rel.ok()) return rel.status();
+  const AppSpec resolved = config->app_for_env(*spec, env);
+  DesiredInputs in;
+  in.agent_app = agent_app_name(app, env);
+  in.app = &resolved;
+  in.env = env;
+  in.new_release = &*rel;
+  in.new_count = resolved.instances;
+  in.new_weight = 100;
+  if (ctx_.secrets) in.secrets = ctx_.secrets(app, env);
+  const AppDesiredState desired = build_desired_state(in, next_generation(0, ctx_.clock->now()));
+  for (AgentClient* a : ctx_.agents(env))
+    FERRY_RETURN_IF_ERROR(a->put_app(desired).with_context("refreshing " + in.agent_app));
+  if (ctx_.log)
+    ctx_.log->info("instances refreshed", {{"app", app}, {"env", env}, {"release", stable}, {"actor", actor}});
+  return Status::Ok();
 }
 
 void Engine::poke() {

@@ -75,6 +75,12 @@ class Engine {
   Status promote(const std::string& id, const std::string& actor);
   Status abort(const std::string& id, const std::string& actor);
 
+  // Gives the stable release's instances of app in env their current secrets: each
+  // instance is replaced by one with the new environment, which takes over once ready
+  // (the agent keeps the old one serving until then). Refused while a deployment of the
+  // app to env is in flight (it picks the secrets up itself).
+  Status refresh_instances(const std::string& app, const std::string& env, const std::string& actor);
+
   // Re-evaluates waiting deployments' gates now (after an approval, say).
   void poke();
 

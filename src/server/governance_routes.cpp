@@ -125,8 +125,13 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     if (Status s = cp.store().put_secret(r); !s.ok()) return HttpResponse::error(s);
     cp.masker().add(value);
     cp.audit(r.updated_by, "secret.set", r.app, r.env, "", req.remote_addr, Json{{"name", r.name}});
-    return HttpResponse::json(
-        Json{{"ok", true}, {"name", r.name}, {"updated_at_ms", r.updated_at_ms}});
+    // Running instances get the new value: each is replaced once its successor is ready.
+    Status refreshed = cp.engine().refresh_instances(r.app, r.env, r.updated_by);
+    return HttpResponse::json(Json{{"ok", true},
+                                   {"name", r.name},
+                                   {"updated_at_ms", r.updated_at_ms},
+                                   {"instances_refreshed", refreshed.ok()},
+                                   {"refresh_note", refreshed.ok() ? "" : refreshed.message()}});
   });
 
   http.route("GET", "/api/v1/apps/{app}/envs/{env}/secrets", [&cp](HttpRequest& req) {
@@ -147,7 +152,9 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
       return HttpResponse::error(s);
     cp.audit(principal_of(req).actor(), "secret.unset", req.param("app"), req.param("env"), "",
              req.remote_addr, Json{{"name", req.param("name")}});
-    return HttpResponse::json(Json{{"ok", true}});
+    Status refreshed = cp.engine().refresh_instances(req.param("app"), req.param("env"),
+                                                     principal_of(req).actor());
+    return HttpResponse::json(Json{{"ok", true}, {"instances_refreshed", refreshed.ok()}});
   });
 
   http.route("GET", "/api/v1/audit/verify", [&cp](HttpRequest& req) {

@@ -128,7 +128,23 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
              r.scan_status == "overridden" ? "release.create_override" : "release.create", r.app,
              "", r.version, req.remote_addr,
              Json{{"scan_status", r.scan_status}, {"reason", reason}});
-    return HttpResponse::json(release_json(r), 201);
+    // Environments with auto_deploy take every new release without a request.
+    Json auto_deployed = Json::array();
+    for (const auto& env : config->environments) {
+      if (!env.auto_deploy) continue;
+      // Requested by whoever created the release, so the two-person rule still sees them.
+      auto d = cp.engine().deploy(r.app, env.name, r.version, who.actor());
+      if (d.ok()) {
+        cp.audit(who.actor(), "deployment.create", r.app, env.name, r.version,
+                 req.remote_addr, Json{{"deployment_id", d->id}, {"auto_deploy", true}});
+        auto_deployed.push_back(Json{{"env", env.name}, {"deployment_id", d->id}});
+      } else {
+        auto_deployed.push_back(Json{{"env", env.name}, {"error", d.status().message()}});
+      }
+    }
+    Json out = release_json(r);
+    out["auto_deployed"] = auto_deployed;
+    return HttpResponse::json(out, 201);
   });
 
   http.route("GET", "/api/v1/apps/{app}/releases", [&cp](HttpRequest& req) {

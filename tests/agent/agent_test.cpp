@@ -211,6 +211,30 @@ TEST_F(AgentTest, FailingLivenessRestartsTheInstance) {
       8000));
 }
 
+TEST_F(AgentTest, ChangedRunReplacesAnInstanceOnlyOnceItsSuccessorIsReady) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  d.instances = {instance("web-v1-0", "v1")};
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) { return ready(s, "web-v1-0"); }));
+  const int old_pid = find(*a.app_status("web"), "web-v1-0")->pid;
+  // New environment (a rotated secret): the successor starts slowly; the old one serves.
+  d.generation = 2;
+  d.instances = {instance("web-v1-0", "v1", {"--slow-start-ms", "400"})};
+  d.instances[0].run.env["DB_PASSWORD"] = "rotated";
+  ASSERT_TRUE(a.put_app(d).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_TRUE(process_alive(ProcessHandle{old_pid, 0}));
+  auto mid = a.app_status("web");
+  EXPECT_EQ(mid->instances.size(), 2u);
+  ASSERT_TRUE(wait_for(a, "web", [&](const AppStatus& s) {
+    return s.instances.size() == 1 && ready(s, "web-v1-0") && s.instances[0].pid != old_pid;
+  }));
+  EXPECT_FALSE(process_alive(ProcessHandle{old_pid, 0}));
+}
+
 TEST_F(AgentTest, OlderGenerationIsIgnored) {
   Agent& a = make_agent();
   AppDesiredState d;

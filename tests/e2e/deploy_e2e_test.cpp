@@ -166,3 +166,51 @@ TEST(DeployE2E, ApiRefusesMissingTokensAndViewerDeploys) {
 
 }  // namespace
 }  // namespace ferry::e2e
+
+namespace ferry::e2e {
+namespace {
+
+TEST(DeployE2E, AutoDeployAndSecretRotationReplaceInstancesWithoutFailedRequests) {
+  Cluster c("secrets", kCanaryApp, "  dev:\n    auto_deploy: true\n");
+  c.start_server();
+  // Creating the release deploys it to dev by itself.
+  Json rel = release(c, "v1");
+  ASSERT_EQ(rel["auto_deployed"].size(), 1u) << rel.dump();
+  const std::string id = rel["auto_deployed"][0].value("deployment_id", "");
+  ASSERT_EQ(c.wait_final(id).value("state", ""), "succeeded") << c.log();
+  HttpClient h(Endpoint{"127.0.0.1", c.app_port()});
+  auto r = h.request("GET", "/");
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->body.find("\"message\":\"hello\""), std::string::npos) << r->body;
+
+  // A secret the app reads (DEMO_GREETING): the instances are replaced under load.
+  Load load;
+  load.start(c.app_port(), 2, 30, 20000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Json secret{{"value", "rotated-greeting-4417"}};
+  auto put = c.api("PUT", "/api/v1/apps/web/envs/dev/secrets/DEMO_GREETING", &secret);
+  ASSERT_TRUE(put.ok()) << put.status().message();
+  EXPECT_TRUE(put->value("instances_refreshed", false)) << put->dump();
+  bool seen = false;
+  for (int i = 0; i < 100 && !seen; ++i) {
+    auto g = h.request("GET", "/");
+    seen = g.ok() && g->body.find("rotated-greeting-4417") != std::string::npos;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  load.finish();
+  EXPECT_TRUE(seen) << "the new secret never reached the app";
+  EXPECT_EQ(load.transport_errors, 0u) << (load.errors.empty() ? "" : load.errors[0]);
+  EXPECT_EQ(load.status_count(502) + load.status_count(503), 0u);
+  // The value is in no API answer and in no log of the server.
+  for (const char* path : {"/api/v1/audit", "/api/v1/apps/web/envs/dev/secrets", "/api/v1/events",
+                           "/api/v1/apps/web/envs/dev/status"}) {
+    auto a = c.api("GET", path);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a->dump().find("rotated-greeting-4417"), std::string::npos) << path;
+  }
+  EXPECT_EQ(c.log().find("rotated-greeting-4417"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry::e2e
