@@ -28,6 +28,7 @@ constexpr std::uint32_t kResponseHeadLimit = 64 * 1024;
 void Session::finish(Exchange& ex, int status, bool upstream_error) {
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - ex.start).count();
   ex.route().counters->record(status, upstream_error, ms);
+  ex.active.set(nullptr);
 }
 
 bool Session::alternative(Exchange& ex) {
@@ -290,7 +291,10 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
     std::string_view body = dechunk ? std::string_view(decoded_) : ubuf_.view().substr(0, pos);
     // Counted before the last write, so a client that has its answer sees it counted.
     bool done = sp.is_done();
-    if (done) finish(ex, status, false);
+    if (done) {
+      finish(ex, status, false);
+      ex.in_flight.set(nullptr);  // the backend's part is over
+    }
     if (first || !body.empty()) {
       error_code ec = first ? co_await write(client_, resp_head_, body) : co_await write(client_, body);
       first = false;
@@ -315,6 +319,7 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
       error_code ignored;
       sp.put_eof(ignored);
       finish(ex, status, false);
+      ex.in_flight.set(nullptr);
       break;
     }
     if (ec) {  // upstream failed mid-body: the client sees the connection close
