@@ -157,7 +157,7 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
   }
   while (!p.is_done()) {
     size_t pos = 0;
-    while (!p.is_done() && pos < cbuf_.size()) {
+    while (!p.is_done() && pos < cbuf_.size() && !p.must_wait(cbuf_.size() - pos)) {
       error_code ec;
       pos += p.put(asio::buffer(cbuf_.data() + pos, cbuf_.size() - pos), ec);
       if (ec == http::error::need_more) break;
@@ -273,7 +273,7 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
   for (;;) {
     size_t pos = 0;
     decoded_.clear();
-    while (!sp.is_done() && pos < ubuf_.size()) {
+    while (!sp.is_done() && pos < ubuf_.size() && !sp.must_wait(ubuf_.size() - pos)) {
       error_code ec;
       pos += sp.put(asio::buffer(ubuf_.data() + pos, ubuf_.size() - pos), ec);
       if (ec == http::error::need_more) break;

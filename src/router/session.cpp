@@ -166,7 +166,7 @@ awaitable<bool> Session::serve() {
   // complete in the buffer can be sent again to another backend.
   ex.staged = ex.head_len;
   p.eager(true);
-  while (!p.is_done() && ex.staged < cbuf_.size()) {
+  while (!p.is_done() && ex.staged < cbuf_.size() && !p.must_wait(cbuf_.size() - ex.staged)) {
     error_code ec;
     ex.staged += p.put(asio::buffer(cbuf_.data() + ex.staged, cbuf_.size() - ex.staged), ec);
     if (ec == http::error::need_more) break;

@@ -121,6 +121,12 @@ TEST_F(RouterLimits, ForwardedForIsAppendedAndRequestIdPassedOn) {
   EXPECT_NE(std::string(r2["x-seen-request-id"]), made);
   auto given = c.get("/", {{"x-request-id", "req-42"}});
   EXPECT_EQ(given["x-seen-request-id"], "req-42");
+  // An empty or oversized id is replaced.
+  for (std::string bad : {std::string(), std::string(300, 'i')}) {
+    auto replaced = c.get("/", {{"x-request-id", bad}});
+    EXPECT_FALSE(std::string(replaced["x-seen-request-id"]).empty());
+    EXPECT_LT(replaced["x-seen-request-id"].size(), 100u);
+  }
   // Hop-by-hop fields stay on their side: the upstream connection is the router's.
   auto closing = c.get("/", {{"connection", "close"}});
   EXPECT_EQ(closing["x-seen-connection"], "");

@@ -101,6 +101,20 @@ TEST_F(RouterStream, LargeRequestBodiesStreamInBothFramings) {
   EXPECT_NE(got.find("hello world"), std::string::npos);
 }
 
+TEST_F(RouterStream, EmptyChunkedBodyArrivingByteByByte) {
+  tcp::socket s = connect();
+  s.set_option(tcp::no_delay(true));
+  asio::write(s, asio::buffer(std::string(
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")));
+  // The last chunk comes first, then a trailer, each byte in its own segment.
+  for (char ch : std::string("0\r\nX-T: 1\r\n\r\n")) {
+    asio::write(s, asio::buffer(&ch, 1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  }
+  std::string got = read_until(s, "\r\n\r\n");
+  EXPECT_NE(got.find("200 OK"), std::string::npos) << got;
+}
+
 TEST_F(RouterStream, ExpectContinueIsAnsweredByTheRouter) {
   tcp::socket s = connect();
   asio::write(s, asio::buffer(std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
