@@ -107,14 +107,16 @@ void Router::stop() {
   for (auto& w : m.workers) w->ioc.stop();
   for (auto& w : m.workers)
     if (w->thread.joinable()) w->thread.join();
-  // No io thread runs now: drop what holds sockets while the io_contexts still exist.
+  // No io thread runs now: drop what holds sockets while the io_contexts still exist,
+  // then the workers. Destroying an io_context destroys the suspended sessions, which
+  // closes every client and upstream connection.
   boost::system::error_code ec;
   if (m.acceptor) m.acceptor->close(ec);
   m.acceptor.reset();
   m.guards.clear();
   std::lock_guard<std::mutex> lock(m.registry_mu);
   m.registry.clear_pools();
-  for (auto& w : m.workers) w->snap.reset();
+  m.workers.clear();
 }
 
 uint16_t Router::port() const { return impl_->port.load(); }
