@@ -62,6 +62,12 @@ awaitable<void> Router::Impl::accept_loop() {
       co_await pause.async_wait(asio::redirect_error(routing::kAwait, ec));
       continue;
     }
+    int open = 0;
+    for (const auto& w : workers) open += w->connections.load(std::memory_order_relaxed);
+    if (open >= opts.max_connections) {
+      socket.close(ec);  // over the limit: refuse rather than degrade everyone
+      continue;
+    }
     asio::post(target.ioc, [&target, s = std::move(socket)]() mutable {
       std::make_shared<routing::Session>(target, std::move(s))->start();
     });

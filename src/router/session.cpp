@@ -38,11 +38,14 @@ Session::Session(Worker& worker, Socket client)
       ubuf_(kBufferSize, kResponseHeadLimit + 4096),
       timer_(worker.ioc),
       tunnel_done_(worker.ioc) {
+  w_.connections.fetch_add(1, std::memory_order_relaxed);
   error_code ec;
   auto remote = client_.remote_endpoint(ec);
   if (!ec) client_ip_ = remote.address().to_string();
   client_.set_option(tcp::no_delay(true), ec);
 }
+
+Session::~Session() { w_.connections.fetch_sub(1, std::memory_order_relaxed); }
 
 void Session::start() {
   auto self = shared_from_this();

@@ -33,6 +33,7 @@ inline constexpr boost::asio::use_awaitable_t<Executor> kAwait{};
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Worker& worker, Socket client);
+  ~Session();
   // Starts serving; call on the worker's thread.
   void start();
 

@@ -91,6 +91,29 @@ TEST(RouterLifecycle, StatsCoverEveryReleaseEverInATable) {
   EXPECT_EQ(stats[2].requests, 1u);
 }
 
+TEST(RouterLifecycle, ConnectionsOverTheLimitAreClosed) {
+  TestBackend a("a");
+  RouterOptions o;
+  o.max_connections = 2;
+  Router router(o);
+  ASSERT_TRUE(router.start().ok());
+  router.set_table({{{"v1", 100}}, {a.route("a", "v1")}});
+  TestClient c1(router.port()), c2(router.port());
+  ASSERT_EQ(c1.get("/").result_int(), 200);
+  ASSERT_EQ(c2.get("/").result_int(), 200);
+  TestClient c3(router.port());
+  EXPECT_EQ(c3.get("/").result_int(), 599);  // closed without an answer
+  c1.close();
+  // Once a connection went, a new one is served again (the close takes a moment).
+  int status = 0;
+  for (int i = 0; i < 100 && status != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    TestClient c4(router.port());
+    status = c4.get("/").result_int();
+  }
+  EXPECT_EQ(status, 200);
+}
+
 TEST(RouterLifecycle, BadListenAddressIsAnError) {
   RouterOptions o;
   o.host = "not-an-address";
