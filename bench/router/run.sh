@@ -2,8 +2,9 @@
 # Router benchmark: ferry's router, nginx and haproxy, each with one worker, proxying to the
 # same tiny keep-alive backend (router_bench backend), loaded by wrk in turn.
 # Usage: bench/router/run.sh [BUILD_DIR=build-bench]
-#   DURATION=10 THREADS=2 CONNS=64 ROUNDS=2  wrk settings and how many rounds per proxy
+#   DURATION=10 THREADS=2 CONNS=64 ROUNDS=3  wrk settings and how many rounds per proxy
 #   BASE_PORT=18080                           backend, ferry, nginx, haproxy on +0..+3
+#   PIN=1                                     proxies on CPU 1, backend and wrk on CPU 0
 # Prints one line per run and a summary table (median over rounds) in markdown.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,12 +12,18 @@ BUILD="${1:-build-bench}"
 DURATION="${DURATION:-10}"
 THREADS="${THREADS:-2}"
 CONNS="${CONNS:-64}"
-ROUNDS="${ROUNDS:-2}"
+ROUNDS="${ROUNDS:-3}"
 BASE_PORT="${BASE_PORT:-18080}"
 BACKEND_PORT=$BASE_PORT
 FERRY_PORT=$((BASE_PORT + 1))
 NGINX_PORT=$((BASE_PORT + 2))
 HAPROXY_PORT=$((BASE_PORT + 3))
+LOAD_CPU=""
+PROXY_CPU=""
+if [ "${PIN:-0}" = 1 ]; then
+  LOAD_CPU="taskset -c 0"
+  PROXY_CPU="taskset -c 1"
+fi
 
 # Peers and load generator come from Debian, like everything else.
 missing=()
@@ -81,10 +88,10 @@ backend b
   server s1 127.0.0.1:$BACKEND_PORT
 EOF
 
-"$BENCH_BIN" backend "$BACKEND_PORT" & pids+=($!); backend_pid=$!
-"$BENCH_BIN" router "$FERRY_PORT" "$BACKEND_PORT" --threads 1 & pids+=($!); ferry_pid=$!
-nginx -e "$tmp/nginx-error.log" -p "$tmp" -c "$tmp/nginx.conf" & pids+=($!); nginx_pid=$!
-haproxy -db -f "$tmp/haproxy.cfg" & pids+=($!); haproxy_pid=$!
+$LOAD_CPU "$BENCH_BIN" backend "$BACKEND_PORT" & pids+=($!); backend_pid=$!
+$PROXY_CPU "$BENCH_BIN" router "$FERRY_PORT" "$BACKEND_PORT" --threads 1 & pids+=($!); ferry_pid=$!
+$PROXY_CPU nginx -e "$tmp/nginx-error.log" -p "$tmp" -c "$tmp/nginx.conf" & pids+=($!); nginx_pid=$!
+$PROXY_CPU haproxy -db -f "$tmp/haproxy.cfg" 2>"$tmp/haproxy.log" & pids+=($!); haproxy_pid=$!
 sleep 1
 
 # CPU seconds (user + system) a process and its children used so far.
@@ -108,9 +115,9 @@ to_ms() {  # wrk prints 512.00us, 1.20ms or 1.01s
 
 run() {  # name port pid
   local name=$1 port=$2 pid=$3 out c0 c1
-  wrk -t"$THREADS" -c"$CONNS" -d2s "http://127.0.0.1:$port/" >/dev/null  # warm-up
+  $LOAD_CPU wrk -t"$THREADS" -c"$CONNS" -d2s "http://127.0.0.1:$port/" >/dev/null  # warm-up
   c0=$(cpu_seconds "$pid")
-  out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/")
+  out=$($LOAD_CPU wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/")
   c1=$(cpu_seconds "$pid")
   local rps p50 p99 errors cpu per_cpu
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
@@ -119,12 +126,12 @@ run() {  # name port pid
   errors=$(awk '/Non-2xx/ {print $NF} /Socket errors/ {print $0}' <<<"$out" | tr '\n' ' ')
   cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN {printf "%.2f", b - a}')
   per_cpu=$(awk -v r="$rps" -v d="$DURATION" -v c="$cpu" 'BEGIN {if (c > 0) printf "%.0f", r * d / c; else print "-"}')
-  echo "$name round=$round rps=$rps p50_ms=$p50 p99_ms=$p99 proxy_cpu_s=$cpu req_per_cpu_s=$per_cpu ${errors:+errors: $errors}"
+  echo "$name round=$round load=$(cut -d' ' -f1 /proc/loadavg) rps=$rps p50_ms=$p50 p99_ms=$p99 proxy_cpu_s=$cpu req_per_cpu_s=$per_cpu ${errors:+errors: $errors}"
   echo "$rps $p50 $p99 $per_cpu" >>"$tmp/results-$name"
 }
 
 echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS rounds"
+echo "wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS rounds, pinned: ${PIN:-0}"
 for round in $(seq "$ROUNDS"); do
   run direct "$BACKEND_PORT" "$backend_pid"
   run ferry "$FERRY_PORT" "$ferry_pid"
