@@ -13,6 +13,8 @@ namespace {
 
 using boost::beast::iequals;
 
+constexpr size_t kMaxRequestIdBytes = 200;
+
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
   out.append(": ", 2);
@@ -109,6 +111,8 @@ void RequestParser::on_field_impl(http::field name, std::string_view name_string
         return;
       }
       if (name_string.size() == 12 && iequals(name_string, "x-request-id")) {
+        // An empty or oversized id is replaced by one the router makes.
+        if (value.empty() || value.size() > kMaxRequestIdBytes || has_request_id_) return;
         has_request_id_ = true;
         info_.request_id.assign(value);
       } else if (iequals(name_string, pin_header_)) {
@@ -147,11 +151,16 @@ ResponseParser::ResponseParser(std::string& out, std::string_view release, bool 
   out_.clear();
 }
 
-void ResponseParser::on_response_impl(int code, std::string_view reason, int, error_code&) {
+void ResponseParser::on_response_impl(int code, std::string_view reason, int,
+                                      error_code& ec) {
+  // Beast takes any three digits; "057" has no status class: a bad upstream answer.
+  if (code < 100) {
+    ec = http::error::bad_status;
+    return;
+  }
   status_ = code;
   char digits[4];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, code);
-  (void)ec;
+  auto end = std::to_chars(digits, digits + sizeof digits, code).ptr;
   out_.append("HTTP/1.1 ");
   out_.append(digits, end);
   out_.push_back(' ');

@@ -4,7 +4,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <limits>
@@ -16,7 +15,6 @@ namespace ferry::routing {
 
 namespace asio = boost::asio;
 using asio::redirect_error;
-using asio::use_awaitable;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -28,6 +26,7 @@ constexpr std::uint32_t kResponseHeadLimit = 64 * 1024;
 void Session::finish(Exchange& ex, int status, bool upstream_error) {
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - ex.start).count();
   ex.route().counters->record(status, upstream_error, ms);
+  ex.active.set(nullptr);
 }
 
 bool Session::alternative(Exchange& ex) {
@@ -156,7 +155,7 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
   }
   while (!p.is_done()) {
     size_t pos = 0;
-    while (!p.is_done() && pos < cbuf_.size()) {
+    while (!p.is_done() && pos < cbuf_.size() && !p.must_wait(cbuf_.size() - pos)) {
       error_code ec;
       pos += p.put(asio::buffer(cbuf_.data() + pos, cbuf_.size() - pos), ec);
       if (ec == http::error::need_more) break;
@@ -175,7 +174,7 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
     error_code ec;
     set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
     size_t n = co_await client_.async_read_some(asio::buffer(at, room),
-                                                redirect_error(use_awaitable, ec));
+                                                redirect_error(kAwait, ec));
     if (ec) co_return BodyResult::kClientGone;
     cbuf_.commit(n);
   }
@@ -222,7 +221,7 @@ awaitable<Session::HeadResult> Session::read_response_head(Exchange& ex, size_t*
     if (at == nullptr) co_return HeadResult::kBad;
     error_code ec;
     size_t n = co_await up_->async_read_some(asio::buffer(at, room),
-                                             redirect_error(use_awaitable, ec));
+                                             redirect_error(kAwait, ec));
     if (ec) {
       if (timed_out_) co_return HeadResult::kTimeout;
       co_return got_bytes ? HeadResult::kBad : HeadResult::kClosedEarly;
@@ -272,7 +271,7 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
   for (;;) {
     size_t pos = 0;
     decoded_.clear();
-    while (!sp.is_done() && pos < ubuf_.size()) {
+    while (!sp.is_done() && pos < ubuf_.size() && !sp.must_wait(ubuf_.size() - pos)) {
       error_code ec;
       pos += sp.put(asio::buffer(ubuf_.data() + pos, ubuf_.size() - pos), ec);
       if (ec == http::error::need_more) break;
@@ -290,7 +289,10 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
     std::string_view body = dechunk ? std::string_view(decoded_) : ubuf_.view().substr(0, pos);
     // Counted before the last write, so a client that has its answer sees it counted.
     bool done = sp.is_done();
-    if (done) finish(ex, status, false);
+    if (done) {
+      finish(ex, status, false);
+      ex.in_flight.set(nullptr);  // the backend's part is over
+    }
     if (first || !body.empty()) {
       error_code ec = first ? co_await write(client_, resp_head_, body) : co_await write(client_, body);
       first = false;
@@ -309,12 +311,13 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
     if (at == nullptr) {
       ec = asio::error::no_buffer_space;
     } else {
-      n = co_await up_->async_read_some(asio::buffer(at, room), redirect_error(use_awaitable, ec));
+      n = co_await up_->async_read_some(asio::buffer(at, room), redirect_error(kAwait, ec));
     }
     if (ec == asio::error::eof && sp.need_eof()) {
       error_code ignored;
       sp.put_eof(ignored);
       finish(ex, status, false);
+      ex.in_flight.set(nullptr);
       break;
     }
     if (ec) {  // upstream failed mid-body: the client sees the connection close
@@ -341,32 +344,32 @@ awaitable<void> Session::tunnel(std::shared_ptr<Session> self, Exchange& ex) {
   }
   tunnel_other_finished_ = false;
   tunnel_done_.expires_at(SteadyTime::max());
-  asio::co_spawn(w_.ioc, relay(*up_, client_, ubuf_), [self](std::exception_ptr) {
+  asio::co_spawn(w_.ioc.get_executor(), relay(*up_, client_, ubuf_), [self](std::exception_ptr) {
     self->tunnel_other_finished_ = true;
     self->tunnel_done_.cancel();
   });
   co_await relay(client_, *up_, cbuf_);
   if (!tunnel_other_finished_) {
     error_code ec;
-    co_await tunnel_done_.async_wait(redirect_error(use_awaitable, ec));
+    co_await tunnel_done_.async_wait(redirect_error(kAwait, ec));
   }
 }
 
-awaitable<void> Session::relay(tcp::socket& from, tcp::socket& to, IoBuffer& buf) {
+awaitable<void> Session::relay(Socket& from, Socket& to, IoBuffer& buf) {
   error_code ec;
   for (;;) {
     buf.clear();
     size_t room = 0;
     char* at = buf.prepare(&room);
-    size_t n = co_await from.async_read_some(asio::buffer(at, room), redirect_error(use_awaitable, ec));
+    size_t n = co_await from.async_read_some(asio::buffer(at, room), redirect_error(kAwait, ec));
     if (ec) break;
     set_deadline(Phase::kTunnel, w_.opts.idle_timeout_ms);
-    co_await asio::async_write(to, asio::buffer(at, n), redirect_error(use_awaitable, ec));
+    co_await asio::async_write(to, asio::buffer(at, n), redirect_error(kAwait, ec));
     if (ec) break;
   }
   error_code ignored;
   if (ec == asio::error::eof) {
-    to.shutdown(tcp::socket::shutdown_send, ignored);
+    to.shutdown(Socket::shutdown_send, ignored);
   } else {
     client_.close(ignored);
     if (up_) up_->close(ignored);

@@ -62,7 +62,13 @@ bool resolve(const RouteBackend& b, tcp::endpoint* out) {
   tcp::resolver resolver(ioc);
   auto results = resolver.resolve(b.host, std::to_string(b.port), ec);
   if (ec || results.empty()) return false;
+  // Instances usually listen on 127.0.0.1 or 0.0.0.0: an IPv4 address is preferred.
   *out = results.begin()->endpoint();
+  for (const auto& r : results)
+    if (r.endpoint().address().is_v4()) {
+      *out = r.endpoint();
+      break;
+    }
   return true;
 }
 

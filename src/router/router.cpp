@@ -38,7 +38,7 @@ struct Router::Impl {
   // tables, pooled connections), so those are destroyed while the io_contexts still exist.
   std::vector<std::unique_ptr<routing::Worker>> workers;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
-  std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::basic_socket_acceptor<tcp, routing::Executor>> acceptor;
   routing::TableSource tables;
   mutable std::mutex registry_mu;  // guards registry and next_version; taken before tables.mu
   routing::Registry registry;
@@ -53,13 +53,19 @@ awaitable<void> Router::Impl::accept_loop() {
   for (;;) {
     routing::Worker& target = *workers[next++ % workers.size()];
     boost::system::error_code ec;
-    tcp::socket socket = co_await acceptor->async_accept(
-        target.ioc, asio::redirect_error(asio::use_awaitable, ec));
+    routing::Socket socket = co_await acceptor->async_accept(
+        target.ioc, asio::redirect_error(routing::kAwait, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
       // Out of descriptors or a transient error: back off instead of spinning.
-      asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      routing::Timer pause(workers[0]->ioc.get_executor(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(asio::redirect_error(routing::kAwait, ec));
+      continue;
+    }
+    int open = 0;
+    for (const auto& w : workers) open += w->connections.load(std::memory_order_relaxed);
+    if (open >= opts.max_connections) {
+      socket.close(ec);  // over the limit: refuse rather than degrade everyone
       continue;
     }
     asio::post(target.ioc, [&target, s = std::move(socket)]() mutable {
@@ -91,7 +97,7 @@ Status Router::start() {
   }
   m.port = m.acceptor->local_endpoint().port();
   m.started = true;
-  asio::co_spawn(m.workers[0]->ioc, m.accept_loop(), asio::detached);
+  asio::co_spawn(m.workers[0]->ioc.get_executor(), m.accept_loop(), asio::detached);
   for (auto& w : m.workers) {
     m.guards.push_back(asio::make_work_guard(w->ioc));
     routing::Worker* wp = w.get();
@@ -107,14 +113,16 @@ void Router::stop() {
   for (auto& w : m.workers) w->ioc.stop();
   for (auto& w : m.workers)
     if (w->thread.joinable()) w->thread.join();
-  // No io thread runs now: drop what holds sockets while the io_contexts still exist.
+  // No io thread runs now: drop what holds sockets while the io_contexts still exist,
+  // then the workers. Destroying an io_context destroys the suspended sessions, which
+  // closes every client and upstream connection.
   boost::system::error_code ec;
   if (m.acceptor) m.acceptor->close(ec);
   m.acceptor.reset();
   m.guards.clear();
   std::lock_guard<std::mutex> lock(m.registry_mu);
   m.registry.clear_pools();
-  for (auto& w : m.workers) w->snap.reset();
+  m.workers.clear();
 }
 
 uint16_t Router::port() const { return impl_->port.load(); }

@@ -43,6 +43,7 @@ struct RouterOptions {
   int response_timeout_ms = 60'000;       // upstream must start answering within this: 504
   int idle_timeout_ms = 60'000;           // idle keep-alive client connections are closed
   std::string pin_header = "x-ferry-release";
+  int max_connections = 10'000;           // client connections beyond this are closed at once
 };
 
 class Router {

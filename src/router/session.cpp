@@ -10,7 +10,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <cerrno>
@@ -19,7 +18,6 @@ namespace ferry::routing {
 
 namespace asio = boost::asio;
 using asio::redirect_error;
-using asio::use_awaitable;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -33,24 +31,27 @@ constexpr auto kMaxIdleAge = std::chrono::seconds(4);
 
 }  // namespace
 
-Session::Session(Worker& worker, tcp::socket client)
+Session::Session(Worker& worker, Socket client)
     : w_(worker),
       client_(std::move(client)),
       cbuf_(kBufferSize, worker.opts.max_header_bytes + 4096),
       ubuf_(kBufferSize, kResponseHeadLimit + 4096),
       timer_(worker.ioc),
       tunnel_done_(worker.ioc) {
+  w_.connections.fetch_add(1, std::memory_order_relaxed);
   error_code ec;
   auto remote = client_.remote_endpoint(ec);
   if (!ec) client_ip_ = remote.address().to_string();
   client_.set_option(tcp::no_delay(true), ec);
 }
 
+Session::~Session() { w_.connections.fetch_sub(1, std::memory_order_relaxed); }
+
 void Session::start() {
   auto self = shared_from_this();
   set_deadline(Phase::kIdle, w_.opts.idle_timeout_ms);
-  asio::co_spawn(w_.ioc, run(self), asio::detached);
-  asio::co_spawn(w_.ioc, watchdog(self), asio::detached);
+  asio::co_spawn(w_.ioc.get_executor(), run(self), asio::detached);
+  asio::co_spawn(w_.ioc.get_executor(), watchdog(self), asio::detached);
 }
 
 void Session::set_deadline(Phase phase, int ms) {
@@ -67,7 +68,7 @@ awaitable<void> Session::watchdog(std::shared_ptr<Session> /*self*/) {
     armed_ = deadline_;
     timer_.expires_at(armed_);
     error_code ec;
-    co_await timer_.async_wait(redirect_error(use_awaitable, ec));
+    co_await timer_.async_wait(redirect_error(kAwait, ec));
     if (closed_) break;
     if (Clock::now() >= deadline_) {
       on_timeout();
@@ -97,11 +98,11 @@ awaitable<void> Session::run(std::shared_ptr<Session> /*self*/) {
   if (up_) up_->close(ec);
 }
 
-awaitable<error_code> Session::write(tcp::socket& s, std::string_view a, std::string_view b) {
+awaitable<error_code> Session::write(Socket& s, std::string_view a, std::string_view b) {
   std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()),
                                          asio::buffer(b.data(), b.size())};
   error_code ec;
-  co_await asio::async_write(s, bufs, redirect_error(use_awaitable, ec));
+  co_await asio::async_write(s, bufs, redirect_error(kAwait, ec));
   co_return ec;
 }
 
@@ -140,7 +141,7 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
     if (at == nullptr) co_return co_await respond(431, "request header fields too large\n", {}, true);
     error_code ec;
     size_t n = co_await client_.async_read_some(asio::buffer(at, room),
-                                                redirect_error(use_awaitable, ec));
+                                                redirect_error(kAwait, ec));
     if (ec) co_return false;  // closed, reset or idle: nothing to answer
     cbuf_.commit(n);
     if (phase_ == Phase::kIdle) set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
@@ -166,7 +167,7 @@ awaitable<bool> Session::serve() {
   // complete in the buffer can be sent again to another backend.
   ex.staged = ex.head_len;
   p.eager(true);
-  while (!p.is_done() && ex.staged < cbuf_.size()) {
+  while (!p.is_done() && ex.staged < cbuf_.size() && !p.must_wait(cbuf_.size() - ex.staged)) {
     error_code ec;
     ex.staged += p.put(asio::buffer(cbuf_.data() + ex.staged, cbuf_.size() - ex.staged), ec);
     if (ec == http::error::need_more) break;
@@ -223,7 +224,7 @@ awaitable<error_code> Session::open_upstream(BackendState& b, bool allow_pooled)
   up_reused_ = false;
   set_deadline(Phase::kConnect, w_.opts.connect_timeout_ms);
   error_code ec;
-  co_await up_->async_connect(b.endpoint, redirect_error(use_awaitable, ec));
+  co_await up_->async_connect(b.endpoint, redirect_error(kAwait, ec));
   if (timed_out_) ec = asio::error::timed_out;
   if (!ec) up_->set_option(tcp::no_delay(true), ec);
   if (ec) up_.reset();

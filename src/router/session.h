@@ -11,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,11 +23,17 @@
 namespace ferry::routing {
 
 template <typename T>
-using awaitable = boost::asio::awaitable<T>;
+using awaitable = boost::asio::awaitable<T, Executor>;
+using Timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                                boost::asio::wait_traits<std::chrono::steady_clock>,
+                                                Executor>;
+// Completion token for awaiting an operation in these coroutines.
+inline constexpr boost::asio::use_awaitable_t<Executor> kAwait{};
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Worker& worker, tcp::socket client);
+  Session(Worker& worker, Socket client);
+  ~Session();
   // Starts serving; call on the worker's thread.
   void start();
 
@@ -58,15 +65,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void finish(Exchange& ex, int status, bool upstream_error);
   awaitable<bool> relay_response(Exchange& ex, size_t head_len);
   awaitable<void> tunnel(std::shared_ptr<Session> self, Exchange& ex);
-  awaitable<void> relay(tcp::socket& from, tcp::socket& to, IoBuffer& buf);
-  awaitable<error_code> write(tcp::socket& s, std::string_view a, std::string_view b = {});
+  awaitable<void> relay(Socket& from, Socket& to, IoBuffer& buf);
+  awaitable<error_code> write(Socket& s, std::string_view a, std::string_view b = {});
   // Sends a response the router makes itself; false when the connection must close.
   awaitable<bool> respond(int status, std::string_view body, std::string_view release,
                           bool close);
 
   Worker& w_;
-  tcp::socket client_;
-  std::optional<tcp::socket> up_;
+  Socket client_;
+  std::optional<Socket> up_;
   bool up_reused_ = false;
   std::string client_ip_;
   IoBuffer cbuf_;  // bytes from the client
@@ -77,14 +84,14 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<RequestParser> req_;
   std::optional<ResponseParser> resp_;
 
-  boost::asio::steady_timer timer_;
+  Timer timer_;
   SteadyTime deadline_;
   SteadyTime armed_;
   Phase phase_ = Phase::kIdle;
   bool timed_out_ = false;
   bool closed_ = false;
 
-  boost::asio::steady_timer tunnel_done_;
+  Timer tunnel_done_;
   bool tunnel_other_finished_ = false;
 };
 

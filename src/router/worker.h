@@ -41,8 +41,11 @@ struct Worker {
     return snap;
   }
 
-  // Declared first so it is destroyed last: sockets owned by the members below (pooled
-  // connections in snapshots) and by suspended sessions must go before it.
+  // Open client connections of this thread (sessions count themselves). Declared before
+  // the io_context so that sessions destroyed with it can still count down.
+  std::atomic<int> connections{0};
+  // Declared before the rest so it is destroyed after them: sockets owned by the members
+  // below (pooled connections in snapshots) and by suspended sessions must go before it.
   boost::asio::io_context ioc;
   const size_t index;
   const RouterOptions& opts;

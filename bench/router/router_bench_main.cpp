@@ -1,0 +1,139 @@
+// router_bench: the two processes of the router benchmark (bench/router/run.sh).
+//   router_bench backend PORT
+//       A minimal keep-alive HTTP/1.1 server (one thread, epoll) answering every request
+//       with a 13-byte body; the same upstream for ferry, nginx and haproxy.
+//   router_bench router PORT BACKEND_PORT [BACKEND_PORT...] [--threads N]
+//       ferry's Router on 127.0.0.1:PORT with one release "v1" over those backends.
+// Both run until SIGINT or SIGTERM.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+
+#include "router/router.h"
+
+namespace {
+
+void wait_for_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  int sig = 0;
+  sigwait(&set, &sig);
+}
+
+int run_backend(int port) {
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(lfd, 1024) != 0) {
+    perror("backend: bind/listen");
+    return 1;
+  }
+  int ep = epoll_create1(0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = lfd;
+  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  static const char kResponse[] =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world\n";
+  std::unordered_map<int, std::string> pending;  // partial request bytes per connection
+  epoll_event events[256];
+  char buf[16384];
+  for (;;) {
+    int n = epoll_wait(ep, events, 256, -1);
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == lfd) {
+        int c;
+        while ((c = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) {
+          setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          epoll_event cev{};
+          cev.events = EPOLLIN;
+          cev.data.fd = c;
+          epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+        }
+        continue;
+      }
+      ssize_t r = read(fd, buf, sizeof buf);
+      if (r <= 0) {
+        pending.erase(fd);
+        close(fd);
+        continue;
+      }
+      std::string& p = pending[fd];
+      p.append(buf, static_cast<size_t>(r));
+      // Requests of this benchmark have no body: each head ends a request.
+      std::string out;
+      size_t at = 0, end;
+      while ((end = p.find("\r\n\r\n", at)) != std::string::npos) {
+        out.append(kResponse, sizeof kResponse - 1);
+        at = end + 4;
+      }
+      p.erase(0, at);
+      if (!out.empty() && write(fd, out.data(), out.size()) < 0) {
+        pending.erase(fd);
+        close(fd);
+      }
+    }
+  }
+}
+
+int run_router(int argc, char** argv) {
+  ferry::RouterOptions opts;
+  opts.port = static_cast<uint16_t>(std::stoi(argv[2]));
+  ferry::RouteTable table;
+  table.weights["v1"] = 100;
+  for (int i = 3; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      opts.threads = std::stoi(argv[++i]);
+      continue;
+    }
+    char id[24];
+    std::snprintf(id, sizeof id, "b%zu", table.backends.size());
+    table.backends.push_back({id, "v1", "127.0.0.1", static_cast<uint16_t>(std::stoi(argv[i]))});
+  }
+  // Block the signals before the io threads start so they inherit the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ferry::Router router(opts);
+  router.set_table(table);
+  ferry::Status st = router.start();
+  if (!st.ok()) {
+    std::fprintf(stderr, "router: %s\n", st.to_string().c_str());
+    return 1;
+  }
+  wait_for_signal();
+  router.stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  if (argc >= 3 && std::strcmp(argv[1], "backend") == 0) return run_backend(std::stoi(argv[2]));
+  if (argc >= 4 && std::strcmp(argv[1], "router") == 0) return run_router(argc, argv);
+  std::fprintf(stderr,
+               "usage: router_bench backend PORT\n"
+               "       router_bench router PORT BACKEND_PORT... [--threads N]\n");
+  return 2;
+}
