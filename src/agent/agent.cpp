@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +38,7 @@ struct Agent::Instance {
   bool liveness_failed = false;  // set by the prober: restart it
   std::string liveness_message;
   std::atomic<bool> probing{false};
+  std::atomic<bool> prober_done{true};  // its thread has left probe_loop (safe to join now)
   std::thread prober;
   std::map<std::string, std::string> env;  // final environment (for command probes)
 };
@@ -160,6 +163,16 @@ Status Agent::start() {
   if (ec)
     return invalid_argument("cannot create agent data dir " + opts_.data_dir + ": " + ec.message());
   fs::permissions(opts_.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  // Two agents on one data dir would both run the instances and race on the state file.
+  const std::string lock_path = opts_.data_dir + "/agent.lock";
+  lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) return internal_error("cannot open " + lock_path);
+  if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    close(lock_fd_);
+    lock_fd_ = -1;
+    return failed_precondition("another agent is running on data dir " + opts_.data_dir +
+                               " (it holds " + lock_path + ")");
+  }
   if (Status s = load_state(); !s.ok()) return s;
   running_ = true;
   supervisor_ = std::thread([this] { supervise(); });
@@ -191,14 +204,18 @@ void Agent::stop(bool stop_instances) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
       signal_group(inst->proc, SIGKILL);
-      int code;
-      if (inst->child) reap_child(inst->proc.pid, &code);
+      int status;
+      if (inst->child) waitpid(inst->proc.pid, &status, 0);
     }
   }
   std::lock_guard lk(mu_);
   if (stop_instances) apps_.clear();
   // The last word: what a restarted agent will re-adopt (states changed since the last tick too).
   save_state();
+  if (lock_fd_ >= 0) {
+    close(lock_fd_);  // releases the flock
+    lock_fd_ = -1;
+  }
 }
 
 Status Agent::ensure_router(App& app) {
@@ -242,10 +259,22 @@ void Agent::update_router(App& app) {
 }
 
 Status Agent::put_app(const AppDesiredState& state) {
-  if (state.app.empty()) return invalid_argument("app name is empty");
+  // Names become file names (instance logs): a restricted alphabet, never "." or "..".
+  auto safe = [](const std::string& n) {
+    if (n.empty() || n.size() > 128 || n == "." || n == "..") return false;
+    for (char c : n)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '+'))
+        return false;
+    return true;
+  };
+  if (!safe(state.app))
+    return invalid_argument("app name '" + state.app.substr(0, 128) +
+                            "' must be 1-128 letters, digits, . _ - +");
   std::set<std::string> ids;
   for (const auto& i : state.instances) {
-    if (i.id.empty()) return invalid_argument("app " + state.app + ": an instance has no id");
+    if (!safe(i.id))
+      return invalid_argument("app " + state.app + ": instance id '" + i.id.substr(0, 128) +
+                              "' must be 1-128 letters, digits, . _ - +");
     if (!ids.insert(i.id).second)
       return invalid_argument("app " + state.app + ": instance id " + i.id + " is listed twice");
     if (i.run.command.empty() && i.run.image.empty())
@@ -270,7 +299,7 @@ Status Agent::put_app(const AppDesiredState& state) {
       // which keeps serving until the new one is ready and then drains (no downtime).
       auto old = it->second;
       app.instances.erase(it);
-      old->key = spec.id + "~" + std::to_string(now);
+      old->key = spec.id + "~" + std::to_string(++replace_seq_);
       if (!old->removing) old->replaced_by = spec.id;
       app.instances[old->key] = old;
     }
@@ -359,21 +388,39 @@ std::vector<std::string> Agent::apps() const {
   return out;
 }
 
+namespace {
+
+// Variables a command and environment values may use, and the environment an instance
+// (and its command probes) get: the spec's, expanded, plus PORT and FERRY_*.
+std::map<std::string, std::string> instance_vars(const std::string& agent_app,
+                                                 const Agent::Instance& inst) {
+  return {{"PORT", std::to_string(inst.status.port)},
+          {"VERSION", inst.spec.release},
+          {"RELEASE", inst.spec.release},
+          {"APP", agent_app},
+          {"INSTANCE", inst.spec.id}};
+}
+
+std::map<std::string, std::string> instance_env(const std::string& agent_app,
+                                                const Agent::Instance& inst) {
+  const auto vars = instance_vars(agent_app, inst);
+  std::map<std::string, std::string> env;
+  for (const auto& [k, v] : inst.spec.run.env) env[k] = expand_vars(v, vars);
+  env["PORT"] = vars.at("PORT");
+  env.try_emplace("FERRY_APP", agent_app);  // the control plane sets the app's own name
+  env["FERRY_RELEASE"] = inst.spec.release;
+  env["FERRY_INSTANCE"] = inst.spec.id;
+  return env;
+}
+
+}  // namespace
+
 void Agent::launch(App& app, Instance& inst, int64_t now) {
   if (inst.status.port == 0) inst.status.port = free_port(opts_.instance_host);
-  const std::string port = std::to_string(inst.status.port);
-  std::map<std::string, std::string> vars{{"PORT", port},
-                                          {"VERSION", inst.spec.release},
-                                          {"RELEASE", inst.spec.release},
-                                          {"APP", app.desired.app},
-                                          {"INSTANCE", inst.spec.id}};
+  const auto vars = instance_vars(app.desired.app, inst);
   ProcessLaunch l;
   for (const auto& a : inst.spec.run.command) l.argv.push_back(expand_vars(a, vars));
-  for (const auto& [k, v] : inst.spec.run.env) l.env[k] = expand_vars(v, vars);
-  l.env["PORT"] = port;
-  l.env["FERRY_APP"] = app.desired.app;
-  l.env["FERRY_RELEASE"] = inst.spec.release;
-  l.env["FERRY_INSTANCE"] = inst.spec.id;
+  l.env = instance_env(app.desired.app, inst);
   l.cwd = inst.spec.run.cwd;
   l.log_path = opts_.data_dir + "/logs/" + app.desired.app + "/" + inst.spec.id + ".log";
   inst.env = l.env;
@@ -405,6 +452,7 @@ void Agent::launch(App& app, Instance& inst, int64_t now) {
 
 void Agent::supervise() {
   int64_t last_rotate = 0;
+  std::vector<std::shared_ptr<Instance>> graveyard;
   while (running_) {
     const int64_t now = now_ms();
     std::vector<std::shared_ptr<Instance>> to_probe, to_join;
@@ -449,18 +497,29 @@ void Agent::supervise() {
                        opts_.max_log_bytes);
       }
     }
+    // A removed instance's prober may be inside a probe (up to its timeout): it is joined
+    // once it has left, so one slow probe never stalls the supervisor.
     for (auto& inst : to_join) {
       inst->probing = false;
-      if (inst->prober.joinable()) inst->prober.join();
+      graveyard.push_back(inst);
     }
+    std::erase_if(graveyard, [](const std::shared_ptr<Instance>& inst) {
+      if (!inst->prober_done) return false;
+      if (inst->prober.joinable()) inst->prober.join();
+      return true;
+    });
     for (auto& inst : to_probe) {
+      if (!inst->prober_done) continue;  // the last one is still finishing its probe
       if (inst->prober.joinable()) inst->prober.join();
       inst->probing = true;
+      inst->prober_done = false;
       inst->prober = std::thread([this, inst] { probe_loop(inst); });
     }
     std::unique_lock lk(mu_);
     cv_.wait_for(lk, std::chrono::milliseconds(opts_.tick_ms), [this] { return !running_; });
   }
+  for (auto& inst : graveyard)
+    if (inst->prober.joinable()) inst->prober.join();
 }
 
 void Agent::tick(int64_t now) {
@@ -576,7 +635,10 @@ void Agent::probe_loop(std::shared_ptr<Instance> inst) {
       next_ready = now_ms() + std::max(10, ready.interval_ms);
       std::lock_guard lk(mu_);
       auto& st = inst->status;
-      if (inst->removing || st.state == InstanceState::kCrashed) break;
+      // A crash, a restart (new start time) or removal ends this prober; the supervisor
+      // starts a fresh one with the new process's delays and counters.
+      if (inst->removing || st.state == InstanceState::kCrashed || st.started_at_ms != started)
+        break;
       if (r.ok) {
         fail_streak = 0;
         if (++ok_streak >= std::max(1, ready.success_threshold) &&
@@ -614,6 +676,9 @@ void Agent::probe_loop(std::shared_ptr<Instance> inst) {
       }
       if (live_fail >= std::max(1, live.failure_threshold)) {
         std::lock_guard lk(mu_);
+        if (inst->removing || inst->status.started_at_ms != started ||
+            inst->status.state == InstanceState::kCrashed)
+          break;
         inst->liveness_failed = true;
         inst->liveness_message = r.message;
         break;
@@ -622,6 +687,7 @@ void Agent::probe_loop(std::shared_ptr<Instance> inst) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   inst->probing = false;
+  inst->prober_done = true;
 }
 
 // State file: desired state of every app and the process of each instance.
@@ -648,7 +714,7 @@ void Agent::save_state() {
   const Json doc{{"version", 1}, {"apps", apps}};
   const std::string path = state_path();
   const std::string tmp = path + ".tmp";
-  const std::string text = doc.dump();
+  const std::string text = dump_json(doc);
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return;
   size_t off = 0;
@@ -688,7 +754,7 @@ Status Agent::load_state() {
         inst->drain_deadline_ms = now + 1000;
         if (inst->proc.pid > 0 && process_alive(inst->proc)) {
           ++adopted_;  // keeps its state: a ready instance routes at once, probes confirm
-          inst->env["PORT"] = std::to_string(inst->status.port);
+          inst->env = instance_env(app->desired.app, *inst);
         } else {
           inst->proc = {};
           inst->status.pid = 0;

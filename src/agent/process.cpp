@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -82,6 +83,8 @@ Result<ProcessHandle> start_process(const ProcessLaunch& launch) {
     std::string_view kv(*e);
     const auto name = kv.substr(0, kv.find('='));
     if (launch.env.count(std::string(name))) continue;
+    if (std::find(launch.unset_env.begin(), launch.unset_env.end(), name) != launch.unset_env.end())
+      continue;
     env_strings.emplace_back(kv);
   }
   for (const auto& [k, v] : launch.env) env_strings.push_back(k + "=" + v);

@@ -20,6 +20,7 @@ struct ProcessHandle {
 struct ProcessLaunch {
   std::vector<std::string> argv;           // already expanded
   std::map<std::string, std::string> env;  // added to the agent's own environment
+  std::vector<std::string> unset_env;      // names of the agent's environment not passed on
   std::string cwd;                         // "" = the agent's
   std::string log_path;                    // stdout+stderr appended here
 };

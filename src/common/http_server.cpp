@@ -178,6 +178,12 @@ void HttpServer::stop() {
 }
 
 HttpResponse HttpServer::dispatch(HttpRequest& req) {
+  // One spelling per resource: "//api", "/./api" or "/x/../api" would reach a route while
+  // a middleware that looks at the path prefix sees something else.
+  if (req.path.empty() || req.path[0] != '/' || req.path.find("//") != std::string::npos ||
+      req.path.find("/./") != std::string::npos || req.path.find("/../") != std::string::npos ||
+      req.path.ends_with("/.") || req.path.ends_with("/.."))
+    return HttpResponse::error(invalid_argument("request path is not in canonical form"));
   for (auto& m : middleware_)
     if (auto r = m(req)) return *r;
   const auto segs = split_path(req.path);
@@ -203,9 +209,12 @@ HttpResponse HttpServer::dispatch(HttpRequest& req) {
       return HttpResponse::error(internal_error(std::string("handler failed: ") + e.what()));
     }
   }
-  if (path_matched)
-    return HttpResponse::error(Status(Code::kInvalidArgument,
-                                      "method " + req.method + " is not allowed on " + req.path));
+  if (path_matched) {
+    HttpResponse r = HttpResponse::error(
+        Status(Code::kInvalidArgument, "method " + req.method + " is not allowed on " + req.path));
+    r.status = 405;
+    return r;
+  }
   if (fallback_) return fallback_(req);
   return HttpResponse::error(not_found("no route for " + req.method + " " + req.path));
 }

@@ -61,7 +61,7 @@ struct HttpResponse {
   static HttpResponse json(const Json& j, int status = 200) {
     HttpResponse r;
     r.status = status;
-    r.body = j.dump();
+    r.body = dump_json(j);
     return r;
   }
   static HttpResponse error(const Status& s) { return json(status_to_json(s), http_status(s.code())); }

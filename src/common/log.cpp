@@ -56,7 +56,7 @@ void Logger::log(LogLevel level, std::string_view msg, const Json& fields) {
     if (fields.is_object())
       for (auto it = fields.begin(); it != fields.end(); ++it)
         line += " " + it.key() + "=" +
-                (it->is_string() ? it->get<std::string>() : it->dump());
+                (it->is_string() ? it->get<std::string>() : dump_json(*it));
   }
   sink_->info(masker_->mask(line));
 }

@@ -15,6 +15,16 @@ ChecksSpec release_checks(const ReleaseRecord& r, const AppSpec& app) {
   return app.checks;
 }
 
+static std::string escape_dollars(const std::string& v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    out += c;
+    if (c == '$') out += '$';
+  }
+  return out;
+}
+
 static void add_instances(AppDesiredState& out, const DesiredInputs& in, const ReleaseRecord& rel,
                           int count) {
   for (int i = 0; i < count; ++i) {
@@ -24,7 +34,8 @@ static void add_instances(AppDesiredState& out, const DesiredInputs& in, const R
     s.run = release_run(rel, *in.app);
     s.checks = release_checks(rel, *in.app);
     for (const auto& [k, v] : in.app->run.env) s.run.env.try_emplace(k, v);
-    for (const auto& [k, v] : in.secrets) s.run.env[k] = v;
+    // The agent expands $NAME in environment values; a secret is taken literally.
+    for (const auto& [k, v] : in.secrets) s.run.env[k] = escape_dollars(v);
     s.run.env["FERRY_APP"] = in.app->name;
     s.run.env["FERRY_ENV"] = in.env;
     s.run.env["FERRY_RELEASE"] = rel.version;

@@ -21,6 +21,9 @@ Principal principal_of(const HttpRequest& req) {
 }
 
 std::optional<HttpResponse> require(const HttpRequest& req, Role need, const std::string& env) {
+  // No principal means the auth middleware did not run for this path: refuse, never default.
+  if (!req.attrs.count("role"))
+    return HttpResponse::error(unauthenticated("an API token is required"));
   Status s = principal_of(req).allow(need, env);
   if (s.ok()) return std::nullopt;
   return HttpResponse::error(s);
@@ -101,7 +104,12 @@ void ControlPlane::add_routes() {
   // Denials are audited: who tried what, from where.
   http.observe([this](const HttpRequest& req, const HttpResponse& res, double ms) {
     metrics_->on_request(res.status);
-    if (res.status == 401 || res.status == 403) {
+    // Denials of authenticated callers are audited; failed logins are logged (auditing
+    // them would let anyone without a token grow the audit log).
+    if (res.status == 401)
+      log_->warn("unauthenticated request", {{"method", req.method}, {"path", req.path.substr(0, 200)},
+                                             {"remote", req.remote_addr}});
+    if (res.status == 403) {
       auto actor = req.attrs.count("actor") ? req.attrs.at("actor") : std::string("anonymous");
       audit(actor, "api.denied", "", "", "", req.remote_addr,
             Json{{"method", req.method}, {"path", req.path}, {"status", res.status}});

@@ -167,7 +167,12 @@ Status ControlPlane::start() {
       if (!ep.ok()) return ep.status().with_context("--agent-listen");
       agent_ep = *ep;
     }
-    local_agent_ = std::make_unique<LocalAgent>(self_binary(), config->server.data_dir, agent_ep);
+    std::vector<std::string> private_env{"FERRY_TOKEN"};
+    for (const auto& n : config->notifications)
+      for (const auto* name : {&n.url_env, &n.routing_key_env, &n.secret_env})
+        if (!name->empty()) private_env.push_back(*name);
+    local_agent_ = std::make_unique<LocalAgent>(self_binary(), config->server.data_dir, agent_ep,
+                                                private_env);
     FERRY_RETURN_IF_ERROR(local_agent_->ensure_running());
     agents_["local"] = std::make_unique<HttpAgentClient>(agent_ep, local_agent_->token());
     log_->info("local agent ready",
@@ -239,7 +244,7 @@ void ControlPlane::audit(const std::string& actor, const std::string& action,
     if (rel.ok()) a.git_sha = rel->git_sha;
   }
   // Details may quote user input or hook output: masked before they are sealed.
-  auto masked = parse_json(masker_->mask(details.dump()));
+  auto masked = parse_json(masker_->mask(dump_json(details)));
   a.details = masked.ok() ? *masked : Json::object();
   auto r = store_->append_audit(a, seal_audit_record);
   if (!r.ok())

@@ -191,7 +191,7 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
         std::string chunk;
         if (e) {
           chunk = "id: " + std::to_string(e->value("seq", int64_t{0})) +
-                  "\nevent: deployment\ndata: " + e->dump() + "\n\n";
+                  "\nevent: deployment\ndata: " + dump_json(*e) + "\n\n";
         } else if (std::chrono::steady_clock::now() - last_beat > std::chrono::seconds(10)) {
           chunk = ": ping\n\n";
           last_beat = std::chrono::steady_clock::now();

@@ -1,9 +1,12 @@
 #include "server/local_agent.h"
 
 #include <fcntl.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -13,10 +16,12 @@
 
 namespace ferry {
 
-LocalAgent::LocalAgent(std::string ferry_binary, std::string data_dir, Endpoint listen)
+LocalAgent::LocalAgent(std::string ferry_binary, std::string data_dir, Endpoint listen,
+                       std::vector<std::string> private_env)
     : binary_(std::move(ferry_binary)),
       data_dir_(std::move(data_dir)),
-      listen_(std::move(listen)) {}
+      listen_(std::move(listen)),
+      private_env_(std::move(private_env)) {}
 
 Status LocalAgent::load_or_create_token() {
   const std::string path = data_dir_ + "/agent.token";
@@ -45,10 +50,35 @@ bool LocalAgent::healthy() const {
   return c.call("GET", "/v1/apps").ok();
 }
 
+namespace {
+
+// True when nothing listens on `ep` (connection refused): the agent is gone, not slow.
+bool nothing_listens(const Endpoint& ep) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(ep.host.c_str(), std::to_string(ep.port).c_str(), &hints, &res) != 0 || !res)
+    return false;
+  const int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  bool refused = false;
+  if (fd >= 0) {
+    refused = connect(fd, res->ai_addr, res->ai_addrlen) != 0 && errno == ECONNREFUSED;
+    close(fd);
+  }
+  freeaddrinfo(res);
+  return refused;
+}
+
+}  // namespace
+
 Result<bool> LocalAgent::restart_if_down() {
   if (healthy()) return false;
+  // A busy agent (a slow answer) is left alone: only one that exited or stopped listening
+  // is started again, so two agents never run on one data dir.
   int code;
-  if (proc_.pid > 0 && reap_child(proc_.pid, &code)) proc_ = {};
+  const bool exited = proc_.pid > 0 && reap_child(proc_.pid, &code);
+  if (exited) proc_ = {};
+  if (!exited && !nothing_listens(listen_)) return false;
   if (Status s = ensure_running(); !s.ok()) return s;
   return true;
 }
@@ -62,6 +92,7 @@ Status LocalAgent::ensure_running() {
             "--data-dir",   data_dir_ + "/agent",
             "--token-file", data_dir_ + "/agent.token"};
   l.log_path = data_dir_ + "/agent.log";
+  l.unset_env = private_env_;
   auto h = start_process(l);
   if (!h.ok()) return h.status().with_context("starting the local agent");
   proc_ = *h;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "agent/process.h"
 #include "common/http_client.h"
@@ -14,7 +15,10 @@ namespace ferry {
 class LocalAgent {
  public:
   // `data_dir` holds agent.token (0600) and the agent's own folder.
-  LocalAgent(std::string ferry_binary, std::string data_dir, Endpoint listen);
+  // `private_env`: names in the server's environment (notification URLs and keys, its
+  // token) the agent and so every instance must not inherit.
+  LocalAgent(std::string ferry_binary, std::string data_dir, Endpoint listen,
+             std::vector<std::string> private_env = {});
 
   // Reuses a healthy agent with our token on `listen`, else starts one and waits until
   // it answers (up to 5 s).
@@ -35,6 +39,7 @@ class LocalAgent {
   Endpoint listen_;
   std::string token_;
   ProcessHandle proc_;
+  std::vector<std::string> private_env_;
 };
 
 }  // namespace ferry

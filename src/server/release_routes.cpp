@@ -19,6 +19,34 @@ bool valid_version(const std::string& v) {
   return true;
 }
 
+// The scan gate reads only trees under the server's working directory, the folder of
+// its ferry.yaml, or a folder listed in FERRY_SCAN_ROOTS (colon-separated): a release
+// request must not make the server read (and report on) any file it can open.
+Status check_scan_root(const std::string& source, const std::string& config_path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path real = fs::canonical(source, ec);
+  if (ec) return invalid_argument("source " + source + " is not a directory on the server");
+  std::vector<fs::path> roots{fs::current_path(ec),
+                              fs::canonical(fs::absolute(config_path).parent_path(), ec)};
+  if (const char* extra = std::getenv("FERRY_SCAN_ROOTS")) {
+    std::string list = extra;
+    for (size_t i = 0; i <= list.size();) {
+      const size_t j = std::min(list.find(':', i), list.size());
+      if (j > i) roots.push_back(fs::canonical(list.substr(i, j - i), ec));
+      i = j + 1;
+    }
+  }
+  for (const auto& root : roots) {
+    if (root.empty() || root == root.root_path()) continue;
+    auto rel = real.lexically_relative(root);
+    if (!rel.empty() && *rel.begin() != "..") return Status::Ok();
+  }
+  return permission_denied("source " + source +
+                           " is outside the folders the server scans (its working directory, "
+                           "the folder of its ferry.yaml, FERRY_SCAN_ROOTS)");
+}
+
 Json release_json(const ReleaseRecord& r) {
   return Json{{"app", r.app},
               {"version", r.version},
@@ -76,10 +104,19 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
     r.config = Json{{"run", runj}, {"checks", checksj}};
 
     // Scan gate.
-    const std::string source = body->value("source", "");
-    const bool override_scan = body->value("override_scan", false);
-    const std::string reason = body->value("reason", "");
+    std::string source, reason;
+    bool override_scan = false;
+    try {
+      source = body->value("source", "");
+      override_scan = body->value("override_scan", false);
+      reason = body->value("reason", "");
+    } catch (const std::exception&) {
+      return HttpResponse::error(
+          invalid_argument("source and reason must be strings, override_scan a boolean"));
+    }
     if (!source.empty()) {
+      if (Status s = check_scan_root(source, cp.options().config_path); !s.ok())
+        return HttpResponse::error(s);
       if (!std::filesystem::is_directory(source))
         return HttpResponse::error(
             invalid_argument("source " + source + " is not a directory on the server"));
@@ -132,6 +169,7 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
     Json auto_deployed = Json::array();
     for (const auto& env : config->environments) {
       if (!env.auto_deploy) continue;
+      if (!who.allow(Role::kDeployer, env.name).ok()) continue;  // its token's scope holds
       // Requested by whoever created the release, so the two-person rule still sees them.
       auto d = cp.engine().deploy(r.app, env.name, r.version, who.actor());
       if (d.ok()) {

@@ -256,7 +256,12 @@ TEST_F(AgentTest, BadDesiredStateIsRefusedWithItsReason) {
   Status s = a.put_app(d);
   EXPECT_EQ(s.code(), Code::kInvalidArgument);
   EXPECT_NE(s.message().find("listed twice"), std::string::npos);
+  d.instances = {instance("../../etc/x", "v1")};
+  EXPECT_EQ(a.put_app(d).code(), Code::kInvalidArgument);
+  d.app = "..";
   d.instances = {};
+  EXPECT_EQ(a.put_app(d).code(), Code::kInvalidArgument);
+  d.app = "web";
   d.weights = {{"v1", -1}};
   EXPECT_EQ(a.put_app(d).code(), Code::kInvalidArgument);
 }
@@ -339,6 +344,8 @@ TEST(ExpandVars, ReplacesKnownAndEnvironmentNames) {
   EXPECT_EQ(expand_vars("--port=${PORT} $VERSION $$ ${FERRY_TEST_X} ${NOPE}x",
                         {{"PORT", "81"}, {"VERSION", "v2"}}),
             "--port=81 v2 $ from-env x");
+  // Secrets reach the agent with '$' doubled (engine/desired_state.cpp): taken literally.
+  EXPECT_EQ(expand_vars("pa$$$$w0rd$$HOME", {}), "pa$$w0rd$HOME");
 }
 
 }  // namespace

@@ -161,7 +161,7 @@ TEST(DeployE2E, ApiRefusesMissingTokensAndViewerDeploys) {
   ASSERT_TRUE(audit.ok());
   int denied = 0;
   for (const auto& a : (*audit)["entries"]) denied += a.value("action", "") == "api.denied";
-  EXPECT_GE(denied, 2);
+  EXPECT_GE(denied, 1);  // the 403; a 401 is logged, not audited
 }
 
 }  // namespace
@@ -210,6 +210,57 @@ TEST(DeployE2E, AutoDeployAndSecretRotationReplaceInstancesWithoutFailedRequests
     EXPECT_EQ(a->dump().find("rotated-greeting-4417"), std::string::npos) << path;
   }
   EXPECT_EQ(c.log().find("rotated-greeting-4417"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry::e2e
+
+namespace ferry::e2e {
+namespace {
+
+// kill -9 of the server in the middle of a canary: the data plane keeps serving, and the
+// restarted server resumes the deployment (rollback_policy: resume) or rolls it back
+// (the default), with every event before the kill still there.
+void server_killed_mid_canary(const std::string& policy, const std::string& want_state) {
+  std::string app = std::string(kCanaryApp) + "    rollback_policy: " + policy + "\n";
+  Cluster c("kill-" + policy, app);
+  c.start_server();
+  release(c, "v1");
+  release(c, "v2");
+  ASSERT_EQ(c.wait_final(deploy(c, "v1")).value("state", ""), "succeeded") << c.log();
+  Load load;
+  load.start(c.app_port(), 2, 60, 20000);
+  const std::string id = deploy(c, "v2");
+  // Wait until the canary's analysis step runs, then kill the server without warning.
+  Json d;
+  for (int i = 0; i < 100; ++i) {
+    d = *c.api("GET", "/api/v1/deployments/" + id);
+    if (d.value("current_step", -1) == 2 && d.value("step_state", "") == "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(d.value("current_step", -1), 2) << d.dump(2);
+  const size_t events_before = d["events"].size();
+  c.stop_server(SIGKILL);
+  // The routers keep serving with the last weights while no server runs.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  c.start_server();
+  Json done = c.wait_final(id);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  load.finish();
+  EXPECT_EQ(done.value("state", ""), want_state) << done.dump(2);
+  EXPECT_GE(done["events"].size(), events_before + 2);
+  for (size_t i = 0; i < events_before; ++i)
+    EXPECT_EQ(done["events"][i].value("seq", 0), d["events"][i].value("seq", 0));
+  EXPECT_EQ(load.transport_errors, 0u) << (load.errors.empty() ? "" : load.errors[0]);
+  EXPECT_EQ(load.status_count(502) + load.status_count(503), 0u);
+}
+
+TEST(DeployE2E, ServerKilledMidCanaryResumesItWhenThePolicySaysResume) {
+  server_killed_mid_canary("resume", "succeeded");
+}
+
+TEST(DeployE2E, ServerKilledMidCanaryRollsItBackByDefault) {
+  server_killed_mid_canary("rollback", "rolled_back");
 }
 
 }  // namespace

@@ -212,10 +212,12 @@ TEST_F(EngineFixture, RollbackCommandReturnsToPreviousRelease) {
 }
 
 TEST_F(EngineFixture, SecretsAreInjectedIntoInstances) {
-  secrets_ = {{"DB_PASSWORD", "s3cr3t-value"}};
+  secrets_ = {{"DB_PASSWORD", "s3cr3t-value"}, {"API_KEY", "a$b$$c"}};
   restart_engine();
   deploy_and_wait("v1");
   EXPECT_EQ(agent_.env_of("web.dev-v1-0").at("DB_PASSWORD"), "s3cr3t-value");
+  // '$' doubled so the agent's variable expansion gives the value back unchanged.
+  EXPECT_EQ(agent_.env_of("web.dev-v1-0").at("API_KEY"), "a$$b$$$$c");
   EXPECT_EQ(agent_.env_of("web.dev-v1-0").at("FERRY_RELEASE"), "v1");
 }
 

@@ -1,6 +1,9 @@
 // The control plane's API without agents: auth and roles, the approval and window gates,
 // the scan gate, secrets that never come back out, and the audit chain.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
 
 #include "server/auth.h"
 #include "server/server_fixture.h"
@@ -29,6 +32,31 @@ TEST_F(ServerTest, EveryApiCallNeedsAValidToken) {
   EXPECT_EQ(call(tok, "GET", "/api/v1/apps")->status, 200);
   ok_json(admin_, "DELETE", "/api/v1/tokens/" + id);
   EXPECT_EQ(call(tok, "GET", "/api/v1/apps")->status, 401);
+}
+
+TEST_F(ServerTest, NonCanonicalPathsAndRawBytesCannotSlipPastAuth) {
+  for (const char* p : {"//api/v1/apps", "/./api/v1/audit/verify", "/x/../api/v1/apps", "//metrics"}) {
+    auto r = call("", "GET", p);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 400) << p << ": " << r->body;
+  }
+  // A path with bytes that are not UTF-8 is answered, and the server lives on.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(cp_->port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const std::string raw = "GET /api/\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(write(fd, raw.data(), raw.size()), static_cast<ssize_t>(raw.size()));
+  char buf[512];
+  const ssize_t n = read(fd, buf, sizeof buf);
+  close(fd);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)).rfind("HTTP/1.1 401", 0), 0u);
+  EXPECT_EQ(call(admin_, "GET", "/api/v1/apps")->status, 200);
+  // Wrong method on a known path.
+  EXPECT_EQ(call(admin_, "DELETE", "/api/v1/apps")->status, 405);
 }
 
 TEST_F(ServerTest, RolesAndEnvironmentScopesAreEnforcedAndDenialsAudited) {
@@ -127,6 +155,9 @@ TEST_F(ServerTest, ScanGateRefusesSecretsAndOnlyAnAdminWithAReasonOverrides) {
   auto r = call(dep, "POST", "/api/v1/releases", body);
   EXPECT_EQ(r->status, 412) << r->body;
   EXPECT_EQ(r->body.find("AKIAZ7QX3NB4KD2LP6WY"), std::string::npos) << "secret must be redacted";
+  // A tree outside the server's folders is not read at all.
+  Json outside{{"app", "web"}, {"version", "v8"}, {"source", "/etc"}};
+  EXPECT_EQ(call(admin_, "POST", "/api/v1/releases", outside)->status, 403);
   body["override_scan"] = true;
   body["reason"] = "rotated already, test fixture";
   EXPECT_EQ(call(dep, "POST", "/api/v1/releases", body)->status, 403);

@@ -131,7 +131,7 @@ Status SqliteStore::create_release(const ReleaseRecord& r) {
               "INSERT INTO releases (app, version, git_sha, artifact, config, scan_status, "
               "scan_summary, created_by, created_at_ms) VALUES (?,?,?,?,?,?,?,?,?)");
   q.bind(1, r.app).bind(2, r.version).bind(3, r.git_sha).bind(4, r.artifact)
-      .bind(5, r.config.dump()).bind(6, r.scan_status).bind(7, r.scan_summary.dump())
+      .bind(5, dump_json(r.config)).bind(6, r.scan_status).bind(7, dump_json(r.scan_summary))
       .bind(8, r.created_by).bind(9, r.created_at_ms);
   Status s = q.exec();
   if (s.code() == Code::kAlreadyExists)
@@ -168,7 +168,7 @@ Status SqliteStore::update_release_scan(const std::string& app, const std::strin
   std::lock_guard lock(mu_);
   Statement q(db_->handle(),
               "UPDATE releases SET scan_status = ?, scan_summary = ? WHERE app = ? AND version = ?");
-  q.bind(1, scan_status).bind(2, summary.dump()).bind(3, app).bind(4, version);
+  q.bind(1, scan_status).bind(2, dump_json(summary)).bind(3, app).bind(4, version);
   FERRY_RETURN_IF_ERROR(q.exec());
   if (db_->changes() == 0) return not_found("release " + app + "@" + version + " does not exist");
   return Status::Ok();
@@ -179,7 +179,7 @@ Status SqliteStore::insert_event_locked(const DeploymentEvent& e, int64_t* seq) 
               "INSERT INTO deployment_events (deployment_id, time_ms, type, step, message, data) "
               "VALUES (?,?,?,?,?,?)");
   q.bind(1, e.deployment_id).bind(2, e.time_ms).bind(3, e.type).bind(4, e.step)
-      .bind(5, e.message).bind(6, e.data.dump());
+      .bind(5, e.message).bind(6, dump_json(e.data));
   FERRY_RETURN_IF_ERROR(q.exec());
   if (seq) *seq = db_->last_insert_rowid();
   return Status::Ok();
@@ -192,7 +192,7 @@ Status SqliteStore::create_deployment(const DeploymentRecord& d, const Deploymen
   Statement q(db_->handle(), std::string("INSERT INTO deployments (") + kDeploymentCols +
                                  ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   q.bind(1, d.id).bind(2, d.app).bind(3, d.env).bind(4, d.release).bind(5, d.previous_release)
-      .bind(6, d.state).bind(7, d.strategy).bind(8, d.plan.dump()).bind(9, d.current_step)
+      .bind(6, d.state).bind(7, d.strategy).bind(8, dump_json(d.plan)).bind(9, d.current_step)
       .bind(10, d.step_state).bind(11, d.reason).bind(12, d.requested_by).bind(13, d.generation)
       .bind(14, d.created_at_ms).bind(15, d.updated_at_ms).bind(16, d.finished_at_ms)
       .bind(17, int64_t{1});
@@ -217,7 +217,7 @@ Status SqliteStore::update_deployment(DeploymentRecord& d, const std::vector<Dep
               "UPDATE deployments SET state=?, plan=?, current_step=?, step_state=?, reason=?, "
               "generation=?, updated_at_ms=?, finished_at_ms=?, previous_release=?, "
               "version=version+1 WHERE id=? AND version=?");
-  q.bind(1, d.state).bind(2, d.plan.dump()).bind(3, d.current_step).bind(4, d.step_state)
+  q.bind(1, d.state).bind(2, dump_json(d.plan)).bind(3, d.current_step).bind(4, d.step_state)
       .bind(5, d.reason).bind(6, d.generation).bind(7, d.updated_at_ms).bind(8, d.finished_at_ms)
       .bind(9, d.previous_release).bind(10, d.id).bind(11, d.version);
   FERRY_RETURN_IF_ERROR(q.exec());
@@ -330,7 +330,7 @@ Result<bool> SqliteStore::release_succeeded_in(const std::string& app, const std
 Status SqliteStore::create_token(const TokenRecord& t) {
   std::lock_guard lock(mu_);
   Statement q(db_->handle(), "INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?,?)");
-  q.bind(1, t.id).bind(2, t.name).bind(3, t.hash).bind(4, t.role).bind(5, Json(t.envs).dump())
+  q.bind(1, t.id).bind(2, t.name).bind(3, t.hash).bind(4, t.role).bind(5, dump_json(Json(t.envs)))
       .bind(6, t.created_by).bind(7, t.created_at_ms).bind(8, t.expires_at_ms).bind(9, t.revoked);
   return q.exec();
 }
@@ -382,7 +382,7 @@ Result<AuditRecord> SqliteStore::append_audit(AuditRecord a,
   Statement q(db_->handle(), "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
   q.bind(1, a.seq).bind(2, a.time_ms).bind(3, a.actor).bind(4, a.action).bind(5, a.app)
       .bind(6, a.env).bind(7, a.release).bind(8, a.git_sha).bind(9, a.source_addr)
-      .bind(10, a.details.dump()).bind(11, a.prev_hash).bind(12, a.hash);
+      .bind(10, dump_json(a.details)).bind(11, a.prev_hash).bind(12, a.hash);
   FERRY_RETURN_IF_ERROR(q.exec());
   FERRY_RETURN_IF_ERROR(tx.commit());
   return a;
