@@ -25,8 +25,8 @@ namespace ferry {
 namespace fs = std::filesystem;
 
 struct Agent::Instance {
-  std::string key;             // its key in App::instances (and its router backend id)
-  std::string replaced_by;     // an instance of the same id with a new run: drain once it is ready
+  std::string key;          // its key in App::instances (and its router backend id)
+  std::string replaced_by;  // an instance of the same id with a new run: drain once it is ready
   InstanceSpec spec;
   InstanceStatus status;
   ProcessHandle proc;
@@ -263,7 +263,8 @@ Status Agent::put_app(const AppDesiredState& state) {
   auto safe = [](const std::string& n) {
     if (n.empty() || n.size() > 128 || n == "." || n == "..") return false;
     for (char c : n)
-      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '+'))
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+            c == '+'))
         return false;
     return true;
   };

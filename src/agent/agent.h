@@ -82,8 +82,8 @@ class Agent final : public AgentClient {
   std::thread supervisor_;
   bool dirty_ = false;  // state file needs writing
   int adopted_ = 0;
-  int lock_fd_ = -1;             // flock on data_dir/agent.lock: one agent per data dir
-  uint64_t replace_seq_ = 0;     // makes the keys of replaced instances unique
+  int lock_fd_ = -1;          // flock on data_dir/agent.lock: one agent per data dir
+  uint64_t replace_seq_ = 0;  // makes the keys of replaced instances unique
   metrics::Registry metrics_;
   metrics::CounterFamily* probe_failures_ = nullptr;
 };

@@ -6,7 +6,6 @@ std::string dump_json(const Json& j, int indent) {
   return j.dump(indent, ' ', false, Json::error_handler_t::replace);
 }
 
-
 Result<Json> parse_json(std::string_view text, std::string_view what) {
   try {
     return Json::parse(text);

@@ -97,7 +97,8 @@ void merge_status(AppStatus& into, const AppStatus& other) {
     it->upstream_errors += r.upstream_errors;
     it->latency_sum_ms += r.latency_sum_ms;
     it->latency_counts.resize(std::max(it->latency_counts.size(), r.latency_counts.size()));
-    for (size_t i = 0; i < r.latency_counts.size(); ++i) it->latency_counts[i] += r.latency_counts[i];
+    for (size_t i = 0; i < r.latency_counts.size(); ++i)
+      it->latency_counts[i] += r.latency_counts[i];
     it->recent_latencies_ms.insert(it->recent_latencies_ms.end(), r.recent_latencies_ms.begin(),
                                    r.recent_latencies_ms.end());
     it->sample_seq += r.sample_seq;

@@ -10,7 +10,9 @@ namespace ferry {
 Engine::Engine(EngineContext ctx, std::shared_ptr<const Config> config)
     : ctx_(std::move(ctx)), config_(std::move(config)) {}
 
-Engine::~Engine() { stop(); }
+Engine::~Engine() {
+  stop();
+}
 
 std::shared_ptr<const Config> Engine::config() const {
   std::lock_guard lock(mu_);
@@ -117,9 +119,8 @@ Result<DeploymentRecord> Engine::deploy(const std::string& app, const std::strin
   if (!open.ok()) return open.status();
   if (!open->empty())
     return failed_precondition("deployment " + (*open)[0].id + " of " + app + "@" +
-                               (*open)[0].release + " to " + env + " is still " +
-                               (*open)[0].state + "; wait for it or `ferry abort " +
-                               (*open)[0].id + "`");
+                               (*open)[0].release + " to " + env + " is still " + (*open)[0].state +
+                               "; wait for it or `ferry abort " + (*open)[0].id + "`");
   auto envs = ctx_.store->list_env_releases(app);
   if (!envs.ok()) return envs.status();
   std::string stable;
@@ -139,11 +140,11 @@ Result<DeploymentRecord> Engine::deploy(const std::string& app, const std::strin
   d.plan = Json(plan_deployment(resolved, !stable.empty()));
   d.requested_by = actor;
   d.created_at_ms = d.updated_at_ms = to_unix_ms(ctx_.clock->now());
-  DeploymentEvent created{.time_ms = d.created_at_ms,
-                          .type = "created",
-                          .message = "deployment of " + app + "@" + release + " to " + env +
-                                     " requested by " + actor,
-                          .data = Json{{"plan", d.plan}, {"previous_release", stable}}};
+  DeploymentEvent created{
+      .time_ms = d.created_at_ms,
+      .type = "created",
+      .message = "deployment of " + app + "@" + release + " to " + env + " requested by " + actor,
+      .data = Json{{"plan", d.plan}, {"previous_release", stable}}};
   FERRY_RETURN_IF_ERROR(ctx_.store->create_deployment(d, created));
   created.deployment_id = d.id;
   if (ctx_.on_event) ctx_.on_event(created, d);
@@ -239,7 +240,8 @@ Status Engine::refresh_instances(const std::string& app, const std::string& env,
   auto open = ctx_.store->list_deployments({.app = app, .env = env, .active_only = true});
   if (!open.ok()) return open.status();
   if (!open->empty())
-    return failed_precondition("deployment " + (*open)[0].id + " is in flight; it uses the new secrets");
+    return failed_precondition("deployment " + (*open)[0].id +
+                               " is in flight; it uses the new secrets");
   auto envs = ctx_.store->list_env_releases(app);
   if (!envs.ok()) return envs.status();
   std::string stable;
@@ -261,7 +263,8 @@ Status Engine::refresh_instances(const std::string& app, const std::string& env,
   for (AgentClient* a : ctx_.agents(env))
     FERRY_RETURN_IF_ERROR(a->put_app(desired).with_context("refreshing " + in.agent_app));
   if (ctx_.log)
-    ctx_.log->info("instances refreshed", {{"app", app}, {"env", env}, {"release", stable}, {"actor", actor}});
+    ctx_.log->info("instances refreshed",
+                   {{"app", app}, {"env", env}, {"release", stable}, {"actor", actor}});
   return Status::Ok();
 }
 

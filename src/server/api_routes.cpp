@@ -107,8 +107,9 @@ void ControlPlane::add_routes() {
     // Denials of authenticated callers are audited; failed logins are logged (auditing
     // them would let anyone without a token grow the audit log).
     if (res.status == 401)
-      log_->warn("unauthenticated request", {{"method", req.method}, {"path", req.path.substr(0, 200)},
-                                             {"remote", req.remote_addr}});
+      log_->warn(
+          "unauthenticated request",
+          {{"method", req.method}, {"path", req.path.substr(0, 200)}, {"remote", req.remote_addr}});
     if (res.status == 403) {
       auto actor = req.attrs.count("actor") ? req.attrs.at("actor") : std::string("anonymous");
       audit(actor, "api.denied", "", "", "", req.remote_addr,
@@ -119,8 +120,11 @@ void ControlPlane::add_routes() {
         (req.method != "GET" || res.status >= 400) ? LogLevel::kInfo : LogLevel::kDebug;
     if (log_->enabled(level))
       log_->log(level, "request",
-                {{"method", req.method}, {"path", req.path}, {"status", res.status},
-                 {"latency_ms", ms}, {"request_id", req.request_id},
+                {{"method", req.method},
+                 {"path", req.path},
+                 {"status", res.status},
+                 {"latency_ms", ms},
+                 {"request_id", req.request_id},
                  {"actor", req.attrs.count("actor") ? req.attrs.at("actor") : ""},
                  {"remote", req.remote_addr}});
   });

@@ -171,8 +171,8 @@ Status ControlPlane::start() {
     for (const auto& n : config->notifications)
       for (const auto* name : {&n.url_env, &n.routing_key_env, &n.secret_env})
         if (!name->empty()) private_env.push_back(*name);
-    local_agent_ = std::make_unique<LocalAgent>(self_binary(), config->server.data_dir, agent_ep,
-                                                private_env);
+    local_agent_ =
+        std::make_unique<LocalAgent>(self_binary(), config->server.data_dir, agent_ep, private_env);
     FERRY_RETURN_IF_ERROR(local_agent_->ensure_running());
     agents_["local"] = std::make_unique<HttpAgentClient>(agent_ep, local_agent_->token());
     log_->info("local agent ready",

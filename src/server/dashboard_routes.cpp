@@ -17,7 +17,9 @@ constexpr const char* kContentSecurityPolicy =
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'";
 
-std::string etag_of(const WebAsset& a) { return "\"" + std::string(a.sha256.substr(0, 32)) + "\""; }
+std::string etag_of(const WebAsset& a) {
+  return "\"" + std::string(a.sha256.substr(0, 32)) + "\"";
+}
 
 // Whether an If-None-Match header ("a", W/"b", *) names `etag`.
 bool etag_matches(std::string_view header, const std::string& etag) {

@@ -82,8 +82,9 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     if (auto denied = require(req, Role::kAdmin, d->env)) return *denied;
     auto body = parse_json(req.body.empty() ? "{}" : req.body);
     if (!body.ok()) return HttpResponse::error(body.status());
-    const std::string reason =
-        body->contains("reason") && (*body)["reason"].is_string() ? (*body)["reason"].get<std::string>() : "";
+    const std::string reason = body->contains("reason") && (*body)["reason"].is_string()
+                                   ? (*body)["reason"].get<std::string>()
+                                   : "";
     if (reason.size() < 8 || reason.size() > 1000)
       return HttpResponse::error(
           invalid_argument("an override needs a reason of 8-1000 characters"));

@@ -173,8 +173,8 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
       // Requested by whoever created the release, so the two-person rule still sees them.
       auto d = cp.engine().deploy(r.app, env.name, r.version, who.actor());
       if (d.ok()) {
-        cp.audit(who.actor(), "deployment.create", r.app, env.name, r.version,
-                 req.remote_addr, Json{{"deployment_id", d->id}, {"auto_deploy", true}});
+        cp.audit(who.actor(), "deployment.create", r.app, env.name, r.version, req.remote_addr,
+                 Json{{"deployment_id", d->id}, {"auto_deploy", true}});
         auto_deployed.push_back(Json{{"env", env.name}, {"deployment_id", d->id}});
       } else {
         auto_deployed.push_back(Json{{"env", env.name}, {"error", d.status().message()}});

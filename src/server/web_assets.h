@@ -8,10 +8,11 @@
 namespace ferry {
 
 struct WebAsset {
-  std::string_view path;          // URL path, e.g. "/index.html", "/js/chart.js"
-  std::string_view content_type;  // from the file's extension, e.g. "text/javascript; charset=utf-8"
-  std::string_view data;          // the file's bytes
-  std::string_view sha256;        // hex SHA-256 of `data` (the ETag's source)
+  std::string_view path;  // URL path, e.g. "/index.html", "/js/chart.js"
+  std::string_view
+      content_type;         // from the file's extension, e.g. "text/javascript; charset=utf-8"
+  std::string_view data;    // the file's bytes
+  std::string_view sha256;  // hex SHA-256 of `data` (the ETag's source)
 };
 
 // Every embedded file, sorted by path.

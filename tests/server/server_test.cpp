@@ -35,7 +35,8 @@ TEST_F(ServerTest, EveryApiCallNeedsAValidToken) {
 }
 
 TEST_F(ServerTest, NonCanonicalPathsAndRawBytesCannotSlipPastAuth) {
-  for (const char* p : {"//api/v1/apps", "/./api/v1/audit/verify", "/x/../api/v1/apps", "//metrics"}) {
+  for (const char* p :
+       {"//api/v1/apps", "/./api/v1/audit/verify", "/x/../api/v1/apps", "//metrics"}) {
     auto r = call("", "GET", p);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->status, 400) << p << ": " << r->body;
