@@ -76,7 +76,8 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   for (;;) {
     BackendState& b = *ex.backend;
     ubuf_.clear();
-    error_code ec = co_await open_upstream(b, !fresh);
+    error_code ec;
+    if (fresh || !take_pooled(b)) ec = co_await connect_upstream(b);
     if (ec) {
       if (retry_elsewhere()) continue;
       finish(ex, 502, true);
@@ -84,7 +85,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
                                  ex.close_client || !p.is_done());
     }
     set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
-    ec = co_await write(*up_, req_head_, cbuf_.view(ex.head_len).substr(0, ex.staged - ex.head_len));
+    co_await write(*up_, ec, req_head_, cbuf_.view(ex.head_len).substr(0, ex.staged - ex.head_len));
     if (ec) {
       up_.reset();
       if (up_reused_ && !fresh) {
@@ -151,7 +152,9 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
   ex.staged = 0;
   if (p.info().expect_continue && p.info().version == 11) {
     set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
-    if (co_await write(client_, "HTTP/1.1 100 Continue\r\n\r\n")) co_return BodyResult::kClientGone;
+    error_code ec;
+    co_await write(client_, ec, "HTTP/1.1 100 Continue\r\n\r\n");
+    if (ec) co_return BodyResult::kClientGone;
   }
   while (!p.is_done()) {
     size_t pos = 0;
@@ -164,7 +167,9 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
     }
     if (pos > 0) {
       set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
-      if (co_await write(*up_, cbuf_.view().substr(0, pos))) co_return BodyResult::kUpstreamFailed;
+      error_code ec;
+      co_await write(*up_, ec, cbuf_.view().substr(0, pos));
+      if (ec) co_return BodyResult::kUpstreamFailed;
       cbuf_.consume(pos);
       continue;
     }
@@ -210,7 +215,8 @@ awaitable<Session::HeadResult> Session::read_response_head(Exchange& ex, size_t*
         ubuf_.consume(n);
         if (req_->info().version == 11) {
           resp_head_.append("\r\n");
-          if (co_await write(client_, resp_head_)) co_return HeadResult::kBad;
+          co_await write(client_, ec, resp_head_);
+          if (ec) co_return HeadResult::kBad;
         }
         new_response_parser(ex);
         continue;
@@ -257,7 +263,8 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
   ubuf_.consume(head_len);
 
   if (status == 101) {
-    error_code ec = co_await write(client_, resp_head_, ubuf_.view());
+    error_code ec;
+    co_await write(client_, ec, resp_head_, ubuf_.view());
     ubuf_.clear();
     finish(ex, 101, false);
     if (!ec) co_await tunnel(shared_from_this(), ex);
@@ -294,7 +301,9 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
       ex.in_flight.set(nullptr);  // the backend's part is over
     }
     if (first || !body.empty()) {
-      error_code ec = first ? co_await write(client_, resp_head_, body) : co_await write(client_, body);
+      error_code ec;
+      if (first) co_await write(client_, ec, resp_head_, body);
+      else co_await write(client_, ec, body);
       first = false;
       if (ec) {  // the client went away
         up_.reset();
@@ -339,7 +348,9 @@ awaitable<void> Session::tunnel(std::shared_ptr<Session> self, Exchange& ex) {
   cbuf_.consume(ex.staged);
   ex.staged = 0;
   if (!cbuf_.empty()) {
-    if (co_await write(*up_, cbuf_.view())) co_return;
+    error_code ec;
+    co_await write(*up_, ec, cbuf_.view());
+    if (ec) co_return;
     cbuf_.clear();
   }
   tunnel_other_finished_ = false;

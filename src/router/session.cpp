@@ -98,19 +98,18 @@ awaitable<void> Session::run(std::shared_ptr<Session> /*self*/) {
   if (up_) up_->close(ec);
 }
 
-awaitable<error_code> Session::write(Socket& s, std::string_view a, std::string_view b) {
-  std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()),
-                                         asio::buffer(b.data(), b.size())};
-  error_code ec;
-  co_await asio::async_write(s, bufs, redirect_error(kAwait, ec));
-  co_return ec;
+awaitable<std::size_t> Session::write(Socket& s, error_code& ec, std::string_view a,
+                                      std::string_view b) {
+  write_bufs_ = {asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
+  return asio::async_write(s, write_bufs_, redirect_error(kAwait, ec));
 }
 
 awaitable<bool> Session::respond(int status, std::string_view body, std::string_view release,
                                  bool close) {
   std::string_view id = req_ ? std::string_view(req_->info().request_id) : std::string_view();
   std::string msg = router_response(status, body, release, id, close);
-  error_code ec = co_await write(client_, msg);
+  error_code ec;
+  co_await write(client_, ec, msg);
   co_return !ec && !close;
 }
 
@@ -203,11 +202,11 @@ awaitable<bool> Session::serve() {
   co_return keep && !ex.close_client;
 }
 
-awaitable<error_code> Session::open_upstream(BackendState& b, bool allow_pooled) {
+bool Session::take_pooled(BackendState& b) {
   up_.reset();
   auto& pool = b.pools[w_.index].conns;
   auto now = Clock::now();
-  while (allow_pooled && !pool.empty()) {
+  while (!pool.empty()) {
     PooledConnection c = std::move(pool.back());
     pool.pop_back();
     if (now - c.idle_since > kMaxIdleAge) continue;
@@ -217,9 +216,13 @@ awaitable<error_code> Session::open_upstream(BackendState& b, bool allow_pooled)
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       up_.emplace(std::move(c.socket));
       up_reused_ = true;
-      co_return error_code{};
+      return true;
     }
   }
+  return false;
+}
+
+awaitable<error_code> Session::connect_upstream(BackendState& b) {
   up_.emplace(w_.ioc);
   up_reused_ = false;
   set_deadline(Phase::kConnect, w_.opts.connect_timeout_ms);
