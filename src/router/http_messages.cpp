@@ -53,6 +53,38 @@ std::string_view reason_for(int status) {
   }
 }
 
+// Removes from `head` (after its first line) every field named in a Connection header's
+// `tokens`, which RFC 9110 7.6.1 makes hop-by-hop too; close, keep-alive and upgrade name
+// no field, and the forwarding fields the router manages itself stay.
+void strip_connection_listed(std::string& head, std::string_view tokens) {
+  size_t at = 0;
+  while (at < tokens.size()) {
+    size_t comma = tokens.find(',', at);
+    if (comma == std::string_view::npos) comma = tokens.size();
+    std::string_view name = tokens.substr(at, comma - at);
+    at = comma + 1;
+    while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+    if (name.empty() || iequals(name, "close") || iequals(name, "keep-alive") ||
+        iequals(name, "upgrade") || iequals(name, "x-request-id") ||
+        iequals(name, "x-forwarded-for") || iequals(name, "x-ferry-release"))
+      continue;
+    size_t line = head.find("\r\n");
+    while (line != std::string::npos && line + 2 < head.size()) {
+      size_t start = line + 2;
+      size_t end = head.find("\r\n", start);
+      if (end == std::string::npos) break;
+      std::string_view field(head.data() + start, end - start);
+      size_t colon = field.find(':');
+      if (colon == name.size() && iequals(field.substr(0, colon), name)) {
+        head.erase(start, end + 2 - start);
+        continue;  // `line` still ends the previous line
+      }
+      line = end;
+    }
+  }
+}
+
 }  // namespace
 
 RequestIdGenerator::RequestIdGenerator() : prefix_(to_hex(random_bytes(8))) {
@@ -90,7 +122,10 @@ void RequestParser::on_request_impl(http::verb method, std::string_view method_s
 void RequestParser::on_field_impl(http::field name, std::string_view name_string,
                                   std::string_view value, error_code&) {
   if (in_trailer_) return;  // trailers travel inside the raw chunked body
-  if (hop_by_hop(name)) return;
+  if (hop_by_hop(name)) {
+    if (name == http::field::connection) connection_.append(value).push_back(',');
+    return;
+  }
   switch (name) {
     case http::field::upgrade:
       upgrade_.assign(value);
@@ -128,6 +163,7 @@ void RequestParser::on_field_impl(http::field name, std::string_view name_string
 
 void RequestParser::on_header_impl(error_code&) {
   in_trailer_ = true;
+  if (!connection_.empty()) strip_connection_listed(out_, connection_);
   // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no
   // knowable length; passing it on would let client and upstream disagree on framing.
   if (has_transfer_encoding_ && !chunked()) info_.bad_transfer_encoding = true;
@@ -171,7 +207,10 @@ void ResponseParser::on_response_impl(int code, std::string_view reason, int,
 void ResponseParser::on_field_impl(http::field name, std::string_view name_string,
                                    std::string_view value, error_code&) {
   if (in_trailer_) return;
-  if (hop_by_hop(name)) return;
+  if (hop_by_hop(name)) {
+    if (name == http::field::connection) connection_.append(value).push_back(',');
+    return;
+  }
   if (name == http::field::upgrade) {
     upgrade_.assign(value);
     return;
@@ -184,6 +223,7 @@ void ResponseParser::on_field_impl(http::field name, std::string_view name_strin
 
 void ResponseParser::on_header_impl(error_code&) {
   in_trailer_ = true;
+  if (!connection_.empty()) strip_connection_listed(out_, connection_);
   append_field(out_, "X-Ferry-Release", release_);
   if (status_ == 101) {
     append_field(out_, "Connection", "upgrade");

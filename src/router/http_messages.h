@@ -91,6 +91,7 @@ class RequestParser : public http::basic_parser<true> {
   RequestIdGenerator& ids_;
   RequestInfo info_;
   std::string forwarded_for_;
+  std::string connection_;  // Connection values, comma-separated
   std::string upgrade_;
   bool has_request_id_ = false;
   bool has_transfer_encoding_ = false;
@@ -138,6 +139,7 @@ class ResponseParser : public http::basic_parser<false> {
   bool has_request_id_ = false;
   bool in_trailer_ = false;
   std::string upgrade_;
+  std::string connection_;  // Connection values, comma-separated
 };
 
 // A complete response the router makes itself (errors): status line, Content-Length,

@@ -127,6 +127,11 @@ TEST_F(RouterLimits, ForwardedForIsAppendedAndRequestIdPassedOn) {
     EXPECT_FALSE(std::string(replaced["x-seen-request-id"]).empty());
     EXPECT_LT(replaced["x-seen-request-id"].size(), 100u);
   }
+  // Fields a Connection header names are hop-by-hop too.
+  auto listed = c.get("/headers", {{"connection", "keep-alive, X-Hop"}, {"x-hop", "1"}, {"x-end", "2"}});
+  EXPECT_EQ(listed.body().find("x-hop"), std::string::npos) << listed.body();
+  EXPECT_NE(listed.body().find("x-end: 2"), std::string::npos) << listed.body();
+  EXPECT_NE(listed.body().find("X-Forwarded-For: 127.0.0.1"), std::string::npos) << listed.body();
   // Hop-by-hop fields stay on their side: the upstream connection is the router's.
   auto closing = c.get("/", {{"connection", "close"}});
   EXPECT_EQ(closing["x-seen-connection"], "");

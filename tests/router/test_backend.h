@@ -6,6 +6,7 @@
 //   GET  /rude           answers keep-alive, then closes the connection anyway
 //   GET  /sse            chunked event stream: one event, waits for release_sse(), one more
 //   POST /echo           answers with the request body
+//   GET  /headers        answers with the request's header fields, one per line
 //   GET  /ws             websocket echo
 #pragma once
 
@@ -143,6 +144,8 @@ class TestBackend {
       } else if (target.rfind("/status/", 0) == 0) {
         res.result(std::stoi(target.substr(8)));
         res.body() = name_;
+      } else if (target.rfind("/headers", 0) == 0) {
+        for (const auto& f : req) res.body() += std::string(f.name_string()) + ": " + std::string(f.value()) + "\n";
       } else if (target.rfind("/echo", 0) == 0) {
         res.body() = req.body();
       } else {
