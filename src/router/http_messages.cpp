@@ -1,5 +1,6 @@
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
-
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include "router/http_messages.h"
 
 #include <boost/beast/core/string.hpp>
@@ -38,18 +39,30 @@ bool hop_by_hop(http::field f) {
 
 std::string_view reason_for(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Error";
   }
 }
 
@@ -187,8 +200,7 @@ ResponseParser::ResponseParser(std::string& out, std::string_view release, bool 
   out_.clear();
 }
 
-void ResponseParser::on_response_impl(int code, std::string_view reason, int,
-                                      error_code& ec) {
+void ResponseParser::on_response_impl(int code, std::string_view reason, int, error_code& ec) {
   // Beast takes any three digits; "057" has no status class: a bad upstream answer.
   if (code < 100) {
     ec = http::error::bad_status;
@@ -235,8 +247,7 @@ std::size_t ResponseParser::on_body_impl(std::string_view body, error_code&) {
   return body.size();  // not chunked: relayed raw
 }
 
-std::size_t ResponseParser::on_chunk_body_impl(std::uint64_t, std::string_view body,
-                                               error_code&) {
+std::size_t ResponseParser::on_chunk_body_impl(std::uint64_t, std::string_view body, error_code&) {
   if (dechunk_ && decoded_ != nullptr) decoded_->append(body);
   return body.size();
 }

@@ -1,7 +1,8 @@
 // Session's relay of one routed request: upstream connection, request body, response
 // head (with the retry rules), response body and upgrade tunnels.
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
-
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/write.hpp>
@@ -126,8 +127,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
     if (hr != HeadResult::kOk) {
       up_.reset();
       // A pooled connection the backend closed just as it was reused answers nothing.
-      if (hr == HeadResult::kClosedEarly && up_reused_ && !fresh && replayable &&
-          info.idempotent) {
+      if (hr == HeadResult::kClosedEarly && up_reused_ && !fresh && replayable && info.idempotent) {
         fresh = true;
         continue;
       }
@@ -178,8 +178,7 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
     if (at == nullptr) co_return BodyResult::kBad;
     error_code ec;
     set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
-    size_t n = co_await client_.async_read_some(asio::buffer(at, room),
-                                                redirect_error(kAwait, ec));
+    size_t n = co_await client_.async_read_some(asio::buffer(at, room), redirect_error(kAwait, ec));
     if (ec) co_return BodyResult::kClientGone;
     cbuf_.commit(n);
   }
@@ -226,8 +225,7 @@ awaitable<Session::HeadResult> Session::read_response_head(Exchange& ex, size_t*
     char* at = ubuf_.prepare(&room);
     if (at == nullptr) co_return HeadResult::kBad;
     error_code ec;
-    size_t n = co_await up_->async_read_some(asio::buffer(at, room),
-                                             redirect_error(kAwait, ec));
+    size_t n = co_await up_->async_read_some(asio::buffer(at, room), redirect_error(kAwait, ec));
     if (ec) {
       if (timed_out_) co_return HeadResult::kTimeout;
       co_return got_bytes ? HeadResult::kBad : HeadResult::kClosedEarly;
@@ -256,8 +254,10 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
     resp_head_.append("\r\n");
   }
   if (status != 101) {
-    if (close) resp_head_.append("Connection: close\r\n");
-    else if (info.version == 10) resp_head_.append("Connection: keep-alive\r\n");
+    if (close)
+      resp_head_.append("Connection: close\r\n");
+    else if (info.version == 10)
+      resp_head_.append("Connection: keep-alive\r\n");
   }
   resp_head_.append("\r\n");
   ubuf_.consume(head_len);
@@ -302,8 +302,10 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
     }
     if (first || !body.empty()) {
       error_code ec;
-      if (first) co_await write(client_, ec, resp_head_, body);
-      else co_await write(client_, ec, body);
+      if (first)
+        co_await write(client_, ec, resp_head_, body);
+      else
+        co_await write(client_, ec, body);
       first = false;
       if (ec) {  // the client went away
         up_.reset();

@@ -1,8 +1,7 @@
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
-
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include "router/session.h"
-
-#include "router/exchange.h"
 
 #include <sys/socket.h>
 
@@ -13,6 +12,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <cerrno>
+
+#include "router/exchange.h"
 
 namespace ferry::routing {
 
@@ -45,7 +46,9 @@ Session::Session(Worker& worker, Socket client)
   client_.set_option(tcp::no_delay(true), ec);
 }
 
-Session::~Session() { w_.connections.fetch_sub(1, std::memory_order_relaxed); }
+Session::~Session() {
+  w_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
 
 void Session::start() {
   auto self = shared_from_this();
@@ -137,10 +140,10 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
     }
     size_t room = 0;
     char* at = cbuf_.prepare(&room);
-    if (at == nullptr) co_return co_await respond(431, "request header fields too large\n", {}, true);
+    if (at == nullptr)
+      co_return co_await respond(431, "request header fields too large\n", {}, true);
     error_code ec;
-    size_t n = co_await client_.async_read_some(asio::buffer(at, room),
-                                                redirect_error(kAwait, ec));
+    size_t n = co_await client_.async_read_some(asio::buffer(at, room), redirect_error(kAwait, ec));
     if (ec) co_return false;  // closed, reset or idle: nothing to answer
     cbuf_.commit(n);
     if (phase_ == Phase::kIdle) set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
@@ -148,8 +151,10 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
 }
 
 awaitable<bool> Session::serve() {
-  if (cbuf_.empty()) set_deadline(Phase::kIdle, w_.opts.idle_timeout_ms);
-  else set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
+  if (cbuf_.empty())
+    set_deadline(Phase::kIdle, w_.opts.idle_timeout_ms);
+  else
+    set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
   Exchange ex;
   if (!co_await read_request_head(&ex.head_len)) co_return false;
   ex.start = Clock::now();

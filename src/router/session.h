@@ -6,13 +6,14 @@
 // state needs a lock. A watchdog coroutine enforces the idle, connect and response timeouts.
 #pragma once
 
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
-
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,9 +26,8 @@ namespace ferry::routing {
 
 template <typename T>
 using awaitable = boost::asio::awaitable<T, Executor>;
-using Timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
-                                                boost::asio::wait_traits<std::chrono::steady_clock>,
-                                                Executor>;
+using Timer = boost::asio::basic_waitable_timer<
+    std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
 // Completion token for awaiting an operation in these coroutines.
 inline constexpr boost::asio::use_awaitable_t<Executor> kAwait{};
 
@@ -75,8 +75,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<std::size_t> write(Socket& s, error_code& ec, std::string_view a,
                                std::string_view b = {});
   // Sends a response the router makes itself; false when the connection must close.
-  awaitable<bool> respond(int status, std::string_view body, std::string_view release,
-                          bool close);
+  awaitable<bool> respond(int status, std::string_view body, std::string_view release, bool close);
 
   Worker& w_;
   Socket client_;
