@@ -3,6 +3,9 @@
 // upstream, its body framed, and the same bytes are also read as an upstream response.
 // Never a crash or a hang; a rewritten head is well-formed: CRLF-terminated lines with
 // no bare CR or LF (no header injection), the forwarding fields present.
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include <cstddef>
 #include <cstdint>
 #include <limits>

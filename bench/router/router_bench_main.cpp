@@ -5,6 +5,9 @@
 //   router_bench router PORT BACKEND_PORT [BACKEND_PORT...] [--threads N]
 //       ferry's Router on 127.0.0.1:PORT with one release "v1" over those backends.
 // Both run until SIGINT or SIGTERM.
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>

@@ -2,6 +2,9 @@
 // session.cpp and proxy.cpp, private to the router).
 #pragma once
 
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include "router/session.h"
 
 namespace ferry::routing {
@@ -13,8 +16,8 @@ struct Session::Exchange {
   int release = -1;
   BackendState* backend = nullptr;
   bool pinned = false;
-  size_t head_len = 0;   // raw request head at the front of cbuf_
-  size_t staged = 0;     // raw request bytes (head + parsed body) at the front of cbuf_
+  size_t head_len = 0;  // raw request head at the front of cbuf_
+  size_t staged = 0;    // raw request bytes (head + parsed body) at the front of cbuf_
   SteadyTime start;
   int status = 0;
   bool close_client = false;

@@ -1,5 +1,6 @@
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
-
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include "router/http_messages.h"
 
 #include <boost/beast/core/string.hpp>
@@ -38,18 +39,62 @@ bool hop_by_hop(http::field f) {
 
 std::string_view reason_for(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Error";
+  }
+}
+
+// Removes from `head` (after its first line) every field named in a Connection header's
+// `tokens`, which RFC 9110 7.6.1 makes hop-by-hop too; close, keep-alive and upgrade name
+// no field, and the forwarding fields the router manages itself stay.
+void strip_connection_listed(std::string& head, std::string_view tokens) {
+  size_t at = 0;
+  while (at < tokens.size()) {
+    size_t comma = tokens.find(',', at);
+    if (comma == std::string_view::npos) comma = tokens.size();
+    std::string_view name = tokens.substr(at, comma - at);
+    at = comma + 1;
+    while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+    if (name.empty() || iequals(name, "close") || iequals(name, "keep-alive") ||
+        iequals(name, "upgrade") || iequals(name, "x-request-id") ||
+        iequals(name, "x-forwarded-for") || iequals(name, "x-ferry-release"))
+      continue;
+    size_t line = head.find("\r\n");
+    while (line != std::string::npos && line + 2 < head.size()) {
+      size_t start = line + 2;
+      size_t end = head.find("\r\n", start);
+      if (end == std::string::npos) break;
+      std::string_view field(head.data() + start, end - start);
+      size_t colon = field.find(':');
+      if (colon == name.size() && iequals(field.substr(0, colon), name)) {
+        head.erase(start, end + 2 - start);
+        continue;  // `line` still ends the previous line
+      }
+      line = end;
+    }
   }
 }
 
@@ -90,7 +135,10 @@ void RequestParser::on_request_impl(http::verb method, std::string_view method_s
 void RequestParser::on_field_impl(http::field name, std::string_view name_string,
                                   std::string_view value, error_code&) {
   if (in_trailer_) return;  // trailers travel inside the raw chunked body
-  if (hop_by_hop(name)) return;
+  if (hop_by_hop(name)) {
+    if (name == http::field::connection) connection_.append(value).push_back(',');
+    return;
+  }
   switch (name) {
     case http::field::upgrade:
       upgrade_.assign(value);
@@ -128,6 +176,7 @@ void RequestParser::on_field_impl(http::field name, std::string_view name_string
 
 void RequestParser::on_header_impl(error_code&) {
   in_trailer_ = true;
+  if (!connection_.empty()) strip_connection_listed(out_, connection_);
   // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no
   // knowable length; passing it on would let client and upstream disagree on framing.
   if (has_transfer_encoding_ && !chunked()) info_.bad_transfer_encoding = true;
@@ -151,8 +200,7 @@ ResponseParser::ResponseParser(std::string& out, std::string_view release, bool 
   out_.clear();
 }
 
-void ResponseParser::on_response_impl(int code, std::string_view reason, int,
-                                      error_code& ec) {
+void ResponseParser::on_response_impl(int code, std::string_view reason, int, error_code& ec) {
   // Beast takes any three digits; "057" has no status class: a bad upstream answer.
   if (code < 100) {
     ec = http::error::bad_status;
@@ -171,7 +219,10 @@ void ResponseParser::on_response_impl(int code, std::string_view reason, int,
 void ResponseParser::on_field_impl(http::field name, std::string_view name_string,
                                    std::string_view value, error_code&) {
   if (in_trailer_) return;
-  if (hop_by_hop(name)) return;
+  if (hop_by_hop(name)) {
+    if (name == http::field::connection) connection_.append(value).push_back(',');
+    return;
+  }
   if (name == http::field::upgrade) {
     upgrade_.assign(value);
     return;
@@ -184,6 +235,7 @@ void ResponseParser::on_field_impl(http::field name, std::string_view name_strin
 
 void ResponseParser::on_header_impl(error_code&) {
   in_trailer_ = true;
+  if (!connection_.empty()) strip_connection_listed(out_, connection_);
   append_field(out_, "X-Ferry-Release", release_);
   if (status_ == 101) {
     append_field(out_, "Connection", "upgrade");
@@ -195,8 +247,7 @@ std::size_t ResponseParser::on_body_impl(std::string_view body, error_code&) {
   return body.size();  // not chunked: relayed raw
 }
 
-std::size_t ResponseParser::on_chunk_body_impl(std::uint64_t, std::string_view body,
-                                               error_code&) {
+std::size_t ResponseParser::on_chunk_body_impl(std::uint64_t, std::string_view body, error_code&) {
   if (dechunk_ && decoded_ != nullptr) decoded_->append(body);
   return body.size();
 }

@@ -5,8 +5,9 @@
 // per-field allocation. Bodies are relayed as the raw bytes the parser consumed.
 #pragma once
 
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
-
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include <boost/beast/http/basic_parser.hpp>
 #include <cstdint>
 #include <string>
@@ -43,13 +44,13 @@ inline bool beast_chunk_guard(bool header_done, bool chunked, bool data_chunk_se
 // What the router decides from a request head.
 struct RequestInfo {
   http::verb method = http::verb::unknown;
-  int version = 11;             // 10 or 11
-  bool idempotent = false;      // GET/HEAD/OPTIONS/TRACE, or x-ferry-idempotent: 1
-  bool upgrade = false;         // Connection: upgrade with an Upgrade field (websocket)
-  bool expect_continue = false; // Expect: 100-continue (the router answers it itself)
+  int version = 11;                    // 10 or 11
+  bool idempotent = false;             // GET/HEAD/OPTIONS/TRACE, or x-ferry-idempotent: 1
+  bool upgrade = false;                // Connection: upgrade with an Upgrade field (websocket)
+  bool expect_continue = false;        // Expect: 100-continue (the router answers it itself)
   bool bad_transfer_encoding = false;  // Transfer-Encoding present but not ending in chunked
-  std::string pin;              // value of the pin header, empty when absent
-  std::string request_id;       // the request's X-Request-Id, given or generated
+  std::string pin;                     // value of the pin header, empty when absent
+  std::string request_id;              // the request's X-Request-Id, given or generated
 };
 
 // Parses a request from a client. `out` receives the head for the upstream without its
@@ -91,6 +92,7 @@ class RequestParser : public http::basic_parser<true> {
   RequestIdGenerator& ids_;
   RequestInfo info_;
   std::string forwarded_for_;
+  std::string connection_;  // Connection values, comma-separated
   std::string upgrade_;
   bool has_request_id_ = false;
   bool has_transfer_encoding_ = false;
@@ -115,8 +117,7 @@ class ResponseParser : public http::basic_parser<false> {
   const std::string& upgrade_value() const { return upgrade_; }
 
  private:
-  void on_request_impl(http::verb, std::string_view, std::string_view, int,
-                       error_code&) override {}
+  void on_request_impl(http::verb, std::string_view, std::string_view, int, error_code&) override {}
   void on_response_impl(int code, std::string_view reason, int version, error_code& ec) override;
   void on_field_impl(http::field name, std::string_view name_string, std::string_view value,
                      error_code& ec) override;
@@ -138,6 +139,7 @@ class ResponseParser : public http::basic_parser<false> {
   bool has_request_id_ = false;
   bool in_trailer_ = false;
   std::string upgrade_;
+  std::string connection_;  // Connection values, comma-separated
 };
 
 // A complete response the router makes itself (errors): status line, Content-Length,

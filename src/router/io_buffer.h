@@ -19,9 +19,7 @@ class IoBuffer {
   const char* data() const { return data_.get() + begin_; }
   size_t size() const { return end_ - begin_; }
   bool empty() const { return begin_ == end_; }
-  std::string_view view(size_t offset = 0) const {
-    return {data() + offset, size() - offset};
-  }
+  std::string_view view(size_t offset = 0) const { return {data() + offset, size() - offset}; }
 
   // Room to read into: moves unread bytes to the front and grows up to the limit when the
   // unread bytes fill it. Returns nullptr and 0 room when the buffer is full at its limit.

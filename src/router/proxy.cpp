@@ -1,7 +1,8 @@
 // Session's relay of one routed request: upstream connection, request body, response
 // head (with the retry rules), response body and upgrade tunnels.
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
-
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/write.hpp>
@@ -76,7 +77,8 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   for (;;) {
     BackendState& b = *ex.backend;
     ubuf_.clear();
-    error_code ec = co_await open_upstream(b, !fresh);
+    error_code ec;
+    if (fresh || !take_pooled(b)) ec = co_await connect_upstream(b);
     if (ec) {
       if (retry_elsewhere()) continue;
       finish(ex, 502, true);
@@ -84,7 +86,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
                                  ex.close_client || !p.is_done());
     }
     set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
-    ec = co_await write(*up_, req_head_, cbuf_.view(ex.head_len).substr(0, ex.staged - ex.head_len));
+    co_await write(*up_, ec, req_head_, cbuf_.view(ex.head_len).substr(0, ex.staged - ex.head_len));
     if (ec) {
       up_.reset();
       if (up_reused_ && !fresh) {
@@ -125,8 +127,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
     if (hr != HeadResult::kOk) {
       up_.reset();
       // A pooled connection the backend closed just as it was reused answers nothing.
-      if (hr == HeadResult::kClosedEarly && up_reused_ && !fresh && replayable &&
-          info.idempotent) {
+      if (hr == HeadResult::kClosedEarly && up_reused_ && !fresh && replayable && info.idempotent) {
         fresh = true;
         continue;
       }
@@ -151,7 +152,9 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
   ex.staged = 0;
   if (p.info().expect_continue && p.info().version == 11) {
     set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
-    if (co_await write(client_, "HTTP/1.1 100 Continue\r\n\r\n")) co_return BodyResult::kClientGone;
+    error_code ec;
+    co_await write(client_, ec, "HTTP/1.1 100 Continue\r\n\r\n");
+    if (ec) co_return BodyResult::kClientGone;
   }
   while (!p.is_done()) {
     size_t pos = 0;
@@ -164,7 +167,9 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
     }
     if (pos > 0) {
       set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
-      if (co_await write(*up_, cbuf_.view().substr(0, pos))) co_return BodyResult::kUpstreamFailed;
+      error_code ec;
+      co_await write(*up_, ec, cbuf_.view().substr(0, pos));
+      if (ec) co_return BodyResult::kUpstreamFailed;
       cbuf_.consume(pos);
       continue;
     }
@@ -173,8 +178,7 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
     if (at == nullptr) co_return BodyResult::kBad;
     error_code ec;
     set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
-    size_t n = co_await client_.async_read_some(asio::buffer(at, room),
-                                                redirect_error(kAwait, ec));
+    size_t n = co_await client_.async_read_some(asio::buffer(at, room), redirect_error(kAwait, ec));
     if (ec) co_return BodyResult::kClientGone;
     cbuf_.commit(n);
   }
@@ -210,7 +214,8 @@ awaitable<Session::HeadResult> Session::read_response_head(Exchange& ex, size_t*
         ubuf_.consume(n);
         if (req_->info().version == 11) {
           resp_head_.append("\r\n");
-          if (co_await write(client_, resp_head_)) co_return HeadResult::kBad;
+          co_await write(client_, ec, resp_head_);
+          if (ec) co_return HeadResult::kBad;
         }
         new_response_parser(ex);
         continue;
@@ -220,8 +225,7 @@ awaitable<Session::HeadResult> Session::read_response_head(Exchange& ex, size_t*
     char* at = ubuf_.prepare(&room);
     if (at == nullptr) co_return HeadResult::kBad;
     error_code ec;
-    size_t n = co_await up_->async_read_some(asio::buffer(at, room),
-                                             redirect_error(kAwait, ec));
+    size_t n = co_await up_->async_read_some(asio::buffer(at, room), redirect_error(kAwait, ec));
     if (ec) {
       if (timed_out_) co_return HeadResult::kTimeout;
       co_return got_bytes ? HeadResult::kBad : HeadResult::kClosedEarly;
@@ -250,14 +254,17 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
     resp_head_.append("\r\n");
   }
   if (status != 101) {
-    if (close) resp_head_.append("Connection: close\r\n");
-    else if (info.version == 10) resp_head_.append("Connection: keep-alive\r\n");
+    if (close)
+      resp_head_.append("Connection: close\r\n");
+    else if (info.version == 10)
+      resp_head_.append("Connection: keep-alive\r\n");
   }
   resp_head_.append("\r\n");
   ubuf_.consume(head_len);
 
   if (status == 101) {
-    error_code ec = co_await write(client_, resp_head_, ubuf_.view());
+    error_code ec;
+    co_await write(client_, ec, resp_head_, ubuf_.view());
     ubuf_.clear();
     finish(ex, 101, false);
     if (!ec) co_await tunnel(shared_from_this(), ex);
@@ -294,7 +301,11 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
       ex.in_flight.set(nullptr);  // the backend's part is over
     }
     if (first || !body.empty()) {
-      error_code ec = first ? co_await write(client_, resp_head_, body) : co_await write(client_, body);
+      error_code ec;
+      if (first)
+        co_await write(client_, ec, resp_head_, body);
+      else
+        co_await write(client_, ec, body);
       first = false;
       if (ec) {  // the client went away
         up_.reset();
@@ -339,7 +350,9 @@ awaitable<void> Session::tunnel(std::shared_ptr<Session> self, Exchange& ex) {
   cbuf_.consume(ex.staged);
   ex.staged = 0;
   if (!cbuf_.empty()) {
-    if (co_await write(*up_, cbuf_.view())) co_return;
+    error_code ec;
+    co_await write(*up_, ec, cbuf_.view());
+    if (ec) co_return;
     cbuf_.clear();
   }
   tunnel_other_finished_ = false;

@@ -1,3 +1,6 @@
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include "router/release_counters.h"
 
 #include <algorithm>
@@ -12,16 +15,26 @@ ReleaseCounters::ReleaseCounters(std::string release) : recent_(kRecent, 0.0) {
 void ReleaseCounters::record(int status, bool upstream_error, double latency_ms) {
   const auto& bounds = latency_buckets_ms();
   // Buckets are upper bounds (le): the first bound >= latency, else the overflow bucket.
-  size_t bucket = static_cast<size_t>(
-      std::lower_bound(bounds.begin(), bounds.end(), latency_ms) - bounds.begin());
+  size_t bucket = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), latency_ms) -
+                                      bounds.begin());
   std::lock_guard<std::mutex> lock(mu_);
   ++stats_.requests;
   switch (status / 100) {
-    case 1: ++stats_.status_1xx; break;
-    case 2: ++stats_.status_2xx; break;
-    case 3: ++stats_.status_3xx; break;
-    case 4: ++stats_.status_4xx; break;
-    default: ++stats_.status_5xx; break;
+    case 1:
+      ++stats_.status_1xx;
+      break;
+    case 2:
+      ++stats_.status_2xx;
+      break;
+    case 3:
+      ++stats_.status_3xx;
+      break;
+    case 4:
+      ++stats_.status_4xx;
+      break;
+    default:
+      ++stats_.status_5xx;
+      break;
   }
   if (upstream_error) ++stats_.upstream_errors;
   ++stats_.latency_counts[bucket];

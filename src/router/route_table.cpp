@@ -1,5 +1,6 @@
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
-
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include "router/route_table.h"
 
 #include <boost/asio/io_context.hpp>

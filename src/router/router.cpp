@@ -1,6 +1,7 @@
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include "router/router.h"
-
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -53,8 +54,8 @@ awaitable<void> Router::Impl::accept_loop() {
   for (;;) {
     routing::Worker& target = *workers[next++ % workers.size()];
     boost::system::error_code ec;
-    routing::Socket socket = co_await acceptor->async_accept(
-        target.ioc, asio::redirect_error(routing::kAwait, ec));
+    routing::Socket socket =
+        co_await acceptor->async_accept(target.ioc, asio::redirect_error(routing::kAwait, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
       // Out of descriptors or a transient error: back off instead of spinning.
@@ -76,7 +77,9 @@ awaitable<void> Router::Impl::accept_loop() {
 
 Router::Router(RouterOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
-Router::~Router() { stop(); }
+Router::~Router() {
+  stop();
+}
 
 Status Router::start() {
   Impl& m = *impl_;
@@ -125,7 +128,9 @@ void Router::stop() {
   m.workers.clear();
 }
 
-uint16_t Router::port() const { return impl_->port.load(); }
+uint16_t Router::port() const {
+  return impl_->port.load();
+}
 
 void Router::set_table(RouteTable table) {
   Impl& m = *impl_;

@@ -1,8 +1,7 @@
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
-
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include "router/session.h"
-
-#include "router/exchange.h"
 
 #include <sys/socket.h>
 
@@ -13,6 +12,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <cerrno>
+
+#include "router/exchange.h"
 
 namespace ferry::routing {
 
@@ -45,7 +46,9 @@ Session::Session(Worker& worker, Socket client)
   client_.set_option(tcp::no_delay(true), ec);
 }
 
-Session::~Session() { w_.connections.fetch_sub(1, std::memory_order_relaxed); }
+Session::~Session() {
+  w_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
 
 void Session::start() {
   auto self = shared_from_this();
@@ -98,19 +101,18 @@ awaitable<void> Session::run(std::shared_ptr<Session> /*self*/) {
   if (up_) up_->close(ec);
 }
 
-awaitable<error_code> Session::write(Socket& s, std::string_view a, std::string_view b) {
-  std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()),
-                                         asio::buffer(b.data(), b.size())};
-  error_code ec;
-  co_await asio::async_write(s, bufs, redirect_error(kAwait, ec));
-  co_return ec;
+awaitable<std::size_t> Session::write(Socket& s, error_code& ec, std::string_view a,
+                                      std::string_view b) {
+  write_bufs_ = {asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
+  return asio::async_write(s, write_bufs_, redirect_error(kAwait, ec));
 }
 
 awaitable<bool> Session::respond(int status, std::string_view body, std::string_view release,
                                  bool close) {
   std::string_view id = req_ ? std::string_view(req_->info().request_id) : std::string_view();
   std::string msg = router_response(status, body, release, id, close);
-  error_code ec = co_await write(client_, msg);
+  error_code ec;
+  co_await write(client_, ec, msg);
   co_return !ec && !close;
 }
 
@@ -138,10 +140,10 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
     }
     size_t room = 0;
     char* at = cbuf_.prepare(&room);
-    if (at == nullptr) co_return co_await respond(431, "request header fields too large\n", {}, true);
+    if (at == nullptr)
+      co_return co_await respond(431, "request header fields too large\n", {}, true);
     error_code ec;
-    size_t n = co_await client_.async_read_some(asio::buffer(at, room),
-                                                redirect_error(kAwait, ec));
+    size_t n = co_await client_.async_read_some(asio::buffer(at, room), redirect_error(kAwait, ec));
     if (ec) co_return false;  // closed, reset or idle: nothing to answer
     cbuf_.commit(n);
     if (phase_ == Phase::kIdle) set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
@@ -149,8 +151,10 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
 }
 
 awaitable<bool> Session::serve() {
-  if (cbuf_.empty()) set_deadline(Phase::kIdle, w_.opts.idle_timeout_ms);
-  else set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
+  if (cbuf_.empty())
+    set_deadline(Phase::kIdle, w_.opts.idle_timeout_ms);
+  else
+    set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
   Exchange ex;
   if (!co_await read_request_head(&ex.head_len)) co_return false;
   ex.start = Clock::now();
@@ -203,11 +207,11 @@ awaitable<bool> Session::serve() {
   co_return keep && !ex.close_client;
 }
 
-awaitable<error_code> Session::open_upstream(BackendState& b, bool allow_pooled) {
+bool Session::take_pooled(BackendState& b) {
   up_.reset();
   auto& pool = b.pools[w_.index].conns;
   auto now = Clock::now();
-  while (allow_pooled && !pool.empty()) {
+  while (!pool.empty()) {
     PooledConnection c = std::move(pool.back());
     pool.pop_back();
     if (now - c.idle_since > kMaxIdleAge) continue;
@@ -217,9 +221,13 @@ awaitable<error_code> Session::open_upstream(BackendState& b, bool allow_pooled)
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       up_.emplace(std::move(c.socket));
       up_reused_ = true;
-      co_return error_code{};
+      return true;
     }
   }
+  return false;
+}
+
+awaitable<error_code> Session::connect_upstream(BackendState& b) {
   up_.emplace(w_.ioc);
   up_reused_ = false;
   set_deadline(Phase::kConnect, w_.opts.connect_timeout_ms);

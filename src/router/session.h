@@ -6,8 +6,10 @@
 // state needs a lock. A watchdog coroutine enforces the idle, connect and response timeouts.
 #pragma once
 
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
-
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,9 +26,8 @@ namespace ferry::routing {
 
 template <typename T>
 using awaitable = boost::asio::awaitable<T, Executor>;
-using Timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
-                                                boost::asio::wait_traits<std::chrono::steady_clock>,
-                                                Executor>;
+using Timer = boost::asio::basic_waitable_timer<
+    std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
 // Completion token for awaiting an operation in these coroutines.
 inline constexpr boost::asio::use_awaitable_t<Executor> kAwait{};
 
@@ -54,7 +55,10 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> read_request_head(size_t* head_len);
   // Routes and relays a parsed request; false when the client connection must close.
   awaitable<bool> proxy(Exchange& ex);
-  awaitable<error_code> open_upstream(BackendState& b, bool allow_pooled);
+  // An idle pooled connection to `b` that the backend has not closed, into up_.
+  bool take_pooled(BackendState& b);
+  // A new connection to `b` into up_, within the connect timeout.
+  awaitable<error_code> connect_upstream(BackendState& b);
   void release_upstream(BackendState& b, bool reusable);
   awaitable<BodyResult> stream_request_body(Exchange& ex);
   awaitable<HeadResult> read_response_head(Exchange& ex, size_t* head_len);
@@ -66,10 +70,12 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> relay_response(Exchange& ex, size_t head_len);
   awaitable<void> tunnel(std::shared_ptr<Session> self, Exchange& ex);
   awaitable<void> relay(Socket& from, Socket& to, IoBuffer& buf);
-  awaitable<error_code> write(Socket& s, std::string_view a, std::string_view b = {});
+  // Writes a then b. Not a coroutine: it returns the write operation itself, so awaiting
+  // it allocates no coroutine frame of its own. `ec` must outlive the await.
+  awaitable<std::size_t> write(Socket& s, error_code& ec, std::string_view a,
+                               std::string_view b = {});
   // Sends a response the router makes itself; false when the connection must close.
-  awaitable<bool> respond(int status, std::string_view body, std::string_view release,
-                          bool close);
+  awaitable<bool> respond(int status, std::string_view body, std::string_view release, bool close);
 
   Worker& w_;
   Socket client_;
@@ -83,6 +89,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string decoded_;
   std::optional<RequestParser> req_;
   std::optional<ResponseParser> resp_;
+  std::array<boost::asio::const_buffer, 2> write_bufs_;
 
   Timer timer_;
   SteadyTime deadline_;

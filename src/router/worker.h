@@ -3,10 +3,11 @@
 // atomic table version and the per-release counters.
 #pragma once
 
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
-
-#include <boost/asio/io_context.hpp>
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <mutex>
 #include <thread>

@@ -1,4 +1,7 @@
 // Lifecycle: several io threads, stopping with connections open, stats of many releases.
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include <gtest/gtest.h>
 
 #include <future>

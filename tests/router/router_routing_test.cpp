@@ -1,4 +1,7 @@
 // Routing: weights, weight changes under load, pinning, retries, draining.
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include <gtest/gtest.h>
 
 #include <future>

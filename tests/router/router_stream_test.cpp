@@ -1,5 +1,8 @@
 // Streaming: SSE flushed per chunk, request bodies in both framings, websocket tunnels,
 // HTTP/1.0 clients, pipelined requests.
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include <gtest/gtest.h>
 
 #include "router/router.h"
@@ -131,7 +134,8 @@ TEST_F(RouterStream, WebsocketEchoThroughTheRouter) {
   beast::websocket::response_type res;
   ws.handshake(res, "127.0.0.1", "/ws");
   EXPECT_EQ(res["x-ferry-release"], "v1");
-  for (const std::string& msg : {std::string("hello"), std::string(100000, 'w'), std::string("bye")}) {
+  for (const std::string& msg :
+       {std::string("hello"), std::string(100000, 'w'), std::string("bye")}) {
     ws.write(asio::buffer(msg));
     beast::flat_buffer buf;
     ws.read(buf);
@@ -170,9 +174,10 @@ TEST_F(RouterStream, Http10KeepAliveIsHonoured) {
 
 TEST_F(RouterStream, PipelinedRequestsAreAnsweredInOrder) {
   tcp::socket s = connect();
-  asio::write(s, asio::buffer(std::string("GET /status/201 HTTP/1.1\r\nHost: x\r\n\r\n"
-                                          "GET /status/202 HTTP/1.1\r\nHost: x\r\n\r\n"
-                                          "GET /status/203 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+  asio::write(s, asio::buffer(std::string(
+                     "GET /status/201 HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /status/202 HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /status/203 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
   std::string got = read_to_eof(s);
   size_t a = got.find("201"), b = got.find("202"), c = got.find("203");
   ASSERT_NE(a, std::string::npos);

@@ -6,18 +6,20 @@
 //   GET  /rude           answers keep-alive, then closes the connection anyway
 //   GET  /sse            chunked event stream: one event, waits for release_sse(), one more
 //   POST /echo           answers with the request body
+//   GET  /headers        answers with the request's header fields, one per line
 //   GET  /ws             websocket echo
 #pragma once
 
-#include <utility>  // before Boost headers (Boost 1.74 quirk)
-
+// clang-format off
+#include <utility>  // before any Boost header (Boost 1.74 quirk)
+// clang-format on
 #include <sys/socket.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <list>
@@ -138,11 +140,15 @@ class TestBackend {
       res.set("x-seen-request-id", std::string(req["x-request-id"]));
       res.set("x-seen-connection", std::string(req["connection"]));
       if (target.rfind("/slow", 0) == 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(query_value(target, "ms"))));
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(std::stoi(query_value(target, "ms"))));
         res.body() = name_;
       } else if (target.rfind("/status/", 0) == 0) {
         res.result(std::stoi(target.substr(8)));
         res.body() = name_;
+      } else if (target.rfind("/headers", 0) == 0) {
+        for (const auto& f : req)
+          res.body() += std::string(f.name_string()) + ": " + std::string(f.value()) + "\n";
       } else if (target.rfind("/echo", 0) == 0) {
         res.body() = req.body();
       } else {
