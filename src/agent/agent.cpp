@@ -17,6 +17,7 @@
 
 #include "agent/probe.h"
 #include "agent/process.h"
+#include "agent/status_metrics.h"
 #include "common/clock.h"
 #include "router/router.h"
 
@@ -103,46 +104,13 @@ Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
   auto pf = metrics_.counter("ferry_health_check_failures_total", "Failed probes of an instance",
                              {"app", "instance", "probe"});
   probe_failures_ = pf.ok() ? *pf : nullptr;
-  auto statuses = [this] {
-    std::vector<AppStatus> out;
+  // Router and instance families over this agent's apps (label app = "<app>.<env>").
+  register_status_metrics(metrics_, {"app"}, [this] {
+    std::vector<StatusRow> out;
     for (const auto& name : apps())
-      if (auto s = app_status(name); s.ok()) out.push_back(std::move(*s));
+      if (auto s = app_status(name); s.ok()) out.push_back({{name}, std::move(*s)});
     return out;
-  };
-  (void)metrics_.callback(
-      "ferry_router_requests_total", "Requests the router answered, by release and status class",
-      metrics::MetricType::kCounter, {"app", "release", "code_class"}, [statuses] {
-        std::vector<metrics::Sample> out;
-        for (const auto& a : statuses())
-          for (const auto& s : a.releases) {
-            const std::pair<const char*, uint64_t> classes[] = {{"1xx", s.status_1xx},
-                                                                {"2xx", s.status_2xx},
-                                                                {"3xx", s.status_3xx},
-                                                                {"4xx", s.status_4xx},
-                                                                {"5xx", s.status_5xx}};
-            for (const auto& [cls, n] : classes)
-              out.push_back({{a.app, s.release, cls}, static_cast<double>(n)});
-          }
-        return out;
-      });
-  (void)metrics_.callback(
-      "ferry_instance_up", "1 when the instance is ready", metrics::MetricType::kGauge,
-      {"app", "release", "instance"}, [statuses] {
-        std::vector<metrics::Sample> out;
-        for (const auto& a : statuses())
-          for (const auto& i : a.instances)
-            out.push_back({{a.app, i.release, i.id}, i.state == InstanceState::kReady ? 1.0 : 0.0});
-        return out;
-      });
-  (void)metrics_.callback(
-      "ferry_instance_restarts_total", "Restarts of an instance", metrics::MetricType::kCounter,
-      {"app", "release", "instance"}, [statuses] {
-        std::vector<metrics::Sample> out;
-        for (const auto& a : statuses())
-          for (const auto& i : a.instances)
-            out.push_back({{a.app, i.release, i.id}, static_cast<double>(i.restarts)});
-        return out;
-      });
+  });
 }
 
 Agent::~Agent() {

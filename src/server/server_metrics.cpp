@@ -1,5 +1,6 @@
 #include "server/server_metrics.h"
 
+#include "agent/status_metrics.h"
 #include "core/agent_api.h"
 #include "server/control_plane.h"
 #include "store/store.h"
@@ -101,61 +102,6 @@ void ServerMetrics::on_request(int status) {
 }
 
 void ServerMetrics::add_agent_callbacks() {
-  // One read of every app's status per environment, shared by the families below.
-  struct Row {
-    std::string app, env;
-    AppStatus status;
-  };
-  auto collect = [this] {
-    std::vector<Row> rows;
-    auto config = cp_.config();
-    for (const auto& env : config->environments)
-      for (const auto& app : config->apps)
-        for (AgentClient* a : cp_.agents_for(env.name)) {
-          auto s = a->app_status(agent_app_name(app.name, env.name));
-          if (s.ok()) rows.push_back({app.name, env.name, std::move(*s)});
-        }
-    return rows;
-  };
-  (void)registry_.callback(
-      "ferry_router_requests_total", "Requests the routers answered, by release and status class",
-      metrics::MetricType::kCounter, {"app", "env", "release", "code_class"}, [collect] {
-        std::vector<metrics::Sample> out;
-        for (const auto& r : collect())
-          for (const auto& s : r.status.releases) {
-            const std::pair<const char*, uint64_t> classes[] = {{"1xx", s.status_1xx},
-                                                                {"2xx", s.status_2xx},
-                                                                {"3xx", s.status_3xx},
-                                                                {"4xx", s.status_4xx},
-                                                                {"5xx", s.status_5xx}};
-            for (const auto& [cls, n] : classes)
-              out.push_back({{r.app, r.env, s.release, cls}, static_cast<double>(n)});
-          }
-        return out;
-      });
-  (void)registry_.callback_histogram(
-      "ferry_router_request_duration_seconds", "Router request latency by release",
-      {"app", "env", "release"}, [collect] {
-        std::vector<metrics::HistogramSample> out;
-        const auto& bounds_ms = latency_buckets_ms();
-        for (const auto& r : collect())
-          for (const auto& s : r.status.releases) {
-            metrics::HistogramSample h;
-            h.labels = {r.app, r.env, s.release};
-            uint64_t cum = 0;
-            for (size_t i = 0; i < bounds_ms.size() && i < s.latency_counts.size(); ++i) {
-              cum += s.latency_counts[i];
-              h.bounds.push_back(bounds_ms[i] / 1000.0);
-              h.cumulative.push_back(cum);
-            }
-            for (size_t i = bounds_ms.size(); i < s.latency_counts.size(); ++i)
-              cum += s.latency_counts[i];
-            h.count = cum;
-            h.sum = s.latency_sum_ms / 1000.0;
-            out.push_back(std::move(h));
-          }
-        return out;
-      });
   (void)registry_.callback("ferry_agent_up", "1 when the agent answers its health check",
                            metrics::MetricType::kGauge, {"agent"}, [this] {
                              std::vector<metrics::Sample> out;
@@ -163,26 +109,18 @@ void ServerMetrics::add_agent_callbacks() {
                                out.push_back({{name}, c->health().ok() ? 1.0 : 0.0});
                              return out;
                            });
-  (void)registry_.callback("ferry_instance_up", "1 when the instance is ready",
-                           metrics::MetricType::kGauge, {"app", "env", "release", "instance"},
-                           [collect] {
-                             std::vector<metrics::Sample> out;
-                             for (const auto& r : collect())
-                               for (const auto& i : r.status.instances)
-                                 out.push_back({{r.app, r.env, i.release, i.id},
-                                                i.state == InstanceState::kReady ? 1.0 : 0.0});
-                             return out;
-                           });
-  (void)registry_.callback(
-      "ferry_instance_restarts_total",
-      "Restarts of an instance after it crashed or failed liveness", metrics::MetricType::kCounter,
-      {"app", "env", "release", "instance"}, [collect] {
-        std::vector<metrics::Sample> out;
-        for (const auto& r : collect())
-          for (const auto& i : r.status.instances)
-            out.push_back({{r.app, r.env, i.release, i.id}, static_cast<double>(i.restarts)});
-        return out;
-      });
+  // Every app of every environment, read from its agents at scrape time.
+  register_status_metrics(registry_, {"app", "env"}, [this] {
+    std::vector<StatusRow> rows;
+    auto config = cp_.config();
+    for (const auto& env : config->environments)
+      for (const auto& app : config->apps)
+        for (AgentClient* a : cp_.agents_for(env.name)) {
+          auto s = a->app_status(agent_app_name(app.name, env.name));
+          if (s.ok()) rows.push_back({{app.name, env.name}, std::move(*s)});
+        }
+    return rows;
+  });
 }
 
 }  // namespace ferry
