@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-if [ "${FERRY_SKIP_DEPS:-0}" != 1 ]; then scripts/install-deps.sh; fi
+if [ "${FERRY_SKIP_DEPS:-0}" != 1 ]; then scripts/install-deps.sh --demo; fi
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 echo "== build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything ferry needs to build and test on Debian bookworm.
-# Usage: scripts/install-deps.sh [--test]   (--test adds the real servers the tests start)
+# Usage: scripts/install-deps.sh [--test|--demo]   (--test adds the real servers the tests
+# start; --demo what scripts/demo.sh uses besides the build)
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -11,7 +12,9 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config
   libre2-dev libgit2-dev libcurl4-openssl-dev clang libclang-rt-14-dev tzdata)
 test_pkgs=(curl python3 procps iproute2 git prometheus prometheus-alertmanager systemd chromium nodejs $(command -v npm >/dev/null || echo npm))  # npm: Debian's, unless nodejs already brings one
 want=("${build_pkgs[@]}")
+demo_pkgs=(curl python3 procps)  # scripts/demo.sh: health polling, JSON, pkill
 if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi
+if [ "${1:-}" = "--demo" ]; then want+=("${demo_pkgs[@]}"); fi
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
