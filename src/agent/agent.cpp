@@ -28,6 +28,8 @@ namespace fs = std::filesystem;
 struct Agent::Instance {
   std::string key;          // its key in App::instances (and its router backend id)
   std::string replaced_by;  // an instance of the same id with a new run: drain once it is ready
+  bool queued = false;      // a successor waiting for its turn: replacements go one at a time
+  bool superseded = false;  // replaced and now draining: the next replacement waits for it
   InstanceSpec spec;
   InstanceStatus status;
   ProcessHandle proc;
@@ -263,10 +265,13 @@ Status Agent::put_app(const AppDesiredState& state) {
     auto it = app.instances.find(spec.id);
     if (it != app.instances.end() && !it->second->removing && same_run(it->second->spec, spec))
       continue;
+    bool replacing = false;
     if (it != app.instances.end()) {
       // Same id, different run (new secrets, say): the new one starts beside the old one,
       // which keeps serving until the new one is ready and then drains (no downtime).
+      // Replacements go one instance at a time (tick() starts the next queued one).
       auto old = it->second;
+      replacing = !old->removing;
       app.instances.erase(it);
       old->key = spec.id + "~" + std::to_string(++replace_seq_);
       if (!old->removing) old->replaced_by = spec.id;
@@ -279,7 +284,12 @@ Status Agent::put_app(const AppDesiredState& state) {
     inst->status.release = spec.release;
     inst->status.port = spec.port;
     app.instances[spec.id] = inst;
-    launch(app, *inst, now);
+    if (replacing) {
+      inst->queued = true;  // started by tick() when no other replacement is under way
+      inst->status.message = "waiting to replace the running instance";
+    } else {
+      launch(app, *inst, now);
+    }
   }
   for (auto& [id, inst] : app.instances)
     if (!ids.count(id) && !inst->removing &&
@@ -435,7 +445,8 @@ void Agent::supervise() {
                              inst->status.state == InstanceState::kUnready;
           const bool has_probes = inst->spec.checks.readiness.kind != ProbeSpec::Kind::kNone ||
                                   inst->spec.checks.liveness.kind != ProbeSpec::Kind::kNone;
-          if (alive && has_probes && !inst->removing && !inst->probing) to_probe.push_back(inst);
+          if (alive && has_probes && !inst->removing && !inst->queued && !inst->probing)
+            to_probe.push_back(inst);
         }
       // Finished apps and instances leave here.
       for (auto it = apps_.begin(); it != apps_.end();) {
@@ -495,7 +506,25 @@ void Agent::tick(int64_t now) {
   for (auto& [name, app] : apps_) {
     if (!app->router && app->desired.listen_port != 0 && !app->removing) (void)ensure_router(*app);
     bool changed = false;
+    // Rolling replacement: the next queued successor starts once no other one is on its way.
+    bool replacing = false;
     for (auto& [id, inst] : app->instances) {
+      if (!inst->replaced_by.empty() && !inst->removing) {
+        auto next = app->instances.find(inst->replaced_by);
+        replacing |= next != app->instances.end() && !next->second->queued;
+      }
+      // One extra process at most: a superseded instance is gone before the next starts.
+      replacing |= inst->superseded && inst->status.state != InstanceState::kStopped;
+    }
+    if (!replacing)
+      for (auto& [id, inst] : app->instances)
+        if (inst->queued) {
+          inst->queued = false;
+          launch(*app, *inst, now);
+          break;
+        }
+    for (auto& [id, inst] : app->instances) {
+      if (inst->queued) continue;
       const auto before = inst->status.state;
       tick_instance(*app, *inst, now);
       changed |= before != inst->status.state;
@@ -561,6 +590,7 @@ void Agent::tick_instance(App& app, Instance& inst, int64_t now) {
     auto next = app.instances.find(inst.replaced_by);
     if (next == app.instances.end() || next->second->status.state == InstanceState::kReady) {
       inst.replaced_by.clear();
+      inst.superseded = true;
       inst.removing = true;
       inst.drain_deadline_ms = now + std::max(1000, inst.spec.run.stop_grace_ms);
       update_router(app);
@@ -675,6 +705,7 @@ void Agent::save_state() {
       i["start_ticks"] = inst->proc.start_ticks;
       i["removing"] = inst->removing;
       i["replaced_by"] = inst->replaced_by;
+      i["queued"] = inst->queued;
       insts.push_back(std::move(i));
     }
     a["instances"] = std::move(insts);
@@ -717,6 +748,7 @@ Status Agent::load_state() {
         from_json(i.at("status"), inst->status);
         inst->removing = i.value("removing", false);
         inst->replaced_by = i.value("replaced_by", "");
+        inst->queued = i.value("queued", false);
         inst->key = i.value("key", inst->spec.id);
         inst->proc.pid = inst->status.pid;
         inst->proc.start_ticks = i.value("start_ticks", uint64_t{0});

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "agent/agent_server.h"
@@ -233,6 +234,48 @@ TEST_F(AgentTest, ChangedRunReplacesAnInstanceOnlyOnceItsSuccessorIsReady) {
     return s.instances.size() == 1 && ready(s, "web-v1-0") && s.instances[0].pid != old_pid;
   }));
   EXPECT_FALSE(process_alive(ProcessHandle{old_pid, 0}));
+}
+
+TEST_F(AgentTest, ReplacementsOfSeveralInstancesGoOneAtATime) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  for (int i = 0; i < 3; ++i) d.instances.push_back(instance("web-v1-" + std::to_string(i), "v1"));
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) {
+    return ready(s, "web-v1-0") && ready(s, "web-v1-1") && ready(s, "web-v1-2");
+  }));
+  std::set<int> old_pids;
+  for (const auto& i : a.app_status("web")->instances) old_pids.insert(i.pid);
+  d.generation = 2;
+  for (auto& i : d.instances) {
+    i.run.env["DB_PASSWORD"] = "rotated";
+    i.run.command.push_back("--slow-start-ms");
+    i.run.command.push_back("150");
+  }
+  ASSERT_TRUE(a.put_app(d).ok());
+  // Never more than one successor starting, never fewer than three instances serving.
+  int most_processes = 0;
+  bool done = false;
+  for (int t = 0; t < 400 && !done; ++t) {
+    auto s = a.app_status("web");
+    int running = 0, ready_count = 0, fresh_ready = 0;
+    for (const auto& i : s->instances) {
+      if (i.pid > 0) ++running;
+      if (i.state == InstanceState::kReady) {
+        ++ready_count;
+        if (!old_pids.count(i.pid)) ++fresh_ready;
+      }
+    }
+    most_processes = std::max(most_processes, running);
+    EXPECT_GE(ready_count, 3) << "an instance stopped before its successor was ready";
+    done = fresh_ready == 3 && s->instances.size() == 3;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(done);
+  EXPECT_LE(most_processes, 4);
+  for (int pid : old_pids) EXPECT_FALSE(process_alive(ProcessHandle{pid, 0}));
 }
 
 TEST_F(AgentTest, OlderGenerationIsIgnored) {
