@@ -247,7 +247,8 @@ TEST_F(AgentTest, ReplacementsOfSeveralInstancesGoOneAtATime) {
     return ready(s, "web-v1-0") && ready(s, "web-v1-1") && ready(s, "web-v1-2");
   }));
   std::set<int> old_pids;
-  for (const auto& i : a.app_status("web")->instances) old_pids.insert(i.pid);
+  auto before = a.app_status("web");  // kept: a range-for over a temporary's member dangles
+  for (const auto& i : before->instances) old_pids.insert(i.pid);
   d.generation = 2;
   for (auto& i : d.instances) {
     i.run.env["DB_PASSWORD"] = "rotated";
