@@ -79,6 +79,24 @@ TEST_F(StoreTest, DeploymentNeedsItsRelease) {
   EXPECT_FALSE(store_->create_deployment(deployment("d-1", "nope"), created).ok());
 }
 
+TEST_F(StoreTest, OnlyOneDeploymentPerAppAndEnvironmentIsInProgress) {
+  ASSERT_TRUE(store_->create_release(release("v1")).ok());
+  ASSERT_TRUE(store_->create_release(release("v2")).ok());
+  ASSERT_TRUE(store_->create_deployment(deployment("d-1", "v1"), {.type = "created"}).ok());
+  Status s = store_->create_deployment(deployment("d-2", "v2"), {.type = "created"});
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("in progress"), std::string::npos) << s.message();
+  // Another environment is independent; a finished one frees its environment.
+  auto other = deployment("d-3", "v2");
+  other.env = "staging";
+  EXPECT_TRUE(store_->create_deployment(other, {.type = "created"}).ok());
+  auto d1 = store_->get_deployment("d-1");
+  d1->state = "succeeded";
+  ASSERT_TRUE(store_->update_deployment(*d1).ok());
+  EXPECT_TRUE(store_->create_deployment(deployment("d-2", "v2"), {.type = "created"}).ok());
+  EXPECT_TRUE(store_->list_events("d-2", 0, 10)->size() == 1u);
+}
+
 TEST_F(StoreTest, DeploymentUpdateIsOptimisticAndCommitsEventsTogether) {
   ASSERT_TRUE(store_->create_release(release("v1")).ok());
   ASSERT_TRUE(store_->create_deployment(deployment("d-1", "v1"), {.type = "created"}).ok());

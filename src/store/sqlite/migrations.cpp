@@ -62,6 +62,13 @@ CREATE TABLE secrets (
   updated_at_ms INTEGER NOT NULL, updated_by TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (app, env, name));
 )sql"},
+      // Two requests racing to deploy the same app to the same environment: the store,
+      // not a check-then-insert in the engine, keeps it to one deployment in progress.
+      {3, "one deployment in progress per app and environment",
+       R"sql(
+CREATE UNIQUE INDEX deployments_one_active ON deployments (app, env)
+  WHERE state NOT IN ('succeeded', 'failed', 'rolled_back', 'aborted');
+)sql"},
   };
   return kMigrations;
 }

@@ -198,6 +198,9 @@ Status SqliteStore::create_deployment(const DeploymentRecord& d, const Deploymen
       .bind(17, int64_t{1});
   Status s = q.exec();
   if (!s.ok()) {
+    if (s.code() == Code::kAlreadyExists && s.message().find("UNIQUE") != std::string::npos)
+      return failed_precondition("another deployment of " + d.app + " to " + d.env +
+                                 " is in progress; wait for it or abort it");
     if (s.code() == Code::kAlreadyExists)
       return failed_precondition("deployment " + d.id + " cannot be created (release " + d.app +
                                  "@" + d.release + " must exist): " + s.message());
