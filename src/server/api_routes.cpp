@@ -29,6 +29,21 @@ std::optional<HttpResponse> require(const HttpRequest& req, Role need, const std
   return HttpResponse::error(s);
 }
 
+Result<std::string> string_field(const Json& body, const char* name, bool required,
+                                 size_t max_bytes) {
+  if (!body.contains(name) || body[name].is_null()) {
+    if (required) return invalid_argument(std::string("field '") + name + "' is required");
+    return std::string();
+  }
+  if (!body[name].is_string())
+    return invalid_argument(std::string("field '") + name + "' must be a string");
+  std::string v = body[name].get<std::string>();
+  if (v.size() > max_bytes)
+    return invalid_argument(std::string("field '") + name + "' is longer than " +
+                            std::to_string(max_bytes) + " characters");
+  return v;
+}
+
 Json event_json(const DeploymentEvent& e) {
   return Json{{"seq", e.seq},         {"deployment_id", e.deployment_id},
               {"time_ms", e.time_ms}, {"type", e.type},

@@ -117,6 +117,11 @@ Principal principal_of(const HttpRequest& req);
 // A route's permission check: nullopt when allowed, else the 403 answer.
 std::optional<HttpResponse> require(const HttpRequest& req, Role need, const std::string& env = {});
 
+// A string field of a JSON body: absent or null is "" (or an error when `required`),
+// another type or more than `max_bytes` is an invalid_argument naming the field.
+Result<std::string> string_field(const Json& body, const char* name, bool required = true,
+                                 size_t max_bytes = 128);
+
 Json deployment_json(const DeploymentRecord& d);
 Json event_json(const DeploymentEvent& e);
 

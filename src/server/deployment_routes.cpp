@@ -8,19 +8,6 @@ namespace ferry {
 
 namespace {
 
-Result<std::string> field(const Json& body, const char* name, bool required = true) {
-  if (!body.contains(name) || body[name].is_null()) {
-    if (required) return invalid_argument(std::string("field '") + name + "' is required");
-    return std::string();
-  }
-  if (!body[name].is_string())
-    return invalid_argument(std::string("field '") + name + "' must be a string");
-  std::string v = body[name].get<std::string>();
-  if (v.size() > 128)
-    return invalid_argument(std::string("field '") + name + "' is longer than 128 characters");
-  return v;
-}
-
 int int_query(const HttpRequest& req, const std::string& name, int def, int lo, int hi) {
   auto v = req.query_value(name);
   if (!v) return def;
@@ -87,7 +74,8 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
   http.route("POST", "/api/v1/deployments", [&cp](HttpRequest& req) {
     auto body = parse_json(req.body);
     if (!body.ok()) return HttpResponse::error(body.status());
-    auto app = field(*body, "app"), env = field(*body, "env"), rel = field(*body, "release");
+    auto app = string_field(*body, "app"), env = string_field(*body, "env"),
+         rel = string_field(*body, "release");
     for (auto* f : {&app, &env, &rel})
       if (!f->ok()) return HttpResponse::error(f->status());
     if (auto denied = require(req, Role::kDeployer, *env)) return *denied;
@@ -150,7 +138,7 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
     if (auto denied = require(req, Role::kDeployer, req.param("env"))) return *denied;
     auto body = parse_json(req.body.empty() ? "{}" : req.body);
     if (!body.ok()) return HttpResponse::error(body.status());
-    auto rel = field(*body, "release", false);
+    auto rel = string_field(*body, "release", false);
     if (!rel.ok()) return HttpResponse::error(rel.status());
     const std::string actor = principal_of(req).actor();
     auto d = cp.engine().rollback(req.param("app"), req.param("env"), *rel, actor);

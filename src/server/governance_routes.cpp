@@ -21,17 +21,16 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
   http.route("POST", "/api/v1/approvals", [&cp](HttpRequest& req) {
     auto body = parse_json(req.body);
     if (!body.ok()) return HttpResponse::error(body.status());
+    auto app = string_field(*body, "app", false), env = string_field(*body, "env", false),
+         rel = string_field(*body, "release", false),
+         comment = string_field(*body, "comment", false, 1000);
+    for (auto* f : {&app, &env, &rel, &comment})
+      if (!f->ok()) return HttpResponse::error(f->status());
     ApprovalRecord a;
-    try {
-      a.app = body->value("app", "");
-      a.env = body->value("env", "");
-      a.release = body->value("release", "");
-      a.comment = body->value("comment", "");
-    } catch (const std::exception&) {
-      return HttpResponse::error(invalid_argument("app, env, release and comment must be strings"));
-    }
-    if (a.comment.size() > 1000)
-      return HttpResponse::error(invalid_argument("comment is longer than 1000 characters"));
+    a.app = *app;
+    a.env = *env;
+    a.release = *rel;
+    a.comment = *comment;
     if (auto denied = require(req, Role::kApprover, a.env)) return *denied;
     if (!cp.config()->environment(a.env))
       return HttpResponse::error(not_found("environment '" + a.env + "' is not configured"));

@@ -67,15 +67,16 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
     if (!body.ok()) return HttpResponse::error(body.status());
     const Principal who = principal_of(req);
     ReleaseRecord r;
-    try {
-      r.app = body->value("app", "");
-      r.version = body->value("version", "");
-      r.git_sha = body->value("git_sha", "");
-      r.artifact = body->value("artifact", "");
-    } catch (const std::exception&) {
-      return HttpResponse::error(
-          invalid_argument("app, version, git_sha and artifact must be strings"));
-    }
+    auto app_name = string_field(*body, "app", false),
+         version = string_field(*body, "version", false),
+         git_sha = string_field(*body, "git_sha", false, 64),
+         artifact = string_field(*body, "artifact", false, 1024);
+    for (auto* f : {&app_name, &version, &git_sha, &artifact})
+      if (!f->ok()) return HttpResponse::error(f->status());
+    r.app = *app_name;
+    r.version = *version;
+    r.git_sha = *git_sha;
+    r.artifact = *artifact;
     auto config = cp.config();
     const AppSpec* app = config->app(r.app);
     if (!app)
@@ -84,8 +85,6 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
       return HttpResponse::error(
           invalid_argument("version '" + r.version.substr(0, 64) +
                            "' must be 1-64 characters of letters, digits, . - _ +"));
-    if (r.git_sha.size() > 64 || r.artifact.size() > 1024)
-      return HttpResponse::error(invalid_argument("git_sha (64) or artifact (1024) is too long"));
     // The release's configuration snapshot: what it runs, with its own env additions.
     RunSpec run = app->run;
     const Json env = body->value("env", Json::object());
@@ -104,16 +103,14 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
     r.config = Json{{"run", runj}, {"checks", checksj}};
 
     // Scan gate.
-    std::string source, reason;
-    bool override_scan = false;
-    try {
-      source = body->value("source", "");
-      override_scan = body->value("override_scan", false);
-      reason = body->value("reason", "");
-    } catch (const std::exception&) {
-      return HttpResponse::error(
-          invalid_argument("source and reason must be strings, override_scan a boolean"));
-    }
+    auto source_f = string_field(*body, "source", false, 4096),
+         reason_f = string_field(*body, "reason", false, 1000);
+    for (auto* f : {&source_f, &reason_f})
+      if (!f->ok()) return HttpResponse::error(f->status());
+    const std::string source = *source_f, reason = *reason_f;
+    if (body->contains("override_scan") && !(*body)["override_scan"].is_boolean())
+      return HttpResponse::error(invalid_argument("field 'override_scan' must be true or false"));
+    const bool override_scan = body->value("override_scan", false);
     if (!source.empty()) {
       if (Status s = check_scan_root(source, cp.options().config_path); !s.ok())
         return HttpResponse::error(s);
