@@ -18,25 +18,41 @@ BIN="$ROOT/build"
 FERRY="$BIN/src/cli/ferry"
 LOADGEN="$BIN/examples/loadgen/ferry-loadgen"
 SERVER_PORT=${DEMO_SERVER_PORT:-17070}
+AGENT_PORT=${DEMO_AGENT_PORT:-$((SERVER_PORT + 1))}
 APP_PORT=${DEMO_APP_PORT:-18080}
 WORK="$ROOT/.ferry-demo"
-# A demo left running by an earlier run (killed before its cleanup) holds the ports.
-pkill -TERM -f "ferry agent --listen 127.0.0.1:$((SERVER_PORT + 1))" 2>/dev/null || true
-pkill -f "$BIN/examples/demo-app/ferry-demo-app" 2>/dev/null || true
+# The demo stops only what it started, by PID: its server, and its agent, which stops the
+# instances it started (--stop-instances-on-exit). A demo killed before its cleanup leaves
+# them running; their PIDs are in $WORK/pids, and only those are stopped here.
+if [ -f "$WORK/pids" ]; then
+  while read -r pid what; do
+    # Only a process that still runs the command recorded for it (PIDs are reused).
+    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$what"; then
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done <"$WORK/pids"
+  sleep 1
+fi
 rm -rf "$WORK"
-mkdir -p "$WORK"
+mkdir -p "$WORK/agent"
+( umask 077; python3 -c 'import secrets; print(secrets.token_hex(24))' >"$WORK/agent.token" )
 sed -e "s|@BIN@|$BIN|g" -e "s|@SERVER_PORT@|$SERVER_PORT|g" -e "s|@APP_PORT@|$APP_PORT|g" \
+    -e "s|@AGENT_PORT@|$AGENT_PORT|g" -e "s|@AGENT_TOKEN@|$WORK/agent.token|g" \
     -e "s|@DATA@|$WORK/data|g" examples/demo/ferry.yaml.in > "$WORK/ferry.yaml"
 
 cleanup() {
   [ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null || true
-  # The local agent outlives the server by design; the demo stops it and its instances.
-  pkill -TERM -f "ferry agent --listen 127.0.0.1:$((SERVER_PORT + 1))" 2>/dev/null || true
-  sleep 0.5
-  pkill -f "$BIN/examples/demo-app/ferry-demo-app" 2>/dev/null || true
+  # The agent outlives the server by design; the demo stops it, and it stops its instances.
+  [ -n "${AGENT_PID:-}" ] && kill -TERM "$AGENT_PID" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
+
+echo "== ferry agent on 127.0.0.1:$AGENT_PORT (log: $WORK/agent.log)"
+"$FERRY" agent --listen "127.0.0.1:$AGENT_PORT" --data-dir "$WORK/agent" \
+  --token-file "$WORK/agent.token" --stop-instances-on-exit 2>>"$WORK/agent.log" &
+AGENT_PID=$!
+echo "$AGENT_PID ferry agent --listen 127.0.0.1:$AGENT_PORT" >>"$WORK/pids"
 
 echo "== ferry validate"
 "$FERRY" validate "$WORK/ferry.yaml"
@@ -46,6 +62,7 @@ export FERRY_SERVER="127.0.0.1:$SERVER_PORT"
 echo "== ferry server on $FERRY_SERVER (log: $WORK/server.log)"
 "$FERRY" server --config "$WORK/ferry.yaml" --log-file "$WORK/server.log" 2>>"$WORK/server.log" &
 SERVER_PID=$!
+echo "$SERVER_PID ferry server --config $WORK/ferry.yaml" >>"$WORK/pids"
 for _ in $(seq 1 100); do
   curl -sf "http://$FERRY_SERVER/health/live" >/dev/null && break
   sleep 0.1

@@ -1,4 +1,4 @@
-// The agent's HTTP API (docs/agent-api.md): the control plane puts desired state and
+// The agent's HTTP API (docs/agent.md): the control plane puts desired state and
 // reads status and router stats. Every call but /v1/health needs the agent token.
 #pragma once
 

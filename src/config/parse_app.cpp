@@ -6,8 +6,6 @@
 namespace ferry::config {
 namespace {
 
-constexpr int kHour = 3'600'000;
-
 void parse_listen(const Field& f, std::string& out) {
   std::string s;
   if (!f.get(s, 64)) return;

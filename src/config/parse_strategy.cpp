@@ -5,7 +5,6 @@
 namespace ferry::config {
 namespace {
 
-constexpr int kHour = 3'600'000;
 constexpr std::string_view kPercentiles[] = {"p50", "p75", "p90", "p95", "p99", "p999"};
 
 void parse_step(const Field& f, CanaryStep& out) {

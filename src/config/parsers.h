@@ -7,6 +7,9 @@
 
 namespace ferry::config {
 
+// Upper bounds of duration settings are written in hours of milliseconds.
+inline constexpr int kHour = 3'600'000;
+
 // Limits on counts (documented in docs/configuration.md).
 inline constexpr size_t kMaxApps = 200;
 inline constexpr size_t kMaxEnvironments = 50;

@@ -2,7 +2,7 @@
 // last write wins by generation) and what the agent reports back. The engine talks to
 // agents only through AgentClient; src/agent implements the HTTP server side and an
 // HttpAgentClient. JSON field names here are the wire format of the agent API
-// (docs/agent-api.md).
+// (docs/agent.md).
 #pragma once
 
 #include <cstdint>

@@ -42,6 +42,7 @@ Result<std::unique_ptr<Dispatcher>> Dispatcher::create(const std::vector<Notific
     auto sink = Sink::create(spec, d->opts_.env, d->opts_.source);
     if (!sink.ok()) return sink.status();
     for (const auto& secret : (*sink)->secrets()) d->opts_.masker->add(secret);
+    MutexLock lock(d->mu_);
     d->sinks_.push_back(Lane{std::move(*sink), {}});
   }
   d->worker_ = std::thread([raw = d.get()] { raw->run(); });
@@ -53,7 +54,7 @@ Dispatcher::~Dispatcher() { stop(); }
 void Dispatcher::notify(const NotificationEvent& event) {
   std::vector<DeliveryRecord> drops;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) {
       ++dropped_;
       return;
@@ -81,7 +82,7 @@ void Dispatcher::notify(const NotificationEvent& event) {
 
 void Dispatcher::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return;
     stopping_ = true;
     drain_deadline_ = std::chrono::steady_clock::now() + opts_.drain_timeout;
@@ -91,8 +92,8 @@ void Dispatcher::stop() {
 }
 
 bool Dispatcher::wait_idle(Duration timeout) {
-  std::unique_lock lock(mu_);
-  return idle_cv_.wait_for(lock, timeout, [&] {
+  MutexLock lock(mu_);
+  return lock.wait_for(idle_cv_, timeout, [&]() FERRY_REQUIRES(mu_) {
     for (const auto& lane : sinks_)
       if (!lane.queue.empty()) return false;
     return !in_flight_;
@@ -100,19 +101,24 @@ bool Dispatcher::wait_idle(Duration timeout) {
 }
 
 size_t Dispatcher::pending() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   size_t n = 0;
   for (const auto& lane : sinks_) n += lane.queue.size();
   return n;
 }
 
+size_t Dispatcher::sinks() const {
+  MutexLock lock(mu_);
+  return sinks_.size();
+}
+
 uint64_t Dispatcher::dropped() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return dropped_;
 }
 
 void Dispatcher::run() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
     const auto now = std::chrono::steady_clock::now();
     if (stopping_ && now >= drain_deadline_) break;
@@ -130,14 +136,14 @@ void Dispatcher::run() {
     if (!next) {
       if (stopping_) break;
       idle_cv_.notify_all();
-      cv_.wait(lock);
+      lock.wait(cv_);
       continue;
     }
     if (due > now) {
-      cv_.wait_until(lock, due);
+      lock.wait_until(cv_, due);
       continue;
     }
-    attempt(lock, *next);
+    attempt(*next);
   }
   // What the drain could not deliver is reported, so counts of sent + failed add up.
   std::vector<DeliveryRecord> left;
@@ -156,7 +162,7 @@ void Dispatcher::run() {
   for (const auto& r : left) report(r);
 }
 
-void Dispatcher::attempt(std::unique_lock<std::mutex>& lock, Lane& lane) {
+void Dispatcher::attempt(Lane& lane) {
   Pending& front = lane.queue.front();
   const int n = ++front.attempt;
   Clock* clock = opts_.clock ? opts_.clock : &system_clock_;
@@ -165,9 +171,9 @@ void Dispatcher::attempt(std::unique_lock<std::mutex>& lock, Lane& lane) {
   rec.attempt = n;
   in_flight_ = true;
 
-  lock.unlock();
+  mu_.unlock();
   auto res = opts_.poster->post(req);
-  lock.lock();
+  mu_.lock();
 
   int retry_after = -1;
   if (!res.ok()) {
@@ -192,9 +198,9 @@ void Dispatcher::attempt(std::unique_lock<std::mutex>& lock, Lane& lane) {
   }
 
   // Still "in flight" until reported, so wait_idle() returns only after on_delivery.
-  lock.unlock();
+  mu_.unlock();
   report(rec);
-  lock.lock();
+  mu_.lock();
   in_flight_ = false;
 }
 

@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "common/mask.h"
+#include "common/thread_annotations.h"
 #include "core/spec.h"
 #include "notify/event.h"
 #include "notify/http_post.h"
@@ -87,7 +88,7 @@ class Dispatcher final : public Notifier {
   size_t pending() const;
   // Events dropped because a sink's queue was full (or after stop()).
   uint64_t dropped() const;
-  size_t sinks() const { return sinks_.size(); }
+  size_t sinks() const;
 
  private:
   using SteadyTime = std::chrono::steady_clock::time_point;
@@ -102,25 +103,26 @@ class Dispatcher final : public Notifier {
     std::deque<Pending> queue;  // the front is the one being delivered or waited for
   };
 
-  void run();
-  // Makes one attempt for the front of `lane` (the lock is released around the POST).
-  void attempt(std::unique_lock<std::mutex>& lock, Lane& lane);
-  Duration backoff(int attempts_made, int retry_after_s);
-  void report(const DeliveryRecord& r);
+  void run() FERRY_EXCLUDES(mu_);
+  // Makes one attempt for the front of `lane`; mu_ is held on entry and on return but let
+  // go around the POST and the report.
+  void attempt(Lane& lane) FERRY_REQUIRES(mu_);
+  Duration backoff(int attempts_made, int retry_after_s) FERRY_REQUIRES(mu_);
+  void report(const DeliveryRecord& r) FERRY_EXCLUDES(mu_);
   DeliveryRecord record_for(const Lane& lane, const Pending& p) const;
 
   DispatcherOptions opts_;
-  std::vector<Lane> sinks_;
   SystemClock system_clock_;
-  std::mt19937 rng_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
+  std::vector<Lane> sinks_ FERRY_GUARDED_BY(mu_);
+  std::mt19937 rng_ FERRY_GUARDED_BY(mu_);
   std::condition_variable cv_;       // wakes the worker: new event, stop
   std::condition_variable idle_cv_;  // wakes wait_idle
-  bool stopping_ = false;
-  bool in_flight_ = false;
-  uint64_t dropped_ = 0;
-  SteadyTime drain_deadline_{};
+  bool stopping_ FERRY_GUARDED_BY(mu_) = false;
+  bool in_flight_ FERRY_GUARDED_BY(mu_) = false;
+  uint64_t dropped_ FERRY_GUARDED_BY(mu_) = 0;
+  SteadyTime drain_deadline_ FERRY_GUARDED_BY(mu_){};
   std::thread worker_;
 };
 

@@ -19,14 +19,14 @@ void init_curl_once() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-struct Sink {
+struct BodySink {
   std::string* body;
   size_t limit;
   bool truncated = false;
 };
 
 size_t on_body(char* data, size_t size, size_t n, void* user) {
-  auto* s = static_cast<Sink*>(user);
+  auto* s = static_cast<BodySink*>(user);
   const size_t len = size * n;
   const size_t room = s->limit - std::min(s->limit, s->body->size());
   if (len > room) {
@@ -132,7 +132,7 @@ Result<OutboundResponse> CurlPoster::post(const OutboundRequest& req) {
   if (!headers.add("Expect:")) return internal_error("curl_slist_append failed");
 
   OutboundResponse resp;
-  Sink sink{&resp.body, opts_.max_response_bytes};
+  BodySink sink{&resp.body, opts_.max_response_bytes};
   char errbuf[CURL_ERROR_SIZE] = {0};
   CURL* c = curl.get();
   curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());

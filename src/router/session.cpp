@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr size_t kBufferSize = 16 * 1024;
-constexpr size_t kResponseHeadLimit = 64 * 1024;
+constexpr size_t kUpstreamHeadLimit = 64 * 1024;
 constexpr size_t kMaxIdlePerBackend = 256;  // per io thread
 // Backends often close idle keep-alive connections after a few seconds (gunicorn 2 s,
 // Node 5 s); older pooled connections are not trusted.
@@ -36,7 +36,7 @@ Session::Session(Worker& worker, Socket client)
     : w_(worker),
       client_(std::move(client)),
       cbuf_(kBufferSize, worker.opts.max_header_bytes + 4096),
-      ubuf_(kBufferSize, kResponseHeadLimit + 4096),
+      ubuf_(kBufferSize, kUpstreamHeadLimit + 4096),
       timer_(worker.ioc),
       tunnel_done_(worker.ioc) {
   w_.connections.fetch_add(1, std::memory_order_relaxed);

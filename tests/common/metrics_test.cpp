@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 #include <thread>
+#include "test_skip.h"
 
 namespace ferry::metrics {
 namespace {
@@ -423,7 +424,7 @@ TEST(Metrics, ConcurrentUpdatesAreNotLost) {
 // Prometheus's own checker reads the output, when it is installed (scripts/install-deps.sh --test).
 TEST(Metrics, PromtoolAcceptsTheOutput) {
   if (std::system("command -v promtool >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "promtool not installed (scripts/install-deps.sh --test installs it)";
+    FERRY_SKIP_OR_FAIL("promtool not installed (scripts/install-deps.sh --test installs it)");
   Registry reg;
   (*reg.counter("ferry_deployments_total", "Deployments finished.", {"app", "result"}))
       ->with({"web \"x\"\n", "succeeded"})

@@ -18,6 +18,7 @@
 #include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
+#include "test_skip.h"
 
 extern char** environ;
 
@@ -94,7 +95,7 @@ Json poll(HttpClient& prom, const std::string& target, const std::function<bool(
 TEST(PrometheusE2E, ScrapesRegistryAndFiresFerryAlerts) {
   const char* bin = "/usr/bin/prometheus";
   if (access(bin, X_OK) != 0)
-    GTEST_SKIP() << "prometheus not installed (scripts/install-deps.sh --test installs it)";
+    FERRY_SKIP_OR_FAIL("prometheus not installed (scripts/install-deps.sh --test installs it)");
 
   metrics::Registry reg;
   auto deployments = reg.counter("ferry_deployments_total", "Deployments finished, by result.",

@@ -3,13 +3,14 @@
 // within bounds succeeds, one whose query is out of bounds is rolled back with the
 // query named in the reason.
 #include "e2e/e2e_env.h"
+#include "test_skip.h"
 
 namespace ferry::e2e {
 namespace {
 
 TEST(PrometheusE2E, ScrapesFerryAndDrivesPromqlAnalysis) {
   if (access("/usr/bin/prometheus", X_OK) != 0)
-    GTEST_SKIP() << "prometheus is not installed (scripts/install-deps.sh --test)";
+    FERRY_SKIP_OR_FAIL("prometheus is not installed (scripts/install-deps.sh --test)");
   const uint16_t prom_port = free_port();
   const std::string prom = "http://127.0.0.1:" + std::to_string(prom_port);
   // Canary analysis asks Prometheus two questions: whether ferry itself is up (always 1)

@@ -11,7 +11,7 @@
 namespace ferry {
 namespace {
 
-constexpr int64_t kNow = 1'800'000'000'000;
+constexpr int64_t kRolesNow = 1'800'000'000'000;
 
 TEST(Roles, ParseAndNameRoundTrip) {
   for (Role r : {Role::kViewer, Role::kDeployer, Role::kApprover, Role::kAdmin}) {
@@ -102,22 +102,22 @@ TokenRecord record_for(const NewToken& t, std::string role, std::vector<std::str
 TEST(Tokens, CheckTokenAuthenticates) {
   const NewToken t = generate_token();
   TokenRecord r = record_for(t, "deployer");
-  EXPECT_TRUE(check_token(r, t.token, kNow).ok());
+  EXPECT_TRUE(check_token(r, t.token, kRolesNow).ok());
   // Same id, other secret.
   std::string forged = t.token;
   forged.back() = forged.back() == 'a' ? 'b' : 'a';
-  Status s = check_token(r, forged, kNow);
+  Status s = check_token(r, forged, kRolesNow);
   EXPECT_EQ(s.code(), Code::kUnauthenticated);
   EXPECT_EQ(s.message().find(forged.substr(19)), std::string::npos);
   EXPECT_NE(s.message().find(t.id), std::string::npos);
   // Another token's record.
-  EXPECT_EQ(check_token(record_for(generate_token(), "admin"), t.token, kNow).code(), Code::kUnauthenticated);
-  r.expires_at_ms = kNow;
-  EXPECT_NE(check_token(r, t.token, kNow).message().find("expired"), std::string::npos);
-  r.expires_at_ms = kNow + 1;
-  EXPECT_TRUE(check_token(r, t.token, kNow).ok());
+  EXPECT_EQ(check_token(record_for(generate_token(), "admin"), t.token, kRolesNow).code(), Code::kUnauthenticated);
+  r.expires_at_ms = kRolesNow;
+  EXPECT_NE(check_token(r, t.token, kRolesNow).message().find("expired"), std::string::npos);
+  r.expires_at_ms = kRolesNow + 1;
+  EXPECT_TRUE(check_token(r, t.token, kRolesNow).ok());
   r.revoked = true;
-  EXPECT_NE(check_token(r, t.token, kNow).message().find("revoked"), std::string::npos);
+  EXPECT_NE(check_token(r, t.token, kRolesNow).message().find("revoked"), std::string::npos);
 }
 
 TEST(Tokens, AuthorizeChecksRoleAndScope) {

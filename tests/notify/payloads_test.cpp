@@ -147,7 +147,7 @@ TEST(Urls, CheckAndRedact) {
   EXPECT_EQ(redact_url("not a url"), "****");
 }
 
-EnvLookup env_of(std::map<std::string, std::string> vars) {
+EnvLookup env_from(std::map<std::string, std::string> vars) {
   return [vars](const std::string& k) -> std::optional<std::string> {
     auto it = vars.find(k);
     if (it == vars.end()) return std::nullopt;
@@ -157,38 +157,38 @@ EnvLookup env_of(std::map<std::string, std::string> vars) {
 
 TEST(Sinks, CreateResolvesEnvAndNamesWhatIsMissing) {
   NotificationSpec slack{"team", "slack", "", "SLACK_URL", "", "", {}};
-  auto missing = Sink::create(slack, env_of({}));
+  auto missing = Sink::create(slack, env_from({}));
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("SLACK_URL"), std::string::npos);
   EXPECT_NE(missing.status().message().find("\"team\""), std::string::npos);
 
-  auto bad = Sink::create(slack, env_of({{"SLACK_URL", "hooks.slack.com/services/SECRETPATH"}}));
+  auto bad = Sink::create(slack, env_from({{"SLACK_URL", "hooks.slack.com/services/SECRETPATH"}}));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message().find("SECRETPATH"), std::string::npos) << bad.status().message();
 
-  auto ok = Sink::create(slack, env_of({{"SLACK_URL", "https://hooks.slack.com/services/T/B/SECRET"}}));
+  auto ok = Sink::create(slack, env_from({{"SLACK_URL", "https://hooks.slack.com/services/T/B/SECRET"}}));
   ASSERT_TRUE(ok.ok()) << ok.status().to_string();
   EXPECT_EQ((*ok)->redacted_url(), "https://hooks.slack.com/****");
   EXPECT_EQ((*ok)->secrets(), std::vector<std::string>{"https://hooks.slack.com/services/T/B/SECRET"});
 
   NotificationSpec events{"e", "webhook", "https://x.example/h", "", "", "", {"rollback"}};
-  auto unknown = Sink::create(events, env_of({}));
+  auto unknown = Sink::create(events, env_from({}));
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().message().find("'rollback'"), std::string::npos);
 
   NotificationSpec pd{"pager", "pagerduty", "", "", "PD_KEY", "", {}};
-  EXPECT_FALSE(Sink::create(pd, env_of({})).ok());
-  auto pd_ok = Sink::create(pd, env_of({{"PD_KEY", "abcdef"}}));
+  EXPECT_FALSE(Sink::create(pd, env_from({})).ok());
+  auto pd_ok = Sink::create(pd, env_from({{"PD_KEY", "abcdef"}}));
   ASSERT_TRUE(pd_ok.ok());
   EXPECT_EQ((*pd_ok)->redacted_url(), "https://events.pagerduty.com/****");
 
   NotificationSpec hook{"h", "webhook", "https://x.example/h", "", "", "HOOK_SECRET", {}};
-  EXPECT_FALSE(Sink::create(hook, env_of({})).ok());
+  EXPECT_FALSE(Sink::create(hook, env_from({})).ok());
 }
 
 TEST(Sinks, PagerDutyTriggersThenResolvesOnce) {
   NotificationSpec pd{"pager", "pagerduty", "", "", "PD_KEY", "", {}};
-  auto s = Sink::create(pd, env_of({{"PD_KEY", "abcdef"}}));
+  auto s = Sink::create(pd, env_from({{"PD_KEY", "abcdef"}}));
   ASSERT_TRUE(s.ok());
   Sink& sink = **s;
   EXPECT_FALSE(sink.prepare(sample(EventKind::kDeploymentStarted)));
@@ -211,7 +211,7 @@ TEST(Sinks, PagerDutyTriggersThenResolvesOnce) {
 
 TEST(Sinks, EventFilter) {
   NotificationSpec hook{"h", "webhook", "https://x.example/h", "", "", "", {"failed", "succeeded"}};
-  auto s = Sink::create(hook, env_of({}));
+  auto s = Sink::create(hook, env_from({}));
   ASSERT_TRUE(s.ok());
   EXPECT_TRUE((*s)->wants(EventKind::kFailed));
   EXPECT_FALSE((*s)->wants(EventKind::kStepPassed));

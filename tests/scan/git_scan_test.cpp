@@ -51,14 +51,14 @@ class GitRepo {
   TempDir dir_;
 };
 
-std::string gh(unsigned seed) {
+std::string gh_token(unsigned seed) {
   return std::string("gh") + "p_" + rnd(kAlnum, 36, seed);
 }
 
 TEST(ScanGit, FindsSecretsAddedInHistory) {
   GitRepo repo;
   const std::string c1 = repo.commit("README", "hello\n", "first");
-  const std::string secret = gh(1);
+  const std::string secret = gh_token(1);
   const std::string c2 =
       repo.commit("config/app.env", "A=1\nB=2\nvalue " + secret + "\n", "add config");
   repo.remove("config/app.env", "remove the leaked token");
@@ -96,7 +96,7 @@ TEST(ScanGit, FindsSecretsAddedInHistory) {
 
 TEST(ScanGit, OnlyAddedLinesCountAndLineNumbersFollowTheFile) {
   GitRepo repo;
-  const std::string a = gh(2), b = gh(3);
+  const std::string a = gh_token(2), b = gh_token(3);
   repo.commit("f.txt", "one\n" + a + "\nthree\n", "a");
   const std::string c = repo.commit("f.txt", "zero\none\n" + a + "\nthree\nfour " + b + "\n", "b");
   auto r = scan_git(repo.str(), {});
@@ -112,8 +112,8 @@ TEST(ScanGit, OnlyAddedLinesCountAndLineNumbersFollowTheFile) {
 
 TEST(ScanGit, IgnoreWithoutCommitMatchesAnyCommitAndSkipsLargeBlobs) {
   GitRepo repo;
-  repo.commit("a.txt", "k " + gh(4) + "\n", "a");
-  repo.commit("big.txt", std::string(5000, 'x') + "\n" + gh(5) + "\n", "big");
+  repo.commit("a.txt", "k " + gh_token(4) + "\n", "a");
+  repo.commit("big.txt", std::string(5000, 'x') + "\n" + gh_token(5) + "\n", "big");
   ScanOptions opts;
   opts.max_file_size = 1000;
   auto r = scan_git(repo.str(), opts);
@@ -134,7 +134,7 @@ TEST(ScanGit, ThreadsKeepHistoryOrder) {
   GitRepo repo;
   std::vector<std::string> ids;
   for (unsigned i = 0; i < 12; ++i) {
-    ids.push_back(repo.commit("f" + std::to_string(i) + ".txt", "k " + gh(20 + i) + "\n",
+    ids.push_back(repo.commit("f" + std::to_string(i) + ".txt", "k " + gh_token(20 + i) + "\n",
                               "c" + std::to_string(i)));
   }
   ScanOptions opts;
