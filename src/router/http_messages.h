@@ -51,6 +51,9 @@ struct RequestInfo {
   bool bad_transfer_encoding = false;  // Transfer-Encoding present but not ending in chunked
   std::string pin;                     // value of the pin header, empty when absent
   std::string request_id;              // the request's X-Request-Id, given or generated
+  // Why the request is refused with 400 although it parsed (a Connection header naming a
+  // field the router manages, several Host fields); empty when it is not.
+  std::string refused;
 };
 
 // Parses a request from a client. `out` receives the head for the upstream without its
@@ -96,6 +99,8 @@ class RequestParser : public http::basic_parser<true> {
   std::string upgrade_;
   bool has_request_id_ = false;
   bool has_transfer_encoding_ = false;
+  bool has_content_length_ = false;
+  int hosts_ = 0;
   bool in_trailer_ = false;
 };
 
@@ -140,6 +145,7 @@ class ResponseParser : public http::basic_parser<false> {
   bool in_trailer_ = false;
   std::string upgrade_;
   std::string connection_;  // Connection values, comma-separated
+  bool has_content_length_ = false;
 };
 
 // A complete response the router makes itself (errors): status line, Content-Length,

@@ -131,6 +131,10 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
         co_return co_await respond(413, "request body too large\n", {}, true);
       }
       if (ec && ec != http::error::need_more) {
+        if (!p.info().refused.empty()) {
+          std::string why = "refused: " + p.info().refused + "\n";
+          co_return co_await respond(400, why, {}, true);
+        }
         co_return co_await respond(400, "malformed request\n", {}, true);
       }
       if (p.is_header_done()) {
