@@ -112,10 +112,15 @@ void check_one_out(const std::string& head, std::string_view body) {
 }
 
 // One request as a session reads it from `input`; returns the bytes it used (0: none).
-size_t one_request(std::string_view input, size_t step) {
+// `flags` picks the client's trust and the affinity field, as the app's policy would.
+size_t one_request(std::string_view input, size_t step, uint8_t flags) {
   static RequestIdGenerator ids;
   std::string out;
-  RequestParser req(out, "127.0.0.1", "x-ferry-release", ids);
+  ferry::routing::ParseOptions opts;
+  opts.trusted = (flags & 1) != 0;
+  opts.affinity_cookie = (flags & 2) != 0;
+  if (flags & 4) opts.affinity_header = "x-user";
+  RequestParser req(out, "127.0.0.1", opts, ids);
   req.header_limit(8 * 1024);
   req.body_limit(64 * 1024);
   size_t head = 0;
@@ -129,6 +134,14 @@ size_t one_request(std::string_view input, size_t step) {
   if (!req.info().refused.empty()) __builtin_trap();  // refused heads end in an error
   if (req.info().upgrade && out.find("\r\nUpgrade: ") == std::string::npos) __builtin_trap();
   if (count_fields(out, "content-length") > 1 || count_fields(out, "host") > 1) __builtin_trap();
+  // The pin header is the router's: never forwarded. From an untrusted client the
+  // forwarding fields are the router's alone.
+  if (count_fields(out, "x-ferry-release") != 0) __builtin_trap();
+  if (count_fields(out, "x-forwarded-for") != 1) __builtin_trap();
+  if (!opts.trusted && (count_fields(out, "x-ferry-idempotent") != 0 ||
+                        count_fields(out, "forwarded") != 0 ||
+                        count_fields(out, "x-forwarded-proto") != 0))
+    __builtin_trap();
   if (req.info().upgrade) return 0;  // the rest of the connection is a tunnel
   req.eager(true);
   size_t body = 0;
@@ -148,7 +161,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // connection, as the router's pooled upstream connections carry them.
   std::string_view rest = input;
   for (int i = 0; i < 4 && !rest.empty(); ++i) {
-    size_t used = one_request(rest, step);
+    size_t used = one_request(rest, step, data[0] >> 5);
     if (used == 0) break;
     rest.remove_prefix(used);
   }

@@ -15,6 +15,8 @@ namespace {
 using boost::beast::iequals;
 
 constexpr size_t kMaxRequestIdBytes = 200;
+constexpr size_t kMaxPinBytes = 512;
+constexpr size_t kMaxAffinityBytes = 300;
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
@@ -130,6 +132,25 @@ void strip_connection_listed(std::string& head, std::string_view tokens) {
   });
 }
 
+// Calls `fn(name, value)` for each cookie of a Cookie field; stops when it returns false.
+template <typename Fn>
+void for_each_cookie(std::string_view field, Fn fn) {
+  size_t at = 0;
+  while (at < field.size()) {
+    size_t semi = field.find(';', at);
+    if (semi == std::string_view::npos) semi = field.size();
+    std::string_view pair = field.substr(at, semi - at);
+    at = semi + 1;
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view v = pair.substr(eq + 1);
+    while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    if (!fn(pair.substr(0, eq), v)) return;
+  }
+}
+
 // The first token of `tokens` for which `managed` holds, or empty.
 template <typename Pred>
 std::string first_managed(std::string_view tokens, Pred managed) {
@@ -158,9 +179,9 @@ std::string_view RequestIdGenerator::next() {
   return current_;
 }
 
-RequestParser::RequestParser(std::string& out, std::string_view client_ip,
-                             std::string_view pin_header, RequestIdGenerator& ids)
-    : out_(out), client_ip_(client_ip), pin_header_(pin_header), ids_(ids) {
+RequestParser::RequestParser(std::string& out, std::string_view client_ip, const ParseOptions& opts,
+                             RequestIdGenerator& ids)
+    : out_(out), client_ip_(client_ip), opts_(opts), ids_(ids) {
   out_.clear();
 }
 
@@ -204,33 +225,58 @@ void RequestParser::on_field_impl(http::field name, std::string_view name_string
     case http::field::host:
       if (++hosts_ > 1 && info_.refused.empty()) info_.refused = "more than one Host field";
       break;
+    case http::field::cookie:
+      if (opts_.affinity_cookie) find_affinity_cookie(value);
+      break;
     default:
-      if (name_string.size() == 15 && iequals(name_string, "x-forwarded-for")) {
-        if (!forwarded_for_.empty()) forwarded_for_.append(", ");
-        forwarded_for_.append(value);
-        return;
+      if (starts_with_ci(name_string, "x-forwarded-") || iequals(name_string, "forwarded")) {
+        // A client that is not a trusted proxy cannot speak for another address: its
+        // forwarding fields are dropped and X-Forwarded-For is the router's alone.
+        if (!opts_.trusted) return;
+        if (name_string.size() == 15 && iequals(name_string, "x-forwarded-for")) {
+          if (!forwarded_for_.empty()) forwarded_for_.append(", ");
+          forwarded_for_.append(value);
+          return;
+        }
+        break;
       }
       if (name_string.size() == 12 && iequals(name_string, "x-request-id")) {
         // An empty or oversized id is replaced by one the router makes.
         if (value.empty() || value.size() > kMaxRequestIdBytes || has_request_id_) return;
         has_request_id_ = true;
         info_.request_id.assign(value);
-      } else if (iequals(name_string, pin_header_)) {
-        info_.pin.assign(value);
-      } else if (name_string.size() == 18 && iequals(name_string, "x-ferry-idempotent") &&
-                 value == "1") {
-        info_.idempotent = true;
+      } else if (iequals(name_string, opts_.pin_header)) {
+        // The router's own control field: read here, never passed on (a pin token is a
+        // credential).
+        if (value.size() <= kMaxPinBytes) info_.pin.assign(value);
+        return;
+      } else if (name_string.size() == 18 && iequals(name_string, "x-ferry-idempotent")) {
+        if (!opts_.trusted) return;  // only a trusted proxy may declare a retry safe
+        if (value == "1") info_.idempotent = true;
+      } else if (!opts_.affinity_header.empty() && iequals(name_string, opts_.affinity_header)) {
+        if (info_.affinity.empty()) info_.affinity.assign(value.substr(0, kMaxAffinityBytes));
       }
       break;
   }
   append_field(out_, name_string, value);
 }
 
+void RequestParser::find_affinity_cookie(std::string_view value) {
+  // "a=1; ferry_affinity=v2.ab12; b=2": the first cookie of that name counts.
+  if (!info_.affinity.empty()) return;
+  for_each_cookie(value, [&](std::string_view name, std::string_view v) {
+    if (name != kAffinityCookieName) return true;
+    info_.affinity.assign(v.substr(0, kMaxAffinityBytes));
+    return false;
+  });
+}
+
 void RequestParser::on_header_impl(error_code& ec) {
   in_trailer_ = true;
   if (!connection_.empty()) {
-    std::string bad = first_managed(
-        connection_, [&](std::string_view n) { return managed_request_field(n, pin_header_, {}); });
+    std::string bad = first_managed(connection_, [&](std::string_view n) {
+      return managed_request_field(n, opts_.pin_header, opts_.affinity_header);
+    });
     if (!bad.empty() && info_.refused.empty())
       info_.refused = "the Connection header names " + bad + ", which the router manages";
     strip_connection_listed(out_, connection_);
