@@ -138,9 +138,9 @@ size_t one_request(std::string_view input, size_t step, uint8_t flags) {
   // forwarding fields are the router's alone.
   if (count_fields(out, "x-ferry-release") != 0) __builtin_trap();
   if (count_fields(out, "x-forwarded-for") != 1) __builtin_trap();
-  if (!opts.trusted && (count_fields(out, "x-ferry-idempotent") != 0 ||
-                        count_fields(out, "forwarded") != 0 ||
-                        count_fields(out, "x-forwarded-proto") != 0))
+  if (!opts.trusted &&
+      (count_fields(out, "x-ferry-idempotent") != 0 || count_fields(out, "forwarded") != 0 ||
+       count_fields(out, "x-forwarded-proto") != 0))
     __builtin_trap();
   if (req.info().upgrade) return 0;  // the rest of the connection is a tunnel
   req.eager(true);
