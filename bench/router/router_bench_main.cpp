@@ -1,9 +1,13 @@
-// router_bench: the two processes of the router benchmark (bench/router/run.sh).
-//   router_bench backend PORT
+// router_bench: the processes of the router benchmarks (bench/router/run.sh, shield.sh).
+//   router_bench backend PORT [--status N]
 //       A minimal keep-alive HTTP/1.1 server (one thread, epoll) answering every request
-//       with a 13-byte body; the same upstream for ferry, nginx and haproxy.
+//       with a 13-byte body (status 200, or N: a bad release); the same upstream for
+//       ferry, nginx and haproxy.
 //   router_bench router PORT BACKEND_PORT [BACKEND_PORT...] [--threads N]
-//       ferry's Router on 127.0.0.1:PORT with one release "v1" over those backends.
+//                [--canary PORT --canary-weight W] [--no-shield]
+//       ferry's Router on 127.0.0.1:PORT with release "v1" (stable) over those backends,
+//       and with --canary a release "v2" at weight W% on that backend. On exit it prints
+//       each release's counters (requests, 5xx, shielded) to stderr.
 // Both run until SIGINT or SIGTERM.
 // clang-format off
 #include <utility>  // before any Boost header (Boost 1.74 quirk)
@@ -36,7 +40,7 @@ void wait_for_signal() {
   sigwait(&set, &sig);
 }
 
-int run_backend(int port) {
+int run_backend(int port, int status) {
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -53,8 +57,9 @@ int run_backend(int port) {
   ev.events = EPOLLIN;
   ev.data.fd = lfd;
   epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-  static const char kResponse[] =
-      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world\n";
+  const std::string response = "HTTP/1.1 " + std::to_string(status) +
+                               " X\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n"
+                               "Hello, world\n";
   std::unordered_map<int, std::string> pending;  // partial request bytes per connection
   epoll_event events[256];
   char buf[16384];
@@ -85,7 +90,7 @@ int run_backend(int port) {
       std::string out;
       size_t at = 0, end;
       while ((end = p.find("\r\n\r\n", at)) != std::string::npos) {
-        out.append(kResponse, sizeof kResponse - 1);
+        out.append(response);
         at = end + 4;
       }
       p.erase(0, at);
@@ -101,10 +106,24 @@ int run_router(int argc, char** argv) {
   ferry::RouterOptions opts;
   opts.port = static_cast<uint16_t>(std::stoi(argv[2]));
   ferry::RouteTable table;
-  table.weights["v1"] = 100;
+  table.stable = "v1";
+  int canary_weight = 0;
   for (int i = 3; i < argc; ++i) {
     if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
       opts.threads = std::stoi(argv[++i]);
+      continue;
+    }
+    if (std::strcmp(argv[i], "--canary") == 0 && i + 1 < argc) {
+      table.backends.push_back(
+          {"canary", "v2", "127.0.0.1", static_cast<uint16_t>(std::stoi(argv[++i]))});
+      continue;
+    }
+    if (std::strcmp(argv[i], "--canary-weight") == 0 && i + 1 < argc) {
+      canary_weight = std::stoi(argv[++i]);
+      continue;
+    }
+    if (std::strcmp(argv[i], "--no-shield") == 0) {
+      table.policy.shield = false;
       continue;
     }
     char id[24];
@@ -117,6 +136,8 @@ int run_router(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  table.weights["v1"] = 100 - canary_weight;
+  if (canary_weight > 0) table.weights["v2"] = canary_weight;
   ferry::Router router(opts);
   router.set_table(table);
   ferry::Status st = router.start();
@@ -125,6 +146,13 @@ int run_router(int argc, char** argv) {
     return 1;
   }
   wait_for_signal();
+  for (const auto& r : router.stats())
+    std::fprintf(stderr,
+                 "release %s requests=%llu status_5xx=%llu upstream_errors=%llu shielded=%llu\n",
+                 r.release.c_str(), static_cast<unsigned long long>(r.requests),
+                 static_cast<unsigned long long>(r.status_5xx),
+                 static_cast<unsigned long long>(r.upstream_errors),
+                 static_cast<unsigned long long>(r.shielded));
   router.stop();
   return 0;
 }
@@ -133,10 +161,15 @@ int run_router(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
-  if (argc >= 3 && std::strcmp(argv[1], "backend") == 0) return run_backend(std::stoi(argv[2]));
+  if (argc >= 3 && std::strcmp(argv[1], "backend") == 0) {
+    int status = 200;
+    if (argc >= 5 && std::strcmp(argv[3], "--status") == 0) status = std::stoi(argv[4]);
+    return run_backend(std::stoi(argv[2]), status);
+  }
   if (argc >= 4 && std::strcmp(argv[1], "router") == 0) return run_router(argc, argv);
   std::fprintf(stderr,
-               "usage: router_bench backend PORT\n"
-               "       router_bench router PORT BACKEND_PORT... [--threads N]\n");
+               "usage: router_bench backend PORT [--status N]\n"
+               "       router_bench router PORT BACKEND_PORT... [--threads N]\n"
+               "                    [--canary PORT --canary-weight W] [--no-shield]\n");
   return 2;
 }

@@ -202,6 +202,8 @@ Status Agent::ensure_router(App& app) {
   ro.host = d.listen_host;
   ro.port = d.listen_port;
   ro.threads = opts_.router_threads;
+  ro.app = d.app;  // signed pin tokens and affinity cookies are valid for this app only
+  ro.key_file = opts_.data_dir + "/router.key";
   auto r = std::make_unique<Router>(ro);
   if (Status s = r->start(); !s.ok()) {
     app.router.reset();
@@ -220,6 +222,8 @@ void Agent::update_router(App& app) {
   if (!app.router) return;
   RouteTable t;
   t.weights = app.desired.weights;
+  t.policy = app.desired.router;
+  t.stable = app.desired.stable_release;
   for (auto& [id, inst] : app.instances) {
     if (inst->removing || inst->status.state != InstanceState::kReady) continue;
     t.backends.push_back(

@@ -29,6 +29,26 @@ void register_status_metrics(metrics::Registry& registry, const std::vector<std:
           }
         return out;
       });
+  // Failures of a non-stable release that the canary shield answered from the stable one
+  // (also counted above as the failures they were), and pinned requests, which the
+  // requests family and the analysis never see.
+  const std::pair<const char*, const char*> per_release[] = {
+      {"ferry_router_shielded_total",
+       "Canary failures the router answered from the stable release instead, by release"},
+      {"ferry_router_pinned_requests_total",
+       "Requests pinned to a release with the pin header (kept out of the analysis)"}};
+  for (const auto& [name, help] : per_release) {
+    bool shielded = std::string_view(name) == "ferry_router_shielded_total";
+    (void)registry.callback(
+        name, help, metrics::MetricType::kCounter, with(labels, {"release"}), [rows, shielded] {
+          std::vector<metrics::Sample> out;
+          for (const auto& r : rows())
+            for (const auto& s : r.status.releases)
+              out.push_back({with(r.labels, {s.release}),
+                             static_cast<double>(shielded ? s.shielded : s.pinned_requests)});
+          return out;
+        });
+  }
   (void)registry.callback_histogram(
       "ferry_router_request_duration_seconds", "Router request latency by release",
       with(labels, {"release"}), [rows] {

@@ -19,5 +19,6 @@ void register_deploy_commands(CLI::App& app, GlobalOptions& g);  // release, dep
 void register_plan_commands(CLI::App& app, GlobalOptions& g);    // plan
 void register_agent_commands(CLI::App& app, GlobalOptions& g);   // agent
 void register_governance_commands(CLI::App& app, GlobalOptions& g);  // approve, override, secrets, audit
+void register_pin_token_commands(CLI::App& app, GlobalOptions& g);   // pin-token
 
 }  // namespace ferry::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   ferry::cli::register_server_commands(app, g);
   ferry::cli::register_agent_commands(app, g);
   ferry::cli::register_governance_commands(app, g);
+  ferry::cli::register_pin_token_commands(app, g);
 
 
   try {

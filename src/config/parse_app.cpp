@@ -1,4 +1,5 @@
-// apps.<name>: port, instances, run, checks, hooks, limits and per-environment overrides.
+// apps.<name>: port, instances, run, checks, hooks, router, limits and per-environment
+// overrides.
 #include <arpa/inet.h>
 
 #include "config/parsers.h"
@@ -16,6 +17,75 @@ void parse_listen(const Field& f, std::string& out) {
     return;
   }
   out = s;
+}
+
+// An address range ("10.0.0.0/8", "::1/128", or one address); the router parses the same
+// form (src/router/trust.h).
+bool valid_cidr(const std::string& s) {
+  std::string addr = s;
+  int max = 0, prefix = -1;
+  if (size_t slash = s.find('/'); slash != std::string::npos) {
+    addr = s.substr(0, slash);
+    std::string p = s.substr(slash + 1);
+    if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos)
+      return false;
+    prefix = std::stoi(p);
+  }
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, addr.c_str(), buf) == 1)
+    max = 32;
+  else if (inet_pton(AF_INET6, addr.c_str(), buf) == 1)
+    max = 128;
+  else
+    return false;
+  return prefix <= max;
+}
+
+void parse_ranges(const Field& f, std::vector<std::string>& out) {
+  std::vector<std::string> ranges;
+  if (!f.get_string_list(ranges, 100)) return;
+  bool ok = true;
+  for (const auto& r : ranges)
+    if (!valid_cidr(r)) {
+      f.error("\"" + r.substr(0, 64) +
+              "\" is not an address range: use e.g. 10.0.0.0/8, 127.0.0.1 or ::1/128");
+      ok = false;
+    }
+  if (ok) out = std::move(ranges);
+}
+
+// apps.<name>.router: trust, pinning, the canary shield, affinity, the body deadline.
+void parse_router(const Field& f, RouterSpec& out) {
+  if (!f.present()) return;
+  if (!f.expect_map({"trusted_proxies", "pinning", "shield", "affinity", "request_body_timeout"}))
+    return;
+  parse_ranges(f.child("trusted_proxies"), out.trusted_proxies);
+  Field pin = f.child("pinning");
+  if (pin.present() && pin.expect_map({"from", "tokens"})) {
+    parse_ranges(pin.child("from"), out.pin_from);
+    pin.child("tokens").get_bool(out.pin_tokens);
+    if (!out.pinning())
+      pin.error(
+          "pinning needs \"from\" (address ranges) or \"tokens: true\"; leave it out "
+          "to keep pinning off");
+  }
+  f.child("shield").get_bool(out.shield);
+  Field aff = f.child("affinity");
+  std::string a;
+  if (aff.get(a, 80)) {
+    bool header = a.rfind("header:", 0) == 0;
+    std::string name = header ? a.substr(7) : "";
+    bool token = !name.empty() && name.size() <= 64 &&
+                 name.find_first_not_of(
+                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789-_") == std::string::npos;
+    if (a == "none" || a == "cookie" || (header && token))
+      out.affinity = a;
+    else
+      aff.error("\"" + a.substr(0, 64) +
+                "\" is not an affinity: use none, cookie or header:NAME (e.g. header:X-User-Id)");
+  }
+  f.child("request_body_timeout").get_duration_ms(out.request_body_timeout_ms, 100, kHour);
 }
 
 void parse_override(const Field& f, AppEnvSpec& out) {
@@ -152,7 +222,7 @@ void parse_hooks(const Field& f, HooksSpec& out) {
 
 void parse_app(const Field& f, AppSpec& out) {
   if (!f.expect_map({"port", "listen", "instances", "run", "checks", "strategy", "analysis",
-                     "hooks", "progress_deadline", "keep_releases", "rollback_policy",
+                     "hooks", "router", "progress_deadline", "keep_releases", "rollback_policy",
                      "environments"}))
     return;
   int port = 0;
@@ -165,6 +235,7 @@ void parse_app(const Field& f, AppSpec& out) {
   parse_strategy(f.child("strategy"), out.strategy);
   parse_analysis(f.child("analysis"), out.analysis);
   parse_hooks(f.child("hooks"), out.hooks);
+  parse_router(f.child("router"), out.router);
   f.child("progress_deadline").get_duration_ms(out.progress_deadline_ms, 1000, 2 * kHour);
   f.child("keep_releases").get_int(out.keep_releases, 1, 1000);
   f.child("rollback_policy").get_enum(out.rollback_policy, {"rollback", "resume"});

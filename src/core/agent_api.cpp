@@ -117,7 +117,9 @@ void to_json(Json& j, const AppDesiredState& s) {
            {"listen_host", s.listen_host},
            {"listen_port", s.listen_port},
            {"weights", s.weights},
-           {"instances", s.instances}};
+           {"instances", s.instances},
+           {"stable", s.stable_release},
+           {"router", s.router}};
 }
 
 void from_json(const Json& j, AppDesiredState& s) {
@@ -127,6 +129,28 @@ void from_json(const Json& j, AppDesiredState& s) {
   s.listen_port = j.value("listen_port", uint16_t{0});
   s.weights = j.value("weights", std::map<std::string, int>{});
   s.instances = j.value("instances", std::vector<InstanceSpec>{});
+  s.stable_release = j.value("stable", "");
+  // A server that predates router settings sends none: the defaults apply.
+  s.router = j.value("router", RouterSpec{});
+}
+
+void to_json(Json& j, const RouterSpec& r) {
+  j = Json{{"trusted_proxies", r.trusted_proxies},
+           {"pin_from", r.pin_from},
+           {"pin_tokens", r.pin_tokens},
+           {"shield", r.shield},
+           {"affinity", r.affinity},
+           {"request_body_timeout_ms", r.request_body_timeout_ms}};
+}
+
+void from_json(const Json& j, RouterSpec& r) {
+  const RouterSpec d;
+  r.trusted_proxies = j.value("trusted_proxies", d.trusted_proxies);
+  r.pin_from = j.value("pin_from", d.pin_from);
+  r.pin_tokens = j.value("pin_tokens", d.pin_tokens);
+  r.shield = j.value("shield", d.shield);
+  r.affinity = j.value("affinity", d.affinity);
+  r.request_body_timeout_ms = j.value("request_body_timeout_ms", d.request_body_timeout_ms);
 }
 
 void to_json(Json& j, const InstanceStatus& s) {
@@ -168,7 +192,10 @@ void to_json(Json& j, const ReleaseStats& s) {
            {"latency_sum_ms", s.latency_sum_ms},
            {"recent_latencies_ms", s.recent_latencies_ms},
            {"sample_seq", s.sample_seq},
-           {"active_requests", s.active_requests}};
+           {"active_requests", s.active_requests},
+           {"shielded", s.shielded},
+           {"pinned_requests", s.pinned_requests},
+           {"pinned_5xx", s.pinned_5xx}};
 }
 
 void from_json(const Json& j, ReleaseStats& s) {
@@ -185,6 +212,9 @@ void from_json(const Json& j, ReleaseStats& s) {
   s.recent_latencies_ms = j.value("recent_latencies_ms", std::vector<double>{});
   s.sample_seq = j.value("sample_seq", uint64_t{0});
   s.active_requests = j.value("active_requests", 0);
+  s.shielded = j.value("shielded", uint64_t{0});
+  s.pinned_requests = j.value("pinned_requests", uint64_t{0});
+  s.pinned_5xx = j.value("pinned_5xx", uint64_t{0});
 }
 
 void to_json(Json& j, const AppStatus& s) {

@@ -33,6 +33,10 @@ struct AppDesiredState {
   uint16_t listen_port = 0;             // router's public port; 0 = no router
   std::map<std::string, int> weights;   // release → weight (any non-negative scale)
   std::vector<InstanceSpec> instances;  // instances not listed are drained and stopped
+  // The release the router treats as known-good (the canary shield retries on it); empty:
+  // the release with the most weight.
+  std::string stable_release;
+  RouterSpec router;  // trust, shield, affinity and body deadline of the app's router
 };
 
 enum class InstanceState { kStarting, kReady, kUnready, kCrashed, kStopping, kStopped };
@@ -68,6 +72,13 @@ struct ReleaseStats {
   std::vector<double> recent_latencies_ms;
   uint64_t sample_seq = 0;
   int active_requests = 0;
+  // Requests this release failed (5xx or no answer) that the canary shield answered from
+  // the stable release instead; each is also counted above as the failure it was.
+  uint64_t shielded = 0;
+  // Requests pinned to this release with the pin header: counted only here, never above,
+  // so pinned traffic cannot steer the analysis.
+  uint64_t pinned_requests = 0;
+  uint64_t pinned_5xx = 0;
 };
 
 struct AppStatus {
@@ -103,6 +114,8 @@ void to_json(Json& j, const RunSpec& r);
 void from_json(const Json& j, RunSpec& r);
 void to_json(Json& j, const InstanceSpec& s);
 void from_json(const Json& j, InstanceSpec& s);
+void to_json(Json& j, const RouterSpec& r);
+void from_json(const Json& j, RouterSpec& r);
 void to_json(Json& j, const AppDesiredState& s);
 void from_json(const Json& j, AppDesiredState& s);
 void to_json(Json& j, const InstanceStatus& s);

@@ -133,6 +133,19 @@ struct AppEnvSpec {
   std::map<std::string, std::string> env;
 };
 
+// apps.<name>.router: who the router trusts and how it protects users (docs/router.md).
+struct RouterSpec {
+  std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For and
+                                             // x-ferry-idempotent are believed; default none
+  std::vector<std::string> pin_from;         // CIDRs that may pin a release by name
+  bool pin_tokens = false;                   // signed, expiring pin tokens accepted (pin-token)
+  bool shield = true;                        // idempotent requests a canary fails go to stable
+  std::string affinity = "none";             // "none", "cookie" or "header:NAME"
+  int request_body_timeout_ms = 60'000;      // total time a request body may take
+
+  bool pinning() const { return pin_tokens || !pin_from.empty(); }
+};
+
 struct AppSpec {
   std::string name;
   uint16_t port = 0;                 // the router's public port for the app
@@ -143,6 +156,7 @@ struct AppSpec {
   StrategySpec strategy;
   AnalysisSpec analysis;
   HooksSpec hooks;
+  RouterSpec router;
   int progress_deadline_ms = 60'000;  // new instances must be ready within this
   int keep_releases = 10;
   std::string rollback_policy = "rollback";  // on server restart mid-step: "resume" or "rollback"

@@ -49,6 +49,11 @@ AppDesiredState build_desired_state(const DesiredInputs& in, int64_t generation)
   out.generation = generation;
   out.listen_host = in.app->listen;
   out.listen_port = in.app->port;
+  out.router = in.app->router;
+  if (in.old_release)
+    out.stable_release = in.old_release->version;
+  else if (in.new_release)
+    out.stable_release = in.new_release->version;
   if (in.new_release) add_instances(out, in, *in.new_release, in.new_count);
   if (in.old_release) add_instances(out, in, *in.old_release, in.old_count);
   out.weights = traffic_weights(in.new_release ? in.new_release->version : "",

@@ -15,9 +15,11 @@ struct Session::Exchange {
   std::shared_ptr<const Snapshot> snap;
   int release = -1;
   BackendState* backend = nullptr;
-  bool pinned = false;
-  size_t head_len = 0;  // raw request head at the front of cbuf_
-  size_t staged = 0;    // raw request bytes (head + parsed body) at the front of cbuf_
+  bool pinned = false;         // counted apart: never in the analysis counters
+  bool affinity_kept = false;  // a valid affinity cookie chose the release
+  std::string set_cookie;      // affinity value to give the client, empty when none
+  size_t head_len = 0;         // raw request head at the front of cbuf_
+  size_t staged = 0;           // raw request bytes (head + parsed body) at the front of cbuf_
   SteadyTime start;
   int status = 0;
   bool close_client = false;

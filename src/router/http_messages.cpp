@@ -15,6 +15,8 @@ namespace {
 using boost::beast::iequals;
 
 constexpr size_t kMaxRequestIdBytes = 200;
+constexpr size_t kMaxPinBytes = 512;
+constexpr size_t kMaxAffinityBytes = 300;
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
@@ -66,10 +68,10 @@ std::string_view reason_for(int status) {
   }
 }
 
-// Removes from `head` (after its first line) every field named in a Connection header's
-// `tokens`, which RFC 9110 7.6.1 makes hop-by-hop too; close, keep-alive and upgrade name
-// no field, and the forwarding fields the router manages itself stay.
-void strip_connection_listed(std::string& head, std::string_view tokens) {
+// Calls `fn` with each token of a comma-separated Connection value, trimmed, skipping
+// empty ones; stops early when `fn` returns false.
+template <typename Fn>
+void for_each_token(std::string_view tokens, Fn fn) {
   size_t at = 0;
   while (at < tokens.size()) {
     size_t comma = tokens.find(',', at);
@@ -78,10 +80,41 @@ void strip_connection_listed(std::string& head, std::string_view tokens) {
     at = comma + 1;
     while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
     while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
-    if (name.empty() || iequals(name, "close") || iequals(name, "keep-alive") ||
-        iequals(name, "upgrade") || iequals(name, "x-request-id") ||
-        iequals(name, "x-forwarded-for") || iequals(name, "x-ferry-release"))
-      continue;
+    if (!name.empty() && !fn(name)) return;
+  }
+}
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+// Fields of a request the router frames, routes or forwards by: a Connection header that
+// names one would make the router and the upstream read the message differently.
+bool managed_request_field(std::string_view name, std::string_view pin_header,
+                           std::string_view affinity_header) {
+  return iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+         iequals(name, "host") || starts_with_ci(name, "x-forwarded-") ||
+         iequals(name, "forwarded") || iequals(name, "x-request-id") ||
+         iequals(name, "x-ferry-release") || iequals(name, "x-ferry-idempotent") ||
+         iequals(name, pin_header) || iequals(name, "cookie") ||
+         (!affinity_header.empty() && iequals(name, affinity_header));
+}
+
+// The same for a response: its framing and the fields the router adds.
+bool managed_response_field(std::string_view name) {
+  return iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+         iequals(name, "x-request-id") || iequals(name, "x-ferry-release") ||
+         iequals(name, "set-cookie");
+}
+
+// Removes from `head` (after its first line) every field named in a Connection header's
+// `tokens`, which RFC 9110 7.6.1 makes hop-by-hop too; close, keep-alive and upgrade name
+// no field. The parsers refuse messages whose list names a field the router manages, so
+// nothing stripped here changes framing or forwarding.
+void strip_connection_listed(std::string& head, std::string_view tokens) {
+  for_each_token(tokens, [&](std::string_view name) {
+    if (iequals(name, "close") || iequals(name, "keep-alive") || iequals(name, "upgrade"))
+      return true;
     size_t line = head.find("\r\n");
     while (line != std::string::npos && line + 2 < head.size()) {
       size_t start = line + 2;
@@ -95,7 +128,39 @@ void strip_connection_listed(std::string& head, std::string_view tokens) {
       }
       line = end;
     }
+    return true;
+  });
+}
+
+// Calls `fn(name, value)` for each cookie of a Cookie field; stops when it returns false.
+template <typename Fn>
+void for_each_cookie(std::string_view field, Fn fn) {
+  size_t at = 0;
+  while (at < field.size()) {
+    size_t semi = field.find(';', at);
+    if (semi == std::string_view::npos) semi = field.size();
+    std::string_view pair = field.substr(at, semi - at);
+    at = semi + 1;
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view v = pair.substr(eq + 1);
+    while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    if (!fn(pair.substr(0, eq), v)) return;
   }
+}
+
+// The first token of `tokens` for which `managed` holds, or empty.
+template <typename Pred>
+std::string first_managed(std::string_view tokens, Pred managed) {
+  std::string found;
+  for_each_token(tokens, [&](std::string_view name) {
+    if (!managed(name)) return true;
+    found.assign(name.substr(0, 64));
+    return false;
+  });
+  return found;
 }
 
 }  // namespace
@@ -114,9 +179,9 @@ std::string_view RequestIdGenerator::next() {
   return current_;
 }
 
-RequestParser::RequestParser(std::string& out, std::string_view client_ip,
-                             std::string_view pin_header, RequestIdGenerator& ids)
-    : out_(out), client_ip_(client_ip), pin_header_(pin_header), ids_(ids) {
+RequestParser::RequestParser(std::string& out, std::string_view client_ip, const ParseOptions& opts,
+                             RequestIdGenerator& ids)
+    : out_(out), client_ip_(client_ip), opts_(opts), ids_(ids) {
   out_.clear();
 }
 
@@ -152,31 +217,79 @@ void RequestParser::on_field_impl(http::field name, std::string_view name_string
     case http::field::transfer_encoding:
       has_transfer_encoding_ = true;
       break;
+    case http::field::content_length:
+      // Beast accepted it (equal values only); on_header_impl writes the one value, so a
+      // list such as "5, 5" never reaches an upstream that might read it otherwise.
+      has_content_length_ = true;
+      return;
+    case http::field::host:
+      if (++hosts_ > 1 && info_.refused.empty()) info_.refused = "more than one Host field";
+      break;
+    case http::field::cookie:
+      if (opts_.affinity_cookie) find_affinity_cookie(value);
+      break;
     default:
-      if (name_string.size() == 15 && iequals(name_string, "x-forwarded-for")) {
-        if (!forwarded_for_.empty()) forwarded_for_.append(", ");
-        forwarded_for_.append(value);
-        return;
+      if (starts_with_ci(name_string, "x-forwarded-") || iequals(name_string, "forwarded")) {
+        // A client that is not a trusted proxy cannot speak for another address: its
+        // forwarding fields are dropped and X-Forwarded-For is the router's alone.
+        if (!opts_.trusted) return;
+        if (name_string.size() == 15 && iequals(name_string, "x-forwarded-for")) {
+          if (!forwarded_for_.empty()) forwarded_for_.append(", ");
+          forwarded_for_.append(value);
+          return;
+        }
+        break;
       }
       if (name_string.size() == 12 && iequals(name_string, "x-request-id")) {
         // An empty or oversized id is replaced by one the router makes.
         if (value.empty() || value.size() > kMaxRequestIdBytes || has_request_id_) return;
         has_request_id_ = true;
         info_.request_id.assign(value);
-      } else if (iequals(name_string, pin_header_)) {
-        info_.pin.assign(value);
-      } else if (name_string.size() == 18 && iequals(name_string, "x-ferry-idempotent") &&
-                 value == "1") {
-        info_.idempotent = true;
+      } else if (iequals(name_string, opts_.pin_header)) {
+        // The router's own control field: read here, never passed on (a pin token is a
+        // credential).
+        if (value.size() <= kMaxPinBytes) info_.pin.assign(value);
+        return;
+      } else if (name_string.size() == 18 && iequals(name_string, "x-ferry-idempotent")) {
+        if (!opts_.trusted) return;  // only a trusted proxy may declare a retry safe
+        if (value == "1") info_.idempotent = true;
+      } else if (!opts_.affinity_header.empty() && iequals(name_string, opts_.affinity_header)) {
+        if (info_.affinity.empty()) info_.affinity.assign(value.substr(0, kMaxAffinityBytes));
       }
       break;
   }
   append_field(out_, name_string, value);
 }
 
-void RequestParser::on_header_impl(error_code&) {
+void RequestParser::find_affinity_cookie(std::string_view value) {
+  // "a=1; ferry_affinity=v2.ab12; b=2": the first cookie of that name counts.
+  if (!info_.affinity.empty()) return;
+  for_each_cookie(value, [&](std::string_view name, std::string_view v) {
+    if (name != kAffinityCookieName) return true;
+    info_.affinity.assign(v.substr(0, kMaxAffinityBytes));
+    return false;
+  });
+}
+
+void RequestParser::on_header_impl(error_code& ec) {
   in_trailer_ = true;
-  if (!connection_.empty()) strip_connection_listed(out_, connection_);
+  if (!connection_.empty()) {
+    std::string bad = first_managed(connection_, [&](std::string_view n) {
+      return managed_request_field(n, opts_.pin_header, opts_.affinity_header);
+    });
+    if (!bad.empty() && info_.refused.empty())
+      info_.refused = "the Connection header names " + bad + ", which the router manages";
+    strip_connection_listed(out_, connection_);
+  }
+  if (!info_.refused.empty()) {
+    ec = http::error::bad_field;
+    return;
+  }
+  if (has_content_length_ && content_length()) {
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, *content_length()).ptr;
+    append_field(out_, "Content-Length", std::string_view(digits, end - digits));
+  }
   // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no
   // knowable length; passing it on would let client and upstream disagree on framing.
   if (has_transfer_encoding_ && !chunked()) info_.bad_transfer_encoding = true;
@@ -228,14 +341,29 @@ void ResponseParser::on_field_impl(http::field name, std::string_view name_strin
     return;
   }
   if (name == http::field::transfer_encoding && dechunk_) return;
+  if (name == http::field::content_length) {
+    has_content_length_ = true;  // written once, normalised, by on_header_impl
+    return;
+  }
   if (name_string.size() == 15 && iequals(name_string, "x-ferry-release")) return;
   if (name_string.size() == 12 && iequals(name_string, "x-request-id")) has_request_id_ = true;
   append_field(out_, name_string, value);
 }
 
-void ResponseParser::on_header_impl(error_code&) {
+void ResponseParser::on_header_impl(error_code& ec) {
   in_trailer_ = true;
-  if (!connection_.empty()) strip_connection_listed(out_, connection_);
+  if (!connection_.empty()) {
+    if (!first_managed(connection_, managed_response_field).empty()) {
+      ec = http::error::bad_field;  // the session answers 502: the upstream is at fault
+      return;
+    }
+    strip_connection_listed(out_, connection_);
+  }
+  if (has_content_length_ && content_length()) {
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, *content_length()).ptr;
+    append_field(out_, "Content-Length", std::string_view(digits, end - digits));
+  }
   append_field(out_, "X-Ferry-Release", release_);
   if (status_ == 101) {
     append_field(out_, "Connection", "upgrade");

@@ -45,21 +45,39 @@ inline bool beast_chunk_guard(bool header_done, bool chunked, bool data_chunk_se
 struct RequestInfo {
   http::verb method = http::verb::unknown;
   int version = 11;                    // 10 or 11
-  bool idempotent = false;             // GET/HEAD/OPTIONS/TRACE, or x-ferry-idempotent: 1
+  bool idempotent = false;             // GET/HEAD/OPTIONS/TRACE, or x-ferry-idempotent: 1 (trusted)
   bool upgrade = false;                // Connection: upgrade with an Upgrade field (websocket)
   bool expect_continue = false;        // Expect: 100-continue (the router answers it itself)
   bool bad_transfer_encoding = false;  // Transfer-Encoding present but not ending in chunked
-  std::string pin;                     // value of the pin header, empty when absent
-  std::string request_id;              // the request's X-Request-Id, given or generated
+  std::string pin;         // value of the pin header (never forwarded), empty when absent
+  std::string affinity;    // the affinity cookie's or header's value, empty when absent
+  std::string request_id;  // the request's X-Request-Id, given or generated
+  // Why the request is refused with 400 although it parsed (a Connection header naming a
+  // field the router manages, several Host fields); empty when it is not.
+  std::string refused;
+};
+
+// The cookie the router sets for affinity "cookie".
+inline constexpr std::string_view kAffinityCookieName = "ferry_affinity";
+
+// What a RequestParser needs to know about the client and the app's router settings.
+// The views must outlive the parser.
+struct ParseOptions {
+  std::string_view pin_header = "x-ferry-release";
+  bool trusted = false;              // the client is a trusted proxy (router.trusted_proxies)
+  bool affinity_cookie = false;      // read the affinity cookie into RequestInfo::affinity
+  std::string_view affinity_header;  // or this field's value (affinity "header:NAME")
 };
 
 // Parses a request from a client. `out` receives the head for the upstream without its
-// final empty line: request line, the client's fields minus hop-by-hop ones, then
-// X-Forwarded-For (the client's list with `client_ip` appended), X-Request-Id when the
-// client sent none, and Connection/Upgrade for an upgrade request.
+// final empty line: request line, the client's fields minus hop-by-hop ones and the pin
+// header, then X-Forwarded-For (a trusted proxy's list with `client_ip` appended, else
+// `client_ip` alone), X-Request-Id when the client sent none, and Connection/Upgrade for
+// an upgrade request. From a client that is not trusted, other X-Forwarded-* fields,
+// Forwarded and x-ferry-idempotent are dropped.
 class RequestParser : public http::basic_parser<true> {
  public:
-  RequestParser(std::string& out, std::string_view client_ip, std::string_view pin_header,
+  RequestParser(std::string& out, std::string_view client_ip, const ParseOptions& opts,
                 RequestIdGenerator& ids);
 
   const RequestInfo& info() const { return info_; }
@@ -84,11 +102,12 @@ class RequestParser : public http::basic_parser<true> {
     return body.size();
   }
   void on_finish_impl(error_code&) override {}
+  void find_affinity_cookie(std::string_view value);
 
   std::string& out_;
   bool data_chunk_seen_ = false;
   std::string_view client_ip_;
-  std::string_view pin_header_;
+  ParseOptions opts_;
   RequestIdGenerator& ids_;
   RequestInfo info_;
   std::string forwarded_for_;
@@ -96,6 +115,8 @@ class RequestParser : public http::basic_parser<true> {
   std::string upgrade_;
   bool has_request_id_ = false;
   bool has_transfer_encoding_ = false;
+  bool has_content_length_ = false;
+  int hosts_ = 0;
   bool in_trailer_ = false;
 };
 
@@ -140,6 +161,7 @@ class ResponseParser : public http::basic_parser<false> {
   bool in_trailer_ = false;
   std::string upgrade_;
   std::string connection_;  // Connection values, comma-separated
+  bool has_content_length_ = false;
 };
 
 // A complete response the router makes itself (errors): status line, Content-Length,

@@ -3,6 +3,7 @@
 // clang-format off
 #include <utility>  // before any Boost header (Boost 1.74 quirk)
 // clang-format on
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/write.hpp>
@@ -26,8 +27,29 @@ constexpr std::uint32_t kResponseHeadLimit = 64 * 1024;
 
 void Session::finish(Exchange& ex, int status, bool upstream_error) {
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - ex.start).count();
-  ex.route().counters->record(status, upstream_error, ms);
+  if (ex.pinned)
+    ex.route().counters->record_pinned(status);
+  else
+    ex.route().counters->record(status, upstream_error, ms);
   ex.active.set(nullptr);
+}
+
+void Session::record_late_upstream_error(Exchange& ex) {
+  if (!ex.pinned) ex.route().counters->record_upstream_error();
+}
+
+bool Session::shield(Exchange& ex, int status, bool upstream_error) {
+  const Snapshot& s = *ex.snap;
+  if (ex.pinned || ex.release == s.stable || !s.routable(s.stable)) return false;
+  // The analysis must see the failure: it counts for the release that failed, and as
+  // shielded, before the stable release answers in its place.
+  finish(ex, status, upstream_error);
+  ex.route().counters->record_shielded();
+  BackendState* b = w_.snap.get() == ex.snap.get() ? w_.picker.pick_backend(s, s.stable)
+                                                   : s.releases[s.stable].backends.front().get();
+  ex.choose(s.stable, b);
+  ex.start = Clock::now();
+  return true;
 }
 
 bool Session::alternative(Exchange& ex) {
@@ -74,13 +96,22 @@ awaitable<bool> Session::proxy(Exchange& ex) {
     fresh = false;
     return true;
   };
+  // The canary shield: a failure of a release other than the stable one is answered by
+  // the stable release, once, when the request may be sent again.
+  const bool shielding = ex.snap->policy->shield && info.idempotent;
+  auto retry_on_stable = [&](int status, bool upstream_error) {
+    if (!shielding || !replayable || retried || !shield(ex, status, upstream_error)) return false;
+    retried = true;
+    fresh = false;
+    return true;
+  };
   for (;;) {
     BackendState& b = *ex.backend;
     ubuf_.clear();
     error_code ec;
     if (fresh || !take_pooled(b)) ec = co_await connect_upstream(b);
     if (ec) {
-      if (retry_elsewhere()) continue;
+      if (retry_on_stable(502, true) || retry_elsewhere()) continue;
       finish(ex, 502, true);
       co_return co_await respond(502, "upstream connection failed\n", ex.route().name,
                                  ex.close_client || !p.is_done());
@@ -93,7 +124,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
         fresh = true;  // the pooled connection was stale; nothing reached the backend
         continue;
       }
-      if (retry_elsewhere()) continue;
+      if (retry_on_stable(502, true) || retry_elsewhere()) continue;
       finish(ex, 502, true);
       co_return co_await respond(502, "upstream connection failed\n", ex.route().name,
                                  ex.close_client || !p.is_done());
@@ -104,11 +135,15 @@ awaitable<bool> Session::proxy(Exchange& ex) {
       if (r == BodyResult::kClientGone) co_return false;
       if (r != BodyResult::kOk) {
         up_.reset();
-        int status = r == BodyResult::kTooLarge ? 413 : r == BodyResult::kBad ? 400 : 502;
+        int status = r == BodyResult::kTooLarge  ? 413
+                     : r == BodyResult::kBad     ? 400
+                     : r == BodyResult::kTimeout ? 408
+                                                 : 502;
         finish(ex, status, r == BodyResult::kUpstreamFailed);
         co_return co_await respond(status,
                                    status == 413   ? "request body too large\n"
                                    : status == 400 ? "malformed request body\n"
+                                   : status == 408 ? "request body took too long\n"
                                                    : "upstream connection failed\n",
                                    ex.route().name, true);
       }
@@ -131,12 +166,16 @@ awaitable<bool> Session::proxy(Exchange& ex) {
         fresh = true;
         continue;
       }
-      if (retry_elsewhere()) continue;
+      if (retry_on_stable(502, true) || retry_elsewhere()) continue;
       finish(ex, 502, true);
       co_return co_await respond(502, "upstream connection failed\n", ex.route().name,
                                  ex.close_client);
     }
     int status = resp_->status();
+    if (status >= 500 && retry_on_stable(status, false)) {
+      up_.reset();  // the failed answer is not read further
+      continue;
+    }
     if ((status == 502 || status == 503) && retry_elsewhere()) {
       up_.reset();
       continue;
@@ -150,10 +189,20 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
   // Head and staged bytes went out already.
   cbuf_.consume(ex.staged);
   ex.staged = 0;
+  // A total deadline for the body, not only one per read: a client dripping a byte now
+  // and then cannot hold a backend connection for longer than this.
+  const SteadyTime body_deadline =
+      ex.start + std::chrono::milliseconds(policy_->request_body_timeout_ms);
+  auto arm = [&] {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(body_deadline - Clock::now());
+    set_deadline(Phase::kBody,
+                 static_cast<int>(std::clamp<int64_t>(left.count(), 0, w_.opts.idle_timeout_ms)));
+  };
   if (p.info().expect_continue && p.info().version == 11) {
-    set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
+    arm();
     error_code ec;
     co_await write(client_, ec, "HTTP/1.1 100 Continue\r\n\r\n");
+    if (timed_out_) co_return BodyResult::kTimeout;
     if (ec) co_return BodyResult::kClientGone;
   }
   while (!p.is_done()) {
@@ -166,9 +215,10 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
       if (ec) co_return BodyResult::kBad;
     }
     if (pos > 0) {
-      set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
+      arm();
       error_code ec;
       co_await write(*up_, ec, cbuf_.view().substr(0, pos));
+      if (timed_out_) co_return BodyResult::kTimeout;
       if (ec) co_return BodyResult::kUpstreamFailed;
       cbuf_.consume(pos);
       continue;
@@ -177,8 +227,9 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
     char* at = cbuf_.prepare(&room);
     if (at == nullptr) co_return BodyResult::kBad;
     error_code ec;
-    set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
+    arm();
     size_t n = co_await client_.async_read_some(asio::buffer(at, room), redirect_error(kAwait, ec));
+    if (timed_out_) co_return BodyResult::kTimeout;
     if (ec) co_return BodyResult::kClientGone;
     cbuf_.commit(n);
   }
@@ -253,6 +304,13 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
     resp_head_.append(info.request_id);
     resp_head_.append("\r\n");
   }
+  if (!ex.set_cookie.empty() && status != 101) {
+    resp_head_.append("Set-Cookie: ");
+    resp_head_.append(kAffinityCookieName);
+    resp_head_.push_back('=');
+    resp_head_.append(ex.set_cookie);
+    resp_head_.append("; Path=/; HttpOnly; SameSite=Lax\r\n");
+  }
   if (status != 101) {
     if (close)
       resp_head_.append("Connection: close\r\n");
@@ -289,7 +347,7 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
           co_return co_await respond(502, "malformed upstream response\n", ex.route().name, true);
         }
         finish(ex, status, false);
-        ex.route().counters->record_upstream_error();
+        record_late_upstream_error(ex);
         co_return false;
       }
     }
@@ -334,7 +392,7 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
     if (ec) {  // upstream failed mid-body: the client sees the connection close
       up_.reset();
       finish(ex, status, false);
-      ex.route().counters->record_upstream_error();
+      record_late_upstream_error(ex);
       co_return false;
     }
     ubuf_.commit(n);

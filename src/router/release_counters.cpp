@@ -48,6 +48,17 @@ void ReleaseCounters::record_upstream_error() {
   ++stats_.upstream_errors;
 }
 
+void ReleaseCounters::record_pinned(int status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.pinned_requests;
+  if (status >= 500) ++stats_.pinned_5xx;
+}
+
+void ReleaseCounters::record_shielded() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.shielded;
+}
+
 ReleaseStats ReleaseCounters::snapshot() const {
   ReleaseStats out;
   {

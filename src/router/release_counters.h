@@ -24,6 +24,10 @@ class ReleaseCounters {
   void record(int status, bool upstream_error, double latency_ms);
   // An upstream failure after the response had started (counted, but no status).
   void record_upstream_error();
+  // A request pinned to this release: counted only in pinned_requests / pinned_5xx.
+  void record_pinned(int status);
+  // A failure of this release that the canary shield answered from the stable release.
+  void record_shielded();
 
   ReleaseStats snapshot() const;
 

@@ -48,6 +48,40 @@ BackendState* Picker::pick_backend(const Snapshot& s, int index, const BackendSt
   return nullptr;
 }
 
+int Picker::pick_by_hash(const Snapshot& s, std::string_view key) {
+  if (s.weighted.empty()) return -1;
+  // FNV-1a: stable across threads, restarts and hosts, unlike std::hash.
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  int64_t total = 0;
+  for (int i : s.weighted) total += s.releases[i].weight;
+  // The releases' ranges follow the table order, so a growing release keeps the keys it had.
+  auto point = static_cast<int64_t>(h % 1'000'003ull) * total / 1'000'003;
+  for (int i : s.weighted) {
+    point -= s.releases[i].weight;
+    if (point < 0) return i;
+  }
+  return s.weighted.back();
+}
+
+Policy make_policy(const RouterSpec& spec) {
+  Policy p;
+  for (const auto& r : spec.trusted_proxies)
+    if (auto c = parse_cidr(r); c.ok()) p.trusted_proxies.push_back(*c);
+  for (const auto& r : spec.pin_from)
+    if (auto c = parse_cidr(r); c.ok()) p.pin_from.push_back(*c);
+  p.pin_tokens = spec.pin_tokens;
+  p.shield = spec.shield;
+  if (spec.affinity == "cookie") {
+    p.affinity = Policy::Affinity::kCookie;
+  } else if (spec.affinity.rfind("header:", 0) == 0 && spec.affinity.size() > 7) {
+    p.affinity = Policy::Affinity::kHeader;
+    p.affinity_header = spec.affinity.substr(7);
+  }
+  p.request_body_timeout_ms = spec.request_body_timeout_ms > 0 ? spec.request_body_timeout_ms : 1;
+  return p;
+}
+
 namespace {
 
 // Numeric addresses parse in place; a name (e.g. "localhost") is resolved once here, so
@@ -125,6 +159,23 @@ std::shared_ptr<const Snapshot> Registry::build(RouteTable table, uint64_t versi
   for (size_t i = 0; i < snap->releases.size(); ++i) {
     const auto& r = snap->releases[i];
     if (r.weight > 0 && !r.backends.empty()) snap->weighted.push_back(static_cast<int>(i));
+  }
+  snap->policy = std::make_shared<const Policy>(make_policy(table.policy));
+  if (!table.stable.empty()) {
+    snap->stable = snap->find(table.stable);
+  } else {
+    // No stable release named: the one with the most weight, when exactly one has it.
+    int best = -1;
+    bool tie = false;
+    for (int i : snap->weighted) {
+      if (best < 0 || snap->releases[i].weight > snap->releases[best].weight) {
+        best = i;
+        tie = false;
+      } else if (snap->releases[i].weight == snap->releases[best].weight) {
+        tie = true;
+      }
+    }
+    snap->stable = tie ? -1 : best;
   }
   snap->table = std::move(table);
   return snap;

@@ -20,6 +20,7 @@
 
 #include "router/release_counters.h"
 #include "router/router.h"
+#include "router/trust.h"
 
 namespace ferry::routing {
 
@@ -61,12 +62,35 @@ struct ReleaseRoute {
   std::vector<std::shared_ptr<BackendState>> backends;
 };
 
+// RouterSpec in the form a request reads it (ranges parsed once per table).
+struct Policy {
+  enum class Affinity { kNone, kCookie, kHeader };
+  std::vector<Cidr> trusted_proxies;
+  std::vector<Cidr> pin_from;
+  bool pin_tokens = false;
+  bool shield = true;
+  Affinity affinity = Affinity::kNone;
+  std::string affinity_header;  // kHeader: the field whose value picks the release
+  int request_body_timeout_ms = 60'000;
+
+  bool pinning() const { return pin_tokens || !pin_from.empty(); }
+};
+Policy make_policy(const RouterSpec& spec);
+
 // One version of the table, never changed after it is built.
 struct Snapshot {
   uint64_t version = 0;
   RouteTable table;
   std::vector<ReleaseRoute> releases;
   std::vector<int> weighted;  // releases with weight > 0 and at least one backend
+  // Shared apart from the snapshot so an idle connection's parser can hold it without
+  // keeping old backends alive.
+  std::shared_ptr<const Policy> policy;
+  int stable = -1;  // index of the stable release, or -1
+
+  bool routable(int i) const {
+    return i >= 0 && releases[i].weight > 0 && !releases[i].backends.empty();
+  }
 
   // Index of the release named `name`, or -1.
   int find(std::string_view name) const;
@@ -81,6 +105,9 @@ class Picker {
   void reset(const Snapshot& s);
   // A weighted release other than `exclude`, or -1 when none has a backend.
   int pick_release(const Snapshot& s, int exclude = -1);
+  // The weighted release a hash of `key` falls on: the same key gets the same release while
+  // the weights stay, and most keys keep theirs when weights move.
+  static int pick_by_hash(const Snapshot& s, std::string_view key);
   // The next backend of release `index` other than `exclude`, or nullptr.
   BackendState* pick_backend(const Snapshot& s, int index, const BackendState* exclude = nullptr);
 

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 
+#include "common/crypto.h"
 #include "router/session.h"
 #include "router/worker.h"
 
@@ -84,6 +85,15 @@ Router::~Router() {
 Status Router::start() {
   Impl& m = *impl_;
   if (m.started) return failed_precondition("router already started");
+  if (m.opts.key.empty()) {
+    if (!m.opts.key_file.empty()) {
+      auto key = routing::load_router_key(m.opts.key_file);
+      if (!key.ok()) return key.status();
+      m.opts.key = std::move(*key);
+    } else {
+      m.opts.key = random_bytes(32);
+    }
+  }
   std::string where = m.opts.host + ":" + std::to_string(m.opts.port);
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(m.opts.host, ec);

@@ -1,9 +1,14 @@
 // Router: the zero-downtime HTTP/1.1 reverse proxy an agent runs on an app's public
 // port. Requests go to ready backends only, split across releases by weight with smooth
-// weighted round-robin; a new table takes effect for the next request (weights change
-// atomically). A header pins a request to one release. Idempotent requests that cannot
-// connect, or that get 502/503 from one backend, are retried once on another. Bodies
-// stream in both directions (chunked, SSE) and websocket upgrades are tunnelled.
+// weighted round-robin (or kept on one release by a signed affinity cookie or a header
+// hash); a new table takes effect for the next request (weights change atomically). A
+// header pins a request to one release, only for clients in the pinning allowlist or
+// with a signed, expiring pin token; pinned requests are counted apart from the analysis.
+// Idempotent requests that cannot connect, or that get 502/503 from one backend, are
+// retried once on another; with the canary shield, one that a non-stable release fails
+// is retried once on the stable release. Bodies stream in both directions (chunked, SSE)
+// within a total body deadline, and websocket upgrades are tunnelled. Messages whose
+// Connection header names a field the router frames or forwards by are refused.
 // Per-release counters and latency histograms feed the engine's analysis.
 #pragma once
 
@@ -31,19 +36,30 @@ struct RouteBackend {
 struct RouteTable {
   std::map<std::string, int> weights;  // release → weight; a release absent or 0 gets none
   std::vector<RouteBackend> backends;
+  // Trust, shield, affinity and body deadline; they change with the table, per request.
+  // Address ranges that do not parse are left out (ferry validate refuses them).
+  RouterSpec policy;
+  // The known-good release the shield retries on; empty: the one with the most weight.
+  std::string stable;
 };
 
 struct RouterOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 0;                      // 0: pick a free port (see Router::port())
-  int threads = 1;                        // io threads
-  size_t max_header_bytes = 64 * 1024;    // larger request headers: 431
-  size_t max_body_bytes = 64u << 20;      // larger declared request bodies: 413
+  uint16_t port = 0;                    // 0: pick a free port (see Router::port())
+  int threads = 1;                      // io threads
+  size_t max_header_bytes = 64 * 1024;  // larger request headers: 431
+  size_t max_body_bytes = 64u << 20;    // larger declared request bodies: 413
   int connect_timeout_ms = 2'000;
-  int response_timeout_ms = 60'000;       // upstream must start answering within this: 504
-  int idle_timeout_ms = 60'000;           // idle keep-alive client connections are closed
+  int response_timeout_ms = 60'000;  // upstream must start answering within this: 504
+  int idle_timeout_ms = 60'000;      // idle keep-alive client connections are closed
   std::string pin_header = "x-ferry-release";
-  int max_connections = 10'000;           // client connections beyond this are closed at once
+  int max_connections = 10'000;  // client connections beyond this are closed at once
+  // Signed values (pin tokens, affinity cookies) name the app and use this key: `key`
+  // itself, else the file `key_file` (made when missing, see load_router_key), else a
+  // random key for this router's lifetime.
+  std::string app;
+  std::string key;
+  std::string key_file;
 };
 
 class Router {

@@ -83,6 +83,12 @@ awaitable<void> Session::watchdog(std::shared_ptr<Session> /*self*/) {
 void Session::on_timeout() {
   timed_out_ = true;
   error_code ec;
+  if (phase_ == Phase::kBody) {
+    // The client still gets its 408: only the pending reads and writes stop.
+    client_.cancel(ec);
+    if (up_) up_->cancel(ec);
+    return;
+  }
   if (phase_ != Phase::kConnect && phase_ != Phase::kWaitResponse) client_.close(ec);
   if (up_) up_->close(ec);
 }
@@ -117,11 +123,25 @@ awaitable<bool> Session::respond(int status, std::string_view body, std::string_
 }
 
 awaitable<bool> Session::read_request_head(size_t* head_len) {
-  RequestParser& p = req_.emplace(req_head_, client_ip_, w_.opts.pin_header, w_.ids);
-  p.header_limit(static_cast<std::uint32_t>(w_.opts.max_header_bytes));
-  p.body_limit(w_.opts.max_body_bytes);
+  req_.reset();
+  // The parser is made when the request's first bytes are there, with the app's router
+  // settings as of then (who is trusted, which affinity field): an idle kept-alive
+  // connection sees a new table for its next request.
+  auto parser = [&]() -> RequestParser& {
+    if (req_) return *req_;
+    policy_ = w_.table()->policy;
+    parse_opts_.pin_header = w_.opts.pin_header;
+    parse_opts_.trusted = in_ranges(client_ip_, policy_->trusted_proxies);
+    parse_opts_.affinity_cookie = policy_->affinity == Policy::Affinity::kCookie;
+    parse_opts_.affinity_header = policy_->affinity_header;
+    RequestParser& p = req_.emplace(req_head_, client_ip_, parse_opts_, w_.ids);
+    p.header_limit(static_cast<std::uint32_t>(w_.opts.max_header_bytes));
+    p.body_limit(w_.opts.max_body_bytes);
+    return p;
+  };
   for (;;) {
     if (!cbuf_.empty()) {
+      RequestParser& p = parser();
       error_code ec;
       size_t n = p.put(asio::buffer(cbuf_.data(), cbuf_.size()), ec);
       if (ec == http::error::header_limit) {
@@ -131,6 +151,10 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
         co_return co_await respond(413, "request body too large\n", {}, true);
       }
       if (ec && ec != http::error::need_more) {
+        if (!p.info().refused.empty()) {
+          std::string why = "refused: " + p.info().refused + "\n";
+          co_return co_await respond(400, why, {}, true);
+        }
         co_return co_await respond(400, "malformed request\n", {}, true);
       }
       if (p.is_header_done()) {
@@ -183,9 +207,10 @@ awaitable<bool> Session::serve() {
 
   ex.snap = w_.table();
   int rel = -1;
-  if (!info.pin.empty()) {
+  std::string pin = allowed_pin(info.pin);
+  if (!pin.empty()) {
     ex.pinned = true;
-    rel = ex.snap->find(info.pin);
+    rel = ex.snap->find(pin);
     if (rel < 0 || ex.snap->releases[rel].backends.empty()) {
       bool close = ex.close_client || !p.is_done();
       bool keep = co_await respond(503, "no ready backend for the pinned release\n", {}, close);
@@ -193,18 +218,56 @@ awaitable<bool> Session::serve() {
       co_return keep;
     }
   } else {
-    rel = w_.picker.pick_release(*ex.snap);
+    rel = affinity_release(ex);
+    if (rel < 0) rel = w_.picker.pick_release(*ex.snap);
     if (rel < 0) {
       bool close = ex.close_client || !p.is_done();
       bool keep = co_await respond(503, "no ready backend\n", {}, close);
       cbuf_.consume(ex.staged);
       co_return keep;
     }
+    // A client without a good cookie for the release it got is given one: new users,
+    // forged cookies and releases that left the split all end here.
+    if (policy_->affinity == Policy::Affinity::kCookie && !ex.affinity_kept)
+      ex.set_cookie = make_affinity_value(w_.opts.key, w_.opts.app, ex.snap->releases[rel].name);
   }
   ex.choose(rel, w_.picker.pick_backend(*ex.snap, rel));
   bool keep = co_await proxy(ex);
   cbuf_.consume(ex.staged);
   co_return keep && !ex.close_client;
+}
+
+std::string Session::allowed_pin(const std::string& value) const {
+  const Policy& pol = *policy_;
+  if (value.empty() || !pol.pinning()) return {};
+  if (pol.pin_tokens && value.rfind("pin1.", 0) == 0) {
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    return verify_pin_token(w_.opts.key, w_.opts.app, value, now);
+  }
+  if (in_ranges(client_ip_, pol.pin_from)) return value;
+  return {};
+}
+
+int Session::affinity_release(Exchange& ex) const {
+  const RequestInfo& info = req_->info();
+  if (info.affinity.empty()) return -1;
+  const Snapshot& s = *ex.snap;
+  switch (policy_->affinity) {
+    case Policy::Affinity::kCookie: {
+      std::string name = verify_affinity_value(w_.opts.key, w_.opts.app, info.affinity);
+      int i = name.empty() ? -1 : s.find(name);
+      if (!s.routable(i)) return -1;  // forged, or no longer weighted: back to the split
+      ex.affinity_kept = true;
+      return i;
+    }
+    case Policy::Affinity::kHeader:
+      return Picker::pick_by_hash(s, info.affinity);
+    case Policy::Affinity::kNone:
+      break;
+  }
+  return -1;
 }
 
 bool Session::take_pooled(BackendState& b) {

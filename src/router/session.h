@@ -3,7 +3,8 @@
 // connection and the response back, streaming bodies in both directions, retrying
 // idempotent requests once elsewhere, tunnelling upgrades, and recording per-release
 // counters. Runs as C++20 coroutines on its worker's single io thread, so none of its
-// state needs a lock. A watchdog coroutine enforces the idle, connect and response timeouts.
+// state needs a lock. A watchdog coroutine enforces the idle, request body, connect and
+// response timeouts.
 #pragma once
 
 // clang-format off
@@ -40,9 +41,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   // What a timeout closes depends on what the session is waiting for.
-  enum class Phase { kIdle, kClient, kConnect, kWaitResponse, kStreaming, kTunnel };
+  enum class Phase { kIdle, kClient, kBody, kConnect, kWaitResponse, kStreaming, kTunnel };
   enum class HeadResult { kOk, kTimeout, kClosedEarly, kBad };
-  enum class BodyResult { kOk, kClientGone, kUpstreamFailed, kTooLarge, kBad };
+  enum class BodyResult { kOk, kClientGone, kUpstreamFailed, kTooLarge, kBad, kTimeout };
   struct Exchange;
 
   awaitable<void> run(std::shared_ptr<Session> self);
@@ -53,6 +54,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // One request; false when the client connection must close.
   awaitable<bool> serve();
   awaitable<bool> read_request_head(size_t* head_len);
+  // The release a pin header value may pin to under the app's policy (an allowlisted
+  // client's release name, or a good pin token's), or empty: the value is ignored.
+  std::string allowed_pin(const std::string& value) const;
+  // The release affinity keeps this request on, or -1 for the weighted split.
+  int affinity_release(Exchange& ex) const;
   // Routes and relays a parsed request; false when the client connection must close.
   awaitable<bool> proxy(Exchange& ex);
   // An idle pooled connection to `b` that the backend has not closed, into up_.
@@ -66,7 +72,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // Moves `ex` to another backend for its one retry: another instance of the same release
   // first, else (unless pinned) another weighted release. False when there is none.
   bool alternative(Exchange& ex);
+  // Records a finished request in its release's counters (pinned ones apart).
   void finish(Exchange& ex, int status, bool upstream_error);
+  void record_late_upstream_error(Exchange& ex);
+  // Records `ex`'s failure (status, or no answer) against its release, counts it as
+  // shielded and moves `ex` to the stable release. False, changing nothing, when `ex` is
+  // pinned, already on the stable release, or the stable release has no backend.
+  bool shield(Exchange& ex, int status, bool upstream_error);
   awaitable<bool> relay_response(Exchange& ex, size_t head_len);
   awaitable<void> tunnel(std::shared_ptr<Session> self, Exchange& ex);
   awaitable<void> relay(Socket& from, Socket& to, IoBuffer& buf);
@@ -87,6 +99,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string req_head_;
   std::string resp_head_;
   std::string decoded_;
+  std::shared_ptr<const Policy> policy_;  // the app's router settings for this request
+  ParseOptions parse_opts_;
   std::optional<RequestParser> req_;
   std::optional<ResponseParser> resp_;
   std::array<boost::asio::const_buffer, 2> write_bufs_;

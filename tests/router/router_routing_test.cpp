@@ -62,7 +62,9 @@ TEST_F(RouterRouting, SplitsByWeightAcrossReleasesAndRoundRobinsBackends) {
 }
 
 TEST_F(RouterRouting, ZeroWeightReleaseGetsNothingButCanBePinned) {
-  router_->set_table({{{"v1", 100}, {"v2", 0}}, {v1a_.route("a", "v1"), v2a_.route("c", "v2")}});
+  RouteTable t{{{"v1", 100}, {"v2", 0}}, {v1a_.route("a", "v1"), v2a_.route("c", "v2")}};
+  t.policy.pin_from = {"127.0.0.1/32"};  // pinning is off unless allowed
+  router_->set_table(t);
   TestClient c(router_->port());
   for (int i = 0; i < 50; ++i) EXPECT_EQ(served_by(c.get("/")), "v1");
   auto pinned = c.get("/", {{"x-ferry-release", "v2"}});
@@ -129,7 +131,9 @@ TEST_F(RouterRouting, IdempotentRequestsAreRetriedOnALiveBackend) {
 
 TEST_F(RouterRouting, NonIdempotentConnectFailureIs502) {
   RouteBackend dead{"dead", "v1", "127.0.0.1", dead_port()};
-  router_->set_table({{{"v1", 100}}, {dead, v1a_.route("a", "v1")}});
+  RouteTable t{{{"v1", 100}}, {dead, v1a_.route("a", "v1")}};
+  t.policy.trusted_proxies = {"127.0.0.0/8"};  // x-ferry-idempotent counts from these only
+  router_->set_table(t);
   TestClient c(router_->port());
   int bad_gateway = 0, ok = 0;
   for (int i = 0; i < 20; ++i) {

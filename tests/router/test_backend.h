@@ -69,6 +69,8 @@ class TestBackend {
   uint16_t port() const { return port_; }
   const std::string& name() const { return name_; }
   int requests() const { return requests_.load(); }
+  // Every later request is answered with `status` (a bad release); 0 serves normally.
+  void fail_with(int status) { fail_status_ = status; }
   int connections() const { return connections_.load(); }
   RouteBackend route(const std::string& id, const std::string& release) const {
     return RouteBackend{id, release, "127.0.0.1", port_};
@@ -154,6 +156,10 @@ class TestBackend {
       } else {
         res.body() = name_;
       }
+      if (int f = fail_status_.load(); f != 0) {
+        res.result(f);
+        res.body() = name_ + " failed";
+      }
       res.keep_alive(req.keep_alive());
       res.prepare_payload();
       http::write(socket, res, ec);
@@ -209,6 +215,7 @@ class TestBackend {
   std::list<Conn> conns_;
   std::atomic<bool> stopped_{false};
   std::atomic<int> requests_{0};
+  std::atomic<int> fail_status_{0};
   std::atomic<int> connections_{0};
   std::mutex sse_mu_;
   std::condition_variable sse_cv_;

@@ -68,6 +68,16 @@ test('rates come from deltas between polls; the first poll is a baseline', () =>
   assert.equal(p.rps, 100);
   assert.equal(p.errorRate, 5 / 200);
   assert.ok(Math.abs(p.p95 - 9.75) < 1e-9);
+  assert.equal(p.shielded, 0);
+});
+
+test('shielded failures are counted per poll from the router counter', () => {
+  const r = new ReleaseRates(BOUNDS, 60000);
+  const zero = new Array(BOUNDS.length + 1).fill(0);
+  r.add({ agents: [{ agent: 'a', releases: [{ ...rel('v2', 100, 10, 0, zero), shielded: 10 }] }] }, 0);
+  const p = r.add({ agents: [{ agent: 'a', releases: [{ ...rel('v2', 150, 17, 0, zero), shielded: 17 }] }] }, 1000).get('v2');
+  assert.equal(p.shielded, 7);
+  assert.equal(p.errorRate, 7 / 50);  // the analysis view still sees every failure
 });
 
 test('a counter that went down (router restarted) counts from zero', () => {

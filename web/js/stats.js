@@ -72,11 +72,12 @@ export class ReleaseRates {
         this.previous.set(key, { t, stats: rel });
         if (!before || t <= before.t) continue;  // the first sight is only a baseline
         const b = before.stats;
-        const s = sums.get(rel.release) || { seconds: 0, requests: 0, errors: 0, counts: [] };
+        const s = sums.get(rel.release) || { seconds: 0, requests: 0, errors: 0, shielded: 0, counts: [] };
         s.seconds = Math.max(s.seconds, (t - before.t) / 1000);
         s.requests += delta(rel.requests || 0, b.requests || 0);
         s.errors += delta((rel.status_5xx || 0) + (rel.upstream_errors || 0),
                           (b.status_5xx || 0) + (b.upstream_errors || 0));
+        s.shielded += delta(rel.shielded || 0, b.shielded || 0);
         const now = rel.latency_counts || [];
         const old = b.latency_counts || [];
         for (let k = 0; k < now.length; k++) s.counts[k] = (s.counts[k] || 0) + delta(now[k], old[k] || 0);
@@ -89,6 +90,8 @@ export class ReleaseRates {
         requests: s.requests,
         rps: s.seconds > 0 ? s.requests / s.seconds : null,
         errorRate: s.requests > 0 ? Math.min(1, s.errors / s.requests) : null,
+        // failures the canary shield answered from the stable release (users never saw them)
+        shielded: s.shielded,
         p95: histogramQuantile(s.counts, this.bounds, 0.95),
       };
       const list = this.series.get(release) || [];

@@ -24,7 +24,7 @@ export function liveTraffic(app, env, colorOf) {
     splitEl,
     h('table', { class: 'grid stats', id: 'release-stats' },
       h('thead', null, h('tr', null, h('th', null, 'Release'),
-        ['Weight', 'Instances ready', 'Requests', 'Error rate', 'p95'].map((t) => h('th', { class: 'num' }, t)))),
+        ['Weight', 'Instances ready', 'Requests', 'Error rate', 'Shielded', 'p95'].map((t) => h('th', { class: 'num' }, t)))),
       tableBody),
     problems,
     h('div', { class: 'charts' }, errorCanvas, latencyCanvas));
@@ -65,6 +65,8 @@ export function liveTraffic(app, env, colorOf) {
           h('td', { class: 'num' }, `${c.ready}/${c.total}`),
           h('td', { class: 'num' }, rate(p.rps)),
           h('td', { class: 'num' }, percent(p.errorRate, 2)),
+          h('td', { class: 'num', title: 'failures answered by the stable release' },
+            p.shielded === undefined ? '–' : String(p.shielded)),
           h('td', { class: 'num' }, ms(p.p95)));
       }));
       const errs = (status.agents || []).filter((a) => a.error).map((a) => `${a.agent || 'agent'}: ${a.error}`);
