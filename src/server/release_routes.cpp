@@ -82,6 +82,11 @@ Status open_scan_root(const std::string& source, const std::string& config_path,
                            "the folder of its ferry.yaml, FERRY_SCAN_ROOTS)");
 }
 
+// What the release itself adds to the app's environment (--set-env).
+Json release_env(const ReleaseRecord& r) {
+  return r.config.is_object() ? r.config.value("release_env", Json::object()) : Json::object();
+}
+
 Json release_json(const ReleaseRecord& r) {
   return Json{{"app", r.app},
               {"version", r.version},
@@ -89,7 +94,7 @@ Json release_json(const ReleaseRecord& r) {
               {"artifact", r.artifact},
               {"scan_status", r.scan_status},
               {"scan_summary", r.scan_summary},
-              {"env", r.config.value("release_env", Json::object())},
+              {"env", release_env(r)},
               {"created_by", r.created_by},
               {"created_at_ms", r.created_at_ms}};
 }
@@ -227,7 +232,7 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
              "", r.version, req.remote_addr,
              Json{{"scan_status", r.scan_status},
                   {"reason", reason},
-                  {"env", r.config.value("release_env", Json::object())}});
+                  {"env", release_env(r)}});
     // Environments with auto_deploy take every new release without a request.
     Json auto_deployed = Json::array();
     for (const auto& env : config->environments) {

@@ -118,7 +118,9 @@ TEST_F(AuditHeadTest, AnUnkeyedChainIsResealedOnceByAMarkedAuditedEntry) {
   auto again = ControlPlane::create(o);
   ASSERT_TRUE(again.ok()) << again.status().message();
   int reseals = 0;
-  for (const auto& a : *(*again)->store().list_audit(0, 100))
+  auto entries = (*again)->store().list_audit(0, 100);
+  ASSERT_TRUE(entries.ok());
+  for (const auto& a : *entries)
     reseals += a.action == kAuditResealAction;
   EXPECT_EQ(reseals, 1);
 }

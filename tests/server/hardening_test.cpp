@@ -134,7 +134,8 @@ TEST_F(HardeningTest, DenialsAreAuditedOncePerTokenAndRoutePerMinute) {
               403);
   EXPECT_EQ(call(viewer, "GET", "/api/v1/tokens")->status, 403);
   int denied_post = 0, denied_get = 0;
-  for (const auto& e : ok_json(admin_, "GET", "/api/v1/audit")["entries"]) {
+  const Json audit = ok_json(admin_, "GET", "/api/v1/audit");
+  for (const auto& e : audit["entries"]) {
     if (e.value("action", "") != "api.denied") continue;
     const std::string method = e["details"].value("method", "");
     denied_post += method == "POST";
@@ -154,7 +155,12 @@ TEST_F(HardeningTest, DenialsAreAuditedOncePerTokenAndRoutePerMinute) {
 }
 
 TEST_F(HardeningTest, AnonymousReadinessSaysReadyOrNotAndNothingElse) {
-  before_start_ = [this] { std::ofstream(dir_ / "box.token") << "box-token\n"; };
+  before_start_ = [this] {
+    std::ofstream(dir_ / "box.token") << "box-token-0123456789abcdef\n";
+    std::filesystem::permissions(dir_ / "box.token", std::filesystem::perms::owner_read |
+                                                         std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::replace);
+  };
   start("  dev:\n    agents: [box]\nagents:\n  box:\n    address: 127.0.0.1:9\n    token_file: " +
         (std::filesystem::temp_directory_path() /
          ("ferry-server-test-" + std::to_string(getpid()) +

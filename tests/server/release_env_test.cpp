@@ -48,7 +48,8 @@ TEST_F(ReleaseEnvTest, TheEnvIsShownByTheApiAndAudited) {
   Json list = ok_json(admin_, "GET", "/api/v1/apps/web/releases");
   EXPECT_EQ(list["releases"][0]["env"].value("FEATURE_X", ""), "on");
   bool audited = false;
-  for (const auto& e : ok_json(admin_, "GET", "/api/v1/audit")["entries"])
+  const Json audit = ok_json(admin_, "GET", "/api/v1/audit");
+  for (const auto& e : audit["entries"])
     audited |= e.value("action", "") == "release.create" &&
                e["details"]["env"].value("FEATURE_X", "") == "on";
   EXPECT_TRUE(audited);

@@ -2,6 +2,7 @@
 // instance as ferry-app (or run.user) in its own 0700 working directory, and that process
 // cannot open secrets.key, the store, the agent token or the agent state file. Needs root
 // (CI runs as root); skipped with a message otherwise.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

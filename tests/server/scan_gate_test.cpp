@@ -98,7 +98,8 @@ TEST_F(ScanGateTest, OnlyAnAdminWithAReasonOverridesAndTheOverrideIsAudited) {
   });
   EXPECT_EQ(d.value("reason", "").find("scan status"), std::string::npos) << d.dump();
   bool override_audited = false, refusal_audited = false;
-  for (const auto& e : ok_json(admin_, "GET", "/api/v1/audit")["entries"]) {
+  const Json audit = ok_json(admin_, "GET", "/api/v1/audit");
+  for (const auto& e : audit["entries"]) {
     override_audited |= e.value("action", "") == "deployment.scan_override" &&
                         e["details"].value("reason", "") == "emergency fix, scanned by hand";
     refusal_audited |= e.value("action", "") == "deployment.scan_refused";
