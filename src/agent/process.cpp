@@ -67,8 +67,8 @@ Status make_work_dir(const std::string& dir, const std::optional<RunAs>& user) {
   const int e = errno;
   close(fd);
   if (rc != 0)
-    return invalid_argument("cannot give working directory " + dir + " to its user: " +
-                            std::strerror(e));
+    return invalid_argument("cannot give working directory " + dir +
+                            " to its user: " + std::strerror(e));
   return Status::Ok();
 }
 

@@ -107,8 +107,8 @@ void register_deploy_commands(CLI::App& app, GlobalOptions& g) {
   rs->add_option("app", ra->app)->required();
   rs->add_option("version", ra->version)->required();
   rs->callback([ra, &g] {
-    Json r = api_call(g, "GET",
-                      "/api/v1/apps/" + url_encode(ra->app) + "/releases/" + url_encode(ra->version));
+    Json r = api_call(
+        g, "GET", "/api/v1/apps/" + url_encode(ra->app) + "/releases/" + url_encode(ra->version));
     if (g.json) {
       std::cout << r.dump(2) << "\n";
       return;
@@ -122,7 +122,9 @@ void register_deploy_commands(CLI::App& app, GlobalOptions& g) {
     const Json env = r.value("env", Json::object());
     std::cout << "  env set by the release:" << (env.empty() ? " none" : "") << "\n";
     for (auto it = env.begin(); it != env.end(); ++it)
-      std::cout << "    " << it.key() << "=" << (it.value().is_string() ? it.value().get<std::string>() : it.value().dump()) << "\n";
+      std::cout << "    " << it.key() << "="
+                << (it.value().is_string() ? it.value().get<std::string>() : it.value().dump())
+                << "\n";
   });
   auto* rl = release->add_subcommand("list", "list releases of an app, newest first");
   rl->add_option("app", ra->app)->required();

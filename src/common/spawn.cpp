@@ -34,7 +34,8 @@ void close_range_or_loop(unsigned lo, unsigned hi) {
 #ifdef SYS_close_range
   if (syscall(SYS_close_range, lo, hi, 0u) == 0) return;
 #endif
-  close_descriptors_by_loop(static_cast<int>(lo), static_cast<int>(std::min<unsigned>(hi, INT_MAX)));
+  close_descriptors_by_loop(static_cast<int>(lo),
+                            static_cast<int>(std::min<unsigned>(hi, INT_MAX)));
 }
 
 }  // namespace
@@ -49,7 +50,8 @@ void close_descriptors_by_loop(int lo, int hi) {
 
 void close_descriptors_from(int lowest, int keep) {
   if (keep >= lowest) {
-    if (keep > lowest) close_range_or_loop(static_cast<unsigned>(lowest), static_cast<unsigned>(keep - 1));
+    if (keep > lowest)
+      close_range_or_loop(static_cast<unsigned>(lowest), static_cast<unsigned>(keep - 1));
     close_range_or_loop(static_cast<unsigned>(keep + 1), ~0u);
   } else {
     close_range_or_loop(static_cast<unsigned>(lowest), ~0u);
@@ -98,7 +100,8 @@ Result<RunAs> lookup_user(const std::string& name) {
   else
     rc = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
   if (rc != 0 || !found)
-    return invalid_argument("run.user '" + name + "' does not exist on this host (create it, e.g. " +
+    return invalid_argument("run.user '" + name +
+                            "' does not exist on this host (create it, e.g. " +
                             "`useradd --system --no-create-home " + name + "`)");
   RunAs r;
   r.uid = pw.pw_uid;
@@ -207,9 +210,10 @@ Result<pid_t> spawn(const SpawnOptions& o) {
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    const std::string what = ce.stage == 1   ? "cannot enter " + o.cwd + " to start '" + o.argv[0]
-                             : ce.stage == 2 ? "cannot switch to the run.user to start '" + o.argv[0]
-                                             : "cannot start '" + o.argv[0];
+    const std::string what = ce.stage == 1 ? "cannot enter " + o.cwd + " to start '" + o.argv[0]
+                             : ce.stage == 2
+                                 ? "cannot switch to the run.user to start '" + o.argv[0]
+                                 : "cannot start '" + o.argv[0];
     return invalid_argument(what + "'" + (o.cwd.empty() ? "" : " in " + o.cwd) + ": " +
                             std::strerror(ce.err));
   }

@@ -126,8 +126,7 @@ void parse_hook_list(const Field& f, std::vector<HookSpec>& out) {
 }  // namespace
 
 void parse_run(const Field& f, RunSpec& out) {
-  if (!f.expect_map(
-          {"command", "image", "cwd", "env", "stop_grace", "user", "allow_loader_env"}))
+  if (!f.expect_map({"command", "image", "cwd", "env", "stop_grace", "user", "allow_loader_env"}))
     return;
   f.child("command").get_command(out.command);
   Field image = f.child("image");

@@ -83,9 +83,8 @@ void parse_freeze(const Field& f, FreezeSpec& out) {
 
 void parse_environment(const Field& f, EnvironmentSpec& out) {
   if (!f.present()) return;  // `staging:` with nothing: all defaults
-  if (!f.expect_map(
-          {"requires", "agents", "approvals", "approval_ttl", "auto_deploy", "windows", "freezes",
-           "scan"}))
+  if (!f.expect_map({"requires", "agents", "approvals", "approval_ttl", "auto_deploy", "windows",
+                     "freezes", "scan"}))
     return;
   f.child("requires").get_string_list(out.requires_envs, kMaxEnvironments);
   f.child("agents").get_string_list(out.agents, kMaxAgents);

@@ -42,11 +42,10 @@ bool valid_env_name(std::string_view name) {
 
 bool is_loader_env(std::string_view name) {
   static constexpr std::string_view kNames[] = {
-      "GCONV_PATH",  "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES",      "LOCALDOMAIN",
-      "LOCPATH",     "NIS_PATH",    "NLSPATH",        "RESOLV_HOST_CONF", "RES_OPTIONS",
-      "TMPDIR",      "TZDIR",       "BASH_ENV",       "ENV",              "NODE_OPTIONS",
-      "PERL5OPT",    "PERL5LIB",    "RUBYOPT",        "PYTHONSTARTUP",    "PYTHONPATH",
-      "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS"};
+      "GCONV_PATH",    "GETCONF_DIR", "GLIBC_TUNABLES",    "HOSTALIASES",  "LOCALDOMAIN", "LOCPATH",
+      "NIS_PATH",      "NLSPATH",     "RESOLV_HOST_CONF",  "RES_OPTIONS",  "TMPDIR",      "TZDIR",
+      "BASH_ENV",      "ENV",         "NODE_OPTIONS",      "PERL5OPT",     "PERL5LIB",    "RUBYOPT",
+      "PYTHONSTARTUP", "PYTHONPATH",  "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS"};
   if (name.starts_with("LD_") || name.starts_with("MALLOC_")) return true;
   for (auto n : kNames)
     if (name == n) return true;

@@ -16,10 +16,13 @@ Status check_scan_gate(const Config& config, const std::string& env, const Relea
   return failed_precondition(
       "release " + r.app + "@" + r.version + " has scan status " +
       (r.scan_status.empty() ? std::string("not_scanned") : r.scan_status) + "; environment " +
-      env + " requires a clean secret scan (scan: required): record the release with "
-      "`ferry release create " + r.app + " VERSION --source DIR`, or an admin may deploy it with "
-      "`ferry deploy " + r.app + " " + r.version + " --env " + env +
-      " --override-scan --reason \"...\"` (audited)");
+      env +
+      " requires a clean secret scan (scan: required): record the release with "
+      "`ferry release create " +
+      r.app +
+      " VERSION --source DIR`, or an admin may deploy it with "
+      "`ferry deploy " +
+      r.app + " " + r.version + " --env " + env + " --override-scan --reason \"...\"` (audited)");
 }
 
 Engine::Engine(EngineContext ctx, std::shared_ptr<const Config> config)
@@ -164,7 +167,8 @@ Result<DeploymentRecord> Engine::deploy(const std::string& app, const std::strin
       .message = "deployment of " + app + "@" + release + " to " + env + " requested by " + actor,
       .data = Json{{"plan", d.plan}, {"previous_release", stable}}};
   if (!options.scan_override_reason.empty())
-    created.data["scan_override"] = Json{{"actor", actor}, {"reason", options.scan_override_reason}};
+    created.data["scan_override"] =
+        Json{{"actor", actor}, {"reason", options.scan_override_reason}};
   if (options.rollback) created.data["rollback"] = true;
   FERRY_RETURN_IF_ERROR(ctx_.store->create_deployment(d, created));
   created.deployment_id = d.id;

@@ -61,8 +61,7 @@ Result<Attempt> run_once(const HookSpec& hook, const HookEnv& env,
   if (!spawned.ok()) {
     close(fds[0]);
     close(fds[1]);
-    return Status(spawned.status().code(),
-                  "hook " + hook.name + ": " + spawned.status().message());
+    return Status(spawned.status().code(), "hook " + hook.name + ": " + spawned.status().message());
   }
   const pid_t pid = *spawned;
   close(fds[1]);
@@ -128,7 +127,8 @@ Result<HookResult> run_hook(const HookSpec& hook, const HookEnv& env, const Mask
   const std::string who = user.empty() && can_switch_users() ? kDefaultHookUser : user;
   if (!who.empty()) {
     auto r = lookup_user(who);
-    if (!r.ok()) return Status(r.status().code(), "hook " + hook.name + ": " + r.status().message());
+    if (!r.ok())
+      return Status(r.status().code(), "hook " + hook.name + ": " + r.status().message());
     if (r->uid != geteuid()) {
       if (!can_switch_users())
         return invalid_argument("hook " + hook.name + ": run.user '" + who +

@@ -25,10 +25,11 @@ struct HookResult {
 using HookEnv = std::map<std::string, std::string>;
 
 // Runs `hook` through spawn() as `user` ("" = the server's user, or kDefaultHookUser when
-// the server can switch users: root, or CAP_SETUID + CAP_SETGID). Arguments are expanded like instance arguments: ${VERSION} (the
-// release), ${PREVIOUS_VERSION}, ${APP}, ${ENV}, then any variable of the hook's
-// environment; unknown names expand to "". Status is not ok when it failed after its
-// retries (message names the hook, the exit code or timeout and the last lines of output).
+// the server can switch users: root, or CAP_SETUID + CAP_SETGID). Arguments are expanded like
+// instance arguments: ${VERSION} (the release), ${PREVIOUS_VERSION}, ${APP}, ${ENV}, then any
+// variable of the hook's environment; unknown names expand to "". Status is not ok when it failed
+// after its retries (message names the hook, the exit code or timeout and the last lines of
+// output).
 Result<HookResult> run_hook(const HookSpec& hook, const HookEnv& env, const Masker& masker,
                             const std::string& user = "");
 

@@ -75,7 +75,8 @@ Result<std::string> load_or_create_audit_key(const std::string& path, bool* crea
     *created = true;
     return key;
   }
-  if (fd < 0) return unavailable(fmt::format("cannot read audit key {}: {}", path, std::strerror(errno)));
+  if (fd < 0)
+    return unavailable(fmt::format("cannot read audit key {}: {}", path, std::strerror(errno)));
   struct stat st {};
   std::string key(64, '\0');
   const bool stat_ok = ::fstat(fd, &st) == 0;
@@ -84,9 +85,8 @@ Result<std::string> load_or_create_audit_key(const std::string& path, bool* crea
   if (!stat_ok || n != 32)
     return invalid_argument(fmt::format("audit key {} must hold exactly 32 bytes", path));
   if ((st.st_mode & 077) != 0)
-    return permission_denied(
-        fmt::format("audit key {} is readable by others (mode {:o}); chmod 600 it", path,
-                    st.st_mode & 0777));
+    return permission_denied(fmt::format(
+        "audit key {} is readable by others (mode {:o}); chmod 600 it", path, st.st_mode & 0777));
   key.resize(32);
   return key;
 }
@@ -182,10 +182,11 @@ const AuditVerify& KeyedAuditVerifier::finish() {
     r_.ok = false;
     r_.bad_seq = r_.last_seq - v1_pending_ + 1;
     r_.bad_index = index_ - static_cast<size_t>(v1_pending_);
-    r_.reason = fmt::format("entries {} to {} are not sealed with the audit key and no re-seal "
-                            "entry follows them (rewritten without the key, or the keyed part "
-                            "was removed)",
-                            r_.bad_seq, r_.last_seq);
+    r_.reason = fmt::format(
+        "entries {} to {} are not sealed with the audit key and no re-seal "
+        "entry follows them (rewritten without the key, or the keyed part "
+        "was removed)",
+        r_.bad_seq, r_.last_seq);
   }
   return r_;
 }

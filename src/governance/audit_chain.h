@@ -97,7 +97,7 @@ class KeyedAuditVerifier {
   size_t index_ = 0;
   int64_t v1_pending_ = 0;  // v1 entries not yet covered by a re-seal
   int64_t v1_seen_ = 0;
-  bool keyed_ = false;      // a keyed entry was seen: no v1 entry may follow
+  bool keyed_ = false;  // a keyed entry was seen: no v1 entry may follow
 };
 
 // "SEQ:HASH" → (seq, hash); kInvalidArgument naming the text otherwise.

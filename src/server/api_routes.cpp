@@ -30,7 +30,7 @@ std::optional<HttpResponse> require(const HttpRequest& req, Role need, const std
 }
 
 std::optional<int64_t> DenialLimiter::record(const std::string& key,
-                                            std::chrono::steady_clock::time_point now) {
+                                             std::chrono::steady_clock::time_point now) {
   std::lock_guard lk(mu_);
   if (windows_.size() >= kMaxKeys && !windows_.count(key))
     std::erase_if(windows_, [&](const auto& kv) {

@@ -285,7 +285,8 @@ void ControlPlane::audit(const std::string& actor, const std::string& action,
   // Details may quote user input or hook output: masked before they are sealed.
   auto masked = parse_json(masker_->mask(dump_json(details)));
   a.details = masked.ok() ? *masked : Json::object();
-  auto r = store_->append_audit(a, [this](AuditRecord& e) { seal_audit_record_keyed(e, audit_key_); });
+  auto r =
+      store_->append_audit(a, [this](AuditRecord& e) { seal_audit_record_keyed(e, audit_key_); });
   if (!r.ok())
     log_->error("audit entry not written", {{"action", action}, {"error", r.status().message()}});
 }

@@ -57,8 +57,8 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
     Json envs = Json::array();
     for (const auto& env : config->environments)
       if (env_visible(req, env.name))
-        envs.push_back(
-          Json{{"name", env.name}, {"requires", env.requires_envs}, {"approvals", env.approvals}});
+        envs.push_back(Json{
+            {"name", env.name}, {"requires", env.requires_envs}, {"approvals", env.approvals}});
     return HttpResponse::json(Json{{"apps", apps}, {"environments", envs}});
   });
 
@@ -197,8 +197,7 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
       if (!d.ok()) return HttpResponse::error(d.status());
       if (auto denied = require(req, Role::kViewer, d->env)) return *denied;
     }
-    auto events =
-        cp.store().list_events(deployment, after, int_query(req, "limit", 200, 1, 1000));
+    auto events = cp.store().list_events(deployment, after, int_query(req, "limit", 200, 1, 1000));
     if (!events.ok()) return HttpResponse::error(events.status());
     Json ev = Json::array();
     std::map<std::string, bool> visible;  // deployment id → in the token's scope

@@ -68,11 +68,11 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     for (const auto& a : *list)
       if (env_visible(req, a.env))
         out.push_back(Json{{"app", a.app},
-                         {"env", a.env},
-                         {"release", a.release},
-                         {"approver", a.approver},
-                         {"comment", a.comment},
-                         {"at_ms", a.at_ms}});
+                           {"env", a.env},
+                           {"release", a.release},
+                           {"approver", a.approver},
+                           {"comment", a.comment},
+                           {"at_ms", a.at_ms}});
     return HttpResponse::json(Json{{"approvals", out}});
   });
 
@@ -212,10 +212,11 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     if (auto denied = require(req, Role::kViewer)) return *denied;
     auto h = cp.audit_head();
     if (!h.ok()) return HttpResponse::error(h.status());
-    return HttpResponse::json(Json{{"seq", h->seq},
-                                   {"hash", h->hash},
-                                   {"head", h->seq > 0 ? std::to_string(h->seq) + ":" + h->hash : ""},
-                                   {"time_ms", h->time_ms}});
+    return HttpResponse::json(
+        Json{{"seq", h->seq},
+             {"hash", h->hash},
+             {"head", h->seq > 0 ? std::to_string(h->seq) + ":" + h->hash : ""},
+             {"time_ms", h->time_ms}});
   });
 }
 

@@ -70,7 +70,8 @@ Status open_scan_root(const std::string& source, const std::string& config_path,
     }
   }
   if (out.real == data || is_within(out.real, data))
-    return permission_denied("source " + source + " is inside the server's data_dir, which is "
+    return permission_denied("source " + source +
+                             " is inside the server's data_dir, which is "
                              "never scanned (it holds the keys and the store)");
   for (const auto& root : roots) {
     if (root.empty() || root == root.root_path()) continue;
@@ -88,15 +89,10 @@ Json release_env(const ReleaseRecord& r) {
 }
 
 Json release_json(const ReleaseRecord& r) {
-  return Json{{"app", r.app},
-              {"version", r.version},
-              {"git_sha", r.git_sha},
-              {"artifact", r.artifact},
-              {"scan_status", r.scan_status},
-              {"scan_summary", r.scan_summary},
-              {"env", release_env(r)},
-              {"created_by", r.created_by},
-              {"created_at_ms", r.created_at_ms}};
+  return Json{
+      {"app", r.app},           {"version", r.version},         {"git_sha", r.git_sha},
+      {"artifact", r.artifact}, {"scan_status", r.scan_status}, {"scan_summary", r.scan_summary},
+      {"env", release_env(r)},  {"created_by", r.created_by},   {"created_at_ms", r.created_at_ms}};
 }
 
 }  // namespace
@@ -135,15 +131,15 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
       const std::string& name = it.key();
       const std::string shown = name.substr(0, 64);
       if (!valid_env_name(name))
-        return HttpResponse::error(invalid_argument(
-            "env name '" + shown + "' is not a variable name: letters, digits and _, not "
-            "starting with a digit, at most 128 (configuration.md, type env)"));
+        return HttpResponse::error(
+            invalid_argument("env name '" + shown +
+                             "' is not a variable name: letters, digits and _, not "
+                             "starting with a digit, at most 128 (configuration.md, type env)"));
       if (is_reserved_env(name))
         return HttpResponse::error(
             invalid_argument("env." + shown + " is set by ferry itself (PORT, FERRY_*)"));
-      if (is_loader_env(name) &&
-          std::find(run.allow_loader_env.begin(), run.allow_loader_env.end(), name) ==
-              run.allow_loader_env.end())
+      if (is_loader_env(name) && std::find(run.allow_loader_env.begin(), run.allow_loader_env.end(),
+                                           name) == run.allow_loader_env.end())
         return HttpResponse::error(permission_denied(
             "env." + shown + " changes what the program loads or runs; app " + r.app +
             " does not allow it (apps." + r.app + ".run.allow_loader_env)"));
@@ -170,8 +166,8 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
     const bool override_scan = body->value("override_scan", false);
     if (!source.empty()) {
       ScanRoot root;
-      if (Status s = open_scan_root(source, cp.options().config_path, config->server.data_dir,
-                                    root);
+      if (Status s =
+              open_scan_root(source, cp.options().config_path, config->server.data_dir, root);
           !s.ok())
         return HttpResponse::error(s);
       // The gate's ignores come from the server's configuration, never from the tree.
@@ -230,9 +226,7 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
     cp.audit(who.actor(),
              r.scan_status == "overridden" ? "release.create_override" : "release.create", r.app,
              "", r.version, req.remote_addr,
-             Json{{"scan_status", r.scan_status},
-                  {"reason", reason},
-                  {"env", release_env(r)}});
+             Json{{"scan_status", r.scan_status}, {"reason", reason}, {"env", release_env(r)}});
     // Environments with auto_deploy take every new release without a request.
     Json auto_deployed = Json::array();
     for (const auto& env : config->environments) {

@@ -47,7 +47,9 @@ bool in_child(Fn fn) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-bool is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+bool is_open(int fd) {
+  return fcntl(fd, F_GETFD) != -1;
+}
 
 TEST(Spawn, CloseRangeAndItsFallbackCloseEveryDescriptorButTheKeptOne) {
   for (bool fallback : {false, true}) {

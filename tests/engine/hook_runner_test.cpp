@@ -1,8 +1,7 @@
 #include "engine/hook_runner.h"
 
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -113,8 +112,8 @@ TEST(HookRunner, ArgumentsAreExpandedLikeInstanceArguments) {
   setenv("FERRY_TOKEN", "ferry_tok_must_not_leak", 1);
   HookSpec h;
   h.name = "backup";
-  h.command = {"/bin/echo", "backup-${VERSION}", "from-$PREVIOUS_VERSION", "${APP}.${ENV}",
-               "[${FERRY_TOKEN}]", "$$literal"};
+  h.command = {"/bin/echo",     "backup-${VERSION}", "from-$PREVIOUS_VERSION",
+               "${APP}.${ENV}", "[${FERRY_TOKEN}]",  "$$literal"};
   Masker m;
   auto r = run_hook(h,
                     {{"FERRY_RELEASE", "v7"},

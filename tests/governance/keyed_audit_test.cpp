@@ -27,8 +27,7 @@ AuditRecord entry(int i, const std::string& action = "deployment.create") {
 }
 
 // Appends like Store::append_audit: seq, prev_hash, then the seal.
-void append(std::vector<AuditRecord>& c, AuditRecord a, bool keyed,
-            const std::string& key = kKey) {
+void append(std::vector<AuditRecord>& c, AuditRecord a, bool keyed, const std::string& key = kKey) {
   a.seq = static_cast<int64_t>(c.size()) + 1;
   a.prev_hash = c.empty() ? audit_genesis_hash() : c.back().hash;
   if (keyed)
@@ -57,8 +56,8 @@ TEST(KeyedAudit, AKeyedChainVerifiesAndReportsItsHead) {
   EXPECT_TRUE(v.ok) << v.reason;
   EXPECT_EQ(v.last_seq, 5);
   EXPECT_EQ(v.last_hash, c.back().hash);
-  EXPECT_EQ(c[0].hash, hmac_sha256_hex(kKey, c[0].prev_hash +
-                                                  canonical_audit(c[0]).replace(0, 15, "ferry-audit-v2\n")));
+  EXPECT_EQ(c[0].hash, hmac_sha256_hex(kKey, c[0].prev_hash + canonical_audit(c[0]).replace(
+                                                                  0, 15, "ferry-audit-v2\n")));
 }
 
 TEST(KeyedAudit, WhoeverCanWriteTheStoreButNotReadTheKeyCannotRecomputeIt) {
@@ -130,9 +129,8 @@ TEST(KeyedAudit, TruncationIsCaughtOnlyAgainstAnExportedHead) {
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("truncated"), std::string::npos) << s.message();
   // A different entry at that seq (rewritten log).
-  EXPECT_FALSE(check_expected_head(verify(keyed_chain(6)), 5, expected->second,
-                                   std::string(64, 'a'))
-                   .ok());
+  EXPECT_FALSE(
+      check_expected_head(verify(keyed_chain(6)), 5, expected->second, std::string(64, 'a')).ok());
   for (const char* bad : {"", "5", "5:abc", "x:", "-1:0000", "5:zz"})
     EXPECT_FALSE(parse_audit_head(bad).ok()) << bad;
   EXPECT_FALSE(parse_audit_head("0:" + std::string(64, 'a')).ok());

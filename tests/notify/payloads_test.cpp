@@ -237,10 +237,10 @@ TEST(Payloads, EveryKindCarriesTheAuditHead) {
   e.time = from_unix_ms(1'700'000'000'123);
   e.audit_head = "17:" + std::string(64, 'a');
   EXPECT_EQ(webhook_payload(e, "del-1").value("audit_head", ""), e.audit_head);
-  EXPECT_EQ(pagerduty_payload(e, "key", PagerDutyAction::kTrigger, "ferry")["payload"]
-                ["custom_details"]
-                    .value("audit_head", ""),
-            e.audit_head);
+  EXPECT_EQ(
+      pagerduty_payload(e, "key", PagerDutyAction::kTrigger, "ferry")["payload"]["custom_details"]
+          .value("audit_head", ""),
+      e.audit_head);
   EXPECT_NE(slack_payload(e).dump().find(e.audit_head), std::string::npos);
 }
 

@@ -43,8 +43,8 @@ TEST(ScanSpecialFiles, FifosSwappedInDuringTheWalkAreSkippedNotWaitedOn) {
   if (!finished) {
     // Unblock the stuck reader (open for writing) so the test can end, then fail.
     for (int i = 0; i < kFiles; ++i) {
-      const int fd = ::open((d.str() + "/f/" + std::to_string(i) + ".txt").c_str(),
-                            O_WRONLY | O_NONBLOCK);
+      const int fd =
+          ::open((d.str() + "/f/" + std::to_string(i) + ".txt").c_str(), O_WRONLY | O_NONBLOCK);
       if (fd >= 0) ::close(fd);
     }
   }

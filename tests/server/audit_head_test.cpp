@@ -25,8 +25,7 @@ class AuditHeadTest : public ServerFixture {
         &triggers, nullptr);
     for (const auto& t : triggers) sqlite3_exec(db, ("DROP TRIGGER " + t).c_str(), 0, 0, 0);
     char* err = nullptr;
-    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
-        << (err ? err : "");
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
     sqlite3_close(db);
   }
 };
@@ -120,8 +119,7 @@ TEST_F(AuditHeadTest, AnUnkeyedChainIsResealedOnceByAMarkedAuditedEntry) {
   int reseals = 0;
   auto entries = (*again)->store().list_audit(0, 100);
   ASSERT_TRUE(entries.ok());
-  for (const auto& a : *entries)
-    reseals += a.action == kAuditResealAction;
+  for (const auto& a : *entries) reseals += a.action == kAuditResealAction;
   EXPECT_EQ(reseals, 1);
 }
 

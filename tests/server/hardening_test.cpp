@@ -53,8 +53,8 @@ TEST_F(HardeningTest, AnEventStreamEndsOnceItsTokenIsRevoked) {
   const std::string tok = token("watcher", Role::kViewer);
   const std::string id = tok.substr(6, tok.find('_', 6) - 6);
   const int fd = connect_raw();
-  const std::string req = "GET /api/v1/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-                          tok + "\r\n\r\n";
+  const std::string req =
+      "GET /api/v1/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok + "\r\n\r\n";
   ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
   bool closed = false;
   std::string got = read_until(fd, "ferry event stream", 5000, &closed);
@@ -77,8 +77,8 @@ TEST_F(HardeningTest, ReadsHonourTheTokensEnvironmentScope) {
                       Json{{"app", "web"}, {"env", "production"}, {"release", "v1"}});
   ASSERT_TRUE(prod.contains("id")) << prod.dump();
   const std::string scoped = token("dev-viewer", Role::kViewer, {"dev"});
-  for (const char* path : {"/api/v1/deployments", "/api/v1/events", "/api/v1/audit",
-                           "/api/v1/apps"}) {
+  for (const char* path :
+       {"/api/v1/deployments", "/api/v1/events", "/api/v1/audit", "/api/v1/apps"}) {
     auto r = call(scoped, "GET", path);
     ASSERT_EQ(r->status, 200) << path;
     EXPECT_EQ(r->body.find(prod.value("id", "")), std::string::npos) << path << ": " << r->body;
@@ -89,8 +89,7 @@ TEST_F(HardeningTest, ReadsHonourTheTokensEnvironmentScope) {
   EXPECT_EQ(call(scoped, "GET", "/api/v1/deployments?env=production")->status, 403);
   EXPECT_EQ(call(scoped, "GET", "/api/v1/approvals?app=web&env=production&release=v1")->status,
             403);
-  EXPECT_EQ(call(scoped, "GET", "/api/v1/events?deployment=" + prod.value("id", ""))->status,
-            403);
+  EXPECT_EQ(call(scoped, "GET", "/api/v1/events?deployment=" + prod.value("id", ""))->status, 403);
   // The unscoped viewer still sees both.
   const std::string all = token("all-viewer", Role::kViewer);
   EXPECT_NE(call(all, "GET", "/api/v1/deployments")->body.find(prod.value("id", "")),
@@ -130,8 +129,9 @@ TEST_F(HardeningTest, DenialsAreAuditedOncePerTokenAndRoutePerMinute) {
   start(kEnvs);
   const std::string viewer = token("vic", Role::kViewer);
   for (int i = 0; i < 20; ++i)
-    EXPECT_EQ(call(viewer, "POST", "/api/v1/tokens", Json{{"name", "x"}, {"role", "admin"}})->status,
-              403);
+    EXPECT_EQ(
+        call(viewer, "POST", "/api/v1/tokens", Json{{"name", "x"}, {"role", "admin"}})->status,
+        403);
   EXPECT_EQ(call(viewer, "GET", "/api/v1/tokens")->status, 403);
   int denied_post = 0, denied_get = 0;
   const Json audit = ok_json(admin_, "GET", "/api/v1/audit");
@@ -157,9 +157,10 @@ TEST_F(HardeningTest, DenialsAreAuditedOncePerTokenAndRoutePerMinute) {
 TEST_F(HardeningTest, AnonymousReadinessSaysReadyOrNotAndNothingElse) {
   before_start_ = [this] {
     std::ofstream(dir_ / "box.token") << "box-token-0123456789abcdef\n";
-    std::filesystem::permissions(dir_ / "box.token", std::filesystem::perms::owner_read |
-                                                         std::filesystem::perms::owner_write,
-                                 std::filesystem::perm_options::replace);
+    std::filesystem::permissions(
+        dir_ / "box.token",
+        std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+        std::filesystem::perm_options::replace);
   };
   start("  dev:\n    agents: [box]\nagents:\n  box:\n    address: 127.0.0.1:9\n    token_file: " +
         (std::filesystem::temp_directory_path() /

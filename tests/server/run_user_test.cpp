@@ -80,13 +80,13 @@ class RunUserTest : public ServerFixture {
 TEST_F(RunUserTest, AnInstanceCannotOpenTheKeyTheStoreTheTokenOrTheStateFile) {
   const auto data = dir_ / "data";
   // The files the control plane keeps: they exist, and the test (root) can read them.
-  const std::vector<std::filesystem::path> secret_files{
-      data / "secrets.key", dir_ / "ferry.db", data / "agent.token",
-      data / "agent" / "agent-state.json"};
+  const std::vector<std::filesystem::path> secret_files{data / "secrets.key", dir_ / "ferry.db",
+                                                        data / "agent.token",
+                                                        data / "agent" / "agent-state.json"};
   std::string script = "id -un; pwd; ";
   for (const auto& f : secret_files)
-    script += "if cat '" + f.string() + "' >/dev/null 2>&1; then echo OPENED " + f.filename().string() +
-              "; else echo DENIED " + f.filename().string() + "; fi; ";
+    script += "if cat '" + f.string() + "' >/dev/null 2>&1; then echo OPENED " +
+              f.filename().string() + "; else echo DENIED " + f.filename().string() + "; fi; ";
   script += "echo DONE; sleep 30";
   const std::string log = run_instance(script, "");
   ASSERT_NE(log.find("DONE"), std::string::npos) << log;
@@ -115,11 +115,10 @@ TEST_F(RunUserTest, RunUserNamesTheUserAndAnUnknownOneIsAClearError) {
   EXPECT_EQ(log.rfind("nobody\n", 0), 0u) << log;
   agent_->stop(true);
   agent_.reset();
-  auto h = start_process(ProcessLaunch{.argv = {"/bin/true"}, .app_code = true,
-                                       .user = "no-such-user-13"});
+  auto h = start_process(
+      ProcessLaunch{.argv = {"/bin/true"}, .app_code = true, .user = "no-such-user-13"});
   ASSERT_FALSE(h.ok());
-  EXPECT_NE(h.status().message().find("does not exist"), std::string::npos)
-      << h.status().message();
+  EXPECT_NE(h.status().message().find("does not exist"), std::string::npos) << h.status().message();
 }
 
 }  // namespace

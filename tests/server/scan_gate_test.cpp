@@ -22,11 +22,11 @@ const char* kAwsSecret = "q8Rt3vXz9LmN2pQw7sKd4fGh1jYb6cVe0aUo5iTn";
 class ScanGateTest : public ServerFixture {
  protected:
   void SetUp() override {
-    server_extra_ = "  scan_ignore_file: " +
-                    (std::filesystem::temp_directory_path() /
-                     ("ferry-scan-ignore-" + std::to_string(getpid())))
-                        .string() +
-                    "\n";
+    server_extra_ =
+        "  scan_ignore_file: " +
+        (std::filesystem::temp_directory_path() / ("ferry-scan-ignore-" + std::to_string(getpid())))
+            .string() +
+        "\n";
     ignore_file_ = server_extra_.substr(std::string("  scan_ignore_file: ").size());
     ignore_file_.pop_back();
     std::ofstream(ignore_file_) << "# the server's accepted findings\n";
@@ -39,8 +39,8 @@ class ScanGateTest : public ServerFixture {
   std::filesystem::path leaky_tree(const std::string& name) {
     const auto src = dir_ / name;
     std::filesystem::create_directories(src);
-    std::ofstream(src / "config.py") << "aws_key = \"" << kAwsKey << "\"\naws_secret = \""
-                                     << kAwsSecret << "\"\n";
+    std::ofstream(src / "config.py")
+        << "aws_key = \"" << kAwsKey << "\"\naws_secret = \"" << kAwsSecret << "\"\n";
     return src;
   }
   std::string ignore_file_;
@@ -71,8 +71,7 @@ TEST_F(ScanGateTest, UnscannedReleaseIsRefusedWhereTheScanIsRequiredByDefault) {
   EXPECT_TRUE(list["deployments"].empty()) << list.dump();
   // A scanned release passes.
   release("v2");
-  EXPECT_EQ(call(admin_, "POST", "/api/v1/deployments", deploy_body("staging", "v2"))->status,
-            201);
+  EXPECT_EQ(call(admin_, "POST", "/api/v1/deployments", deploy_body("staging", "v2"))->status, 201);
 }
 
 TEST_F(ScanGateTest, OnlyAnAdminWithAReasonOverridesAndTheOverrideIsAudited) {
@@ -120,9 +119,8 @@ TEST_F(ScanGateTest, TheRunnerRefusesAStoredDeploymentWithoutAPassingScan) {
   rec.strategy = "immediate";
   rec.plan = Json::array();
   rec.requested_by = "token:root";
-  ASSERT_TRUE(cp_->store()
-                  .create_deployment(rec, DeploymentEvent{.time_ms = 1, .type = "created"})
-                  .ok());
+  ASSERT_TRUE(
+      cp_->store().create_deployment(rec, DeploymentEvent{.time_ms = 1, .type = "created"}).ok());
   cp_->engine().poke();
   Json d = wait_state("d-old1", [](const Json& j) { return j.value("state", "") == "failed"; });
   EXPECT_NE(d.value("reason", "").find("scan status"), std::string::npos) << d.dump();
@@ -174,8 +172,8 @@ TEST_F(ScanGateTest, TheTreesOwnIgnoreFilesAreNotHonouredTheServersAre) {
 
 TEST_F(ScanGateTest, TheDataDirIsNeverScanned) {
   const auto data = dir_ / "data";
-  std::ofstream(data / "planted.env") << "aws_key=" << kAwsKey << "\naws_secret=" << kAwsSecret
-                                      << "\n";
+  std::ofstream(data / "planted.env")
+      << "aws_key=" << kAwsKey << "\naws_secret=" << kAwsSecret << "\n";
   // As a source, refused outright; also when FERRY_SCAN_ROOTS names it.
   setenv("FERRY_SCAN_ROOTS", data.c_str(), 1);
   auto r = call(admin_, "POST", "/api/v1/releases",

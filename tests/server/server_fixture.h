@@ -26,11 +26,10 @@ class ServerFixture : public ::testing::Test {
     std::ofstream(dir_ / "ferry.yaml")
         << "version: 1\nserver:\n  listen: 127.0.0.1:7999\n  store: sqlite:"
         << (dir_ / "ferry.db").string() << "\n  data_dir: " << (dir_ / "data").string()
-        << "\n  start_local_agent: false\n" << server_extra_
-        << "environments:\n"
+        << "\n  start_local_agent: false\n"
+        << server_extra_ << "environments:\n"
         << envs_yaml << "apps:\n  web:\n    port: 18999\n    run:\n      command: [\"/bin/true\"]\n"
-        << app_run_extra_
-        << "    strategy: immediate\n";
+        << app_run_extra_ << "    strategy: immediate\n";
     ServerOptions o;
     o.config_path = (dir_ / "ferry.yaml").string();
     o.local_agent = false;
@@ -103,9 +102,9 @@ class ServerFixture : public ::testing::Test {
     return all;
   }
 
-  std::string server_extra_;  // more lines under `server:` (indented two spaces)
-  std::string app_run_extra_;  // more lines under apps.web.run (indented six spaces)
-  std::function<void()> before_start_;               // after dir_ is made, before the server
+  std::string server_extra_;            // more lines under `server:` (indented two spaces)
+  std::string app_run_extra_;           // more lines under apps.web.run (indented six spaces)
+  std::function<void()> before_start_;  // after dir_ is made, before the server
   std::function<void(ServerOptions&)> tweak_options_;
   std::filesystem::path dir_;
   std::unique_ptr<ControlPlane> cp_;
