@@ -97,7 +97,8 @@ TEST(HookRunner, NoDescriptorOfTheServerIsInherited) {
   ASSERT_EQ(::dup2(fd, 57), 57);
   ::close(fd);
   Masker m;
-  auto r = run_hook(sh("ls /proc/$$/fd"), {}, m);
+  // "$$$$": hook arguments are expanded like instance ones, so the shell sees "$$".
+  auto r = run_hook(sh("ls /proc/$$$$/fd"), {}, m);
   ::close(57);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   std::set<std::string> fds;

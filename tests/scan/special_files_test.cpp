@@ -19,7 +19,7 @@ using testing::TempDir;
 
 TEST(ScanSpecialFiles, FifosSwappedInDuringTheWalkAreSkippedNotWaitedOn) {
   TempDir d;
-  constexpr int kFiles = 3000;
+  constexpr int kFiles = 1500;
   for (int i = 0; i < kFiles; ++i) d.write("f/" + std::to_string(i) + ".txt", "nothing\n");
   ScanProgress progress;
   ScanOptions o;
@@ -60,7 +60,7 @@ TEST(ScanSpecialFiles, ALinkSwappedInForAFileIsNotFollowed) {
   TempDir outside;
   const std::string secret = std::string("gh") + "p_" + testing::rnd(testing::kAlnum, 36, 9);
   outside.write("secret.txt", "token " + secret + "\n");
-  constexpr int kFiles = 3000;
+  constexpr int kFiles = 1500;
   for (int i = 0; i < kFiles; ++i) d.write("f/" + std::to_string(i) + ".txt", "nothing\n");
   ScanProgress progress;
   ScanOptions o;
