@@ -27,3 +27,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "install-deps: all ${#want[@]} packages present"
 fi
+# Instances and hooks of a root agent/server run as this system user (docs/operations.md):
+# app code must not read the data dir (keys, store, tokens).
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--demo" ] || [ "${FERRY_APP_USER:-}" = "create" ]; then
+  if ! id ferry-app >/dev/null 2>&1; then
+    $SUDO useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ferry-app
+    echo "install-deps: created system user ferry-app"
+  fi
+fi

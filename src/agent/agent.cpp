@@ -406,6 +406,9 @@ void Agent::launch(App& app, Instance& inst, int64_t now) {
   l.env = instance_env(app.desired.app, inst);
   l.cwd = inst.spec.run.cwd;
   l.log_path = opts_.data_dir + "/logs/" + app.desired.app + "/" + inst.spec.id + ".log";
+  l.app_code = true;  // clean environment, run.user (default ferry-app as root), own dir
+  l.user = inst.spec.run.user;
+  l.work_dir = instance_work_dir(opts_.data_dir, app.desired.app, inst.spec.id);
   inst.env = l.env;
   auto h = start_process(l);
   inst.status.started_at_ms = now;

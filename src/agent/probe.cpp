@@ -72,6 +72,7 @@ ProbeResult command_probe(const ProbeSpec& p, const std::map<std::string, std::s
   l.argv = p.command;
   l.env = env;
   l.log_path = "/dev/null";
+  l.app_code = true;  // the app's command: clean environment, not the agent's user when root
   auto h = start_process(l);
   if (!h.ok()) return {false, h.status().message()};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(p.timeout_ms);

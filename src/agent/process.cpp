@@ -16,48 +16,63 @@
 #include <fstream>
 #include <sstream>
 
-extern char** environ;
+#include "common/spawn.h"
 
 namespace ferry {
 
 std::string expand_vars(const std::string& text, const std::map<std::string, std::string>& vars) {
-  std::string out;
-  out.reserve(text.size());
-  auto lookup = [&](const std::string& name) -> std::string {
+  return expand_vars_with(text, [&](const std::string& name) -> std::string {
     if (auto it = vars.find(name); it != vars.end()) return it->second;
     if (const char* v = std::getenv(name.c_str())) return v;
     return {};
-  };
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c != '$' || i + 1 >= text.size()) {
-      out += c;
-      continue;
-    }
-    if (text[i + 1] == '$') {
-      out += '$';
-      ++i;
-    } else if (text[i + 1] == '{') {
-      const size_t end = text.find('}', i + 2);
-      if (end == std::string::npos) {
-        out += text.substr(i);
-        break;
-      }
-      out += lookup(text.substr(i + 2, end - i - 2));
-      i = end;
-    } else if (std::isalpha(static_cast<unsigned char>(text[i + 1])) || text[i + 1] == '_') {
-      size_t j = i + 1;
-      while (j < text.size() &&
-             (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_'))
-        ++j;
-      out += lookup(text.substr(i + 1, j - i - 1));
-      i = j - 1;
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  });
 }
+
+std::string instance_work_dir(const std::string& agent_data_dir, const std::string& app,
+                              const std::string& instance) {
+  std::string root;
+  if (const char* d = std::getenv("FERRY_INSTANCES_DIR"); d && *d)
+    root = d;
+  else if (can_switch_users())
+    root = "/var/lib/ferry-instances";
+  else
+    root = agent_data_dir + "/instances";
+  return root + "/" + app + "/" + instance;
+}
+
+namespace {
+
+// Makes `dir` owned by `user` with mode 0700: the instance's own place. Its parent and
+// grandparent (<root>/<app>) are made traversable (0711) whatever the umask, so the user
+// can reach its own directory and list nothing else.
+Status make_work_dir(const std::string& dir, const std::optional<RunAs>& user) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return invalid_argument("cannot create working directory " + dir + ": " + ec.message());
+  if (user) {
+    const std::filesystem::path app_dir = std::filesystem::path(dir).parent_path();
+    for (const auto& p : {app_dir.parent_path(), app_dir})
+      std::filesystem::permissions(p,
+                                   std::filesystem::perms::owner_all |
+                                       std::filesystem::perms::group_exec |
+                                       std::filesystem::perms::others_exec,
+                                   std::filesystem::perm_options::replace, ec);
+  }
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return invalid_argument("cannot open working directory " + dir + ": " + std::strerror(errno));
+  int rc = 0;
+  if (user) rc = fchown(fd, user->uid, user->gid);
+  if (rc == 0) rc = fchmod(fd, 0700);
+  const int e = errno;
+  close(fd);
+  if (rc != 0)
+    return invalid_argument("cannot give working directory " + dir +
+                            " to its user: " + std::strerror(e));
+  return Status::Ok();
+}
+
+}  // namespace
 
 uint64_t process_start_ticks(int pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
@@ -78,23 +93,33 @@ uint64_t process_start_ticks(int pid) {
 
 Result<ProcessHandle> start_process(const ProcessLaunch& launch) {
   if (launch.argv.empty() || launch.argv[0].empty()) return invalid_argument("empty command");
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) {
-    std::string_view kv(*e);
-    const auto name = kv.substr(0, kv.find('='));
-    if (launch.env.count(std::string(name))) continue;
-    if (std::find(launch.unset_env.begin(), launch.unset_env.end(), name) != launch.unset_env.end())
-      continue;
-    env_strings.emplace_back(kv);
+  SpawnOptions o;
+  o.argv = launch.argv;
+  o.env = launch.env;
+  o.cwd = launch.cwd;
+  o.new_session = true;
+  if (launch.app_code) {
+    std::string user = launch.user;
+    if (user.empty() && can_switch_users()) user = kDefaultAppUser;
+    if (!user.empty()) {
+      auto who = lookup_user(user);
+      if (!who.ok()) return who.status();
+      if (who->uid != geteuid()) {
+        if (!can_switch_users())
+          return invalid_argument("run.user '" + user +
+                                  "' needs the agent to run as root or with CAP_SETUID and "
+                                  "CAP_SETGID (docs/operations.md)");
+        o.user = *who;
+      }
+    }
+    if (!launch.work_dir.empty()) {
+      FERRY_RETURN_IF_ERROR(make_work_dir(launch.work_dir, o.user));
+      if (o.cwd.empty()) o.cwd = launch.work_dir;
+    }
+  } else {
+    o.inherit_parent_env = true;
+    o.unset_env = launch.unset_env;
   }
-  for (const auto& [k, v] : launch.env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp, argv;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = launch.argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
   int log_fd = -1;
   if (!launch.log_path.empty()) {
     std::error_code ec;
@@ -104,62 +129,13 @@ Result<ProcessHandle> start_process(const ProcessLaunch& launch) {
       return internal_error("cannot open log file " + launch.log_path + ": " +
                             std::strerror(errno));
   }
-  // A pipe closed on exec tells the parent whether exec worked.
-  int exec_pipe[2];
-  if (pipe2(exec_pipe, O_CLOEXEC) != 0) {
-    if (log_fd >= 0) close(log_fd);
-    return internal_error("pipe failed");
-  }
-  const pid_t pid = fork();
-  if (pid < 0) {
-    if (log_fd >= 0) close(log_fd);
-    close(exec_pipe[0]);
-    close(exec_pipe[1]);
-    return internal_error(std::string("fork failed: ") + std::strerror(errno));
-  }
-  if (pid == 0) {
-    setsid();
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    signal(SIGPIPE, SIG_DFL);
-    const int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    if (log_fd >= 0) {
-      dup2(log_fd, 1);
-      dup2(log_fd, 2);
-    }
-    // Listening sockets and files of the agent must not leak into the instance.
-    const unsigned keep = static_cast<unsigned>(exec_pipe[1]);
-    if (keep > 3) syscall(SYS_close_range, 3u, keep - 1, 0u);
-    syscall(SYS_close_range, keep + 1, ~0u, 0u);
-    if (!launch.cwd.empty() && chdir(launch.cwd.c_str()) != 0) {
-      const int e = errno;
-      (void)!write(exec_pipe[1], &e, sizeof e);
-      _exit(127);
-    }
-    execvpe(argv[0], argv.data(), envp.data());
-    const int e = errno;
-    (void)!write(exec_pipe[1], &e, sizeof e);
-    _exit(127);
-  }
+  o.stdout_fd = log_fd;
+  auto pid = spawn(o);
   if (log_fd >= 0) close(log_fd);
-  close(exec_pipe[1]);
-  int child_errno = 0;
-  ssize_t n;
-  while ((n = read(exec_pipe[0], &child_errno, sizeof child_errno)) < 0 && errno == EINTR) {
-  }
-  close(exec_pipe[0]);
-  if (n > 0) {
-    int status;
-    waitpid(pid, &status, 0);
-    return invalid_argument("cannot start '" + launch.argv[0] + "'" +
-                            (launch.cwd.empty() ? "" : " in " + launch.cwd) + ": " +
-                            std::strerror(child_errno));
-  }
+  if (!pid.ok()) return pid.status();
   ProcessHandle h;
-  h.pid = pid;
-  h.start_ticks = process_start_ticks(pid);
+  h.pid = *pid;
+  h.start_ticks = process_start_ticks(*pid);
   return h;
 }
 

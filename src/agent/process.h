@@ -19,17 +19,39 @@ struct ProcessHandle {
 
 struct ProcessLaunch {
   std::vector<std::string> argv;           // already expanded
-  std::map<std::string, std::string> env;  // added to the agent's own environment
+  std::map<std::string, std::string> env;  // see app_code
   std::vector<std::string> unset_env;      // names of the agent's environment not passed on
-  std::string cwd;                         // "" = the agent's
+  std::string cwd;                         // "" = work_dir, else the agent's
   std::string log_path;                    // stdout+stderr appended here
+  // App code (an instance): the child gets only PATH, HOME, LANG, TZ and `env`
+  // (common/spawn.h), runs as `user` — by default kDefaultAppUser when the agent can
+  // switch users (can_switch_users) — and in `work_dir` (created 0700 for that user)
+  // unless `cwd` is set.
+  // Otherwise (ferry's own agent process): the agent's environment minus `unset_env`
+  // plus `env`, the agent's user.
+  bool app_code = false;
+  std::string user;
+  std::string work_dir;
 };
+
+// The system user instances run as when the agent runs as root and run.user is not set
+// (scripts/install-deps.sh creates it; docs/operations.md).
+inline constexpr const char* kDefaultAppUser = "ferry-app";
+
+// Where an instance's own working directory goes: $FERRY_INSTANCES_DIR, else
+// /var/lib/ferry-instances when the agent can switch users (outside every 0700 data dir,
+// which the instance's user cannot enter), else <agent_data_dir>/instances; then
+// <app>/<instance>.
+std::string instance_work_dir(const std::string& agent_data_dir, const std::string& app,
+                              const std::string& instance);
 
 // "${PORT}" / "$PORT"-style references in `text` replaced from `vars`, then from the
 // agent's environment; unknown names expand to "". "$$" is a literal "$".
 std::string expand_vars(const std::string& text, const std::map<std::string, std::string>& vars);
 
-// Forks and execs; the child gets a new session, no inherited fds beyond 0-2.
+// Forks and execs through spawn() (common/spawn.h); the child gets a new session, no
+// inherited fds beyond 0-2. kInvalidArgument when the user does not exist on this host,
+// the working directory cannot be made, or exec fails.
 Result<ProcessHandle> start_process(const ProcessLaunch& launch);
 
 // Whether the process is still the one we started (alive and same start time).

@@ -103,6 +103,29 @@ void register_deploy_commands(CLI::App& app, GlobalOptions& g) {
     std::cout << "release " << ra->app << "@" << ra->version << " created (scan: "
               << r.value("scan_status", "") << ")\n";
   });
+  auto* rs = release->add_subcommand("show", "one release: scan result and the env it adds");
+  rs->add_option("app", ra->app)->required();
+  rs->add_option("version", ra->version)->required();
+  rs->callback([ra, &g] {
+    Json r = api_call(
+        g, "GET", "/api/v1/apps/" + url_encode(ra->app) + "/releases/" + url_encode(ra->version));
+    if (g.json) {
+      std::cout << r.dump(2) << "\n";
+      return;
+    }
+    std::cout << "release " << r.value("app", "") << "@" << r.value("version", "") << "\n"
+              << "  git sha:    " << r.value("git_sha", "") << "\n"
+              << "  artifact:   " << r.value("artifact", "") << "\n"
+              << "  scan:       " << r.value("scan_status", "") << "\n"
+              << "  created by: " << r.value("created_by", "") << " at "
+              << local_time(r.value("created_at_ms", int64_t{0})) << "\n";
+    const Json env = r.value("env", Json::object());
+    std::cout << "  env set by the release:" << (env.empty() ? " none" : "") << "\n";
+    for (auto it = env.begin(); it != env.end(); ++it)
+      std::cout << "    " << it.key() << "="
+                << (it.value().is_string() ? it.value().get<std::string>() : it.value().dump())
+                << "\n";
+  });
   auto* rl = release->add_subcommand("list", "list releases of an app, newest first");
   rl->add_option("app", ra->app)->required();
   rl->callback([ra, &g] {
@@ -120,9 +143,10 @@ void register_deploy_commands(CLI::App& app, GlobalOptions& g) {
 
   // deploy
   struct DeployArgs {
-    std::string app, release, env, id;
+    std::string app, release, env, id, reason;
     bool detach = false;
     bool watch = false;
+    bool override_scan = false;
   };
   auto da = std::make_shared<DeployArgs>();
   auto* deploy = app.add_subcommand("deploy", "deploy a release to an environment");
@@ -130,8 +154,15 @@ void register_deploy_commands(CLI::App& app, GlobalOptions& g) {
   deploy->add_option("release", da->release)->required();
   deploy->add_option("--env,-e", da->env, "environment")->required();
   deploy->add_flag("--detach,-d", da->detach, "return once created instead of following it");
+  deploy->add_flag("--override-scan", da->override_scan,
+                   "deploy a release without a clean secret scan (admin, needs --reason)");
+  deploy->add_option("--reason", da->reason, "why the scan override is acceptable (audited)");
   deploy->callback([da, &g] {
     Json body{{"app", da->app}, {"env", da->env}, {"release", da->release}};
+    if (da->override_scan) {
+      body["override_scan"] = true;
+      body["reason"] = da->reason;
+    }
     Json d = api_call(g, "POST", "/api/v1/deployments", &body);
     if (g.json && da->detach) {
       std::cout << d.dump(2) << "\n";

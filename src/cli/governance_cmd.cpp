@@ -47,7 +47,8 @@ std::vector<Json> fetch_audit(const GlobalOptions& g) {
 
 void register_governance_commands(CLI::App& app, GlobalOptions& g) {
   struct Args {
-    std::string app, release, env, comment, id, reason, name, value, file, out;
+    std::string app, release, env, comment, id, reason, name, value, file, out, expect_head,
+        key_file;
     bool stdin_value = false;
   };
   auto a = std::make_shared<Args>();
@@ -160,30 +161,71 @@ void register_governance_commands(CLI::App& app, GlobalOptions& g) {
   auto* av =
       audit->add_subcommand("verify", "check the hash chain; names the first tampered entry");
   av->add_option("--file,-f", a->file, "verify an export instead of the server's log");
+  av->add_option("--key-file", a->key_file, "the server's audit key (needed with --file)");
+  av->add_option("--expect-head", a->expect_head,
+                 "SEQ:HASH kept elsewhere (GET /api/v1/audit/head, notifications, the log): "
+                 "fails when the log was truncated or rewritten since");
   av->callback([a, &g] {
-    std::vector<AuditRecord> entries;
-    if (!a->file.empty()) {
-      std::ifstream f(a->file);
-      if (!f) fail("cannot read " + a->file);
-      std::string line;
-      int n = 0;
-      while (std::getline(f, line)) {
-        ++n;
-        if (line.empty()) continue;
-        auto j = parse_json(line);
-        if (!j.ok()) fail(a->file + ":" + std::to_string(n) + ": not a JSON audit entry");
-        entries.push_back(audit_from_json(*j));
-      }
-    } else {
-      for (const auto& e : fetch_audit(g)) entries.push_back(audit_from_json(e));
+    std::optional<std::pair<int64_t, std::string>> expect;
+    if (!a->expect_head.empty()) {
+      auto e = parse_audit_head(a->expect_head);
+      if (!e.ok()) fail("--expect-head: " + e.status().message());
+      expect = *e;
     }
-    AuditVerify v = verify_audit_chain(entries);
-    if (!v.ok) {
-      std::cout << "audit chain BROKEN at entry " << v.bad_seq << ": " << v.reason << "\n";
+    if (a->file.empty()) {
+      std::string target = "/api/v1/audit/verify";
+      if (expect) target += "?expect_head=" + url_encode(a->expect_head);
+      Json r = api_call(g, "GET", target);
+      if (g.json) std::cout << r.dump(2) << "\n";
+      if (!r.value("ok", false)) {
+        if (!g.json)
+          std::cout << "audit chain BROKEN"
+                    << (r.contains("first_bad_seq")
+                            ? " at entry " + std::to_string(r.value("first_bad_seq", int64_t{0}))
+                            : std::string())
+                    << ": " << r.value("reason", "") << "\n";
+        throw CLI::RuntimeError(1);
+      }
+      if (!g.json)
+        std::cout << "audit chain ok: " << r.value("entries", int64_t{0}) << " entries, head "
+                  << r.value("last_seq", int64_t{0}) << ":" << r.value("last_hash", "") << "\n";
+      return;
+    }
+    // An export: checked line by line (never all in memory) with the key.
+    if (a->key_file.empty()) fail("--file needs --key-file: the chain is keyed (HMAC-SHA-256)");
+    std::ifstream kf(a->key_file, std::ios::binary);
+    std::string key((std::istreambuf_iterator<char>(kf)), {});
+    if (!kf && key.empty()) fail("cannot read " + a->key_file);
+    if (key.size() != 32) fail(a->key_file + " must hold exactly 32 bytes");
+    std::ifstream f(a->file);
+    if (!f) fail("cannot read " + a->file);
+    KeyedAuditVerifier v(key);
+    std::string line, hash_at_expected;
+    int64_t n = 0, entries = 0;
+    while (std::getline(f, line)) {
+      ++n;
+      if (line.empty()) continue;
+      auto j = parse_json(line);
+      if (!j.ok()) fail(a->file + ":" + std::to_string(n) + ": not a JSON audit entry");
+      const AuditRecord e = audit_from_json(*j);
+      ++entries;
+      if (expect && e.seq == expect->first) hash_at_expected = e.hash;
+      if (!v.add(e)) break;
+    }
+    const AuditVerify& r = v.finish();
+    if (!r.ok) {
+      std::cout << "audit chain BROKEN at entry " << r.bad_seq << ": " << r.reason << "\n";
       throw CLI::RuntimeError(1);
     }
-    std::cout << "audit chain ok: " << entries.size() << " entries, last hash "
-              << (entries.empty() ? std::string("-") : entries.back().hash.substr(0, 16)) << "\n";
+    if (expect) {
+      Status s = check_expected_head(r, expect->first, expect->second, hash_at_expected);
+      if (!s.ok()) {
+        std::cout << "audit chain BROKEN: " << s.message() << "\n";
+        throw CLI::RuntimeError(1);
+      }
+    }
+    std::cout << "audit chain ok: " << entries << " entries, head " << r.last_seq << ":"
+              << r.last_hash << "\n";
   });
 }
 

@@ -259,16 +259,26 @@ void HttpServer::serve(int fd, std::string remote) {
       size_t q = req.target.find('?');
       req.path = req.target.substr(0, q);
       if (q != std::string::npos) req.query = parse_query(std::string_view(req.target).substr(q + 1));
+      bool duplicate_auth = false;
       for (auto& f : msg) {
         std::string name(f.name_string());
         for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        // Two Authorization headers: which one a proxy in front checked and which one we
+        // would read could differ. Refused, never resolved by picking one.
+        if (name == "authorization" && req.headers.count(name)) duplicate_auth = true;
         req.headers[name] = std::string(f.value());
       }
       req.body = std::move(msg.body());
       req.remote_addr = remote;
       req.request_id = req.header("x-request-id");
       if (req.request_id.empty() || req.request_id.size() > 128) req.request_id = random_id("", 8);
-      resp = dispatch(req);
+      if (duplicate_auth) {
+        resp = HttpResponse::error(
+            invalid_argument("more than one Authorization header: send exactly one"));
+        resp.headers.emplace_back("Connection", "close");
+      } else {
+        resp = dispatch(req);
+      }
     }
     const bool keep_alive = !ec && parser.get().keep_alive() && !resp.stream;
     http::response<http::string_body> out;

@@ -12,7 +12,9 @@ namespace ferry {
 
 class Masker {
  public:
-  // Values shorter than 4 bytes are not registered: masking them would mangle ordinary text.
+  // Every non-empty value is masked. Values of 4 bytes and more wherever they appear;
+  // shorter ones where they stand alone (not next to a letter or digit), so that "ab1"
+  // is masked in "password=ab1" without mangling every word that contains it.
   void add(std::string_view secret);
   void remove(std::string_view secret);
   std::string mask(std::string_view text) const;
@@ -21,6 +23,7 @@ class Masker {
  private:
   mutable std::shared_mutex mu_;
   std::vector<std::string> secrets_;  // longest first, so a secret containing another wins
+  std::vector<std::string> short_secrets_;  // 1-3 bytes, masked as whole tokens
 };
 
 }  // namespace ferry

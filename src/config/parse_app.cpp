@@ -2,6 +2,7 @@
 // overrides.
 #include <arpa/inet.h>
 
+#include "common/spawn.h"
 #include "config/parsers.h"
 
 namespace ferry::config {
@@ -193,7 +194,8 @@ void parse_hook_list(const Field& f, std::vector<HookSpec>& out) {
 }  // namespace
 
 void parse_run(const Field& f, RunSpec& out) {
-  if (!f.expect_map({"command", "image", "cwd", "env", "stop_grace"})) return;
+  if (!f.expect_map({"command", "image", "cwd", "env", "stop_grace", "user", "allow_loader_env"}))
+    return;
   f.child("command").get_command(out.command);
   Field image = f.child("image");
   image.get(out.image, 512);
@@ -202,6 +204,21 @@ void parse_run(const Field& f, RunSpec& out) {
   f.child("cwd").get(out.cwd, 1024);
   f.child("env").get_env(out.env);
   f.child("stop_grace").get_duration_ms(out.stop_grace_ms, 0, kHour);
+  Field allow = f.child("allow_loader_env");
+  if (allow.get_string_list(out.allow_loader_env, 32))
+    for (const auto& n : out.allow_loader_env)
+      if (!is_loader_env(n))
+        allow.error("'" + n.substr(0, 64) +
+                    "' is not a loader variable (LD_*, GCONV_PATH, GLIBC_TUNABLES, MALLOC_*, "
+                    "BASH_ENV, NODE_OPTIONS, …; see configuration.md): other names need no "
+                    "allowing");
+  // Syntax only: whether the user exists is checked by the agent that starts the instance.
+  Field user = f.child("user");
+  if (user.get(out.user, 32) && !out.user.empty() && !valid_user_name(out.user)) {
+    user.error(describe(user.node()) +
+               " is not a user name: 1-32 of a-z 0-9 _ -, starting with a letter or _, or a uid");
+    out.user.clear();
+  }
 }
 
 void parse_checks(const Field& f, ChecksSpec& out) {

@@ -83,14 +83,15 @@ void parse_freeze(const Field& f, FreezeSpec& out) {
 
 void parse_environment(const Field& f, EnvironmentSpec& out) {
   if (!f.present()) return;  // `staging:` with nothing: all defaults
-  if (!f.expect_map(
-          {"requires", "agents", "approvals", "approval_ttl", "auto_deploy", "windows", "freezes"}))
+  if (!f.expect_map({"requires", "agents", "approvals", "approval_ttl", "auto_deploy", "windows",
+                     "freezes", "scan"}))
     return;
   f.child("requires").get_string_list(out.requires_envs, kMaxEnvironments);
   f.child("agents").get_string_list(out.agents, kMaxAgents);
   f.child("approvals").get_int(out.approvals, 0, 10);
   f.child("approval_ttl").get_duration_ms(out.approval_ttl_ms, 60'000, 7 * 86'400'000);
   f.child("auto_deploy").get_bool(out.auto_deploy);
+  f.child("scan").get_enum(out.scan, {"required", "optional"});
   for (const Field& w : f.child("windows").items(kMaxWindows)) {
     WindowSpec spec;
     parse_window(w, spec);

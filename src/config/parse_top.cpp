@@ -41,7 +41,8 @@ void host_port(const Field& f, std::string& out) {
 
 void parse_server(const Field& f, ServerSpec& out) {
   if (!f.present()) return;
-  if (!f.expect_map({"listen", "store", "data_dir", "secrets_key_file", "start_local_agent"}))
+  if (!f.expect_map({"listen", "store", "data_dir", "secrets_key_file", "start_local_agent",
+                     "scan_ignore_file", "audit_key_file"}))
     return;
   host_port(f.child("listen"), out.listen);
   Field store = f.child("store");
@@ -59,6 +60,8 @@ void parse_server(const Field& f, ServerSpec& out) {
   f.child("data_dir").get(out.data_dir, 1024);
   f.child("secrets_key_file").get(out.secrets_key_file, 1024);
   f.child("start_local_agent").get_bool(out.start_local_agent);
+  f.child("scan_ignore_file").get(out.scan_ignore_file, 1024);
+  f.child("audit_key_file").get(out.audit_key_file, 1024);
 }
 
 void parse_agent(const Field& f, AgentSpec& out) {

@@ -88,6 +88,7 @@ void to_json(Json& j, const RunSpec& r) {
            {"cwd", r.cwd},
            {"env", r.env},
            {"stop_grace_ms", r.stop_grace_ms}};
+  if (!r.user.empty()) j["user"] = r.user;
 }
 
 void from_json(const Json& j, RunSpec& r) {
@@ -96,6 +97,7 @@ void from_json(const Json& j, RunSpec& r) {
   r.cwd = j.value("cwd", "");
   r.env = j.value("env", std::map<std::string, std::string>{});
   r.stop_grace_ms = j.value("stop_grace_ms", 10'000);
+  r.user = j.value("user", "");
 }
 
 void to_json(Json& j, const InstanceSpec& s) {

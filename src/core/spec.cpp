@@ -1,5 +1,7 @@
 #include "core/spec.h"
 
+#include <cctype>
+
 namespace ferry {
 
 const AppSpec* Config::app(std::string_view name) const {
@@ -28,6 +30,38 @@ AppSpec Config::app_for_env(const AppSpec& app, std::string_view env) const {
   if (it->second.port) out.port = *it->second.port;
   for (const auto& [k, v] : it->second.env) out.run.env[k] = v;
   return out;
+}
+
+bool valid_env_name(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  if (std::isdigit(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+bool is_loader_env(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "GCONV_PATH",    "GETCONF_DIR", "GLIBC_TUNABLES",    "HOSTALIASES",  "LOCALDOMAIN", "LOCPATH",
+      "NIS_PATH",      "NLSPATH",     "RESOLV_HOST_CONF",  "RES_OPTIONS",  "TMPDIR",      "TZDIR",
+      "BASH_ENV",      "ENV",         "NODE_OPTIONS",      "PERL5OPT",     "PERL5LIB",    "RUBYOPT",
+      "PYTHONSTARTUP", "PYTHONPATH",  "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS"};
+  if (name.starts_with("LD_") || name.starts_with("MALLOC_")) return true;
+  for (auto n : kNames)
+    if (name == n) return true;
+  return false;
+}
+
+bool is_reserved_env(std::string_view name) {
+  return name == "PORT" || name.starts_with("FERRY_");
+}
+
+bool Config::scan_required(std::string_view env) const {
+  const EnvironmentSpec* e = environment(env);
+  if (!e) return true;
+  if (e->scan == "required") return true;
+  if (e->scan == "optional") return false;
+  return e->approvals > 0 || &environments.front() != e;
 }
 
 }  // namespace ferry

@@ -33,10 +33,25 @@ struct ChecksSpec {
 struct RunSpec {
   std::vector<std::string> command;  // process runtime; "${PORT}" and "${VERSION}" expanded
   std::string image;                 // docker runtime (when set, command is the container args)
-  std::string cwd;
+  std::string cwd;                   // "" = the instance's own directory (see agent/process.h)
   std::map<std::string, std::string> env;
   int stop_grace_ms = 10'000;        // SIGTERM → this long → SIGKILL
+  // The user instances and hooks run as ("" = the agent's, or ferry-app when it is root).
+  std::string user;
+  // Loader variables (is_loader_env) a release may set with --set-env; others are refused.
+  std::vector<std::string> allow_loader_env;
 };
+
+// An environment variable name as configuration.md allows: [A-Za-z_][A-Za-z0-9_]*, at
+// most 128 characters.
+bool valid_env_name(std::string_view name);
+// Variables that make a program load or run other code than its own (the dynamic
+// loader's LD_*, GCONV_PATH, GLIBC_TUNABLES, MALLOC_*, …, and shell/interpreter start-up
+// hooks such as BASH_ENV and NODE_OPTIONS): a release may set them only when the app's
+// run.allow_loader_env names them.
+bool is_loader_env(std::string_view name);
+// Names ferry sets itself on every instance (PORT, FERRY_*): a release may not set them.
+bool is_reserved_env(std::string_view name);
 
 struct CanaryStep {
   enum class Kind { kWeight, kPause, kAnalysis };
@@ -124,6 +139,9 @@ struct EnvironmentSpec {
   bool auto_deploy = false;                // new releases go here without a request
   std::vector<WindowSpec> windows;         // empty: any time
   std::vector<FreezeSpec> freezes;
+  // The secret-scan gate: "required", "optional", or "" for the default (required where
+  // approvals are needed or the environment is not the first in promotion order).
+  std::string scan;
 };
 
 // Per-environment overrides of an app.
@@ -184,6 +202,11 @@ struct ServerSpec {
   std::string store = "sqlite:.ferry/ferry.db";  // or postgres://…
   std::string data_dir = ".ferry";
   std::string secrets_key_file;   // 32-byte key for secrets at rest
+  // Fingerprints the release scan gate ignores (one per line). Never read from the
+  // release's own tree: a deployer could ignore their own findings.
+  std::string scan_ignore_file;
+  // 32-byte key of the audit chain's HMAC ("" = <data_dir>/audit.key, made on first start).
+  std::string audit_key_file;
   bool start_local_agent = true;
 };
 
@@ -200,6 +223,10 @@ struct Config {
   const AgentSpec* agent(std::string_view name) const;
   // The app as deployed to `env`: per-environment overrides applied.
   AppSpec app_for_env(const AppSpec& app, std::string_view env) const;
+  // Whether a release must have a clean (or admin-overridden) secret scan to be deployed
+  // to `env`: its `scan` setting, else required when it needs approvals or is not the
+  // first environment in promotion order. Unknown environments: required.
+  bool scan_required(std::string_view env) const;
 };
 
 }  // namespace ferry

@@ -7,6 +7,24 @@
 
 namespace ferry {
 
+bool scan_passed(const std::string& scan_status) {
+  return scan_status == "clean" || scan_status == "overridden";
+}
+
+Status check_scan_gate(const Config& config, const std::string& env, const ReleaseRecord& r) {
+  if (scan_passed(r.scan_status) || !config.scan_required(env)) return Status::Ok();
+  return failed_precondition(
+      "release " + r.app + "@" + r.version + " has scan status " +
+      (r.scan_status.empty() ? std::string("not_scanned") : r.scan_status) + "; environment " +
+      env +
+      " requires a clean secret scan (scan: required): record the release with "
+      "`ferry release create " +
+      r.app +
+      " VERSION --source DIR`, or an admin may deploy it with "
+      "`ferry deploy " +
+      r.app + " " + r.version + " --env " + env + " --override-scan --reason \"...\"` (audited)");
+}
+
 Engine::Engine(EngineContext ctx, std::shared_ptr<const Config> config)
     : ctx_(std::move(ctx)), config_(std::move(config)) {}
 
@@ -106,7 +124,8 @@ void Engine::launch(const std::string& id) {
 }
 
 Result<DeploymentRecord> Engine::deploy(const std::string& app, const std::string& env,
-                                        const std::string& release, const std::string& actor) {
+                                        const std::string& release, const std::string& actor,
+                                        const DeployOptions& options) {
   auto config = this->config();
   const AppSpec* spec = config->app(app);
   if (!spec)
@@ -115,6 +134,8 @@ Result<DeploymentRecord> Engine::deploy(const std::string& app, const std::strin
     return not_found("environment '" + env + "' is not in " + config->path);
   auto rel = ctx_.store->get_release(app, release);
   if (!rel.ok()) return rel.status();
+  if (!options.rollback && options.scan_override_reason.empty())
+    FERRY_RETURN_IF_ERROR(check_scan_gate(*config, env, *rel));
   auto open = ctx_.store->list_deployments({.app = app, .env = env, .active_only = true});
   if (!open.ok()) return open.status();
   if (!open->empty())
@@ -145,6 +166,10 @@ Result<DeploymentRecord> Engine::deploy(const std::string& app, const std::strin
       .type = "created",
       .message = "deployment of " + app + "@" + release + " to " + env + " requested by " + actor,
       .data = Json{{"plan", d.plan}, {"previous_release", stable}}};
+  if (!options.scan_override_reason.empty())
+    created.data["scan_override"] =
+        Json{{"actor", actor}, {"reason", options.scan_override_reason}};
+  if (options.rollback) created.data["rollback"] = true;
   FERRY_RETURN_IF_ERROR(ctx_.store->create_deployment(d, created));
   created.deployment_id = d.id;
   if (ctx_.on_event) ctx_.on_event(created, d);
@@ -184,8 +209,7 @@ Result<DeploymentRecord> Engine::rollback(const std::string& app, const std::str
   if (!*ok)
     return failed_precondition("release " + app + "@" + target + " never succeeded in " + env +
                                "; roll back only to a release that ran there");
-  auto d = deploy(app, env, target, actor);
-  return d;
+  return deploy(app, env, target, actor, DeployOptions{.rollback = true});
 }
 
 Status Engine::signal(const std::string& id, const std::string& actor, const std::string& what) {

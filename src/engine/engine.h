@@ -52,6 +52,22 @@ struct EngineContext {
   PromQueryClient* prom = nullptr;
 };
 
+// How a deployment was asked for, beyond app, environment and release.
+struct DeployOptions {
+  // An admin's reason to deploy a release whose secret scan did not pass to an
+  // environment that requires one ("" = no override). Recorded in the created event.
+  std::string scan_override_reason;
+  // A rollback to a release that already succeeded in the environment: not re-gated by
+  // the scan (it passed, or was overridden, when it first went there).
+  bool rollback = false;
+};
+
+// The scan gate: ok when `release` may go to `env` as far as the secret scan goes; else
+// kFailedPrecondition naming `--source` and the admin override.
+Status check_scan_gate(const Config& config, const std::string& env, const ReleaseRecord& release);
+// Whether a release's scan status lets it pass the gate ("clean" or "overridden").
+bool scan_passed(const std::string& scan_status);
+
 class Engine {
  public:
   Engine(EngineContext ctx, std::shared_ptr<const Config> config);
@@ -65,8 +81,11 @@ class Engine {
   void stop();
 
   // Creates a deployment of app@release to env; it waits on gates or starts at once.
+  // kFailedPrecondition when the scan gate refuses (see check_scan_gate) or a
+  // deployment of app to env is in flight.
   Result<DeploymentRecord> deploy(const std::string& app, const std::string& env,
-                                  const std::string& release, const std::string& actor);
+                                  const std::string& release, const std::string& actor,
+                                  const DeployOptions& options = {});
   // Deploys an earlier release (default: the one before the current stable) back.
   Result<DeploymentRecord> rollback(const std::string& app, const std::string& env,
                                     const std::string& release, const std::string& actor);

@@ -10,7 +10,7 @@
 #include <chrono>
 #include <thread>
 
-extern char** environ;
+#include "common/spawn.h"
 
 namespace ferry {
 
@@ -24,38 +24,46 @@ struct Attempt {
   std::string output;
 };
 
-// One run: fork, exec in its own process group, read output until exit or timeout.
-Result<Attempt> run_once(const HookSpec& hook, const HookEnv& env) {
+// The variables a hook's arguments may use: the short names instance arguments have,
+// then the hook's own environment.
+std::map<std::string, std::string> hook_vars(const std::map<std::string, std::string>& env) {
+  std::map<std::string, std::string> vars = env;
+  for (auto [short_name, name] : {std::pair{"VERSION", "FERRY_RELEASE"},
+                                  {"PREVIOUS_VERSION", "FERRY_PREVIOUS_RELEASE"},
+                                  {"APP", "FERRY_APP"},
+                                  {"ENV", "FERRY_ENV"}})
+    if (auto it = env.find(name); it != env.end()) vars.try_emplace(short_name, it->second);
+  return vars;
+}
+
+// One run: spawn in its own process group, read output until exit or timeout.
+Result<Attempt> run_once(const HookSpec& hook, const HookEnv& env,
+                         const std::optional<RunAs>& user) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return internal_error("pipe failed for hook " + hook.name);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-  for (const auto& [k, v] : hook.env) env_strings.push_back(k + "=" + v);
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp, argv;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = hook.command;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  const pid_t pid = fork();
-  if (pid < 0) {
+  SpawnOptions o;
+  for (const auto& [k, v] : hook.env) o.env[k] = v;
+  for (const auto& [k, v] : env) o.env[k] = v;
+  o.user = user;
+  const auto vars = hook_vars(o.env);
+  const std::vector<std::string> allowed_env = child_environment({}, user);
+  for (const auto& a : hook.command)
+    o.argv.push_back(expand_vars_with(a, [&](const std::string& name) -> std::string {
+      if (auto it = vars.find(name); it != vars.end()) return it->second;
+      for (const auto& kv : allowed_env)  // PATH, HOME, LANG, TZ
+        if (kv.size() > name.size() && kv.compare(0, name.size(), name) == 0 &&
+            kv[name.size()] == '=')
+          return kv.substr(name.size() + 1);
+      return {};
+    }));
+  o.stdout_fd = fds[1];
+  auto spawned = spawn(o);
+  if (!spawned.ok()) {
     close(fds[0]);
     close(fds[1]);
-    return internal_error("fork failed for hook " + hook.name);
+    return Status(spawned.status().code(), "hook " + hook.name + ": " + spawned.status().message());
   }
-  if (pid == 0) {
-    setpgid(0, 0);
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    execvpe(argv[0], argv.data(), envp.data());
-    const char msg[] = "hook command could not be started\n";
-    (void)!write(2, msg, sizeof msg - 1);
-    _exit(127);
-  }
+  const pid_t pid = *spawned;
   close(fds[1]);
   Attempt a;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(hook.timeout_ms);
@@ -112,13 +120,28 @@ std::string last_lines(const std::string& s, int n) {
 
 }  // namespace
 
-Result<HookResult> run_hook(const HookSpec& hook, const HookEnv& env, const Masker& masker) {
+Result<HookResult> run_hook(const HookSpec& hook, const HookEnv& env, const Masker& masker,
+                            const std::string& user) {
   if (hook.command.empty()) return invalid_argument("hook " + hook.name + " has no command");
+  std::optional<RunAs> run_as;
+  const std::string who = user.empty() && can_switch_users() ? kDefaultHookUser : user;
+  if (!who.empty()) {
+    auto r = lookup_user(who);
+    if (!r.ok())
+      return Status(r.status().code(), "hook " + hook.name + ": " + r.status().message());
+    if (r->uid != geteuid()) {
+      if (!can_switch_users())
+        return invalid_argument("hook " + hook.name + ": run.user '" + who +
+                                "' needs the server to run as root or with CAP_SETUID and "
+                                "CAP_SETGID (docs/operations.md)");
+      run_as = *r;
+    }
+  }
   HookResult out;
   const auto t0 = std::chrono::steady_clock::now();
   const int max_attempts = 1 + std::clamp(hook.retries, 0, 3);
   for (int attempt = 1; attempt <= max_attempts; ++attempt) {
-    auto a = run_once(hook, env);
+    auto a = run_once(hook, env, run_as);
     if (!a.ok()) return a.status();
     out.attempts = attempt;
     out.exit_code = a->exit_code;

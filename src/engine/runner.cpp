@@ -426,16 +426,21 @@ DeploymentRunner::StepResult DeploymentRunner::step_hooks(const std::string& pha
   const auto& hooks = phase == "pre_deploy"    ? app_.hooks.pre_deploy
                       : phase == "post_deploy" ? app_.hooks.post_deploy
                                                : app_.hooks.on_rollback;
-  HookEnv env{{"FERRY_APP", d_.app},
-              {"FERRY_ENV", d_.env},
-              {"FERRY_RELEASE", d_.release},
-              {"FERRY_PREVIOUS_RELEASE", d_.previous_release},
-              {"FERRY_DEPLOYMENT_ID", d_.id},
-              {"FERRY_HOOK_PHASE", phase}};
+  // The app's env and its secrets, then ferry's own variables (spawn.h: nothing else).
+  HookEnv env = app_.run.env;
+  if (ctx_.secrets)
+    for (auto& [k, v] : ctx_.secrets(d_.app, d_.env)) env[k] = std::move(v);
+  for (auto [k, v] : {std::pair<const char*, const std::string*>{"FERRY_APP", &d_.app},
+                      {"FERRY_ENV", &d_.env},
+                      {"FERRY_RELEASE", &d_.release},
+                      {"FERRY_PREVIOUS_RELEASE", &d_.previous_release},
+                      {"FERRY_DEPLOYMENT_ID", &d_.id},
+                      {"FERRY_HOOK_PHASE", &phase}})
+    env[k] = *v;
   Json results = Json::array();
   for (const auto& h : hooks) {
     static const Masker kNone;
-    auto r = run_hook(h, env, ctx_.masker ? *ctx_.masker : kNone);
+    auto r = run_hook(h, env, ctx_.masker ? *ctx_.masker : kNone, app_.run.user);
     if (!r.ok()) {
       (void)commit("hook_failed", d_.current_step, r.status().message(),
                    Json{{"hook", h.name}, {"phase", phase}});

@@ -53,7 +53,8 @@ Json event_to_json(const NotificationEvent& e) {
               {"actor", e.actor},
               {"reason", e.reason},
               {"url", e.url},
-              {"time", format_rfc3339(e.time)}};
+              {"time", format_rfc3339(e.time)},
+              {"audit_head", e.audit_head}};
 }
 
 static std::string_view verb(EventKind k) {

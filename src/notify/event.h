@@ -39,11 +39,14 @@ struct NotificationEvent {
   std::string actor;   // who started it, or "ferry" for the engine's own decisions
   std::string reason;  // why (a failed analysis's reasons, the approval asked for)
   std::string url;     // the deployment on the dashboard, when the server knows its address
+  // The audit chain's head when the event was sent, "SEQ:HASH": every receiver holds a
+  // copy, so truncating the audit log shows (`ferry audit verify --expect-head`).
+  std::string audit_head;
   SystemTime time{};
 };
 
 // The event as JSON (the generic webhook's body fields): kind, app, env, release,
-// deployment_id, actor, reason, url, time (RFC 3339).
+// deployment_id, actor, reason, url, time (RFC 3339), audit_head (when known).
 Json event_to_json(const NotificationEvent& e);
 // A one-line human summary: "web v42 → production: rolled back (error rate 7% > 1%)".
 std::string event_summary(const NotificationEvent& e);

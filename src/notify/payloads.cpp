@@ -77,6 +77,7 @@ Json slack_payload(const NotificationEvent& e) {
   field("Release", cut.release);
   field("Deployment", cut.deployment_id);
   field("By", cut.actor);
+  field("Audit head", cut.audit_head);
   if (!fields.empty()) blocks.push_back({{"type", "section"}, {"fields", fields}});
   if (!cut.reason.empty())
     blocks.push_back({{"type", "section"}, {"text", mrkdwn("*Reason*\n" + slack_escape(cut.reason))}});
@@ -113,7 +114,8 @@ Json pagerduty_payload(const NotificationEvent& e, std::string_view routing_key,
                     {"release", cut.release},
                     {"deployment_id", cut.deployment_id},
                     {"actor", truncate_utf8(cut.actor, 200)},
-                    {"reason", cut.reason}}}};
+                    {"reason", cut.reason},
+                    {"audit_head", cut.audit_head}}}};
   j["client"] = "ferry";
   if (!e.url.empty()) {
     j["client_url"] = e.url;

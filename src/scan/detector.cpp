@@ -343,8 +343,8 @@ void Detector::confirm(size_t r, const re2::RE2& re, std::string_view data, size
     size_t lend = data.find('\n', mend > mstart ? mend - 1 : mend);
     if (lend == std::string_view::npos) lend = data.size();
     const std::string_view line = data.substr(lstart, lend - lstart);
-    if (line.find("ferry:allow") != std::string_view::npos ||
-        line.find("gitleaks:allow") != std::string_view::npos) {
+    if (inline_allow_ && (line.find("ferry:allow") != std::string_view::npos ||
+                          line.find("gitleaks:allow") != std::string_view::npos)) {
       continue;
     }
     Finding f;

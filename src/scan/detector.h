@@ -66,6 +66,10 @@ class Detector {
                 std::vector<Finding>& out) const;
 
   const RuleSet& rules() const { return rules_; }
+  // Whether a "ferry:allow" / "gitleaks:allow" on the line drops a finding (default yes).
+  // The release gate turns it off: the tree's author would be allowing their own secrets.
+  // Set before detect() runs on any thread.
+  void set_inline_allow(bool on) { inline_allow_ = on; }
   // Rules whose regex Vectorscan could not take as a prefilter: RE2 runs on whole buffers.
   size_t full_scan_rules() const;
 
@@ -81,6 +85,7 @@ class Detector {
                const Fragment& frag) const;
 
   RuleSet rules_;
+  bool inline_allow_ = true;
   hs_database* db_ = nullptr;
   hs_scratch* proto_scratch_ = nullptr;
   std::unique_ptr<Compiled> c_;

@@ -21,6 +21,7 @@ Result<ScanSetup> prepare_scan(const std::string& root_dir, const ScanOptions& o
   auto det = Detector::create(std::move(rules));
   if (!det) return det.status();
   setup.detector = std::move(*det);
+  setup.detector->set_inline_allow(opts.inline_allow);
   if (!opts.ignore_file.empty()) {
     FERRY_RETURN_IF_ERROR(setup.ignored.load_ignore_file(opts.ignore_file));
   } else if (!opts.no_default_ignore_file && !root_dir.empty()) {

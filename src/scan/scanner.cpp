@@ -52,7 +52,10 @@ class ReadBuffer {
 
 ReadResult read_file(const std::string& path, uint64_t max_size, ReadBuffer& buf,
                      std::string_view& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NOFOLLOW: a file replaced by a link after the walk saw it is not followed out of the
+  // tree; O_NONBLOCK: a FIFO put in its place does not hang the open (it is then refused
+  // by the S_ISREG check below).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return ReadResult::kUnreadable;
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -117,7 +120,10 @@ class FileQueue {
   bool closed_ = false;
 };
 
-Status list_files(const fs::path& root, const Detector& det, FileQueue& queue, ScanStats& stats) {
+using DirId = std::pair<dev_t, ino_t>;
+
+Status list_files(const fs::path& root, const Detector& det, const std::vector<DirId>& skip,
+                  FileQueue& queue, ScanStats& stats) {
   std::error_code ec;
   std::vector<FileEntry> batch;
   uint64_t count = 0;
@@ -133,7 +139,10 @@ Status list_files(const fs::path& root, const Detector& det, FileQueue& queue, S
     }
   };
   if (fs::is_regular_file(root, ec)) {
-    add(root.native(), root.generic_string());
+    // A file named on purpose may be a link: it is resolved here, once, and read with
+    // O_NOFOLLOW like every other file.
+    const fs::path real = fs::canonical(root, ec);
+    add(ec ? root.native() : real.native(), root.generic_string());
     queue.push(batch);
     return Status::Ok();
   }
@@ -151,7 +160,13 @@ Status list_files(const fs::path& root, const Detector& det, FileQueue& queue, S
     const fs::directory_entry& e = *it;
     if (e.is_symlink(ec)) continue;  // never follow links out of the tree
     if (e.is_directory(ec)) {
-      if (e.path().filename() == ".git") it.disable_recursion_pending();
+      struct stat st {};
+      if (e.path().filename() == ".git") {
+        it.disable_recursion_pending();
+      } else if (!skip.empty() && ::lstat(e.path().c_str(), &st) == 0 &&
+                 std::find(skip.begin(), skip.end(), DirId{st.st_dev, st.st_ino}) != skip.end()) {
+        it.disable_recursion_pending();
+      }
       continue;
     }
     if (!e.is_regular_file(ec)) continue;
@@ -238,7 +253,12 @@ Result<ScanReport> scan_path(const std::string& path, const ScanOptions& opts) {
   // The walk runs beside the workers, so scanning starts with the first files found.
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < nthreads; ++t) pool.emplace_back(worker);
-  Status listed = list_files(root, det, queue, report.stats);
+  std::vector<DirId> skip;
+  for (const auto& d : opts.skip_dirs) {
+    struct stat st {};
+    if (::stat(d.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) skip.emplace_back(st.st_dev, st.st_ino);
+  }
+  Status listed = list_files(root, det, skip, queue, report.stats);
   queue.close();
   for (auto& t : pool) t.join();
   FERRY_RETURN_IF_ERROR(listed);

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "scan/finding.h"
@@ -37,9 +38,17 @@ struct ScanOptions {
   std::string since;                     // git scans: only commits after this revision (exclusive)
   uint64_t max_commits = 0;              // git scans: 0 = no limit
   ScanProgress* progress = nullptr;      // optional, updated while scanning
+  // Directories the walk does not enter, matched by device and inode (so they are found
+  // whatever path leads to them); the release gate skips the server's data_dir.
+  std::vector<std::string> skip_dirs;
+  // Inline "ferry:allow" / "gitleaks:allow" comments drop findings; the release gate
+  // sets this false (like the tree's ignore files, they are the author's own say-so).
+  bool inline_allow = true;
 };
 
 // Scans a directory tree (recursively, not following symlinks, skipping .git) or one file.
+// Files are opened with O_NOFOLLOW | O_NONBLOCK and read only when they are regular
+// files: a FIFO or device swapped in during the walk is skipped, never waited on.
 // Binary files (a NUL byte in the first 8 KiB) and files over max_file_size are skipped
 // and counted in stats. Findings are sorted by file, line, column.
 Result<ScanReport> scan_path(const std::string& path, const ScanOptions& opts);

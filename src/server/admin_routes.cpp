@@ -55,7 +55,18 @@ void add_admin_routes(HttpServer& http, ControlPlane& cp) {
     for (const auto& e : envs)
       if (!cp.config()->environment(e))
         return HttpResponse::error(invalid_argument("environment '" + e + "' is not configured"));
-    const int64_t ttl_ms = body->value("ttl_ms", int64_t{0});
+    // Absent: the token never expires. Present: a positive number of milliseconds (a
+    // negative one would make a token that never expires while looking like it does).
+    int64_t ttl_ms = 0;
+    if (body->contains("ttl_ms") && !(*body)["ttl_ms"].is_null()) {
+      const Json& t = (*body)["ttl_ms"];
+      if (!t.is_number_integer() || t.get<int64_t>() <= 0 ||
+          t.get<int64_t>() > int64_t{10} * 366 * 86'400'000)
+        return HttpResponse::error(invalid_argument(
+            "ttl_ms must be a positive whole number of milliseconds (at most 10 years); leave "
+            "it out for a token that does not expire"));
+      ttl_ms = t.get<int64_t>();
+    }
     const std::string actor = principal_of(req).actor();
     auto t = cp.auth().create(body->value("name", ""), *role, envs, actor,
                               to_unix_ms(cp.clock().now()), ttl_ms);
@@ -92,8 +103,10 @@ void add_admin_routes(HttpServer& http, ControlPlane& cp) {
     if (auto l = req.query_value("limit")) limit = std::clamp(std::atoi(l->c_str()), 1, 5000);
     auto list = cp.store().list_audit(after, limit);
     if (!list.ok()) return HttpResponse::error(list.status());
+    // A token limited to some environments sees their entries and the global ones.
     Json out = Json::array();
-    for (const auto& a : *list) out.push_back(audit_json(a));
+    for (const auto& a : *list)
+      if (env_visible(req, a.env)) out.push_back(audit_json(a));
     return HttpResponse::json(Json{{"entries", out}});
   });
 }

@@ -29,6 +29,27 @@ std::optional<HttpResponse> require(const HttpRequest& req, Role need, const std
   return HttpResponse::error(s);
 }
 
+std::optional<int64_t> DenialLimiter::record(const std::string& key,
+                                             std::chrono::steady_clock::time_point now) {
+  std::lock_guard lk(mu_);
+  if (windows_.size() >= kMaxKeys && !windows_.count(key))
+    std::erase_if(windows_, [&](const auto& kv) {
+      return now - kv.second.audited_at >= std::chrono::minutes(1);
+    });
+  auto [it, fresh] = windows_.try_emplace(key);
+  Window& w = it->second;
+  ++w.pending;
+  if (!fresh && now - w.audited_at < std::chrono::minutes(1)) return std::nullopt;
+  w.audited_at = now;
+  const int64_t n = w.pending;
+  w.pending = 0;
+  return n;
+}
+
+bool env_visible(const HttpRequest& req, const std::string& env) {
+  return env.empty() || scope_allows(principal_of(req).envs, env);
+}
+
 Result<std::string> string_field(const Json& body, const char* name, bool required,
                                  size_t max_bytes) {
   if (!body.contains(name) || body[name].is_null()) {
@@ -78,7 +99,12 @@ void add_health_routes(HttpServer& http, ControlPlane& cp) {
   http.route("GET", "/health/live", [](HttpRequest&) {
     return HttpResponse::json({{"ok", true}});
   });
-  http.route("GET", "/health/ready", [&cp](HttpRequest&) {
+  // Without a token: ready or not, nothing else (agent addresses and errors describe the
+  // network behind the server). With a valid token: every check and its error.
+  http.route("GET", "/health/ready", [&cp](HttpRequest& req) {
+    const std::string auth = req.header("authorization");
+    const bool detailed =
+        !auth.empty() && cp.auth().authenticate(auth, to_unix_ms(cp.clock().now())).ok();
     Json checks = Json::object();
     bool ok = true;
     auto v = cp.store().schema_version();
@@ -93,6 +119,7 @@ void add_health_routes(HttpServer& http, ControlPlane& cp) {
         checks["agent " + h->endpoint().to_string()] = s.ok() ? "ok" : s.message();
         ok &= s.ok();
       }
+    if (!detailed) return HttpResponse::json(Json{{"ok", ok}}, ok ? 200 : 503);
     return HttpResponse::json(Json{{"ok", ok}, {"checks", checks}}, ok ? 200 : 503);
   });
 }
@@ -127,8 +154,14 @@ void ControlPlane::add_routes() {
           {{"method", req.method}, {"path", req.path.substr(0, 200)}, {"remote", req.remote_addr}});
     if (res.status == 403) {
       auto actor = req.attrs.count("actor") ? req.attrs.at("actor") : std::string("anonymous");
-      audit(actor, "api.denied", "", "", "", req.remote_addr,
-            Json{{"method", req.method}, {"path", req.path}, {"status", res.status}});
+      const std::string token = req.attrs.count("token_id") ? req.attrs.at("token_id") : "";
+      if (auto count = denials_.record(token + " " + req.method + " " + req.path.substr(0, 200),
+                                       std::chrono::steady_clock::now()))
+        audit(actor, "api.denied", "", "", "", req.remote_addr,
+              Json{{"method", req.method},
+                   {"path", req.path.substr(0, 200)},
+                   {"status", res.status},
+                   {"count", *count}});
     }
     // Access log: changes and errors at info, reads at debug.
     const LogLevel level =

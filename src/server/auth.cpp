@@ -35,6 +35,7 @@ Result<NewTokenRecord> Authenticator::create(const std::string& name, Role role,
                                              std::vector<std::string> envs,
                                              const std::string& created_by, int64_t now_ms,
                                              int64_t ttl_ms) {
+  if (ttl_ms < 0) return invalid_argument("a token's ttl must be positive (0: no expiry)");
   if (name.empty() || name.size() > 64)
     return invalid_argument("token name must be 1-64 characters");
   for (char c : name)

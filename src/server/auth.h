@@ -33,7 +33,7 @@ class Authenticator {
   explicit Authenticator(Store* store) : store_(store) {}
   // From an "Authorization: Bearer …" header value (or a raw token).
   Result<Principal> authenticate(const std::string& header_or_token, int64_t now_ms) const;
-  // Makes a token; `ttl_ms` 0 never expires.
+  // Makes a token; `ttl_ms` 0 never expires, a negative one is kInvalidArgument.
   Result<NewTokenRecord> create(const std::string& name, Role role, std::vector<std::string> envs,
                                 const std::string& created_by, int64_t now_ms, int64_t ttl_ms = 0);
 

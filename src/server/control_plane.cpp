@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "agent/agent_server.h"
 #include "common/crypto.h"
@@ -56,6 +57,12 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
                             " cannot be created: " + ec.message());
   std::filesystem::permissions(config->server.data_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
+  if (!config->server.scan_ignore_file.empty()) {
+    std::ifstream ignore(config->server.scan_ignore_file);
+    if (!ignore)
+      return invalid_argument("server.scan_ignore_file " + config->server.scan_ignore_file +
+                              " cannot be read");
+  }
   auto store = open_store(config->server.store);
   if (!store.ok()) return store.status().with_context("server.store");
   cp->store_ = std::move(*store);
@@ -70,6 +77,26 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
   auto box = SecretBox::from_key_file(key_file);
   if (!box.ok()) return box.status().with_context("server.secrets_key_file");
   cp->secret_box_ = std::make_unique<SecretBox>(std::move(*box));
+  // The audit chain's key, outside the store. Made on the first start of a keyed server:
+  // an existing (unkeyed) chain is then re-sealed by one marked entry.
+  const std::string audit_key_file = config->server.audit_key_file.empty()
+                                         ? config->server.data_dir + "/audit.key"
+                                         : config->server.audit_key_file;
+  bool key_created = false;
+  auto audit_key = load_or_create_audit_key(audit_key_file, &key_created);
+  if (!audit_key.ok()) return audit_key.status().with_context("server.audit_key_file");
+  cp->audit_key_ = std::move(*audit_key);
+  if (key_created) {
+    auto head = cp->store_->audit_head();
+    if (!head.ok()) return head.status().with_context("reading the audit head");
+    if (head->seq > 0)
+      cp->audit("server", kAuditResealAction, "", "", "", "",
+                Json{{"from", "sha256 (ferry-audit-v1)"},
+                     {"to", "hmac-sha256 (ferry-audit-v2)"},
+                     {"resealed_entries", head->seq},
+                     {"v1_head_hash", head->hash},
+                     {"key_file", audit_key_file}});
+  }
   // Every stored secret value is masked in logs, events and hook output from the start.
   for (const auto& app : config->apps)
     for (const auto& env : config->environments)
@@ -209,6 +236,17 @@ Status ControlPlane::start() {
         lk.lock();
       }
     });
+  // Another copy of the audit head, in the log (shipped off the host by the log pipeline).
+  head_logger_ = std::thread([this] {
+    std::unique_lock lk(watch_mu_);
+    do {
+      lk.unlock();
+      auto h = audit_head();
+      if (h.ok()) log_->info("audit head", {{"seq", h->seq}, {"hash", h->hash}});
+      lk.lock();
+    } while (!watch_cv_.wait_for(lk, std::chrono::milliseconds(opts_.audit_head_log_ms),
+                                 [this] { return stopping_; }));
+  });
   audit("server", "server.start", "", "", "", "",
         Json{{"listen", http_->address()}, {"config", config->path}});
   log_->info("ferry server listening", {{"address", http_->address()}});
@@ -222,6 +260,7 @@ void ControlPlane::stop() {
   }
   watch_cv_.notify_all();
   if (watchdog_.joinable()) watchdog_.join();
+  if (head_logger_.joinable()) head_logger_.join();
   hub_.close_all();
   if (http_) http_->stop();
   if (engine_) engine_->stop();
@@ -246,9 +285,20 @@ void ControlPlane::audit(const std::string& actor, const std::string& action,
   // Details may quote user input or hook output: masked before they are sealed.
   auto masked = parse_json(masker_->mask(dump_json(details)));
   a.details = masked.ok() ? *masked : Json::object();
-  auto r = store_->append_audit(a, seal_audit_record);
+  auto r =
+      store_->append_audit(a, [this](AuditRecord& e) { seal_audit_record_keyed(e, audit_key_); });
   if (!r.ok())
     log_->error("audit entry not written", {{"action", action}, {"error", r.status().message()}});
+}
+
+Result<AuditRecord> ControlPlane::audit_head() {
+  return store_->audit_head();
+}
+
+std::string ControlPlane::audit_head_text() {
+  auto h = store_->audit_head();
+  if (!h.ok() || h->seq == 0) return "";
+  return std::to_string(h->seq) + ":" + h->hash;
 }
 
 void ControlPlane::handle_event(const DeploymentEvent& e, const DeploymentRecord& d) {
@@ -283,6 +333,7 @@ void ControlPlane::handle_event(const DeploymentEvent& e, const DeploymentRecord
   n.actor = *kind == EventKind::kDeploymentStarted ? d.requested_by : "ferry";
   n.reason = masker_->mask(d.reason.empty() ? e.message : d.reason);
   n.url = http_ ? "http://" + http_->address() + "/#/deployments/" + d.id : "";
+  n.audit_head = audit_head_text();
   n.time = clock_.now();
   notifier_->notify(n);
 }
@@ -298,6 +349,21 @@ GateDecision ControlPlane::check_gates(const DeploymentRecord& d) {
     if (!*ok)
       return {GateDecision::Verdict::kRefuse, "release " + d.release + " has not succeeded in " +
                                                   req + " (required before " + d.env + ")"};
+  }
+  // Scan: checked when the deployment was asked for; again here for deployments a
+  // previous version of the server created, unless the created event holds an override.
+  if (config->scan_required(d.env)) {
+    auto rel = store_->get_release(d.app, d.release);
+    if (!rel.ok()) return {GateDecision::Verdict::kWait, "store: " + rel.status().message()};
+    if (Status s = check_scan_gate(*config, d.env, *rel); !s.ok()) {
+      auto events = store_->list_events(d.id, 0, 1000);
+      bool excused = false;
+      if (events.ok())
+        for (const auto& e : *events)
+          excused |= e.type == "created" &&
+                     (e.data.contains("scan_override") || e.data.value("rollback", false));
+      if (!excused) return {GateDecision::Verdict::kRefuse, s.message()};
+    }
   }
   const int64_t now = to_unix_ms(clock_.now());
   // Approvals: N people other than the requester, not expired.

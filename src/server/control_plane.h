@@ -3,10 +3,12 @@
 // API (docs/api.md) with token auth, the event stream and the audit chain.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -37,6 +39,25 @@ struct ServerOptions {
   bool local_agent = true;   // false: only the agents listed in ferry.yaml
   std::string log_level = "info";
   std::string log_file;  // "" = stderr
+  int audit_head_log_ms = 60'000;  // how often the audit head is logged ("audit head")
+};
+
+// Denials (403) are audited once per token and route per minute: the first of a minute
+// is written with `count` = the denials since the previous entry for that key (itself
+// included); the others are only counted. Thread-safe; at most kMaxKeys keys are kept.
+class DenialLimiter {
+ public:
+  static constexpr size_t kMaxKeys = 10'000;
+  // The count to audit now, or nullopt when this denial is only counted.
+  std::optional<int64_t> record(const std::string& key, std::chrono::steady_clock::time_point now);
+
+ private:
+  struct Window {
+    std::chrono::steady_clock::time_point audited_at;
+    int64_t pending = 0;  // denials since the last audited one
+  };
+  std::mutex mu_;
+  std::map<std::string, Window> windows_;
 };
 
 class ControlPlane {
@@ -49,6 +70,11 @@ class ControlPlane {
   void stop();
   uint16_t port() const { return http_ ? http_->port() : 0; }
   std::string address() const { return http_ ? http_->address() : ""; }
+
+  // The audit chain's last entry (seq 0 when empty), and its head as "SEQ:HASH".
+  Result<AuditRecord> audit_head();
+  std::string audit_head_text();
+  const std::string& audit_key() const { return audit_key_; }
 
   // Appends a sealed audit entry; failures are logged (the action already happened).
   void audit(const std::string& actor, const std::string& action, const std::string& app,
@@ -87,6 +113,7 @@ class ControlPlane {
   std::unique_ptr<Store> store_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<SecretBox> secret_box_;
+  std::string audit_key_;  // HMAC key of the audit chain (governance/audit_chain.h)
   std::unique_ptr<LocalAgent> local_agent_;
   std::map<std::string, std::unique_ptr<HttpAgentClient>> agents_;  // by agent name
   HttpPromQueryClient prom_;
@@ -95,9 +122,11 @@ class ControlPlane {
   EventHub hub_;
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<Dispatcher> notifier_;
-  std::set<std::string> approval_notified_;  // deployments whose approval request went out
+  std::set<std::string> approval_notified_;
+  DenialLimiter denials_;  // deployments whose approval request went out
   // Watches the local agent and restarts it when it dies.
   std::thread watchdog_;
+  std::thread head_logger_;  // logs the audit head every audit_head_log_ms
   std::mutex watch_mu_;
   std::condition_variable watch_cv_;
   bool stopping_ = false;
@@ -116,6 +145,10 @@ void add_dashboard_routes(HttpServer& http, ControlPlane& cp);
 Principal principal_of(const HttpRequest& req);
 // A route's permission check: nullopt when allowed, else the 403 answer.
 std::optional<HttpResponse> require(const HttpRequest& req, Role need, const std::string& env = {});
+
+// Whether the request's token may see `env` (its environment scope; "" = not
+// environment-specific, always visible). Reads filter by this.
+bool env_visible(const HttpRequest& req, const std::string& env);
 
 // A string field of a JSON body: absent or null is "" (or an error when `required`),
 // another type or more than `max_bytes` is an invalid_argument naming the field.

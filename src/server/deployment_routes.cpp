@@ -43,10 +43,22 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
                           {"environments", envs},
                           {"active", active}});
     }
+    // A token limited to some environments sees only those.
+    for (auto& a : apps) {
+      Json visible = Json::object();
+      for (auto it = a["environments"].begin(); it != a["environments"].end(); ++it)
+        if (env_visible(req, it.key())) visible[it.key()] = it.value();
+      a["environments"] = visible;
+      Json active = Json::array();
+      for (const auto& d : a["active"])
+        if (env_visible(req, d.value("env", ""))) active.push_back(d);
+      a["active"] = active;
+    }
     Json envs = Json::array();
     for (const auto& env : config->environments)
-      envs.push_back(
-          Json{{"name", env.name}, {"requires", env.requires_envs}, {"approvals", env.approvals}});
+      if (env_visible(req, env.name))
+        envs.push_back(Json{
+            {"name", env.name}, {"requires", env.requires_envs}, {"approvals", env.approvals}});
     return HttpResponse::json(Json{{"apps", apps}, {"environments", envs}});
   });
 
@@ -80,10 +92,34 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
       if (!f->ok()) return HttpResponse::error(f->status());
     if (auto denied = require(req, Role::kDeployer, *env)) return *denied;
     const std::string actor = principal_of(req).actor();
-    auto d = cp.engine().deploy(*app, *env, *rel, actor);
-    if (!d.ok()) return HttpResponse::error(d.status());
-    cp.audit(actor, "deployment.create", *app, *env, *rel, req.remote_addr,
-             Json{{"deployment_id", d->id}, {"strategy", d->strategy}});
+    // The scan gate's override: admin only, with a reason, audited.
+    if (body->contains("override_scan") && !(*body)["override_scan"].is_boolean())
+      return HttpResponse::error(invalid_argument("field 'override_scan' must be true or false"));
+    DeployOptions opts;
+    if (body->value("override_scan", false)) {
+      if (auto denied = require(req, Role::kAdmin, *env)) return *denied;
+      auto reason = string_field(*body, "reason", false, 1000);
+      if (!reason.ok()) return HttpResponse::error(reason.status());
+      if (reason->size() < 8)
+        return HttpResponse::error(
+            invalid_argument("--override-scan needs --reason of at least 8 characters"));
+      opts.scan_override_reason = *reason;
+    }
+    auto d = cp.engine().deploy(*app, *env, *rel, actor, opts);
+    if (!d.ok()) {
+      if (d.status().code() == Code::kFailedPrecondition &&
+          d.status().message().find("scan status") != std::string::npos)
+        cp.audit(actor, "deployment.scan_refused", *app, *env, *rel, req.remote_addr,
+                 Json{{"reason", d.status().message()}});
+      return HttpResponse::error(d.status());
+    }
+    Json details{{"deployment_id", d->id}, {"strategy", d->strategy}};
+    if (!opts.scan_override_reason.empty()) {
+      details["scan_override_reason"] = opts.scan_override_reason;
+      cp.audit(actor, "deployment.scan_override", *app, *env, *rel, req.remote_addr,
+               Json{{"deployment_id", d->id}, {"reason", opts.scan_override_reason}});
+    }
+    cp.audit(actor, "deployment.create", *app, *env, *rel, req.remote_addr, details);
     return HttpResponse::json(deployment_json(*d), 201);
   });
 
@@ -94,10 +130,12 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
     f.env = req.query_value("env").value_or("");
     f.active_only = req.query_value("active").value_or("") == "1";
     f.limit = int_query(req, "limit", 50, 1, 500);
+    if (auto denied = require(req, Role::kViewer, f.env)) return *denied;
     auto list = cp.store().list_deployments(f);
     if (!list.ok()) return HttpResponse::error(list.status());
     Json out = Json::array();
-    for (const auto& d : *list) out.push_back(deployment_json(d));
+    for (const auto& d : *list)
+      if (env_visible(req, d.env)) out.push_back(deployment_json(d));
     return HttpResponse::json(Json{{"deployments", out}});
   });
 
@@ -105,6 +143,7 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
     if (auto denied = require(req, Role::kViewer)) return *denied;
     auto d = cp.store().get_deployment(req.param("id"));
     if (!d.ok()) return HttpResponse::error(d.status());
+    if (auto denied = require(req, Role::kViewer, d->env)) return *denied;
     Json j = deployment_json(*d);
     int64_t after = 0;
     if (auto a = req.query_value("after")) after = std::strtoll(a->c_str(), nullptr, 10);
@@ -152,11 +191,24 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
     if (auto denied = require(req, Role::kViewer)) return *denied;
     int64_t after = 0;
     if (auto a = req.query_value("after")) after = std::strtoll(a->c_str(), nullptr, 10);
-    auto events = cp.store().list_events(req.query_value("deployment").value_or(""), after,
-                                         int_query(req, "limit", 200, 1, 1000));
+    const std::string deployment = req.query_value("deployment").value_or("");
+    if (!deployment.empty()) {
+      auto d = cp.store().get_deployment(deployment);
+      if (!d.ok()) return HttpResponse::error(d.status());
+      if (auto denied = require(req, Role::kViewer, d->env)) return *denied;
+    }
+    auto events = cp.store().list_events(deployment, after, int_query(req, "limit", 200, 1, 1000));
     if (!events.ok()) return HttpResponse::error(events.status());
     Json ev = Json::array();
-    for (const auto& e : *events) ev.push_back(event_json(e));
+    std::map<std::string, bool> visible;  // deployment id → in the token's scope
+    for (const auto& e : *events) {
+      auto it = visible.find(e.deployment_id);
+      if (it == visible.end()) {
+        auto d = cp.store().get_deployment(e.deployment_id);
+        it = visible.emplace(e.deployment_id, d.ok() && env_visible(req, d->env)).first;
+      }
+      if (it->second) ev.push_back(event_json(e));
+    }
     return HttpResponse::json(Json{{"events", ev}});
   });
 
@@ -166,16 +218,34 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
     HttpResponse r;
     r.content_type = "text/event-stream";
     r.headers.push_back({"Cache-Control", "no-store"});
-    r.stream = [&cp](StreamWriter& w) {
+    const Principal who = principal_of(req);
+    r.stream = [&cp, who](StreamWriter& w) {
+      // The token is checked again every half second: a revoked or expired token ends
+      // the stream within a second, not when the client goes away.
+      auto still_valid = [&cp, &who] {
+        auto rec = cp.store().get_token(who.token_id);
+        if (!rec.ok() || rec->revoked) return false;
+        return rec->expires_at_ms == 0 || to_unix_ms(cp.clock().now()) < rec->expires_at_ms;
+      };
       auto sub = cp.events().subscribe();
       if (!w.write(": ferry event stream\n\n")) {
         cp.events().unsubscribe(sub);
         return;
       }
       auto last_beat = std::chrono::steady_clock::now();
+      auto last_check = last_beat;
       while (true) {
-        auto e = EventHub::next(*sub, 1000);
+        auto e = EventHub::next(*sub, 500);
         if (!e && sub->closed) break;
+        if (const auto now = std::chrono::steady_clock::now();
+            now - last_check >= std::chrono::milliseconds(500)) {
+          last_check = now;
+          if (!still_valid()) {
+            (void)w.write("event: end\ndata: {\"reason\":\"token revoked or expired\"}\n\n");
+            break;
+          }
+        }
+        if (e && !scope_allows(who.envs, e->value("env", ""))) continue;
         std::string chunk;
         if (e) {
           chunk = "id: " + std::to_string(e->value("seq", int64_t{0})) +

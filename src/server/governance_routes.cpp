@@ -61,16 +61,18 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     const std::string app = req.query_value("app").value_or(""),
                       env = req.query_value("env").value_or(""),
                       rel = req.query_value("release").value_or("");
+    if (auto denied = require(req, Role::kViewer, env)) return *denied;
     auto list = cp.store().list_approvals(app, env, rel);
     if (!list.ok()) return HttpResponse::error(list.status());
     Json out = Json::array();
     for (const auto& a : *list)
-      out.push_back(Json{{"app", a.app},
-                         {"env", a.env},
-                         {"release", a.release},
-                         {"approver", a.approver},
-                         {"comment", a.comment},
-                         {"at_ms", a.at_ms}});
+      if (env_visible(req, a.env))
+        out.push_back(Json{{"app", a.app},
+                           {"env", a.env},
+                           {"release", a.release},
+                           {"approver", a.approver},
+                           {"comment", a.comment},
+                           {"at_ms", a.at_ms}});
     return HttpResponse::json(Json{{"approvals", out}});
   });
 
@@ -158,25 +160,63 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     return HttpResponse::json(Json{{"ok", true}, {"instances_refreshed", refreshed.ok()}});
   });
 
+  // Streams the chain through the keyed verifier a page at a time: memory stays at one
+  // page whatever the length of the log.
   http.route("GET", "/api/v1/audit/verify", [&cp](HttpRequest& req) {
     if (auto denied = require(req, Role::kViewer)) return *denied;
-    std::vector<AuditRecord> all;
-    int64_t after = 0;
+    std::optional<std::pair<int64_t, std::string>> expect;
+    if (auto e = req.query_value("expect_head")) {
+      auto parsed = parse_audit_head(*e);
+      if (!parsed.ok()) return HttpResponse::error(parsed.status());
+      expect = *parsed;
+    }
+    KeyedAuditVerifier verifier(cp.audit_key());
+    std::string hash_at_expected;
+    int64_t after = 0, entries = 0;
     while (true) {
-      auto page = cp.store().list_audit(after, 5000);
+      auto page = cp.store().list_audit(after, 1000);
       if (!page.ok()) return HttpResponse::error(page.status());
       if (page->empty()) break;
       after = page->back().seq;
-      all.insert(all.end(), page->begin(), page->end());
-      if (all.size() > 5'000'000) break;
+      entries += static_cast<int64_t>(page->size());
+      for (const auto& a : *page) {
+        if (expect && a.seq == expect->first) hash_at_expected = a.hash;
+        if (!verifier.add(a)) break;
+      }
+      if (!verifier.result().ok) break;
     }
-    AuditVerify v = verify_audit_chain(all);
-    Json j{{"ok", v.ok}, {"entries", all.size()}};
+    const AuditVerify& v = verifier.finish();
+    Json j{{"ok", v.ok},
+           {"entries", entries},
+           {"last_seq", v.last_seq},
+           {"last_hash", v.last_seq > 0 ? v.last_hash : ""},
+           {"unkeyed_entries", verifier.v1_entries()}};
     if (!v.ok) {
       j["first_bad_seq"] = v.bad_seq;
       j["reason"] = v.reason;
     }
+    if (expect) {
+      Status s = check_expected_head(v, expect->first, expect->second, hash_at_expected);
+      j["expected_head"] = std::to_string(expect->first) + ":" + expect->second;
+      j["expected_head_ok"] = s.ok();
+      if (!s.ok()) {
+        j["ok"] = false;
+        j["reason"] = v.ok ? s.message() : v.reason + "; " + s.message();
+      }
+    }
     return HttpResponse::json(j);
+  });
+
+  // The head of the chain, for another system to keep (and compare later).
+  http.route("GET", "/api/v1/audit/head", [&cp](HttpRequest& req) {
+    if (auto denied = require(req, Role::kViewer)) return *denied;
+    auto h = cp.audit_head();
+    if (!h.ok()) return HttpResponse::error(h.status());
+    return HttpResponse::json(
+        Json{{"seq", h->seq},
+             {"hash", h->hash},
+             {"head", h->seq > 0 ? std::to_string(h->seq) + ":" + h->hash : ""},
+             {"time_ms", h->time_ms}});
   });
 }
 

@@ -1,4 +1,8 @@
 // Releases: recording one runs the secret-scan gate on its source tree.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <filesystem>
 
 #include "core/agent_api.h"
@@ -21,12 +25,40 @@ bool valid_version(const std::string& v) {
 
 // The scan gate reads only trees under the server's working directory, the folder of
 // its ferry.yaml, or a folder listed in FERRY_SCAN_ROOTS (colon-separated): a release
-// request must not make the server read (and report on) any file it can open.
-Status check_scan_root(const std::string& source, const std::string& config_path) {
+// request must not make the server read (and report on) any file it can open. The
+// server's data_dir is never a root: a source inside it is refused, and when the source
+// holds it, the walk skips it.
+//
+// The directory is opened first and every check is made on what the descriptor names;
+// the scan then reads the tree through that descriptor, so a symlink swapped in after
+// the check changes nothing (no check-then-scan race).
+struct ScanRoot {
+  int fd = -1;
+  std::filesystem::path real;  // the canonical path the checks were made on
+  ScanRoot() = default;
+  ScanRoot(const ScanRoot&) = delete;
+  ScanRoot& operator=(const ScanRoot&) = delete;
+  ~ScanRoot() {
+    if (fd >= 0) ::close(fd);
+  }
+  std::string scan_path() const { return "/proc/self/fd/" + std::to_string(fd); }
+};
+
+bool is_within(const std::filesystem::path& p, const std::filesystem::path& root) {
+  if (root.empty()) return false;
+  auto rel = p.lexically_relative(root);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
+Status open_scan_root(const std::string& source, const std::string& config_path,
+                      const std::string& data_dir, ScanRoot& out) {
   namespace fs = std::filesystem;
+  out.fd = ::open(source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (out.fd < 0) return invalid_argument("source " + source + " is not a directory on the server");
   std::error_code ec;
-  const fs::path real = fs::canonical(source, ec);
-  if (ec) return invalid_argument("source " + source + " is not a directory on the server");
+  out.real = fs::read_symlink(out.scan_path(), ec);
+  if (ec) return internal_error("source " + source + " cannot be resolved: " + ec.message());
+  const fs::path data = fs::weakly_canonical(fs::absolute(data_dir), ec);
   std::vector<fs::path> roots{fs::current_path(ec),
                               fs::canonical(fs::absolute(config_path).parent_path(), ec)};
   if (const char* extra = std::getenv("FERRY_SCAN_ROOTS")) {
@@ -37,25 +69,30 @@ Status check_scan_root(const std::string& source, const std::string& config_path
       i = j + 1;
     }
   }
+  if (out.real == data || is_within(out.real, data))
+    return permission_denied("source " + source +
+                             " is inside the server's data_dir, which is "
+                             "never scanned (it holds the keys and the store)");
   for (const auto& root : roots) {
     if (root.empty() || root == root.root_path()) continue;
-    auto rel = real.lexically_relative(root);
-    if (!rel.empty() && *rel.begin() != "..") return Status::Ok();
+    if (root == data || is_within(root, data)) continue;  // data_dir is never a root
+    if (out.real == root || is_within(out.real, root)) return Status::Ok();
   }
   return permission_denied("source " + source +
                            " is outside the folders the server scans (its working directory, "
                            "the folder of its ferry.yaml, FERRY_SCAN_ROOTS)");
 }
 
+// What the release itself adds to the app's environment (--set-env).
+Json release_env(const ReleaseRecord& r) {
+  return r.config.is_object() ? r.config.value("release_env", Json::object()) : Json::object();
+}
+
 Json release_json(const ReleaseRecord& r) {
-  return Json{{"app", r.app},
-              {"version", r.version},
-              {"git_sha", r.git_sha},
-              {"artifact", r.artifact},
-              {"scan_status", r.scan_status},
-              {"scan_summary", r.scan_summary},
-              {"created_by", r.created_by},
-              {"created_at_ms", r.created_at_ms}};
+  return Json{
+      {"app", r.app},           {"version", r.version},         {"git_sha", r.git_sha},
+      {"artifact", r.artifact}, {"scan_status", r.scan_status}, {"scan_summary", r.scan_summary},
+      {"env", release_env(r)},  {"created_by", r.created_by},   {"created_at_ms", r.created_at_ms}};
 }
 
 }  // namespace
@@ -91,16 +128,32 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
     if (!env.is_object() || env.size() > 100)
       return HttpResponse::error(invalid_argument("env must be an object of at most 100 strings"));
     for (auto it = env.begin(); it != env.end(); ++it) {
-      if (!it.value().is_string() || it.key().empty() || it.key().size() > 128 ||
-          it.value().get<std::string>().size() > 4096)
-        return HttpResponse::error(invalid_argument("env." + it.key().substr(0, 128) +
-                                                    " must be a string of at most 4096 bytes"));
-      run.env[it.key()] = it.value().get<std::string>();
+      const std::string& name = it.key();
+      const std::string shown = name.substr(0, 64);
+      if (!valid_env_name(name))
+        return HttpResponse::error(
+            invalid_argument("env name '" + shown +
+                             "' is not a variable name: letters, digits and _, not "
+                             "starting with a digit, at most 128 (configuration.md, type env)"));
+      if (is_reserved_env(name))
+        return HttpResponse::error(
+            invalid_argument("env." + shown + " is set by ferry itself (PORT, FERRY_*)"));
+      if (is_loader_env(name) && std::find(run.allow_loader_env.begin(), run.allow_loader_env.end(),
+                                           name) == run.allow_loader_env.end())
+        return HttpResponse::error(permission_denied(
+            "env." + shown + " changes what the program loads or runs; app " + r.app +
+            " does not allow it (apps." + r.app + ".run.allow_loader_env)"));
+      if (!it.value().is_string() || it.value().get<std::string>().size() > 4096 ||
+          it.value().get<std::string>().find('\0') != std::string::npos)
+        return HttpResponse::error(invalid_argument(
+            "env." + shown + " must be a string of at most 4096 bytes without NUL"));
+      run.env[name] = it.value().get<std::string>();
     }
     Json runj, checksj;
     to_json(runj, run);
     to_json(checksj, app->checks);
-    r.config = Json{{"run", runj}, {"checks", checksj}};
+    // The release's own additions, kept apart so approvers see exactly what it changes.
+    r.config = Json{{"run", runj}, {"checks", checksj}, {"release_env", env}};
 
     // Scan gate.
     auto source_f = string_field(*body, "source", false, 4096),
@@ -112,22 +165,34 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
       return HttpResponse::error(invalid_argument("field 'override_scan' must be true or false"));
     const bool override_scan = body->value("override_scan", false);
     if (!source.empty()) {
-      if (Status s = check_scan_root(source, cp.options().config_path); !s.ok())
+      ScanRoot root;
+      if (Status s =
+              open_scan_root(source, cp.options().config_path, config->server.data_dir, root);
+          !s.ok())
         return HttpResponse::error(s);
-      if (!std::filesystem::is_directory(source))
-        return HttpResponse::error(
-            invalid_argument("source " + source + " is not a directory on the server"));
-      auto report = scan::scan_path(source, scan::ScanOptions{});
+      // The gate's ignores come from the server's configuration, never from the tree.
+      scan::ScanOptions sopts;
+      sopts.no_default_ignore_file = true;
+      sopts.inline_allow = false;
+      sopts.ignore_file = config->server.scan_ignore_file;
+      sopts.threads = 2;
+      std::error_code ec;
+      if (const auto data = std::filesystem::weakly_canonical(
+              std::filesystem::absolute(config->server.data_dir), ec);
+          !ec && is_within(data, root.real))
+        sopts.skip_dirs.push_back(data.string());
+      auto report = scan::scan_path(root.scan_path(), sopts);
       if (!report.ok())
         return HttpResponse::error(report.status().with_context("scan of " + source));
+      // Rule, place and a redacted secret: enough to fix it. No fingerprints: they would
+      // hand back a hash of the secret and what it takes to ignore the finding.
       Json findings = Json::array();
       for (const auto& f : report->findings) {
         if (findings.size() >= 50) break;
         findings.push_back(Json{{"rule", f.rule_id},
                                 {"file", f.file},
                                 {"line", f.line},
-                                {"secret", scan::redact(f.secret)},
-                                {"fingerprint", f.fingerprint}});
+                                {"secret", scan::redact(f.secret)}});
       }
       r.scan_summary = Json{{"findings", report->findings.size()},
                             {"files", report->stats.files_scanned},
@@ -161,7 +226,7 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
     cp.audit(who.actor(),
              r.scan_status == "overridden" ? "release.create_override" : "release.create", r.app,
              "", r.version, req.remote_addr,
-             Json{{"scan_status", r.scan_status}, {"reason", reason}});
+             Json{{"scan_status", r.scan_status}, {"reason", reason}, {"env", release_env(r)}});
     // Environments with auto_deploy take every new release without a request.
     Json auto_deployed = Json::array();
     for (const auto& env : config->environments) {
@@ -180,6 +245,13 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
     Json out = release_json(r);
     out["auto_deployed"] = auto_deployed;
     return HttpResponse::json(out, 201);
+  });
+
+  http.route("GET", "/api/v1/apps/{app}/releases/{version}", [&cp](HttpRequest& req) {
+    if (auto denied = require(req, Role::kViewer)) return *denied;
+    auto r = cp.store().get_release(req.param("app"), req.param("version"));
+    if (!r.ok()) return HttpResponse::error(r.status());
+    return HttpResponse::json(release_json(*r));
   });
 
   http.route("GET", "/api/v1/apps/{app}/releases", [&cp](HttpRequest& req) {

@@ -60,6 +60,8 @@ class Store {
   virtual Result<AuditRecord> append_audit(AuditRecord a,
                                            const std::function<void(AuditRecord&)>& seal) = 0;
   virtual Result<std::vector<AuditRecord>> list_audit(int64_t after_seq, int limit) = 0;
+  // The last entry (the chain's head); seq 0 when the log is empty.
+  virtual Result<AuditRecord> audit_head() = 0;
 
   // Approvals.
   virtual Status add_approval(const ApprovalRecord& a) = 0;

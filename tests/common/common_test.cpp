@@ -32,10 +32,24 @@ TEST(Masker, MasksEveryOccurrenceLongestFirst) {
   Masker m;
   m.add("hunter2secret");
   m.add("hunter2");
-  m.add("ab");  // too short to mask safely
-  EXPECT_EQ(m.mask("pw=hunter2secret and hunter2, ab"), "pw=**** and ****, ab");
+  EXPECT_EQ(m.mask("pw=hunter2secret and hunter2"), "pw=**** and ****");
   m.remove("hunter2");
   EXPECT_EQ(m.mask("hunter2"), "hunter2");
+}
+
+// Issue 13, item 7: a secret of 1-3 bytes is masked too, where it stands alone.
+TEST(Masker, ShortSecretsAreMaskedAsWholeTokens) {
+  Masker m;
+  m.add("ab1");
+  m.add("Z");
+  EXPECT_EQ(m.size(), 2u);
+  EXPECT_EQ(m.mask("password=ab1 user=Z"), "password=**** user=****");
+  EXPECT_EQ(m.mask("ab1"), "****");
+  EXPECT_EQ(m.mask("\"ab1\","), "\"****\",");
+  // Inside longer words they are left alone: masking them would mangle ordinary text.
+  EXPECT_EQ(m.mask("tab1e Zebra xab1"), "tab1e Zebra xab1");
+  m.remove("ab1");
+  EXPECT_EQ(m.mask("password=ab1"), "password=ab1");
 }
 
 TEST(Status, ResultCarriesValueOrError) {

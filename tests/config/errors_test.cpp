@@ -379,3 +379,36 @@ TEST(ConfigErrors, AliasBombIsBounded) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace {
+
+// Issue 13: run.user (syntax only; existence is the agent's check), allow_loader_env
+// (only loader variables), an environment's scan gate, and the server's scan and audit
+// key settings.
+TEST(ConfigErrors, SecuritySettings) {
+  using testing::errors_of;
+  using testing::kMinimal;
+  const auto app = [](const std::string& extra) { return std::string(kMinimal) + extra; };
+  EXPECT_CONFIG_ERROR(app("      user: \"Bad User\"\n"), "apps.web.run.user", "is not a user name",
+                      11);
+  EXPECT_CONFIG_ERROR(app("      user: ../etc\n"), "apps.web.run.user", "is not a user name", 11);
+  EXPECT_CONFIG_ERROR(app("      allow_loader_env: [WORKERS]\n"), "apps.web.run.allow_loader_env",
+                      "is not a loader variable", 11);
+  auto ok = errors_of(
+      app("      user: ferry-app\n      allow_loader_env: [LD_LIBRARY_PATH, NODE_OPTIONS]\n"));
+  EXPECT_TRUE(ok.empty()) << testing::dump(ok);
+  std::string y = kMinimal;
+  y.replace(y.find("  staging: {}"), 13, "  staging:\n    scan: sometimes");
+  EXPECT_CONFIG_ERROR(y, "environments.staging.scan", "allowed: \"required\" or \"optional\"", 4);
+  y = kMinimal;
+  y.replace(y.find("  staging: {}"), 13, "  staging:\n    scan: optional");
+  EXPECT_TRUE(errors_of(y).empty());
+  auto server = errors_of(std::string(kMinimal) +
+                          "server:\n  scan_ignore_file: /etc/ferry/gate.ignore\n"
+                          "  audit_key_file: /etc/ferry/audit.key\n");
+  EXPECT_TRUE(server.empty()) << testing::dump(server);
+}
+
+}  // namespace
+}  // namespace ferry

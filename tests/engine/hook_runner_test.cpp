@@ -1,8 +1,12 @@
 #include "engine/hook_runner.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <set>
+#include <sstream>
 
 #include "common/crypto.h"
 
@@ -68,6 +72,59 @@ TEST(HookRunner, SecretsAreMaskedInOutput) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message().find("hunter2"), std::string::npos);
   EXPECT_NE(r.status().message().find("****"), std::string::npos);
+}
+
+// Issue 13, item 3: hooks inherit nothing of the server but PATH, HOME, LANG and TZ.
+TEST(HookRunner, EnvironmentIsAnAllowlistNotTheServers) {
+  setenv("FERRY_TOKEN", "ferry_tok_must_not_leak", 1);
+  setenv("SLACK_WEBHOOK_URL", "https://hooks.example/must-not-leak", 1);
+  Masker m;
+  auto r = run_hook(sh("env"), {{"FERRY_APP", "web"}, {"DB_URL", "postgres://db/web"}}, m);
+  unsetenv("FERRY_TOKEN");
+  unsetenv("SLACK_WEBHOOK_URL");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->output.find("must_not_leak"), std::string::npos) << r->output;
+  EXPECT_EQ(r->output.find("must-not-leak"), std::string::npos) << r->output;
+  EXPECT_NE(r->output.find("FERRY_APP=web"), std::string::npos) << r->output;
+  EXPECT_NE(r->output.find("DB_URL=postgres://db/web"), std::string::npos) << r->output;
+  EXPECT_NE(r->output.find("PATH="), std::string::npos) << r->output;
+}
+
+TEST(HookRunner, NoDescriptorOfTheServerIsInherited) {
+  // A descriptor without close-on-exec, as a listening socket or the store might be.
+  const int fd = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::dup2(fd, 57), 57);
+  ::close(fd);
+  Masker m;
+  // "$$$$": hook arguments are expanded like instance ones, so the shell sees "$$".
+  auto r = run_hook(sh("ls /proc/$$$$/fd"), {}, m);
+  ::close(57);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  std::set<std::string> fds;
+  std::istringstream in(r->output);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) fds.insert(line);
+  EXPECT_EQ(fds.count("57"), 0u) << r->output;
+  for (const auto& f : fds) EXPECT_LE(std::stoi(f), 2) << "fd " << f << " leaked: " << r->output;
+}
+
+TEST(HookRunner, ArgumentsAreExpandedLikeInstanceArguments) {
+  setenv("FERRY_TOKEN", "ferry_tok_must_not_leak", 1);
+  HookSpec h;
+  h.name = "backup";
+  h.command = {"/bin/echo",     "backup-${VERSION}", "from-$PREVIOUS_VERSION",
+               "${APP}.${ENV}", "[${FERRY_TOKEN}]",  "$$literal"};
+  Masker m;
+  auto r = run_hook(h,
+                    {{"FERRY_RELEASE", "v7"},
+                     {"FERRY_PREVIOUS_RELEASE", "v6"},
+                     {"FERRY_APP", "web"},
+                     {"FERRY_ENV", "prod"}},
+                    m);
+  unsetenv("FERRY_TOKEN");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->output, "backup-v7 from-v6 web.prod [] $literal\n");
 }
 
 }  // namespace

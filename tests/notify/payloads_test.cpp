@@ -221,3 +221,28 @@ TEST(Sinks, EventFilter) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace {
+
+// Issue 13, item 4: every notification carries the audit chain's head, so each receiver
+// holds a copy to check the log against later.
+TEST(Payloads, EveryKindCarriesTheAuditHead) {
+  NotificationEvent e;
+  e.kind = EventKind::kSucceeded;
+  e.app = "web";
+  e.env = "production";
+  e.release = "v42";
+  e.deployment_id = "dep_0123";
+  e.time = from_unix_ms(1'700'000'000'123);
+  e.audit_head = "17:" + std::string(64, 'a');
+  EXPECT_EQ(webhook_payload(e, "del-1").value("audit_head", ""), e.audit_head);
+  EXPECT_EQ(
+      pagerduty_payload(e, "key", PagerDutyAction::kTrigger, "ferry")["payload"]["custom_details"]
+          .value("audit_head", ""),
+      e.audit_head);
+  EXPECT_NE(slack_payload(e).dump().find(e.audit_head), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry

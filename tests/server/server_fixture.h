@@ -22,18 +22,20 @@ class ServerFixture : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
+    if (before_start_) before_start_();
     std::ofstream(dir_ / "ferry.yaml")
         << "version: 1\nserver:\n  listen: 127.0.0.1:7999\n  store: sqlite:"
         << (dir_ / "ferry.db").string() << "\n  data_dir: " << (dir_ / "data").string()
         << "\n  start_local_agent: false\n"
-        << "environments:\n"
+        << server_extra_ << "environments:\n"
         << envs_yaml << "apps:\n  web:\n    port: 18999\n    run:\n      command: [\"/bin/true\"]\n"
-        << "    strategy: immediate\n";
+        << app_run_extra_ << "    strategy: immediate\n";
     ServerOptions o;
     o.config_path = (dir_ / "ferry.yaml").string();
     o.local_agent = false;
     o.listen = "127.0.0.1:0";
     o.log_file = (dir_ / "server.log").string();
+    if (tweak_options_) tweak_options_(o);
     auto cp = ControlPlane::create(o);
     ASSERT_TRUE(cp.ok()) << cp.status().message();
     cp_ = std::move(*cp);
@@ -67,7 +69,16 @@ class ServerFixture : public ::testing::Test {
     EXPECT_LT(r->status, 300) << method << " " << target << ": " << r->body;
     return parse_json(r->body).ok() ? *parse_json(r->body) : Json();
   }
+  // A release whose source scanned clean (the scan gate holds in most environments).
   void release(const std::string& v) {
+    const auto src = dir_ / "clean-src";
+    std::filesystem::create_directories(src);
+    std::ofstream(src / "main.py") << "print('hello')\n";
+    ok_json(admin_, "POST", "/api/v1/releases",
+            Json{{"app", "web"}, {"version", v}, {"source", src.string()}});
+  }
+  // A release recorded without a source: scan status not_scanned.
+  void unscanned_release(const std::string& v) {
     ok_json(admin_, "POST", "/api/v1/releases", Json{{"app", "web"}, {"version", v}});
   }
   Json wait_state(const std::string& id, const std::function<bool(const Json&)>& pred) {
@@ -91,6 +102,10 @@ class ServerFixture : public ::testing::Test {
     return all;
   }
 
+  std::string server_extra_;            // more lines under `server:` (indented two spaces)
+  std::string app_run_extra_;           // more lines under apps.web.run (indented six spaces)
+  std::function<void()> before_start_;  // after dir_ is made, before the server
+  std::function<void(ServerOptions&)> tweak_options_;
   std::filesystem::path dir_;
   std::unique_ptr<ControlPlane> cp_;
   std::string admin_;

@@ -261,7 +261,7 @@ async function main() {
   }
 
   await api('POST', '/api/v1/releases', { app: 'web', version: 'v1', git_sha: 'aaaa1111', env: { DEMO_LATENCY_MS: '4' } });
-  await api('POST', '/api/v1/releases', { app: 'web', version: 'v2', git_sha: 'bbbb2222' });
+  await api('POST', '/api/v1/releases', { app: 'web', version: 'v2', git_sha: 'bbbb2222', env: { DEMO_LATENCY_MS: '3' } });
   const d1 = await api('POST', '/api/v1/deployments', { app: 'web', env: 'dev', release: 'v1' });
   await waitFor('v1 to be deployed', async () => {
     const d = await deployment(d1.id);
@@ -376,6 +376,10 @@ async function main() {
   // Approve: the server's answer is shown; here its two-person rule, since the same
   // token asked for the deployment.
   await page.waitForSelector('#approvals li');
+  // The approver sees what the release sets in the app's environment (issue 13, item 6).
+  await page.waitForSelector('#release-env li');
+  const envText = await page.textContent('#release-env');
+  check(envText.includes('DEMO_LATENCY_MS=3'), `the approval panel shows the release's env (got "${envText}")`);
   await page.fill('#approve-comment', 'looks good');
   await page.click('#btn-approve');
   await page.waitForSelector('#approve-result[data-kind="error"]');

@@ -1,5 +1,11 @@
 #include "store/sqlite/db.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 namespace ferry::sqlite {
@@ -61,6 +67,19 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return unavailable("cannot create folder " + parent.string() + ": " + ec.message());
+  // The store holds token hashes, encrypted secrets and the audit: 0600, made so before
+  // SQLite writes to it (its -wal and -shm files take the database file's mode).
+  if (path != ":memory:" && path.rfind("file:", 0) != 0) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+      return unavailable("cannot open SQLite database " + path + ": " + std::strerror(errno));
+    const int rc = ::fchmod(fd, 0600);
+    ::close(fd);
+    if (rc != 0) return unavailable("cannot set mode 0600 on " + path);
+    for (const char* suffix : {"-wal", "-shm"})
+      if (::chmod((path + suffix).c_str(), 0600) != 0 && errno != ENOENT)
+        return unavailable("cannot set mode 0600 on " + path + suffix);
+  }
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &raw,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,

@@ -401,6 +401,15 @@ Result<std::vector<AuditRecord>> SqliteStore::list_audit(int64_t after_seq, int 
   return out;
 }
 
+Result<AuditRecord> SqliteStore::audit_head() {
+  std::lock_guard lock(mu_);
+  Statement q(db_->handle(), "SELECT * FROM audit ORDER BY seq DESC LIMIT 1");
+  AuditRecord out;
+  if (q.step()) out = read_audit(q);
+  FERRY_RETURN_IF_ERROR(q.status());
+  return out;
+}
+
 Status SqliteStore::add_approval(const ApprovalRecord& a) {
   std::lock_guard lock(mu_);
   Statement q(db_->handle(), "INSERT OR REPLACE INTO approvals VALUES (?,?,?,?,?,?)");

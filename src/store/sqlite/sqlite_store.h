@@ -38,6 +38,7 @@ class SqliteStore final : public Store {
   Result<AuditRecord> append_audit(AuditRecord a,
                                    const std::function<void(AuditRecord&)>& seal) override;
   Result<std::vector<AuditRecord>> list_audit(int64_t after_seq, int limit) override;
+  Result<AuditRecord> audit_head() override;
   Status add_approval(const ApprovalRecord& a) override;
   Result<std::vector<ApprovalRecord>> list_approvals(const std::string& app,
                                                      const std::string& env,

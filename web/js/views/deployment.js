@@ -91,6 +91,25 @@ export function mount(root, id) {
     }
   }
 
+  // What the release changes in the app's environment (--set-env): the approver sees it
+  // before approving (GET /api/v1/apps/{app}/releases/{version}).
+  const releaseEnv = h('div', { class: 'release-env', id: 'release-env' });
+  async function loadReleaseEnv() {
+    try {
+      const r = await get(`/api/v1/apps/${enc(d.app)}/releases/${enc(d.release)}`);
+      if (stopped) return;
+      const env = Object.entries(r.env || {});
+      fill(releaseEnv,
+        h('h3', null, 'Environment set by this release'),
+        env.length
+          ? h('ul', { class: 'env-list' }, env.map(([k, v]) => h('li', null, h('code', null, `${k}=${v}`))))
+          : h('p', { class: 'muted' }, 'None: the app\'s configured environment only.'),
+        h('p', { class: 'muted' }, `scan: ${r.scan_status || 'not_scanned'}`));
+    } catch (e) {
+      if (!stopped) fill(releaseEnv, h('p', { class: 'muted' }, `release: ${e.message}`));
+    }
+  }
+
   function renderApprove() {
     const comment = h('input', { type: 'text', id: 'approve-comment', maxlength: '1000', placeholder: 'comment (optional)' });
     const answer = h('div', { class: 'result', id: 'approve-result', hidden: true });
@@ -115,7 +134,8 @@ export function mount(root, id) {
       answer.hidden = false;
       loadApprovals();
     });
-    fill(approve, h('h2', null, 'Approvals'), approvals, form);
+    fill(approve, h('h2', null, 'Approvals'), releaseEnv, approvals, form);
+    loadReleaseEnv();
     loadApprovals();
   }
 
