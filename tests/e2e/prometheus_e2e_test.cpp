@@ -13,8 +13,9 @@ TEST(PrometheusE2E, ScrapesFerryAndDrivesPromqlAnalysis) {
     FERRY_SKIP_OR_FAIL("prometheus is not installed (scripts/install-deps.sh --test)");
   const uint16_t prom_port = free_port();
   const std::string prom = "http://127.0.0.1:" + std::to_string(prom_port);
-  // Canary analysis asks Prometheus two questions: whether ferry itself is up (always 1)
-  // and, for the bad release, a bound that `up` breaks.
+  // Canary analysis asks Prometheus whether ferry itself is up. Over 10 s, not at one
+  // instant: a scrape slower than its timeout on a loaded machine (a sanitizer build
+  // answers /metrics in ~200 ms when idle) reads as up = 0 and would fail a good canary.
   const std::string app = std::string(R"(    port: @APP_PORT@
     instances: 1
     run:
@@ -32,7 +33,7 @@ TEST(PrometheusE2E, ScrapesFerryAndDrivesPromqlAnalysis) {
       mann_whitney: false
       prometheus:
         - {name: ferry-up, url: ")") +
-                          prom + R"(", query: 'max(up{job="ferry"})', min: 1}
+                          prom + R"(", query: 'max(max_over_time(up{job="ferry"}[10s]))', min: 1}
 )";
   Cluster c("prom", app);
   c.start_server();
@@ -49,7 +50,7 @@ TEST(PrometheusE2E, ScrapesFerryAndDrivesPromqlAnalysis) {
   const auto p = text.find("listen: 127.0.0.1:");
   const std::string server_port = text.substr(p + 18, text.find('\n', p) - p - 18);
   std::ofstream(dir / "prometheus.yml")
-      << "global: {scrape_interval: 500ms, evaluation_interval: 500ms}\n"
+      << "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
          "scrape_configs:\n  - job_name: ferry\n    authorization: {credentials_file: "
       << (dir / "token").string() << "}\n    static_configs: [{targets: ['127.0.0.1:" << server_port
       << "']}]\n";
