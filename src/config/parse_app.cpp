@@ -65,7 +65,7 @@ void parse_router(const Field& f, RouterSpec& out) {
   if (pin.present() && pin.expect_map({"from", "tokens"})) {
     parse_ranges(pin.child("from"), out.pin_from);
     pin.child("tokens").get_bool(out.pin_tokens);
-    if (!out.pinning())
+    if (!out.pinning() && !pin.child("from").present())
       pin.error(
           "pinning needs \"from\" (address ranges) or \"tokens: true\"; leave it out "
           "to keep pinning off");
