@@ -100,7 +100,7 @@ class ProgressLine {
   std::thread t_;
 };
 
-[[noreturn]] void fail(const std::string& msg) {
+[[noreturn]] void scan_fail(const std::string& msg) {
   std::cerr << "ferry scan: " << msg << "\n";
   throw CLI::RuntimeError(2);
 }
@@ -110,10 +110,10 @@ void run_scan(const ScanArgs& a) {
     std::cout << scan::default_rules_toml();
     return;
   }
-  if (a.path.empty() == a.git_repo.empty()) fail("give either PATH or --git REPO (not both)");
-  if (!a.since.empty() && a.git_repo.empty()) fail("--since needs --git REPO");
+  if (a.path.empty() == a.git_repo.empty()) scan_fail("give either PATH or --git REPO (not both)");
+  if (!a.since.empty() && a.git_repo.empty()) scan_fail("--since needs --git REPO");
   if (a.format != "text" && a.format != "json" && a.format != "sarif") {
-    fail("--format " + a.format + " is not text, json or sarif");
+    scan_fail("--format " + a.format + " is not text, json or sarif");
   }
   scan::ScanOptions opts;
   opts.config_path = a.config;
@@ -124,7 +124,7 @@ void run_scan(const ScanArgs& a) {
   opts.max_commits = a.max_commits;
   opts.max_file_size = parse_size(a.max_file_size);
   if (opts.max_file_size == 0) {
-    fail("--max-file-size " + a.max_file_size + " is not a size like 1048576, 512K, 20M or 1G");
+    scan_fail("--max-file-size " + a.max_file_size + " is not a size like 1048576, 512K, 20M or 1G");
   }
   scan::ScanProgress progress;
   opts.progress = &progress;
@@ -135,7 +135,7 @@ void run_scan(const ScanArgs& a) {
     result.emplace(a.git_repo.empty() ? scan::scan_path(a.path, opts)
                                       : scan::scan_git(a.git_repo, opts));
   }
-  if (!result->ok()) fail(result->status().message());
+  if (!result->ok()) scan_fail(result->status().message());
   const scan::ScanReport* report = &result->value();
 
   std::string text;
@@ -158,7 +158,7 @@ void run_scan(const ScanArgs& a) {
   } else {
     std::ofstream out(a.output, std::ios::binary | std::ios::trunc);
     out << text;
-    if (!out.flush()) fail("cannot write --output " + a.output);
+    if (!out.flush()) scan_fail("cannot write --output " + a.output);
     if (a.format != "text" || !report->findings.empty()) {
       std::cerr << report->findings.size() << " finding(s); report written to " << a.output << "\n";
     }
