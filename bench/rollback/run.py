@@ -23,6 +23,36 @@ def free_port():
     return p
 
 
+def stop_started(work, agent_port):
+    """Stops the agent this run started (found by its unique --listen port) and the
+    instances its state file names, by PID: never by a broad name."""
+    needle = f"--listen\x00127.0.0.1:{agent_port}".encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b"agent" in cmd and needle in cmd:
+            os.kill(int(pid), signal.SIGTERM)
+    time.sleep(0.5)
+    try:
+        with open(os.path.join(work, "data/agent/agent-state.json")) as f:
+            state = json.load(f)
+        for app in state.get("apps", []):
+            for inst in app.get("instances", []):
+                pid = inst.get("status", {}).get("pid", 0)
+                if pid > 0:
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+    except (OSError, ValueError):
+        pass
+
+
 class Api:
     def __init__(self, port, token):
         self.port, self.token = port, token
@@ -163,20 +193,20 @@ apps:
             assert d["state"] == "rolled_back", d
             ev = [e for e in d["events"] if e["type"] == "rollback_started"][0]
             decision_after_first_bad = ev["time_ms"] - load.first_bad_ms if load.first_bad_ms else float("nan")
-            rows.append({"run": run + 1, "traffic_restored_ms": ev["data"].get("traffic_restored_ms"),
+            decided = [e for e in d["events"] if e["type"] == "analysis" and e["data"].get("verdict") == "fail"]
+            test = decided[0]["data"].get("test", "?") if decided else "?"
+            rows.append({"run": run + 1, "test": test, "traffic_restored_ms": ev["data"].get("traffic_restored_ms"),
                          "first_bad_to_decision_ms": round(decision_after_first_bad),
                          "requests": load.total, "canary_5xx": load.bad, "connection_errors": load.errors})
             print(json.dumps(rows[-1]), flush=True)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
-        subprocess.run(["pkill", "-TERM", "-f", f"agent --listen 127.0.0.1:{agp}"])
-        time.sleep(0.5)
-        subprocess.run(["pkill", "-f", demo])
-    print("\n| run | decision → traffic on stable | first bad request → decision | requests | 5xx seen | connection errors |")
-    print("| --- | --- | --- | --- | --- | --- |")
+        stop_started(work, agp)
+    print("\n| run | deciding test | decision → traffic on stable | first bad request → decision | requests | 5xx seen | connection errors |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['run']} | {r['traffic_restored_ms']} ms | {r['first_bad_to_decision_ms']} ms | "
+        print(f"| {r['run']} | {r['test']} | {r['traffic_restored_ms']} ms | {r['first_bad_to_decision_ms']} ms | "
               f"{r['requests']} | {r['canary_5xx']} | {r['connection_errors']} |")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -206,7 +206,12 @@ HttpResponse HttpServer::dispatch(HttpRequest& req) {
     try {
       return route.handler(req);
     } catch (const std::exception& e) {
-      return HttpResponse::error(internal_error(std::string("handler failed: ") + e.what()));
+      // The exception's text is for the server's log (observers see it in attrs), not
+      // for the client: it can quote library internals.
+      req.attrs["internal_error"] = std::string(e.what()).substr(0, 1000);
+      return HttpResponse::error(internal_error("internal error handling " + req.method + " " +
+                                                req.path.substr(0, 200) +
+                                                "; the server log has the details"));
     }
   }
   if (path_matched) {

@@ -239,8 +239,8 @@ void parse_hooks(const Field& f, HooksSpec& out) {
 
 void parse_app(const Field& f, AppSpec& out) {
   if (!f.expect_map({"port", "listen", "instances", "run", "checks", "strategy", "analysis",
-                     "hooks", "router", "progress_deadline", "keep_releases", "rollback_policy",
-                     "environments"}))
+                     "hooks", "router", "progress_deadline", "keep_releases", "keep_previous",
+                     "rollback_policy", "environments"}))
     return;
   int port = 0;
   if (f.required("port").get_int(port, 1, 65535)) out.port = static_cast<uint16_t>(port);
@@ -255,6 +255,12 @@ void parse_app(const Field& f, AppSpec& out) {
   parse_router(f.child("router"), out.router);
   f.child("progress_deadline").get_duration_ms(out.progress_deadline_ms, 1000, 2 * kHour);
   f.child("keep_releases").get_int(out.keep_releases, 1, 1000);
+  Field keep = f.child("keep_previous");
+  keep.get_duration_ms(out.keep_previous_ms, 0, 24 * kHour);
+  if (out.keep_previous_ms > 0 && out.strategy.kind == StrategySpec::Kind::kRolling)
+    keep.error(
+        "keep_previous needs the old instances to outlive the switch: use it with the canary, "
+        "blue_green or immediate strategy (rolling replaces them batch by batch)");
   f.child("rollback_policy").get_enum(out.rollback_policy, {"rollback", "resume"});
   for (auto& [env, o] : f.child("environments").entries(kMaxEnvironments, true))
     parse_override(o, out.environments[env]);

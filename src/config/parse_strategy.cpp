@@ -184,7 +184,7 @@ void parse_prometheus(const Field& f, PromQuerySpec& out) {
 void parse_analysis(const Field& f, AnalysisSpec& out) {
   if (!f.present()) return;
   if (!f.expect_map({"interval", "window", "min_requests", "max_error_rate", "latency",
-                     "mann_whitney", "prometheus", "max_inconclusive"}))
+                     "mann_whitney", "prometheus", "max_inconclusive", "sequential"}))
     return;
   f.child("interval").get_duration_ms(out.interval_ms, 100, kHour);
   f.child("window").get_duration_ms(out.window_ms, 1000, 24 * kHour);
@@ -218,6 +218,22 @@ void parse_analysis(const Field& f, AnalysisSpec& out) {
     out.prometheus.push_back(std::move(spec));
   }
   f.child("max_inconclusive").get_int(out.max_inconclusive, 1, 100);
+  // sequential: false, or {interval: 100ms, alpha: 0.0001, ratio: 10}
+  Field seq = f.child("sequential");
+  if (seq.present()) {
+    if (seq.is_map()) {
+      out.sequential.enabled = true;
+      if (seq.expect_map({"enabled", "interval", "alpha", "ratio"})) {
+        seq.child("enabled").get_bool(out.sequential.enabled);
+        // At least ten looks a second: the test is only as fast as its looks.
+        seq.child("interval").get_duration_ms(out.sequential.interval_ms, 10, 100);
+        seq.child("alpha").get_number(out.sequential.alpha, 1e-9, 0.05);
+        seq.child("ratio").get_number(out.sequential.ratio, 1.5, 1000);
+      }
+    } else {
+      seq.get_bool(out.sequential.enabled);
+    }
+  }
   if (out.interval_ms > out.window_ms)
     f.child("interval")
         .error(

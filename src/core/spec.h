@@ -89,6 +89,15 @@ struct PromQuerySpec {
   std::optional<double> min;  // fail when the result is below
 };
 
+// The continuous sequential test of the canary's errors against stable's
+// (analysis/sequential.h), beside the fixed-interval checks.
+struct SequentialSpec {
+  bool enabled = true;
+  int interval_ms = 100;  // evaluated this often (from the router's counters)
+  double alpha = 1e-3;    // bound on the chance a canary as good as stable is stopped
+  double ratio = 20;      // the error-rate ratio (canary / stable) the test looks for
+};
+
 struct AnalysisSpec {
   int interval_ms = 1000;         // how often the analysis is evaluated during a step
   int window_ms = 30'000;         // default analysis step length
@@ -99,6 +108,7 @@ struct AnalysisSpec {
   double confidence = 0.98;
   std::vector<PromQuerySpec> prometheus;
   int max_inconclusive = 3;       // after this many inconclusive results in a row: fail
+  SequentialSpec sequential;
 };
 
 struct HookSpec {
@@ -177,6 +187,9 @@ struct AppSpec {
   RouterSpec router;
   int progress_deadline_ms = 60'000;  // new instances must be ready within this
   int keep_releases = 10;
+  // After a deployment succeeds, the previous stable release's instances keep running at
+  // weight 0 this long, so a rollback needs no start (0: stopped at once).
+  int keep_previous_ms = 0;
   std::string rollback_policy = "rollback";  // on server restart mid-step: "resume" or "rollback"
   std::map<std::string, AppEnvSpec> environments;
 };

@@ -48,6 +48,7 @@ void Engine::start() {
     if (supervisor_.joinable()) return;
     stopping_ = false;
   }
+  restore_kept();
   supervisor_ = std::thread([this] { supervise(); });
 }
 
@@ -94,7 +95,83 @@ void Engine::supervise() {
       }
     }
     poked_ = false;
-    cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping_ || poked_; });
+    lock.unlock();
+    release_expired_kept();
+    lock.lock();
+    cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stopping_ || poked_; });
+  }
+}
+
+void Engine::restore_kept() {
+  auto recent = ctx_.store->list_deployments({.limit = 500});
+  if (!recent.ok()) return;
+  std::map<std::string, bool> seen;  // newest deployment per app and environment only
+  for (const auto& d : *recent) {
+    const std::string key = agent_app_name(d.app, d.env);
+    if (seen[key]) continue;
+    seen[key] = true;
+    if (d.state != "succeeded") continue;  // one in flight, or rolled back: nothing kept
+    auto events = ctx_.store->list_events(d.id, 0, 1000);
+    if (!events.ok()) continue;
+    for (const auto& e : *events)
+      if (e.type == "step_finished" && e.data.contains("kept_until_ms")) {
+        std::lock_guard lock(mu_);
+        kept_[key] = KeptPrevious{.app = d.app,
+                                  .env = d.env,
+                                  .stable = d.release,
+                                  .previous = d.previous_release,
+                                  .generation = d.generation,
+                                  .until_ms = e.data.value("kept_until_ms", int64_t{0})};
+      }
+  }
+}
+
+void Engine::release_expired_kept() {
+  const int64_t now = to_unix_ms(ctx_.clock->now());
+  std::vector<KeptPrevious> due;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = kept_.begin(); it != kept_.end();) {
+      if (it->second.until_ms > now) {
+        ++it;
+        continue;
+      }
+      due.push_back(it->second);
+      it = kept_.erase(it);
+    }
+  }
+  auto config = this->config();
+  for (const auto& k : due) {
+    const AppSpec* spec = config->app(k.app);
+    auto rel = ctx_.store->get_release(k.app, k.stable);
+    if (!spec || !rel.ok()) continue;
+    const AppSpec resolved = config->app_for_env(*spec, k.env);
+    DesiredInputs in;
+    in.agent_app = agent_app_name(k.app, k.env);
+    in.app = &resolved;
+    in.env = k.env;
+    in.new_release = &*rel;
+    in.new_count = resolved.instances;
+    in.new_weight = 100;
+    if (ctx_.secrets) in.secrets = ctx_.secrets(k.app, k.env);
+    // One above the succeeded deployment's generation: any later deployment or refresh
+    // has a higher one, so this put can never undo what came after it.
+    const AppDesiredState desired = build_desired_state(in, k.generation + 1);
+    Status s = Status::Ok();
+    for (AgentClient* a : ctx_.agents(k.env)) {
+      Status one = a->put_app(desired);
+      if (!one.ok()) s = one;
+    }
+    if (ctx_.log)
+      ctx_.log->log(s.ok() ? LogLevel::kInfo : LogLevel::kWarn, "kept previous release stopped",
+                    {{"app", k.app},
+                     {"env", k.env},
+                     {"release", k.previous},
+                     {"error", s.ok() ? std::string() : s.message()}});
+    if (!s.ok()) {  // try again on the next round
+      std::lock_guard lock(mu_);
+      kept_.try_emplace(in.agent_app, k);
+    }
   }
 }
 
@@ -103,6 +180,9 @@ void Engine::launch(const std::string& id) {
   if (runners_.count(id)) return;  // deploy() and the supervisor may both see a new one
   auto d = ctx_.store->get_deployment(id);
   if (!d.ok() || is_final_state(d->state)) return;
+  // A new deployment of the app sets the whole desired state itself: whatever
+  // keep_previous left is dropped by the agent, or (a rollback) taken over.
+  kept_.erase(agent_app_name(d->app, d->env));
   auto control = std::make_shared<Control>();
   control->pause = d->state == "paused";
   controls_[id] = control;
@@ -110,7 +190,13 @@ void Engine::launch(const std::string& id) {
   runners_[id] = std::thread([this, control, config, rec = *d] {
     DeploymentRunner runner(ctx_, config, control, rec);
     runner.run();
+    std::optional<KeptPrevious> kept;
+    {
+      std::lock_guard cl(control->mu);
+      kept = control->kept;
+    }
     std::lock_guard lock(mu_);
+    if (kept) kept_[agent_app_name(kept->app, kept->env)] = *kept;
     // The thread cannot join itself; it detaches and its entries go, unless stop()
     // has already taken the runners to join them.
     auto it = runners_.find(rec.id);
@@ -126,6 +212,16 @@ void Engine::launch(const std::string& id) {
 Result<DeploymentRecord> Engine::deploy(const std::string& app, const std::string& env,
                                         const std::string& release, const std::string& actor,
                                         const DeployOptions& options) {
+  return create(app, env, release, actor, options, false);
+}
+
+Result<DeploymentRecord> Engine::create(const std::string& app, const std::string& env,
+                                        const std::string& release, const std::string& actor,
+                                        const DeployOptions& options, bool immediate_rollback) {
+  // A damaged store cannot be trusted to record what a deployment does.
+  if (Status h = ctx_.store->health(); !h.ok())
+    return unavailable("new deployments are stopped: " + h.message() + "; " +
+                       store_restore_steps());
   auto config = this->config();
   const AppSpec* spec = config->app(app);
   if (!spec)
@@ -157,19 +253,24 @@ Result<DeploymentRecord> Engine::deploy(const std::string& app, const std::strin
   d.env = env;
   d.release = release;
   d.previous_release = stable;
-  d.strategy = std::string(strategy_name(resolved.strategy.kind));
-  d.plan = Json(plan_deployment(resolved, !stable.empty()));
+  // An immediate rollback: start (or take over the kept) instances of the target, all
+  // traffic to them once ready, stop the current ones. No pause, no analysis.
+  const bool immediate = immediate_rollback && !stable.empty();
+  d.strategy = immediate ? "rollback" : std::string(strategy_name(resolved.strategy.kind));
+  d.plan = Json(immediate ? plan_rollback(resolved) : plan_deployment(resolved, !stable.empty()));
   d.requested_by = actor;
   d.created_at_ms = d.updated_at_ms = to_unix_ms(ctx_.clock->now());
   DeploymentEvent created{
       .time_ms = d.created_at_ms,
       .type = "created",
-      .message = "deployment of " + app + "@" + release + " to " + env + " requested by " + actor,
-      .data = Json{{"plan", d.plan}, {"previous_release", stable}}};
+      .message = (immediate ? "immediate rollback of " : "deployment of ") + app + "@" + release +
+                 " to " + env + " requested by " + actor,
+      .data = Json{{"plan", d.plan},
+                   {"previous_release", stable},
+                   {"rollback", options.rollback || immediate_rollback}}};
   if (!options.scan_override_reason.empty())
     created.data["scan_override"] =
         Json{{"actor", actor}, {"reason", options.scan_override_reason}};
-  if (options.rollback) created.data["rollback"] = true;
   FERRY_RETURN_IF_ERROR(ctx_.store->create_deployment(d, created));
   created.deployment_id = d.id;
   if (ctx_.on_event) ctx_.on_event(created, d);
@@ -181,7 +282,8 @@ Result<DeploymentRecord> Engine::deploy(const std::string& app, const std::strin
 }
 
 Result<DeploymentRecord> Engine::rollback(const std::string& app, const std::string& env,
-                                          const std::string& release, const std::string& actor) {
+                                          const std::string& release, const std::string& actor,
+                                          bool with_strategy) {
   auto open = ctx_.store->list_deployments({.app = app, .env = env, .active_only = true});
   if (!open.ok()) return open.status();
   if (!open->empty()) {
@@ -209,7 +311,7 @@ Result<DeploymentRecord> Engine::rollback(const std::string& app, const std::str
   if (!*ok)
     return failed_precondition("release " + app + "@" + target + " never succeeded in " + env +
                                "; roll back only to a release that ran there");
-  return deploy(app, env, target, actor, DeployOptions{.rollback = true});
+  return create(app, env, target, actor, DeployOptions{.rollback = true}, !with_strategy);
 }
 
 Status Engine::signal(const std::string& id, const std::string& actor, const std::string& what) {
@@ -226,12 +328,22 @@ Status Engine::signal(const std::string& id, const std::string& actor, const std
   }
   {
     std::lock_guard lock(c->mu);
-    if (what == "pause") c->pause = true;
-    if (what == "resume") c->pause = false;
     if (what == "promote") {
+      // A promote applies to the step running now and never waits for a later one.
+      if (c->step < 0)
+        return conflict("deployment " + id +
+                        " has not started a step yet (it waits for its gates); nothing to promote");
+      if (!c->promotable)
+        return conflict("deployment " + id + " is at step " + std::to_string(c->step + 1) + " (" +
+                        c->step_description +
+                        "), which cannot be promoted: `ferry promote` ends a pause or the wait "
+                        "before old instances stop; an analysis decides by itself (or `ferry "
+                        "abort`)");
       c->promote = true;
       c->pause = false;
     }
+    if (what == "pause") c->pause = true;
+    if (what == "resume") c->pause = false;
     if (what == "abort") c->abort = true;
     c->cv.notify_all();
   }

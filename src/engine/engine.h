@@ -86,11 +86,19 @@ class Engine {
   Result<DeploymentRecord> deploy(const std::string& app, const std::string& env,
                                   const std::string& release, const std::string& actor,
                                   const DeployOptions& options = {});
-  // Deploys an earlier release (default: the one before the current stable) back.
+  // Returns env to an earlier release (default: the one before the current stable) that
+  // succeeded there. By default at once: the target's instances are started (or the ones
+  // kept by keep_previous are used), take 100% of traffic as soon as they are ready, and
+  // the current ones are drained and stopped; no analysis. `with_strategy` deploys the
+  // target through the app's strategy instead. A deployment in flight is aborted instead.
   Result<DeploymentRecord> rollback(const std::string& app, const std::string& env,
-                                    const std::string& release, const std::string& actor);
+                                    const std::string& release, const std::string& actor,
+                                    bool with_strategy = false);
   Status pause(const std::string& id, const std::string& actor);
   Status resume(const std::string& id, const std::string& actor);
+  // Ends the step running now when it is a pause (timed or until promote) or the wait
+  // before old instances stop. kConflict, with the reason, when the running step cannot
+  // be promoted (an analysis, a start, gates): a promote is never kept for a later step.
   Status promote(const std::string& id, const std::string& actor);
   Status abort(const std::string& id, const std::string& actor);
 
@@ -98,7 +106,8 @@ class Engine {
   // instance is replaced by one with the new environment, which takes over once ready
   // (the agent keeps the old one serving until then). Refused while a deployment of the
   // app to env is in flight (it picks the secrets up itself).
-  Status refresh_instances(const std::string& app, const std::string& env, const std::string& actor);
+  Status refresh_instances(const std::string& app, const std::string& env,
+                           const std::string& actor);
 
   // Re-evaluates waiting deployments' gates now (after an approval, say).
   void poke();
@@ -111,7 +120,22 @@ class Engine {
 
   struct Control;
 
+  // The previous stable release's instances kept at weight 0 after a deployment of
+  // app to env succeeded (keep_previous); stopped at until_ms.
+  struct KeptPrevious {
+    std::string app, env, stable, previous;
+    int64_t generation = 0;  // the succeeded deployment's last desired-state generation
+    int64_t until_ms = 0;    // unix ms
+  };
+
  private:
+  Result<DeploymentRecord> create(const std::string& app, const std::string& env,
+                                  const std::string& release, const std::string& actor,
+                                  const DeployOptions& options, bool immediate_rollback);
+  // Finds what keep_previous left running (after a restart) from the store.
+  void restore_kept();
+  // Stops the kept instances whose time is up (outside mu_: agent calls).
+  void release_expired_kept();
   void supervise();
   void launch(const std::string& id);
   Status signal(const std::string& id, const std::string& actor, const std::string& what);
@@ -121,6 +145,7 @@ class Engine {
   std::shared_ptr<const Config> config_;
   std::map<std::string, std::shared_ptr<Control>> controls_;
   std::map<std::string, std::thread> runners_;
+  std::map<std::string, KeptPrevious> kept_;  // by agent app name; guarded by mu_
   std::condition_variable cv_;
   bool stopping_ = false;
   bool poked_ = false;

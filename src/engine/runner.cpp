@@ -1,8 +1,8 @@
 #include "engine/runner.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "analysis/analysis.h"
 #include "engine/desired_state.h"
@@ -32,6 +32,18 @@ bool DeploymentRunner::flag(bool Engine::Control::*f, bool clear) {
   return v;
 }
 
+void DeploymentRunner::enter_step(int index, const PlanStep* step) {
+  std::lock_guard lock(control_->mu);
+  control_->step = index;
+  control_->step_description = step ? step->describe() : "";
+  // Pauses (timed or until promote) and the wait before old instances stop end early on
+  // a promote; nothing else may be skipped by one (an analysis decides by itself).
+  control_->promotable =
+      step && (step->kind == PlanStep::Kind::kPause ||
+               (step->kind == PlanStep::Kind::kStopOld && step->duration_ms > 0));
+  control_->promote = false;
+}
+
 Status DeploymentRunner::commit(const std::string& type, int step, const std::string& message,
                                 const Json& data) {
   d_.updated_at_ms = to_unix_ms(ctx_.clock->now());
@@ -47,8 +59,12 @@ Status DeploymentRunner::commit(const std::string& type, int step, const std::st
                     {{"deployment_id", d_.id}, {"error", s.to_string()}});
     return s;
   }
-  ctx_.log->info(e.message, {{"deployment_id", d_.id}, {"app", d_.app}, {"env", d_.env},
-                             {"release", d_.release}, {"event", type}, {"step", step}});
+  ctx_.log->info(e.message, {{"deployment_id", d_.id},
+                             {"app", d_.app},
+                             {"env", d_.env},
+                             {"release", d_.release},
+                             {"event", type},
+                             {"step", step}});
   if (ctx_.on_event) ctx_.on_event(e, d_);
   return s;
 }
@@ -86,7 +102,11 @@ void DeploymentRunner::run() {
       old_count_ = std::max(0, app_.instances - s.total);
       weight_ = s.weight;
     }
-    if (s.kind == PlanStep::Kind::kStopOld) old_count_ = 0;
+    if (s.kind == PlanStep::Kind::kStopOld) {
+      keep_old_ =
+          app_.keep_previous_ms > 0 && old_rel_ && old_count_ > 0 && d_.strategy != "rollback";
+      if (!keep_old_) old_count_ = 0;
+    }
   }
   int index = std::max(0, d_.current_step);
   if (d_.current_step >= 0 && d_.step_state == "done") ++index;
@@ -100,9 +120,8 @@ void DeploymentRunner::run() {
                 Json::object(), false);
       return;
     }
-    (void)commit("resumed", d_.current_step, "resuming step " +
-                                                 std::to_string(d_.current_step + 1) +
-                                                 " after a restart");
+    (void)commit("resumed", d_.current_step,
+                 "resuming step " + std::to_string(d_.current_step + 1) + " after a restart");
   }
   if (d_.state != "paused") {
     d_.state = "running";
@@ -113,7 +132,9 @@ void DeploymentRunner::run() {
     d_.current_step = index;
     d_.step_state = "running";
     if (!commit("step_started", index, step.describe(), step).ok()) return;
+    enter_step(index, &step);
     StepResult r = run_step(index, step);
+    enter_step(index, nullptr);
     if (r.outcome == Outcome::kStop) return;  // leave it open; resumed on next start
     if (r.outcome == Outcome::kAbort) {
       roll_back(r.reason.empty() ? "aborted" : r.reason, r.details, true);
@@ -169,14 +190,22 @@ bool DeploymentRunner::pass_gates() {
 
 DeploymentRunner::StepResult DeploymentRunner::run_step(int, const PlanStep& step) {
   switch (step.kind) {
-    case PlanStep::Kind::kHooks: return step_hooks(step.phase);
-    case PlanStep::Kind::kStart: return step_start(step.count);
-    case PlanStep::Kind::kWeight: return step_weight(step.weight);
-    case PlanStep::Kind::kPause: return step_watch(step, false);
-    case PlanStep::Kind::kAnalysis: return step_watch(step, true);
-    case PlanStep::Kind::kBatch: return step_batch(step);
-    case PlanStep::Kind::kStopOld: return step_stop_old(step);
-    case PlanStep::Kind::kFinish: return step_finish();
+    case PlanStep::Kind::kHooks:
+      return step_hooks(step.phase);
+    case PlanStep::Kind::kStart:
+      return step_start(step.count);
+    case PlanStep::Kind::kWeight:
+      return step_weight(step.weight);
+    case PlanStep::Kind::kPause:
+      return step_watch(step, false);
+    case PlanStep::Kind::kAnalysis:
+      return step_watch(step, true);
+    case PlanStep::Kind::kBatch:
+      return step_batch(step);
+    case PlanStep::Kind::kStopOld:
+      return step_stop_old(step);
+    case PlanStep::Kind::kFinish:
+      return step_finish();
   }
   return {};
 }
@@ -206,8 +235,8 @@ Status DeploymentRunner::put_state(int new_count, int old_count, int new_weight)
 
 Status DeploymentRunner::set_weight(int new_weight) {
   d_.generation = next_generation(d_.generation, ctx_.clock->now());
-  const auto weights = traffic_weights(d_.release, old_rel_ ? d_.previous_release : "",
-                                       new_weight, new_count_, old_count_);
+  const auto weights = traffic_weights(d_.release, old_rel_ ? d_.previous_release : "", new_weight,
+                                       new_count_, old_count_);
   for (AgentClient* a : ctx_.agents(d_.env)) {
     Status s = a->set_weights(agent_app(), d_.generation, weights);
     if (!s.ok()) return s.with_context("setting weights of " + agent_app());
@@ -248,6 +277,7 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::check_instances(co
 std::optional<DeploymentRunner::StepResult> DeploymentRunner::wait(
     int64_t ms, bool wake_on_promote, const std::function<std::optional<StepResult>()>& tick) {
   const int64_t start = ctx_.clock->monotonic_ms();
+  promoted_ = false;
   while (true) {
     if (flag(&Engine::Control::stop)) return StepResult{Outcome::kStop};
     if (flag(&Engine::Control::abort)) return StepResult{Outcome::kAbort, "aborted by request"};
@@ -260,7 +290,10 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::wait(
       d_.state = "running";
       (void)commit("resumed", d_.current_step, "resumed");
     }
-    if (wake_on_promote && flag(&Engine::Control::promote, true)) return std::nullopt;
+    if (wake_on_promote && flag(&Engine::Control::promote, true)) {
+      promoted_ = true;
+      return std::nullopt;
+    }
     if (tick) {
       if (auto r = tick()) return r;
     }
@@ -329,19 +362,46 @@ DeploymentRunner::StepResult DeploymentRunner::step_weight(int weight) {
 
 DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, bool is_analysis) {
   const AnalysisSpec& spec = app_.analysis;
-  std::map<std::string, std::string> vars{{"app", d_.app}, {"env", d_.env}, {"release", d_.release}};
+  std::map<std::string, std::string> vars{
+      {"app", d_.app}, {"env", d_.env}, {"release", d_.release}};
   std::optional<AnalysisResult> last;
   int inconclusive = 0;
-  auto evaluate = [&]() -> std::optional<AnalysisResult> {
-    auto st = app_status();
-    if (!st.ok()) return std::nullopt;
-    const ReleaseStats* n = find_stats(*st, d_.release);
+  auto evaluate = [&](const AppStatus* have) -> std::optional<AnalysisResult> {
+    Result<AppStatus> fetched = have ? Result<AppStatus>(*have) : app_status();
+    if (!fetched.ok()) return std::nullopt;
+    const AppStatus& st = *fetched;
+    const ReleaseStats* n = find_stats(st, d_.release);
     if (!n) return std::nullopt;
-    const ReleaseStats* o = find_stats(*st, d_.previous_release);
+    const ReleaseStats* o = find_stats(st, d_.previous_release);
     ReleaseStats nd = stats_delta(base_new_, *n);
     std::optional<ReleaseStats> od;
     if (o) od = stats_delta(base_old_, *o);
-    return analyse(spec, nd, od ? &*od : nullptr, ctx_.prom, vars);
+    auto r = analyse(spec, nd, od ? &*od : nullptr, ctx_.prom, vars);
+    r.metrics["test"] = "interval";
+    return r;
+  };
+  // The sequential test: every few polls, from the same counters, valid however often it
+  // looks; a clearly bad canary is stopped after a handful of requests.
+  auto sequential = [&](const AppStatus& st) -> std::optional<StepResult> {
+    if (!spec.sequential.enabled || !old_rel_) return std::nullopt;
+    const int64_t now = ctx_.clock->monotonic_ms();
+    if (sequential_ && now - last_sequential_ms_ < spec.sequential.interval_ms) return std::nullopt;
+    last_sequential_ms_ = now;
+    const ReleaseStats* n = find_stats(st, d_.release);
+    if (!n) return std::nullopt;
+    if (!sequential_) {
+      // From the counters at the weight change: the canary's first requests count too.
+      sequential_.emplace(spec.sequential);
+      sequential_->start_from(base_new_, base_old_.release.empty() ? nullptr : &base_old_);
+    }
+    sequential_->observe(*n, find_stats(st, d_.previous_release));
+    auto v = sequential_->verdict(spec.max_error_rate);
+    if (!v) return std::nullopt;
+    const std::string why = fmt::format("{}", fmt::join(v->reasons, "; "));
+    Json data{
+        {"verdict", "fail"}, {"test", "sprt"}, {"reasons", v->reasons}, {"metrics", v->metrics}};
+    (void)commit("analysis", d_.current_step, "analysis failed: " + why, data);
+    return StepResult{Outcome::kFail, why, Json{{"analysis", v->metrics}}};
   };
   auto tick = [&]() -> std::optional<StepResult> {
     auto st = app_status();
@@ -350,35 +410,43 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
     // Traffic on the new release is analysed continuously, not only at analysis steps,
     // so a bad canary is rolled back within an interval of its first errors.
     if (weight_ <= 0) return std::nullopt;
+    if (st.ok())
+      if (auto bad = sequential(*st)) return bad;
     const int64_t now = ctx_.clock->monotonic_ms();
     if (now - last_analysis_ms_ < spec.interval_ms) return std::nullopt;
     last_analysis_ms_ = now;
-    last = evaluate();
+    last = evaluate(st.ok() ? &*st : nullptr);
     if (last && last->verdict == Verdict::kFail) {
       (void)commit("analysis", d_.current_step,
                    "analysis failed: " + fmt::format("{}", fmt::join(last->reasons, "; ")),
-                   Json{{"verdict", "fail"}, {"reasons", last->reasons}, {"metrics", last->metrics}});
+                   Json{{"verdict", "fail"},
+                        {"test", "interval"},
+                        {"reasons", last->reasons},
+                        {"metrics", last->metrics}});
       return StepResult{Outcome::kFail, fmt::format("{}", fmt::join(last->reasons, "; ")),
                         Json{{"analysis", last->metrics}}};
     }
     return std::nullopt;
   };
   const bool until_promote = step.kind == PlanStep::Kind::kPause && step.until_promote;
-  if (until_promote) (void)commit("waiting_promote", d_.current_step, "waiting for `ferry promote`");
-  auto r = wait(until_promote ? -1 : step.duration_ms, until_promote, tick);
+  if (until_promote)
+    (void)commit("waiting_promote", d_.current_step, "waiting for `ferry promote`");
+  // A promote ends any pause, timed or not; an analysis step is not promotable.
+  auto r = wait(until_promote ? -1 : step.duration_ms, !is_analysis, tick);
   if (r) return *r;
-  if (!is_analysis) return {};
+  if (!is_analysis) return {Outcome::kDone, "", Json{{"ended_by", promoted_ ? "promote" : "time"}}};
   // End of an analysis step: the verdict over the whole step decides.
   while (true) {
-    last = evaluate();
+    last = evaluate(nullptr);
     if (!last) return {Outcome::kFail, "no router statistics for " + d_.release + " to analyse"};
     Json data{{"verdict", to_string(last->verdict)},
+              {"test", "interval"},
               {"reasons", last->reasons},
               {"metrics", last->metrics}};
-    (void)commit("analysis", d_.current_step,
-                 fmt::format("analysis {}: {}", to_string(last->verdict),
-                             fmt::join(last->reasons, "; ")),
-                 data);
+    (void)commit(
+        "analysis", d_.current_step,
+        fmt::format("analysis {}: {}", to_string(last->verdict), fmt::join(last->reasons, "; ")),
+        data);
     if (last->verdict == Verdict::kPass) return {Outcome::kDone, "", data};
     if (last->verdict == Verdict::kFail)
       return {Outcome::kFail, fmt::format("{}", fmt::join(last->reasons, "; ")), data};
@@ -417,8 +485,15 @@ DeploymentRunner::StepResult DeploymentRunner::step_stop_old(const PlanStep& ste
     });
     if (r) return *r;
   }
-  Status s = put_state(new_count_, 0, 100);
+  // keep_previous: the stable release's instances stay, at weight 0, so a rollback needs
+  // no start; the engine stops them when the time is up. A rollback never keeps the
+  // release it rolled back from.
+  keep_old_ = app_.keep_previous_ms > 0 && old_rel_ && old_count_ > 0 && d_.strategy != "rollback";
+  Status s = put_state(new_count_, keep_old_ ? old_count_ : 0, 100);
   if (!s.ok()) return {Outcome::kFail, s.message()};
+  if (keep_old_)
+    return {Outcome::kDone, "",
+            Json{{"kept_previous", d_.previous_release}, {"kept_for_ms", app_.keep_previous_ms}}};
   return {};
 }
 
@@ -446,8 +521,8 @@ DeploymentRunner::StepResult DeploymentRunner::step_hooks(const std::string& pha
                    Json{{"hook", h.name}, {"phase", phase}});
       return {Outcome::kFail, r.status().message()};
     }
-    Json j{{"hook", h.name},          {"phase", phase},        {"exit_code", r->exit_code},
-           {"attempts", r->attempts}, {"output", r->output},   {"duration_ms", r->duration_ms}};
+    Json j{{"hook", h.name},          {"phase", phase},      {"exit_code", r->exit_code},
+           {"attempts", r->attempts}, {"output", r->output}, {"duration_ms", r->duration_ms}};
     (void)commit("hook_finished", d_.current_step,
                  fmt::format("hook {} ({}) succeeded in {:.0f} ms", h.name, phase, r->duration_ms),
                  j);
@@ -464,7 +539,18 @@ DeploymentRunner::StepResult DeploymentRunner::step_finish() {
   d_.reason.clear();
   d_.finished_at_ms = now;
   if (ctx_.audit) ctx_.audit("deployment.succeeded", d_, Json::object());
-  return {};
+  if (!keep_old_) return {};
+  Engine::KeptPrevious k{.app = d_.app,
+                         .env = d_.env,
+                         .stable = d_.release,
+                         .previous = d_.previous_release,
+                         .generation = d_.generation,
+                         .until_ms = now + app_.keep_previous_ms};
+  {
+    std::lock_guard lock(control_->mu);
+    control_->kept = k;
+  }
+  return {Outcome::kDone, "", Json{{"kept_previous", k.previous}, {"kept_until_ms", k.until_ms}}};
 }
 
 void DeploymentRunner::roll_back(const std::string& reason, const Json& details, bool aborted) {

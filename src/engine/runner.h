@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 
+#include "analysis/sequential.h"
 #include "core/plan.h"
 #include "engine/engine.h"
 
@@ -18,8 +19,15 @@ struct Engine::Control {
   bool pause = false;
   bool promote = false;
   bool abort = false;
-  bool stop = false;     // the engine is shutting down: leave the deployment open
-  bool poke = false;     // re-check gates now
+  bool stop = false;  // the engine is shutting down: leave the deployment open
+  bool poke = false;  // re-check gates now
+  // The step running now, published by the runner: a promote applies to this step only
+  // and is refused when it cannot end it (see Engine::promote).
+  int step = -1;
+  std::string step_description;
+  bool promotable = false;
+  // Set by the runner when the deployment succeeded with the previous release kept.
+  std::optional<Engine::KeptPrevious> kept;
 };
 
 class DeploymentRunner {
@@ -63,6 +71,8 @@ class DeploymentRunner {
                 const Json& data = Json::object());
   std::string agent_app() const { return agent_app_name(d_.app, d_.env); }
   bool flag(bool Engine::Control::*f, bool clear = false);
+  // Publishes the running step to Control; a promote left from an earlier step is dropped.
+  void enter_step(int index, const PlanStep* step);
 
   EngineContext& ctx_;
   std::shared_ptr<const Config> config_;
@@ -71,11 +81,16 @@ class DeploymentRunner {
   AppSpec app_;
   std::vector<PlanStep> plan_;
   std::optional<ReleaseRecord> new_rel_, old_rel_;
-  int new_count_ = 0;    // new instances currently desired
-  int old_count_ = 0;    // stable instances currently desired
-  int weight_ = 0;       // percent of traffic on the new release
+  int new_count_ = 0;                 // new instances currently desired
+  int old_count_ = 0;                 // stable instances currently desired
+  int weight_ = 0;                    // percent of traffic on the new release
   ReleaseStats base_new_, base_old_;  // router counters when the weight last changed
   int64_t last_analysis_ms_ = 0;
+  // The continuous sequential test, from the first look at canary traffic on.
+  std::optional<SequentialErrorCheck> sequential_;
+  int64_t last_sequential_ms_ = 0;
+  bool promoted_ = false;  // the last wait() ended by `ferry promote`
+  bool keep_old_ = false;  // stop_old left the stable release's instances at weight 0
 };
 
 }  // namespace ferry

@@ -50,6 +50,17 @@ bool env_visible(const HttpRequest& req, const std::string& env) {
   return env.empty() || scope_allows(principal_of(req).envs, env);
 }
 
+Result<Json> object_body(const HttpRequest& req, bool empty_ok) {
+  if (req.body.empty() && empty_ok) return Json::object();
+  auto body = parse_json(req.body);
+  if (!body.ok()) return body.status();
+  if (!body->is_object())
+    return invalid_argument(
+        std::string("request body must be a JSON object {...}, not ") +
+        (body->is_array() ? "an array" : "a " + std::string(body->type_name())));
+  return body;
+}
+
 Result<std::string> string_field(const Json& body, const char* name, bool required,
                                  size_t max_bytes) {
   if (!body.contains(name) || body[name].is_null()) {
@@ -107,9 +118,14 @@ void add_health_routes(HttpServer& http, ControlPlane& cp) {
         !auth.empty() && cp.auth().authenticate(auth, to_unix_ms(cp.clock().now())).ok();
     Json checks = Json::object();
     bool ok = true;
+    // The store's last error (damage found at start or since), then a live read.
+    Status h = cp.store().health();
     auto v = cp.store().schema_version();
-    checks["store"] = v.ok() ? "ok" : v.status().message();
-    ok &= v.ok();
+    if (!h.ok())
+      checks["store"] = h.message() + "; new deployments are stopped; " + store_restore_steps();
+    else
+      checks["store"] = v.ok() ? "ok" : v.status().message();
+    ok &= h.ok() && v.ok();
     auto config = cp.config();
     for (const auto& env : config->environments)
       for (AgentClient* a : cp.agents_for(env.name)) {
@@ -163,6 +179,11 @@ void ControlPlane::add_routes() {
                    {"status", res.status},
                    {"count", *count}});
     }
+    if (auto it = req.attrs.find("internal_error"); it != req.attrs.end())
+      log_->error("request handler failed", {{"method", req.method},
+                                             {"path", req.path.substr(0, 200)},
+                                             {"request_id", req.request_id},
+                                             {"error", masker_->mask(it->second)}});
     // Access log: changes and errors at info, reads at debug.
     const LogLevel level =
         (req.method != "GET" || res.status >= 400) ? LogLevel::kInfo : LogLevel::kDebug;

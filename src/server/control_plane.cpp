@@ -66,6 +66,9 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
   auto store = open_store(config->server.store);
   if (!store.ok()) return store.status().with_context("server.store");
   cp->store_ = std::move(*store);
+  if (Status h = cp->store_->health(); !h.ok())
+    cp->log_->error("store is corrupted; new deployments are stopped",
+                    {{"error", h.message()}, {"restore", store_restore_steps()}});
   cp->auth_ = std::make_unique<Authenticator>(cp->store_.get());
   // Secrets at rest: the key file named in ferry.yaml, else one made in data_dir.
   std::string key_file = config->server.secrets_key_file;

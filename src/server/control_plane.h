@@ -150,6 +150,11 @@ std::optional<HttpResponse> require(const HttpRequest& req, Role need, const std
 // environment-specific, always visible). Reads filter by this.
 bool env_visible(const HttpRequest& req, const std::string& env);
 
+// The request body as a JSON object: invalid JSON, a number out of range or any other
+// type (an array, a string) is an invalid_argument (400) naming the field or the shape;
+// an empty body is {} when `empty_ok`.
+Result<Json> object_body(const HttpRequest& req, bool empty_ok = false);
+
 // A string field of a JSON body: absent or null is "" (or an error when `required`),
 // another type or more than `max_bytes` is an invalid_argument naming the field.
 Result<std::string> string_field(const Json& body, const char* name, bool required = true,

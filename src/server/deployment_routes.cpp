@@ -84,7 +84,7 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
   });
 
   http.route("POST", "/api/v1/deployments", [&cp](HttpRequest& req) {
-    auto body = parse_json(req.body);
+    auto body = object_body(req);
     if (!body.ok()) return HttpResponse::error(body.status());
     auto app = string_field(*body, "app"), env = string_field(*body, "env"),
          rel = string_field(*body, "release");
@@ -175,15 +175,18 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
 
   http.route("POST", "/api/v1/apps/{app}/envs/{env}/rollback", [&cp](HttpRequest& req) {
     if (auto denied = require(req, Role::kDeployer, req.param("env"))) return *denied;
-    auto body = parse_json(req.body.empty() ? "{}" : req.body);
+    auto body = object_body(req, true);
     if (!body.ok()) return HttpResponse::error(body.status());
     auto rel = string_field(*body, "release", false);
     if (!rel.ok()) return HttpResponse::error(rel.status());
+    if (body->contains("with_strategy") && !(*body)["with_strategy"].is_boolean())
+      return HttpResponse::error(invalid_argument("field 'with_strategy' must be true or false"));
+    const bool with_strategy = body->value("with_strategy", false);
     const std::string actor = principal_of(req).actor();
-    auto d = cp.engine().rollback(req.param("app"), req.param("env"), *rel, actor);
+    auto d = cp.engine().rollback(req.param("app"), req.param("env"), *rel, actor, with_strategy);
     if (!d.ok()) return HttpResponse::error(d.status());
     cp.audit(actor, "deployment.rollback_requested", d->app, d->env, d->release, req.remote_addr,
-             Json{{"deployment_id", d->id}});
+             Json{{"deployment_id", d->id}, {"with_strategy", with_strategy}});
     return HttpResponse::json(deployment_json(*d), 201);
   });
 

@@ -19,7 +19,7 @@ bool valid_secret_name(const std::string& n) {
 
 void add_governance_routes(HttpServer& http, ControlPlane& cp) {
   http.route("POST", "/api/v1/approvals", [&cp](HttpRequest& req) {
-    auto body = parse_json(req.body);
+    auto body = object_body(req);
     if (!body.ok()) return HttpResponse::error(body.status());
     auto app = string_field(*body, "app", false), env = string_field(*body, "env", false),
          rel = string_field(*body, "release", false),

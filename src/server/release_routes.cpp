@@ -100,7 +100,7 @@ Json release_json(const ReleaseRecord& r) {
 void add_release_routes(HttpServer& http, ControlPlane& cp) {
   http.route("POST", "/api/v1/releases", [&cp](HttpRequest& req) {
     if (auto denied = require(req, Role::kDeployer)) return *denied;
-    auto body = parse_json(req.body);
+    auto body = object_body(req);
     if (!body.ok()) return HttpResponse::error(body.status());
     const Principal who = principal_of(req);
     ReleaseRecord r;
@@ -126,7 +126,8 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
     RunSpec run = app->run;
     const Json env = body->value("env", Json::object());
     if (!env.is_object() || env.size() > 100)
-      return HttpResponse::error(invalid_argument("env must be an object of at most 100 strings"));
+      return HttpResponse::error(
+          invalid_argument("field 'env' must be an object of at most 100 strings"));
     for (auto it = env.begin(); it != env.end(); ++it) {
       const std::string& name = it.key();
       const std::string shown = name.substr(0, 64);
@@ -256,6 +257,10 @@ void add_release_routes(HttpServer& http, ControlPlane& cp) {
 
   http.route("GET", "/api/v1/apps/{app}/releases", [&cp](HttpRequest& req) {
     if (auto denied = require(req, Role::kViewer)) return *denied;
+    auto config = cp.config();
+    if (!config->app(req.param("app")))
+      return HttpResponse::error(
+          not_found("app '" + req.param("app").substr(0, 128) + "' is not in " + config->path));
     auto list = cp.store().list_releases(req.param("app"), 100);
     if (!list.ok()) return HttpResponse::error(list.status());
     Json out = Json::array();

@@ -20,6 +20,14 @@ class Store {
   // The schema version after migrations (tests, `ferry server --check`).
   virtual Result<int> schema_version() = 0;
 
+  // Ok, or kUnavailable naming the damage found in the store's file: by the bounded
+  // quick check when it was opened, or by any statement since. It stays until the
+  // process restarts. The store keeps answering; the engine refuses new deployments
+  // while it is not ok and /health/ready reports it.
+  virtual Status health() = 0;
+  // A full integrity check now (unbounded time): the problems found, empty when sound.
+  virtual Result<std::vector<std::string>> check() = 0;
+
   // Releases. create_release fails with kAlreadyExists for a known app+version.
   virtual Status create_release(const ReleaseRecord& r) = 0;
   virtual Result<ReleaseRecord> get_release(const std::string& app, const std::string& version) = 0;
@@ -78,7 +86,17 @@ class Store {
 };
 
 // Opens the store named by a URL: "sqlite:PATH" (created with its folder if missing).
+// A quick check of the file runs first, bounded in time; damage it finds is kept in
+// health(), and open fails only when the schema cannot be read or migrated.
 Result<std::unique_ptr<Store>> open_store(const std::string& url);
+
+// `ferry store check`: a full integrity check of the store named by `url` without
+// migrating or creating it. The problems found, empty when the file is sound; kNotFound
+// when there is no such file.
+Result<std::vector<std::string>> check_store(const std::string& url);
+
+// What an operator does about a corrupted store (the restore steps), for messages.
+std::string store_restore_steps();
 
 bool is_final_state(const std::string& deployment_state);
 

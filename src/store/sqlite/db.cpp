@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -27,7 +29,14 @@ Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
   status_ = prep_;
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::Statement(Database& db, std::string_view sql) : Statement(db.handle(), sql) {
+  owner_ = &db;
+  if (!prep_.ok()) owner_->note_result(sqlite3_errcode(db_), "preparing SQL");
+}
+
+Statement::~Statement() {
+  sqlite3_finalize(stmt_);
+}
 
 Statement& Statement::bind(int i, std::string_view v) {
   if (stmt_) sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
@@ -43,7 +52,10 @@ bool Statement::step() {
   if (!stmt_ || !status_.ok()) return false;
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
-  if (rc != SQLITE_DONE) status_ = sql_error(db_, "running SQL");
+  if (rc != SQLITE_DONE) {
+    status_ = sql_error(db_, "running SQL");
+    if (owner_) owner_->note_result(rc, status_.message());
+  }
   return false;
 }
 
@@ -60,7 +72,9 @@ std::string Statement::text(int col) const {
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
 }
 
-int64_t Statement::integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+int64_t Statement::integer(int col) const {
+  return sqlite3_column_int64(stmt_, col);
+}
 
 Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
   std::error_code ec;
@@ -81,9 +95,9 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
         return unavailable("cannot set mode 0600 on " + path + suffix);
   }
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   std::unique_ptr<Database> db(new Database(raw));  // owns raw even when open failed
   if (rc != SQLITE_OK)
     return unavailable("cannot open SQLite database " + path + ": " + sqlite3_errstr(rc));
@@ -96,19 +110,81 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
   return db;
 }
 
-Database::~Database() { sqlite3_close_v2(db_); }
+Database::~Database() {
+  sqlite3_close_v2(db_);
+}
 
 Status Database::exec(std::string_view sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+  const int rc = sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
+    note_result(rc, msg);
     return internal_error("SQL failed: " + msg);
   }
   return Status::Ok();
 }
 
-Transaction::Transaction(Database& db) : db_(db) { begin_ = db_.exec("BEGIN IMMEDIATE"); }
+bool is_corruption(int rc) {
+  const int primary = rc & 0xff;
+  return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
+}
+
+void Database::note_result(int rc, std::string_view what) {
+  if (!is_corruption(rc)) return;
+  std::lock_guard lock(health_mu_);
+  if (health_.ok())
+    health_ = Status(Code::kUnavailable, "the store's database file is corrupted (" +
+                                             std::string(what.substr(0, 300)) + ")");
+}
+
+Status Database::health() const {
+  std::lock_guard lock(health_mu_);
+  return health_;
+}
+
+Result<std::vector<std::string>> Database::check(bool full, int max_errors, int64_t max_ms) {
+  struct Budget {
+    std::chrono::steady_clock::time_point until;
+    bool expired = false;
+  } budget{std::chrono::steady_clock::now() + std::chrono::milliseconds(max_ms)};
+  if (max_ms > 0)
+    sqlite3_progress_handler(
+        db_, 10'000,
+        [](void* p) {
+          auto* b = static_cast<Budget*>(p);
+          b->expired = std::chrono::steady_clock::now() > b->until;
+          return b->expired ? 1 : 0;
+        },
+        &budget);
+  std::vector<std::string> problems;
+  Status st;
+  {
+    Statement q(db_, std::string("PRAGMA ") + (full ? "integrity_check(" : "quick_check(") +
+                         std::to_string(std::max(1, max_errors)) + ")");
+    while (q.step()) {
+      std::string row = q.text(0);
+      if (row != "ok") problems.push_back(std::move(row));
+    }
+    st = q.status();
+  }
+  sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+  if (budget.expired)
+    return deadline_exceeded(std::string(full ? "integrity_check" : "quick_check") +
+                             " did not finish within " + std::to_string(max_ms) + " ms");
+  if (!st.ok()) {
+    // A file too damaged to check is itself the answer.
+    if (!is_corruption(sqlite3_errcode(db_))) return st;
+    problems.push_back(st.message());
+  }
+  if (!problems.empty()) note_result(SQLITE_CORRUPT, problems.front());
+  return problems;
+}
+
+Transaction::Transaction(Database& db) : db_(db) {
+  begin_ = db_.exec("BEGIN IMMEDIATE");
+}
 
 Transaction::~Transaction() {
   if (!done_ && begin_.ok()) (void)db_.exec("ROLLBACK");

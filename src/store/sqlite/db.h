@@ -5,16 +5,22 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
 namespace ferry::sqlite {
 
+class Database;
+
 class Statement {
  public:
   Statement(sqlite3* db, std::string_view sql);
+  // As above; a corruption error is also recorded on `db` (Database::health()).
+  Statement(Database& db, std::string_view sql);
   ~Statement();
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
@@ -41,6 +47,7 @@ class Statement {
 
  private:
   sqlite3* db_;
+  Database* owner_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
   Status prep_;
   Status status_;
@@ -58,10 +65,26 @@ class Database {
   int64_t last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
   int changes() const { return sqlite3_changes(db_); }
 
+  // PRAGMA quick_check (or integrity_check when `full`): the problems found, at most
+  // `max_errors`, empty when the file is sound. With `max_ms` > 0 the check is
+  // interrupted after that long and the result is kDeadlineExceeded.
+  Result<std::vector<std::string>> check(bool full, int max_errors, int64_t max_ms);
+
+  // Ok, or the corruption this connection has seen (from a check or any statement):
+  // kDataLoss-like failure kept until the process restarts. Thread-safe.
+  Status health() const;
+  // Records `rc` (an SQLite result code) when it means the file is damaged.
+  void note_result(int rc, std::string_view what);
+
  private:
   explicit Database(sqlite3* db) : db_(db) {}
   sqlite3* db_;
+  mutable std::mutex health_mu_;
+  Status health_;  // guarded by health_mu_
 };
+
+// True for SQLite result codes that mean the database file is damaged.
+bool is_corruption(int rc);
 
 // BEGIN IMMEDIATE … COMMIT, rolled back unless commit() succeeded.
 class Transaction {

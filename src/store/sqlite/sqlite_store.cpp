@@ -1,5 +1,7 @@
 #include "store/sqlite/sqlite_store.h"
 
+#include <filesystem>
+
 #include "store/sqlite/migrations.h"
 
 namespace ferry {
@@ -95,7 +97,13 @@ bool is_final_state(const std::string& state) {
          state == "aborted" || state == "superseded";
 }
 
-Result<std::unique_ptr<Store>> open_store(const std::string& url) {
+namespace {
+
+// The quick check at open must not hold a server start for long on a big file.
+constexpr int64_t kOpenCheckMs = 3000;
+constexpr int kMaxProblems = 20;
+
+Result<std::string> sqlite_path(const std::string& url) {
   std::string path;
   if (url.starts_with("sqlite://"))
     path = url.substr(9);
@@ -105,7 +113,34 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url) {
     return invalid_argument("store URL '" + url +
                             "' is not supported; use sqlite:PATH (e.g. sqlite:.ferry/ferry.db)");
   if (path.empty()) return invalid_argument("store URL '" + url + "' names no file");
-  auto s = SqliteStore::open(path);
+  return path;
+}
+
+}  // namespace
+
+std::string store_restore_steps() {
+  return "restore it: stop `ferry server`, run `ferry store check` to see the damage, move the "
+         "damaged file (and its -wal and -shm files) aside, copy the newest backup in its "
+         "place, run `ferry store check` again and start the server (docs/runbook.md, "
+         "\"The store is corrupted\")";
+}
+
+Result<std::vector<std::string>> check_store(const std::string& url) {
+  auto path = sqlite_path(url);
+  if (!path.ok()) return path.status();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(*path, ec))
+    return not_found("store file " + *path + " does not exist");
+  auto db = sqlite::Database::open(*path);
+  // A file SQLite cannot even open as a database is damaged beyond a check.
+  if (!db.ok()) return std::vector<std::string>{db.status().message()};
+  return (*db)->check(true, 100, 0);
+}
+
+Result<std::unique_ptr<Store>> open_store(const std::string& url) {
+  auto path = sqlite_path(url);
+  if (!path.ok()) return path.status();
+  auto s = SqliteStore::open(*path);
   if (!s.ok()) return s.status();
   return std::unique_ptr<Store>(std::move(*s));
 }
@@ -113,21 +148,38 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url) {
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
   auto db = sqlite::Database::open(path);
   if (!db.ok()) return db.status();
+  // Damage found here is kept in health(); running out of time is not damage.
+  (void)(*db)->check(false, kMaxProblems, kOpenCheckMs);
   auto v = sqlite::migrate(**db);
-  if (!v.ok()) return v.status().with_context("migrating " + path);
-  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*db)));
+  if (!v.ok()) {
+    Status h = (*db)->health();
+    if (!h.ok()) return unavailable(h.message() + " in " + path + "; " + store_restore_steps());
+    return v.status().with_context("migrating " + path);
+  }
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*db), path));
+}
+
+Status SqliteStore::health() {
+  Status h = db_->health();
+  if (h.ok()) return h;
+  return unavailable(h.message() + " (" + path_ + ")");
+}
+
+Result<std::vector<std::string>> SqliteStore::check() {
+  std::lock_guard lock(mu_);
+  return db_->check(true, 100, 0);
 }
 
 Result<int> SqliteStore::schema_version() {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(), "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  Statement q(*db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
   if (q.step()) return static_cast<int>(q.integer(0));
   return q.status().ok() ? Result<int>(0) : Result<int>(q.status());
 }
 
 Status SqliteStore::create_release(const ReleaseRecord& r) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(),
+  Statement q(*db_,
               "INSERT INTO releases (app, version, git_sha, artifact, config, scan_status, "
               "scan_summary, created_by, created_at_ms) VALUES (?,?,?,?,?,?,?,?,?)");
   q.bind(1, r.app).bind(2, r.version).bind(3, r.git_sha).bind(4, r.artifact)
@@ -142,7 +194,7 @@ Status SqliteStore::create_release(const ReleaseRecord& r) {
 
 Result<ReleaseRecord> SqliteStore::get_release(const std::string& app, const std::string& version) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(), std::string("SELECT ") + kReleaseCols +
+  Statement q(*db_, std::string("SELECT ") + kReleaseCols +
                                  " FROM releases WHERE app = ? AND version = ?");
   q.bind(1, app).bind(2, version);
   if (q.step()) return read_release(q);
@@ -153,7 +205,7 @@ Result<ReleaseRecord> SqliteStore::get_release(const std::string& app, const std
 
 Result<std::vector<ReleaseRecord>> SqliteStore::list_releases(const std::string& app, int limit) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(), std::string("SELECT ") + kReleaseCols +
+  Statement q(*db_, std::string("SELECT ") + kReleaseCols +
                                  " FROM releases WHERE app = ? ORDER BY created_at_ms DESC, "
                                  "rowid DESC LIMIT ?");
   q.bind(1, app).bind(2, limit);
@@ -166,7 +218,7 @@ Result<std::vector<ReleaseRecord>> SqliteStore::list_releases(const std::string&
 Status SqliteStore::update_release_scan(const std::string& app, const std::string& version,
                                         const std::string& scan_status, const Json& summary) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(),
+  Statement q(*db_,
               "UPDATE releases SET scan_status = ?, scan_summary = ? WHERE app = ? AND version = ?");
   q.bind(1, scan_status).bind(2, dump_json(summary)).bind(3, app).bind(4, version);
   FERRY_RETURN_IF_ERROR(q.exec());
@@ -175,7 +227,7 @@ Status SqliteStore::update_release_scan(const std::string& app, const std::strin
 }
 
 Status SqliteStore::insert_event_locked(const DeploymentEvent& e, int64_t* seq) {
-  Statement q(db_->handle(),
+  Statement q(*db_,
               "INSERT INTO deployment_events (deployment_id, time_ms, type, step, message, data) "
               "VALUES (?,?,?,?,?,?)");
   q.bind(1, e.deployment_id).bind(2, e.time_ms).bind(3, e.type).bind(4, e.step)
@@ -189,7 +241,7 @@ Status SqliteStore::create_deployment(const DeploymentRecord& d, const Deploymen
   std::lock_guard lock(mu_);
   Transaction tx(*db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
-  Statement q(db_->handle(), std::string("INSERT INTO deployments (") + kDeploymentCols +
+  Statement q(*db_, std::string("INSERT INTO deployments (") + kDeploymentCols +
                                  ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   q.bind(1, d.id).bind(2, d.app).bind(3, d.env).bind(4, d.release).bind(5, d.previous_release)
       .bind(6, d.state).bind(7, d.strategy).bind(8, dump_json(d.plan)).bind(9, d.current_step)
@@ -216,7 +268,7 @@ Status SqliteStore::update_deployment(DeploymentRecord& d, const std::vector<Dep
   std::lock_guard lock(mu_);
   Transaction tx(*db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
-  Statement q(db_->handle(),
+  Statement q(*db_,
               "UPDATE deployments SET state=?, plan=?, current_step=?, step_state=?, reason=?, "
               "generation=?, updated_at_ms=?, finished_at_ms=?, previous_release=?, "
               "version=version+1 WHERE id=? AND version=?");
@@ -239,7 +291,7 @@ Status SqliteStore::update_deployment(DeploymentRecord& d, const std::vector<Dep
 
 Result<DeploymentRecord> SqliteStore::get_deployment(const std::string& id) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(),
+  Statement q(*db_,
               std::string("SELECT ") + kDeploymentCols + " FROM deployments WHERE id = ?");
   q.bind(1, id);
   if (q.step()) return read_deployment(q);
@@ -254,7 +306,7 @@ Result<std::vector<DeploymentRecord>> SqliteStore::list_deployments(const Deploy
   if (f.active_only)
     sql += " AND state NOT IN ('succeeded','failed','rolled_back','aborted','superseded')";
   sql += " ORDER BY created_at_ms DESC, rowid DESC LIMIT ?";
-  Statement q(db_->handle(), sql);
+  Statement q(*db_, sql);
   q.bind(1, f.app).bind(2, f.app).bind(3, f.env).bind(4, f.env).bind(5, f.limit);
   std::vector<DeploymentRecord> out;
   while (q.step()) out.push_back(read_deployment(q));
@@ -272,7 +324,7 @@ Result<int64_t> SqliteStore::append_event(const DeploymentEvent& e) {
 Result<std::vector<DeploymentEvent>> SqliteStore::list_events(const std::string& deployment_id,
                                                               int64_t after_seq, int limit) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(),
+  Statement q(*db_,
               "SELECT seq, deployment_id, time_ms, type, step, message, data FROM "
               "deployment_events WHERE (? = '' OR deployment_id = ?) AND seq > ? ORDER BY seq "
               "LIMIT ?");
@@ -297,10 +349,10 @@ Status SqliteStore::set_env_release(const EnvReleaseRecord& r) {
   std::lock_guard lock(mu_);
   Transaction tx(*db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
-  Statement q(db_->handle(), "INSERT OR REPLACE INTO env_releases VALUES (?,?,?,?,?)");
+  Statement q(*db_, "INSERT OR REPLACE INTO env_releases VALUES (?,?,?,?,?)");
   q.bind(1, r.app).bind(2, r.env).bind(3, r.release).bind(4, r.deployment_id).bind(5, r.at_ms);
   FERRY_RETURN_IF_ERROR(q.exec());
-  Statement s(db_->handle(), "INSERT OR IGNORE INTO release_successes VALUES (?,?,?,?)");
+  Statement s(*db_, "INSERT OR IGNORE INTO release_successes VALUES (?,?,?,?)");
   s.bind(1, r.app).bind(2, r.release).bind(3, r.env).bind(4, r.at_ms);
   FERRY_RETURN_IF_ERROR(s.exec());
   return tx.commit();
@@ -308,7 +360,7 @@ Status SqliteStore::set_env_release(const EnvReleaseRecord& r) {
 
 Result<std::vector<EnvReleaseRecord>> SqliteStore::list_env_releases(const std::string& app) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(),
+  Statement q(*db_,
               "SELECT app, env, release, deployment_id, at_ms FROM env_releases WHERE (? = '' OR "
               "app = ?) ORDER BY app, env");
   q.bind(1, app).bind(2, app);
@@ -322,7 +374,7 @@ Result<std::vector<EnvReleaseRecord>> SqliteStore::list_env_releases(const std::
 Result<bool> SqliteStore::release_succeeded_in(const std::string& app, const std::string& release,
                                                const std::string& env) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(),
+  Statement q(*db_,
               "SELECT 1 FROM release_successes WHERE app = ? AND release = ? AND env = ?");
   q.bind(1, app).bind(2, release).bind(3, env);
   const bool found = q.step();
@@ -332,7 +384,7 @@ Result<bool> SqliteStore::release_succeeded_in(const std::string& app, const std
 
 Status SqliteStore::create_token(const TokenRecord& t) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(), "INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?,?)");
+  Statement q(*db_, "INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?,?)");
   q.bind(1, t.id).bind(2, t.name).bind(3, t.hash).bind(4, t.role).bind(5, dump_json(Json(t.envs)))
       .bind(6, t.created_by).bind(7, t.created_at_ms).bind(8, t.expires_at_ms).bind(9, t.revoked);
   return q.exec();
@@ -340,7 +392,7 @@ Status SqliteStore::create_token(const TokenRecord& t) {
 
 Result<TokenRecord> SqliteStore::get_token(const std::string& id) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(), "SELECT * FROM tokens WHERE id = ?");
+  Statement q(*db_, "SELECT * FROM tokens WHERE id = ?");
   q.bind(1, id);
   if (q.step()) return read_token(q);
   FERRY_RETURN_IF_ERROR(q.status());
@@ -349,7 +401,7 @@ Result<TokenRecord> SqliteStore::get_token(const std::string& id) {
 
 Result<std::vector<TokenRecord>> SqliteStore::list_tokens() {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(), "SELECT * FROM tokens ORDER BY created_at_ms");
+  Statement q(*db_, "SELECT * FROM tokens ORDER BY created_at_ms");
   std::vector<TokenRecord> out;
   while (q.step()) out.push_back(read_token(q));
   FERRY_RETURN_IF_ERROR(q.status());
@@ -358,7 +410,7 @@ Result<std::vector<TokenRecord>> SqliteStore::list_tokens() {
 
 Status SqliteStore::revoke_token(const std::string& id) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(), "UPDATE tokens SET revoked = 1 WHERE id = ?");
+  Statement q(*db_, "UPDATE tokens SET revoked = 1 WHERE id = ?");
   q.bind(1, id);
   FERRY_RETURN_IF_ERROR(q.exec());
   if (db_->changes() == 0) return not_found("token " + id + " does not exist");
@@ -371,7 +423,7 @@ Result<AuditRecord> SqliteStore::append_audit(AuditRecord a,
   Transaction tx(*db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
   {
-    Statement last(db_->handle(), "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+    Statement last(*db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
     if (last.step()) {
       a.seq = last.integer(0) + 1;
       a.prev_hash = last.text(1);
@@ -382,7 +434,7 @@ Result<AuditRecord> SqliteStore::append_audit(AuditRecord a,
     FERRY_RETURN_IF_ERROR(last.status());
   }
   seal(a);
-  Statement q(db_->handle(), "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+  Statement q(*db_, "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
   q.bind(1, a.seq).bind(2, a.time_ms).bind(3, a.actor).bind(4, a.action).bind(5, a.app)
       .bind(6, a.env).bind(7, a.release).bind(8, a.git_sha).bind(9, a.source_addr)
       .bind(10, dump_json(a.details)).bind(11, a.prev_hash).bind(12, a.hash);
@@ -393,7 +445,7 @@ Result<AuditRecord> SqliteStore::append_audit(AuditRecord a,
 
 Result<std::vector<AuditRecord>> SqliteStore::list_audit(int64_t after_seq, int limit) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(), "SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
+  Statement q(*db_, "SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
   q.bind(1, after_seq).bind(2, limit);
   std::vector<AuditRecord> out;
   while (q.step()) out.push_back(read_audit(q));
@@ -412,7 +464,7 @@ Result<AuditRecord> SqliteStore::audit_head() {
 
 Status SqliteStore::add_approval(const ApprovalRecord& a) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(), "INSERT OR REPLACE INTO approvals VALUES (?,?,?,?,?,?)");
+  Statement q(*db_, "INSERT OR REPLACE INTO approvals VALUES (?,?,?,?,?,?)");
   q.bind(1, a.app).bind(2, a.env).bind(3, a.release).bind(4, a.approver).bind(5, a.comment)
       .bind(6, a.at_ms);
   return q.exec();
@@ -422,7 +474,7 @@ Result<std::vector<ApprovalRecord>> SqliteStore::list_approvals(const std::strin
                                                                 const std::string& env,
                                                                 const std::string& release) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(),
+  Statement q(*db_,
               "SELECT app, env, release, approver, comment, at_ms FROM approvals WHERE app = ? "
               "AND env = ? AND release = ? ORDER BY at_ms");
   q.bind(1, app).bind(2, env).bind(3, release);
@@ -435,7 +487,7 @@ Result<std::vector<ApprovalRecord>> SqliteStore::list_approvals(const std::strin
 
 Status SqliteStore::put_secret(const SecretRecord& s) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(), "INSERT OR REPLACE INTO secrets VALUES (?,?,?,?,?,?)");
+  Statement q(*db_, "INSERT OR REPLACE INTO secrets VALUES (?,?,?,?,?,?)");
   q.bind(1, s.app).bind(2, s.env).bind(3, s.name).bind(4, s.ciphertext).bind(5, s.updated_at_ms)
       .bind(6, s.updated_by);
   return q.exec();
@@ -444,7 +496,7 @@ Status SqliteStore::put_secret(const SecretRecord& s) {
 Status SqliteStore::delete_secret(const std::string& app, const std::string& env,
                                   const std::string& name) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(), "DELETE FROM secrets WHERE app = ? AND env = ? AND name = ?");
+  Statement q(*db_, "DELETE FROM secrets WHERE app = ? AND env = ? AND name = ?");
   q.bind(1, app).bind(2, env).bind(3, name);
   FERRY_RETURN_IF_ERROR(q.exec());
   if (db_->changes() == 0)
@@ -455,7 +507,7 @@ Status SqliteStore::delete_secret(const std::string& app, const std::string& env
 Result<std::vector<SecretRecord>> SqliteStore::list_secrets(const std::string& app,
                                                             const std::string& env) {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(),
+  Statement q(*db_,
               "SELECT app, env, name, ciphertext, updated_at_ms, updated_by FROM secrets WHERE "
               "app = ? AND env = ? ORDER BY name");
   q.bind(1, app).bind(2, env);

@@ -15,13 +15,16 @@ class SqliteStore final : public Store {
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
 
   Result<int> schema_version() override;
+  Status health() override;
+  Result<std::vector<std::string>> check() override;
   Status create_release(const ReleaseRecord& r) override;
   Result<ReleaseRecord> get_release(const std::string& app, const std::string& version) override;
   Result<std::vector<ReleaseRecord>> list_releases(const std::string& app, int limit) override;
   Status update_release_scan(const std::string& app, const std::string& version,
                              const std::string& scan_status, const Json& summary) override;
   Status create_deployment(const DeploymentRecord& d, const DeploymentEvent& created) override;
-  Status update_deployment(DeploymentRecord& d, const std::vector<DeploymentEvent>& events) override;
+  Status update_deployment(DeploymentRecord& d,
+                           const std::vector<DeploymentEvent>& events) override;
   Result<DeploymentRecord> get_deployment(const std::string& id) override;
   Result<std::vector<DeploymentRecord>> list_deployments(const DeploymentFilter& f) override;
   Result<int64_t> append_event(const DeploymentEvent& e) override;
@@ -40,8 +43,7 @@ class SqliteStore final : public Store {
   Result<std::vector<AuditRecord>> list_audit(int64_t after_seq, int limit) override;
   Result<AuditRecord> audit_head() override;
   Status add_approval(const ApprovalRecord& a) override;
-  Result<std::vector<ApprovalRecord>> list_approvals(const std::string& app,
-                                                     const std::string& env,
+  Result<std::vector<ApprovalRecord>> list_approvals(const std::string& app, const std::string& env,
                                                      const std::string& release) override;
   Status put_secret(const SecretRecord& s) override;
   Status delete_secret(const std::string& app, const std::string& env,
@@ -50,11 +52,13 @@ class SqliteStore final : public Store {
                                                  const std::string& env) override;
 
  private:
-  explicit SqliteStore(std::unique_ptr<sqlite::Database> db) : db_(std::move(db)) {}
+  SqliteStore(std::unique_ptr<sqlite::Database> db, std::string path)
+      : db_(std::move(db)), path_(std::move(path)) {}
   Status insert_event_locked(const DeploymentEvent& e, int64_t* seq);
 
   std::mutex mu_;
   std::unique_ptr<sqlite::Database> db_;
+  std::string path_;
 };
 
 }  // namespace ferry

@@ -1,0 +1,74 @@
+// `ferry deploy --wait --timeout D` against a real server: the exit codes a pipeline
+// gates on (0 succeeded, 3 rolled back, 4 refused by a gate, 5 timed out, 2 error).
+#include "e2e/e2e_env.h"
+
+namespace ferry::e2e {
+namespace {
+
+const char* kImmediateApp = R"(    port: @APP_PORT@
+    instances: 1
+    run:
+      command: ["@DEMO@", "--port", "${PORT}", "--version", "${VERSION}"]
+      stop_grace: 1s
+    checks:
+      readiness:
+        http: {path: /healthz}
+        interval: 100ms
+        timeout: 500ms
+    progress_deadline: 2s
+    strategy: immediate
+)";
+
+const char* kEnvs =
+    "  dev: {}\n"
+    "  production:\n    requires: [dev]\n"
+    "  staging:\n    approvals: 1\n";
+
+void release(Cluster& c, const std::string& v, Json env = Json::object()) {
+  Json body{{"app", "web"}, {"version", v}, {"env", env}};
+  auto r = c.api("POST", "/api/v1/releases", &body);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+}
+
+TEST(DeployWaitE2E, ExitCodesTellAPipelineHowTheDeploymentEnded) {
+  Cluster c("deploy-wait", kImmediateApp, kEnvs);
+  c.start_server();
+  release(c, "v1");
+  release(c, "v2", Json{{"DEMO_SLOW_START_MS", "60000"}});  // never ready in time
+  release(c, "v3");
+
+  int rc = -1;
+  std::string out = c.cli("deploy web v1 --env dev --wait --timeout 60s", &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("succeeded"), std::string::npos) << out;
+
+  out = c.cli("deploy web v2 --env dev --wait --timeout 60s", &rc);
+  EXPECT_EQ(rc, 3) << out;
+  EXPECT_NE(out.find("rolled_back"), std::string::npos) << out;
+
+  // v3 never ran in dev: production's lifecycle gate refuses it.
+  out = c.cli("deploy web v3 --env production --wait --timeout 60s", &rc);
+  EXPECT_EQ(rc, 4) << out;
+  EXPECT_NE(out.find("has not succeeded in dev"), std::string::npos) << out;
+
+  // Staging waits for an approval that does not come.
+  out = c.cli("deploy web v1 --env staging --wait --timeout 1500ms", &rc);
+  EXPECT_EQ(rc, 5) << out;
+  EXPECT_NE(out.find("timed out"), std::string::npos) << out;
+
+  // Errors: a bad timeout, an unknown release, --timeout without --wait.
+  out = c.cli("deploy web v1 --env dev --wait --timeout soon", &rc);
+  EXPECT_EQ(rc, 2) << out;
+  out = c.cli("deploy web v9 --env dev --wait", &rc);
+  EXPECT_EQ(rc, 2) << out;
+  out = c.cli("deploy web v1 --env dev --timeout 5s", &rc);
+  EXPECT_NE(rc, 0) << out;
+
+  // --json prints the final deployment for the pipeline to read.
+  out = c.cli("--json deploy web v3 --env dev --wait --timeout 60s", &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("\"state\": \"succeeded\""), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace ferry::e2e
