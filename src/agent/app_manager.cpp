@@ -87,7 +87,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   int64_t applied_generation = 0;
   bool apply_pending = false;
   bool removing = false;
-  bool gone = false;  // shut down or left the agent
+  std::atomic<bool> gone{false};  // shut down or left the agent (read without mu by put)
   std::map<std::string, Slot> instances;
   std::unique_ptr<Router> router;
   std::string router_host;
@@ -417,20 +417,22 @@ Result<int64_t> AppManager::put(const AppDesiredState& state) {
   }
   for (const auto& [rel, w] : state.weights)
     if (w < 0) return invalid_argument("app " + state.app + ": weight of " + rel + " is negative");
-  std::shared_ptr<App> app;
-  bool created = false;
-  {
-    std::lock_guard lk(mu_);
-    if (shut_down_) return unavailable("the agent is stopping");
-    auto& slot = apps_[state.app];
-    if (!slot) {
-      slot = std::make_shared<App>(*this, state.app);
-      created = true;
+  // An app that is just leaving (removed, all stopped) is replaced by a fresh one.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::shared_ptr<App> app;
+    bool created = false;
+    {
+      std::lock_guard lk(mu_);
+      if (shut_down_) return unavailable("the agent is stopping");
+      auto& slot = apps_[state.app];
+      if (!slot || (attempt > 0 && slot->gone)) {
+        slot = std::make_shared<App>(*this, state.app);
+        created = true;
+      }
+      app = slot;
     }
-    app = slot;
-  }
-  {
     std::lock_guard lk(app->mu);
+    if (app->gone) continue;
     if (!created && state.generation < app->desired.generation) return app->desired.generation;
     const AppDesiredState before = app->desired;
     app->desired = state;
@@ -447,10 +449,11 @@ Result<int64_t> AppManager::put(const AppDesiredState& state) {
     app->apply_pending = true;
     app->reconcile();
     app->update_router();  // weights take effect at once for the instances already ready
+    app->post_apply();
+    state_changed_();
+    return state.generation;
   }
-  app->post_apply();
-  state_changed_();
-  return state.generation;
+  return unavailable("app " + state.app + " is being removed; try again");
 }
 
 Result<int64_t> AppManager::set_weights(const std::string& name, int64_t generation,
@@ -492,8 +495,17 @@ Result<AppStatus> AppManager::status(const std::string& name) const {
   if (app->router) {
     // Only releases that run, have weight, or lost both within the analysis window: the
     // answer stays O(current instances) however many releases were ever deployed.
-    for (auto& r : app->router->stats())
-      if (app->release_seen.count(r.release)) s.releases.push_back(std::move(r));
+    std::set<std::string> live;
+    for (const auto& [rel, w] : app->desired.weights)
+      if (w > 0) live.insert(rel);
+    for (const auto& [key, slot] : app->instances) live.insert(slot.sup->spec().release);
+    const int64_t now = clock_.monotonic_ms();
+    for (auto& r : app->router->stats()) {
+      auto seen = app->release_seen.find(r.release);
+      if (live.count(r.release) ||
+          (seen != app->release_seen.end() && now - seen->second <= opts_.release_stats_keep_ms))
+        s.releases.push_back(std::move(r));
+    }
   }
   return s;
 }

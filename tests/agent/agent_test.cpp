@@ -4,12 +4,16 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -589,6 +593,47 @@ TEST_F(AgentTest, LocalApiOnAUnixSocketNeedsTheTokenAndIsOwnerOnly) {
   server.stop();
   EXPECT_FALSE(std::filesystem::exists(sock));
   EXPECT_EQ(c.health().code(), Code::kUnavailable);
+}
+
+// Runs in a forked child as user `uid`: 0 when /v1/health answered 200 over the socket,
+// 2 when connect() failed, 1 when the connection gave no answer. Raw syscalls only (the
+// parent has threads: no allocation after fork).
+int health_as_user(const std::string& sock, uid_t uid) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, sock.c_str(), sock.size() + 1);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(uid) != 0 || setuid(uid) != 0) _exit(3);
+    const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) _exit(2);
+    const char req[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+    if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) < 0) _exit(1);
+    pollfd p{fd, POLLIN, 0};
+    char buf[16] = {};
+    if (poll(&p, 1, 2000) != 1 || read(fd, buf, 12) != 12) _exit(1);
+    _exit(std::memcmp(buf, "HTTP/1.1 200", 12) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(AgentTest, LocalApiSocketRefusesOtherUsers) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  Agent& a = make_agent();
+  HttpServer routes(HttpServerOptions{});
+  add_agent_routes(routes, a, std::string(32, 'k'));
+  // The data dir lets others traverse, so only the socket's own checks are tested.
+  std::filesystem::permissions(dir_, std::filesystem::perms::all);
+  const std::string sock = (dir_ / "agent.sock").string();
+  UnixHttpServer server(sock, routes);
+  ASSERT_TRUE(server.start().ok());
+  EXPECT_EQ(health_as_user(sock, 0), 0);
+  EXPECT_EQ(health_as_user(sock, 65534), 2);  // mode 0600: connect is refused
+  chmod(sock.c_str(), 0666);
+  EXPECT_EQ(health_as_user(sock, 65534), 1);  // peer credentials: closed unanswered
+  server.stop();
 }
 
 TEST(TokenFile, GroupReadableTokenFileIsRefused) {
