@@ -33,8 +33,8 @@ struct AgentOptions {
   LogPolicy logs;                           // instance log rotation and removal
   int io_threads = 0;                       // 0: one per core, 2 to 8
   int router_threads = 1;
-  int tick_ms = 25;                             // supervision period while instances change
-  int64_t release_stats_keep_ms = 15 * 60'000;  // see AppManagerOptions
+  int tick_ms = 25;                        // supervision period while instances change
+  int64_t release_stats_keep_ms = 60'000;  // see AppManagerOptions
   // Seals env values in the state file (state_key_from_token); "" makes one and keeps it
   // in data_dir/state.key (0600).
   std::string state_key;

@@ -37,8 +37,8 @@ struct AppManagerOptions {
   PortRange instance_ports;  // ports for instance specs with port 0 (common/port_range.h)
   int router_threads = 1;
   // Router counters of a release with no instance and no weight are left out of the
-  // status this long after it lost both (the analysis window).
-  int64_t release_stats_keep_ms = 15 * 60'000;
+  // status this long after it lost both (a finished deployment no longer reads them).
+  int64_t release_stats_keep_ms = 60'000;
   int64_t steady_tick_ms = 1000;  // supervision period when nothing is in transition
   int64_t busy_tick_ms = 25;      // … and while an instance starts, crashes or drains
   int64_t housekeeping_ms = 30'000;

@@ -29,8 +29,7 @@ Result<RuntimeHandle> ProcessRuntime::start(const LaunchSpec& launch) {
   l.argv = launch.argv;
   l.env = launch.env;
   l.cwd = launch.cwd;
-  l.log_path = log_path(launch.app, launch.instance);
-  rotate_log_file(l.log_path, policy_.max_bytes, policy_.keep);
+  l.log_path = log_path(launch.app, launch.instance);  // rotated by housekeeping(), not here
   auto p = spawn(l);
   if (!p.ok()) return p.status();
   {
