@@ -1,13 +1,13 @@
-// Agent: the data plane of one host. It keeps the instances the control plane asked
-// for running (start, probe, restart with backoff, drain and stop), routes each app's
-// public port to its ready instances by release weight, and survives its own restart:
-// desired state and instance pids are kept in a state file written atomically, and a
-// new agent process re-adopts the instances that are still running.
-// It implements AgentClient, so the control plane can drive an in-process agent and a
-// remote one (through HttpAgentClient) the same way.
+// Agent: the data plane of one host, wiring only. It owns the io threads (a fixed few,
+// growing with cores, never with apps or instances), the Runtime that runs instances, the
+// AppManager that converges every app to its desired state (app_manager.h), and the state
+// file a restarted agent re-adopts its instances from (state_file.h).
+// It implements AgentClient, so the control plane drives an in-process agent and a remote
+// one (through HttpAgentClient) the same way.
 #pragma once
 
-#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -16,6 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include "agent/app_manager.h"
+#include "agent/process_runtime.h"
+#include "agent/state_file.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "core/agent_api.h"
@@ -23,11 +27,17 @@
 namespace ferry {
 
 struct AgentOptions {
-  std::string data_dir = ".ferry/agent";    // state file and instance logs
+  std::string data_dir = ".ferry/agent";    // state file and instance logs (made 0700)
   std::string instance_host = "127.0.0.1";  // where instances listen (probes, router)
-  uint64_t max_log_bytes = 10u << 20;       // an instance log rotates past this
-  int tick_ms = 20;                         // supervisor loop period
+  PortRange instance_ports;                 // ports assigned to instances (spec port 0)
+  LogPolicy logs;                           // instance log rotation and removal
+  int io_threads = 0;                       // 0: one per core, 2 to 8
   int router_threads = 1;
+  int tick_ms = 25;                        // supervision period while instances change
+  int64_t release_stats_keep_ms = 60'000;  // see AppManagerOptions
+  // Seals env values in the state file (state_key_from_token); "" makes one and keeps it
+  // in data_dir/state.key (0600).
+  std::string state_key;
   Logger* log = nullptr;
 };
 
@@ -38,12 +48,17 @@ class Agent final : public AgentClient {
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
-  // Loads the state file, re-adopts running instances, restarts routers, and starts
-  // supervising. An error names the state file or the port that could not be bound.
+  // Takes the data dir (one agent per data dir), loads the state file, re-adopts running
+  // instances, binds routers and starts supervising. An error names the file or port.
   Status start();
-  // Stops supervising and routing. Instances keep running (they outlive the agent)
-  // unless `stop_instances`.
+  // Stops supervising and routing and writes the state file a last time. Instances keep
+  // running (they outlive the agent) unless `stop_instances`.
   void stop(bool stop_instances = false);
+
+  // Accepts desired state at once; the answer is the generation the app converges to.
+  Result<int64_t> accept(const AppDesiredState& state);
+  Result<int64_t> accept_weights(const std::string& app, int64_t generation,
+                                 const std::map<std::string, int>& weights);
 
   Status put_app(const AppDesiredState& state) override;
   Status set_weights(const std::string& app, int64_t generation,
@@ -54,38 +69,34 @@ class Agent final : public AgentClient {
 
   // The agent's own metrics (router requests, instances, health-check failures).
   metrics::Registry& metrics() { return metrics_; }
-
   // How many instances were re-adopted by start() (tests, logs).
   int adopted() const { return adopted_; }
-
-  struct Instance;
-  struct App;
+  // Threads the agent runs (io threads and the state writer; routers have their own).
+  int threads() const { return static_cast<int>(io_threads_.size()) + 1; }
 
  private:
-  void supervise();
-  void tick(int64_t now_ms);
-  void tick_instance(App& app, Instance& inst, int64_t now_ms);
-  void launch(App& app, Instance& inst, int64_t now_ms);
-  void probe_loop(std::shared_ptr<Instance> inst);
-  void update_router(App& app);
-  Status ensure_router(App& app);
-  void save_state();
-  Status load_state();
-  std::string state_path() const;
-  void log_info(const std::string& msg, const Json& fields = Json::object());
+  void request_save();
+  void save_loop();
+  Result<std::string> state_key();
 
   AgentOptions opts_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, std::unique_ptr<App>> apps_;
-  std::atomic<bool> running_{false};
-  std::thread supervisor_;
-  bool dirty_ = false;  // state file needs writing
-  int adopted_ = 0;
-  int lock_fd_ = -1;          // flock on data_dir/agent.lock: one agent per data dir
-  uint64_t replace_seq_ = 0;  // makes the keys of replaced instances unique
+  SystemClock clock_;
   metrics::Registry metrics_;
-  metrics::CounterFamily* probe_failures_ = nullptr;
+  boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::vector<std::thread> io_threads_;
+  std::unique_ptr<ProcessRuntime> runtime_;
+  std::unique_ptr<AppManager> manager_;
+  std::unique_ptr<StateFile> state_;
+  int adopted_ = 0;
+  bool save_on_stop_ = true;  // false when the state file could not be read: never overwrite it
+  int lock_fd_ = -1;          // flock on data_dir/agent.lock: one agent per data dir
+
+  std::mutex save_mu_;
+  std::condition_variable save_cv_;
+  bool save_requested_ = false;  // guarded by save_mu_
+  bool saver_stop_ = false;      // guarded by save_mu_
+  std::thread saver_;
 };
 
 }  // namespace ferry

@@ -65,14 +65,20 @@ void add_agent_routes(HttpServer& server, Agent& agent, std::string token) {
     if (d.app != req.param("app"))
       return HttpResponse::error(
           invalid_argument("body names app " + d.app + ", path " + req.param("app")));
-    return status_or_ok(agent.put_app(d));
+    // Accepted at once: the answer names the generation the app converges to; the caller
+    // watches GET /v1/apps/{app} (applied_generation, instance states) for convergence.
+    auto g = agent.accept(d);
+    if (!g.ok()) return HttpResponse::error(g.status());
+    return HttpResponse::json(Json{{"ok", true}, {"generation", *g}}, 202);
   });
   server.route("PUT", "/v1/apps/{app}/weights", [&agent](HttpRequest& req) {
     auto body = parse_json(req.body);
     if (!body.ok()) return HttpResponse::error(body.status());
     try {
-      return status_or_ok(agent.set_weights(req.param("app"), body->value("generation", int64_t{0}),
-                                            body->at("weights").get<std::map<std::string, int>>()));
+      auto g = agent.accept_weights(req.param("app"), body->value("generation", int64_t{0}),
+                                    body->at("weights").get<std::map<std::string, int>>());
+      if (!g.ok()) return HttpResponse::error(g.status());
+      return HttpResponse::json(Json{{"ok", true}, {"generation", *g}});
     } catch (const std::exception& e) {
       return HttpResponse::error(invalid_argument(std::string("weights: ") + e.what()));
     }

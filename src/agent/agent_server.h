@@ -1,5 +1,6 @@
-// The agent's HTTP API (docs/agent.md): the control plane puts desired state and
-// reads status and router stats. Every call but /v1/health needs the agent token.
+// The agent's HTTP API (docs/agent.md): the control plane puts desired state and reads
+// status and router stats. Every call but /v1/health needs the agent token. The local
+// agent serves it on a Unix socket (unix_http.h), a remote agent on TCP.
 #pragma once
 
 #include <memory>

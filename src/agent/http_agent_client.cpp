@@ -1,31 +1,76 @@
 #include "agent/http_agent_client.h"
 
+#include "agent/unix_http.h"
 #include "common/http_types.h"
 
 namespace ferry {
 
+namespace {
+constexpr size_t kMaxAnswer = 16u << 20;
+}
+
 HttpAgentClient::HttpAgentClient(Endpoint endpoint, std::string token, int timeout_ms)
-    : client_(std::move(endpoint), HttpClientOptions{timeout_ms, 16u << 20}) {
-  client_.set_header("Authorization", "Bearer " + token);
+    : client_(std::move(endpoint), HttpClientOptions{timeout_ms, kMaxAnswer}),
+      token_(std::move(token)),
+      timeout_ms_(timeout_ms) {
+  client_.set_header("Authorization", "Bearer " + token_);
+}
+
+HttpAgentClient::HttpAgentClient(UnixSocket socket, std::string token, int timeout_ms)
+    : HttpAgentClient(Endpoint{"unix:" + socket.path, 0}, std::move(token), timeout_ms) {
+  socket_path_ = std::move(socket.path);
+}
+
+std::string HttpAgentClient::address() const {
+  return socket_path_.empty() ? client_.endpoint().to_string() : "unix:" + socket_path_;
+}
+
+Result<Json> HttpAgentClient::call(std::string_view method, const std::string& target,
+                                   const Json* body) {
+  Result<Json> r =
+      socket_path_.empty() ? client_.call(method, target, body) : [&]() -> Result<Json> {
+    auto resp =
+        unix_http_request(socket_path_, method, target, {{"Authorization", "Bearer " + token_}},
+                          body ? body->dump() : std::string(), timeout_ms_, kMaxAnswer);
+    if (!resp.ok()) return resp.status();
+    Json j;
+    if (!resp->body.empty()) {
+      auto parsed = parse_json(resp->body, "response from " + address());
+      if (!parsed.ok()) return parsed.status();
+      j = std::move(*parsed);
+    }
+    if (resp->status >= 300) {
+      Status s = status_from_json(j);
+      return Status(s.ok() ? Code::kInternal : s.code(),
+                    s.ok() ? "HTTP " + std::to_string(resp->status) : s.message());
+    }
+    return j;
+  }();
+  if (!r.ok()) return r.status().with_context("agent " + address());
+  return r;
 }
 
 Status HttpAgentClient::put_app(const AppDesiredState& state) {
   Json body;
   to_json(body, state);
-  auto r = client_.call("PUT", "/v1/apps/" + url_encode(state.app), &body);
-  return r.ok() ? Status::Ok() : r.status().with_context("agent " + client_.endpoint().to_string());
+  auto r = call("PUT", "/v1/apps/" + url_encode(state.app), &body);
+  if (!r.ok()) return r.status();
+  accepted_ = r->value("generation", state.generation);
+  return Status::Ok();
 }
 
 Status HttpAgentClient::set_weights(const std::string& app, int64_t generation,
                                     const std::map<std::string, int>& weights) {
   Json body{{"generation", generation}, {"weights", weights}};
-  auto r = client_.call("PUT", "/v1/apps/" + url_encode(app) + "/weights", &body);
-  return r.ok() ? Status::Ok() : r.status().with_context("agent " + client_.endpoint().to_string());
+  auto r = call("PUT", "/v1/apps/" + url_encode(app) + "/weights", &body);
+  if (!r.ok()) return r.status();
+  accepted_ = r->value("generation", generation);
+  return Status::Ok();
 }
 
 Result<AppStatus> HttpAgentClient::app_status(const std::string& app) {
-  auto r = client_.call("GET", "/v1/apps/" + url_encode(app));
-  if (!r.ok()) return r.status().with_context("agent " + client_.endpoint().to_string());
+  auto r = call("GET", "/v1/apps/" + url_encode(app));
+  if (!r.ok()) return r.status();
   AppStatus s;
   try {
     from_json(*r, s);
@@ -36,12 +81,22 @@ Result<AppStatus> HttpAgentClient::app_status(const std::string& app) {
 }
 
 Status HttpAgentClient::remove_app(const std::string& app) {
-  auto r = client_.call("DELETE", "/v1/apps/" + url_encode(app));
-  return r.ok() ? Status::Ok() : r.status().with_context("agent " + client_.endpoint().to_string());
+  auto r = call("DELETE", "/v1/apps/" + url_encode(app));
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Result<std::vector<std::string>> HttpAgentClient::list_apps() {
+  auto r = call("GET", "/v1/apps");
+  if (!r.ok()) return r.status();
+  try {
+    return r->at("apps").get<std::vector<std::string>>();
+  } catch (const std::exception& e) {
+    return internal_error(std::string("agent answered a malformed app list: ") + e.what());
+  }
 }
 
 Status HttpAgentClient::health() {
-  auto r = client_.call("GET", "/v1/health");
+  auto r = call("GET", "/v1/health");
   return r.ok() ? Status::Ok() : r.status();
 }
 

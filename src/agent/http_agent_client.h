@@ -1,7 +1,12 @@
-// HttpAgentClient: AgentClient over the agent's HTTP API, for the control plane.
+// HttpAgentClient: AgentClient over the agent's HTTP API, for the control plane: TCP for
+// a remote agent, a Unix socket for the local one (unix_http.h).
+// put_app and set_weights return once the agent accepted the state (it converges in the
+// background); callers watch app_status. Thread safety: calls may come from any thread.
 #pragma once
 
+#include <atomic>
 #include <string>
+#include <vector>
 
 #include "common/http_client.h"
 #include "core/agent_api.h"
@@ -11,6 +16,11 @@ namespace ferry {
 class HttpAgentClient final : public AgentClient {
  public:
   HttpAgentClient(Endpoint endpoint, std::string token, int timeout_ms = 3000);
+  // The local agent on a Unix socket.
+  struct UnixSocket {
+    std::string path;
+  };
+  HttpAgentClient(UnixSocket socket, std::string token, int timeout_ms = 3000);
 
   Status put_app(const AppDesiredState& state) override;
   Status set_weights(const std::string& app, int64_t generation,
@@ -18,10 +28,22 @@ class HttpAgentClient final : public AgentClient {
   Result<AppStatus> app_status(const std::string& app) override;
   Status remove_app(const std::string& app) override;
   Status health();
+  // The apps on the agent (needs the token: an answer proves the agent is ours).
+  Result<std::vector<std::string>> list_apps();
+  // The generation the agent answered to the last accepted put or weights (0: none yet).
+  int64_t last_accepted_generation() const { return accepted_.load(); }
+  // "127.0.0.1:7071" or "unix:/data/agent.sock": for health checks and logs.
+  std::string address() const;
   const Endpoint& endpoint() const { return client_.endpoint(); }
 
  private:
+  Result<Json> call(std::string_view method, const std::string& target, const Json* body = nullptr);
+
   HttpClient client_;
+  std::string socket_path_;  // non-empty: the Unix socket transport
+  std::string token_;
+  int timeout_ms_;
+  std::atomic<int64_t> accepted_{0};
 };
 
 }  // namespace ferry

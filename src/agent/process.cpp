@@ -162,13 +162,4 @@ bool reap_child(int pid, int* exit_code) {
   return true;
 }
 
-void rotate_log(const std::string& path, uint64_t max_bytes) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec || size <= max_bytes) return;
-  std::filesystem::copy_file(path, path + ".1", std::filesystem::copy_options::overwrite_existing,
-                             ec);
-  if (!ec) (void)!truncate(path.c_str(), 0);
-}
-
 }  // namespace ferry

@@ -64,8 +64,4 @@ void signal_group(const ProcessHandle& p, int sig);
 // Reaps a child of ours without blocking: true and its exit code (-signal) when it ended.
 bool reap_child(int pid, int* exit_code);
 
-// Renames `path` to `path.1` (dropping an older one) once it exceeds `max_bytes`, by
-// copying and truncating so a child appending with O_APPEND keeps writing to `path`.
-void rotate_log(const std::string& path, uint64_t max_bytes);
-
 }  // namespace ferry

@@ -50,7 +50,7 @@ void register_server_commands(CLI::App& app, GlobalOptions& g) {
   server->add_option("--listen", so->listen, "API address (overrides server.listen)");
   server->add_option("--store", so->store_url, "store URL (overrides server.store)");
   server->add_option("--agent-listen", so->agent_listen,
-                     "local agent API address (default: the server's port + 1)");
+                     "local agent API address: HOST:PORT or unix:PATH (default: unix:DATA_DIR/agent.sock)");
   server->add_flag("!--no-local-agent", so->local_agent, "use only the agents in ferry.yaml");
   server->add_option("--log-level", so->log_level, "debug, info, warn, error")
       ->capture_default_str();

@@ -23,7 +23,7 @@ namespace {
 using config::Field;
 
 void parse_document(const Field& root, Config& c) {
-  if (!root.expect_map({"version", "server", "agents", "environments", "apps", "notifications"},
+  if (!root.expect_map({"version", "server", "agent", "agents", "environments", "apps", "notifications"},
                        /*extensions=*/true))
     return;
   Field version = root.required("version");
@@ -54,6 +54,7 @@ void parse_document(const Field& root, Config& c) {
     c.apps.push_back(std::move(a));
   }
   if (apps.is_map() && apps.node().size() == 0) apps.error("at least one app is required");
+  config::parse_local_agent(root.child("agent"), c, c.local_agent);
   std::vector<std::string> names;
   for (const Field& f : root.child("notifications").items(config::kMaxNotifications)) {
     NotificationSpec n;

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/port_range.h"
 #include "config/parsers.h"
 
 namespace ferry::config {
@@ -68,6 +69,55 @@ void parse_agent(const Field& f, AgentSpec& out) {
   if (!f.expect_map({"address", "token_file"})) return;
   host_port(f.required("address"), out.address);
   f.child("token_file").get(out.token_file, 1024);
+}
+
+// "10MB", "512KB", "1GB" or a number of bytes.
+bool parse_byte_size(const std::string& text, int64_t& out) {
+  size_t i = 0;
+  int64_t n = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) && n < (1LL << 40))
+    n = n * 10 + (text[i++] - '0');
+  if (i == 0) return false;
+  const std::string unit = text.substr(i);
+  const int64_t mult = unit.empty() || unit == "B" ? 1
+                       : unit == "KB"              ? 1LL << 10
+                       : unit == "MB"              ? 1LL << 20
+                       : unit == "GB"              ? 1LL << 30
+                                                   : 0;
+  if (mult == 0 || n >= (1LL << 40)) return false;
+  out = n * mult;
+  return true;
+}
+
+void parse_local_agent(const Field& f, const Config& c, LocalAgentSpec& out) {
+  if (!f.present() || !f.expect_map({"instance_ports", "logs"})) return;
+  Field ports = f.child("instance_ports");
+  std::string range;
+  if (ports.get(range, 32)) {
+    // Checked against this host's ephemeral range: the agent refuses an overlapping one.
+    auto r = check_instance_port_range(range);
+    if (!r.ok()) {
+      ports.error(r.status().message());
+    } else {
+      out.instance_ports = range;
+      for (const auto& app : c.apps)
+        if (r->contains(app.port))
+          ports.error("contains port " + std::to_string(app.port) + " of app \"" + app.name +
+                      "\": an app's public port must be outside the instance port range");
+    }
+  }
+  Field logs = f.child("logs");
+  if (!logs.present() || !logs.expect_map({"keep", "max_size"})) return;
+  logs.child("keep").get_int(out.log_keep, 1, 100);
+  Field size = logs.child("max_size");
+  std::string text;
+  if (size.get(text, 32)) {
+    int64_t bytes = 0;
+    if (!parse_byte_size(text, bytes) || bytes < 4096 || bytes > (1LL << 34))
+      size.error("\"" + text + "\" is not a size from 4KB to 16GB: write e.g. 10MB, 512KB or 1GB");
+    else
+      out.log_max_bytes = bytes;
+  }
 }
 
 void parse_notification(const Field& f, NotificationSpec& out) {

@@ -23,6 +23,7 @@ inline constexpr size_t kMaxQueries = 20;
 
 void parse_server(const Field& f, ServerSpec& out);
 void parse_agent(const Field& f, AgentSpec& out);
+void parse_local_agent(const Field& f, const Config& c, LocalAgentSpec& out);
 void parse_notification(const Field& f, NotificationSpec& out);
 void parse_environment(const Field& f, EnvironmentSpec& out);
 void parse_app(const Field& f, AppSpec& out);

@@ -222,6 +222,7 @@ void from_json(const Json& j, ReleaseStats& s) {
 void to_json(Json& j, const AppStatus& s) {
   j = Json{{"app", s.app},
            {"generation", s.generation},
+           {"applied_generation", s.applied_generation},
            {"weights", s.weights},
            {"instances", s.instances},
            {"releases", s.releases}};
@@ -230,6 +231,7 @@ void to_json(Json& j, const AppStatus& s) {
 void from_json(const Json& j, AppStatus& s) {
   s.app = j.value("app", "");
   s.generation = j.value("generation", int64_t{0});
+  s.applied_generation = j.value("applied_generation", int64_t{0});
   s.weights = j.value("weights", std::map<std::string, int>{});
   s.instances = j.value("instances", std::vector<InstanceStatus>{});
   s.releases = j.value("releases", std::vector<ReleaseStats>{});

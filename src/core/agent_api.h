@@ -83,7 +83,8 @@ struct ReleaseStats {
 
 struct AppStatus {
   std::string app;
-  int64_t generation = 0;
+  int64_t generation = 0;          // the desired state's (accepted) generation
+  int64_t applied_generation = 0;  // the generation whose instances the agent has started
   std::map<std::string, int> weights;
   std::vector<InstanceStatus> instances;
   std::vector<ReleaseStats> releases;   // router stats per release
@@ -96,7 +97,9 @@ std::string agent_app_name(const std::string& app, const std::string& env);
 class AgentClient {
  public:
   virtual ~AgentClient() = default;
-  // Sets the whole desired state of one app (instances and weights). Idempotent.
+  // Sets the whole desired state of one app (instances and weights). Idempotent. An agent
+  // accepts it at once and converges in the background: callers watch app_status()
+  // (applied_generation, instance states) rather than wait on this call.
   virtual Status put_app(const AppDesiredState& state) = 0;
   // Changes only the weights (the fast path of a canary step or a rollback).
   virtual Status set_weights(const std::string& app, int64_t generation,

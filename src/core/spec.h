@@ -223,9 +223,18 @@ struct ServerSpec {
   bool start_local_agent = true;
 };
 
+// ferry.yaml `agent:`: the local agent's settings (remote agents take the same as flags of
+// `ferry agent`).
+struct LocalAgentSpec {
+  std::string instance_ports = "20000-29999";  // outside the kernel's ephemeral range
+  int log_keep = 5;                            // rotated files per instance, gone instances' logs per app
+  int64_t log_max_bytes = 10 << 20;            // an instance log past this is rotated
+};
+
 struct Config {
   std::string path;  // the file it came from
   ServerSpec server;
+  LocalAgentSpec local_agent;  // ferry.yaml `agent:`
   std::vector<AgentSpec> agents;
   std::vector<EnvironmentSpec> environments;  // in file order (promotion order)
   std::vector<AppSpec> apps;

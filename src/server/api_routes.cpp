@@ -132,7 +132,7 @@ void add_health_routes(HttpServer& http, ControlPlane& cp) {
         auto* h = dynamic_cast<HttpAgentClient*>(a);
         if (!h) continue;
         Status s = h->health();
-        checks["agent " + h->endpoint().to_string()] = s.ok() ? "ok" : s.message();
+        checks["agent " + h->address()] = s.ok() ? "ok" : s.message();
         ok &= s.ok();
       }
     if (!detailed) return HttpResponse::json(Json{{"ok", ok}}, ok ? 200 : 503);

@@ -191,22 +191,18 @@ Status ControlPlane::start() {
   if (!listen.ok()) return listen.status().with_context("server.listen");
   if (addr.ends_with(":0")) listen->port = 0;
   if (opts_.local_agent && config->server.start_local_agent) {
-    Endpoint agent_ep{listen->host, static_cast<uint16_t>(listen->port + 1)};
-    if (!opts_.agent_listen.empty()) {
-      auto ep = parse_endpoint(opts_.agent_listen);
-      if (!ep.ok()) return ep.status().with_context("--agent-listen");
-      agent_ep = *ep;
-    }
+    // The local agent's API is a Unix socket in the data dir unless --agent-listen says
+    // HOST:PORT (or unix:PATH).
     std::vector<std::string> private_env{"FERRY_TOKEN"};
     for (const auto& n : config->notifications)
       for (const auto* name : {&n.url_env, &n.routing_key_env, &n.secret_env})
         if (!name->empty()) private_env.push_back(*name);
-    local_agent_ =
-        std::make_unique<LocalAgent>(self_binary(), config->server.data_dir, agent_ep, private_env);
+    local_agent_ = std::make_unique<LocalAgent>(self_binary(), config->server.data_dir,
+                                                opts_.agent_listen, private_env, config->local_agent);
     FERRY_RETURN_IF_ERROR(local_agent_->ensure_running());
-    agents_["local"] = std::make_unique<HttpAgentClient>(agent_ep, local_agent_->token());
+    agents_["local"] = local_agent_->client();
     log_->info("local agent ready",
-               {{"address", agent_ep.to_string()}, {"started", local_agent_->started_by_us()}});
+               {{"address", local_agent_->address()}, {"started", local_agent_->started_by_us()}});
   }
   for (const auto& a : config->agents) {
     auto ep = parse_endpoint(a.address);
@@ -235,7 +231,7 @@ Status ControlPlane::start() {
                       {{"error", r.status().message()}});
         else if (*r)
           audit("server", "agent.restarted", "", "", "", "",
-                Json{{"address", local_agent_->endpoint().to_string()}});
+                Json{{"address", local_agent_->address()}});
         lk.lock();
       }
     });

@@ -35,7 +35,7 @@ struct ServerOptions {
   std::string config_path = "ferry.yaml";
   std::string listen;        // overrides server.listen
   std::string store_url;     // overrides server.store
-  std::string agent_listen;  // local agent address; default: the server's port + 1
+  std::string agent_listen;  // local agent address: "" = unix:DATA_DIR/agent.sock, HOST:PORT, unix:PATH
   bool local_agent = true;   // false: only the agents listed in ferry.yaml
   std::string log_level = "info";
   std::string log_file;  // "" = stderr

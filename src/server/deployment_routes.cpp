@@ -1,5 +1,7 @@
 // Deployments, apps, environment status, rollback and the event stream.
+#include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "core/plan.h"
 #include "server/control_plane.h"
@@ -24,24 +26,34 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
   http.route("GET", "/api/v1/apps", [&cp](HttpRequest& req) {
     if (auto denied = require(req, Role::kViewer)) return *denied;
     auto config = cp.config();
+    // Two store queries whatever the number of apps: every app's current releases, and the
+    // deployments in progress (at most one per app and environment).
+    std::map<std::string, std::vector<EnvReleaseRecord>> current;
+    if (auto all = cp.store().list_env_releases(""); all.ok())
+      for (auto& r : *all) current[r.app].push_back(std::move(r));
+    std::map<std::string, Json> active;
+    const int most_active =
+        static_cast<int>(std::max<size_t>(1, config->apps.size() * config->environments.size()));
+    if (auto open = cp.store().list_deployments({.active_only = true, .limit = most_active});
+        open.ok())
+      for (const auto& d : *open) {
+        auto& list = active[d.app];
+        if (list.is_null()) list = Json::array();
+        list.push_back(deployment_json(d));
+      }
     Json apps = Json::array();
     for (const auto& app : config->apps) {
       Json envs = Json::object();
       for (const auto& env : config->environments) envs[env.name] = Json{{"release", nullptr}};
-      auto current = cp.store().list_env_releases(app.name);
-      if (current.ok())
-        for (const auto& r : *current)
-          envs[r.env] =
-              Json{{"release", r.release}, {"deployment_id", r.deployment_id}, {"at_ms", r.at_ms}};
-      Json active = Json::array();
-      auto open = cp.store().list_deployments({.app = app.name, .active_only = true});
-      if (open.ok())
-        for (const auto& d : *open) active.push_back(deployment_json(d));
+      for (const auto& r : current[app.name])
+        envs[r.env] =
+            Json{{"release", r.release}, {"deployment_id", r.deployment_id}, {"at_ms", r.at_ms}};
+      auto it = active.find(app.name);
       apps.push_back(Json{{"name", app.name},
                           {"port", app.port},
                           {"strategy", std::string(strategy_name(app.strategy.kind))},
                           {"environments", envs},
-                          {"active", active}});
+                          {"active", it == active.end() ? Json::array() : it->second}});
     }
     // A token limited to some environments sees only those.
     for (auto& a : apps) {
@@ -76,7 +88,7 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
       } else {
         j = Json{{"error", s.status().message()}};
       }
-      if (auto* h = dynamic_cast<HttpAgentClient*>(a)) j["agent"] = h->endpoint().to_string();
+      if (auto* h = dynamic_cast<HttpAgentClient*>(a)) j["agent"] = h->address();
       agents.push_back(std::move(j));
     }
     return HttpResponse::json(

@@ -4,24 +4,34 @@
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
 #include "agent/agent_server.h"
+#include "agent/unix_http.h"
 #include "common/crypto.h"
 
 namespace ferry {
 
-LocalAgent::LocalAgent(std::string ferry_binary, std::string data_dir, Endpoint listen,
-                       std::vector<std::string> private_env)
+LocalAgent::LocalAgent(std::string ferry_binary, std::string data_dir, std::string address,
+                       std::vector<std::string> private_env, LocalAgentSpec settings)
     : binary_(std::move(ferry_binary)),
       data_dir_(std::move(data_dir)),
-      listen_(std::move(listen)),
-      private_env_(std::move(private_env)) {}
+      address_(std::move(address)),
+      private_env_(std::move(private_env)),
+      settings_(std::move(settings)) {
+  if (address_.empty()) {
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(data_dir_, ec);
+    address_ = "unix:" + (ec ? data_dir_ : abs.lexically_normal().string()) + "/agent.sock";
+  }
+}
 
 Status LocalAgent::load_or_create_token() {
   const std::string path = data_dir_ + "/agent.token";
@@ -43,21 +53,41 @@ Status LocalAgent::load_or_create_token() {
   return Status::Ok();
 }
 
-bool LocalAgent::healthy() const {
-  HttpClient c(listen_, HttpClientOptions{500, 1 << 20});
-  c.set_header("Authorization", "Bearer " + token_);
-  // /v1/apps needs the token: an agent answering it is ours.
-  return c.call("GET", "/v1/apps").ok();
+std::unique_ptr<HttpAgentClient> LocalAgent::client(int timeout_ms) const {
+  const std::string path = unix_socket_path(address_);
+  if (!path.empty())
+    return std::make_unique<HttpAgentClient>(HttpAgentClient::UnixSocket{path}, token_, timeout_ms);
+  auto ep = parse_endpoint(address_);
+  return std::make_unique<HttpAgentClient>(ep.ok() ? *ep : Endpoint{}, token_, timeout_ms);
 }
 
-namespace {
+bool LocalAgent::healthy() const {
+  // /v1/apps needs the token: an agent answering it is ours.
+  return client(500)->list_apps().ok();
+}
 
-// True when nothing listens on `ep` (connection refused): the agent is gone, not slow.
-bool nothing_listens(const Endpoint& ep) {
+// True when nothing listens at the address (refused, or no socket file): the agent is gone,
+// not slow.
+bool LocalAgent::nothing_listens() const {
+  const std::string path = unix_socket_path(address_);
+  if (!path.empty()) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (path.size() >= sizeof a.sun_path) return false;
+    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    const bool gone = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 &&
+                      (errno == ECONNREFUSED || errno == ENOENT);
+    close(fd);
+    return gone;
+  }
+  auto ep = parse_endpoint(address_);
+  if (!ep.ok()) return false;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
-  if (getaddrinfo(ep.host.c_str(), std::to_string(ep.port).c_str(), &hints, &res) != 0 || !res)
+  if (getaddrinfo(ep->host.c_str(), std::to_string(ep->port).c_str(), &hints, &res) != 0 || !res)
     return false;
   const int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   bool refused = false;
@@ -69,8 +99,6 @@ bool nothing_listens(const Endpoint& ep) {
   return refused;
 }
 
-}  // namespace
-
 Result<bool> LocalAgent::restart_if_down() {
   if (healthy()) return false;
   // A busy agent (a slow answer) is left alone: only one that exited or stopped listening
@@ -78,19 +106,32 @@ Result<bool> LocalAgent::restart_if_down() {
   int code;
   const bool exited = proc_.pid > 0 && reap_child(proc_.pid, &code);
   if (exited) proc_ = {};
-  if (!exited && !nothing_listens(listen_)) return false;
+  if (!exited && !nothing_listens()) return false;
   if (Status s = ensure_running(); !s.ok()) return s;
   return true;
 }
 
 Status LocalAgent::ensure_running() {
+  if (unix_socket_path(address_).empty() && !parse_endpoint(address_).ok())
+    return invalid_argument("local agent address '" + address_ +
+                            "' must be unix:PATH or HOST:PORT");
   if (Status s = load_or_create_token(); !s.ok()) return s;
   if (healthy()) return Status::Ok();
   ProcessLaunch l;
-  l.argv = {binary_,        "agent",
-            "--listen",     listen_.to_string(),
-            "--data-dir",   data_dir_ + "/agent",
-            "--token-file", data_dir_ + "/agent.token"};
+  l.argv = {binary_,
+            "agent",
+            "--listen",
+            address_,
+            "--data-dir",
+            data_dir_ + "/agent",
+            "--token-file",
+            data_dir_ + "/agent.token",
+            "--instance-ports",
+            settings_.instance_ports,
+            "--log-keep",
+            std::to_string(settings_.log_keep),
+            "--log-max-bytes",
+            std::to_string(settings_.log_max_bytes)};
   l.log_path = data_dir_ + "/agent.log";
   l.unset_env = private_env_;
   auto h = start_process(l);
@@ -106,8 +147,8 @@ Status LocalAgent::ensure_running() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return unavailable("the local agent did not answer on " + listen_.to_string() +
-                     " within 5 s; see " + data_dir_ + "/agent.log");
+  return unavailable("the local agent did not answer on " + address_ + " within 5 s; see " +
+                     data_dir_ + "/agent.log");
 }
 
 }  // namespace ferry

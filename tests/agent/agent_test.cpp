@@ -3,19 +3,27 @@
 #include "agent/agent.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "agent/agent_server.h"
 #include "agent/http_agent_client.h"
 #include "agent/process.h"
+#include "agent/unix_http.h"
 #include "common/http_client.h"
 
 namespace ferry {
@@ -37,10 +45,10 @@ class AgentTest : public ::testing::Test {
     agents_.clear();
     std::filesystem::remove_all(dir_);
   }
-  Agent& make_agent() {
-    AgentOptions o;
+  Agent& make_agent(AgentOptions o = {}) {
     o.data_dir = dir_.string();
     o.tick_ms = 10;
+    o.state_key = std::string(32, 'K');
     agents_.push_back(std::make_unique<Agent>(o));
     EXPECT_TRUE(agents_.back()->start().ok());
     return *agents_.back();
@@ -316,6 +324,7 @@ TEST_F(AgentTest, NewAgentReadoptsRunningInstancesFromTheStateFile) {
     AgentOptions o;
     o.data_dir = dir_.string();
     o.tick_ms = 10;
+    o.state_key = std::string(32, 'K');
     Agent first(o);
     ASSERT_TRUE(first.start().ok());
     AppDesiredState d;
@@ -367,6 +376,264 @@ TEST_F(AgentTest, ApiNeedsTheTokenAndSetsDesiredState) {
   EXPECT_EQ(s->instances.size(), 1u);
   EXPECT_EQ(c.app_status("nope").status().code(), Code::kNotFound);
   http.stop();
+}
+
+// A free loopback port for a test's router (bound and released at once).
+uint16_t some_free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST_F(AgentTest, PutIsAcceptedAtOnceWithTheGenerationItConvergesTo) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 7;
+  d.instances = {instance("web-v1-0", "v1", {"--slow-start-ms", "400"})};
+  auto g = a.accept(d);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(*g, 7);
+  // Accepted, not yet ready: the caller watches the status for convergence.
+  auto s = a.app_status("web");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->generation, 7);
+  EXPECT_FALSE(ready(*s, "web-v1-0"));
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& st) {
+    return st.applied_generation == 7 && ready(st, "web-v1-0");
+  }));
+  // An older generation is answered with the current one and changes nothing.
+  d.generation = 3;
+  d.instances.clear();
+  EXPECT_EQ(*a.accept(d), 7);
+  EXPECT_EQ(a.app_status("web")->instances.size(), 1u);
+}
+
+TEST_F(AgentTest, ManyAppsConvergeConcurrentlyOnAFixedSetOfThreads) {
+  AgentOptions o;
+  o.io_threads = 2;
+  Agent& a = make_agent(o);
+  const int threads_before = a.threads();
+  constexpr int kApps = 24;
+  for (int i = 0; i < kApps; ++i) {
+    AppDesiredState d;
+    d.app = "app" + std::to_string(i);
+    d.generation = 1;
+    d.instances = {instance(d.app + "-v1-0", "v1")};
+    ASSERT_TRUE(a.put_app(d).ok());
+  }
+  for (int i = 0; i < kApps; ++i) {
+    const std::string app = "app" + std::to_string(i);
+    ASSERT_TRUE(wait_for(
+        a, app, [&](const AppStatus& s) { return ready(s, app + "-v1-0"); }, 20000))
+        << app;
+  }
+  EXPECT_EQ(a.threads(), threads_before);  // no thread per app or per instance
+  // Every instance got its own port from the agent's range.
+  std::set<uint16_t> ports;
+  for (int i = 0; i < kApps; ++i)
+    ports.insert(a.app_status("app" + std::to_string(i))->instances[0].port);
+  EXPECT_EQ(ports.size(), static_cast<size_t>(kApps));
+}
+
+TEST_F(AgentTest, InstancePortsComeFromTheConfiguredRange) {
+  AgentOptions o;
+  o.instance_ports = PortRange{23100, 23109};
+  Agent& a = make_agent(o);
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  d.instances = {instance("web-v1-0", "v1"), instance("web-v1-1", "v1")};
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(
+      a, "web", [](const AppStatus& s) { return ready(s, "web-v1-0") && ready(s, "web-v1-1"); }));
+  for (const auto& i : a.app_status("web")->instances) {
+    EXPECT_GE(i.port, 23100);
+    EXPECT_LE(i.port, 23109);
+  }
+}
+
+TEST_F(AgentTest, PublicPortIsHeldFromThePutEvenWithNoInstances) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  d.listen_port = some_free_port();
+  ASSERT_TRUE(a.put_app(d).ok());
+  // Nobody else can take it now: binding it fails, connecting to it reaches the router.
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(d.listen_port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_NE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  close(fd);
+  HttpClient c(Endpoint{"127.0.0.1", d.listen_port});
+  auto r = c.request("GET", "/");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 503);  // no ready instance yet
+}
+
+TEST_F(AgentTest, PutOnAPortInUseIsRefusedAndChangesNothing) {
+  Agent& a = make_agent();
+  HttpServer other(HttpServerOptions{});
+  ASSERT_TRUE(other.start().ok());
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  d.listen_port = other.port();
+  d.instances = {instance("web-v1-0", "v1")};
+  Status s = a.put_app(d);
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_NE(s.message().find(std::to_string(other.port())), std::string::npos) << s.message();
+  EXPECT_EQ(a.app_status("web").status().code(), Code::kNotFound);
+  other.stop();
+}
+
+TEST_F(AgentTest, StatusLeavesOutCountersOfReleasesThatLeft) {
+  AgentOptions o;
+  o.release_stats_keep_ms = 0;  // the analysis window, made 0 for the test
+  Agent& a = make_agent(o);
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  d.listen_port = some_free_port();
+  d.weights = {{"v1", 100}};
+  d.instances = {instance("web-v1-0", "v1")};
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) { return ready(s, "web-v1-0"); }));
+  HttpClient c(Endpoint{"127.0.0.1", d.listen_port});
+  ASSERT_EQ(c.request("GET", "/")->status, 200);
+  ASSERT_EQ(a.app_status("web")->releases.size(), 1u);
+  d.generation = 2;
+  d.weights = {{"v2", 100}};
+  d.instances = {instance("web-v2-0", "v2")};
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) {
+    return s.instances.size() == 1 && ready(s, "web-v2-0");
+  }));
+  ASSERT_EQ(c.request("GET", "/")->status, 200);
+  // v1 has no instance and no weight and its window is over: only v2 is reported.
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) {
+    return s.releases.size() == 1 && s.releases[0].release == "v2";
+  }));
+}
+
+TEST_F(AgentTest, StateFileKeepsNoEnvironmentValueInClear) {
+  Agent& a = make_agent();
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 1;
+  d.instances = {instance("web-v1-0", "v1")};
+  d.instances[0].run.env["DB_PASSWORD"] = "hunter2-very-secret";
+  ASSERT_TRUE(a.put_app(d).ok());
+  ASSERT_TRUE(wait_for(a, "web", [](const AppStatus& s) { return ready(s, "web-v1-0"); }));
+  a.stop(false);
+  std::ifstream f(dir_ / "agent-state.json");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  EXPECT_EQ(ss.str().find("hunter2-very-secret"), std::string::npos);
+  EXPECT_NE(ss.str().find("env_sealed"), std::string::npos);
+  // A new agent with the same key opens it and re-adopts the instance with its env.
+  Agent& b = make_agent();
+  EXPECT_EQ(b.adopted(), 1);
+  EXPECT_EQ(find(*b.app_status("web"), "web-v1-0")->state, InstanceState::kReady);
+  b.stop(false);
+  std::ifstream saved(dir_ / "agent-state.json");
+  ss.str("");
+  ss << saved.rdbuf();
+  EXPECT_EQ(ss.str().find("hunter2-very-secret"), std::string::npos);
+  // Another key cannot open it: the agent refuses to start, naming the file.
+  AgentOptions wrong;
+  wrong.data_dir = dir_.string();
+  wrong.state_key = std::string(32, 'X');
+  Agent c(wrong);
+  Status s = c.start();
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("agent-state.json"), std::string::npos) << s.message();
+  c.stop(false);
+  // …and did not overwrite it.
+  std::ifstream again(dir_ / "agent-state.json");
+  std::stringstream ss2;
+  ss2 << again.rdbuf();
+  EXPECT_EQ(ss2.str(), ss.str());
+}
+
+TEST_F(AgentTest, LocalApiOnAUnixSocketNeedsTheTokenAndIsOwnerOnly) {
+  Agent& a = make_agent();
+  HttpServer routes(HttpServerOptions{});
+  const std::string token(32, 'k');
+  add_agent_routes(routes, a, token);
+  const std::string sock = (dir_ / "agent.sock").string();
+  UnixHttpServer server(sock, routes);
+  ASSERT_TRUE(server.start().ok());
+  struct stat st {};
+  ASSERT_EQ(stat(sock.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  HttpAgentClient wrong(HttpAgentClient::UnixSocket{sock}, std::string(32, 'x'));
+  EXPECT_EQ(wrong.app_status("web").status().code(), Code::kUnauthenticated);
+  HttpAgentClient c(HttpAgentClient::UnixSocket{sock}, token);
+  EXPECT_TRUE(c.health().ok());
+  AppDesiredState d;
+  d.app = "web";
+  d.generation = 4;
+  d.instances = {instance("web-v1-0", "v1")};
+  ASSERT_TRUE(c.put_app(d).ok());
+  EXPECT_EQ(c.last_accepted_generation(), 4);
+  auto s = c.app_status("web");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->generation, 4);
+  EXPECT_EQ(c.address(), "unix:" + sock);
+  server.stop();
+  EXPECT_FALSE(std::filesystem::exists(sock));
+  EXPECT_EQ(c.health().code(), Code::kUnavailable);
+}
+
+// Runs in a forked child as user `uid`: 0 when /v1/health answered 200 over the socket,
+// 2 when connect() failed, 1 when the connection gave no answer. Raw syscalls only (the
+// parent has threads: no allocation after fork).
+int health_as_user(const std::string& sock, uid_t uid) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, sock.c_str(), sock.size() + 1);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(uid) != 0 || setuid(uid) != 0) _exit(3);
+    const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) _exit(2);
+    const char req[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+    if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) < 0) _exit(1);
+    pollfd p{fd, POLLIN, 0};
+    char buf[16] = {};
+    if (poll(&p, 1, 2000) != 1 || read(fd, buf, 12) != 12) _exit(1);
+    _exit(std::memcmp(buf, "HTTP/1.1 200", 12) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(AgentTest, LocalApiSocketRefusesOtherUsers) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  Agent& a = make_agent();
+  HttpServer routes(HttpServerOptions{});
+  add_agent_routes(routes, a, std::string(32, 'k'));
+  // The data dir lets others traverse, so only the socket's own checks are tested.
+  std::filesystem::permissions(dir_, std::filesystem::perms::all);
+  const std::string sock = (dir_ / "agent.sock").string();
+  UnixHttpServer server(sock, routes);
+  ASSERT_TRUE(server.start().ok());
+  EXPECT_EQ(health_as_user(sock, 0), 0);
+  EXPECT_EQ(health_as_user(sock, 65534), 2);  // mode 0600: connect is refused
+  chmod(sock.c_str(), 0666);
+  EXPECT_EQ(health_as_user(sock, 65534), 1);  // peer credentials: closed unanswered
+  server.stop();
 }
 
 TEST(TokenFile, GroupReadableTokenFileIsRefused) {

@@ -202,6 +202,29 @@ TEST(ConfigErrors, UnknownAgent) {
   EXPECT_EQ(find_error(ok, "agents.a.address", ""), nullptr) << testing::dump(ok);
 }
 
+TEST(ConfigErrors, LocalAgentPortRangeAndLogs) {
+  // The instance port range must stay outside the kernel's ephemeral range (where probes
+  // take their source ports) and away from app ports.
+  const std::string top = std::string(kMinimal) + "agent:\n";
+  EXPECT_CONFIG_ERROR(top + "  instance_ports: 40000-40100\n", "agent.instance_ports",
+                      "overlaps the kernel's ephemeral port range", 12);
+  EXPECT_CONFIG_ERROR(top + "  instance_ports: 9000-8000\n", "agent.instance_ports",
+                      "FIRST-LAST", 12);
+  EXPECT_CONFIG_ERROR(top + "  instance_ports: 8000-8100\n", "agent.instance_ports",
+                      "contains port 8080 of app \"web\"", 12);
+  EXPECT_CONFIG_ERROR(top + "  logs: {keep: 0}\n", "agent.logs.keep", "", 12);
+  EXPECT_CONFIG_ERROR(top + "  logs: {max_size: 10XB}\n", "agent.logs.max_size",
+                      "is not a size", 12);
+  EXPECT_CONFIG_ERROR(top + "  logz: {}\n", "agent.logz", "did you mean \"logs\"", 12);
+  auto ok = check_config(top + "  instance_ports: 21000-21999\n  logs: {keep: 3, max_size: 512KB}\n",
+                         "ferry.yaml");
+  ASSERT_TRUE(ok.errors.empty()) << testing::dump(ok.errors);
+  ASSERT_TRUE(ok.config.has_value());
+  EXPECT_EQ(ok.config->local_agent.instance_ports, "21000-21999");
+  EXPECT_EQ(ok.config->local_agent.log_keep, 3);
+  EXPECT_EQ(ok.config->local_agent.log_max_bytes, 512 * 1024);
+}
+
 TEST(ConfigErrors, CanaryWeights) {
   auto canary = [](const std::string& steps) {
     return with_app("    strategy:\n      canary:\n        steps: " + steps + "\n");

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Scale benchmark on one host (issue 22): many apps deployed at once, the idle agent, and
+the cost per deployment over many sequential deployments of one app.
+
+Starts `ferry server` (with its local agent on its Unix socket) on loopback with N copies
+of the demo app (one instance each, readiness every 200 ms), then
+  - at once:  deploys all N apps concurrently (one API call each, in threads) and waits for
+              every deployment to end: time to all succeeded, failures, and the agent's
+              threads, RSS and CPU;
+  - idle:     with the N instances running, the agent's CPU over --idle seconds;
+  - sequential (--sequential K): deploys app0 K times in a row; per deployment the wall
+              time until succeeded and the agent's and server's CPU, first vs last tenth.
+Every process it starts it stops by pid. Usage:
+  bench/scale/run.py [--apps 10,50,100,200] [--idle 30] [--sequential 1000] [--build build]"""
+import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def proc_stat(pid):
+    """(cpu seconds, threads, rss MiB) of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / TICK  # utime + stime (fields 14, 15)
+    threads = int(fields[17])
+    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return cpu, threads, rss
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+class Api:
+    def __init__(self, port, token):
+        self.port, self.token = port, token
+
+    def call(self, method, path, body=None, timeout=30):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {self.token}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.load(r)
+
+    def wait_final(self, dep_id, seconds=300):
+        end = time.time() + seconds
+        while time.time() < end:
+            d = self.call("GET", f"/api/v1/deployments/{dep_id}")
+            if d["state"] in ("succeeded", "failed", "rolled_back", "aborted"):
+                return d
+            time.sleep(0.05)
+        raise RuntimeError(f"deployment {dep_id} did not end")
+
+
+class Ferry:
+    def __init__(self, build, apps):
+        self.ferry = os.path.join(build, "src/cli/ferry")
+        demo = os.path.join(build, "examples/demo-app/ferry-demo-app")
+        self.work = tempfile.mkdtemp(prefix="ferry-bench-scale-")
+        self.sp = free_port()
+        cfg = os.path.join(self.work, "ferry.yaml")
+        app_yaml = "".join(f"""  app{i}:
+    port: {15000 + i}
+    run:
+      command: ["{demo}", "--port", "${{PORT}}", "--version", "${{VERSION}}"]
+      stop_grace: 2s
+    checks:
+      readiness: {{http: {{path: /healthz}}, interval: 200ms, timeout: 500ms}}
+    strategy: immediate
+""" for i in range(apps))
+        with open(cfg, "w") as f:
+            f.write(f"""version: 1
+server:
+  listen: 127.0.0.1:{self.sp}
+  store: sqlite:{self.work}/data/ferry.db
+  data_dir: {self.work}/data
+environments:
+  dev: {{}}
+apps:
+{app_yaml}""")
+        out = subprocess.run([self.ferry, "--json", "token", "create", "--offline", "--config", cfg,
+                              "--name", "bench", "--role", "admin"],
+                             check=True, capture_output=True, text=True).stdout
+        self.api = Api(self.sp, json.loads(out)["token"])
+        self.log = open(os.path.join(self.work, "server.log"), "w")
+        self.server = subprocess.Popen([self.ferry, "server", "--config", cfg],
+                                       stdout=self.log, stderr=self.log)
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.sp}/health/live", timeout=1)
+                break
+            except Exception:
+                time.sleep(0.1)
+        self.agent = [p for p in children(self.server.pid)][0]  # the local agent we started
+        self.version = 0
+
+    def deploy(self, app):
+        self.version += 1
+        v = f"v{self.version}"
+        self.api.call("POST", "/api/v1/releases", {"app": app, "version": v})
+        return self.api.call("POST", "/api/v1/deployments", {"app": app, "env": "dev", "release": v})["id"]
+
+    def stop(self):
+        instances = children(self.agent)
+        self.server.send_signal(signal.SIGTERM)
+        self.server.wait(timeout=20)
+        os.kill(self.agent, signal.SIGTERM)
+        time.sleep(0.5)
+        for pid in instances:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def at_once(build, n, idle_s):
+    f = Ferry(build, n)
+    try:
+        cpu0, _, _ = proc_stat(f.agent)
+        t0 = time.time()
+        ids, results = [None] * n, [None] * n
+
+        def one(i):
+            try:
+                ids[i] = f.deploy(f"app{i}")
+                d = f.api.wait_final(ids[i])
+                events = d.get("events") or [{}]
+                results[i] = d["state"] if d["state"] == "succeeded" else \
+                    f"{d['state']}: {events[-1].get('message', '')}"[:300]
+            except Exception as e:  # noqa: BLE001 - a failure is a result here
+                results[i] = f"error: {e}"
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.time() - t0
+        cpu1, threads_n, rss = proc_stat(f.agent)
+        failed = [r for r in results if r != "succeeded"]
+        row = {"apps": n, "all_done_s": round(elapsed, 2), "failed": len(failed),
+               "agent_threads": threads_n, "agent_rss_mib": round(rss, 1),
+               "agent_cpu_s": round(cpu1 - cpu0, 2), "failures": failed[:3]}
+        if idle_s:
+            time.sleep(2)
+            c0, _, _ = proc_stat(f.agent)
+            time.sleep(idle_s)
+            c1, _, _ = proc_stat(f.agent)
+            row["idle_agent_cpu_pct"] = round(100 * (c1 - c0) / idle_s, 2)
+        print(json.dumps(row), flush=True)
+        return row
+    finally:
+        f.stop()
+
+
+def sequential(build, k):
+    f = Ferry(build, 1)
+    rows = []
+    try:
+        for i in range(k):
+            a0, s0 = proc_stat(f.agent)[0], proc_stat(f.server.pid)[0]
+            t0 = time.time()
+            d = f.api.wait_final(f.deploy("app0"))
+            rows.append({"wall_ms": (time.time() - t0) * 1000, "state": d["state"],
+                         "agent_cpu_ms": (proc_stat(f.agent)[0] - a0) * 1000,
+                         "server_cpu_ms": (proc_stat(f.server.pid)[0] - s0) * 1000})
+        status = f.api.call("GET", "/api/v1/apps/app0/envs/dev/status")
+        size = len(json.dumps(status))
+    finally:
+        f.stop()
+    tenth = max(1, k // 10)
+
+    def avg(part, key):
+        return round(sum(r[key] for r in part) / len(part), 1)
+
+    first, last = rows[:tenth], rows[-tenth:]
+    out = {"deployments": k, "failed": sum(r["state"] != "succeeded" for r in rows),
+           "status_bytes_at_end": size}
+    for key in ("wall_ms", "agent_cpu_ms", "server_cpu_ms"):
+        out[key] = {"first_tenth": avg(first, key), "last_tenth": avg(last, key)}
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--apps", default="10,50,100,200")
+    ap.add_argument("--idle", type=int, default=30)
+    ap.add_argument("--sequential", type=int, default=1000)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    args = ap.parse_args()
+    for n in [int(x) for x in args.apps.split(",") if x]:
+        at_once(args.build, n, args.idle if n >= 100 else 0)
+    if args.sequential:
+        sequential(args.build, args.sequential)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

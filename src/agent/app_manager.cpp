@@ -1,0 +1,676 @@
+#include "agent/app_manager.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <thread>
+
+#include "agent/instance_supervisor.h"
+#include "agent/prober.h"
+#include "router/router.h"
+
+namespace ferry {
+
+namespace asio = boost::asio;
+
+bool safe_name(const std::string& n) {
+  if (n.empty() || n.size() > 128 || n == "." || n == "..") return false;
+  for (char c : n)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+          c == '+'))
+      return false;
+  return true;
+}
+
+namespace {
+
+// Whether `port` can be bound on loopback now (nobody listens on it or holds it).
+bool port_free(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(fd);
+  return ok;
+}
+
+bool same_run(const InstanceSpec& a, const InstanceSpec& b) {
+  Json ja, jb;
+  to_json(ja, a.run);
+  to_json(jb, b.run);
+  return ja == jb && a.release == b.release && (b.port == 0 || a.port == b.port);
+}
+
+bool has_probes(const InstanceSpec& s) {
+  return s.checks.readiness.kind != ProbeSpec::Kind::kNone ||
+         s.checks.liveness.kind != ProbeSpec::Kind::kNone;
+}
+
+}  // namespace
+
+// One app: its instances, router and timer. State changes run on `strand`; `mu` lets
+// status readers see a consistent picture.
+struct AppManager::App : std::enable_shared_from_this<App> {
+  struct Slot {
+    std::unique_ptr<InstanceSupervisor> sup;
+    std::string replaced_by;     // its successor (same id, new run): retire once that is ready
+    bool queued = false;         // a successor waiting: replacements go one at a time
+    bool pending_start = false;  // accepted, started by apply() on the strand
+    uint64_t serial = 0;         // unique in the agent: probe results find their slot by it
+    bool superseded = false;     // replaced and draining: the next replacement waits for it
+    bool own_port = false;       // the port came from the agent's range (released with it)
+    std::shared_ptr<Prober> prober;
+    uint64_t prober_run = 0;
+  };
+
+  App(AppManager& m, std::string n)
+      : mgr(m), name(std::move(n)), strand(asio::make_strand(m.io_)), timer(strand) {}
+
+  AppManager& mgr;
+  const std::string name;
+  asio::strand<asio::io_context::executor_type> strand;
+  asio::steady_timer timer;  // strand only
+  bool timer_armed = false;  // strand only
+  int64_t timer_due = 0;     // strand only
+  int64_t last_housekeeping = 0;
+
+  mutable std::mutex mu;
+  AppDesiredState desired;  // the latest accepted
+  int64_t applied_generation = 0;
+  bool apply_pending = false;
+  bool removing = false;
+  std::atomic<bool> gone{false};  // shut down or left the agent (read without mu by put)
+  std::map<std::string, Slot> instances;
+  std::unique_ptr<Router> router;
+  std::string router_host;
+  uint16_t router_port = 0;
+  std::string router_error;
+  std::map<std::string, int64_t> release_seen;  // release → when it last had instance or weight
+  uint64_t replace_seq = 0;
+
+  int64_t now() const { return mgr.clock_.monotonic_ms(); }
+
+  // mu held.
+  Status bind_router() {
+    const auto& d = desired;
+    if (d.listen_port == 0) {
+      if (router) router->stop();
+      router.reset();
+      return Status::Ok();
+    }
+    if (router && router_host == d.listen_host && router_port == d.listen_port) return Status::Ok();
+    RouterOptions ro;
+    ro.host = d.listen_host;
+    ro.port = d.listen_port;
+    ro.threads = mgr.opts_.router_threads;
+    ro.app = d.app;  // signed pin tokens and affinity cookies are valid for this app only
+    ro.key_file = mgr.opts_.router_key_file;
+    auto r = std::make_unique<Router>(ro);
+    if (Status s = r->start(); !s.ok()) {
+      router_error = s.message();
+      return unavailable("app " + name + ": " + s.message());
+    }
+    if (router) router->stop();
+    router = std::move(r);
+    router_host = d.listen_host;
+    router_port = d.listen_port;
+    router_error.clear();
+    update_router();
+    return Status::Ok();
+  }
+
+  // mu held.
+  void update_router() {
+    const int64_t t = now();
+    for (const auto& [rel, w] : desired.weights)
+      if (w > 0) release_seen[rel] = t;
+    for (const auto& [key, slot] : instances) release_seen[slot.sup->spec().release] = t;
+    std::erase_if(release_seen,
+                  [&](const auto& kv) { return t - kv.second > mgr.opts_.release_stats_keep_ms; });
+    if (!router) return;
+    RouteTable table;
+    table.weights = desired.weights;
+    table.policy = desired.router;
+    table.stable = desired.stable_release;
+    for (const auto& [key, slot] : instances)
+      if (slot.sup->routable())
+        table.backends.push_back(RouteBackend{key, slot.sup->spec().release,
+                                              mgr.opts_.instance_host, slot.sup->status().port});
+    router->set_table(std::move(table));
+  }
+
+  void post_apply() {
+    asio::post(strand, [self = shared_from_this()] { self->apply(); });
+  }
+
+  // Matches the slots to the desired state: new instances get a slot (started later on the
+  // strand by apply()), instances no longer listed are retired. No I/O. mu held.
+  void reconcile() {
+    std::set<std::string> ids;
+    for (const auto& spec : desired.instances) {
+      ids.insert(spec.id);
+      auto it = instances.find(spec.id);
+      if (it != instances.end() && !it->second.sup->retiring() &&
+          same_run(it->second.sup->spec(), spec))
+        continue;
+      bool replacing = false;
+      if (it != instances.end()) {
+        // Same id, different run (a rotated secret, say): the new one starts beside the
+        // old one, which serves until the new one is ready and then drains.
+        Slot old = std::move(it->second);
+        instances.erase(it);
+        const bool never_started = old.pending_start || old.queued;
+        replacing = !old.sup->retiring() && !never_started;
+        if (replacing) old.replaced_by = spec.id;
+        if (never_started) old.sup->retire();  // nothing to replace: it just goes
+        old.pending_start = old.queued = false;
+        instances[spec.id + "~" + std::to_string(++replace_seq)] = std::move(old);
+      }
+      Slot slot;
+      slot.serial = ++mgr.serial_;
+      slot.sup =
+          std::make_unique<InstanceSupervisor>(spec.id, name, spec, mgr.runtime_, mgr.clock_);
+      if (spec.port == 0) {
+        slot.sup->set_port(mgr.allocate_port());
+        slot.own_port = true;
+      }
+      // A replacement waits its turn (tick()); anything else starts on the strand (apply()).
+      (replacing ? slot.queued : slot.pending_start) = true;
+      instances[spec.id] = std::move(slot);
+    }
+    for (auto& [key, slot] : instances)
+      if (!ids.count(key) && !slot.sup->retiring() &&
+          !(!slot.replaced_by.empty() && ids.count(slot.replaced_by))) {
+        slot.pending_start = slot.queued = false;
+        slot.sup->retire();
+      }
+  }
+
+  // Starts the instances the last accepted desired state added (strand).
+  void apply() {
+    {
+      std::lock_guard lk(mu);
+      if (gone || !apply_pending) return;
+      apply_pending = false;
+      for (auto& [key, slot] : instances)
+        if (slot.pending_start) {
+          slot.pending_start = false;
+          slot.sup->start();
+        }
+      applied_generation = std::max(applied_generation, desired.generation);
+      update_router();
+    }
+    mgr.state_changed_();
+    tick();
+  }
+
+  // A probe result of the slot `serial` (its key changes when it is replaced in place).
+  void on_probe(uint64_t serial, uint64_t run, ProbeRole role, bool ok,
+                const std::string& message) {
+    bool changed = false;
+    {
+      std::lock_guard lk(mu);
+      auto it = std::find_if(instances.begin(), instances.end(),
+                             [&](const auto& kv) { return kv.second.serial == serial; });
+      if (gone || it == instances.end()) return;
+      auto& sup = *it->second.sup;
+      if (!ok && mgr.probe_failures_ && run == sup.run())
+        mgr.probe_failures_
+            ->with({name, sup.spec().id, role == ProbeRole::kReadiness ? "readiness" : "liveness"})
+            .inc();
+      const auto before = sup.status().state;
+      sup.on_probe(role, run, ok, message);
+      changed = sup.take_changed();
+      if (before != sup.status().state) update_router();
+    }
+    if (changed) mgr.state_changed_();
+    if (role == ProbeRole::kLiveness && !ok) schedule(0);
+  }
+
+  // mu held: starts, restarts or stops the prober of a slot to match its run.
+  void sync_prober(Slot& slot) {
+    auto& sup = *slot.sup;
+    const bool want = sup.probed() && has_probes(sup.spec());
+    if (slot.prober && (!want || slot.prober_run != sup.run())) {
+      slot.prober->stop();
+      slot.prober.reset();
+    }
+    if (!want || slot.prober) return;
+    ProbeTarget target{mgr.opts_.instance_host, sup.status().port, sup.env()};
+    const uint64_t run = sup.run(), serial = slot.serial;
+    std::weak_ptr<App> weak = shared_from_this();
+    slot.prober =
+        Prober::create(mgr.io_, sup.spec().checks, std::move(target), sup.started_mono_ms(), now(),
+                       [weak, serial, run](ProbeRole role, bool ok, const std::string& message) {
+                         if (auto self = weak.lock())
+                           asio::post(self->strand, [self, serial, run, role, ok, message] {
+                             self->on_probe(serial, run, role, ok, message);
+                           });
+                       });
+    slot.prober_run = run;
+    slot.prober->start();
+  }
+
+  // Advances every instance (strand).
+  void tick() {
+    bool changed = false, leave = false;
+    int64_t next = mgr.opts_.steady_tick_ms;
+    std::vector<std::string> current;
+    {
+      std::lock_guard lk(mu);
+      if (gone) return;
+      if (!router && desired.listen_port != 0 && !removing) (void)bind_router();
+      // Rolling replacement: the next queued successor starts once no other is on its way,
+      // and a superseded instance is gone before the next starts (one extra process).
+      bool replacing = false;
+      for (const auto& [key, slot] : instances) {
+        if (!slot.replaced_by.empty() && !slot.sup->retiring()) {
+          auto nx = instances.find(slot.replaced_by);
+          replacing |= nx != instances.end() && !nx->second.queued;
+        }
+        replacing |= slot.superseded && !slot.sup->stopped();
+      }
+      if (!replacing)
+        for (auto& [key, slot] : instances)
+          if (slot.queued) {
+            slot.queued = false;
+            slot.sup->start();
+            break;
+          }
+      const int64_t t = now();
+      for (auto& [key, slot] : instances) {
+        if (slot.queued) continue;
+        auto& sup = *slot.sup;
+        const auto before = sup.status().state;
+        sup.tick(sup.retiring() && router ? router->in_flight(key) : 0);
+        if (!slot.replaced_by.empty() && !sup.retiring()) {
+          auto nx = instances.find(slot.replaced_by);
+          if (nx == instances.end() || nx->second.sup->status().state == InstanceState::kReady) {
+            slot.replaced_by.clear();
+            slot.superseded = true;
+            sup.retire();
+          }
+        }
+        changed |= sup.take_changed();
+        if (before != sup.status().state) changed = true;
+        sync_prober(slot);
+        const auto st = sup.status().state;
+        if (sup.retiring() || st == InstanceState::kStarting || !slot.replaced_by.empty())
+          next = std::min(next, mgr.opts_.busy_tick_ms);
+        if (const int64_t d = sup.next_deadline_ms(); d > 0)
+          next = std::min(next, std::max<int64_t>(mgr.opts_.busy_tick_ms, d - t));
+      }
+      for (auto it = instances.begin(); it != instances.end();) {
+        if (it->second.sup->stopped()) {
+          if (it->second.prober) it->second.prober->stop();
+          if (it->second.own_port) mgr.release_port(it->second.sup->status().port);
+          it = instances.erase(it);
+          changed = true;
+        } else {
+          current.push_back(it->second.sup->key());
+          ++it;
+        }
+      }
+      if (std::any_of(instances.begin(), instances.end(),
+                      [](const auto& kv) { return kv.second.queued; }))
+        next = std::min(next, mgr.opts_.busy_tick_ms);
+      if (changed) update_router();
+      if (removing && instances.empty()) {
+        if (router) router->stop();
+        router.reset();
+        gone = leave = true;
+      }
+    }
+    if (changed || leave) mgr.state_changed_();
+    if (leave) {
+      {
+        std::lock_guard lk(mgr.mu_);
+        auto it = mgr.apps_.find(name);
+        if (it != mgr.apps_.end() && it->second.get() == this) mgr.apps_.erase(it);
+      }
+      mgr.runtime_.housekeeping(name, {});
+      return;
+    }
+    // Log rotation and cleanup: disk I/O, with no lock held.
+    const int64_t t = now();
+    if (t - last_housekeeping >= mgr.opts_.housekeeping_ms) {
+      last_housekeeping = t;
+      mgr.runtime_.housekeeping(name, current);
+    }
+    schedule(next);
+  }
+
+  // Arms the timer to tick in `ms` unless it is due sooner already (strand).
+  void schedule(int64_t ms) {
+    const int64_t due = now() + ms;
+    if (timer_armed && timer_due <= due) return;
+    timer_armed = true;
+    timer_due = due;
+    timer.expires_after(std::chrono::milliseconds(ms));
+    timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      self->timer_armed = false;
+      self->tick();
+    });
+  }
+
+  void post_tick() {
+    asio::post(strand, [self = shared_from_this()] { self->schedule(0); });
+  }
+};
+
+AppManager::AppManager(asio::io_context& io, Runtime& runtime, const Clock& clock,
+                       AppManagerOptions options, std::function<void()> state_changed,
+                       metrics::CounterFamily* probe_failures)
+    : io_(io),
+      runtime_(runtime),
+      clock_(clock),
+      opts_(std::move(options)),
+      state_changed_(std::move(state_changed)),
+      probe_failures_(probe_failures) {}
+
+AppManager::~AppManager() {
+  shutdown(false);
+}
+
+uint16_t AppManager::allocate_port() {
+  std::lock_guard lk(ports_mu_);
+  const uint32_t span = uint32_t{opts_.instance_ports.last} - opts_.instance_ports.first + 1;
+  for (uint32_t i = 0; i < span; ++i) {
+    const auto port = static_cast<uint16_t>(opts_.instance_ports.first + (next_port_ + i) % span);
+    if (used_ports_.count(port) || !port_free(port)) continue;
+    next_port_ = (next_port_ + i + 1) % span;
+    used_ports_.insert(port);
+    return port;
+  }
+  return 0;
+}
+
+void AppManager::release_port(uint16_t port) {
+  std::lock_guard lk(ports_mu_);
+  used_ports_.erase(port);
+}
+
+std::shared_ptr<AppManager::App> AppManager::find(const std::string& name) const {
+  std::lock_guard lk(mu_);
+  auto it = apps_.find(name);
+  return it == apps_.end() ? nullptr : it->second;
+}
+
+Result<int64_t> AppManager::put(const AppDesiredState& state) {
+  if (!safe_name(state.app))
+    return invalid_argument("app name '" + state.app.substr(0, 128) +
+                            "' must be 1-128 letters, digits, . _ - +");
+  std::set<std::string> ids;
+  for (const auto& i : state.instances) {
+    if (!safe_name(i.id))
+      return invalid_argument("app " + state.app + ": instance id '" + i.id.substr(0, 128) +
+                              "' must be 1-128 letters, digits, . _ - +");
+    if (!ids.insert(i.id).second)
+      return invalid_argument("app " + state.app + ": instance id " + i.id + " is listed twice");
+    if (i.run.command.empty() && i.run.image.empty())
+      return invalid_argument("app " + state.app + ": instance " + i.id + " has no command");
+  }
+  for (const auto& [rel, w] : state.weights)
+    if (w < 0) return invalid_argument("app " + state.app + ": weight of " + rel + " is negative");
+  // An app that is just leaving (removed, all stopped) is replaced by a fresh one.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::shared_ptr<App> app;
+    bool created = false;
+    {
+      std::lock_guard lk(mu_);
+      if (shut_down_) return unavailable("the agent is stopping");
+      auto& slot = apps_[state.app];
+      if (!slot || (attempt > 0 && slot->gone)) {
+        slot = std::make_shared<App>(*this, state.app);
+        created = true;
+      }
+      app = slot;
+    }
+    std::lock_guard lk(app->mu);
+    if (app->gone) continue;
+    if (!created && state.generation < app->desired.generation) return app->desired.generation;
+    const AppDesiredState before = app->desired;
+    app->desired = state;
+    // The public port is bound now and held from here on, even with 0 instances.
+    if (Status s = app->bind_router(); !s.ok()) {
+      app->desired = before;
+      if (created) {
+        std::lock_guard mk(mu_);
+        apps_.erase(state.app);
+      }
+      return s;
+    }
+    app->removing = false;
+    app->apply_pending = true;
+    app->reconcile();
+    app->update_router();  // weights take effect at once for the instances already ready
+    app->post_apply();
+    state_changed_();
+    return state.generation;
+  }
+  return unavailable("app " + state.app + " is being removed; try again");
+}
+
+Result<int64_t> AppManager::set_weights(const std::string& name, int64_t generation,
+                                        const std::map<std::string, int>& weights) {
+  for (const auto& [rel, w] : weights)
+    if (w < 0) return invalid_argument("app " + name + ": weight of " + rel + " is negative");
+  auto app = find(name);
+  if (!app) return not_found("app " + name + " is not on this agent");
+  {
+    std::lock_guard lk(app->mu);
+    if (generation < app->desired.generation) return app->desired.generation;
+    app->desired.generation = generation;
+    app->desired.weights = weights;
+    if (!app->apply_pending) app->applied_generation = generation;
+    app->update_router();  // traffic moves now; the state file follows
+  }
+  state_changed_();
+  return generation;
+}
+
+Result<AppStatus> AppManager::status(const std::string& name) const {
+  auto app = find(name);
+  if (!app) return not_found("app " + name + " is not on this agent");
+  std::lock_guard lk(app->mu);
+  AppStatus s;
+  s.app = name;
+  s.generation = app->desired.generation;
+  s.applied_generation = app->applied_generation;
+  s.weights = app->desired.weights;
+  s.instances.reserve(app->instances.size());
+  for (const auto& [key, slot] : app->instances) {
+    InstanceStatus st = slot.sup->status();
+    if (slot.sup->retiring() && st.state != InstanceState::kStopped)
+      st.state = InstanceState::kStopping;
+    if (slot.queued) st.message = "waiting to replace the running instance";
+    if (slot.pending_start) st.message = "accepted, starting";
+    s.instances.push_back(std::move(st));
+  }
+  if (app->router) {
+    // Only releases that run, have weight, or lost both within the analysis window: the
+    // answer stays O(current instances) however many releases were ever deployed.
+    std::set<std::string> live;
+    for (const auto& [rel, w] : app->desired.weights)
+      if (w > 0) live.insert(rel);
+    for (const auto& [key, slot] : app->instances) live.insert(slot.sup->spec().release);
+    const int64_t now = clock_.monotonic_ms();
+    for (auto& r : app->router->stats()) {
+      auto seen = app->release_seen.find(r.release);
+      if (live.count(r.release) ||
+          (seen != app->release_seen.end() && now - seen->second <= opts_.release_stats_keep_ms))
+        s.releases.push_back(std::move(r));
+    }
+  }
+  return s;
+}
+
+Status AppManager::remove(const std::string& name) {
+  auto app = find(name);
+  if (!app) return Status::Ok();
+  {
+    std::lock_guard lk(app->mu);
+    app->removing = true;
+    app->apply_pending = false;
+    app->desired.instances.clear();
+    for (auto& [key, slot] : app->instances) {
+      slot.queued = slot.pending_start = false;
+      slot.sup->retire();
+    }
+    app->update_router();
+  }
+  app->post_tick();
+  state_changed_();
+  return Status::Ok();
+}
+
+std::vector<std::string> AppManager::names() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::string> out;
+  out.reserve(apps_.size());
+  for (const auto& [name, app] : apps_) out.push_back(name);
+  return out;
+}
+
+Json AppManager::snapshot() const {
+  std::vector<std::shared_ptr<App>> apps;
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [name, app] : apps_) apps.push_back(app);
+  }
+  Json out = Json::array();
+  for (const auto& app : apps) {
+    std::lock_guard lk(app->mu);
+    Json a;
+    to_json(a["desired"], app->desired);
+    a["removing"] = app->removing;
+    a["applied_generation"] = app->applied_generation;
+    Json insts = Json::array();
+    for (const auto& [key, slot] : app->instances) {
+      Json i;
+      to_json(i["spec"], slot.sup->spec());
+      to_json(i["status"], slot.sup->status());
+      i["key"] = key;
+      i["start_ticks"] = slot.sup->handle().start_ticks;
+      i["runtime_id"] = slot.sup->handle().id;
+      i["retiring"] = slot.sup->retiring();
+      i["replaced_by"] = slot.replaced_by;
+      i["queued"] = slot.queued;
+      i["pending_start"] = slot.pending_start;
+      i["superseded"] = slot.superseded;
+      i["own_port"] = slot.own_port;
+      insts.push_back(std::move(i));
+    }
+    a["instances"] = std::move(insts);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+int AppManager::restore(const Json& apps) {
+  int adopted = 0;
+  std::vector<std::shared_ptr<App>> restored;
+  for (const auto& a : apps) {
+    AppDesiredState desired;
+    from_json(a.at("desired"), desired);
+    if (!safe_name(desired.app)) throw std::runtime_error("bad app name " + desired.app);
+    auto app = std::make_shared<App>(*this, desired.app);
+    std::lock_guard lk(app->mu);
+    app->desired = desired;
+    app->removing = a.value("removing", false);
+    app->applied_generation = a.value("applied_generation", desired.generation);
+    for (const auto& i : a.at("instances")) {
+      InstanceSpec spec;
+      InstanceStatus st;
+      from_json(i.at("spec"), spec);
+      from_json(i.at("status"), st);
+      const std::string key = i.value("key", spec.id);
+      if (!safe_name(spec.id)) throw std::runtime_error("bad instance id " + spec.id);
+      App::Slot slot;
+      slot.serial = ++serial_;
+      slot.sup = std::make_unique<InstanceSupervisor>(spec.id, desired.app, spec, runtime_, clock_);
+      slot.sup->set_port(st.port);
+      slot.replaced_by = i.value("replaced_by", "");
+      slot.queued = i.value("queued", false);
+      slot.pending_start = i.value("pending_start", false);
+      slot.superseded = i.value("superseded", false);
+      slot.own_port = i.value("own_port", spec.port == 0);
+      if (slot.pending_start) app->apply_pending = true;
+      if (!slot.queued && !slot.pending_start) {
+        const RuntimeHandle h{st.pid, i.value("start_ticks", uint64_t{0}),
+                              i.value("runtime_id", "")};
+        slot.sup->adopt(st, h, i.value("retiring", i.value("removing", false)));
+        if (slot.sup->status().pid > 0) ++adopted;
+      }
+      if (slot.own_port && st.port != 0) {
+        std::lock_guard pk(ports_mu_);
+        used_ports_.insert(st.port);
+      }
+      app->instances[key] = std::move(slot);
+    }
+    if (Status s = app->bind_router(); !s.ok() && opts_.log)
+      opts_.log->warn("router not started", {{"app", desired.app}, {"error", s.message()}});
+    app->update_router();
+    restored.push_back(app);
+  }
+  {
+    std::lock_guard lk(mu_);
+    for (auto& app : restored) apps_[app->name] = app;
+  }
+  for (auto& app : restored) {
+    app->post_apply();
+    app->post_tick();
+  }
+  return adopted;
+}
+
+void AppManager::shutdown(bool stop_instances) {
+  std::vector<std::shared_ptr<App>> apps;
+  {
+    std::lock_guard lk(mu_);
+    if (shut_down_ && !stop_instances) return;
+    shut_down_ = true;
+    for (const auto& [name, app] : apps_) apps.push_back(app);
+  }
+  std::vector<std::pair<RuntimeHandle, int>> running;  // handle, stop_grace_ms
+  for (auto& app : apps) {
+    std::lock_guard lk(app->mu);
+    app->gone = true;
+    for (auto& [key, slot] : app->instances) {
+      if (slot.prober) slot.prober->stop();
+      slot.prober.reset();
+      if (stop_instances && !slot.sup->handle().empty())
+        running.emplace_back(slot.sup->handle(), slot.sup->spec().run.stop_grace_ms);
+    }
+    if (app->router) app->router->stop();
+    app->router.reset();
+    asio::post(app->strand, [app] { app->timer.cancel(); });
+  }
+  if (!stop_instances) return;
+  for (auto& [h, grace] : running) runtime_.stop(h, StopMode::kGraceful);
+  // Real time, not clock_: this waits for processes, whatever clock the machine is tested with.
+  const auto start = std::chrono::steady_clock::now();
+  for (auto& [h, grace] : running) {
+    while (!runtime_.exit_status(h) && std::chrono::steady_clock::now() - start <
+                                           std::chrono::milliseconds(std::min(grace, 2000)))
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (runtime_.alive(h)) {
+      runtime_.stop(h, StopMode::kKill);
+      for (int i = 0; i < 100 && !runtime_.exit_status(h); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  std::lock_guard lk(mu_);
+  apps_.clear();
+}
+
+}  // namespace ferry

@@ -1,0 +1,108 @@
+// AppManager: the desired state of every app on the agent and its convergence.
+//
+// A put is validated and accepted at once (the answer is the generation the app will
+// converge to); the app's public port is bound then, so the listener is held from the
+// first put on, even with 0 instances, and an outgoing connection can never take it.
+// Each app then converges on its own strand of the agent's io_context: apps converge
+// concurrently, bounded by the io threads; instance starts, probes (prober.h) and
+// supervision ticks are timers there, never a thread per app or per instance.
+//
+// Locking: `mu_` guards only the map of apps (never held across I/O). Each app's own
+// mutex guards its state for readers (status); only its strand changes that state. Disk
+// I/O (log housekeeping, the state file) happens with no lock held.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/runtime.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/port_range.h"
+#include "core/agent_api.h"
+
+namespace ferry {
+
+struct AppManagerOptions {
+  std::string instance_host = "127.0.0.1";  // where instances listen (probes, router)
+  std::string router_key_file;  // signs pin tokens and affinity cookies (router.h)
+  PortRange instance_ports;  // ports for instance specs with port 0 (common/port_range.h)
+  int router_threads = 1;
+  // Router counters of a release with no instance and no weight are left out of the
+  // status this long after it lost both (a finished deployment no longer reads them).
+  int64_t release_stats_keep_ms = 60'000;
+  int64_t steady_tick_ms = 1000;  // supervision period when nothing is in transition
+  int64_t busy_tick_ms = 25;      // … and while an instance starts, crashes or drains
+  int64_t housekeeping_ms = 30'000;
+  Logger* log = nullptr;
+};
+
+class AppManager {
+ public:
+  // `io`, `runtime` and `clock` outlive the manager. `state_changed` is called (from any
+  // thread, no lock held) whenever the state file should be written again.
+  AppManager(boost::asio::io_context& io, Runtime& runtime, const Clock& clock,
+             AppManagerOptions options, std::function<void()> state_changed,
+             metrics::CounterFamily* probe_failures);
+  ~AppManager();
+  AppManager(const AppManager&) = delete;
+  AppManager& operator=(const AppManager&) = delete;
+
+  // Accepts the desired state and returns the generation the app converges to (an older
+  // generation is ignored: the current one is returned). kInvalidArgument for a bad state
+  // (nothing changes); kUnavailable when the app's port cannot be bound.
+  Result<int64_t> put(const AppDesiredState& state);
+  // kNotFound when the app is not on this agent.
+  Result<int64_t> set_weights(const std::string& app, int64_t generation,
+                              const std::map<std::string, int>& weights);
+  Result<AppStatus> status(const std::string& app) const;
+  // Drains and stops every instance, then the router; the app leaves once all stopped.
+  Status remove(const std::string& app);
+  std::vector<std::string> names() const;
+
+  // The state file's "apps" (env values in clear: the caller seals them).
+  Json snapshot() const;
+  // Restores apps from a snapshot before any put: re-adopts running instances, binds
+  // routers. Returns how many instances were adopted. Throws on a malformed snapshot.
+  int restore(const Json& apps);
+
+  // Stops probes, timers and routers; with `stop_instances` also every instance (waits
+  // up to each one's stop_grace). Call once, after which only snapshot() is valid.
+  void shutdown(bool stop_instances);
+
+  struct App;
+
+ private:
+  std::shared_ptr<App> find(const std::string& name) const;
+  uint16_t allocate_port();
+  void release_port(uint16_t port);
+
+  boost::asio::io_context& io_;
+  Runtime& runtime_;
+  const Clock& clock_;
+  AppManagerOptions opts_;
+  std::function<void()> state_changed_;
+  metrics::CounterFamily* probe_failures_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<App>> apps_;  // guarded by mu_
+  std::mutex ports_mu_;
+  std::set<uint16_t> used_ports_;    // guarded by ports_mu_
+  uint32_t next_port_ = 0;           // guarded by ports_mu_
+  bool shut_down_ = false;           // guarded by mu_
+  std::atomic<uint64_t> serial_{0};  // numbers instance slots
+};
+
+// Names become file names (instance logs): 1-128 letters, digits, . _ - +, never "." or "..".
+bool safe_name(const std::string& name);
+
+}  // namespace ferry
