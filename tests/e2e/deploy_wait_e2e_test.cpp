@@ -24,7 +24,7 @@ const char* kEnvs =
     "  production:\n    requires: [dev]\n"
     "  staging:\n    approvals: 1\n";
 
-void release(Cluster& c, const std::string& v, Json env = Json::object()) {
+void wait_release(Cluster& c, const std::string& v, Json env = Json::object()) {
   Json body{{"app", "web"}, {"version", v}, {"env", env}};
   auto r = c.api("POST", "/api/v1/releases", &body);
   ASSERT_TRUE(r.ok()) << r.status().message();
@@ -33,9 +33,9 @@ void release(Cluster& c, const std::string& v, Json env = Json::object()) {
 TEST(DeployWaitE2E, ExitCodesTellAPipelineHowTheDeploymentEnded) {
   Cluster c("deploy-wait", kImmediateApp, kEnvs);
   c.start_server();
-  release(c, "v1");
-  release(c, "v2", Json{{"DEMO_SLOW_START_MS", "60000"}});  // never ready in time
-  release(c, "v3");
+  wait_release(c, "v1");
+  wait_release(c, "v2", Json{{"DEMO_SLOW_START_MS", "60000"}});  // never ready in time
+  wait_release(c, "v3");
 
   int rc = -1;
   std::string out = c.cli("deploy web v1 --env dev --wait --timeout 60s", &rc);

@@ -14,7 +14,7 @@ namespace {
 
 const std::string kKey(32, 'k');
 
-AuditRecord entry(int i, const std::string& action = "deployment.create") {
+AuditRecord keyed_entry(int i, const std::string& action = "deployment.create") {
   AuditRecord a;
   a.time_ms = 1'800'000'000'000 + i * 1000;
   a.actor = "token:alice";
@@ -46,7 +46,7 @@ AuditVerify verify(const std::vector<AuditRecord>& c, const std::string& key = k
 
 std::vector<AuditRecord> keyed_chain(int n) {
   std::vector<AuditRecord> c;
-  for (int i = 1; i <= n; ++i) append(c, entry(i), true);
+  for (int i = 1; i <= n; ++i) append(c, keyed_entry(i), true);
   return c;
 }
 
@@ -79,7 +79,7 @@ TEST(KeyedAudit, WhoeverCanWriteTheStoreButNotReadTheKeyCannotRecomputeIt) {
   }
   // The whole log rewritten as an unkeyed chain: nothing covers it.
   std::vector<AuditRecord> forged;
-  for (int i = 1; i <= 4; ++i) append(forged, entry(i), false);
+  for (int i = 1; i <= 4; ++i) append(forged, keyed_entry(i), false);
   const AuditVerify v = verify(forged);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 1);
@@ -88,9 +88,9 @@ TEST(KeyedAudit, WhoeverCanWriteTheStoreButNotReadTheKeyCannotRecomputeIt) {
 
 TEST(KeyedAudit, AnUnkeyedChainMigratesThroughAMarkedResealEntry) {
   std::vector<AuditRecord> c;
-  for (int i = 1; i <= 3; ++i) append(c, entry(i), false);  // written before the key
-  append(c, entry(4, kAuditResealAction), true);
-  append(c, entry(5), true);
+  for (int i = 1; i <= 3; ++i) append(c, keyed_entry(i), false);  // written before the key
+  append(c, keyed_entry(4, kAuditResealAction), true);
+  append(c, keyed_entry(5), true);
   KeyedAuditVerifier v(kKey);
   for (const auto& a : c) ASSERT_TRUE(v.add(a)) << v.result().reason;
   EXPECT_TRUE(v.finish().ok);
@@ -104,12 +104,12 @@ TEST(KeyedAudit, AnUnkeyedChainMigratesThroughAMarkedResealEntry) {
   EXPECT_EQ(verify(edited).bad_seq, 4);
   // Keyed entries after old ones without the re-seal entry: refused.
   std::vector<AuditRecord> no_reseal;
-  for (int i = 1; i <= 2; ++i) append(no_reseal, entry(i), false);
-  append(no_reseal, entry(3), true);
+  for (int i = 1; i <= 2; ++i) append(no_reseal, keyed_entry(i), false);
+  append(no_reseal, keyed_entry(3), true);
   EXPECT_EQ(verify(no_reseal).bad_seq, 3);
   // An unkeyed entry after keyed ones: refused.
   auto late = c;
-  append(late, entry(6), false);
+  append(late, keyed_entry(6), false);
   EXPECT_EQ(verify(late).bad_seq, 6);
 }
 

@@ -33,7 +33,7 @@ int64_t now_s() {
       .count();
 }
 
-std::string served_by(const http::response<http::string_body>& r) {
+std::string trust_served_by(const http::response<http::string_body>& r) {
   return std::string(r["x-ferry-release"]);
 }
 
@@ -67,7 +67,7 @@ TEST_F(RouterTrust, PinningIsOffByDefaultAndThePinHeaderIsNotForwarded) {
   for (int i = 0; i < 20; ++i) {
     auto r = c.get("/headers", {{"x-ferry-release", "v2"}});
     ASSERT_EQ(r.result_int(), 200);
-    EXPECT_EQ(served_by(r), "v1");
+    EXPECT_EQ(trust_served_by(r), "v1");
     EXPECT_EQ(r.body().find("x-ferry-release"), std::string::npos) << r.body();
   }
   EXPECT_EQ(v2_.requests(), 0);
@@ -78,11 +78,11 @@ TEST_F(RouterTrust, PinningFromAnAllowlistedSourceOnly) {
   other.pin_from = {"10.0.0.0/8", "2001:db8::/32"};
   table(other);
   TestClient c(router_->port());
-  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", "v2"}})), "v1");
+  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", "v2"}})), "v1");
   RouterSpec loopback;
   loopback.pin_from = {"127.0.0.0/8"};
   table(loopback);
-  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", "v2"}})), "v2");
+  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", "v2"}})), "v2");
 }
 
 TEST_F(RouterTrust, PinTokensMustBeSignedForThisAppAndUnexpired) {
@@ -91,21 +91,21 @@ TEST_F(RouterTrust, PinTokensMustBeSignedForThisAppAndUnexpired) {
   table(p);
   TestClient c(router_->port());
   std::string good = routing::make_pin_token(kKey, kApp, "v2", now_s() + 3600);
-  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", good}})), "v2");
+  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", good}})), "v2");
   // A plain release name is not a token (and the client is not allowlisted).
-  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", "v2"}})), "v1");
+  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", "v2"}})), "v1");
   std::string expired = routing::make_pin_token(kKey, kApp, "v2", now_s() - 1);
-  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", expired}})), "v1");
+  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", expired}})), "v1");
   std::string other_app = routing::make_pin_token(kKey, "web.staging", "v2", now_s() + 3600);
-  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", other_app}})), "v1");
+  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", other_app}})), "v1");
   std::string other_key = routing::make_pin_token(std::string(32, 'k'), kApp, "v2", now_s() + 60);
-  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", other_key}})), "v1");
+  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", other_key}})), "v1");
   // Edited: a longer lifetime or another release breaks the signature.
   std::string longer = good;
   longer.replace(5, 1, "9");
-  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", longer}})), "v1");
+  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", longer}})), "v1");
   std::string retargeted = good.substr(0, good.size() - 2) + "v1";
-  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", retargeted}})), "v1");
+  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", retargeted}})), "v1");
 }
 
 // The measured attack: flooding pinned requests at a healthy path diluted a bad canary's

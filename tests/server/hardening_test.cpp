@@ -12,7 +12,7 @@
 namespace ferry::testing {
 namespace {
 
-const char* kEnvs =
+const char* k_hardening_envs =
     "  dev: {}\n"
     "  production:\n    approvals: 1\n";
 
@@ -49,7 +49,7 @@ class HardeningTest : public ServerFixture {
 };
 
 TEST_F(HardeningTest, AnEventStreamEndsOnceItsTokenIsRevoked) {
-  start(kEnvs);
+  start(k_hardening_envs);
   const std::string tok = token("watcher", Role::kViewer);
   const std::string id = tok.substr(6, tok.find('_', 6) - 6);
   const int fd = connect_raw();
@@ -68,7 +68,7 @@ TEST_F(HardeningTest, AnEventStreamEndsOnceItsTokenIsRevoked) {
 }
 
 TEST_F(HardeningTest, ReadsHonourTheTokensEnvironmentScope) {
-  start(kEnvs);
+  start(k_hardening_envs);
   release("v1");
   ASSERT_TRUE(cp_->store().set_env_release({"web", "dev", "v0", "d-x", 1}).ok());
   Json dev = ok_json(admin_, "POST", "/api/v1/deployments",
@@ -97,7 +97,7 @@ TEST_F(HardeningTest, ReadsHonourTheTokensEnvironmentScope) {
 }
 
 TEST_F(HardeningTest, ATokensTtlMustBePositive) {
-  start(kEnvs);
+  start(k_hardening_envs);
   for (const Json& ttl : {Json(-1), Json(0), Json("3600000"), Json(1.5), Json(INT64_MAX)}) {
     auto r = call(admin_, "POST", "/api/v1/tokens",
                   Json{{"name", "t"}, {"role", "viewer"}, {"ttl_ms", ttl}});
@@ -112,7 +112,7 @@ TEST_F(HardeningTest, ATokensTtlMustBePositive) {
 }
 
 TEST_F(HardeningTest, TwoAuthorizationHeadersAreRefused) {
-  start(kEnvs);
+  start(k_hardening_envs);
   const std::string viewer = token("v", Role::kViewer);
   const int fd = connect_raw();
   const std::string req = "GET /api/v1/tokens HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
@@ -126,7 +126,7 @@ TEST_F(HardeningTest, TwoAuthorizationHeadersAreRefused) {
 }
 
 TEST_F(HardeningTest, DenialsAreAuditedOncePerTokenAndRoutePerMinute) {
-  start(kEnvs);
+  start(k_hardening_envs);
   const std::string viewer = token("vic", Role::kViewer);
   for (int i = 0; i < 20; ++i)
     EXPECT_EQ(

@@ -10,7 +10,7 @@
 namespace ferry::testing {
 namespace {
 
-const char* kEnvs =
+const char* kGateEnvs =
     "  dev: {}\n"
     "  staging: {}\n"
     "  loose:\n    scan: optional\n"
@@ -30,7 +30,7 @@ class ScanGateTest : public ServerFixture {
     ignore_file_ = server_extra_.substr(std::string("  scan_ignore_file: ").size());
     ignore_file_.pop_back();
     std::ofstream(ignore_file_) << "# the server's accepted findings\n";
-    start(kEnvs);
+    start(kGateEnvs);
   }
   void TearDown() override {
     std::filesystem::remove(ignore_file_);
