@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/crypto.h"
 #include "common/spawn.h"
 
 namespace ferry {
@@ -34,7 +35,8 @@ std::string instance_work_dir(const std::string& agent_data_dir, const std::stri
   if (const char* d = std::getenv("FERRY_INSTANCES_DIR"); d && *d)
     root = d;
   else if (can_switch_users())
-    root = "/var/lib/ferry-instances";
+    root = "/var/lib/ferry-instances/" +
+           sha256_hex(std::filesystem::weakly_canonical(agent_data_dir).string()).substr(0, 12);
   else
     root = agent_data_dir + "/instances";
   return root + "/" + app + "/" + instance;

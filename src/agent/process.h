@@ -39,9 +39,10 @@ struct ProcessLaunch {
 inline constexpr const char* kDefaultAppUser = "ferry-app";
 
 // Where an instance's own working directory goes: $FERRY_INSTANCES_DIR, else
-// /var/lib/ferry-instances when the agent can switch users (outside every 0700 data dir,
-// which the instance's user cannot enter), else <agent_data_dir>/instances; then
-// <app>/<instance>.
+// /var/lib/ferry-instances/<agent> when the agent can switch users (outside every 0700
+// data dir, which the instance's user cannot enter; <agent> is the first 12 hex digits of
+// the SHA-256 of the agent's data dir, so two agents on one host never share a folder),
+// else <agent_data_dir>/instances; then <app>/<instance>.
 std::string instance_work_dir(const std::string& agent_data_dir, const std::string& app,
                               const std::string& instance);
 

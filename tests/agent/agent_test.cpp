@@ -453,7 +453,9 @@ TEST_F(AgentTest, InstancePortsComeFromTheConfiguredRange) {
   ASSERT_TRUE(a.put_app(d).ok());
   ASSERT_TRUE(wait_for(
       a, "web", [](const AppStatus& s) { return ready(s, "web-v1-0") && ready(s, "web-v1-1"); }));
-  for (const auto& i : a.app_status("web")->instances) {
+  auto st = a.app_status("web");  // kept alive across the loop (not a temporary's member)
+  ASSERT_TRUE(st.ok());
+  for (const auto& i : st->instances) {
     EXPECT_GE(i.port, 23100);
     EXPECT_LE(i.port, 23109);
   }

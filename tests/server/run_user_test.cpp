@@ -83,7 +83,9 @@ TEST_F(RunUserTest, AnInstanceCannotOpenTheKeyTheStoreTheTokenOrTheStateFile) {
   const std::vector<std::filesystem::path> secret_files{data / "secrets.key", dir_ / "ferry.db",
                                                         data / "agent.token",
                                                         data / "agent" / "agent-state.json"};
-  std::string script = "id -un; pwd; ";
+  // The agent writes its state file from a writer thread: give it a moment, so every file
+  // exists when the instance tries it (checked below, or DENIED would prove nothing).
+  std::string script = "sleep 1; id -un; pwd; ";
   for (const auto& f : secret_files)
     script += "if cat '" + f.string() + "' >/dev/null 2>&1; then echo OPENED " +
               f.filename().string() + "; else echo DENIED " + f.filename().string() + "; fi; ";
@@ -91,6 +93,8 @@ TEST_F(RunUserTest, AnInstanceCannotOpenTheKeyTheStoreTheTokenOrTheStateFile) {
   const std::string log = run_instance(script, "");
   ASSERT_NE(log.find("DONE"), std::string::npos) << log;
   for (const auto& f : secret_files) {
+    for (int i = 0; i < 100 && !std::filesystem::exists(f); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     EXPECT_TRUE(std::filesystem::exists(f)) << f;
     EXPECT_NE(log.find("DENIED " + f.filename().string()), std::string::npos) << log;
     EXPECT_EQ(log.find("OPENED " + f.filename().string()), std::string::npos) << log;

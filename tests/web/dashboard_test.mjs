@@ -199,6 +199,8 @@ async function main() {
   fs.mkdirSync(OUT, { recursive: true });
   for (const f of fs.readdirSync(OUT)) if (/^dashboard-.*\.png$/.test(f)) fs.rmSync(path.join(OUT, f));  // none from an old run
   state.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-web-')));
+  // The instances run in it (run.cwd) as ferry-app when the agent is root: enterable.
+  fs.chmodSync(state.dir, 0o711);
   const [serverPort, agentPort, appPort] = await freePorts(3);
   state.agentPort = agentPort;
   const base = `http://127.0.0.1:${serverPort}`;
