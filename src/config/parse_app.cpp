@@ -199,8 +199,14 @@ void parse_run(const Field& f, RunSpec& out) {
   f.child("command").get_command(out.command);
   Field image = f.child("image");
   image.get(out.image, 512);
-  if (!f.child("command").present() && !image.present())
-    f.error("\"command\" (a process) or \"image\" (a container) is required");
+  // The agent runs processes only (src/agent/process_runtime.*): an image would pass here
+  // and crash-loop there, so it is refused until a container runtime exists.
+  if (image.present())
+    image.error(
+        "containers are not supported yet: the agent runs processes only; give "
+        "\"command\" (the program and its arguments) instead");
+  else if (!f.child("command").present())
+    f.error("\"command\" (the program and its arguments) is required");
   f.child("cwd").get(out.cwd, 1024);
   f.child("env").get_env(out.env);
   f.child("stop_grace").get_duration_ms(out.stop_grace_ms, 0, kHour);

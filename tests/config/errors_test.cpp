@@ -208,16 +208,16 @@ TEST(ConfigErrors, LocalAgentPortRangeAndLogs) {
   const std::string top = std::string(kMinimal) + "agent:\n";
   EXPECT_CONFIG_ERROR(top + "  instance_ports: 40000-40100\n", "agent.instance_ports",
                       "overlaps the kernel's ephemeral port range", 12);
-  EXPECT_CONFIG_ERROR(top + "  instance_ports: 9000-8000\n", "agent.instance_ports",
-                      "FIRST-LAST", 12);
+  EXPECT_CONFIG_ERROR(top + "  instance_ports: 9000-8000\n", "agent.instance_ports", "FIRST-LAST",
+                      12);
   EXPECT_CONFIG_ERROR(top + "  instance_ports: 8000-8100\n", "agent.instance_ports",
                       "contains port 8080 of app \"web\"", 12);
   EXPECT_CONFIG_ERROR(top + "  logs: {keep: 0}\n", "agent.logs.keep", "", 12);
-  EXPECT_CONFIG_ERROR(top + "  logs: {max_size: 10XB}\n", "agent.logs.max_size",
-                      "is not a size", 12);
+  EXPECT_CONFIG_ERROR(top + "  logs: {max_size: 10XB}\n", "agent.logs.max_size", "is not a size",
+                      12);
   EXPECT_CONFIG_ERROR(top + "  logz: {}\n", "agent.logz", "did you mean \"logs\"", 12);
-  auto ok = check_config(top + "  instance_ports: 21000-21999\n  logs: {keep: 3, max_size: 512KB}\n",
-                         "ferry.yaml");
+  auto ok = check_config(
+      top + "  instance_ports: 21000-21999\n  logs: {keep: 3, max_size: 512KB}\n", "ferry.yaml");
   ASSERT_TRUE(ok.errors.empty()) << testing::dump(ok.errors);
   ASSERT_TRUE(ok.config.has_value());
   EXPECT_EQ(ok.config->local_agent.instance_ports, "21000-21999");
@@ -280,7 +280,13 @@ TEST(ConfigErrors, ProbeNeedsOneKind) {
 TEST(ConfigErrors, RunNeedsCommandOrImage) {
   std::string y = kMinimal;
   y.replace(y.find("command: [\"./server\", \"--port\", \"${PORT}\"]"), 41, "cwd: /srv");
-  EXPECT_CONFIG_ERROR(y, "apps.web.run", "\"command\" (a process) or \"image\"", 10);
+  EXPECT_CONFIG_ERROR(y, "apps.web.run", "\"command\" (the program and its arguments) is required",
+                      10);
+  // No runtime runs images yet: validate refuses what the agent would crash-loop on.
+  std::string img = kMinimal;
+  img.replace(img.find("command: [\"./server\", \"--port\", \"${PORT}\"]"), 41,
+              "image: \"ghcr.io/acme/web:1\"");
+  EXPECT_CONFIG_ERROR(img, "apps.web.run.image", "containers are not supported yet", 10);
   EXPECT_CONFIG_ERROR(with_app("    hooks: {pre_deploy: [{name: b, command: \"sh -c 'x\"}]}\n"),
                       "apps.web.hooks.pre_deploy[0].command", "unterminated", 11);
 }

@@ -111,7 +111,7 @@ apps:
         - {name: smoke, command: "curl -f http://127.0.0.1:8080/", transient_exit_codes: [75, 7]}
   worker:
     port: 8081
-    run: {image: "ghcr.io/acme/worker:1"}
+    run: {command: ["./worker", "--port", "${PORT}"]}
     strategy: {canary: {steps: [{weight: 0}, {pause: until_promote}, {analysis: default}, {weight: 100}]}}
     environments:
       prod: {port: 9081, instances: 0, env: {MODE: prod}}
@@ -149,7 +149,7 @@ apps:
   EXPECT_FALSE(web.analysis.prometheus[0].min.has_value());
   EXPECT_EQ(web.hooks.post_deploy.at(0).transient_exit_codes, (std::vector<int>{75, 7}));
   const AppSpec& worker = c.apps.at(1);
-  EXPECT_EQ(worker.run.image, "ghcr.io/acme/worker:1");
+  EXPECT_EQ(worker.run.command, (std::vector<std::string>{"./worker", "--port", "${PORT}"}));
   ASSERT_EQ(worker.strategy.steps.size(), 4u);
   EXPECT_TRUE(worker.strategy.steps[1].until_promote);
   EXPECT_EQ(worker.strategy.steps[2].kind, CanaryStep::Kind::kAnalysis);
