@@ -14,13 +14,10 @@ namespace ferry {
 namespace {
 
 using testing_router::dead_port;
+using testing_router::served_by;
 using testing_router::TestBackend;
 using testing_router::TestClient;
 namespace http = testing_router::http;
-
-std::string served_by(const http::response<http::string_body>& r) {
-  return std::string(r["x-ferry-release"]);
-}
 
 class RouterRouting : public ::testing::Test {
  protected:

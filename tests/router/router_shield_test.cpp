@@ -16,23 +16,19 @@ namespace ferry {
 namespace {
 
 using testing_router::dead_port;
+using testing_router::kRouterApp;
+using testing_router::kRouterKey;
+using testing_router::served_by;
 using testing_router::TestBackend;
 using testing_router::TestClient;
 namespace http = testing_router::http;
-
-constexpr const char* kShieldKey = "0123456789abcdef0123456789abcdef";
-constexpr const char* kShieldApp = "web.production";
-
-std::string shield_served_by(const http::response<http::string_body>& r) {
-  return std::string(r["x-ferry-release"]);
-}
 
 class RouterShield : public ::testing::Test {
  protected:
   void SetUp() override {
     RouterOptions o;
-    o.key = kShieldKey;
-    o.app = kShieldApp;
+    o.key = kRouterKey;
+    o.app = kRouterApp;
     router_ = std::make_unique<Router>(o);
     ASSERT_TRUE(router_->start().ok());
   }
@@ -150,7 +146,7 @@ TEST_F(RouterShield, CookieAffinityHoldsThroughWeightChangesAndResetsOnRollback)
   for (int u = 0; u < kUsers; ++u) {
     auto r = c.get("/");
     ASSERT_EQ(r.result_int(), 200);
-    release[u] = shield_served_by(r);
+    release[u] = served_by(r);
     cookie[u] = cookie_of(r);
     ASSERT_FALSE(cookie[u].empty());
     EXPECT_NE(std::string(r[http::field::set_cookie]).find("HttpOnly"), std::string::npos);
@@ -162,16 +158,16 @@ TEST_F(RouterShield, CookieAffinityHoldsThroughWeightChangesAndResetsOnRollback)
   for (int round = 0; round < 3; ++round)
     for (int u = 0; u < kUsers; ++u) {
       auto r = c.get("/", {{"cookie", "a=1; ferry_affinity=" + cookie[u] + "; b=2"}});
-      ASSERT_EQ(shield_served_by(r), release[u]) << "user " << u;
+      ASSERT_EQ(served_by(r), release[u]) << "user " << u;
       EXPECT_TRUE(cookie_of(r).empty());  // a good cookie is not set again
     }
 
   table(0, p);  // rollback
   for (int u = 0; u < kUsers; ++u) {
     auto r = c.get("/", {{"cookie", "ferry_affinity=" + cookie[u]}});
-    EXPECT_EQ(shield_served_by(r), "v1");
+    EXPECT_EQ(served_by(r), "v1");
     if (release[u] == "v2") {
-      EXPECT_EQ(cookie_of(r), routing::make_affinity_value(kShieldKey, kShieldApp, "v1"));
+      EXPECT_EQ(cookie_of(r), routing::make_affinity_value(kRouterKey, kRouterApp, "v1"));
     } else {
       EXPECT_TRUE(cookie_of(r).empty());
     }
@@ -183,19 +179,20 @@ TEST_F(RouterShield, AForgedAffinityCookieIsIgnoredAndReplaced) {
   p.affinity = "cookie";
   table(10, p);
   TestClient c(router_->port());
-  std::string good_v2 = routing::make_affinity_value(kShieldKey, kShieldApp, "v2");
+  std::string good_v2 = routing::make_affinity_value(kRouterKey, kRouterApp, "v2");
   int canary = 0;
   for (int i = 0; i < 50; ++i) {
     // The signature of another release, and one made with another key.
-    std::string forged = i % 2 ? "v2" + routing::make_affinity_value(kShieldKey, kShieldApp, "v1").substr(2)
-                               : routing::make_affinity_value(std::string(32, 'z'), kShieldApp, "v2");
+    std::string forged =
+        i % 2 ? "v2" + routing::make_affinity_value(kRouterKey, kRouterApp, "v1").substr(2)
+              : routing::make_affinity_value(std::string(32, 'z'), kRouterApp, "v2");
     auto r = c.get("/", {{"cookie", "ferry_affinity=" + forged}});
-    if (shield_served_by(r) == "v2") ++canary;
+    if (served_by(r) == "v2") ++canary;
     EXPECT_FALSE(std::string(r[http::field::set_cookie]).empty());
   }
   EXPECT_LT(canary, 15);  // the split (10%), not the forged release
   for (int i = 0; i < 10; ++i)
-    EXPECT_EQ(shield_served_by(c.get("/", {{"cookie", "ferry_affinity=" + good_v2}})), "v2");
+    EXPECT_EQ(served_by(c.get("/", {{"cookie", "ferry_affinity=" + good_v2}})), "v2");
 }
 
 TEST_F(RouterShield, HeaderAffinityKeepsAUserOnOneReleaseAndTheCanaryKeepsItsUsers) {
@@ -206,8 +203,8 @@ TEST_F(RouterShield, HeaderAffinityKeepsAUserOnOneReleaseAndTheCanaryKeepsItsUse
   std::map<std::string, std::string> at10;
   for (int u = 0; u < 200; ++u) {
     std::string id = "user-" + std::to_string(u);
-    std::string first = shield_served_by(c.get("/", {{"x-user-id", id}}));
-    for (int k = 0; k < 3; ++k) EXPECT_EQ(shield_served_by(c.get("/", {{"x-user-id", id}})), first);
+    std::string first = served_by(c.get("/", {{"x-user-id", id}}));
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(served_by(c.get("/", {{"x-user-id", id}})), first);
     at10[id] = first;
   }
   int canary = 0;
@@ -217,10 +214,10 @@ TEST_F(RouterShield, HeaderAffinityKeepsAUserOnOneReleaseAndTheCanaryKeepsItsUse
   table(50, p);
   for (auto& [id, rel] : at10)
     if (rel == "v2") {
-      EXPECT_EQ(shield_served_by(c.get("/", {{"x-user-id", id}})), "v2") << id;
+      EXPECT_EQ(served_by(c.get("/", {{"x-user-id", id}})), "v2") << id;
     }
   table(0, p);
-  for (auto& [id, rel] : at10) EXPECT_EQ(shield_served_by(c.get("/", {{"x-user-id", id}})), "v1");
+  for (auto& [id, rel] : at10) EXPECT_EQ(served_by(c.get("/", {{"x-user-id", id}})), "v1");
 }
 
 }  // namespace

@@ -20,12 +20,12 @@ namespace ferry {
 namespace {
 
 using testing_router::dead_port;
+using testing_router::kRouterApp;
+using testing_router::kRouterKey;
+using testing_router::served_by;
 using testing_router::TestBackend;
 using testing_router::TestClient;
 namespace http = testing_router::http;
-
-constexpr const char* kKey = "0123456789abcdef0123456789abcdef";
-constexpr const char* kApp = "web.production";
 
 int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -33,16 +33,12 @@ int64_t now_s() {
       .count();
 }
 
-std::string trust_served_by(const http::response<http::string_body>& r) {
-  return std::string(r["x-ferry-release"]);
-}
-
 class RouterTrust : public ::testing::Test {
  protected:
   void SetUp() override {
     RouterOptions o;
-    o.key = kKey;
-    o.app = kApp;
+    o.key = kRouterKey;
+    o.app = kRouterApp;
     router_ = std::make_unique<Router>(o);
     ASSERT_TRUE(router_->start().ok());
   }
@@ -67,7 +63,7 @@ TEST_F(RouterTrust, PinningIsOffByDefaultAndThePinHeaderIsNotForwarded) {
   for (int i = 0; i < 20; ++i) {
     auto r = c.get("/headers", {{"x-ferry-release", "v2"}});
     ASSERT_EQ(r.result_int(), 200);
-    EXPECT_EQ(trust_served_by(r), "v1");
+    EXPECT_EQ(served_by(r), "v1");
     EXPECT_EQ(r.body().find("x-ferry-release"), std::string::npos) << r.body();
   }
   EXPECT_EQ(v2_.requests(), 0);
@@ -78,11 +74,11 @@ TEST_F(RouterTrust, PinningFromAnAllowlistedSourceOnly) {
   other.pin_from = {"10.0.0.0/8", "2001:db8::/32"};
   table(other);
   TestClient c(router_->port());
-  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", "v2"}})), "v1");
+  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", "v2"}})), "v1");
   RouterSpec loopback;
   loopback.pin_from = {"127.0.0.0/8"};
   table(loopback);
-  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", "v2"}})), "v2");
+  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", "v2"}})), "v2");
 }
 
 TEST_F(RouterTrust, PinTokensMustBeSignedForThisAppAndUnexpired) {
@@ -90,22 +86,23 @@ TEST_F(RouterTrust, PinTokensMustBeSignedForThisAppAndUnexpired) {
   p.pin_tokens = true;
   table(p);
   TestClient c(router_->port());
-  std::string good = routing::make_pin_token(kKey, kApp, "v2", now_s() + 3600);
-  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", good}})), "v2");
+  std::string good = routing::make_pin_token(kRouterKey, kRouterApp, "v2", now_s() + 3600);
+  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", good}})), "v2");
   // A plain release name is not a token (and the client is not allowlisted).
-  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", "v2"}})), "v1");
-  std::string expired = routing::make_pin_token(kKey, kApp, "v2", now_s() - 1);
-  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", expired}})), "v1");
-  std::string other_app = routing::make_pin_token(kKey, "web.staging", "v2", now_s() + 3600);
-  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", other_app}})), "v1");
-  std::string other_key = routing::make_pin_token(std::string(32, 'k'), kApp, "v2", now_s() + 60);
-  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", other_key}})), "v1");
+  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", "v2"}})), "v1");
+  std::string expired = routing::make_pin_token(kRouterKey, kRouterApp, "v2", now_s() - 1);
+  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", expired}})), "v1");
+  std::string other_app = routing::make_pin_token(kRouterKey, "web.staging", "v2", now_s() + 3600);
+  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", other_app}})), "v1");
+  std::string other_key =
+      routing::make_pin_token(std::string(32, 'k'), kRouterApp, "v2", now_s() + 60);
+  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", other_key}})), "v1");
   // Edited: a longer lifetime or another release breaks the signature.
   std::string longer = good;
   longer.replace(5, 1, "9");
-  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", longer}})), "v1");
+  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", longer}})), "v1");
   std::string retargeted = good.substr(0, good.size() - 2) + "v1";
-  EXPECT_EQ(trust_served_by(c.get("/", {{"x-ferry-release", retargeted}})), "v1");
+  EXPECT_EQ(served_by(c.get("/", {{"x-ferry-release", retargeted}})), "v1");
 }
 
 // The measured attack: flooding pinned requests at a healthy path diluted a bad canary's
@@ -195,15 +192,15 @@ TEST(RouterTrustValues, AddressRanges) {
 }
 
 TEST(RouterTrustValues, AffinityValuesCannotBeForged) {
-  std::string v = routing::make_affinity_value(kKey, kApp, "v2");
-  EXPECT_EQ(routing::verify_affinity_value(kKey, kApp, v), "v2");
-  EXPECT_EQ(routing::verify_affinity_value(kKey, "web.staging", v), "");
-  EXPECT_EQ(routing::verify_affinity_value(std::string(32, 'x'), kApp, v), "");
+  std::string v = routing::make_affinity_value(kRouterKey, kRouterApp, "v2");
+  EXPECT_EQ(routing::verify_affinity_value(kRouterKey, kRouterApp, v), "v2");
+  EXPECT_EQ(routing::verify_affinity_value(kRouterKey, "web.staging", v), "");
+  EXPECT_EQ(routing::verify_affinity_value(std::string(32, 'x'), kRouterApp, v), "");
   std::string forged = "v3" + v.substr(2);
-  EXPECT_EQ(routing::verify_affinity_value(kKey, kApp, forged), "");
-  EXPECT_EQ(routing::verify_affinity_value(kKey, kApp, "v2"), "");
-  EXPECT_EQ(routing::verify_affinity_value(kKey, kApp, ""), "");
-  EXPECT_EQ(routing::verify_affinity_value(kKey, kApp, std::string(1000, 'a')), "");
+  EXPECT_EQ(routing::verify_affinity_value(kRouterKey, kRouterApp, forged), "");
+  EXPECT_EQ(routing::verify_affinity_value(kRouterKey, kRouterApp, "v2"), "");
+  EXPECT_EQ(routing::verify_affinity_value(kRouterKey, kRouterApp, ""), "");
+  EXPECT_EQ(routing::verify_affinity_value(kRouterKey, kRouterApp, std::string(1000, 'a')), "");
 }
 
 TEST(RouterTrustValues, KeyFileIsMadeOncePrivateAndReused) {

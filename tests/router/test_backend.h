@@ -277,6 +277,15 @@ class TestClient {
 };
 
 // A port on 127.0.0.1 where nothing listens (bound, then closed).
+// Which release answered: the router names it in x-ferry-release.
+inline std::string served_by(const http::response<http::string_body>& r) {
+  return std::string(r["x-ferry-release"]);
+}
+
+// The router key and agent app name of the tests that sign pin tokens and affinity cookies.
+inline constexpr const char* kRouterKey = "0123456789abcdef0123456789abcdef";
+inline constexpr const char* kRouterApp = "web.production";
+
 inline uint16_t dead_port() {
   asio::io_context ioc;
   tcp::acceptor a(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
