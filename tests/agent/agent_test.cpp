@@ -46,6 +46,14 @@ class AgentTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   Agent& make_agent(AgentOptions o = {}) {
+    // ctest runs these tests as parallel processes beside the e2e tests' agents, on one
+    // host. Agents on one host need disjoint instance port ranges (docs/agent.md): one
+    // agent may hand out a port another's crashed instance is about to be restarted on.
+    // Each test process takes its own 100 ports below the default range.
+    if (o.instance_ports.first == PortRange{}.first && o.instance_ports.last == PortRange{}.last) {
+      const auto first = static_cast<uint16_t>(10000 + (getpid() % 90) * 100);
+      o.instance_ports = PortRange{first, static_cast<uint16_t>(first + 99)};
+    }
     o.data_dir = dir_.string();
     o.tick_ms = 10;
     o.state_key = std::string(32, 'K');
