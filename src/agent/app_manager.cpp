@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <random>
 #include <thread>
 
 #include "agent/instance_supervisor.h"
@@ -375,7 +376,13 @@ AppManager::AppManager(asio::io_context& io, Runtime& runtime, const Clock& cloc
       clock_(clock),
       opts_(std::move(options)),
       state_changed_(std::move(state_changed)),
-      probe_failures_(probe_failures) {}
+      probe_failures_(probe_failures) {
+  // Agents on one host that share the range would otherwise all hand out its first ports
+  // in the same order, and two instances would be given one port before either binds it.
+  const uint32_t span = uint32_t{opts_.instance_ports.last} - opts_.instance_ports.first + 1;
+  std::random_device seed;
+  next_port_ = std::uniform_int_distribution<uint32_t>(0, span - 1)(seed);
+}
 
 AppManager::~AppManager() {
   shutdown(false);
