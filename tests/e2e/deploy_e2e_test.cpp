@@ -132,8 +132,14 @@ TEST(DeployE2E, AgentKilledWithSigkillIsRestartedAndReadoptsInstances) {
   }
   ASSERT_GE(back_ms, 0) << "router did not come back";
   std::cout << "[ measure ] router back " << back_ms << " ms after kill -9 of the agent\n";
+  // The router listens before the agent's API does: ask until the agent answers.
   auto after = c.api("GET", "/api/v1/apps/web/envs/dev/status");
+  for (int i = 0; i < 500 && after.ok() && (*after)["agents"][0].contains("error"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    after = c.api("GET", "/api/v1/apps/web/envs/dev/status");
+  }
   ASSERT_TRUE(after.ok());
+  ASSERT_FALSE((*after)["agents"][0].contains("error")) << after->dump(2);
   std::set<int> pids_after;
   for (const auto& i : (*after)["agents"][0]["instances"]) pids_after.insert(i.value("pid", 0));
   EXPECT_EQ(pids, pids_after) << "instances were restarted instead of re-adopted";
