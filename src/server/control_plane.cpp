@@ -197,8 +197,9 @@ Status ControlPlane::start() {
     for (const auto& n : config->notifications)
       for (const auto* name : {&n.url_env, &n.routing_key_env, &n.secret_env})
         if (!name->empty()) private_env.push_back(*name);
-    local_agent_ = std::make_unique<LocalAgent>(self_binary(), config->server.data_dir,
-                                                opts_.agent_listen, private_env, config->local_agent);
+    local_agent_ =
+        std::make_unique<LocalAgent>(self_binary(), config->server.data_dir, opts_.agent_listen,
+                                     private_env, config->local_agent);
     FERRY_RETURN_IF_ERROR(local_agent_->ensure_running());
     agents_["local"] = local_agent_->client();
     log_->info("local agent ready",
@@ -222,9 +223,10 @@ Status ControlPlane::start() {
   if (local_agent_)
     watchdog_ = std::thread([this] {
       std::unique_lock lk(watch_mu_);
-      while (
-          !watch_cv_.wait_for(lk, std::chrono::milliseconds(250), [this] { return stopping_; })) {
+      while (!stopping_) {
         lk.unlock();
+        // Wakes the moment the agent process ends (kill -9, crash), else every 250 ms.
+        local_agent_->wait_for_exit(250);
         auto r = local_agent_->restart_if_down();
         if (!r.ok())
           log_->error("local agent is down and could not be restarted",
