@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Agent restart under load: a real `ferry agent` runs one app (two instances of
-# router_bench's backend) behind its router; wrk loads the router with keep-alive GETs while
+# Agent restart under load: a real `ferry agent` runs one app (two instances of the demo
+# app, examples/demo-app) behind its router; wrk loads the router with keep-alive GETs while
 # the agent is restarted, and the script reports what the clients saw.
 #   planned: SIGHUP, the agent hands its sockets to its next process (docs/agent.md)
 #   crash:   kill -9, restarted at once by a supervising loop (as systemd with
 #            Restart=always, RestartSec=0 would); also the time until the router answers
-#            200 again, probed with curl every millisecond or so
-# Usage: bench/router/restart.sh [BUILD_DIR=build-bench]
+#            200 again, probed with curl in a loop
+# Usage: bench/router/restart.sh [BUILD_DIR=build]
 #   DURATION=8 THREADS=2 CONNS=32 BASE_PORT=18280 ROUNDS=3
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BUILD="${1:-build-bench}"
+BUILD="${1:-build}"
 DURATION="${DURATION:-8}"
 THREADS="${THREADS:-2}"
 CONNS="${CONNS:-32}"
@@ -21,11 +21,11 @@ ROUTER_PORT=$((BASE_PORT + 1))
 
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 2; }
 command -v curl >/dev/null || { echo "curl is needed"; exit 2; }
-if [ ! -x "$BUILD/bench/router/router_bench" ] || [ ! -x "$BUILD/src/cli/ferry" ]; then
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFERRY_BENCH=ON >/dev/null
-  ninja -C "$BUILD" router_bench ferry >/dev/null
+if [ ! -x "$BUILD/examples/demo-app/ferry-demo-app" ] || [ ! -x "$BUILD/src/cli/ferry" ]; then
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  ninja -C "$BUILD" ferry ferry-demo-app >/dev/null
 fi
-BENCH_BIN="$(realpath "$BUILD/bench/router/router_bench")"
+DEMO="$(realpath "$BUILD/examples/demo-app/ferry-demo-app")"
 FERRY="$(realpath "$BUILD/src/cli/ferry")"
 
 tmp=$(mktemp -d)
@@ -39,6 +39,7 @@ cleanup() {
   for pid in $(grep -o '"pid":[0-9]*' "$tmp/agent/agent-state.json" 2>/dev/null | cut -d: -f2); do
     [ "$pid" -gt 1 ] && kill -- "-$pid" 2>/dev/null || true
   done
+  [ -n "${KEEP:-}" ] && { echo "kept $tmp"; return; }
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -47,15 +48,21 @@ head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tmp/token"
 chmod 600 "$tmp/token"
 TOKEN=$(cat "$tmp/token")
 AGENT_ARGS=(agent --listen "127.0.0.1:$AGENT_PORT" --data-dir "$tmp/agent" --token-file "$tmp/token"
-  --instance-ports 19000-19099 --drain-ms 2000 --log-level warn)
+  --instance-ports 19000-19099 --drain-ms 2000 --log-level "${LOG_LEVEL:-warn}")
 
-# The agent under a supervising loop: restarted the moment it exits, until $tmp/stop.
+# The agent under a supervising loop, as systemd with Restart=always, RestartSec=0 would
+# run it: started again the moment no agent holds the data dir. It waits on the data-dir
+# lock (flock), which the kernel releases the instant an agent dies; after a planned
+# handoff the successor holds it (it takes it within milliseconds of the old one letting
+# go, hence the second look 20 ms later).
 (
   until [ -f "$tmp/stop" ]; do
     "$FERRY" "${AGENT_ARGS[@]}" >>"$tmp/agent.log" 2>&1 || true
-    # After a planned handoff the successor holds the data dir: wait for it to end.
-    while [ ! -f "$tmp/stop" ] && [ -f "$tmp/agent/agent.pid" ] &&
-      kill -0 "$(cat "$tmp/agent/agent.pid")" 2>/dev/null; do sleep 0.005; done
+    while [ ! -f "$tmp/stop" ]; do
+      flock "$tmp/agent/agent.lock" true
+      sleep 0.02
+      flock -n "$tmp/agent/agent.lock" true && break
+    done
   done
 ) &
 loop_pid=$!
@@ -64,8 +71,8 @@ api() { curl -s -H "Authorization: Bearer $TOKEN" "$@"; }
 for _ in $(seq 100); do api "http://127.0.0.1:$AGENT_PORT/v1/health" >/dev/null && break; sleep 0.05; done
 instance() {
   cat <<EOF
-{"id":"$1","release":"v1","run":{"command":["$BENCH_BIN","backend","\${PORT}"],"stop_grace_ms":1000},
- "checks":{"readiness":{"kind":"tcp","interval_ms":100}}}
+{"id":"$1","release":"v1","run":{"command":["$DEMO","--port","\${PORT}","--version","v1"],
+ "stop_grace_ms":1000},"checks":{"readiness":{"kind":"http","path":"/healthz","interval_ms":100}}}
 EOF
 }
 api -X PUT "http://127.0.0.1:$AGENT_PORT/v1/apps/web" -d "{\"app\":\"web\",\"generation\":1,
@@ -98,6 +105,7 @@ run() {  # planned | crash
     local t0
     t0=$(now_ms)
     kill -9 "$pid"
+    echo "bench: killed at $t0" >>"$tmp/agent.log"
     back=$(back_after "$t0")
   fi
   wait "$wrk_pid"

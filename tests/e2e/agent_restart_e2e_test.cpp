@@ -78,7 +78,7 @@ int wait_replaced(Cluster& c, int old, int seconds = 30) {
 }
 
 void expect_no_failure(Load& l, const char* what) {
-  EXPECT_GT(l.requests, 200u) << what;
+  EXPECT_GT(l.requests, 50u) << what;
   EXPECT_EQ(l.transport_errors, 0u) << what << ": " << (l.errors.empty() ? "" : l.errors[0]);
   EXPECT_EQ(l.status_count(200), l.requests) << what;
 }
@@ -101,7 +101,7 @@ TEST(AgentRestartE2E, SighupAndTakeoverHandTheRouterOverWithNoFailedRequestUnder
   ASSERT_EQ(kill(first, SIGHUP), 0);
   const int second = wait_replaced(c, first);
   ASSERT_NE(second, 0) << "the agent was not replaced after SIGHUP";
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   hup.finish();
   expect_no_failure(hup, "SIGHUP");
   EXPECT_EQ(instance_pids(c), instances) << "instances were restarted instead of handed over";
@@ -120,7 +120,7 @@ TEST(AgentRestartE2E, SighupAndTakeoverHandTheRouterOverWithNoFailedRequestUnder
   auto third = start_process(l);
   ASSERT_TRUE(third.ok()) << third.status().message();
   ASSERT_EQ(wait_replaced(c, second), third->pid);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   upgrade.finish();
   expect_no_failure(upgrade, "--takeover");
   EXPECT_EQ(instance_pids(c), instances);

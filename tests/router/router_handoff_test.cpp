@@ -29,7 +29,9 @@ int handoff_listener(uint16_t port, bool listening = true) {
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  if (listening) EXPECT_EQ(listen(fd, 128), 0);
+  if (listening) {
+    EXPECT_EQ(listen(fd, 128), 0);
+  }
   return fd;
 }
 
