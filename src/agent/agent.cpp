@@ -233,10 +233,14 @@ void Agent::stop_saver() {
 void Agent::stop(bool stop_instances) {
   if (handoff_) handoff_->stop();
   if (!work_) {
-    // Stopped already: only the instances may still be asked to go.
+    // Stopped already (or never started): only the instances may still be asked to go.
     if (stop_instances && state_ && save_on_stop_ && !handed_over_) {
       manager_->shutdown(true);
       (void)state_->save(manager_->snapshot());
+    }
+    if (lock_fd_ >= 0) {
+      close(lock_fd_);
+      lock_fd_ = -1;
     }
     return;
   }
