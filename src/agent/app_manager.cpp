@@ -128,11 +128,14 @@ struct AppManager::App : std::enable_shared_from_this<App> {
       }
     }
     auto r = std::make_unique<Router>(ro);
+    // The table and counters before the first connection is accepted: a handed-over
+    // socket has clients waiting in its backlog, who must not get "no ready backend".
+    if (!carried.empty()) r->seed_stats(carried);
+    r->set_table(current_table());
     if (Status s = r->start(); !s.ok()) {
       router_error = s.message();
       return unavailable("app " + name + ": " + s.message());
     }
-    if (!carried.empty()) r->seed_stats(carried);
     if (router) router->stop();
     router = std::move(r);
     router_host = d.listen_host;
@@ -150,7 +153,11 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     for (const auto& [key, slot] : instances) release_seen[slot.sup->spec().release] = t;
     std::erase_if(release_seen,
                   [&](const auto& kv) { return t - kv.second > mgr.opts_.release_stats_keep_ms; });
-    if (!router) return;
+    if (router) router->set_table(current_table());
+  }
+
+  // The routing table of the desired state and the routable instances. mu held.
+  RouteTable current_table() const {
     RouteTable table;
     table.weights = desired.weights;
     table.policy = desired.router;
@@ -159,7 +166,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
       if (slot.sup->routable())
         table.backends.push_back(RouteBackend{key, slot.sup->spec().release,
                                               mgr.opts_.instance_host, slot.sup->status().port});
-    router->set_table(std::move(table));
+    return table;
   }
 
   void post_apply() {

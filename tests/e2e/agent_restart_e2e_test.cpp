@@ -80,7 +80,10 @@ int wait_replaced(Cluster& c, int old, int seconds = 30) {
 void expect_no_failure(Load& l, const char* what) {
   EXPECT_GT(l.requests, 50u) << what;
   EXPECT_EQ(l.transport_errors, 0u) << what << ": " << (l.errors.empty() ? "" : l.errors[0]);
-  EXPECT_EQ(l.status_count(200), l.requests) << what;
+  std::string statuses;
+  for (const auto& [code, n] : l.by_status)
+    statuses += std::to_string(code) + ":" + std::to_string(n) + " ";
+  EXPECT_EQ(l.status_count(200), l.requests) << what << ": " << statuses;
 }
 
 TEST(AgentRestartE2E, SighupAndTakeoverHandTheRouterOverWithNoFailedRequestUnderLoad) {
