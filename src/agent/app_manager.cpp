@@ -354,7 +354,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     if (changed || leave) mgr.state_changed_();
     if (leave) {
       {
-        std::lock_guard lk(mgr.mu_);
+        MutexLock lk(mgr.mu_);
         auto it = mgr.apps_.find(name);
         if (it != mgr.apps_.end() && it->second.get() == this) mgr.apps_.erase(it);
       }
@@ -410,7 +410,7 @@ AppManager::~AppManager() {
 }
 
 uint16_t AppManager::allocate_port() {
-  std::lock_guard lk(ports_mu_);
+  MutexLock lk(ports_mu_);
   const uint32_t span = uint32_t{opts_.instance_ports.last} - opts_.instance_ports.first + 1;
   for (uint32_t i = 0; i < span; ++i) {
     const auto port = static_cast<uint16_t>(opts_.instance_ports.first + (next_port_ + i) % span);
@@ -423,12 +423,12 @@ uint16_t AppManager::allocate_port() {
 }
 
 void AppManager::release_port(uint16_t port) {
-  std::lock_guard lk(ports_mu_);
+  MutexLock lk(ports_mu_);
   used_ports_.erase(port);
 }
 
 std::shared_ptr<AppManager::App> AppManager::find(const std::string& name) const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto it = apps_.find(name);
   return it == apps_.end() ? nullptr : it->second;
 }
@@ -454,7 +454,7 @@ Result<int64_t> AppManager::put(const AppDesiredState& state) {
     std::shared_ptr<App> app;
     bool created = false;
     {
-      std::lock_guard lk(mu_);
+      MutexLock lk(mu_);
       if (shut_down_) return unavailable("the agent is stopping");
       if (frozen_) return unavailable(kHandingOver);
       auto& slot = apps_[state.app];
@@ -467,7 +467,7 @@ Result<int64_t> AppManager::put(const AppDesiredState& state) {
     std::lock_guard lk(app->mu);
     if (frozen_) {  // froze while this put waited
       if (created) {
-        std::lock_guard mk(mu_);
+        MutexLock mk(mu_);
         apps_.erase(state.app);
       }
       return unavailable(kHandingOver);
@@ -480,7 +480,7 @@ Result<int64_t> AppManager::put(const AppDesiredState& state) {
     if (Status s = app->bind_router(); !s.ok()) {
       app->desired = before;
       if (created) {
-        std::lock_guard mk(mu_);
+        MutexLock mk(mu_);
         apps_.erase(state.app);
       }
       return s;
@@ -572,7 +572,7 @@ Status AppManager::remove(const std::string& name) {
 }
 
 std::vector<std::string> AppManager::names() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   std::vector<std::string> out;
   out.reserve(apps_.size());
   for (const auto& [name, app] : apps_) out.push_back(name);
@@ -582,7 +582,7 @@ std::vector<std::string> AppManager::names() const {
 Json AppManager::snapshot() const {
   std::vector<std::shared_ptr<App>> apps;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     for (const auto& [name, app] : apps_) apps.push_back(app);
   }
   Json out = Json::array();
@@ -650,7 +650,7 @@ int AppManager::restore(const Json& apps, std::vector<HandedListener>* inherited
         if (slot.sup->status().pid > 0) ++adopted;
       }
       if (slot.own_port && st.port != 0) {
-        std::lock_guard pk(ports_mu_);
+        MutexLock pk(ports_mu_);
         used_ports_.insert(st.port);
       }
       app->instances[key] = std::move(slot);
@@ -661,7 +661,7 @@ int AppManager::restore(const Json& apps, std::vector<HandedListener>* inherited
     restored.push_back(app);
   }
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     for (auto& app : restored) apps_[app->name] = app;
   }
   for (auto& app : restored) {
@@ -674,7 +674,7 @@ int AppManager::restore(const Json& apps, std::vector<HandedListener>* inherited
 std::vector<HandedListener> AppManager::freeze() {
   std::vector<std::shared_ptr<App>> apps;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     frozen_ = true;
     for (const auto& [name, app] : apps_) apps.push_back(app);
   }
@@ -698,7 +698,7 @@ std::vector<HandedListener> AppManager::freeze() {
 void AppManager::thaw() {
   std::vector<std::shared_ptr<App>> apps;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     frozen_ = false;
     for (const auto& [name, app] : apps_) apps.push_back(app);
   }
@@ -715,7 +715,7 @@ void AppManager::thaw() {
 void AppManager::drain(int64_t max_ms) {
   std::vector<std::shared_ptr<App>> apps;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     for (const auto& [name, app] : apps_) apps.push_back(app);
   }
   auto open = [&] {
@@ -739,7 +739,7 @@ void AppManager::drain(int64_t max_ms) {
 void AppManager::shutdown(bool stop_instances) {
   std::vector<std::shared_ptr<App>> apps;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (shut_down_ && !stop_instances) return;
     shut_down_ = true;
     for (const auto& [name, app] : apps_) apps.push_back(app);
@@ -772,7 +772,7 @@ void AppManager::shutdown(bool stop_instances) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   apps_.clear();
 }
 

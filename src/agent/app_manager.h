@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/port_range.h"
+#include "common/thread_annotations.h"
 #include "core/agent_api.h"
 
 namespace ferry {
@@ -108,12 +109,12 @@ class AppManager {
   std::function<void()> state_changed_;
   metrics::CounterFamily* probe_failures_;
 
-  mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<App>> apps_;  // guarded by mu_
-  std::mutex ports_mu_;
-  std::set<uint16_t> used_ports_;    // guarded by ports_mu_
-  uint32_t next_port_ = 0;           // guarded by ports_mu_
-  bool shut_down_ = false;           // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, std::shared_ptr<App>> apps_ FERRY_GUARDED_BY(mu_);
+  Mutex ports_mu_;
+  std::set<uint16_t> used_ports_ FERRY_GUARDED_BY(ports_mu_);
+  uint32_t next_port_ FERRY_GUARDED_BY(ports_mu_) = 0;
+  bool shut_down_ FERRY_GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> serial_{0};  // numbers instance slots
   std::atomic<bool> frozen_{false};  // handing over to the next agent process
 };
