@@ -210,6 +210,14 @@ struct NotificationSpec {
   std::vector<std::string> events;  // empty: all
 };
 
+// ferry.yaml `server.backups:`: scheduled backups of the store (docs/operations.md).
+struct BackupSpec {
+  int every_ms = 0;   // 0: none scheduled (`ferry backup create` still works)
+  int keep = 28;      // newest backups kept; older ones are removed after each backup
+  std::string dir;    // "" = <data_dir>/backups
+  bool drill = true;  // restore-test each scheduled backup in a temporary folder
+};
+
 struct ServerSpec {
   std::string listen = "127.0.0.1:7070";
   std::string store = "sqlite:.ferry/ferry.db";  // or postgres://…
@@ -221,6 +229,7 @@ struct ServerSpec {
   // 32-byte key of the audit chain's HMAC ("" = <data_dir>/audit.key, made on first start).
   std::string audit_key_file;
   bool start_local_agent = true;
+  BackupSpec backups;
 };
 
 // ferry.yaml `agent:`: the local agent's settings (remote agents take the same as flags of

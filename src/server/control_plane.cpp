@@ -197,8 +197,9 @@ Status ControlPlane::start() {
     for (const auto& n : config->notifications)
       for (const auto* name : {&n.url_env, &n.routing_key_env, &n.secret_env})
         if (!name->empty()) private_env.push_back(*name);
-    local_agent_ = std::make_unique<LocalAgent>(self_binary(), config->server.data_dir,
-                                                opts_.agent_listen, private_env, config->local_agent);
+    local_agent_ =
+        std::make_unique<LocalAgent>(self_binary(), config->server.data_dir, opts_.agent_listen,
+                                     private_env, config->local_agent);
     FERRY_RETURN_IF_ERROR(local_agent_->ensure_running());
     agents_["local"] = local_agent_->client();
     log_->info("local agent ready",
@@ -246,6 +247,11 @@ Status ControlPlane::start() {
     } while (!watch_cv_.wait_for(lk, std::chrono::milliseconds(opts_.audit_head_log_ms),
                                  [this] { return stopping_; }));
   });
+  if (config->server.backups.every_ms > 0) {
+    backups_ = std::make_unique<ops::BackupScheduler>(
+        config->server, config->path, "", [this](const ops::BackupOutcome& o) { on_backup(o); });
+    backups_->start();
+  }
   audit("server", "server.start", "", "", "", "",
         Json{{"listen", http_->address()}, {"config", config->path}});
   log_->info("ferry server listening", {{"address", http_->address()}});
@@ -260,6 +266,7 @@ void ControlPlane::stop() {
   watch_cv_.notify_all();
   if (watchdog_.joinable()) watchdog_.join();
   if (head_logger_.joinable()) head_logger_.join();
+  if (backups_) backups_->stop();
   hub_.close_all();
   if (http_) http_->stop();
   if (engine_) engine_->stop();
@@ -298,6 +305,28 @@ std::string ControlPlane::audit_head_text() {
   auto h = store_->audit_head();
   if (!h.ok() || h->seq == 0) return "";
   return std::to_string(h->seq) + ":" + h->hash;
+}
+
+void ControlPlane::on_backup(const ops::BackupOutcome& o) {
+  if (o.ok) {
+    log_->info("backup made", {{"dir", o.dir},
+                               {"seconds", o.backup_seconds},
+                               {"drill_seconds", o.drill_seconds},
+                               {"pruned", o.pruned}});
+    audit("server", "backup.created", "", "", "", "",
+          Json{{"dir", o.dir}, {"drill_seconds", o.drill_seconds}});
+    return;
+  }
+  log_->error("backup failed", {{"dir", o.dir}, {"error", o.error}});
+  audit("server", "backup.failed", "", "", "", "", Json{{"dir", o.dir}, {"error", o.error}});
+  if (!notifier_) return;
+  NotificationEvent n;
+  n.kind = EventKind::kBackupFailed;
+  n.actor = "ferry";
+  n.reason = masker_->mask(o.error);
+  n.audit_head = audit_head_text();
+  n.time = clock_.now();
+  notifier_->notify(n);
 }
 
 void ControlPlane::handle_event(const DeploymentEvent& e, const DeploymentRecord& d) {

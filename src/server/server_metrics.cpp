@@ -58,6 +58,7 @@ ServerMetrics::ServerMetrics(ControlPlane& cp) : cp_(cp) {
   api_requests_ = must(registry_.counter("ferry_api_requests_total",
                                          "API requests by status code class", {"code_class"}));
   add_agent_callbacks();
+  add_backup_callbacks();
   // Alerted counters start at 0 for every app and environment: a series that first
   // appears at 1 has no earlier sample for increase() to compare with.
   auto config = cp_.config();
@@ -99,6 +100,42 @@ void ServerMetrics::on_delivery(const DeliveryRecord& r) {
 
 void ServerMetrics::on_request(int status) {
   api_requests_->with({std::to_string(status / 100) + "xx"}).inc();
+}
+
+void ServerMetrics::add_backup_callbacks() {
+  // Read at scrape time: the scheduler exists only when server.backups is set.
+  (void)registry_.callback(
+      "ferry_backup_last_success_timestamp_seconds",
+      "Unix time of the last backup that was made and passed its drill (0: none yet)",
+      metrics::MetricType::kGauge, {}, [this] {
+        std::vector<metrics::Sample> out;
+        if (const auto* b = cp_.backups()) out.push_back({{}, b->last_success_unix()});
+        return out;
+      });
+  (void)registry_.callback("ferry_backup_interval_seconds",
+                           "server.backups.every: how often a backup is due",
+                           metrics::MetricType::kGauge, {}, [this] {
+                             std::vector<metrics::Sample> out;
+                             if (cp_.backups())
+                               out.push_back({{}, cp_.config()->server.backups.every_ms / 1000.0});
+                             return out;
+                           });
+  (void)registry_.callback("ferry_backup_failures_total",
+                           "Scheduled backups or drills that failed since the server started",
+                           metrics::MetricType::kCounter, {}, [this] {
+                             std::vector<metrics::Sample> out;
+                             if (const auto* b = cp_.backups())
+                               out.push_back({{}, static_cast<double>(b->failures())});
+                             return out;
+                           });
+  (void)registry_.callback("ferry_backup_restore_drill_seconds",
+                           "How long the last restore drill took (the recovery-time figure)",
+                           metrics::MetricType::kGauge, {}, [this] {
+                             std::vector<metrics::Sample> out;
+                             if (const auto* b = cp_.backups())
+                               out.push_back({{}, b->last_drill_seconds()});
+                             return out;
+                           });
 }
 
 void ServerMetrics::add_agent_callbacks() {
