@@ -6,17 +6,21 @@
 // one (through HttpAgentClient) the same way.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "agent/app_manager.h"
+#include "agent/handoff.h"
 #include "agent/process_runtime.h"
 #include "agent/state_file.h"
 #include "common/clock.h"
@@ -39,6 +43,18 @@ struct AgentOptions {
   // in data_dir/state.key (0600).
   std::string state_key;
   Logger* log = nullptr;
+
+  // Hot restart (handoff.h). With `takeover`, start() first asks the agent running on
+  // data_dir for its routers' sockets (an agent that is not running: start afresh).
+  bool takeover = false;
+  int handoff_timeout_ms = 15'000;  // for each step of a handoff, both sides
+  int drain_ms = 10'000;            // after handing over: open connections get this long to finish
+  // Called on the handoff thread: a successor asks to take over (stop serving the agent
+  // API so it can bind it), the handoff failed (serve the API again), the successor serves
+  // (the process should now call stop() and exit).
+  std::function<void()> on_handoff_begin;
+  std::function<void()> on_handoff_aborted;
+  std::function<void()> on_handed_over;
 };
 
 class Agent final : public AgentClient {
@@ -52,8 +68,18 @@ class Agent final : public AgentClient {
   // instances, binds routers and starts supervising. An error names the file or port.
   Status start();
   // Stops supervising and routing and writes the state file a last time. Instances keep
-  // running (they outlive the agent) unless `stop_instances`.
+  // running (they outlive the agent) unless `stop_instances`. After a handoff: drains the
+  // routers' open connections (up to drain_ms), writes nothing, stops no instance.
   void stop(bool stop_instances = false);
+  // A successor (takeover): tells the previous process we serve, so it drains and exits.
+  // Call once the agent API listens too.
+  Status confirm_takeover();
+  // Whether this agent handed over to a successor (it should stop and exit).
+  bool handed_over() const { return handed_over_.load(); }
+  // Whether start() took over from a running agent (rather than starting afresh), and how
+  // many listening sockets it received / serves on.
+  bool took_over() const { return took_over_; }
+  int inherited_listeners() const { return inherited_listeners_; }
 
   // Accepts desired state at once; the answer is the generation the app converges to.
   Result<int64_t> accept(const AppDesiredState& state);
@@ -77,7 +103,13 @@ class Agent final : public AgentClient {
  private:
   void request_save();
   void save_loop();
+  void start_saver();
+  void stop_saver();
   Result<std::string> state_key();
+  Status take_lock(int wait_ms);
+  void write_pid_file();
+  Result<std::vector<HandedListener>> begin_handoff();
+  void abort_handoff(const std::string& why);
 
   AgentOptions opts_;
   SystemClock clock_;
@@ -97,6 +129,12 @@ class Agent final : public AgentClient {
   bool save_requested_ = false;  // guarded by save_mu_
   bool saver_stop_ = false;      // guarded by save_mu_
   std::thread saver_;
+
+  std::unique_ptr<HandoffServer> handoff_;
+  std::optional<HandoffClient> predecessor_;  // until confirm_takeover()
+  std::atomic<bool> handed_over_{false};
+  bool took_over_ = false;
+  int inherited_listeners_ = 0;
 };
 
 }  // namespace ferry

@@ -30,6 +30,9 @@ bool safe_name(const std::string& n) {
 
 namespace {
 
+constexpr const char* kHandingOver =
+    "the agent is handing over to its next process; try again in a moment";
+
 // Whether `port` can be bound on loopback now (nobody listens on it or holds it).
 bool port_free(uint16_t port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -99,8 +102,8 @@ struct AppManager::App : std::enable_shared_from_this<App> {
 
   int64_t now() const { return mgr.clock_.monotonic_ms(); }
 
-  // mu held.
-  Status bind_router() {
+  // mu held. `from`: the listening sockets a previous agent process handed over.
+  Status bind_router(std::vector<HandedListener>* from = nullptr) {
     const auto& d = desired;
     if (d.listen_port == 0) {
       if (router) router->stop();
@@ -114,11 +117,22 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     ro.threads = mgr.opts_.router_threads;
     ro.app = d.app;  // signed pin tokens and affinity cookies are valid for this app only
     ro.key_file = mgr.opts_.router_key_file;
+    std::vector<ReleaseStats> carried;
+    if (from) {
+      auto it = std::find_if(from->begin(), from->end(), [&](const HandedListener& l) {
+        return l.fd >= 0 && l.app == name && l.host == d.listen_host && l.port == d.listen_port;
+      });
+      if (it != from->end()) {
+        ro.listen_fd = std::exchange(it->fd, -1);
+        carried = std::move(it->stats);
+      }
+    }
     auto r = std::make_unique<Router>(ro);
     if (Status s = r->start(); !s.ok()) {
       router_error = s.message();
       return unavailable("app " + name + ": " + s.message());
     }
+    if (!carried.empty()) r->seed_stats(carried);
     if (router) router->stop();
     router = std::move(r);
     router_host = d.listen_host;
@@ -199,7 +213,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   void apply() {
     {
       std::lock_guard lk(mu);
-      if (gone || !apply_pending) return;
+      if (gone || !apply_pending || mgr.frozen_) return;  // thaw() applies again
       apply_pending = false;
       for (auto& [key, slot] : instances)
         if (slot.pending_start) {
@@ -221,7 +235,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
       std::lock_guard lk(mu);
       auto it = std::find_if(instances.begin(), instances.end(),
                              [&](const auto& kv) { return kv.second.serial == serial; });
-      if (gone || it == instances.end()) return;
+      if (gone || mgr.frozen_ || it == instances.end()) return;
       auto& sup = *it->second.sup;
       if (!ok && mgr.probe_failures_ && run == sup.run())
         mgr.probe_failures_
@@ -267,7 +281,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     std::vector<std::string> current;
     {
       std::lock_guard lk(mu);
-      if (gone) return;
+      if (gone || mgr.frozen_) return;  // thaw() ticks again
       if (!router && desired.listen_port != 0 && !removing) (void)bind_router();
       // Rolling replacement: the next queued successor starts once no other is on its way,
       // and a superseded instance is gone before the next starts (one extra process).
@@ -435,6 +449,7 @@ Result<int64_t> AppManager::put(const AppDesiredState& state) {
     {
       std::lock_guard lk(mu_);
       if (shut_down_) return unavailable("the agent is stopping");
+      if (frozen_) return unavailable(kHandingOver);
       auto& slot = apps_[state.app];
       if (!slot || (attempt > 0 && slot->gone)) {
         slot = std::make_shared<App>(*this, state.app);
@@ -443,6 +458,13 @@ Result<int64_t> AppManager::put(const AppDesiredState& state) {
       app = slot;
     }
     std::lock_guard lk(app->mu);
+    if (frozen_) {  // froze while this put waited
+      if (created) {
+        std::lock_guard mk(mu_);
+        apps_.erase(state.app);
+      }
+      return unavailable(kHandingOver);
+    }
     if (app->gone) continue;
     if (!created && state.generation < app->desired.generation) return app->desired.generation;
     const AppDesiredState before = app->desired;
@@ -475,6 +497,7 @@ Result<int64_t> AppManager::set_weights(const std::string& name, int64_t generat
   if (!app) return not_found("app " + name + " is not on this agent");
   {
     std::lock_guard lk(app->mu);
+    if (frozen_) return unavailable(kHandingOver);
     if (generation < app->desired.generation) return app->desired.generation;
     app->desired.generation = generation;
     app->desired.weights = weights;
@@ -526,6 +549,7 @@ Status AppManager::remove(const std::string& name) {
   if (!app) return Status::Ok();
   {
     std::lock_guard lk(app->mu);
+    if (frozen_) return unavailable(kHandingOver);
     app->removing = true;
     app->apply_pending = false;
     app->desired.instances.clear();
@@ -583,7 +607,7 @@ Json AppManager::snapshot() const {
   return out;
 }
 
-int AppManager::restore(const Json& apps) {
+int AppManager::restore(const Json& apps, std::vector<HandedListener>* inherited) {
   int adopted = 0;
   std::vector<std::shared_ptr<App>> restored;
   for (const auto& a : apps) {
@@ -624,7 +648,7 @@ int AppManager::restore(const Json& apps) {
       }
       app->instances[key] = std::move(slot);
     }
-    if (Status s = app->bind_router(); !s.ok() && opts_.log)
+    if (Status s = app->bind_router(inherited); !s.ok() && opts_.log)
       opts_.log->warn("router not started", {{"app", desired.app}, {"error", s.message()}});
     app->update_router();
     restored.push_back(app);
@@ -638,6 +662,71 @@ int AppManager::restore(const Json& apps) {
     app->post_tick();
   }
   return adopted;
+}
+
+std::vector<HandedListener> AppManager::freeze() {
+  std::vector<std::shared_ptr<App>> apps;
+  {
+    std::lock_guard lk(mu_);
+    frozen_ = true;
+    for (const auto& [name, app] : apps_) apps.push_back(app);
+  }
+  std::vector<HandedListener> out;
+  for (auto& app : apps) {
+    // Taking each app's lock also waits for a put, weight change or tick already running.
+    std::lock_guard lk(app->mu);
+    if (!app->router) continue;
+    app->router->pause_accepting();
+    HandedListener l;
+    l.app = app->name;
+    l.host = app->router_host;
+    l.port = app->router_port;
+    l.fd = app->router->duplicate_listener();
+    l.stats = app->router->stats();
+    if (l.fd >= 0) out.push_back(std::move(l));
+  }
+  return out;
+}
+
+void AppManager::thaw() {
+  std::vector<std::shared_ptr<App>> apps;
+  {
+    std::lock_guard lk(mu_);
+    frozen_ = false;
+    for (const auto& [name, app] : apps_) apps.push_back(app);
+  }
+  for (auto& app : apps) {
+    {
+      std::lock_guard lk(app->mu);
+      if (app->router) app->router->resume_accepting();
+    }
+    app->post_apply();
+    app->post_tick();
+  }
+}
+
+void AppManager::drain(int64_t max_ms) {
+  std::vector<std::shared_ptr<App>> apps;
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [name, app] : apps_) apps.push_back(app);
+  }
+  auto open = [&] {
+    int n = 0;
+    for (auto& app : apps) {
+      std::lock_guard lk(app->mu);
+      if (app->router) n += app->router->connections();
+    }
+    return n;
+  };
+  for (auto& app : apps) {
+    std::lock_guard lk(app->mu);
+    if (app->router) app->router->drain();
+  }
+  // Real time: this waits for clients, whatever clock the agent is tested with.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_ms);
+  while (open() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 void AppManager::shutdown(bool stop_instances) {

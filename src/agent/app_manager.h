@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/handoff.h"
 #include "agent/runtime.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -34,7 +35,7 @@ namespace ferry {
 
 struct AppManagerOptions {
   std::string instance_host = "127.0.0.1";  // where instances listen (probes, router)
-  std::string router_key_file;  // signs pin tokens and affinity cookies (router.h)
+  std::string router_key_file;              // signs pin tokens and affinity cookies (router.h)
   PortRange instance_ports;  // ports for instance specs with port 0 (common/port_range.h)
   int router_threads = 1;
   // Router counters of a release with no instance and no weight are left out of the
@@ -73,7 +74,21 @@ class AppManager {
   Json snapshot() const;
   // Restores apps from a snapshot before any put: re-adopts running instances, binds
   // routers. Returns how many instances were adopted. Throws on a malformed snapshot.
-  int restore(const Json& apps);
+  // A router whose app and address are among `inherited` serves on that socket (taken out
+  // of the list) and carries its counters on; the rest are left for the caller to close.
+  int restore(const Json& apps, std::vector<HandedListener>* inherited = nullptr);
+
+  // Hot restart (handoff.h). freeze(): put, set_weights and remove answer kUnavailable,
+  // nothing is supervised (instances keep running, probes are ignored) and routers stop
+  // accepting (connections wait in the backlog) while serving the ones they have. Returns
+  // each router's listening socket (a duplicate the caller owns) and counters.
+  std::vector<HandedListener> freeze();
+  // Undoes freeze() after a failed handoff.
+  void thaw();
+  bool frozen() const { return frozen_.load(); }
+  // After freeze(): every router closes each connection after its current response;
+  // returns once no connection is open or after `max_ms`.
+  void drain(int64_t max_ms);
 
   // Stops probes, timers and routers; with `stop_instances` also every instance (waits
   // up to each one's stop_grace). Call once, after which only snapshot() is valid.
@@ -100,6 +115,7 @@ class AppManager {
   uint32_t next_port_ = 0;           // guarded by ports_mu_
   bool shut_down_ = false;           // guarded by mu_
   std::atomic<uint64_t> serial_{0};  // numbers instance slots
+  std::atomic<bool> frozen_{false};  // handing over to the next agent process
 };
 
 // Names become file names (instance logs): 1-128 letters, digits, . _ - +, never "." or "..".

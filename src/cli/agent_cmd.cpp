@@ -1,18 +1,70 @@
 // `ferry agent`: the data plane process (supervisor, health checks, router, agent API).
+// SIGHUP (or `ferry agent --takeover` with the same settings) replaces the running agent
+// process without dropping a request: see src/agent/handoff.h and docs/agent.md.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <cstring>
 #include <iostream>
+#include <mutex>
 
 #include "agent/agent.h"
 #include "agent/agent_server.h"
+#include "agent/process.h"
 #include "agent/unix_http.h"
-#include "common/port_range.h"
 #include "cli/client.h"
 #include "common/http_client.h"
 #include "common/log.h"
+#include "common/port_range.h"
+#include "common/spawn.h"
 
 namespace ferry::cli {
 
 namespace {
+
+// The agent's signals, blocked in every thread and taken by sigwait: stop (INT, TERM),
+// hand over to a new process of the binary on disk (HUP), handed over (USR1, from the
+// handoff thread; ignored unless a handoff really happened).
+sigset_t agent_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) sigaddset(&set, s);
+  return set;
+}
+
+// The binary to start on SIGHUP: the file this process was started from, as it is on
+// disk now (an upgrade that replaced the file runs the new version).
+std::string self_binary_path() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "ferry";
+  std::string path(buf, static_cast<size_t>(n));
+  const std::string deleted = " (deleted)";
+  if (path.size() > deleted.size() &&
+      path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0)
+    path.resize(path.size() - deleted.size());
+  return path;
+}
+
+// Tells systemd (Type=notify, NotifyAccess=all) that this process is the service's main
+// process and ready; nothing when not run by systemd.
+void notify_systemd(const std::string& text) {
+  const char* where = std::getenv("NOTIFY_SOCKET");
+  if (!where || !*where) return;
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  const std::string path = where;
+  if (path.size() >= sizeof a.sun_path) return;
+  std::memcpy(a.sun_path, path.data(), path.size());
+  if (a.sun_path[0] == '@') a.sun_path[0] = '\0';  // abstract namespace
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  (void)sendto(fd, text.data(), text.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&a),
+               static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size()));
+  close(fd);
+}
 
 int wait_for_signal() {
   sigset_t set;
@@ -50,11 +102,13 @@ void register_agent_commands(CLI::App& app, GlobalOptions&) {
     int log_keep = 5;
     int64_t log_max_bytes = 10 << 20;
     bool stop_instances = false;
+    bool takeover = false;
+    int drain_ms = 10'000;
   };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("agent", "run the data plane: instances, health checks, router");
   c->add_option("--listen", a->listen,
-                 "agent API address: host:port, or unix:PATH for a local agent (socket made 0600)")
+                "agent API address: host:port, or unix:PATH for a local agent (socket made 0600)")
       ->capture_default_str();
   c->add_option("--instance-ports", a->instance_ports,
                 "ports given to instances, outside the kernel's ephemeral range")
@@ -71,8 +125,17 @@ void register_agent_commands(CLI::App& app, GlobalOptions&) {
   c->add_option("--log-level", a->log_level, "debug, info, warn, error")->capture_default_str();
   c->add_flag("--stop-instances-on-exit", a->stop_instances,
               "stop every instance when the agent stops (default: they keep running)");
+  c->add_flag("--takeover", a->takeover,
+              "take the routers' sockets over from the agent running on --data-dir (no "
+              "request dropped); starts afresh when none runs");
+  c->add_option("--drain-ms", a->drain_ms,
+                "after handing over, how long open connections get to finish")
+      ->check(CLI::Range(0, 600'000))
+      ->capture_default_str();
   c->callback([a] {
-    block_stop_signals();
+    const sigset_t sigs = agent_signals();
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
     auto level = parse_log_level(a->log_level);
     if (!level.ok()) fail(level.status().message());
     Logger log("agent", *level);
@@ -86,43 +149,116 @@ void register_agent_commands(CLI::App& app, GlobalOptions&) {
     }
     auto ports = check_instance_port_range(a->instance_ports);
     if (!ports.ok()) fail("--instance-ports: " + ports.status().message());
+
+    // The agent API; stopped while a successor takes over (it binds the same address) and
+    // started again if the handoff fails.
+    std::mutex api_mu;
+    std::unique_ptr<HttpServer> http;
+    std::unique_ptr<UnixHttpServer> unix_server;
+    Agent* agent_ptr = nullptr;
+    auto start_api = [&]() -> Status {
+      std::lock_guard lk(api_mu);
+      HttpServerOptions ho;
+      if (ep.ok()) {
+        ho.host = ep->host;
+        ho.port = ep->port;
+      }
+      http = std::make_unique<HttpServer>(ho);
+      add_agent_routes(*http, *agent_ptr, *token);
+      // The local agent: a Unix socket (the routes are served through it, HttpServer only
+      // routes); a remote agent: TCP.
+      if (!socket_path.empty()) {
+        unix_server = std::make_unique<UnixHttpServer>(socket_path, *http);
+        return unix_server->start();
+      }
+      return http->start();
+    };
+    auto stop_api = [&] {
+      std::lock_guard lk(api_mu);
+      if (unix_server)
+        unix_server->stop();
+      else if (http)
+        http->stop();
+      unix_server.reset();
+      http.reset();
+    };
+
     AgentOptions opts;
     opts.data_dir = a->data_dir;
     opts.log = &log;
     opts.instance_ports = *ports;
     opts.logs = LogPolicy{a->log_keep, static_cast<uint64_t>(a->log_max_bytes)};
     opts.state_key = state_key_from_token(*token);
+    opts.takeover = a->takeover;
+    opts.drain_ms = a->drain_ms;
+    opts.on_handoff_begin = stop_api;
+    opts.on_handoff_aborted = [&] {
+      if (Status s = start_api(); !s.ok())
+        log.error("agent API not served again after a failed handoff", {{"error", s.message()}});
+    };
+    opts.on_handed_over = [] { kill(getpid(), SIGUSR1); };
     Agent agent(opts);
+    agent_ptr = &agent;
     if (Status s = agent.start(); !s.ok()) fail(s.message());
-    HttpServerOptions ho;
-    if (ep.ok()) {
-      ho.host = ep->host;
-      ho.port = ep->port;
-    }
-    HttpServer http(ho);
-    add_agent_routes(http, agent, *token);
-    // The local agent: a Unix socket (the routes are served through it, HttpServer only
-    // routes); a remote agent: TCP.
-    std::unique_ptr<UnixHttpServer> unix_server;
-    Status started;
-    if (!socket_path.empty()) {
-      unix_server = std::make_unique<UnixHttpServer>(socket_path, http);
-      started = unix_server->start();
-    } else {
-      started = http.start();
-    }
-    if (!started.ok()) {
+    if (Status s = start_api(); !s.ok()) {
       agent.stop();
-      fail(started.message());
+      fail(s.message());
+    }
+    if (agent.took_over()) {
+      // Only now may the previous process go: routers and API both serve here.
+      if (Status s = agent.confirm_takeover(); !s.ok())
+        log.warn("the previous agent process did not hear we serve", {{"error", s.message()}});
+      notify_systemd("MAINPID=" + std::to_string(getpid()) + "\nREADY=1\n");
+    } else {
+      notify_systemd("READY=1\n");
     }
     log.info("ferry agent listening",
-             {{"address", socket_path.empty() ? http.address() : a->listen},
-              {"adopted", agent.adopted()}});
-    const int sig = wait_for_stop_signal();
-    log.info("ferry agent stopping", {{"signal", sig}});
-    if (unix_server) unix_server->stop();
-    else http.stop();
-    agent.stop(a->stop_instances);
+             {{"address", socket_path.empty() ? http->address() : a->listen},
+              {"adopted", agent.adopted()},
+              {"took_over", agent.took_over()},
+              {"inherited_sockets", agent.inherited_listeners()}});
+    int successor = 0;
+    int sig = 0;
+    for (;;) {
+      sigwait(&sigs, &sig);
+      if (successor > 0) {
+        int code;
+        if (reap_child(successor, &code)) successor = 0;
+      }
+      if (sig == SIGUSR1) {
+        if (agent.handed_over()) break;
+        continue;
+      }
+      if (sig != SIGHUP) break;
+      if (successor > 0) continue;  // one handoff at a time
+      SpawnOptions so;
+      so.argv = {self_binary_path(), "agent",
+                 "--listen",         a->listen,
+                 "--data-dir",       a->data_dir,
+                 "--token-file",     a->token_file,
+                 "--instance-ports", a->instance_ports,
+                 "--log-keep",       std::to_string(a->log_keep),
+                 "--log-max-bytes",  std::to_string(a->log_max_bytes),
+                 "--log-level",      a->log_level,
+                 "--drain-ms",       std::to_string(a->drain_ms),
+                 "--takeover"};
+      if (a->stop_instances) so.argv.push_back("--stop-instances-on-exit");
+      so.inherit_parent_env = true;
+      so.new_session = true;  // it outlives this process
+      so.stdout_fd = STDOUT_FILENO;
+      so.stderr_fd = STDERR_FILENO;
+      auto pid = spawn(so);
+      if (pid.ok()) {
+        successor = *pid;
+        log.info("SIGHUP: started the next agent process", {{"pid", successor}});
+      } else {
+        log.error("SIGHUP: the next agent process did not start",
+                  {{"error", pid.status().message()}});
+      }
+    }
+    log.info("ferry agent stopping", {{"signal", sig}, {"handed_over", agent.handed_over()}});
+    stop_api();
+    agent.stop(a->stop_instances && !agent.handed_over());
   });
 }
 

@@ -59,6 +59,40 @@ void ReleaseCounters::record_shielded() {
   ++stats_.shielded;
 }
 
+void ReleaseCounters::seed(const ReleaseStats& from) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ReleaseStats& s = stats_;
+  s.requests += from.requests;
+  s.status_1xx += from.status_1xx;
+  s.status_2xx += from.status_2xx;
+  s.status_3xx += from.status_3xx;
+  s.status_4xx += from.status_4xx;
+  s.status_5xx += from.status_5xx;
+  s.upstream_errors += from.upstream_errors;
+  s.shielded += from.shielded;
+  s.pinned_requests += from.pinned_requests;
+  s.pinned_5xx += from.pinned_5xx;
+  if (from.latency_counts.size() == s.latency_counts.size()) {
+    for (size_t i = 0; i < s.latency_counts.size(); ++i)
+      s.latency_counts[i] += from.latency_counts[i];
+    s.latency_sum_ms += from.latency_sum_ms;
+  }
+  // The ring in order: the predecessor's latest samples, then this process's.
+  const size_t mine = static_cast<size_t>(std::min<uint64_t>(s.sample_seq, kRecent));
+  std::vector<double> ordered;
+  ordered.reserve(kRecent);
+  const size_t theirs = std::min(from.recent_latencies_ms.size(), kRecent - mine);
+  ordered.insert(ordered.end(),
+                 from.recent_latencies_ms.end() - static_cast<std::ptrdiff_t>(theirs),
+                 from.recent_latencies_ms.end());
+  for (uint64_t i = s.sample_seq - mine; i < s.sample_seq; ++i)
+    ordered.push_back(recent_[i % kRecent]);
+  s.sample_seq += from.sample_seq;
+  // Rewrite the ring so that the newest sample sits just before sample_seq % kRecent.
+  for (size_t k = 0; k < ordered.size(); ++k)
+    recent_[(s.sample_seq - ordered.size() + k) % kRecent] = ordered[k];
+}
+
 ReleaseStats ReleaseCounters::snapshot() const {
   ReleaseStats out;
   {

@@ -30,6 +30,10 @@ class ReleaseCounters {
   void record_shielded();
 
   ReleaseStats snapshot() const;
+  // Adds `from` (the same release's counters of the previous agent process) to these:
+  // counts, histogram and sum add up; its recent latencies go before the ones seen here.
+  // A histogram of another length is ignored.
+  void seed(const ReleaseStats& from);
 
   // Requests of this release being served now.
   std::atomic<int> active{0};

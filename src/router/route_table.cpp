@@ -193,6 +193,15 @@ std::vector<ReleaseStats> Registry::stats() const {
   return out;
 }
 
+void Registry::seed(const std::vector<ReleaseStats>& stats) {
+  for (const auto& from : stats) {
+    if (from.release.empty()) continue;
+    auto& counters = releases_[from.release];
+    if (!counters) counters = std::make_shared<ReleaseCounters>(from.release);
+    counters->seed(from);
+  }
+}
+
 void Registry::clear_pools() {
   for (auto& [id, state] : backends_)
     for (auto& pool : state->pools) pool.conns.clear();

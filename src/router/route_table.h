@@ -128,6 +128,8 @@ class Registry {
                                         std::vector<std::string>* skipped);
   int in_flight(const std::string& backend_id) const;
   std::vector<ReleaseStats> stats() const;
+  // Adds a previous process's counters (ReleaseCounters::seed), by release name.
+  void seed(const std::vector<ReleaseStats>& stats);
   // Drops every pooled idle connection (after the io threads stopped).
   void clear_pools();
 

@@ -3,6 +3,11 @@
 // clang-format on
 #include "router/router.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -10,6 +15,8 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+#include <future>
 #include <mutex>
 #include <optional>
 
@@ -48,7 +55,41 @@ struct Router::Impl {
   std::atomic<uint16_t> port{0};
   bool started = false;
   bool stopped = false;
+  bool adopted = false;
+  // Accept loop control, on workers[0]'s thread only.
+  bool accepting = false;
 };
+
+namespace {
+
+// Whether `fd` is a listening TCP socket bound to exactly `ep` (a handed-over socket is
+// only trusted for the address it is meant for).
+bool listens_on(int fd, const tcp::endpoint& ep) {
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0 || v != 1) return false;
+  len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) != 0 || v != SOCK_STREAM) return false;
+  sockaddr_storage got{};
+  len = sizeof got;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&got), &len) != 0) return false;
+  const sockaddr* want = ep.data();
+  if (got.ss_family != want->sa_family) return false;
+  if (got.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(got);
+    const auto& b = *reinterpret_cast<const sockaddr_in*>(want);
+    return a.sin_port == b.sin_port && a.sin_addr.s_addr == b.sin_addr.s_addr;
+  }
+  if (got.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(got);
+    const auto& b = *reinterpret_cast<const sockaddr_in6*>(want);
+    return a.sin6_port == b.sin6_port &&
+           std::memcmp(&a.sin6_addr, &b.sin6_addr, sizeof a.sin6_addr) == 0;
+  }
+  return false;
+}
+
+}  // namespace
 
 awaitable<void> Router::Impl::accept_loop() {
   size_t next = 0;
@@ -57,6 +98,14 @@ awaitable<void> Router::Impl::accept_loop() {
     boost::system::error_code ec;
     routing::Socket socket =
         co_await acceptor->async_accept(target.ioc, asio::redirect_error(routing::kAwait, ec));
+    if (!accepting) {
+      // Paused for a hot restart: a connection accepted as the pause came is still served.
+      if (!ec)
+        asio::post(target.ioc, [&target, s = std::move(socket)]() mutable {
+          std::make_shared<routing::Session>(target, std::move(s))->start();
+        });
+      co_return;
+    }
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
       // Out of descriptors or a transient error: back off instead of spinning.
@@ -80,6 +129,7 @@ Router::Router(RouterOptions options) : impl_(std::make_unique<Impl>(std::move(o
 
 Router::~Router() {
   stop();
+  if (impl_->opts.listen_fd >= 0) close(impl_->opts.listen_fd);  // never started
 }
 
 Status Router::start() {
@@ -100,16 +150,35 @@ Status Router::start() {
   if (ec) return invalid_argument("router listen host '" + m.opts.host + "' is not an IP address");
   tcp::endpoint ep(addr, m.opts.port);
   m.acceptor.emplace(m.workers[0]->ioc);
-  m.acceptor->open(ep.protocol(), ec);
-  if (!ec) m.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) m.acceptor->bind(ep, ec);
-  if (!ec) m.acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (const int fd = std::exchange(m.opts.listen_fd, -1); fd >= 0) {
+    // A socket handed over by the previous process: connections already queued in its
+    // backlog are served here, none is refused.
+    if (m.opts.port != 0 && listens_on(fd, ep)) {
+      m.acceptor->assign(ep.protocol(), fd, ec);
+      m.adopted = !ec;
+    }
+    if (!m.adopted) {
+      close(fd);
+      m.acceptor.emplace(m.workers[0]->ioc);
+      ec.clear();
+    }
+  }
+  if (m.adopted) {
+    m.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  } else {
+    m.acceptor->open(ep.protocol(), ec);
+    if (!ec) m.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) m.acceptor->bind(ep, ec);
+    if (!ec) m.acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (!ec) fcntl(m.acceptor->native_handle(), F_SETFD, FD_CLOEXEC);
   if (ec) {
     m.acceptor.reset();
     return unavailable("router cannot listen on " + where + ": " + ec.message());
   }
   m.port = m.acceptor->local_endpoint().port();
   m.started = true;
+  m.accepting = true;
   asio::co_spawn(m.workers[0]->ioc.get_executor(), m.accept_loop(), asio::detached);
   for (auto& w : m.workers) {
     m.guards.push_back(asio::make_work_guard(w->ioc));
@@ -140,6 +209,58 @@ void Router::stop() {
 
 uint16_t Router::port() const {
   return impl_->port.load();
+}
+
+bool Router::adopted_listener() const {
+  return impl_->adopted;
+}
+
+void Router::pause_accepting() {
+  Impl& m = *impl_;
+  if (!m.started || m.stopped) return;
+  std::promise<void> done;
+  asio::post(m.workers[0]->ioc, [&m, &done] {
+    m.accepting = false;
+    boost::system::error_code ec;
+    if (m.acceptor) m.acceptor->cancel(ec);
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+void Router::resume_accepting() {
+  Impl& m = *impl_;
+  if (!m.started || m.stopped) return;
+  std::promise<void> done;
+  asio::post(m.workers[0]->ioc, [&m, &done] {
+    if (!m.accepting && m.acceptor && m.acceptor->is_open()) {
+      m.accepting = true;
+      asio::co_spawn(m.workers[0]->ioc.get_executor(), m.accept_loop(), asio::detached);
+    }
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+int Router::duplicate_listener() const {
+  Impl& m = *impl_;
+  if (!m.started || m.stopped || !m.acceptor) return -1;
+  return fcntl(m.acceptor->native_handle(), F_DUPFD_CLOEXEC, 0);
+}
+
+void Router::drain() {
+  for (auto& w : impl_->workers) w->draining.store(true, std::memory_order_relaxed);
+}
+
+int Router::connections() const {
+  int n = 0;
+  for (const auto& w : impl_->workers) n += w->connections.load(std::memory_order_relaxed);
+  return n;
+}
+
+void Router::seed_stats(const std::vector<ReleaseStats>& stats) {
+  std::lock_guard<std::mutex> lock(impl_->registry_mu);
+  impl_->registry.seed(stats);
 }
 
 void Router::set_table(RouteTable table) {

@@ -60,6 +60,12 @@ struct RouterOptions {
   std::string app;
   std::string key;
   std::string key_file;
+  // A listening socket handed over by the previous agent process (agent/handoff.h). The
+  // router owns it from construction: start() serves on it when it is a listening TCP
+  // socket bound to host:port, else closes it and binds a fresh one. Either way the socket
+  // has the same options (SO_REUSEADDR, close-on-exec, no SO_REUSEPORT), so a process that
+  // finds no predecessor to hand over binds the port exactly as one that inherited it.
+  int listen_fd = -1;
 };
 
 class Router {
@@ -69,11 +75,31 @@ class Router {
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
 
-  // Binds and starts serving; an error names the address that could not be bound.
+  // Binds (or adopts options.listen_fd) and starts serving; an error names the address
+  // that could not be bound.
   Status start();
   // Stops accepting, closes connections, joins threads.
   void stop();
   uint16_t port() const;
+  // Whether start() served on the handed-over socket rather than binding a fresh one.
+  bool adopted_listener() const;
+
+  // Hot restart (agent/handoff.h). Thread-safe; call after start() and before stop().
+  // Stops taking connections from the listening socket (they wait in its backlog) or
+  // takes them again; connections already open are served either way.
+  void pause_accepting();
+  void resume_accepting();
+  // A duplicate (close-on-exec) of the listening socket for the next process; the caller
+  // owns it. -1 when not listening.
+  int duplicate_listener() const;
+  // From now on every response closes its connection ("Connection: close"), so clients
+  // reconnect, to the next process. Idle connections stay until stop().
+  void drain();
+  // Client connections open now.
+  int connections() const;
+  // Counters carried over from the previous process's router: added to this router's
+  // counters of the same release, so analysis windows see no reset.
+  void seed_stats(const std::vector<ReleaseStats>& stats);
 
   // Replaces the routing table; requests that start after this returns use it.
   void set_table(RouteTable table);

@@ -203,7 +203,7 @@ awaitable<bool> Session::serve() {
       co_return co_await respond(413, "request body too large\n", {}, true);
     if (ec) co_return co_await respond(400, "malformed request body\n", {}, true);
   }
-  ex.close_client = !p.keep_alive() || info.upgrade;
+  ex.close_client = !p.keep_alive() || info.upgrade || w_.draining.load(std::memory_order_relaxed);
 
   ex.snap = w_.table();
   int rel = -1;

@@ -45,6 +45,8 @@ struct Worker {
   // Open client connections of this thread (sessions count themselves). Declared before
   // the io_context so that sessions destroyed with it can still count down.
   std::atomic<int> connections{0};
+  // Set by Router::drain(): every response from now on closes its client connection.
+  std::atomic<bool> draining{false};
   // Declared before the rest so it is destroyed after them: sockets owned by the members
   // below (pooled connections in snapshots) and by suspended sessions must go before it.
   boost::asio::io_context ioc;

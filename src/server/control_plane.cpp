@@ -223,9 +223,10 @@ Status ControlPlane::start() {
   if (local_agent_)
     watchdog_ = std::thread([this] {
       std::unique_lock lk(watch_mu_);
-      while (
-          !watch_cv_.wait_for(lk, std::chrono::milliseconds(250), [this] { return stopping_; })) {
+      while (!stopping_) {
         lk.unlock();
+        // Wakes the moment the agent process ends (kill -9, crash), else every 250 ms.
+        local_agent_->wait_for_exit(250);
         auto r = local_agent_->restart_if_down();
         if (!r.ok())
           log_->error("local agent is down and could not be restarted",

@@ -2,8 +2,11 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -11,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "agent/agent_server.h"
@@ -31,6 +35,40 @@ LocalAgent::LocalAgent(std::string ferry_binary, std::string data_dir, std::stri
     const auto abs = std::filesystem::absolute(data_dir_, ec);
     address_ = "unix:" + (ec ? data_dir_ : abs.lexically_normal().string()) + "/agent.sock";
   }
+}
+
+LocalAgent::~LocalAgent() {
+  if (pidfd_ >= 0) close(pidfd_);
+}
+
+bool LocalAgent::wait_for_exit(int timeout_ms) {
+  int pid = proc_.pid;
+  if (pid <= 0) {
+    // Not our child (reused at start, or the successor of a hot restart): its pid file.
+    std::ifstream f(data_dir_ + "/agent/agent.pid");
+    long v = 0;
+    if (f >> v && v > 1 && v < (1L << 22)) pid = static_cast<int>(v);
+  }
+  if (pid != watched_pid_) {
+    if (pidfd_ >= 0) close(pidfd_);
+    pidfd_ = -1;
+    watched_pid_ = pid;
+#ifdef SYS_pidfd_open
+    if (pid > 0) pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#endif
+  }
+  if (pidfd_ < 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+    return false;
+  }
+  pollfd p{pidfd_, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return false;
+  close(pidfd_);
+  pidfd_ = -1;
+  watched_pid_ = 0;
+  int code;
+  if (proc_.pid > 0 && reap_child(proc_.pid, &code)) proc_ = {};
+  return true;
 }
 
 Status LocalAgent::load_or_create_token() {
@@ -99,6 +137,14 @@ bool LocalAgent::nothing_listens() const {
   return refused;
 }
 
+bool LocalAgent::agent_holds_lock() const {
+  const int fd = open((data_dir_ + "/agent/agent.lock").c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  close(fd);  // lets go of the shared lock if we got it
+  return held;
+}
+
 Result<bool> LocalAgent::restart_if_down() {
   if (healthy()) return false;
   // A busy agent (a slow answer) is left alone: only one that exited or stopped listening
@@ -107,6 +153,9 @@ Result<bool> LocalAgent::restart_if_down() {
   const bool exited = proc_.pid > 0 && reap_child(proc_.pid, &code);
   if (exited) proc_ = {};
   if (!exited && !nothing_listens()) return false;
+  // An agent process holds the data dir: it is handing over to its next process (the API
+  // pauses for that), not gone.
+  if (agent_holds_lock()) return false;
   if (Status s = ensure_running(); !s.ok()) return s;
   return true;
 }

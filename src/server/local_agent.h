@@ -25,6 +25,7 @@ class LocalAgent {
   // token) the agent and so every instance must not inherit.
   LocalAgent(std::string ferry_binary, std::string data_dir, std::string address = "",
              std::vector<std::string> private_env = {}, LocalAgentSpec settings = {});
+  ~LocalAgent();
 
   // Reuses a healthy agent with our token at the address, else starts one and waits until
   // it answers (up to 5 s). kInvalidArgument for an address that is neither form.
@@ -32,6 +33,10 @@ class LocalAgent {
   // Restarts the agent when it stopped answering (after a crash or kill -9); its state
   // file lets the new process re-adopt the instances. True when it had to restart it.
   Result<bool> restart_if_down();
+  // Returns once the agent process ended (true) or after `timeout_ms` (false). It watches
+  // the process it started, else the one named in the agent's pid file, with a pidfd, so
+  // a crash is seen at once rather than at the next poll.
+  bool wait_for_exit(int timeout_ms);
   // A client of this agent (after ensure_running).
   std::unique_ptr<HttpAgentClient> client(int timeout_ms = 3000) const;
   const std::string& token() const { return token_; }
@@ -43,12 +48,15 @@ class LocalAgent {
   Status load_or_create_token();
   bool healthy() const;
   bool nothing_listens() const;
+  bool agent_holds_lock() const;
 
   std::string binary_;
   std::string data_dir_;
   std::string address_;
   std::string token_;
   ProcessHandle proc_;
+  int watched_pid_ = 0;  // the process pidfd_ refers to
+  int pidfd_ = -1;
   std::vector<std::string> private_env_;
   LocalAgentSpec settings_;
 };

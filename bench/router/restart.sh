@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Agent restart under load: a real `ferry agent` runs one app (two instances of the demo
+# app, examples/demo-app) behind its router; wrk loads the router with keep-alive GETs while
+# the agent is restarted, and the script reports what the clients saw.
+#   planned: SIGHUP, the agent hands its sockets to its next process (docs/agent.md)
+#   crash:   kill -9, restarted at once by a supervising loop (as systemd with
+#            Restart=always, RestartSec=0 would); also the time until the router answers
+#            200 again, probed with curl in a loop
+# Usage: bench/router/restart.sh [BUILD_DIR=build]
+#   DURATION=8 THREADS=2 CONNS=32 BASE_PORT=18280 ROUNDS=3
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD="${1:-build}"
+DURATION="${DURATION:-8}"
+THREADS="${THREADS:-2}"
+CONNS="${CONNS:-32}"
+BASE_PORT="${BASE_PORT:-18280}"
+ROUNDS="${ROUNDS:-3}"
+AGENT_PORT=$BASE_PORT
+ROUTER_PORT=$((BASE_PORT + 1))
+
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 2; }
+command -v curl >/dev/null || { echo "curl is needed"; exit 2; }
+if [ ! -x "$BUILD/examples/demo-app/ferry-demo-app" ] || [ ! -x "$BUILD/src/cli/ferry" ]; then
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  ninja -C "$BUILD" ferry ferry-demo-app >/dev/null
+fi
+DEMO="$(realpath "$BUILD/examples/demo-app/ferry-demo-app")"
+FERRY="$(realpath "$BUILD/src/cli/ferry")"
+
+tmp=$(mktemp -d)
+loop_pid=""
+cleanup() {
+  touch "$tmp/stop"
+  [ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null || true
+  [ -f "$tmp/agent/agent.pid" ] && kill "$(cat "$tmp/agent/agent.pid")" 2>/dev/null || true
+  sleep 0.5
+  # The instances run in their own sessions: stop the ones the state file names.
+  for pid in $(grep -o '"pid":[0-9]*' "$tmp/agent/agent-state.json" 2>/dev/null | cut -d: -f2); do
+    [ "$pid" -gt 1 ] && kill -- "-$pid" 2>/dev/null || true
+  done
+  [ -n "${KEEP:-}" ] && { echo "kept $tmp"; return; }
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tmp/token"
+chmod 600 "$tmp/token"
+TOKEN=$(cat "$tmp/token")
+AGENT_ARGS=(agent --listen "127.0.0.1:$AGENT_PORT" --data-dir "$tmp/agent" --token-file "$tmp/token"
+  --instance-ports 19000-19099 --drain-ms 2000 --log-level "${LOG_LEVEL:-warn}")
+
+# The agent under a supervising loop, as systemd with Restart=always, RestartSec=0 would
+# run it: started again the moment no agent holds the data dir. It waits on the data-dir
+# lock (flock), which the kernel releases the instant an agent dies; after a planned
+# handoff the successor holds it (it takes it within milliseconds of the old one letting
+# go, hence the second look 20 ms later).
+(
+  until [ -f "$tmp/stop" ]; do
+    "$FERRY" "${AGENT_ARGS[@]}" >>"$tmp/agent.log" 2>&1 || true
+    while [ ! -f "$tmp/stop" ]; do
+      flock "$tmp/agent/agent.lock" true
+      sleep 0.02
+      flock -n "$tmp/agent/agent.lock" true && break
+    done
+  done
+) &
+loop_pid=$!
+
+api() { curl -s -H "Authorization: Bearer $TOKEN" "$@"; }
+for _ in $(seq 100); do api "http://127.0.0.1:$AGENT_PORT/v1/health" >/dev/null && break; sleep 0.05; done
+instance() {
+  cat <<EOF
+{"id":"$1","release":"v1","run":{"command":["$DEMO","--port","\${PORT}","--version","v1"],
+ "stop_grace_ms":1000},"checks":{"readiness":{"kind":"http","path":"/healthz","interval_ms":100}}}
+EOF
+}
+api -X PUT "http://127.0.0.1:$AGENT_PORT/v1/apps/web" -d "{\"app\":\"web\",\"generation\":1,
+  \"listen_port\":$ROUTER_PORT,\"weights\":{\"v1\":100},
+  \"instances\":[$(instance web-0),$(instance web-1)]}" >/dev/null
+for _ in $(seq 200); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ROUTER_PORT/")" = 200 ] && break
+  sleep 0.05
+done
+
+now_ms() { date +%s%3N; }
+# The time until the router answers 200 again after `kill -9` at $1 (ms since epoch).
+back_after() {
+  while [ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ROUTER_PORT/")" != 200 ]; do
+    sleep 0.001
+  done
+  echo $(($(now_ms) - $1))
+}
+
+run() {  # planned | crash
+  local kind=$1 out back="-"
+  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$ROUTER_PORT/" >"$tmp/wrk.out" &
+  local wrk_pid=$!
+  sleep $((DURATION / 2))
+  local pid
+  pid=$(cat "$tmp/agent/agent.pid")
+  if [ "$kind" = planned ]; then
+    kill -HUP "$pid"
+  else
+    local t0
+    t0=$(now_ms)
+    kill -9 "$pid"
+    echo "bench: killed at $t0" >>"$tmp/agent.log"
+    back=$(back_after "$t0")
+  fi
+  wait "$wrk_pid"
+  out=$(cat "$tmp/wrk.out")
+  local total errors non2xx
+  total=$(awk '/requests in/ {print $1}' <<<"$out")
+  errors=$(awk '/Socket errors/ {gsub(",", ""); print "connect " $4 ", read " $6 ", write " $8 ", timeout " $10}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  echo "| $kind | $total | ${errors:-none} | ${non2xx:-0} | $back |"
+  sleep 2.5  # the previous process drains (--drain-ms 2000) and exits
+}
+
+echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk -t$THREADS -c$CONNS -d${DURATION}s keep-alive GET /, restart at $((DURATION / 2)) s"
+echo
+echo "| restart | requests | socket errors | non-2xx | ms until 200 again |"
+echo "| --- | --- | --- | --- | --- |"
+for _ in $(seq "$ROUNDS"); do
+  run planned
+  run crash
+done
