@@ -24,6 +24,7 @@
 #include "governance/secret_box.h"
 #include "notify/dispatcher.h"
 #include "server/auth.h"
+#include "server/data_dir_lock.h"
 #include "server/event_hub.h"
 #include "server/local_agent.h"
 #include "server/server_metrics.h"
@@ -106,6 +107,7 @@ class ControlPlane {
   void add_routes();
 
   ServerOptions opts_;
+  std::vector<DataDirLock> locks_;  // held for the object's lifetime (data_dir_lock.h)
   std::shared_ptr<const Config> config_;
   std::unique_ptr<Logger> log_;
   std::shared_ptr<Masker> masker_;
