@@ -152,6 +152,12 @@ struct EnvironmentSpec {
   // The secret-scan gate: "required", "optional", or "" for the default (required where
   // approvals are needed or the environment is not the first in promotion order).
   std::string scan;
+  // Partitions (docs/configuration.md): an agent that has not answered for agent_timeout_ms
+  // during a deployment is lost, and on_agent_loss decides: "pause" (the default),
+  // "rollback", or "continue" without it while at least min_available agents answer.
+  int agent_timeout_ms = 30'000;
+  std::string on_agent_loss = "pause";
+  int min_available = 1;
 };
 
 // Per-environment overrides of an app.

@@ -63,6 +63,10 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
       return invalid_argument("server.scan_ignore_file " + config->server.scan_ignore_file +
                               " cannot be read");
   }
+  // One server per data dir and store: taken before the store is opened (and migrated).
+  auto locks = DataDirLock::acquire_for_server(config->server.data_dir, config->server.store);
+  if (!locks.ok()) return locks.status();
+  cp->locks_ = std::move(*locks);
   auto store = open_store(config->server.store);
   if (!store.ok()) return store.status().with_context("server.store");
   cp->store_ = std::move(*store);
@@ -210,7 +214,7 @@ Status ControlPlane::start() {
     if (!ep.ok()) return ep.status().with_context("agent " + a.name);
     auto token = read_token_file(a.token_file);
     if (!token.ok()) return token.status().with_context("agent " + a.name);
-    agents_[a.name] = std::make_unique<HttpAgentClient>(*ep, *token);
+    agents_[a.name] = std::make_unique<HttpAgentClient>(*ep, *token, 3000, a.name);
   }
 
   HttpServerOptions ho;
@@ -253,6 +257,7 @@ Status ControlPlane::start() {
         config->server, config->path, "", [this](const ops::BackupOutcome& o) { on_backup(o); });
     backups_->start();
   }
+  for (auto& l : locks_) (void)l.describe_owner(http_->address());  // only improves a message
   audit("server", "server.start", "", "", "", "",
         Json{{"listen", http_->address()}, {"config", config->path}});
   log_->info("ferry server listening", {{"address", http_->address()}});

@@ -25,6 +25,7 @@
 #include "notify/dispatcher.h"
 #include "ops/backup_scheduler.h"
 #include "server/auth.h"
+#include "server/data_dir_lock.h"
 #include "server/event_hub.h"
 #include "server/local_agent.h"
 #include "server/server_metrics.h"
@@ -111,6 +112,7 @@ class ControlPlane {
   void add_routes();
 
   ServerOptions opts_;
+  std::vector<DataDirLock> locks_;  // held for the object's lifetime (data_dir_lock.h)
   std::shared_ptr<const Config> config_;
   std::unique_ptr<Logger> log_;
   std::shared_ptr<Masker> masker_;

@@ -2,6 +2,7 @@
 
 #include "agent/status_metrics.h"
 #include "core/agent_api.h"
+#include "engine/reconciler.h"
 #include "server/control_plane.h"
 #include "store/store.h"
 
@@ -146,6 +147,46 @@ void ServerMetrics::add_agent_callbacks() {
                                out.push_back({{name}, c->health().ok() ? 1.0 : 0.0});
                              return out;
                            });
+  // What the engine's calls found (no extra call): 0 once a call got no answer, until one
+  // does again.
+  (void)registry_.callback(
+      "ferry_agent_reachable", "1 when the last call of the engine to the agent was answered",
+      metrics::MetricType::kGauge, {"agent"}, [this] {
+        const auto reach = cp_.engine().reconciler().reachability();
+        std::vector<metrics::Sample> out;
+        for (const auto& [name, c] : cp_.agent_clients()) {
+          auto it = reach.find(name);
+          out.push_back({{name}, it == reach.end() || it->second.reachable ? 1.0 : 0.0});
+        }
+        return out;
+      });
+  // Generation lag: how many apps an agent has not taken the desired generation of yet,
+  // and for how long the oldest of them has been behind.
+  (void)registry_.callback(
+      "ferry_agent_apps_behind", "Apps whose desired generation the agent has not reported",
+      metrics::MetricType::kGauge, {"agent"}, [this] {
+        std::map<std::string, int> behind;
+        for (const auto& [name, c] : cp_.agent_clients()) behind[name] = 0;
+        for (const auto& st : cp_.engine().reconciler().standings())
+          if (st.behind()) ++behind[st.agent];
+        std::vector<metrics::Sample> out;
+        for (const auto& [name, n] : behind) out.push_back({{name}, static_cast<double>(n)});
+        return out;
+      });
+  (void)registry_.callback(
+      "ferry_agent_behind_seconds",
+      "How long the agent's longest-behind app has waited for its desired generation",
+      metrics::MetricType::kGauge, {"agent"}, [this] {
+        const int64_t now = to_unix_ms(cp_.clock().now());
+        std::map<std::string, double> secs;
+        for (const auto& [name, c] : cp_.agent_clients()) secs[name] = 0;
+        for (const auto& st : cp_.engine().reconciler().standings())
+          if (st.behind() && st.behind_since_ms > 0)
+            secs[st.agent] = std::max(secs[st.agent], (now - st.behind_since_ms) / 1000.0);
+        std::vector<metrics::Sample> out;
+        for (const auto& [name, v] : secs) out.push_back({{name}, v});
+        return out;
+      });
   // Every app of every environment, read from its agents at scrape time.
   register_status_metrics(registry_, {"app", "env"}, [this] {
     std::vector<StatusRow> rows;
