@@ -10,6 +10,20 @@ namespace ferry {
 
 namespace {
 
+// The app and environment the control plane names explicitly become the instances'
+// FERRY_APP and FERRY_ENV; they must agree with the agent's name for the app.
+Status apply_app_identity(AppDesiredState& d) {
+  if (d.app_name.empty() && d.env.empty()) return Status::Ok();  // an older server
+  if (d.app_name.empty() || d.env.empty() || agent_app_name(d.app_name, d.env) != d.app)
+    return invalid_argument("desired state: app_name '" + d.app_name + "' and env '" + d.env +
+                            "' do not make the app's name '" + d.app + "' (APP.ENV)");
+  for (auto& i : d.instances) {
+    i.run.env["FERRY_APP"] = d.app_name;
+    i.run.env["FERRY_ENV"] = d.env;
+  }
+  return Status::Ok();
+}
+
 HttpResponse status_or_ok(const Status& s) {
   if (!s.ok()) return HttpResponse::error(s);
   return HttpResponse::json(Json{{"ok", true}});
@@ -65,6 +79,7 @@ void add_agent_routes(HttpServer& server, Agent& agent, std::string token) {
     if (d.app != req.param("app"))
       return HttpResponse::error(
           invalid_argument("body names app " + d.app + ", path " + req.param("app")));
+    if (Status s = apply_app_identity(d); !s.ok()) return HttpResponse::error(s);
     // Accepted at once: the answer names the generation the app converges to; the caller
     // watches GET /v1/apps/{app} (applied_generation, instance states) for convergence.
     auto g = agent.accept(d);

@@ -9,15 +9,19 @@ namespace {
 constexpr size_t kMaxAnswer = 16u << 20;
 }
 
-HttpAgentClient::HttpAgentClient(Endpoint endpoint, std::string token, int timeout_ms)
+HttpAgentClient::HttpAgentClient(Endpoint endpoint, std::string token, int timeout_ms,
+                                 std::string name)
     : client_(std::move(endpoint), HttpClientOptions{timeout_ms, kMaxAnswer}),
       token_(std::move(token)),
-      timeout_ms_(timeout_ms) {
+      timeout_ms_(timeout_ms),
+      name_(std::move(name)) {
   client_.set_header("Authorization", "Bearer " + token_);
 }
 
-HttpAgentClient::HttpAgentClient(UnixSocket socket, std::string token, int timeout_ms)
-    : HttpAgentClient(Endpoint{"unix:" + socket.path, 0}, std::move(token), timeout_ms) {
+HttpAgentClient::HttpAgentClient(UnixSocket socket, std::string token, int timeout_ms,
+                                 std::string name)
+    : HttpAgentClient(Endpoint{"unix:" + socket.path, 0}, std::move(token), timeout_ms,
+                      std::move(name)) {
   socket_path_ = std::move(socket.path);
 }
 
@@ -27,27 +31,37 @@ std::string HttpAgentClient::address() const {
 
 Result<Json> HttpAgentClient::call(std::string_view method, const std::string& target,
                                    const Json* body) {
-  Result<Json> r =
-      socket_path_.empty() ? client_.call(method, target, body) : [&]() -> Result<Json> {
-    auto resp =
-        unix_http_request(socket_path_, method, target, {{"Authorization", "Bearer " + token_}},
-                          body ? body->dump() : std::string(), timeout_ms_, kMaxAnswer);
-    if (!resp.ok()) return resp.status();
-    Json j;
-    if (!resp->body.empty()) {
-      auto parsed = parse_json(resp->body, "response from " + address());
-      if (!parsed.ok()) return parsed.status();
+  const std::string who =
+      name_.empty() ? "agent " + address() : "agent " + name_ + " (" + address() + ")";
+  const std::string payload = body ? body->dump() : std::string();
+  auto resp = socket_path_.empty()
+                  ? client_.request(method, target, payload)
+                  : unix_http_request(socket_path_, method, target,
+                                      {{"Authorization", "Bearer " + token_}}, payload,
+                                      timeout_ms_, kMaxAnswer);
+  // No answer: kUnavailable or kDeadlineExceeded (is_unreachable), with who and why.
+  if (!resp.ok()) return resp.status().with_context(who);
+  Json j;
+  if (!resp->body.empty()) {
+    auto parsed = parse_json(resp->body, "response from " + who);
+    if (!parsed.ok()) {
+      if (resp->status < 300) return parsed.status();
+      j = Json::object();
+    } else {
       j = std::move(*parsed);
     }
-    if (resp->status >= 300) {
-      Status s = status_from_json(j);
-      return Status(s.ok() ? Code::kInternal : s.code(),
-                    s.ok() ? "HTTP " + std::to_string(resp->status) : s.message());
-    }
-    return j;
-  }();
-  if (!r.ok()) return r.status().with_context("agent " + address());
-  return r;
+  }
+  if (resp->status >= 300) {
+    Status s = status_from_json(j);
+    Code code = s.ok() ? Code::kInternal : s.code();
+    // The agent answered, so it is reachable: its refusal (a port in use, say) must not
+    // read as a partition.
+    if (code == Code::kUnavailable || code == Code::kDeadlineExceeded)
+      code = Code::kFailedPrecondition;
+    return Status(code, who + " answered HTTP " + std::to_string(resp->status) + ": " +
+                            (s.ok() ? resp->body.substr(0, 200) : s.message()));
+  }
+  return j;
 }
 
 Status HttpAgentClient::put_app(const AppDesiredState& state) {

@@ -15,25 +15,31 @@ namespace ferry {
 
 class HttpAgentClient final : public AgentClient {
  public:
-  HttpAgentClient(Endpoint endpoint, std::string token, int timeout_ms = 3000);
+  // `timeout_ms` bounds every call (connect, send, answer): an unreachable agent costs a
+  // caller at most that long. `name`: the agent's name in ferry.yaml ("" = its address).
+  HttpAgentClient(Endpoint endpoint, std::string token, int timeout_ms = 3000,
+                  std::string name = "");
   // The local agent on a Unix socket.
   struct UnixSocket {
     std::string path;
   };
-  HttpAgentClient(UnixSocket socket, std::string token, int timeout_ms = 3000);
+  HttpAgentClient(UnixSocket socket, std::string token, int timeout_ms = 3000,
+                  std::string name = "");
+
+  std::string name() const override { return name_.empty() ? address() : name_; }
 
   Status put_app(const AppDesiredState& state) override;
   Status set_weights(const std::string& app, int64_t generation,
                      const std::map<std::string, int>& weights) override;
   Result<AppStatus> app_status(const std::string& app) override;
   Status remove_app(const std::string& app) override;
-  Status health();
+  Status health() override;
   // The apps on the agent (needs the token: an answer proves the agent is ours).
   Result<std::vector<std::string>> list_apps();
   // The generation the agent answered to the last accepted put or weights (0: none yet).
   int64_t last_accepted_generation() const { return accepted_.load(); }
   // "127.0.0.1:7071" or "unix:/data/agent.sock": for health checks and logs.
-  std::string address() const;
+  std::string address() const override;
   const Endpoint& endpoint() const { return client_.endpoint(); }
 
  private:
@@ -43,6 +49,7 @@ class HttpAgentClient final : public AgentClient {
   std::string socket_path_;  // non-empty: the Unix socket transport
   std::string token_;
   int timeout_ms_;
+  std::string name_;
   std::atomic<int64_t> accepted_{0};
 };
 

@@ -20,5 +20,7 @@ void register_plan_commands(CLI::App& app, GlobalOptions& g);    // plan
 void register_agent_commands(CLI::App& app, GlobalOptions& g);   // agent
 void register_governance_commands(CLI::App& app, GlobalOptions& g);  // approve, override, secrets, audit
 void register_pin_token_commands(CLI::App& app, GlobalOptions& g);   // pin-token
+void register_backup_commands(CLI::App& app, GlobalOptions& g);      // backup
+void register_diff_commands(CLI::App& app, GlobalOptions& g);        // diff
 
 }  // namespace ferry::cli

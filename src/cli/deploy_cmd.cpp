@@ -40,6 +40,30 @@ void print_deployment(const Json& d) {
   }
 }
 
+// Per host of the deployment's environment: reachable or not, generation (and whether it
+// is behind the desired one), weights, and each instance with its state.
+void print_hosts(const GlobalOptions& g, const std::string& app, const std::string& env) {
+  Json st = api_call(g, "GET",
+                     "/api/v1/apps/" + url_encode(app) + "/envs/" + url_encode(env) + "/status");
+  for (const auto& h : st.value("agents", Json::array())) {
+    std::string head = fmt::format("  host {} ({})", h.value("agent", ""), h.value("address", ""));
+    if (h.contains("error")) {
+      std::cout << head << ": " << (h.value("reachable", true) ? "error" : "unreachable") << ": "
+                << h.value("error", "") << "\n";
+      continue;
+    }
+    std::string weights;
+    for (const auto& [rel, w] : h.value("weights", Json::object()).items())
+      weights += (weights.empty() ? "" : " ") + rel + "=" + std::to_string(w.get<int>());
+    std::cout << head << ": generation " << h.value("generation", int64_t{0})
+              << (h.value("behind", false) ? " (behind)" : "") << ", weights "
+              << (weights.empty() ? "-" : weights) << "\n";
+    for (const auto& i : h.value("instances", Json::array()))
+      std::cout << fmt::format("    {} {} {}\n", i.value("id", ""), i.value("release", ""),
+                               i.value("state", ""));
+  }
+}
+
 // Prints the deployment's events as they come until it ends; returns its final state.
 std::string follow(const GlobalOptions& g, const std::string& id, bool quiet_plan = false) {
   int64_t after = 0;
@@ -291,6 +315,7 @@ void register_deploy_commands(CLI::App& app, GlobalOptions& g) {
       return;
     }
     print_deployment(d);
+    print_hosts(g, d.value("app", ""), d.value("env", ""));
     if (da->watch && !final_state(d.value("state", ""))) {
       const std::string state = follow(g, id);
       std::cout << "deployment " << id << " " << state << "\n";

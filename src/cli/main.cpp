@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   ferry::cli::register_agent_commands(app, g);
   ferry::cli::register_governance_commands(app, g);
   ferry::cli::register_pin_token_commands(app, g);
+  ferry::cli::register_backup_commands(app, g);
+  ferry::cli::register_diff_commands(app, g);
 
 
   try {

@@ -124,7 +124,8 @@ void run_scan(const ScanArgs& a) {
   opts.max_commits = a.max_commits;
   opts.max_file_size = parse_size(a.max_file_size);
   if (opts.max_file_size == 0) {
-    scan_fail("--max-file-size " + a.max_file_size + " is not a size like 1048576, 512K, 20M or 1G");
+    scan_fail("--max-file-size " + a.max_file_size +
+              " is not a size like 1048576, 512K, 20M or 1G");
   }
   scan::ScanProgress progress;
   opts.progress = &progress;
@@ -137,6 +138,7 @@ void run_scan(const ScanArgs& a) {
   }
   if (!result->ok()) scan_fail(result->status().message());
   const scan::ScanReport* report = &result->value();
+  for (const std::string& w : report->warnings) std::cerr << "ferry scan: warning: " << w << "\n";
 
   std::string text;
   const bool redact = !a.no_redact;

@@ -91,6 +91,15 @@ void check_agents(const Field& envs, const Config& c) {
             .error("\"" + a + "\" is not an agent" + suggest(a, names) +
                    (names.empty() ? std::string("; no agents are declared under \"agents:\"")
                                   : "; agents: " + join_quoted(names)));
+  // `continue` after an agent is lost needs that many others answering; more than the
+  // environment has could never be met (the local agent alone counts as one).
+  for (const auto& e : c.environments) {
+    const int have = e.agents.empty() ? 1 : static_cast<int>(e.agents.size());
+    Field f = envs.child(e.name).child("min_available");
+    if (f.present() && e.min_available > have)
+      f.error("min_available " + std::to_string(e.min_available) + " is more than the " +
+              std::to_string(have) + " agent(s) of environment \"" + e.name + "\"");
+  }
 }
 
 void check_app_envs(const Field& apps, const Config& c) {

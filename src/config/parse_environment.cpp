@@ -84,7 +84,7 @@ void parse_freeze(const Field& f, FreezeSpec& out) {
 void parse_environment(const Field& f, EnvironmentSpec& out) {
   if (!f.present()) return;  // `staging:` with nothing: all defaults
   if (!f.expect_map({"requires", "agents", "approvals", "approval_ttl", "auto_deploy", "windows",
-                     "freezes", "scan"}))
+                     "freezes", "scan", "agent_timeout", "on_agent_loss", "min_available"}))
     return;
   f.child("requires").get_string_list(out.requires_envs, kMaxEnvironments);
   f.child("agents").get_string_list(out.agents, kMaxAgents);
@@ -92,6 +92,9 @@ void parse_environment(const Field& f, EnvironmentSpec& out) {
   f.child("approval_ttl").get_duration_ms(out.approval_ttl_ms, 60'000, 7 * 86'400'000);
   f.child("auto_deploy").get_bool(out.auto_deploy);
   f.child("scan").get_enum(out.scan, {"required", "optional"});
+  f.child("agent_timeout").get_duration_ms(out.agent_timeout_ms, 1'000, 3'600'000);
+  f.child("on_agent_loss").get_enum(out.on_agent_loss, {"pause", "rollback", "continue"});
+  f.child("min_available").get_int(out.min_available, 1, kMaxAgents);
   for (const Field& w : f.child("windows").items(kMaxWindows)) {
     WindowSpec spec;
     parse_window(w, spec);

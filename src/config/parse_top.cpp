@@ -43,7 +43,7 @@ void host_port(const Field& f, std::string& out) {
 void parse_server(const Field& f, ServerSpec& out) {
   if (!f.present()) return;
   if (!f.expect_map({"listen", "store", "data_dir", "secrets_key_file", "start_local_agent",
-                     "scan_ignore_file", "audit_key_file"}))
+                     "scan_ignore_file", "audit_key_file", "backups"}))
     return;
   host_port(f.child("listen"), out.listen);
   Field store = f.child("store");
@@ -63,6 +63,19 @@ void parse_server(const Field& f, ServerSpec& out) {
   f.child("start_local_agent").get_bool(out.start_local_agent);
   f.child("scan_ignore_file").get(out.scan_ignore_file, 1024);
   f.child("audit_key_file").get(out.audit_key_file, 1024);
+  if (Field b = f.child("backups");
+      b.present() && b.expect_map({"every", "keep", "dir", "drill"})) {
+    // At least every 5 minutes apart, at most a week: a backup copies the whole store.
+    b.child("every").get_duration_ms(out.backups.every_ms, 5 * 60'000, 7 * 24 * kHour);
+    b.child("keep").get_int(out.backups.keep, 1, 10'000);
+    b.child("dir").get(out.backups.dir, 1024);
+    b.child("drill").get_bool(out.backups.drill);
+    if (out.backups.every_ms == 0 && !b.child("every").present())
+      b.error("needs `every` (e.g. 6h): without it nothing is scheduled");
+    if (out.store.rfind("sqlite:", 0) != 0)
+      b.error(
+          "scheduled backups copy SQLite stores; back a PostgreSQL store up with its own tools");
+  }
 }
 
 void parse_agent(const Field& f, AgentSpec& out) {
@@ -141,12 +154,12 @@ void parse_notification(const Field& f, NotificationSpec& out) {
     // `ferry validate` instead of silently never notifying.
     static const std::vector<std::string> kKinds = {
         "deployment_started", "step_passed", "analysis_failed", "rolled_back",
-        "succeeded",          "failed",      "approval_needed"};
+        "succeeded",          "failed",      "approval_needed", "backup_failed"};
     for (const auto& e : out.events)
       if (std::find(kKinds.begin(), kKinds.end(), e) == kKinds.end())
         events.error("event '" + e.substr(0, 64) +
                      "' is not one of deployment_started, step_passed, analysis_failed, "
-                     "rolled_back, succeeded, failed, approval_needed");
+                     "rolled_back, succeeded, failed, approval_needed, backup_failed");
   }
   if (out.type == "pagerduty") {
     if (out.routing_key_env.empty())

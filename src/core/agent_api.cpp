@@ -115,6 +115,8 @@ void from_json(const Json& j, InstanceSpec& s) {
 
 void to_json(Json& j, const AppDesiredState& s) {
   j = Json{{"app", s.app},
+           {"app_name", s.app_name},
+           {"env", s.env},
            {"generation", s.generation},
            {"listen_host", s.listen_host},
            {"listen_port", s.listen_port},
@@ -126,6 +128,8 @@ void to_json(Json& j, const AppDesiredState& s) {
 
 void from_json(const Json& j, AppDesiredState& s) {
   s.app = j.at("app").get<std::string>();
+  s.app_name = j.value("app_name", "");
+  s.env = j.value("env", "");
   s.generation = j.value("generation", int64_t{0});
   s.listen_host = j.value("listen_host", "127.0.0.1");
   s.listen_port = j.value("listen_port", uint16_t{0});

@@ -27,7 +27,11 @@ struct InstanceSpec {
 
 // Everything the agent should run and route for one app.
 struct AppDesiredState {
-  std::string app;
+  std::string app;                      // the agent's name for it: "<app>.<env>"
+  // The app and environment it belongs to, passed explicitly (the agent gives instances
+  // FERRY_APP and FERRY_ENV from these); empty from a server that predates them.
+  std::string app_name;
+  std::string env;
   int64_t generation = 0;               // higher wins; an older put is ignored
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 0;             // router's public port; 0 = no router
@@ -94,9 +98,18 @@ struct AppStatus {
 // so "<app>.<env>" (e.g. "web.production").
 std::string agent_app_name(const std::string& app, const std::string& env);
 
+// Thread safety: every method may be called from any thread, concurrently (the engine
+// calls all agents of an environment in parallel).
 class AgentClient {
  public:
   virtual ~AgentClient() = default;
+  // The agent's name in ferry.yaml (`agents.NAME`, "local" for the server's own): how
+  // events, logs, metrics and `ferry status` name it.
+  virtual std::string name() const { return "local"; }
+  // Where it is reached ("10.0.0.2:7071", "unix:/data/agent.sock"), for messages.
+  virtual std::string address() const { return "in-process"; }
+  // Ok when the agent answers (its health endpoint); the error names the agent otherwise.
+  virtual Status health() { return Status::Ok(); }
   // Sets the whole desired state of one app (instances and weights). Idempotent. An agent
   // accepts it at once and converges in the background: callers watch app_status()
   // (applied_generation, instance states) rather than wait on this call.
@@ -108,6 +121,12 @@ class AgentClient {
   // Stops every instance and the router of the app.
   virtual Status remove_app(const std::string& app) = 0;
 };
+
+// Whether an AgentClient call failed because the agent did not answer (a partition, a
+// dead host, a timeout) rather than because it answered with a refusal.
+inline bool is_unreachable(const Status& s) {
+  return s.code() == Code::kUnavailable || s.code() == Code::kDeadlineExceeded;
+}
 
 void to_json(Json& j, const ProbeSpec& p);
 void from_json(const Json& j, ProbeSpec& p);

@@ -152,6 +152,12 @@ struct EnvironmentSpec {
   // The secret-scan gate: "required", "optional", or "" for the default (required where
   // approvals are needed or the environment is not the first in promotion order).
   std::string scan;
+  // Partitions (docs/configuration.md): an agent that has not answered for agent_timeout_ms
+  // during a deployment is lost, and on_agent_loss decides: "pause" (the default),
+  // "rollback", or "continue" without it while at least min_available agents answer.
+  int agent_timeout_ms = 30'000;
+  std::string on_agent_loss = "pause";
+  int min_available = 1;
 };
 
 // Per-environment overrides of an app.
@@ -210,6 +216,14 @@ struct NotificationSpec {
   std::vector<std::string> events;  // empty: all
 };
 
+// ferry.yaml `server.backups:`: scheduled backups of the store (docs/operations.md).
+struct BackupSpec {
+  int every_ms = 0;   // 0: none scheduled (`ferry backup create` still works)
+  int keep = 28;      // newest backups kept; older ones are removed after each backup
+  std::string dir;    // "" = <data_dir>/backups
+  bool drill = true;  // restore-test each scheduled backup in a temporary folder
+};
+
 struct ServerSpec {
   std::string listen = "127.0.0.1:7070";
   std::string store = "sqlite:.ferry/ferry.db";  // or postgres://…
@@ -221,6 +235,7 @@ struct ServerSpec {
   // 32-byte key of the audit chain's HMAC ("" = <data_dir>/audit.key, made on first start).
   std::string audit_key_file;
   bool start_local_agent = true;
+  BackupSpec backups;
 };
 
 // ferry.yaml `agent:`: the local agent's settings (remote agents take the same as flags of

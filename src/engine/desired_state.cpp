@@ -36,8 +36,7 @@ static void add_instances(AppDesiredState& out, const DesiredInputs& in, const R
     for (const auto& [k, v] : in.app->run.env) s.run.env.try_emplace(k, v);
     // The agent expands $NAME in environment values; a secret is taken literally.
     for (const auto& [k, v] : in.secrets) s.run.env[k] = escape_dollars(v);
-    s.run.env["FERRY_APP"] = in.app->name;
-    s.run.env["FERRY_ENV"] = in.env;
+    // FERRY_APP and FERRY_ENV: the agent sets them from app_name and env (agent_server.cpp).
     s.run.env["FERRY_RELEASE"] = rel.version;
     out.instances.push_back(std::move(s));
   }
@@ -46,6 +45,8 @@ static void add_instances(AppDesiredState& out, const DesiredInputs& in, const R
 AppDesiredState build_desired_state(const DesiredInputs& in, int64_t generation) {
   AppDesiredState out;
   out.app = in.agent_app;
+  out.app_name = in.app->name;
+  out.env = in.env;
   out.generation = generation;
   out.listen_host = in.app->listen;
   out.listen_port = in.app->port;

@@ -3,6 +3,7 @@
 #include "common/crypto.h"
 #include "core/plan.h"
 #include "engine/desired_state.h"
+#include "engine/reconciler.h"
 #include "engine/runner.h"
 
 namespace ferry {
@@ -26,7 +27,10 @@ Status check_scan_gate(const Config& config, const std::string& env, const Relea
 }
 
 Engine::Engine(EngineContext ctx, std::shared_ptr<const Config> config)
-    : ctx_(std::move(ctx)), config_(std::move(config)) {}
+    : ctx_(std::move(ctx)), config_(std::move(config)) {
+  reconciler_ = std::make_unique<Reconciler>(
+      ctx_, [this] { return this->config(); }, Reconciler::Options{});
+}
 
 Engine::~Engine() {
   stop();
@@ -49,6 +53,7 @@ void Engine::start() {
     stopping_ = false;
   }
   restore_kept();
+  reconciler_->start();
   supervisor_ = std::thread([this] { supervise(); });
 }
 
@@ -72,6 +77,7 @@ void Engine::stop() {
   }
   for (auto& [id, t] : runners)
     if (t.joinable()) t.join();
+  reconciler_->stop();
   std::lock_guard lock(mu_);
   controls_.clear();
 }
@@ -146,22 +152,15 @@ void Engine::release_expired_kept() {
     auto rel = ctx_.store->get_release(k.app, k.stable);
     if (!spec || !rel.ok()) continue;
     const AppSpec resolved = config->app_for_env(*spec, k.env);
-    DesiredInputs in;
-    in.agent_app = agent_app_name(k.app, k.env);
-    in.app = &resolved;
-    in.env = k.env;
-    in.new_release = &*rel;
-    in.new_count = resolved.instances;
-    in.new_weight = 100;
-    if (ctx_.secrets) in.secrets = ctx_.secrets(k.app, k.env);
+    const DesiredSpec want{.new_release = k.stable,
+                           .new_count = resolved.instances,
+                           .new_weight = 100};
     // One above the succeeded deployment's generation: any later deployment or refresh
-    // has a higher one, so this put can never undo what came after it.
-    const AppDesiredState desired = build_desired_state(in, k.generation + 1);
+    // has a higher one, so this can never undo what came after it. An agent that misses
+    // it is retried by the reconciler.
     Status s = Status::Ok();
-    for (AgentClient* a : ctx_.agents(k.env)) {
-      Status one = a->put_app(desired);
-      if (!one.ok()) s = one;
-    }
+    auto results = reconciler_->apply(k.app, k.env, k.generation + 1, want, "");
+    if (!results.ok()) s = results.status();
     if (ctx_.log)
       ctx_.log->log(s.ok() ? LogLevel::kInfo : LogLevel::kWarn, "kept previous release stopped",
                     {{"app", k.app},
@@ -170,7 +169,7 @@ void Engine::release_expired_kept() {
                      {"error", s.ok() ? std::string() : s.message()}});
     if (!s.ok()) {  // try again on the next round
       std::lock_guard lock(mu_);
-      kept_.try_emplace(in.agent_app, k);
+      kept_.try_emplace(agent_app_name(k.app, k.env), k);
     }
   }
 }
@@ -188,7 +187,7 @@ void Engine::launch(const std::string& id) {
   controls_[id] = control;
   auto config = config_;
   runners_[id] = std::thread([this, control, config, rec = *d] {
-    DeploymentRunner runner(ctx_, config, control, rec);
+    DeploymentRunner runner(ctx_, *reconciler_, config, control, rec);
     runner.run();
     std::optional<KeptPrevious> kept;
     {
@@ -387,17 +386,13 @@ Status Engine::refresh_instances(const std::string& app, const std::string& env,
   auto rel = ctx_.store->get_release(app, stable);
   if (!rel.ok()) return rel.status();
   const AppSpec resolved = config->app_for_env(*spec, env);
-  DesiredInputs in;
-  in.agent_app = agent_app_name(app, env);
-  in.app = &resolved;
-  in.env = env;
-  in.new_release = &*rel;
-  in.new_count = resolved.instances;
-  in.new_weight = 100;
-  if (ctx_.secrets) in.secrets = ctx_.secrets(app, env);
-  const AppDesiredState desired = build_desired_state(in, next_generation(0, ctx_.clock->now()));
-  for (AgentClient* a : ctx_.agents(env))
-    FERRY_RETURN_IF_ERROR(a->put_app(desired).with_context("refreshing " + in.agent_app));
+  const DesiredSpec want{.new_release = stable, .new_count = resolved.instances, .new_weight = 100};
+  auto results =
+      reconciler_->apply(app, env, next_generation(0, ctx_.clock->now()), want, "");
+  if (!results.ok()) return results.status().with_context("refreshing " + agent_app_name(app, env));
+  for (const auto& [agent, st] : *results)
+    if (!st.ok() && !is_unreachable(st))
+      return st.with_context("refreshing " + agent_app_name(app, env) + " on agent " + agent);
   if (ctx_.log)
     ctx_.log->info("instances refreshed",
                    {{"app", app}, {"env", env}, {"release", stable}, {"actor", actor}});

@@ -24,6 +24,7 @@
 namespace ferry {
 
 class PromQueryClient;
+class Reconciler;
 
 struct GateDecision {
   enum class Verdict { kGo, kWait, kRefuse };
@@ -114,6 +115,8 @@ class Engine {
 
   std::shared_ptr<const Config> config() const;
   void set_config(std::shared_ptr<const Config> config);
+  // Per-agent desired state and who is behind (reconciler.h); lives as long as the engine.
+  Reconciler& reconciler() { return *reconciler_; }
 
   // For tests: blocks until the deployment reaches a final state or `timeout` passes.
   Result<DeploymentRecord> wait_final(const std::string& id, Duration timeout);
@@ -141,6 +144,7 @@ class Engine {
   Status signal(const std::string& id, const std::string& actor, const std::string& what);
 
   EngineContext ctx_;
+  std::unique_ptr<Reconciler> reconciler_;
   mutable std::mutex mu_;
   std::shared_ptr<const Config> config_;
   std::map<std::string, std::shared_ptr<Control>> controls_;

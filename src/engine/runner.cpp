@@ -21,9 +21,14 @@ const ReleaseStats* find_stats(const AppStatus& s, const std::string& release) {
 }
 }  // namespace
 
-DeploymentRunner::DeploymentRunner(EngineContext& ctx, std::shared_ptr<const Config> config,
+DeploymentRunner::DeploymentRunner(EngineContext& ctx, Reconciler& reconciler,
+                                   std::shared_ptr<const Config> config,
                                    std::shared_ptr<Engine::Control> control, DeploymentRecord d)
-    : ctx_(ctx), config_(std::move(config)), control_(std::move(control)), d_(std::move(d)) {}
+    : ctx_(ctx),
+      reconciler_(reconciler),
+      config_(std::move(config)),
+      control_(std::move(control)),
+      d_(std::move(d)) {}
 
 bool DeploymentRunner::flag(bool Engine::Control::*f, bool clear) {
   std::lock_guard lock(control_->mu);
@@ -79,6 +84,7 @@ void DeploymentRunner::run() {
     return;
   }
   app_ = config_->app_for_env(*spec, d_.env);
+  env_ = config_->environment(d_.env);
   for (const auto& j : d_.plan) plan_.push_back(j.get<PlanStep>());
   auto nr = ctx_.store->get_release(d_.app, d_.release);
   if (nr.ok()) new_rel_ = *nr;
@@ -108,6 +114,17 @@ void DeploymentRunner::run() {
       if (!keep_old_) old_count_ = 0;
     }
   }
+  if (d_.state == "rolling_back") {
+    // The process stopped while agents were being brought back: bring them back again
+    // and claim rolled_back only once every one reports it.
+    bool aborted = false;
+    auto events = ctx_.store->list_events(d_.id, 0, 1000);
+    if (events.ok())
+      for (const auto& e : *events)
+        if (e.type == "rollback_started") aborted = e.data.value("aborted", false);
+    finish_rollback(d_.reason, Json{{"reason", d_.reason}, {"resumed", true}}, aborted);
+    return;
+  }
   int index = std::max(0, d_.current_step);
   if (d_.current_step >= 0 && d_.step_state == "done") ++index;
   if (d_.current_step >= 0 && d_.step_state == "running") {
@@ -131,8 +148,9 @@ void DeploymentRunner::run() {
     const PlanStep& step = plan_[index];
     d_.current_step = index;
     d_.step_state = "running";
-    if (!commit("step_started", index, step.describe(), step).ok()) return;
+    // Published before the event: whoever sees step_started may promote this step.
     enter_step(index, &step);
+    if (!commit("step_started", index, step.describe(), step).ok()) return;
     StepResult r = run_step(index, step);
     enter_step(index, nullptr);
     if (r.outcome == Outcome::kStop) return;  // leave it open; resumed on next start
@@ -211,53 +229,133 @@ DeploymentRunner::StepResult DeploymentRunner::run_step(int, const PlanStep& ste
 }
 
 Status DeploymentRunner::put_state(int new_count, int old_count, int new_weight) {
-  DesiredInputs in;
-  in.agent_app = agent_app();
-  in.app = &app_;
-  in.env = d_.env;
-  in.new_release = new_rel_ ? &*new_rel_ : nullptr;
-  in.old_release = old_rel_ ? &*old_rel_ : nullptr;
-  in.new_count = new_count;
-  in.old_count = old_count;
-  in.new_weight = new_weight;
-  if (ctx_.secrets) in.secrets = ctx_.secrets(d_.app, d_.env);
+  return apply(new_count, old_count, new_weight, false);
+}
+
+Status DeploymentRunner::set_weight(int new_weight) {
+  return apply(new_count_, old_count_, new_weight, true);
+}
+
+Status DeploymentRunner::apply(int new_count, int old_count, int new_weight, bool weights_only) {
   d_.generation = next_generation(d_.generation, ctx_.clock->now());
-  const AppDesiredState desired = build_desired_state(in, d_.generation);
-  for (AgentClient* a : ctx_.agents(d_.env)) {
-    Status s = a->put_app(desired);
-    if (!s.ok()) return s.with_context("setting desired state of " + agent_app());
-  }
+  DesiredSpec spec{.new_release = new_rel_ ? d_.release : "",
+                   .old_release = old_rel_ ? d_.previous_release : "",
+                   .new_count = new_count,
+                   .old_count = old_count,
+                   .new_weight = new_weight};
+  auto results = reconciler_.apply(d_.app, d_.env, d_.generation, spec, d_.id, weights_only);
+  const std::string what = weights_only ? "setting weights of " : "setting desired state of ";
+  if (!results.ok()) return results.status().with_context(what + agent_app());
+  for (const auto& [agent, st] : *results)
+    if (!st.ok() && !is_unreachable(st) && counted(agent))
+      return st.with_context(what + agent_app() + " on agent " + agent);
   new_count_ = new_count;
   old_count_ = old_count;
   weight_ = new_weight;
   return Status::Ok();
 }
 
-Status DeploymentRunner::set_weight(int new_weight) {
-  d_.generation = next_generation(d_.generation, ctx_.clock->now());
-  const auto weights = traffic_weights(d_.release, old_rel_ ? d_.previous_release : "", new_weight,
-                                       new_count_, old_count_);
-  for (AgentClient* a : ctx_.agents(d_.env)) {
-    Status s = a->set_weights(agent_app(), d_.generation, weights);
-    if (!s.ok()) return s.with_context("setting weights of " + agent_app());
-  }
-  weight_ = new_weight;
-  return Status::Ok();
+std::vector<DeploymentRunner::AgentRead> DeploymentRunner::read_agents() {
+  const std::vector<AgentClient*> agents = ctx_.agents(d_.env);
+  const std::string app = agent_app();
+  return fan_out<AgentRead>(agents.size(), [&](size_t i) {
+    AgentClient& a = *agents[i];
+    AgentRead r{a.name(), a.address(), a.app_status(app)};
+    reconciler_.note_call(a, r.status.ok() ? Status::Ok() : r.status.status());
+    return r;
+  });
 }
 
 Result<AppStatus> DeploymentRunner::app_status() {
   std::optional<AppStatus> total;
-  for (AgentClient* a : ctx_.agents(d_.env)) {
-    auto s = a->app_status(agent_app());
-    if (!s.ok()) return s.status();
-    if (!total) {
-      total = *s;
+  for (auto& r : read_agents()) {
+    if (!counted(r.agent)) continue;
+    if (!r.status.ok()) return r.status.status();
+    if (!total)
+      total = std::move(*r.status);
+    else
+      merge_status(*total, *r.status);
+  }
+  if (!total) return unavailable("environment " + d_.env + " has no agent to count");
+  return *total;
+}
+
+void DeploymentRunner::report_reachability() {
+  for (const auto& [name, r] : reconciler_.reachability()) {
+    const std::string who = "agent " + name + " (" + r.address + ")";
+    if (r.reachable) {
+      if (unreachable_.erase(name))
+        (void)commit("agent_reachable", d_.current_step, who + " answers again",
+                     Json{{"agent", name}, {"address", r.address}});
+    } else if (unreachable_.insert(name).second) {
+      (void)commit("agent_unreachable", d_.current_step, who + " does not answer: " + r.error,
+                   Json{{"agent", name}, {"address", r.address}, {"error", r.error}});
+    }
+  }
+}
+
+std::optional<DeploymentRunner::StepResult> DeploymentRunner::check_agents() {
+  if (!env_) return std::nullopt;
+  report_reachability();
+  const auto reach = reconciler_.reachability();
+  const int64_t now = ctx_.clock->monotonic_ms();
+  const auto agents = ctx_.agents(d_.env);
+  int answering = 0;
+  for (AgentClient* a : agents) {
+    auto it = reach.find(a->name());
+    if (counted(a->name()) && (it == reach.end() || it->second.reachable)) ++answering;
+  }
+  for (AgentClient* a : agents) {
+    const std::string name = a->name();
+    auto it = reach.find(name);
+    if (it == reach.end()) continue;
+    const AgentReach& r = it->second;
+    const std::string who = "agent " + name + " (" + r.address + ")";
+    if (r.reachable) {
+      if (lost_.erase(name)) {
+        // Counted again from now: its counters so far are not the canary's.
+        base_new_.erase(name);
+        base_old_.erase(name);
+        sequential_.reset();
+      }
       continue;
     }
-    merge_status(*total, *s);
+    if (lost_.count(name)) continue;
+    const int64_t down_ms = now - r.unreachable_since_ms;
+    if (down_ms < env_->agent_timeout_ms) continue;
+    const std::string why = fmt::format("{} unreachable for {} ms (agent_timeout {} ms): {}", who,
+                                        down_ms, env_->agent_timeout_ms, r.error);
+    Json data{{"agent", name},
+              {"address", r.address},
+              {"error", r.error},
+              {"unreachable_ms", down_ms},
+              {"policy", env_->on_agent_loss}};
+    if (env_->on_agent_loss == "rollback") {
+      (void)commit("agent_lost", d_.current_step, why + "; on_agent_loss: rollback", data);
+      return StepResult{Outcome::kFail, why, data};
+    }
+    lost_.insert(name);
+    sequential_.reset();
+    if (env_->on_agent_loss == "continue" && answering >= env_->min_available) {
+      (void)commit("agent_lost", d_.current_step,
+                   fmt::format("{}; on_agent_loss: continue on {} agent(s) (min_available {})", why,
+                               answering, env_->min_available),
+                   data);
+      continue;
+    }
+    // pause, or continue without min_available agents: an operator decides (`ferry
+    // resume` goes on without the agent; the reconciler brings it back when it answers).
+    const std::string policy =
+        env_->on_agent_loss == "pause"
+            ? std::string("on_agent_loss: pause")
+            : fmt::format("on_agent_loss: continue needs min_available {} agent(s), {} answer; "
+                          "paused",
+                          env_->min_available, answering);
+    (void)commit("agent_lost", d_.current_step, why + "; " + policy, data);
+    std::lock_guard lock(control_->mu);
+    control_->pause = true;
   }
-  if (!total) return unavailable("environment " + d_.env + " has no agent");
-  return *total;
+  return std::nullopt;
 }
 
 std::optional<DeploymentRunner::StepResult> DeploymentRunner::check_instances(const AppStatus& s) {
@@ -294,6 +392,7 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::wait(
       promoted_ = true;
       return std::nullopt;
     }
+    if (auto r = check_agents()) return r;
     if (tick) {
       if (auto r = tick()) return r;
     }
@@ -312,30 +411,53 @@ DeploymentRunner::StepResult DeploymentRunner::step_start(int count) {
   if (!s.ok()) return {Outcome::kFail, s.message()};
   const int64_t t0 = ctx_.clock->monotonic_ms();
   std::string last;
-  auto r = wait(app_.progress_deadline_ms, false, [&]() -> std::optional<StepResult> {
-    auto st = app_status();
-    if (!st.ok()) {
-      last = st.status().message();
-      return std::nullopt;
-    }
-    if (auto bad = check_instances(*st)) return bad;
-    int ready = 0;
+  // Only agents that do not answer keep the step from being ready: the progress deadline
+  // then waits for on_agent_loss (check_agents) instead of failing the release.
+  bool only_unreachable = false;
+  auto tick = [&]() -> std::optional<StepResult> {
+    const auto reads = read_agents();
+    std::vector<std::string> waiting;
+    only_unreachable = true;
     last.clear();
-    for (const auto& i : st->instances) {
-      if (i.release != d_.release) continue;
-      if (i.state == InstanceState::kReady)
-        ++ready;
-      else if (!i.message.empty())
-        last = i.id + ": " + i.message;
+    for (const auto& r : reads) {
+      if (!counted(r.agent)) continue;
+      if (!r.status.ok()) {
+        waiting.push_back(r.agent);
+        if (!is_unreachable(r.status.status())) only_unreachable = false;
+        last = r.status.status().message();
+        continue;
+      }
+      if (auto bad = check_instances(*r.status)) {
+        bad->reason = "on agent " + r.agent + ": " + bad->reason;
+        return bad;
+      }
+      // Readiness is counted per host: each agent runs its own `count` new instances.
+      int ready = 0;
+      std::string note;
+      for (const auto& i : r.status->instances) {
+        if (i.release != d_.release) continue;
+        if (i.state == InstanceState::kReady)
+          ++ready;
+        else if (!i.message.empty())
+          note = i.id + ": " + i.message;
+      }
+      if (ready < count) {
+        waiting.push_back(r.agent);
+        only_unreachable = false;
+        last = fmt::format("agent {}: {} of {} ready{}", r.agent, ready, count,
+                           note.empty() ? "" : " (" + note + ")");
+      }
     }
-    if (ready >= count) return StepResult{Outcome::kDone, "", Json{{"ready", ready}}};
+    if (waiting.empty()) return StepResult{Outcome::kDone, "", Json{{"ready_per_agent", count}}};
     return std::nullopt;
-  });
+  };
+  auto r = wait(app_.progress_deadline_ms, false, tick);
+  while (!r && only_unreachable) r = wait(kPollMs * 4, false, tick);
   if (r && r->outcome != Outcome::kDone) return *r;
   if (!r) {
     return {Outcome::kFail,
-            fmt::format("{} new instance(s) of {} were not ready within the progress deadline of "
-                        "{} ms{}",
+            fmt::format("{} new instance(s) of {} per agent were not ready within the progress "
+                        "deadline of {} ms{}",
                         count, d_.release, app_.progress_deadline_ms,
                         last.empty() ? "" : " (" + last + ")")};
   }
@@ -351,13 +473,46 @@ DeploymentRunner::StepResult DeploymentRunner::step_start(int count) {
 DeploymentRunner::StepResult DeploymentRunner::step_weight(int weight) {
   Status s = set_weight(weight);
   if (!s.ok()) return {Outcome::kFail, s.message()};
-  auto st = app_status();
-  if (st.ok()) {
-    if (auto* n = find_stats(*st, d_.release)) base_new_ = *n;
-    if (auto* o = find_stats(*st, d_.previous_release)) base_old_ = *o;
-  }
+  base_new_.clear();
+  base_old_.clear();
+  set_baselines(read_agents());
   last_analysis_ms_ = ctx_.clock->monotonic_ms();
   return {Outcome::kDone, "", Json{{"weight", weight}}};
+}
+
+void DeploymentRunner::set_baselines(const std::vector<AgentRead>& reads) {
+  for (const auto& r : reads) {
+    if (!r.status.ok() || base_new_.count(r.agent)) continue;
+    ReleaseStats n, o;
+    if (auto* x = find_stats(*r.status, d_.release)) n = *x;
+    if (auto* x = find_stats(*r.status, d_.previous_release)) o = *x;
+    n.release = d_.release;
+    o.release = d_.previous_release;
+    base_new_[r.agent] = n;
+    base_old_[r.agent] = o;
+  }
+}
+
+std::optional<AppStatus> DeploymentRunner::traffic_since_baseline(
+    const std::vector<AgentRead>& reads) {
+  // An agent first seen now starts from its counters now (it joined, or answered again).
+  set_baselines(reads);
+  std::optional<AppStatus> total;
+  for (const auto& r : reads) {
+    if (!counted(r.agent)) continue;
+    if (!r.status.ok()) return std::nullopt;
+    AppStatus part;
+    part.instances = r.status->instances;
+    if (auto* n = find_stats(*r.status, d_.release))
+      part.releases.push_back(stats_delta(base_new_[r.agent], *n));
+    if (auto* o = find_stats(*r.status, d_.previous_release))
+      part.releases.push_back(stats_delta(base_old_[r.agent], *o));
+    if (!total)
+      total = std::move(part);
+    else
+      merge_status(*total, part);
+  }
+  return total;
 }
 
 DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, bool is_analysis) {
@@ -366,17 +521,19 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
       {"app", d_.app}, {"env", d_.env}, {"release", d_.release}};
   std::optional<AnalysisResult> last;
   int inconclusive = 0;
+  // `have`: the traffic since the weight change (traffic_since_baseline), else read now.
   auto evaluate = [&](const AppStatus* have) -> std::optional<AnalysisResult> {
-    Result<AppStatus> fetched = have ? Result<AppStatus>(*have) : app_status();
-    if (!fetched.ok()) return std::nullopt;
+    std::optional<AppStatus> fetched;
+    if (have)
+      fetched = *have;
+    else
+      fetched = traffic_since_baseline(read_agents());
+    if (!fetched) return std::nullopt;
     const AppStatus& st = *fetched;
     const ReleaseStats* n = find_stats(st, d_.release);
     if (!n) return std::nullopt;
     const ReleaseStats* o = find_stats(st, d_.previous_release);
-    ReleaseStats nd = stats_delta(base_new_, *n);
-    std::optional<ReleaseStats> od;
-    if (o) od = stats_delta(base_old_, *o);
-    auto r = analyse(spec, nd, od ? &*od : nullptr, ctx_.prom, vars);
+    auto r = analyse(spec, *n, o, ctx_.prom, vars);
     r.metrics["test"] = "interval";
     return r;
   };
@@ -391,8 +548,11 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
     if (!n) return std::nullopt;
     if (!sequential_) {
       // From the counters at the weight change: the canary's first requests count too.
+      // From the counters at the weight change (st is the traffic since then): the
+      // canary's first requests count too.
       sequential_.emplace(spec.sequential);
-      sequential_->start_from(base_new_, base_old_.release.empty() ? nullptr : &base_old_);
+      const ReleaseStats zero_new{.release = d_.release}, zero_old{.release = d_.previous_release};
+      sequential_->start_from(zero_new, &zero_old);
     }
     sequential_->observe(*n, find_stats(st, d_.previous_release));
     auto v = sequential_->verdict(spec.max_error_rate);
@@ -404,18 +564,24 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
     return StepResult{Outcome::kFail, why, Json{{"analysis", v->metrics}}};
   };
   auto tick = [&]() -> std::optional<StepResult> {
-    auto st = app_status();
-    if (st.ok())
-      if (auto bad = check_instances(*st)) return bad;
+    const auto reads = read_agents();
+    for (const auto& r : reads)
+      if (counted(r.agent) && r.status.ok())
+        if (auto bad = check_instances(*r.status)) {
+          bad->reason = "on agent " + r.agent + ": " + bad->reason;
+          return bad;
+        }
     // Traffic on the new release is analysed continuously, not only at analysis steps,
     // so a bad canary is rolled back within an interval of its first errors.
     if (weight_ <= 0) return std::nullopt;
-    if (st.ok())
-      if (auto bad = sequential(*st)) return bad;
+    // Only the whole picture is analysed: while a counted agent does not answer, wait.
+    auto traffic = traffic_since_baseline(reads);
+    if (!traffic) return std::nullopt;
+    if (auto bad = sequential(*traffic)) return bad;
     const int64_t now = ctx_.clock->monotonic_ms();
     if (now - last_analysis_ms_ < spec.interval_ms) return std::nullopt;
     last_analysis_ms_ = now;
-    last = evaluate(st.ok() ? &*st : nullptr);
+    last = evaluate(&*traffic);
     if (last && last->verdict == Verdict::kFail) {
       (void)commit("analysis", d_.current_step,
                    "analysis failed: " + fmt::format("{}", fmt::join(last->reasons, "; ")),
@@ -437,8 +603,22 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
   if (!is_analysis) return {Outcome::kDone, "", Json{{"ended_by", promoted_ ? "promote" : "time"}}};
   // End of an analysis step: the verdict over the whole step decides.
   while (true) {
-    last = evaluate(nullptr);
-    if (!last) return {Outcome::kFail, "no router statistics for " + d_.release + " to analyse"};
+    const auto reads = read_agents();
+    auto traffic = traffic_since_baseline(reads);
+    if (!traffic) {
+      // A counted agent does not answer: wait for it, or for on_agent_loss to decide.
+      auto again = wait(spec.interval_ms, false, tick);
+      if (again) return *again;
+      continue;
+    }
+    last = evaluate(&*traffic);
+    if (!last) {
+      std::string agents;
+      for (const auto& r : reads)
+        if (counted(r.agent)) agents += (agents.empty() ? "" : ", ") + r.agent;
+      return {Outcome::kFail, "no router statistics for " + d_.release + " to analyse on agent(s) " +
+                                  agents};
+    }
     Json data{{"verdict", to_string(last->verdict)},
               {"test", "interval"},
               {"reasons", last->reasons},
@@ -557,29 +737,86 @@ void DeploymentRunner::roll_back(const std::string& reason, const Json& details,
   const int64_t t0 = ctx_.clock->monotonic_ms();
   Json data = details.is_object() ? details : Json::object();
   data["reason"] = reason;
+  data["aborted"] = aborted;
   // Traffic first: one weight change returns every request to the stable release.
   Status w = old_rel_ ? set_weight(0) : Status::Ok();
   const int64_t traffic_ms = ctx_.clock->monotonic_ms() - t0;
+  std::vector<std::string> back, behind;
+  if (old_rel_) {
+    const auto late = reconciler_.behind(d_.app, d_.env, d_.generation);
+    for (AgentClient* a : ctx_.agents(d_.env))
+      (std::ranges::find(late, a->name()) == late.end() ? back : behind).push_back(a->name());
+  }
   data["traffic_restored_ms"] = traffic_ms;
+  data["agents_restored"] = back;
+  data["agents_behind"] = behind;
   if (!w.ok()) data["weight_error"] = w.message();
   d_.state = "rolling_back";
   d_.reason = reason;
+  // Say only what is true: which agents took the weight change, which did not.
+  std::string traffic;
+  if (!old_rel_)
+    traffic = "no stable release to return to";
+  else if (behind.empty())
+    traffic = fmt::format("traffic on {} after {} ms", d_.previous_release, traffic_ms);
+  else
+    traffic = fmt::format("traffic on {} after {} ms on agent(s) {}; not yet on {}",
+                          d_.previous_release, traffic_ms, fmt::join(back, ", "),
+                          fmt::join(behind, ", "));
   (void)commit("rollback_started", d_.current_step,
-               fmt::format("rolling back: {} (traffic on {} after {} ms)", reason,
-                           old_rel_ ? d_.previous_release : "nothing", traffic_ms),
-               data);
+               fmt::format("rolling back: {} ({})", reason, traffic), data);
   if (ctx_.audit) ctx_.audit(aborted ? "deployment.abort" : "deployment.rollback", d_, data);
+  finish_rollback(reason, data, aborted);
+}
+
+void DeploymentRunner::finish_rollback(const std::string& reason, Json data, bool aborted) {
   Status s = put_state(0, old_rel_ ? app_.instances : 0, 0);
   if (!s.ok()) data["stop_error"] = s.message();
-  if (!app_.hooks.on_rollback.empty()) {
+  if (!app_.hooks.on_rollback.empty() && !data.value("resumed", false)) {
     auto r = step_hooks("on_rollback");
     if (r.outcome == Outcome::kFail) data["hook_error"] = r.reason;
   }
+  if (!wait_rollback_converged()) return;  // stopping: resumed as rolling_back
   d_.state = aborted ? "aborted" : (old_rel_ ? "rolled_back" : "failed");
+  d_.reason = reason;
   d_.step_state = "done";
   d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
   (void)commit(aborted ? "aborted" : "rolled_back", d_.current_step,
                fmt::format("{}: {}", d_.state, reason), data);
+}
+
+bool DeploymentRunner::wait_rollback_converged() {
+  const std::string reason = d_.reason;
+  std::vector<std::string> named;
+  while (true) {
+    // Every agent must report the rollback's generation (the reconciler retries the ones
+    // behind with backoff); until then the deployment says who is behind.
+    report_reachability();
+    const auto behind = reconciler_.behind(d_.app, d_.env, d_.generation);
+    if (behind.empty()) return true;
+    if (behind != named) {
+      named = behind;
+      const auto reach = reconciler_.reachability();
+      Json agents = Json::array();
+      std::string list;
+      for (const auto& name : behind) {
+        auto it = reach.find(name);
+        const std::string addr = it == reach.end() ? "" : it->second.address;
+        const std::string err = it == reach.end() ? "" : it->second.error;
+        agents.push_back(Json{{"agent", name}, {"address", addr}, {"error", err}});
+        list += (list.empty() ? "" : ", ") + name + (addr.empty() ? "" : " (" + addr + ")") +
+                (err.empty() ? "" : ": " + err);
+      }
+      d_.reason = reason + "; agents still behind: " + list;
+      (void)commit("rollback_waiting", d_.current_step,
+                   "rolling back: waiting for agent(s) to take the stable state: " + list,
+                   Json{{"agents_behind", agents}, {"generation", d_.generation}});
+    }
+    std::unique_lock lock(control_->mu);
+    control_->cv.wait_for(lock, std::chrono::milliseconds(kPollMs * 2),
+                          [&] { return control_->stop; });
+    if (control_->stop) return false;
+  }
 }
 
 }  // namespace ferry

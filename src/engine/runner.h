@@ -6,10 +6,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 
 #include "analysis/sequential.h"
 #include "core/plan.h"
 #include "engine/engine.h"
+#include "engine/reconciler.h"
 
 namespace ferry {
 
@@ -32,8 +34,9 @@ struct Engine::Control {
 
 class DeploymentRunner {
  public:
-  DeploymentRunner(EngineContext& ctx, std::shared_ptr<const Config> config,
-                   std::shared_ptr<Engine::Control> control, DeploymentRecord d);
+  DeploymentRunner(EngineContext& ctx, Reconciler& reconciler,
+                   std::shared_ptr<const Config> config, std::shared_ptr<Engine::Control> control,
+                   DeploymentRecord d);
   void run();
 
  private:
@@ -56,12 +59,37 @@ class DeploymentRunner {
   StepResult step_finish();
   void roll_back(const std::string& reason, const Json& details, bool aborted);
 
-  // Desired state for the agents: `new_count` instances of the new release, `old_count`
-  // of the stable one, and the traffic split.
+  // Desired state for the agents (through the reconciler: stored per agent, pushed to all
+  // in parallel): `new_count` instances of the new release, `old_count` of the stable one,
+  // and the traffic split. An unreachable agent does not fail it (it is behind, retried,
+  // and check_agents() applies on_agent_loss); a store error or an agent's refusal does.
   Status put_state(int new_count, int old_count, int new_weight);
   Status set_weight(int new_weight);
+  Status apply(int new_count, int old_count, int new_weight, bool weights_only);
+  // Every agent's status at once; failures are recorded as unreachability.
+  struct AgentRead {
+    std::string agent, address;
+    Result<AppStatus> status = unavailable("not read");
+  };
+  std::vector<AgentRead> read_agents();
+  // The counted agents' statuses merged (the lost ones left out); an error names the
+  // first counted agent that did not answer.
   Result<AppStatus> app_status();
   std::optional<StepResult> check_instances(const AppStatus& s);
+  // Applies on_agent_loss to an agent unreachable for agent_timeout; events for agents
+  // that stop or start answering.
+  std::optional<StepResult> check_agents();
+  // Events for agents of the environment that stop or start answering.
+  void report_reachability();
+  bool counted(const std::string& agent) const { return !lost_.count(agent); }
+  // Router counters since the last weight change, summed over the counted agents; nullopt
+  // while a counted agent does not answer (no analysis on part of the traffic).
+  std::optional<AppStatus> traffic_since_baseline(const std::vector<AgentRead>& reads);
+  void set_baselines(const std::vector<AgentRead>& reads);
+  // After the rollback's desired state: waits until every agent reports it, naming the
+  // ones behind; false when the engine stops first (it stays rolling_back).
+  bool wait_rollback_converged();
+  void finish_rollback(const std::string& reason, Json data, bool aborted);
   // Waits up to `ms` (or forever when ms < 0) or until a control flag is raised;
   // `tick` runs every poll and may end the wait with a result.
   std::optional<StepResult> wait(int64_t ms, bool wake_on_promote,
@@ -75,6 +103,7 @@ class DeploymentRunner {
   void enter_step(int index, const PlanStep* step);
 
   EngineContext& ctx_;
+  Reconciler& reconciler_;
   std::shared_ptr<const Config> config_;
   std::shared_ptr<Engine::Control> control_;
   DeploymentRecord d_;
@@ -84,7 +113,11 @@ class DeploymentRunner {
   int new_count_ = 0;                 // new instances currently desired
   int old_count_ = 0;                 // stable instances currently desired
   int weight_ = 0;                    // percent of traffic on the new release
-  ReleaseStats base_new_, base_old_;  // router counters when the weight last changed
+  const EnvironmentSpec* env_ = nullptr;
+  // Router counters per agent when the weight last changed.
+  std::map<std::string, ReleaseStats> base_new_, base_old_;
+  std::set<std::string> lost_;         // agents left out by on_agent_loss
+  std::set<std::string> unreachable_;  // agents whose loss of contact has an event
   int64_t last_analysis_ms_ = 0;
   // The continuous sequential test, from the first look at canary traffic on.
   std::optional<SequentialErrorCheck> sequential_;

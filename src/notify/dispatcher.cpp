@@ -49,7 +49,9 @@ Result<std::unique_ptr<Dispatcher>> Dispatcher::create(const std::vector<Notific
   return d;
 }
 
-Dispatcher::~Dispatcher() { stop(); }
+Dispatcher::~Dispatcher() {
+  stop();
+}
 
 void Dispatcher::notify(const NotificationEvent& event) {
   std::vector<DeliveryRecord> drops;

@@ -15,6 +15,7 @@ constexpr KindName kKinds[] = {
     {EventKind::kSucceeded, "succeeded"},
     {EventKind::kFailed, "failed"},
     {EventKind::kApprovalNeeded, "approval_needed"},
+    {EventKind::kBackupFailed, "backup_failed"},
 };
 }  // namespace
 
@@ -41,7 +42,7 @@ const std::vector<EventKind>& all_event_kinds() {
 
 bool is_failure(EventKind k) {
   return k == EventKind::kAnalysisFailed || k == EventKind::kRolledBack ||
-         k == EventKind::kFailed;
+         k == EventKind::kFailed || k == EventKind::kBackupFailed;
 }
 
 Json event_to_json(const NotificationEvent& e) {
@@ -59,18 +60,33 @@ Json event_to_json(const NotificationEvent& e) {
 
 static std::string_view verb(EventKind k) {
   switch (k) {
-    case EventKind::kDeploymentStarted: return "deployment started";
-    case EventKind::kStepPassed: return "step passed";
-    case EventKind::kAnalysisFailed: return "analysis failed";
-    case EventKind::kRolledBack: return "rolled back";
-    case EventKind::kSucceeded: return "succeeded";
-    case EventKind::kFailed: return "failed";
-    case EventKind::kApprovalNeeded: return "approval needed";
+    case EventKind::kDeploymentStarted:
+      return "deployment started";
+    case EventKind::kStepPassed:
+      return "step passed";
+    case EventKind::kAnalysisFailed:
+      return "analysis failed";
+    case EventKind::kRolledBack:
+      return "rolled back";
+    case EventKind::kSucceeded:
+      return "succeeded";
+    case EventKind::kFailed:
+      return "failed";
+    case EventKind::kApprovalNeeded:
+      return "approval needed";
+    case EventKind::kBackupFailed:
+      return "backup failed";
   }
   return "event";
 }
 
 std::string event_summary(const NotificationEvent& e) {
+  if (e.app.empty() && e.env.empty()) {
+    // Not about a deployment (a backup): "ferry: backup failed (reason)".
+    std::string s = "ferry: " + std::string(verb(e.kind));
+    if (!e.reason.empty()) s += " (" + e.reason + ")";
+    return s;
+  }
   std::string s = e.app;
   if (!e.release.empty()) s += " " + e.release;
   s += " \u2192 " + e.env + ": " + std::string(verb(e.kind));

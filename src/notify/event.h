@@ -20,6 +20,7 @@ enum class EventKind {
   kSucceeded,
   kFailed,
   kApprovalNeeded,
+  kBackupFailed,  // a scheduled backup or its restore drill failed (app/env empty)
 };
 
 // "deployment_started", "step_passed", … (the names used in ferry.yaml `events:`).

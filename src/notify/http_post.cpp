@@ -107,8 +107,7 @@ Status check_url(std::string_view url) {
   const std::string_view host = authority(url, &scheme);
   if (scheme != "http" && scheme != "https")
     return invalid_argument("the URL must start with https:// or http://");
-  if (host.empty() || host.front() == ':')
-    return invalid_argument("the URL has no host");
+  if (host.empty() || host.front() == ':') return invalid_argument("the URL has no host");
   return Status::Ok();
 }
 
@@ -119,7 +118,9 @@ std::string redact_url(std::string_view url) {
   return std::string(scheme) + "://" + std::string(host) + "/****";
 }
 
-CurlPoster::CurlPoster(PostOptions opts) : opts_(opts) { init_curl_once(); }
+CurlPoster::CurlPoster(PostOptions opts) : opts_(opts) {
+  init_curl_once();
+}
 
 Result<OutboundResponse> CurlPoster::post(const OutboundRequest& req) {
   FERRY_RETURN_IF_ERROR(check_url(req.url));

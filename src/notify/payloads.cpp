@@ -20,31 +20,46 @@ std::string slack_escape(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
-    if (c == '&') out += "&amp;";
-    else if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else out += c;
+    if (c == '&')
+      out += "&amp;";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else
+      out += c;
   }
   return out;
 }
 
 std::string_view slack_emoji(EventKind k) {
   switch (k) {
-    case EventKind::kDeploymentStarted: return ":rocket:";
-    case EventKind::kStepPassed: return ":white_check_mark:";
-    case EventKind::kAnalysisFailed: return ":warning:";
-    case EventKind::kRolledBack: return ":rewind:";
-    case EventKind::kSucceeded: return ":tada:";
-    case EventKind::kFailed: return ":x:";
-    case EventKind::kApprovalNeeded: return ":raised_hand:";
+    case EventKind::kDeploymentStarted:
+      return ":rocket:";
+    case EventKind::kStepPassed:
+      return ":white_check_mark:";
+    case EventKind::kAnalysisFailed:
+      return ":warning:";
+    case EventKind::kRolledBack:
+      return ":rewind:";
+    case EventKind::kSucceeded:
+      return ":tada:";
+    case EventKind::kFailed:
+      return ":x:";
+    case EventKind::kApprovalNeeded:
+      return ":raised_hand:";
+    case EventKind::kBackupFailed:
+      return ":floppy_disk:";
   }
   return ":information_source:";
 }
 
-Json mrkdwn(const std::string& text) { return Json{{"type", "mrkdwn"}, {"text", text}}; }
+Json mrkdwn(const std::string& text) {
+  return Json{{"type", "mrkdwn"}, {"text", text}};
+}
 
 std::string_view severity(EventKind k) {
-  if (k == EventKind::kFailed) return "critical";
+  if (k == EventKind::kFailed || k == EventKind::kBackupFailed) return "critical";
   if (k == EventKind::kRolledBack || k == EventKind::kAnalysisFailed) return "error";
   return "warning";
 }
@@ -80,12 +95,12 @@ Json slack_payload(const NotificationEvent& e) {
   field("Audit head", cut.audit_head);
   if (!fields.empty()) blocks.push_back({{"type", "section"}, {"fields", fields}});
   if (!cut.reason.empty())
-    blocks.push_back({{"type", "section"}, {"text", mrkdwn("*Reason*\n" + slack_escape(cut.reason))}});
+    blocks.push_back(
+        {{"type", "section"}, {"text", mrkdwn("*Reason*\n" + slack_escape(cut.reason))}});
   blocks.push_back(
       {{"type", "context"},
-       {"elements",
-        Json::array({mrkdwn("ferry \u00b7 " + std::string(event_kind_name(e.kind)) + " \u00b7 " +
-                            format_rfc3339(e.time))})}});
+       {"elements", Json::array({mrkdwn("ferry \u00b7 " + std::string(event_kind_name(e.kind)) +
+                                        " \u00b7 " + format_rfc3339(e.time))})}});
   return Json{{"text", slack_escape(summary)}, {"blocks", blocks}};
 }
 

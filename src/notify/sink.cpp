@@ -23,12 +23,12 @@ std::string dump(const Json& j) {
 }
 
 // The value of environment variable `var` for `field` of notification `who`.
-Result<std::string> from_env(const EnvLookup& env, const std::string& who,
-                             const std::string& field, const std::string& var) {
+Result<std::string> from_env(const EnvLookup& env, const std::string& who, const std::string& field,
+                             const std::string& var) {
   auto v = env(var);
   if (!v || v->empty())
-    return Status(failed_precondition("notification \"" + who + "\": environment variable " +
-                                      var + " (" + field + ") is not set"));
+    return Status(failed_precondition("notification \"" + who + "\": environment variable " + var +
+                                      " (" + field + ") is not set"));
   return *v;
 }
 
@@ -40,9 +40,12 @@ Result<std::unique_ptr<Sink>> Sink::create(const NotificationSpec& spec, const E
   s->name_ = spec.name;
   s->source_ = std::move(source);
   const std::string who = spec.name;
-  if (spec.type == "slack") s->type_ = Type::kSlack;
-  else if (spec.type == "pagerduty") s->type_ = Type::kPagerDuty;
-  else if (spec.type == "webhook") s->type_ = Type::kWebhook;
+  if (spec.type == "slack")
+    s->type_ = Type::kSlack;
+  else if (spec.type == "pagerduty")
+    s->type_ = Type::kPagerDuty;
+  else if (spec.type == "webhook")
+    s->type_ = Type::kWebhook;
   else
     return Status(invalid_argument("notification \"" + who + "\": type '" + spec.type +
                                    "' is not one of slack, pagerduty, webhook"));
@@ -92,9 +95,12 @@ Result<std::unique_ptr<Sink>> Sink::create(const NotificationSpec& spec, const E
 
 std::string_view Sink::type_name() const {
   switch (type_) {
-    case Type::kSlack: return "slack";
-    case Type::kPagerDuty: return "pagerduty";
-    case Type::kWebhook: return "webhook";
+    case Type::kSlack:
+      return "slack";
+    case Type::kPagerDuty:
+      return "pagerduty";
+    case Type::kWebhook:
+      return "webhook";
   }
   return "webhook";
 }
@@ -108,7 +114,9 @@ std::vector<std::string> Sink::secrets() const {
   return v;
 }
 
-bool Sink::wants(EventKind k) const { return events_.empty() || events_.count(k) > 0; }
+bool Sink::wants(EventKind k) const {
+  return events_.empty() || events_.count(k) > 0;
+}
 
 std::optional<Prepared> Sink::prepare(const NotificationEvent& e) {
   Prepared p;
@@ -147,8 +155,7 @@ std::optional<Prepared> Sink::prepare(const NotificationEvent& e) {
   return std::nullopt;
 }
 
-OutboundRequest Sink::request(const Prepared& p, const NotificationEvent& e,
-                              SystemTime now) const {
+OutboundRequest Sink::request(const Prepared& p, const NotificationEvent& e, SystemTime now) const {
   OutboundRequest r;
   r.url = url_;
   r.body = p.body;

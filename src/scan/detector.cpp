@@ -4,6 +4,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "scan/entropy.h"
@@ -142,6 +143,7 @@ Detector::~Detector() {
 Result<std::unique_ptr<Detector>> Detector::create(RuleSet rules) {
   std::unique_ptr<Detector> d(new Detector());
   d->rules_ = std::move(rules);
+  for (const Rule& r : d->rules_.rules) d->has_composite_ |= r.skip_report || !r.required.empty();
   FERRY_RETURN_IF_ERROR(d->compile());
   return d;
 }
@@ -381,6 +383,48 @@ void Detector::confirm(size_t r, const re2::RE2& re, std::string_view data, size
 
 Status Detector::detect(std::string_view data, const Fragment& frag, Scratch& s,
                         std::vector<Finding>& out) const {
+  const size_t first = out.size();
+  FERRY_RETURN_IF_ERROR(detect_rules(data, frag, s, out));
+  if (has_composite_) keep_reportable(out, first);
+  return Status::Ok();
+}
+
+// Composite rules: a primary finding stays only when every rule it requires found something
+// in the same buffer within the set distance; parts marked skipReport never stay on their own.
+void Detector::keep_reportable(std::vector<Finding>& out, size_t first) const {
+  auto rule_of = [&](const std::string& id) -> const Rule* {
+    for (const Rule& r : rules_.rules)
+      if (r.id == id) return &r;
+    return nullptr;
+  };
+  auto near = [](const Finding& a, const Finding& b, const RequiredRule& q) {
+    if (q.within_lines >= 0 && std::abs(a.line - b.line) > q.within_lines) return false;
+    if (q.within_columns >= 0 && std::abs(a.column - b.column) > q.within_columns) return false;
+    return true;
+  };
+  std::vector<char> keep(out.size() - first, 1);
+  for (size_t i = first; i < out.size(); ++i) {
+    const Rule* r = rule_of(out[i].rule_id);
+    if (!r) continue;
+    if (r->skip_report) keep[i - first] = 0;
+    for (const RequiredRule& q : r->required) {
+      bool found = false;
+      for (size_t j = first; j < out.size() && !found; ++j)
+        found = j != i && out[j].rule_id == q.id && near(out[i], out[j], q);
+      if (!found) keep[i - first] = 0;
+    }
+  }
+  size_t w = first;
+  for (size_t i = first; i < out.size(); ++i)
+    if (keep[i - first]) {
+      if (w != i) out[w] = std::move(out[i]);
+      ++w;
+    }
+  out.resize(w);
+}
+
+Status Detector::detect_rules(std::string_view data, const Fragment& frag, Scratch& s,
+                              std::vector<Finding>& out) const {
   const size_t n = rules_.rules.size();
   for (size_t r = 0; r < n; ++r) {
     s.ends_[r].clear();

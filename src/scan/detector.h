@@ -84,8 +84,13 @@ class Detector {
   bool allowed(const Rule& rule, const Finding& f, std::string_view line,
                const Fragment& frag) const;
 
+  Status detect_rules(std::string_view data, const Fragment& frag, Scratch& scratch,
+                      std::vector<Finding>& out) const;
+  void keep_reportable(std::vector<Finding>& out, size_t first) const;
+
   RuleSet rules_;
   bool inline_allow_ = true;
+  bool has_composite_ = false;  // some rule requires others or is marked skipReport
   hs_database* db_ = nullptr;
   hs_scratch* proto_scratch_ = nullptr;
   std::unique_ptr<Compiled> c_;

@@ -46,6 +46,7 @@ struct ScanReport {
   std::string root;  // the path or repository scanned
   std::vector<Finding> findings;
   ScanStats stats;
+  std::vector<std::string> warnings;  // rule file fields ferry ignored
 };
 
 // Redacts a secret for output: a short prefix (at most 4 bytes, a fifth of it) and "****".

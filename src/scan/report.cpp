@@ -117,6 +117,7 @@ Json report_json(const ScanReport& r, bool redact_secret) {
               {"root", r.root},
               {"redacted", redact_secret},
               {"stats", stats_json(r.stats)},
+              {"warnings", r.warnings},
               {"findings", std::move(findings)}};
 }
 
@@ -125,10 +126,12 @@ Json report_sarif(const ScanReport& r, const RuleSet& rules, bool redact_secret)
   std::map<std::string, size_t> index;
   for (const Rule& rule : rules.rules) {
     index[rule.id] = sarif_rules.size();
-    sarif_rules.push_back(Json{{"id", rule.id},
-                               {"name", rule.id},
-                               {"shortDescription", {{"text", rule.description}}},
-                               {"defaultConfiguration", {{"level", "error"}}}});
+    Json sr{{"id", rule.id},
+            {"name", rule.id},
+            {"shortDescription", {{"text", rule.description}}},
+            {"defaultConfiguration", {{"level", "error"}}}};
+    if (!rule.tags.empty()) sr["properties"] = Json{{"tags", rule.tags}};
+    sarif_rules.push_back(std::move(sr));
   }
   Json results = Json::array();
   for (const Finding& f : r.findings) {

@@ -31,6 +31,15 @@ struct Allowlist {
   }
 };
 
+// A composite rule's condition (gitleaks [[rules.required]]): the primary rule reports a
+// finding only when rule `id` also finds something in the same file, and, when set, no more
+// than `within_lines` lines and `within_columns` columns away from it.
+struct RequiredRule {
+  std::string id;
+  int within_lines = -1;    // -1: anywhere in the file
+  int within_columns = -1;  // -1: any column
+};
+
 struct Rule {
   std::string id;
   std::string description;
@@ -41,11 +50,17 @@ struct Rule {
   int secret_group = 0;  // 0: the first non-empty group, or the whole match
   double entropy = 0;    // minimum Shannon entropy (bits per byte) of the secret; 0: none
   std::vector<std::string> keywords;  // lower-cased; the rule runs only where one occurs
+  std::vector<std::string> tags;
   std::vector<Allowlist> allowlists;
+  std::vector<RequiredRule> required;  // non-empty: a composite rule
+  bool skip_report = false;            // only a part of composite rules: never reported alone
 };
 
 struct RuleSet {
   std::string title;
+  std::string min_version;  // gitleaks' minVersion: read and kept, not enforced
+  // Fields of the file that ferry does not carry out and ignores ("rules.toml:19: ...").
+  std::vector<std::string> warnings;
   std::vector<Rule> rules;
   Allowlist global_allowlist;  // [allowlist]: applies to every rule; paths skip whole files
 };

@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -29,6 +30,12 @@ class Where {
     if (node && node->source().begin.line > 0) s += ":" + std::to_string(node->source().begin.line);
     s += ": " + what_ + ": field '" + std::string(field) + "': " + std::string(msg);
     return invalid_argument(std::move(s));
+  }
+  std::string warning(const toml::node* node, std::string_view field) const {
+    std::string s(file_);
+    if (node && node->source().begin.line > 0) s += ":" + std::to_string(node->source().begin.line);
+    return s + ": " + what_ + ": field '" + std::string(field) +
+           "' is not supported by ferry and is ignored";
   }
 
  private:
@@ -73,25 +80,42 @@ Result<std::vector<std::string>> get_strings(const Where& w, const toml::table& 
   return out;
 }
 
+bool known_field(std::initializer_list<std::string_view> known, std::string_view key) {
+  return std::find(known.begin(), known.end(), key) != known.end();
+}
+
+// For tables whose unknown fields could change which rules run ([extend]): an error.
 Status check_fields(const Where& w, const toml::table& t,
                     std::initializer_list<std::string_view> known) {
   for (const auto& [key, node] : t) {
-    if (std::find(known.begin(), known.end(), key.str()) == known.end()) {
+    if (!known_field(known, key.str())) {
       return w.error(&node, key.str(), "unknown field (supported: see docs/scanning.md)");
     }
   }
   return Status::Ok();
 }
 
-Result<Allowlist> parse_allowlist(const Where& w, const toml::table& t, bool global) {
-  FERRY_RETURN_IF_ERROR(check_fields(
+// Elsewhere a field ferry does not carry out is ignored with a warning naming it: ignoring
+// it can only make ferry report more, never hide a secret.
+void note_unknown_fields(const Where& w, const toml::table& t,
+                         std::initializer_list<std::string_view> known,
+                         std::vector<std::string>& warnings) {
+  for (const auto& [key, node] : t) {
+    if (!known_field(known, key.str()) && warnings.size() < kMaxListItems)
+      warnings.push_back(w.warning(&node, key.str()));
+  }
+}
+
+Result<Allowlist> parse_allowlist(const Where& w, const toml::table& t, bool global,
+                                  std::vector<std::string>& warnings) {
+  note_unknown_fields(
       w, t,
-      global
-          ? std::initializer_list<std::string_view>{"description", "condition", "regexTarget",
-                                                    "regexes", "paths", "stopwords", "commits",
-                                                    "targetRules"}
-          : std::initializer_list<std::string_view>{"description", "condition", "regexTarget",
-                                                    "regexes", "paths", "stopwords", "commits"}));
+      global ? std::initializer_list<std::string_view>{"description", "condition", "regexTarget",
+                                                       "regexes", "paths", "stopwords", "commits",
+                                                       "targetRules"}
+             : std::initializer_list<std::string_view>{"description", "condition", "regexTarget",
+                                                       "regexes", "paths", "stopwords", "commits"},
+      warnings);
   Allowlist a;
   auto desc = get_string(w, t, "description");
   if (!desc) return desc.status();
@@ -132,12 +156,13 @@ Result<Allowlist> parse_allowlist(const Where& w, const toml::table& t, bool glo
   return a;
 }
 
-Result<std::vector<Allowlist>> parse_rule_allowlists(const Where& w, const toml::table& t) {
+Result<std::vector<Allowlist>> parse_rule_allowlists(const Where& w, const toml::table& t,
+                                                     std::vector<std::string>& warnings) {
   std::vector<Allowlist> out;
   if (const toml::node* n = t.get("allowlist")) {
     const toml::table* at = n->as_table();
     if (!at) return w.error(n, "allowlist", "must be a table");
-    auto a = parse_allowlist(w, *at, false);
+    auto a = parse_allowlist(w, *at, false, warnings);
     if (!a) return a.status();
     out.push_back(std::move(*a));
   }
@@ -147,7 +172,7 @@ Result<std::vector<Allowlist>> parse_rule_allowlists(const Where& w, const toml:
       return w.error(n, "allowlists", "must be an array of tables ([[rules.allowlists]])");
     }
     for (const toml::node& item : *arr) {
-      auto a = parse_allowlist(w, *item.as_table(), false);
+      auto a = parse_allowlist(w, *item.as_table(), false, warnings);
       if (!a) return a.status();
       out.push_back(std::move(*a));
     }
@@ -155,13 +180,46 @@ Result<std::vector<Allowlist>> parse_rule_allowlists(const Where& w, const toml:
   return out;
 }
 
-Result<Rule> parse_rule(std::string_view file, size_t index, const toml::table& t) {
+Result<std::vector<RequiredRule>> parse_required(const Where& w, const toml::table& t,
+                                                 std::vector<std::string>& warnings) {
+  std::vector<RequiredRule> out;
+  const toml::node* n = t.get("required");
+  if (!n) return out;
+  const toml::array* arr = n->as_array();
+  if (!arr || !arr->is_array_of_tables())
+    return w.error(n, "required", "must be an array of tables ([[rules.required]])");
+  if (arr->size() > 64) return w.error(n, "required", "more than 64 required rules");
+  for (const toml::node& item : *arr) {
+    const toml::table& rt = *item.as_table();
+    note_unknown_fields(w, rt, {"id", "withinLines", "withinColumns"}, warnings);
+    RequiredRule req;
+    auto id = get_string(w, rt, "id");
+    if (!id) return id.status();
+    if (id->empty()) return w.error(&item, "required.id", "is required and must not be empty");
+    req.id = *id;
+    for (const char* field : {"withinLines", "withinColumns"}) {
+      const toml::node* v = rt.get(field);
+      if (!v) continue;
+      auto num = v->value<int64_t>();
+      if (!num || *num < 0 || *num > 1000000)
+        return w.error(v, std::string("required.") + field, "must be an integer from 0 to 1000000");
+      (std::string_view(field) == "withinLines" ? req.within_lines : req.within_columns) =
+          static_cast<int>(*num);
+    }
+    out.push_back(std::move(req));
+  }
+  return out;
+}
+
+Result<Rule> parse_rule(std::string_view file, size_t index, const toml::table& t,
+                        std::vector<std::string>& warnings, bool extends_base) {
   std::string label = "rules[" + std::to_string(index) + "]";
   if (auto id = t["id"].value<std::string>()) label = "rule '" + *id + "' (" + label + ")";
   Where w(file, label);
-  FERRY_RETURN_IF_ERROR(check_fields(w, t,
-                                     {"id", "description", "regex", "secretGroup", "entropy",
-                                      "keywords", "path", "tags", "allowlist", "allowlists"}));
+  note_unknown_fields(w, t,
+                      {"id", "description", "regex", "secretGroup", "entropy", "keywords", "path",
+                       "tags", "allowlist", "allowlists", "required", "skipReport"},
+                      warnings);
   Rule r;
   auto id = get_string(w, t, "id");
   if (!id) return id.status();
@@ -176,7 +234,8 @@ Result<Rule> parse_rule(std::string_view file, size_t index, const toml::table& 
   auto path = get_string(w, t, "path");
   if (!path) return path.status();
   r.path = *path;
-  if (r.regex.empty() && r.path.empty()) {
+  // A rule that only adjusts a rule of the extended config (same id) may leave both out.
+  if (r.regex.empty() && r.path.empty() && !extends_base) {
     return w.error(&t, "regex", "a rule needs a regex, a path or both");
   }
   if (!r.regex.empty()) {
@@ -210,10 +269,45 @@ Result<Rule> parse_rule(std::string_view file, size_t index, const toml::table& 
     if (k.empty()) return w.error(t.get("keywords"), "keywords", "a keyword must not be empty");
     r.keywords.push_back(lower(k));
   }
-  auto al = parse_rule_allowlists(w, t);
+  auto tags = get_strings(w, t, "tags");
+  if (!tags) return tags.status();
+  r.tags = std::move(*tags);
+  auto al = parse_rule_allowlists(w, t, warnings);
   if (!al) return al.status();
   r.allowlists = std::move(*al);
+  auto req = parse_required(w, t, warnings);
+  if (!req) return req.status();
+  r.required = std::move(*req);
+  if (const toml::node* n = t.get("skipReport")) {
+    if (!n->is_boolean()) return w.error(n, "skipReport", "must be true or false");
+    r.skip_report = n->value_or(false);
+  }
   return r;
+}
+
+// A file's rule with the id of a rule it extends changes the fields it sets and adds its
+// keywords, tags, allowlists and required rules to the extended rule's.
+void merge_rule(Rule& base, Rule&& over, const toml::table& t) {
+  if (t.contains("description")) base.description = std::move(over.description);
+  if (t.contains("regex")) {
+    base.regex = std::move(over.regex);
+    base.re = std::move(over.re);
+  }
+  if (t.contains("path")) {
+    base.path = std::move(over.path);
+    base.path_re = std::move(over.path_re);
+  }
+  if (t.contains("secretGroup")) base.secret_group = over.secret_group;
+  if (t.contains("entropy")) base.entropy = over.entropy;
+  if (t.contains("skipReport")) base.skip_report = over.skip_report;
+  for (auto& k : over.keywords)
+    if (std::find(base.keywords.begin(), base.keywords.end(), k) == base.keywords.end())
+      base.keywords.push_back(std::move(k));
+  for (auto& k : over.tags)
+    if (std::find(base.tags.begin(), base.tags.end(), k) == base.tags.end())
+      base.tags.push_back(std::move(k));
+  for (auto& a : over.allowlists) base.allowlists.push_back(std::move(a));
+  for (auto& q : over.required) base.required.push_back(std::move(q));
 }
 
 void merge_allowlist(Allowlist& into, const Allowlist& from) {
@@ -228,7 +322,7 @@ Status parse_global(std::string_view file, const toml::table& root, RuleSet& set
     Where w(file, "[allowlist]");
     const toml::table* t = n->as_table();
     if (!t) return w.error(n, "allowlist", "must be a table");
-    auto a = parse_allowlist(w, *t, true);
+    auto a = parse_allowlist(w, *t, true, set.warnings);
     if (!a) return a.status();
     // The global allowlist is always OR: any list matching allows the finding.
     merge_allowlist(set.global_allowlist, *a);
@@ -240,7 +334,7 @@ Status parse_global(std::string_view file, const toml::table& root, RuleSet& set
       return w.error(n, "allowlists", "must be [[allowlists]]");
     for (const toml::node& item : *arr) {
       const toml::table& t = *item.as_table();
-      auto a = parse_allowlist(w, t, true);
+      auto a = parse_allowlist(w, t, true, set.warnings);
       if (!a) return a.status();
       auto targets = get_strings(w, t, "targetRules");
       if (!targets) return targets.status();
@@ -263,7 +357,14 @@ Status parse_global(std::string_view file, const toml::table& root, RuleSet& set
 
 }  // namespace
 
-Result<RuleSet> parse_rules(std::string_view text, std::string_view file_name) {
+namespace {
+
+// gitleaks allows a chain of two [extend] path files; deeper chains (or a cycle) are refused.
+constexpr int kMaxExtendDepth = 2;
+
+Result<RuleSet> read_rule_file(const std::string& path, int depth);
+
+Result<RuleSet> parse_rules_at(std::string_view text, std::string_view file_name, int depth) {
   if (text.size() > kMaxRuleFileBytes) {
     return invalid_argument(std::string(file_name) + ": rule file larger than 4 MiB");
   }
@@ -276,33 +377,59 @@ Result<RuleSet> parse_rules(std::string_view text, std::string_view file_name) {
                             std::string(e.description()));
   }
   Where top(file_name, "top level");
-  FERRY_RETURN_IF_ERROR(check_fields(
-      top, root, {"title", "description", "extend", "rules", "allowlist", "allowlists"}));
   RuleSet set;
+  note_unknown_fields(
+      top, root,
+      {"title", "description", "minVersion", "extend", "rules", "allowlist", "allowlists"},
+      set.warnings);
   auto title = get_string(top, root, "title");
   if (!title) return title.status();
   set.title = *title;
+  auto min_version = get_string(top, root, "minVersion");
+  if (!min_version) return min_version.status();
+  set.min_version = *min_version;
 
   if (const toml::node* n = root.get("extend")) {
     Where w(file_name, "[extend]");
     const toml::table* ext = n->as_table();
     if (!ext) return w.error(n, "extend", "must be a table");
-    FERRY_RETURN_IF_ERROR(check_fields(w, *ext, {"useDefault", "disabledRules"}));
+    // Strict: an [extend] field decides which rules run, so ignoring one could hide secrets.
+    FERRY_RETURN_IF_ERROR(check_fields(w, *ext, {"useDefault", "path", "disabledRules"}));
     if (const toml::node* u = ext->get("useDefault"); u && !u->is_boolean()) {
       return w.error(u, "useDefault", "must be true or false");
     }
     auto disabled = get_strings(w, *ext, "disabledRules");
     if (!disabled) return disabled.status();
-    if ((*ext)["useDefault"].value_or(false)) {
-      const RuleSet& def = default_rules();
-      for (const Rule& r : def.rules) {
-        if (std::find(disabled->begin(), disabled->end(), r.id) == disabled->end()) {
-          set.rules.push_back(r);
-        }
-      }
-      merge_allowlist(set.global_allowlist, def.global_allowlist);
+    auto base_path = get_string(w, *ext, "path");
+    if (!base_path) return base_path.status();
+    const bool use_default = (*ext)["useDefault"].value_or(false);
+    if (use_default && !base_path->empty())
+      return w.error(ext->get("path"), "path", "useDefault and path cannot both be set");
+    RuleSet base;
+    if (use_default) {
+      base = default_rules();
+    } else if (!base_path->empty()) {
+      if (depth >= kMaxExtendDepth)
+        return w.error(
+            ext->get("path"), "path",
+            "extends more than " + std::to_string(kMaxExtendDepth) + " files deep (or in a cycle)");
+      std::filesystem::path p(*base_path);
+      if (p.is_relative()) p = std::filesystem::path(file_name).parent_path() / p;
+      auto loaded = read_rule_file(p.string(), depth + 1);
+      if (!loaded) return w.error(ext->get("path"), "path", loaded.status().message());
+      base = std::move(*loaded);
+    } else if (!disabled->empty()) {
+      return w.error(ext->get("disabledRules"), "disabledRules",
+                     "needs useDefault = true or a path to extend");
     }
+    for (Rule& r : base.rules) {
+      if (std::find(disabled->begin(), disabled->end(), r.id) == disabled->end())
+        set.rules.push_back(std::move(r));
+    }
+    merge_allowlist(set.global_allowlist, base.global_allowlist);
+    for (auto& warning : base.warnings) set.warnings.push_back(std::move(warning));
   }
+  const size_t extended = set.rules.size();
 
   if (const toml::node* n = root.get("rules")) {
     const toml::array* arr = n->as_array();
@@ -312,12 +439,24 @@ Result<RuleSet> parse_rules(std::string_view text, std::string_view file_name) {
     if (arr->size() > kMaxRules) return top.error(n, "rules", "more than 2000 rules");
     size_t index = 0;
     for (const toml::node& item : *arr) {
-      auto rule = parse_rule(file_name, index++, *item.as_table());
+      const toml::table& t = *item.as_table();
+      const std::string id = t["id"].value_or(std::string());
+      auto same = std::find_if(set.rules.begin(), set.rules.begin() + static_cast<long>(extended),
+                               [&](const Rule& r) { return r.id == id; });
+      const bool extends_base = same != set.rules.begin() + static_cast<long>(extended);
+      auto rule = parse_rule(file_name, index++, t, set.warnings, extends_base);
       if (!rule) return rule.status();
-      auto same = std::find_if(set.rules.begin(), set.rules.end(),
-                               [&](const Rule& r) { return r.id == rule->id; });
-      if (same != set.rules.end()) {
-        *same = std::move(*rule);  // a file's own rule replaces a built-in one of that id
+      if (extends_base) {
+        merge_rule(*same, std::move(*rule), t);
+      } else if (auto twin =
+                     std::find_if(set.rules.begin() + static_cast<long>(extended), set.rules.end(),
+                                  [&](const Rule& r) { return r.id == id; });
+                 twin != set.rules.end()) {
+        // As gitleaks does: the later rule of that id is the one that runs.
+        set.warnings.push_back(std::string(file_name) + ":" +
+                               std::to_string(t.source().begin.line) + ": rule '" + id +
+                               "' is defined twice; the later one is used");
+        *twin = std::move(*rule);
       } else {
         set.rules.push_back(std::move(*rule));
       }
@@ -328,17 +467,39 @@ Result<RuleSet> parse_rules(std::string_view text, std::string_view file_name) {
     return invalid_argument(std::string(file_name) +
                             ": no rules: add [[rules]] or [extend] useDefault = true");
   }
+  // Composite rules name rules that exist (after extending and disabling).
+  for (const Rule& r : set.rules) {
+    for (const RequiredRule& q : r.required) {
+      if (q.id == r.id)
+        return invalid_argument(std::string(file_name) + ": rule '" + r.id +
+                                "': field 'required': a rule cannot require itself");
+      if (std::none_of(set.rules.begin(), set.rules.end(),
+                       [&](const Rule& o) { return o.id == q.id; }))
+        return invalid_argument(std::string(file_name) + ": rule '" + r.id +
+                                "': field 'required': no rule with id '" + q.id + "'");
+    }
+  }
   return set;
 }
 
-Result<RuleSet> load_rules(const std::string& path) {
+Result<RuleSet> read_rule_file(const std::string& path, int depth) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return not_found("rule file " + path + " cannot be read: check the --config path");
   std::string text;
   text.resize(kMaxRuleFileBytes + 1);
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<size_t>(in.gcount()));
-  return parse_rules(text, path);
+  return parse_rules_at(text, path, depth);
+}
+
+}  // namespace
+
+Result<RuleSet> parse_rules(std::string_view text, std::string_view file_name) {
+  return parse_rules_at(text, file_name, 0);
+}
+
+Result<RuleSet> load_rules(const std::string& path) {
+  return read_rule_file(path, 0);
 }
 
 }  // namespace ferry::scan

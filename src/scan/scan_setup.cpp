@@ -41,6 +41,7 @@ Result<ScanSetup> prepare_scan(const std::string& root_dir, const ScanOptions& o
 }
 
 void finish_report(const ScanSetup& setup, ScanReport& report) {
+  report.warnings = setup.detector->rules().warnings;
   std::vector<Finding> kept;
   kept.reserve(report.findings.size());
   for (Finding& f : report.findings) {

@@ -129,10 +129,8 @@ void add_health_routes(HttpServer& http, ControlPlane& cp) {
     auto config = cp.config();
     for (const auto& env : config->environments)
       for (AgentClient* a : cp.agents_for(env.name)) {
-        auto* h = dynamic_cast<HttpAgentClient*>(a);
-        if (!h) continue;
-        Status s = h->health();
-        checks["agent " + h->address()] = s.ok() ? "ok" : s.message();
+        Status s = a->health();
+        checks["agent " + a->name() + " (" + a->address() + ")"] = s.ok() ? "ok" : s.message();
         ok &= s.ok();
       }
     if (!detailed) return HttpResponse::json(Json{{"ok", ok}}, ok ? 200 : 503);

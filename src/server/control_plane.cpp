@@ -63,6 +63,10 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
       return invalid_argument("server.scan_ignore_file " + config->server.scan_ignore_file +
                               " cannot be read");
   }
+  // One server per data dir and store: taken before the store is opened (and migrated).
+  auto locks = DataDirLock::acquire_for_server(config->server.data_dir, config->server.store);
+  if (!locks.ok()) return locks.status();
+  cp->locks_ = std::move(*locks);
   auto store = open_store(config->server.store);
   if (!store.ok()) return store.status().with_context("server.store");
   cp->store_ = std::move(*store);
@@ -210,7 +214,7 @@ Status ControlPlane::start() {
     if (!ep.ok()) return ep.status().with_context("agent " + a.name);
     auto token = read_token_file(a.token_file);
     if (!token.ok()) return token.status().with_context("agent " + a.name);
-    agents_[a.name] = std::make_unique<HttpAgentClient>(*ep, *token);
+    agents_[a.name] = std::make_unique<HttpAgentClient>(*ep, *token, 3000, a.name);
   }
 
   HttpServerOptions ho;
@@ -248,6 +252,12 @@ Status ControlPlane::start() {
     } while (!watch_cv_.wait_for(lk, std::chrono::milliseconds(opts_.audit_head_log_ms),
                                  [this] { return stopping_; }));
   });
+  if (config->server.backups.every_ms > 0) {
+    backups_ = std::make_unique<ops::BackupScheduler>(
+        config->server, config->path, "", [this](const ops::BackupOutcome& o) { on_backup(o); });
+    backups_->start();
+  }
+  for (auto& l : locks_) (void)l.describe_owner(http_->address());  // only improves a message
   audit("server", "server.start", "", "", "", "",
         Json{{"listen", http_->address()}, {"config", config->path}});
   log_->info("ferry server listening", {{"address", http_->address()}});
@@ -262,6 +272,7 @@ void ControlPlane::stop() {
   watch_cv_.notify_all();
   if (watchdog_.joinable()) watchdog_.join();
   if (head_logger_.joinable()) head_logger_.join();
+  if (backups_) backups_->stop();
   hub_.close_all();
   if (http_) http_->stop();
   if (engine_) engine_->stop();
@@ -300,6 +311,28 @@ std::string ControlPlane::audit_head_text() {
   auto h = store_->audit_head();
   if (!h.ok() || h->seq == 0) return "";
   return std::to_string(h->seq) + ":" + h->hash;
+}
+
+void ControlPlane::on_backup(const ops::BackupOutcome& o) {
+  if (o.ok) {
+    log_->info("backup made", {{"dir", o.dir},
+                               {"seconds", o.backup_seconds},
+                               {"drill_seconds", o.drill_seconds},
+                               {"pruned", o.pruned}});
+    audit("server", "backup.created", "", "", "", "",
+          Json{{"dir", o.dir}, {"drill_seconds", o.drill_seconds}});
+    return;
+  }
+  log_->error("backup failed", {{"dir", o.dir}, {"error", o.error}});
+  audit("server", "backup.failed", "", "", "", "", Json{{"dir", o.dir}, {"error", o.error}});
+  if (!notifier_) return;
+  NotificationEvent n;
+  n.kind = EventKind::kBackupFailed;
+  n.actor = "ferry";
+  n.reason = masker_->mask(o.error);
+  n.audit_head = audit_head_text();
+  n.time = clock_.now();
+  notifier_->notify(n);
 }
 
 void ControlPlane::handle_event(const DeploymentEvent& e, const DeploymentRecord& d) {

@@ -23,7 +23,9 @@
 #include "engine/engine.h"
 #include "governance/secret_box.h"
 #include "notify/dispatcher.h"
+#include "ops/backup_scheduler.h"
 #include "server/auth.h"
+#include "server/data_dir_lock.h"
 #include "server/event_hub.h"
 #include "server/local_agent.h"
 #include "server/server_metrics.h"
@@ -33,12 +35,13 @@ namespace ferry {
 
 struct ServerOptions {
   std::string config_path = "ferry.yaml";
-  std::string listen;        // overrides server.listen
-  std::string store_url;     // overrides server.store
-  std::string agent_listen;  // local agent address: "" = unix:DATA_DIR/agent.sock, HOST:PORT, unix:PATH
-  bool local_agent = true;   // false: only the agents listed in ferry.yaml
+  std::string listen;     // overrides server.listen
+  std::string store_url;  // overrides server.store
+  std::string
+      agent_listen;  // local agent address: "" = unix:DATA_DIR/agent.sock, HOST:PORT, unix:PATH
+  bool local_agent = true;  // false: only the agents listed in ferry.yaml
   std::string log_level = "info";
-  std::string log_file;  // "" = stderr
+  std::string log_file;            // "" = stderr
   int audit_head_log_ms = 60'000;  // how often the audit head is logged ("audit head")
 };
 
@@ -96,6 +99,8 @@ class ControlPlane {
   const SecretBox& secret_box() const { return *secret_box_; }
   Masker& masker() { return *masker_; }
   ServerMetrics& metrics() { return *metrics_; }
+  // Scheduled backups; null when server.backups is not set.
+  const ops::BackupScheduler* backups() const { return backups_.get(); }
   // Decrypted secrets of an app in an environment (for injection into instances).
   std::map<std::string, std::string> secrets_for(const std::string& app, const std::string& env);
 
@@ -103,9 +108,11 @@ class ControlPlane {
   explicit ControlPlane(ServerOptions options);
   GateDecision check_gates(const DeploymentRecord& d);
   void handle_event(const DeploymentEvent& e, const DeploymentRecord& d);
+  void on_backup(const ops::BackupOutcome& o);
   void add_routes();
 
   ServerOptions opts_;
+  std::vector<DataDirLock> locks_;  // held for the object's lifetime (data_dir_lock.h)
   std::shared_ptr<const Config> config_;
   std::unique_ptr<Logger> log_;
   std::shared_ptr<Masker> masker_;
@@ -126,7 +133,8 @@ class ControlPlane {
   DenialLimiter denials_;  // deployments whose approval request went out
   // Watches the local agent and restarts it when it dies.
   std::thread watchdog_;
-  std::thread head_logger_;  // logs the audit head every audit_head_log_ms
+  std::thread head_logger_;                        // logs the audit head every audit_head_log_ms
+  std::unique_ptr<ops::BackupScheduler> backups_;  // server.backups (none when not set)
   std::mutex watch_mu_;
   std::condition_variable watch_cv_;
   bool stopping_ = false;

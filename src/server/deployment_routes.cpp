@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/plan.h"
+#include "engine/reconciler.h"
 #include "server/control_plane.h"
 
 namespace ferry {
@@ -79,16 +80,35 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
     if (!cp.config()->environment(req.param("env")))
       return HttpResponse::error(
           not_found("environment " + req.param("env") + " is not configured"));
+    // Per host, read at once: what it runs and reports, and what it should (the
+    // reconciler's desired generation); `behind` when it has not taken that yet.
+    const auto hosts = cp.agents_for(req.param("env"));
+    const std::string agent_app = agent_app_name(req.param("app"), req.param("env"));
+    auto reads = fan_out<Result<AppStatus>>(
+        hosts.size(), [&](size_t i) { return hosts[i]->app_status(agent_app); });
+    std::map<std::string, AgentStanding> standing;
+    for (const auto& st : cp.engine().reconciler().standings())
+      if (st.app == req.param("app") && st.env == req.param("env")) standing[st.agent] = st;
     Json agents = Json::array();
-    for (AgentClient* a : cp.agents_for(req.param("env"))) {
-      auto s = a->app_status(agent_app_name(req.param("app"), req.param("env")));
+    for (size_t i = 0; i < hosts.size(); ++i) {
+      AgentClient* a = hosts[i];
       Json j;
-      if (s.ok()) {
-        to_json(j, *s);
+      if (reads[i].ok()) {
+        to_json(j, *reads[i]);
+        j["reachable"] = true;
       } else {
-        j = Json{{"error", s.status().message()}};
+        j = Json{{"error", reads[i].status().message()},
+                 {"reachable", !is_unreachable(reads[i].status())}};
       }
-      if (auto* h = dynamic_cast<HttpAgentClient*>(a)) j["agent"] = h->address();
+      j["agent"] = a->name();
+      j["address"] = a->address();
+      if (auto it = standing.find(a->name()); it != standing.end()) {
+        const int64_t reported = reads[i].ok() ? reads[i]->generation
+                                               : it->second.reported_generation;
+        j["desired_generation"] = it->second.desired_generation;
+        j["behind"] = reported < it->second.desired_generation;
+        if (!it->second.last_error.empty()) j["last_error"] = it->second.last_error;
+      }
       agents.push_back(std::move(j));
     }
     return HttpResponse::json(

@@ -94,9 +94,10 @@ Status LocalAgent::load_or_create_token() {
 std::unique_ptr<HttpAgentClient> LocalAgent::client(int timeout_ms) const {
   const std::string path = unix_socket_path(address_);
   if (!path.empty())
-    return std::make_unique<HttpAgentClient>(HttpAgentClient::UnixSocket{path}, token_, timeout_ms);
+    return std::make_unique<HttpAgentClient>(HttpAgentClient::UnixSocket{path}, token_, timeout_ms,
+                                             "local");
   auto ep = parse_endpoint(address_);
-  return std::make_unique<HttpAgentClient>(ep.ok() ? *ep : Endpoint{}, token_, timeout_ms);
+  return std::make_unique<HttpAgentClient>(ep.ok() ? *ep : Endpoint{}, token_, timeout_ms, "local");
 }
 
 bool LocalAgent::healthy() const {

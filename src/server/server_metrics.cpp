@@ -2,6 +2,7 @@
 
 #include "agent/status_metrics.h"
 #include "core/agent_api.h"
+#include "engine/reconciler.h"
 #include "server/control_plane.h"
 #include "store/store.h"
 
@@ -58,6 +59,7 @@ ServerMetrics::ServerMetrics(ControlPlane& cp) : cp_(cp) {
   api_requests_ = must(registry_.counter("ferry_api_requests_total",
                                          "API requests by status code class", {"code_class"}));
   add_agent_callbacks();
+  add_backup_callbacks();
   // Alerted counters start at 0 for every app and environment: a series that first
   // appears at 1 has no earlier sample for increase() to compare with.
   auto config = cp_.config();
@@ -101,6 +103,42 @@ void ServerMetrics::on_request(int status) {
   api_requests_->with({std::to_string(status / 100) + "xx"}).inc();
 }
 
+void ServerMetrics::add_backup_callbacks() {
+  // Read at scrape time: the scheduler exists only when server.backups is set.
+  (void)registry_.callback(
+      "ferry_backup_last_success_timestamp_seconds",
+      "Unix time of the last backup that was made and passed its drill (0: none yet)",
+      metrics::MetricType::kGauge, {}, [this] {
+        std::vector<metrics::Sample> out;
+        if (const auto* b = cp_.backups()) out.push_back({{}, b->last_success_unix()});
+        return out;
+      });
+  (void)registry_.callback("ferry_backup_interval_seconds",
+                           "server.backups.every: how often a backup is due",
+                           metrics::MetricType::kGauge, {}, [this] {
+                             std::vector<metrics::Sample> out;
+                             if (cp_.backups())
+                               out.push_back({{}, cp_.config()->server.backups.every_ms / 1000.0});
+                             return out;
+                           });
+  (void)registry_.callback("ferry_backup_failures_total",
+                           "Scheduled backups or drills that failed since the server started",
+                           metrics::MetricType::kCounter, {}, [this] {
+                             std::vector<metrics::Sample> out;
+                             if (const auto* b = cp_.backups())
+                               out.push_back({{}, static_cast<double>(b->failures())});
+                             return out;
+                           });
+  (void)registry_.callback("ferry_backup_restore_drill_seconds",
+                           "How long the last restore drill took (the recovery-time figure)",
+                           metrics::MetricType::kGauge, {}, [this] {
+                             std::vector<metrics::Sample> out;
+                             if (const auto* b = cp_.backups())
+                               out.push_back({{}, b->last_drill_seconds()});
+                             return out;
+                           });
+}
+
 void ServerMetrics::add_agent_callbacks() {
   (void)registry_.callback("ferry_agent_up", "1 when the agent answers its health check",
                            metrics::MetricType::kGauge, {"agent"}, [this] {
@@ -109,6 +147,46 @@ void ServerMetrics::add_agent_callbacks() {
                                out.push_back({{name}, c->health().ok() ? 1.0 : 0.0});
                              return out;
                            });
+  // What the engine's calls found (no extra call): 0 once a call got no answer, until one
+  // does again.
+  (void)registry_.callback(
+      "ferry_agent_reachable", "1 when the last call of the engine to the agent was answered",
+      metrics::MetricType::kGauge, {"agent"}, [this] {
+        const auto reach = cp_.engine().reconciler().reachability();
+        std::vector<metrics::Sample> out;
+        for (const auto& [name, c] : cp_.agent_clients()) {
+          auto it = reach.find(name);
+          out.push_back({{name}, it == reach.end() || it->second.reachable ? 1.0 : 0.0});
+        }
+        return out;
+      });
+  // Generation lag: how many apps an agent has not taken the desired generation of yet,
+  // and for how long the oldest of them has been behind.
+  (void)registry_.callback(
+      "ferry_agent_apps_behind", "Apps whose desired generation the agent has not reported",
+      metrics::MetricType::kGauge, {"agent"}, [this] {
+        std::map<std::string, int> behind;
+        for (const auto& [name, c] : cp_.agent_clients()) behind[name] = 0;
+        for (const auto& st : cp_.engine().reconciler().standings())
+          if (st.behind()) ++behind[st.agent];
+        std::vector<metrics::Sample> out;
+        for (const auto& [name, n] : behind) out.push_back({{name}, static_cast<double>(n)});
+        return out;
+      });
+  (void)registry_.callback(
+      "ferry_agent_behind_seconds",
+      "How long the agent's longest-behind app has waited for its desired generation",
+      metrics::MetricType::kGauge, {"agent"}, [this] {
+        const int64_t now = to_unix_ms(cp_.clock().now());
+        std::map<std::string, double> secs;
+        for (const auto& [name, c] : cp_.agent_clients()) secs[name] = 0;
+        for (const auto& st : cp_.engine().reconciler().standings())
+          if (st.behind() && st.behind_since_ms > 0)
+            secs[st.agent] = std::max(secs[st.agent], (now - st.behind_since_ms) / 1000.0);
+        std::vector<metrics::Sample> out;
+        for (const auto& [name, v] : secs) out.push_back({{name}, v});
+        return out;
+      });
   // Every app of every environment, read from its agents at scrape time.
   register_status_metrics(registry_, {"app", "env"}, [this] {
     std::vector<StatusRow> rows;

@@ -26,6 +26,7 @@ class ServerMetrics {
 
  private:
   void add_agent_callbacks();
+  void add_backup_callbacks();
 
   ControlPlane& cp_;
   metrics::Registry registry_;

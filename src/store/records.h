@@ -106,4 +106,16 @@ struct EnvReleaseRecord {
   int64_t at_ms = 0;
 };
 
+// What one agent should run for one app in one environment (the reconciler drives the
+// agent to it, engine/reconciler.h). `spec` describes the desired state without secret
+// values (releases, counts, weight); the server rebuilds the agent's state from it.
+struct AgentDesiredRecord {
+  std::string agent;  // agents.NAME, "local" for the server's own
+  std::string app, env;
+  int64_t generation = 0;
+  Json spec = Json::object();
+  std::string deployment_id;  // the deployment that set it ("" = a refresh)
+  int64_t updated_at_ms = 0;
+};
+
 }  // namespace ferry

@@ -56,6 +56,12 @@ class Store {
   virtual Result<bool> release_succeeded_in(const std::string& app, const std::string& release,
                                             const std::string& env) = 0;
 
+  // Per-agent desired state (the reconciler's). put_agent_desired writes `r` unless the
+  // stored generation for (agent, app, env) is higher (then it is a no-op: a late write
+  // never undoes a newer one). list_agent_desired: all rows, by agent, app, env.
+  virtual Status put_agent_desired(const AgentDesiredRecord& r) = 0;
+  virtual Result<std::vector<AgentDesiredRecord>> list_agent_desired() = 0;
+
   // Tokens.
   virtual Status create_token(const TokenRecord& t) = 0;
   virtual Result<TokenRecord> get_token(const std::string& id) = 0;

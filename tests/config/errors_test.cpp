@@ -225,6 +225,27 @@ TEST(ConfigErrors, LocalAgentPortRangeAndLogs) {
   EXPECT_EQ(ok.config->local_agent.log_max_bytes, 512 * 1024);
 }
 
+TEST(ConfigErrors, ScheduledBackups) {
+  const std::string top = std::string(kMinimal) + "server:\n";
+  EXPECT_CONFIG_ERROR(top + "  backups: {every: 1m}\n", "server.backups.every", "", 12);
+  EXPECT_CONFIG_ERROR(top + "  backups: {every: 30d}\n", "server.backups.every", "", 12);
+  EXPECT_CONFIG_ERROR(top + "  backups: {keep: 3}\n", "server.backups", "needs `every`", 12);
+  EXPECT_CONFIG_ERROR(top + "  backups: {every: 6h, keep: 0}\n", "server.backups.keep", "", 12);
+  EXPECT_CONFIG_ERROR(top + "  backups: {every: 6h, kept: 3}\n", "server.backups.kept", "", 12);
+  // A setting the server cannot carry out is refused here, not at the first backup.
+  EXPECT_CONFIG_ERROR(top + "  store: postgres://ferry@db/ferry\n  backups: {every: 6h}\n",
+                      "server.backups", "SQLite", 13);
+  auto ok = check_config(top + "  backups: {every: 6h, keep: 7, dir: /var/backups/ferry, drill: "
+                               "false}\n",
+                         "ferry.yaml");
+  ASSERT_TRUE(ok.errors.empty()) << testing::dump(ok.errors);
+  ASSERT_TRUE(ok.config.has_value());
+  EXPECT_EQ(ok.config->server.backups.every_ms, 6 * 3'600'000);
+  EXPECT_EQ(ok.config->server.backups.keep, 7);
+  EXPECT_EQ(ok.config->server.backups.dir, "/var/backups/ferry");
+  EXPECT_FALSE(ok.config->server.backups.drill);
+}
+
 TEST(ConfigErrors, CanaryWeights) {
   auto canary = [](const std::string& steps) {
     return with_app("    strategy:\n      canary:\n        steps: " + steps + "\n");

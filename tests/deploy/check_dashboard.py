@@ -25,6 +25,8 @@ EXPOSED = {
     "ferry_deployments_total", "ferry_rollbacks_total", "ferry_deployment_duration_seconds",
     "ferry_instance_up", "ferry_instance_restarts_total", "ferry_health_check_failures_total",
     "ferry_hook_duration_seconds", "ferry_notifications_total", "ferry_agent_up",
+    "ferry_backup_last_success_timestamp_seconds", "ferry_backup_interval_seconds",
+    "ferry_backup_failures_total", "ferry_backup_restore_drill_seconds",
 }
 HISTOGRAMS = {"ferry_router_request_duration_seconds", "ferry_deployment_duration_seconds",
               "ferry_hook_duration_seconds"}

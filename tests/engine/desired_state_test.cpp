@@ -80,8 +80,15 @@ TEST_F(BuildDesiredState, ListsInstancesOfBothReleasesWithUniqueIdsAndTheSplit) 
   EXPECT_EQ(d.weights, (std::map<std::string, int>{{"v1", 90}, {"v2", 10}}));
   const auto& env = d.instances[0].run.env;
   EXPECT_EQ(env.at("GREETING"), "hi");
-  EXPECT_EQ(env.at("FERRY_APP"), "web");
-  EXPECT_EQ(env.at("FERRY_ENV"), "staging");
+  // The app and environment travel as fields of the desired state, not in the env map
+  // (the agent sets FERRY_APP / FERRY_ENV from them).
+  EXPECT_EQ(d.app_name, "web");
+  EXPECT_EQ(d.env, "staging");
+  EXPECT_EQ(env.count("FERRY_APP"), 0u);
+  Json wire;
+  to_json(wire, d);
+  EXPECT_EQ(wire.value("app_name", ""), "web");
+  EXPECT_EQ(wire.value("env", ""), "staging");
   EXPECT_EQ(env.at("FERRY_RELEASE"), "v2");
 }
 

@@ -66,7 +66,11 @@ class EngineFixture : public ::testing::Test {
     ctx.clock = &clock_;
     ctx.log = log_.get();
     ctx.masker = log_->masker();
-    ctx.agents = [this](const std::string&) { return std::vector<AgentClient*>{&agent_}; };
+    ctx.agents = [this](const std::string&) {
+      std::vector<AgentClient*> all{&agent_};
+      all.insert(all.end(), more_agents_.begin(), more_agents_.end());
+      return all;
+    };
     ctx.gates = gates_;
     ctx.secrets = [this](const std::string&, const std::string&) { return secrets_; };
     engine_ = std::make_unique<Engine>(ctx, std::make_shared<const Config>(config_));
@@ -101,6 +105,7 @@ class EngineFixture : public ::testing::Test {
   SystemClock clock_;
   Config config_;
   testing::FakeAgent agent_;
+  std::vector<AgentClient*> more_agents_;  // other hosts of the environment (partition tests)
   std::function<GateDecision(const DeploymentRecord&)> gates_;
   std::map<std::string, std::string> secrets_;
   std::unique_ptr<Engine> engine_;

@@ -4,8 +4,11 @@
 // agent; this one makes strategy and rollback decisions deterministic and fast.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <random>
 #include <set>
 
@@ -22,7 +25,26 @@ class FakeAgent final : public AgentClient {
     bool crash = false;
   };
 
+  explicit FakeAgent(std::string name = "local") : name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  std::string address() const override { return "fake://" + name_; }
+  Status health() override { return cut_status(); }
+
+  // A partition: every call fails as a real client's would (kDeadlineExceeded) after
+  // `delay_ms`, until restored.
+  void cut(int delay_ms = 0) {
+    delay_ms_ = delay_ms;
+    cut_ = true;
+  }
+  void restore() { cut_ = false; }
+  // Calls in flight on every FakeAgent sharing `counter` (parallelism of the engine).
+  void share_in_flight(std::atomic<int>* now, std::atomic<int>* max) {
+    in_flight_ = now;
+    max_in_flight_ = max;
+  }
+
   Status put_app(const AppDesiredState& s) override {
+    FERRY_RETURN_IF_ERROR(cut_status());
     std::lock_guard lock(mu_);
     ++puts_;
     auto& app = apps_[s.app];
@@ -46,6 +68,7 @@ class FakeAgent final : public AgentClient {
 
   Status set_weights(const std::string& app, int64_t generation,
                      const std::map<std::string, int>& w) override {
+    FERRY_RETURN_IF_ERROR(cut_status());
     std::lock_guard lock(mu_);
     auto& a = apps_[app];
     if (generation < a.generation) return Status::Ok();
@@ -56,6 +79,7 @@ class FakeAgent final : public AgentClient {
   }
 
   Result<AppStatus> app_status(const std::string& app) override {
+    FERRY_RETURN_IF_ERROR(cut_status());
     std::lock_guard lock(mu_);
     auto& a = apps_[app];
     for (auto& i : a.instances) {
@@ -102,6 +126,7 @@ class FakeAgent final : public AgentClient {
   }
 
   Status remove_app(const std::string& app) override {
+    FERRY_RETURN_IF_ERROR(cut_status());
     std::lock_guard lock(mu_);
     apps_.erase(app);
     return Status::Ok();
@@ -110,6 +135,10 @@ class FakeAgent final : public AgentClient {
   void set_behaviour(const std::string& release, ReleaseBehaviour b) {
     std::lock_guard lock(mu_);
     behaviour_[release] = b;
+  }
+  int64_t generation(const std::string& app) {
+    std::lock_guard lock(mu_);
+    return apps_[app].generation;
   }
   std::map<std::string, int> weights(const std::string& app) {
     std::lock_guard lock(mu_);
@@ -135,6 +164,20 @@ class FakeAgent final : public AgentClient {
   }
 
  private:
+  Status cut_status() {
+    if (in_flight_) {
+      const int now = ++*in_flight_;
+      int seen = max_in_flight_->load();
+      while (now > seen && !max_in_flight_->compare_exchange_weak(seen, now)) {
+      }
+    }
+    if (cut_ && delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    if (in_flight_) --*in_flight_;
+    if (cut_) return Status(Code::kDeadlineExceeded, "agent " + name_ + " (" + address() +
+                                                         "): connecting timed out");
+    return Status::Ok();
+  }
+
   struct App {
     int64_t generation = 0;
     std::map<std::string, int> weights;
@@ -149,6 +192,11 @@ class FakeAgent final : public AgentClient {
   std::mt19937 rng_{42};
   int requests_per_poll_ = 40;
   int puts_ = 0;
+  std::string name_;
+  std::atomic<bool> cut_{false};
+  std::atomic<int> delay_ms_{0};
+  std::atomic<int>* in_flight_ = nullptr;
+  std::atomic<int>* max_in_flight_ = nullptr;
 };
 
 }  // namespace ferry::testing

@@ -23,12 +23,18 @@ NotificationEvent sample(EventKind kind) {
 }
 
 TEST(EventKinds, NamesRoundTrip) {
-  EXPECT_EQ(all_event_kinds().size(), 7u);
+  EXPECT_EQ(all_event_kinds().size(), 8u);
   for (EventKind k : all_event_kinds()) EXPECT_EQ(parse_event_kind(event_kind_name(k)), k);
   EXPECT_EQ(parse_event_kind("rolled_back"), EventKind::kRolledBack);
   EXPECT_FALSE(parse_event_kind("rollback"));
   EXPECT_TRUE(is_failure(EventKind::kFailed));
   EXPECT_FALSE(is_failure(EventKind::kSucceeded));
+  EXPECT_TRUE(is_failure(EventKind::kBackupFailed));
+  // Not about a deployment: the summary does not pretend there is an app.
+  NotificationEvent b;
+  b.kind = EventKind::kBackupFailed;
+  b.reason = "store file data/ferry.db does not exist";
+  EXPECT_EQ(event_summary(b), "ferry: backup failed (store file data/ferry.db does not exist)");
 }
 
 TEST(Payloads, SlackHasTextBlocksAndEscapes) {

@@ -145,8 +145,6 @@ TEST(RuleParser, ErrorMessages) {
                {"rule 'g'", "secretGroup", "only 1 groups"});
   expect_error("[[rules]]\nid = \"e\"\nregex = 'a'\nentropy = \"high\"\n", {"rule 'e'", "entropy"});
   expect_error("[[rules]]\nid = \"k\"\nregex = 'a'\nkeywords = \"x\"\n", {"keywords", "array"});
-  expect_error("[[rules]]\nid = \"u\"\nregex = 'a'\nregexx = 'b'\n",
-               {"rule 'u'", "field 'regexx'", "unknown field"});
   expect_error("[[rules]]\ndescription = \"no id\"\nregex = 'a'\n", {"rules[0]", "field 'id'"});
   expect_error("[[rules]]\nid = \"n\"\n", {"rule 'n'", "needs a regex"});
   expect_error("[[rules]]\nid = \"a\"\nregex = 'a'\n[[rules.allowlists]]\nregexTarget = \"body\"\n",

@@ -69,6 +69,15 @@ CREATE TABLE secrets (
 CREATE UNIQUE INDEX deployments_one_active ON deployments (app, env)
   WHERE state NOT IN ('succeeded', 'failed', 'rolled_back', 'aborted');
 )sql"},
+      // Many hosts: what every agent should run, kept so a reconciler can drive agents
+      // that missed a change (a partition, a restart of either side) to it.
+      {4, "per-agent desired state",
+       R"sql(
+CREATE TABLE agent_desired (
+  agent TEXT NOT NULL, app TEXT NOT NULL, env TEXT NOT NULL, generation INTEGER NOT NULL,
+  spec TEXT NOT NULL DEFAULT '{}', deployment_id TEXT NOT NULL DEFAULT '',
+  updated_at_ms INTEGER NOT NULL, PRIMARY KEY (agent, app, env));
+)sql"},
   };
   return kMigrations;
 }

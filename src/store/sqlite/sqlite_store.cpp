@@ -382,6 +382,33 @@ Result<bool> SqliteStore::release_succeeded_in(const std::string& app, const std
   return found;
 }
 
+Status SqliteStore::put_agent_desired(const AgentDesiredRecord& r) {
+  std::lock_guard lock(mu_);
+  Statement q(*db_,
+              "INSERT INTO agent_desired VALUES (?,?,?,?,?,?,?) ON CONFLICT (agent, app, env) DO "
+              "UPDATE SET generation = excluded.generation, spec = excluded.spec, deployment_id "
+              "= excluded.deployment_id, updated_at_ms = excluded.updated_at_ms WHERE "
+              "excluded.generation >= agent_desired.generation");
+  q.bind(1, r.agent).bind(2, r.app).bind(3, r.env).bind(4, r.generation).bind(5, dump_json(r.spec))
+      .bind(6, r.deployment_id).bind(7, r.updated_at_ms);
+  return q.exec();
+}
+
+Result<std::vector<AgentDesiredRecord>> SqliteStore::list_agent_desired() {
+  std::lock_guard lock(mu_);
+  Statement q(*db_,
+              "SELECT agent, app, env, generation, spec, deployment_id, updated_at_ms FROM "
+              "agent_desired ORDER BY agent, app, env");
+  std::vector<AgentDesiredRecord> out;
+  while (q.step()) {
+    auto spec = parse_json(q.text(4));
+    out.push_back({q.text(0), q.text(1), q.text(2), q.integer(3),
+                   spec.ok() ? *spec : Json::object(), q.text(5), q.integer(6)});
+  }
+  FERRY_RETURN_IF_ERROR(q.status());
+  return out;
+}
+
 Status SqliteStore::create_token(const TokenRecord& t) {
   std::lock_guard lock(mu_);
   Statement q(*db_, "INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?,?)");

@@ -34,6 +34,8 @@ class SqliteStore final : public Store {
   Result<std::vector<EnvReleaseRecord>> list_env_releases(const std::string& app) override;
   Result<bool> release_succeeded_in(const std::string& app, const std::string& release,
                                     const std::string& env) override;
+  Status put_agent_desired(const AgentDesiredRecord& r) override;
+  Result<std::vector<AgentDesiredRecord>> list_agent_desired() override;
   Status create_token(const TokenRecord& t) override;
   Result<TokenRecord> get_token(const std::string& id) override;
   Result<std::vector<TokenRecord>> list_tokens() override;
