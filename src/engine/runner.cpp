@@ -44,7 +44,7 @@ void DeploymentRunner::enter_step(int index, const PlanStep* step) {
   control_->promote = false;
 }
 
-Status DeploymentRunner::commit(const std::string& type, int step, const std::string& message,
+Status DeploymentRunner::commit(EventType type, int step, const std::string& message,
                                 const Json& data) {
   d_.updated_at_ms = to_unix_ms(ctx_.clock->now());
   DeploymentEvent e{.deployment_id = d_.id,
@@ -63,7 +63,7 @@ Status DeploymentRunner::commit(const std::string& type, int step, const std::st
                              {"app", d_.app},
                              {"env", d_.env},
                              {"release", d_.release},
-                             {"event", type},
+                             {"event", std::string(to_string(type))},
                              {"step", step}});
   if (ctx_.on_event) ctx_.on_event(e, d_);
   return s;
@@ -72,10 +72,10 @@ Status DeploymentRunner::commit(const std::string& type, int step, const std::st
 void DeploymentRunner::run() {
   const AppSpec* spec = config_->app(d_.app);
   if (!spec) {
-    d_.state = "failed";
+    d_.state = DeploymentState::kFailed;
     d_.reason = "app " + d_.app + " is no longer in the configuration";
     d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
-    (void)commit("failed", -1, d_.reason);
+    (void)commit(EventType::kFailed, -1, d_.reason);
     return;
   }
   app_ = config_->app_for_env(*spec, d_.env);
@@ -87,7 +87,7 @@ void DeploymentRunner::run() {
     if (orr.ok()) old_rel_ = *orr;
   }
 
-  if (d_.state == "pending" || d_.state == "waiting") {
+  if (d_.state == DeploymentState::kPending || d_.state == DeploymentState::kWaiting) {
     if (!pass_gates()) return;
   }
 
@@ -120,18 +120,18 @@ void DeploymentRunner::run() {
                 Json::object(), false);
       return;
     }
-    (void)commit("resumed", d_.current_step,
+    (void)commit(EventType::kResumed, d_.current_step,
                  "resuming step " + std::to_string(d_.current_step + 1) + " after a restart");
   }
-  if (d_.state != "paused") {
-    d_.state = "running";
+  if (d_.state != DeploymentState::kPaused) {
+    d_.state = DeploymentState::kRunning;
   }
 
   for (; index < static_cast<int>(plan_.size()); ++index) {
     const PlanStep& step = plan_[index];
     d_.current_step = index;
     d_.step_state = "running";
-    if (!commit("step_started", index, step.describe(), step).ok()) return;
+    if (!commit(EventType::kStepStarted, index, step.describe(), step).ok()) return;
     enter_step(index, &step);
     StepResult r = run_step(index, step);
     enter_step(index, nullptr);
@@ -145,7 +145,8 @@ void DeploymentRunner::run() {
       return;
     }
     d_.step_state = "done";
-    if (!commit("step_finished", index, step.describe() + ": done", r.details).ok()) return;
+    if (!commit(EventType::kStepFinished, index, step.describe() + ": done", r.details).ok())
+      return;
   }
 }
 
@@ -154,23 +155,23 @@ bool DeploymentRunner::pass_gates() {
     GateDecision g;
     if (ctx_.gates) g = ctx_.gates(d_);
     if (g.verdict == GateDecision::Verdict::kGo) {
-      d_.state = "running";
+      d_.state = DeploymentState::kRunning;
       d_.reason.clear();
-      if (!commit("gates_passed", -1, "all gates passed").ok()) return false;
+      if (!commit(EventType::kGatesPassed, -1, "all gates passed").ok()) return false;
       if (ctx_.audit) ctx_.audit("deployment.start", d_, Json::object());
       return true;
     }
     if (g.verdict == GateDecision::Verdict::kRefuse) {
-      d_.state = "failed";
+      d_.state = DeploymentState::kFailed;
       d_.reason = g.reason;
       d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
-      (void)commit("gate_refused", -1, g.reason);
+      (void)commit(EventType::kGateRefused, -1, g.reason);
       return false;
     }
-    if (d_.state != "waiting" || d_.reason != g.reason) {
-      d_.state = "waiting";
+    if (d_.state != DeploymentState::kWaiting || d_.reason != g.reason) {
+      d_.state = DeploymentState::kWaiting;
       d_.reason = g.reason;
-      if (!commit("gate_waiting", -1, "waiting: " + g.reason).ok()) return false;
+      if (!commit(EventType::kGateWaiting, -1, "waiting: " + g.reason).ok()) return false;
     }
     std::unique_lock lock(control_->mu);
     control_->cv.wait_for(lock, std::chrono::seconds(1),
@@ -179,10 +180,10 @@ bool DeploymentRunner::pass_gates() {
     if (control_->stop) return false;
     if (control_->abort) {
       lock.unlock();
-      d_.state = "aborted";
+      d_.state = DeploymentState::kAborted;
       d_.reason = "aborted while waiting for gates";
       d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
-      (void)commit("aborted", -1, d_.reason);
+      (void)commit(EventType::kAborted, -1, d_.reason);
       return false;
     }
   }
@@ -282,13 +283,13 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::wait(
     if (flag(&Engine::Control::stop)) return StepResult{Outcome::kStop};
     if (flag(&Engine::Control::abort)) return StepResult{Outcome::kAbort, "aborted by request"};
     if (flag(&Engine::Control::pause)) {
-      if (d_.state != "paused") {
-        d_.state = "paused";
-        (void)commit("paused", d_.current_step, "paused");
+      if (d_.state != DeploymentState::kPaused) {
+        d_.state = DeploymentState::kPaused;
+        (void)commit(EventType::kPaused, d_.current_step, "paused");
       }
-    } else if (d_.state == "paused") {
-      d_.state = "running";
-      (void)commit("resumed", d_.current_step, "resumed");
+    } else if (d_.state == DeploymentState::kPaused) {
+      d_.state = DeploymentState::kRunning;
+      (void)commit(EventType::kResumed, d_.current_step, "resumed");
     }
     if (wake_on_promote && flag(&Engine::Control::promote, true)) {
       promoted_ = true;
@@ -298,7 +299,7 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::wait(
       if (auto r = tick()) return r;
     }
     const int64_t elapsed = ctx_.clock->monotonic_ms() - start;
-    if (ms >= 0 && elapsed >= ms && d_.state != "paused") return std::nullopt;
+    if (ms >= 0 && elapsed >= ms && d_.state != DeploymentState::kPaused) return std::nullopt;
     std::unique_lock lock(control_->mu);
     control_->cv.wait_for(lock, std::chrono::milliseconds(kPollMs), [&] {
       return control_->stop || control_->abort || (wake_on_promote && control_->promote);
@@ -400,7 +401,7 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
     const std::string why = fmt::format("{}", fmt::join(v->reasons, "; "));
     Json data{
         {"verdict", "fail"}, {"test", "sprt"}, {"reasons", v->reasons}, {"metrics", v->metrics}};
-    (void)commit("analysis", d_.current_step, "analysis failed: " + why, data);
+    (void)commit(EventType::kAnalysis, d_.current_step, "analysis failed: " + why, data);
     return StepResult{Outcome::kFail, why, Json{{"analysis", v->metrics}}};
   };
   auto tick = [&]() -> std::optional<StepResult> {
@@ -417,7 +418,7 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
     last_analysis_ms_ = now;
     last = evaluate(st.ok() ? &*st : nullptr);
     if (last && last->verdict == Verdict::kFail) {
-      (void)commit("analysis", d_.current_step,
+      (void)commit(EventType::kAnalysis, d_.current_step,
                    "analysis failed: " + fmt::format("{}", fmt::join(last->reasons, "; ")),
                    Json{{"verdict", "fail"},
                         {"test", "interval"},
@@ -430,7 +431,7 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
   };
   const bool until_promote = step.kind == PlanStep::Kind::kPause && step.until_promote;
   if (until_promote)
-    (void)commit("waiting_promote", d_.current_step, "waiting for `ferry promote`");
+    (void)commit(EventType::kWaitingPromote, d_.current_step, "waiting for `ferry promote`");
   // A promote ends any pause, timed or not; an analysis step is not promotable.
   auto r = wait(until_promote ? -1 : step.duration_ms, !is_analysis, tick);
   if (r) return *r;
@@ -444,7 +445,7 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
               {"reasons", last->reasons},
               {"metrics", last->metrics}};
     (void)commit(
-        "analysis", d_.current_step,
+        EventType::kAnalysis, d_.current_step,
         fmt::format("analysis {}: {}", to_string(last->verdict), fmt::join(last->reasons, "; ")),
         data);
     if (last->verdict == Verdict::kPass) return {Outcome::kDone, "", data};
@@ -517,13 +518,13 @@ DeploymentRunner::StepResult DeploymentRunner::step_hooks(const std::string& pha
     static const Masker kNone;
     auto r = run_hook(h, env, ctx_.masker ? *ctx_.masker : kNone, app_.run.user);
     if (!r.ok()) {
-      (void)commit("hook_failed", d_.current_step, r.status().message(),
+      (void)commit(EventType::kHookFailed, d_.current_step, r.status().message(),
                    Json{{"hook", h.name}, {"phase", phase}});
       return {Outcome::kFail, r.status().message()};
     }
     Json j{{"hook", h.name},          {"phase", phase},      {"exit_code", r->exit_code},
            {"attempts", r->attempts}, {"output", r->output}, {"duration_ms", r->duration_ms}};
-    (void)commit("hook_finished", d_.current_step,
+    (void)commit(EventType::kHookFinished, d_.current_step,
                  fmt::format("hook {} ({}) succeeded in {:.0f} ms", h.name, phase, r->duration_ms),
                  j);
     results.push_back(j);
@@ -535,7 +536,7 @@ DeploymentRunner::StepResult DeploymentRunner::step_finish() {
   const int64_t now = to_unix_ms(ctx_.clock->now());
   Status s = ctx_.store->set_env_release({d_.app, d_.env, d_.release, d_.id, now});
   if (!s.ok()) return {Outcome::kFail, s.message()};
-  d_.state = "succeeded";
+  d_.state = DeploymentState::kSucceeded;
   d_.reason.clear();
   d_.finished_at_ms = now;
   if (ctx_.audit) ctx_.audit("deployment.succeeded", d_, Json::object());
@@ -562,9 +563,9 @@ void DeploymentRunner::roll_back(const std::string& reason, const Json& details,
   const int64_t traffic_ms = ctx_.clock->monotonic_ms() - t0;
   data["traffic_restored_ms"] = traffic_ms;
   if (!w.ok()) data["weight_error"] = w.message();
-  d_.state = "rolling_back";
+  d_.state = DeploymentState::kRollingBack;
   d_.reason = reason;
-  (void)commit("rollback_started", d_.current_step,
+  (void)commit(EventType::kRollbackStarted, d_.current_step,
                fmt::format("rolling back: {} (traffic on {} after {} ms)", reason,
                            old_rel_ ? d_.previous_release : "nothing", traffic_ms),
                data);
@@ -575,11 +576,12 @@ void DeploymentRunner::roll_back(const std::string& reason, const Json& details,
     auto r = step_hooks("on_rollback");
     if (r.outcome == Outcome::kFail) data["hook_error"] = r.reason;
   }
-  d_.state = aborted ? "aborted" : (old_rel_ ? "rolled_back" : "failed");
+  d_.state = aborted ? DeploymentState::kAborted
+                     : (old_rel_ ? DeploymentState::kRolledBack : DeploymentState::kFailed);
   d_.step_state = "done";
   d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
-  (void)commit(aborted ? "aborted" : "rolled_back", d_.current_step,
-               fmt::format("{}: {}", d_.state, reason), data);
+  (void)commit(aborted ? EventType::kAborted : EventType::kRolledBack, d_.current_step,
+               fmt::format("{}: {}", to_string(d_.state), reason), data);
 }
 
 }  // namespace ferry

@@ -67,7 +67,7 @@ class DeploymentRunner {
   std::optional<StepResult> wait(int64_t ms, bool wake_on_promote,
                                  const std::function<std::optional<StepResult>()>& tick);
 
-  Status commit(const std::string& type, int step, const std::string& message,
+  Status commit(EventType type, int step, const std::string& message,
                 const Json& data = Json::object());
   std::string agent_app() const { return agent_app_name(d_.app, d_.env); }
   bool flag(bool Engine::Control::*f, bool clear = false);

@@ -75,45 +75,45 @@ TEST_F(StoreTest, ReleasesRoundTripAndAreImmutable) {
 }
 
 TEST_F(StoreTest, DeploymentNeedsItsRelease) {
-  DeploymentEvent created{.type = "created"};
+  DeploymentEvent created{.type = EventType::kCreated};
   EXPECT_FALSE(store_->create_deployment(deployment("d-1", "nope"), created).ok());
 }
 
 TEST_F(StoreTest, OnlyOneDeploymentPerAppAndEnvironmentIsInProgress) {
   ASSERT_TRUE(store_->create_release(release("v1")).ok());
   ASSERT_TRUE(store_->create_release(release("v2")).ok());
-  ASSERT_TRUE(store_->create_deployment(deployment("d-1", "v1"), {.type = "created"}).ok());
-  Status s = store_->create_deployment(deployment("d-2", "v2"), {.type = "created"});
+  ASSERT_TRUE(store_->create_deployment(deployment("d-1", "v1"), {.type = EventType::kCreated}).ok());
+  Status s = store_->create_deployment(deployment("d-2", "v2"), {.type = EventType::kCreated});
   EXPECT_EQ(s.code(), Code::kFailedPrecondition);
   EXPECT_NE(s.message().find("in progress"), std::string::npos) << s.message();
   // Another environment is independent; a finished one frees its environment.
   auto other = deployment("d-3", "v2");
   other.env = "staging";
-  EXPECT_TRUE(store_->create_deployment(other, {.type = "created"}).ok());
+  EXPECT_TRUE(store_->create_deployment(other, {.type = EventType::kCreated}).ok());
   auto d1 = store_->get_deployment("d-1");
-  d1->state = "succeeded";
+  d1->state = DeploymentState::kSucceeded;
   ASSERT_TRUE(store_->update_deployment(*d1).ok());
-  EXPECT_TRUE(store_->create_deployment(deployment("d-2", "v2"), {.type = "created"}).ok());
+  EXPECT_TRUE(store_->create_deployment(deployment("d-2", "v2"), {.type = EventType::kCreated}).ok());
   EXPECT_TRUE(store_->list_events("d-2", 0, 10)->size() == 1u);
 }
 
 TEST_F(StoreTest, DeploymentUpdateIsOptimisticAndCommitsEventsTogether) {
   ASSERT_TRUE(store_->create_release(release("v1")).ok());
-  ASSERT_TRUE(store_->create_deployment(deployment("d-1", "v1"), {.type = "created"}).ok());
+  ASSERT_TRUE(store_->create_deployment(deployment("d-1", "v1"), {.type = EventType::kCreated}).ok());
   auto a = store_->get_deployment("d-1");
   auto b = store_->get_deployment("d-1");
   ASSERT_TRUE(a.ok() && b.ok());
-  a->state = "running";
+  a->state = DeploymentState::kRunning;
   a->current_step = 0;
-  ASSERT_TRUE(store_->update_deployment(*a, {{.type = "step_started", .step = 0}}).ok());
-  b->state = "aborted";
+  ASSERT_TRUE(store_->update_deployment(*a, {{.type = EventType::kStepStarted, .step = 0}}).ok());
+  b->state = DeploymentState::kAborted;
   EXPECT_EQ(store_->update_deployment(*b).code(), Code::kConflict);
   auto now = store_->get_deployment("d-1");
-  EXPECT_EQ(now->state, "running");
+  EXPECT_EQ(now->state, DeploymentState::kRunning);
   auto events = store_->list_events("d-1", 0, 100);
   ASSERT_EQ(events->size(), 2u);
-  EXPECT_EQ((*events)[0].type, "created");
-  EXPECT_EQ((*events)[1].type, "step_started");
+  EXPECT_EQ((*events)[0].type, EventType::kCreated);
+  EXPECT_EQ((*events)[1].type, EventType::kStepStarted);
   EXPECT_LT((*events)[0].seq, (*events)[1].seq);
   auto active = store_->list_deployments({.active_only = true});
   EXPECT_EQ(active->size(), 1u);
@@ -146,12 +146,12 @@ TEST_F(StoreTest, AuditIsChainedAndAppendOnly) {
 
 TEST_F(StoreTest, ConcurrentWritersLoseNothing) {
   ASSERT_TRUE(store_->create_release(release("v1")).ok());
-  ASSERT_TRUE(store_->create_deployment(deployment("d-1", "v1"), {.type = "created"}).ok());
+  ASSERT_TRUE(store_->create_deployment(deployment("d-1", "v1"), {.type = EventType::kCreated}).ok());
   std::vector<std::thread> ts;
   for (int t = 0; t < 4; ++t)
     ts.emplace_back([&] {
       for (int i = 0; i < 50; ++i) {
-        ASSERT_TRUE(store_->append_event({.deployment_id = "d-1", .type = "tick"}).ok());
+        ASSERT_TRUE(store_->append_event({.deployment_id = "d-1", .type = EventType::kCommand}).ok());
         ASSERT_TRUE(store_->append_audit({.action = "x"}, [](AuditRecord& a) { a.hash = "h"; }).ok());
       }
     });
