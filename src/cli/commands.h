@@ -20,5 +20,6 @@ void register_plan_commands(CLI::App& app, GlobalOptions& g);    // plan
 void register_agent_commands(CLI::App& app, GlobalOptions& g);   // agent
 void register_governance_commands(CLI::App& app, GlobalOptions& g);  // approve, override, secrets, audit
 void register_pin_token_commands(CLI::App& app, GlobalOptions& g);   // pin-token
+void register_store_commands(CLI::App& app, GlobalOptions& g);       // store check, store copy
 
 }  // namespace ferry::cli

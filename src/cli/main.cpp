@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   ferry::cli::register_agent_commands(app, g);
   ferry::cli::register_governance_commands(app, g);
   ferry::cli::register_pin_token_commands(app, g);
-
+  ferry::cli::register_store_commands(app, g);
 
   try {
     app.parse(argc, argv);

@@ -2,7 +2,11 @@
 // goes on where the source stopped (event seqs, the audit chain).
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "common/crypto.h"
 #include "store/copy.h"
@@ -168,6 +172,39 @@ TEST_F(StoreCopy, RefusesAMissingSourceAndWrongKindsOfURL) {
   auto bad = copy_store(src_url_, "postgres://u:s3cretpw@127.0.0.1:notaport/x");
   EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
   EXPECT_EQ(bad.status().message().find("s3cretpw"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+// The command itself: exit 0 and the verified counts; a second copy into the same
+// database exits 2 and says why. Runs the ferry binary ctest names in FERRY_BIN.
+TEST_F(StoreCopy, TheCommandCopiesVerifiesAndRefusesToMerge) {
+  const char* bin = std::getenv("FERRY_BIN");
+  if (!bin || !std::filesystem::exists(bin)) GTEST_SKIP() << "FERRY_BIN is not built";
+  fill_source();
+  const std::string out = (dir_ / "out.json").string();
+  const std::string cmd = std::string(bin) + " --json store copy " + src_url_ + " " +
+                          pg_->url(db_) + " > " + out + " 2>&1";
+  int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  std::ifstream f(out);
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  ASSERT_EQ(WEXITSTATUS(rc), 0) << text;
+  auto j = Json::parse(text, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << text;
+  EXPECT_TRUE(j.value("ok", false));
+  EXPECT_EQ(j["rows"]["audit"], 3);
+  EXPECT_EQ(j["audit_entries"], 3);
+  rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 2);
+  std::ifstream f2(out);
+  std::string again((std::istreambuf_iterator<char>(f2)), {});
+  EXPECT_NE(again.find("empty"), std::string::npos) << again;
 }
 
 }  // namespace
