@@ -44,6 +44,40 @@ void DeploymentRunner::enter_step(int index, const PlanStep* step) {
   control_->promote = false;
 }
 
+// A store outage (kUnavailable) holds the deployment where it is: the agents keep the last
+// desired state and the routers their weights, and the same write is tried again with
+// backoff until the store answers or the engine stops. A write whose answer was lost in
+// the outage may have landed: a version conflict right after one is checked against the
+// stored record before it counts as a conflict.
+Status DeploymentRunner::write_holding(const std::function<Status()>& write) {
+  Status s = write();
+  auto backoff = std::chrono::milliseconds(200);
+  bool held = false;
+  while (s.code() == Code::kUnavailable) {
+    if (!held)
+      ctx_.log->warn("the store is unavailable; the deployment holds its step until it is back",
+                     {{"deployment_id", d_.id}, {"step", d_.current_step}, {"error", s.message()}});
+    held = true;
+    {
+      std::unique_lock l(control_->mu);
+      if (control_->cv.wait_for(l, backoff, [&] { return control_->stop; })) return s;
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    s = write();
+  }
+  if (held && s.code() == Code::kConflict) {
+    auto stored = ctx_.store->get_deployment(d_.id);
+    if (stored.ok() && stored->version == d_.version + 1 && stored->state == d_.state &&
+        stored->current_step == d_.current_step && stored->step_state == d_.step_state) {
+      d_.version = stored->version;
+      return Status::Ok();
+    }
+  }
+  if (held && s.ok())
+    ctx_.log->info("the store is back; the deployment goes on", {{"deployment_id", d_.id}});
+  return s;
+}
+
 Status DeploymentRunner::commit(EventType type, int step, const std::string& message,
                                 const Json& data) {
   d_.updated_at_ms = to_unix_ms(ctx_.clock->now());
@@ -53,7 +87,7 @@ Status DeploymentRunner::commit(EventType type, int step, const std::string& mes
                     .step = step,
                     .message = ctx_.masker ? ctx_.masker->mask(message) : message,
                     .data = data};
-  Status s = ctx_.store->update_deployment(d_, {e});
+  Status s = write_holding([&] { return ctx_.store->update_deployment(d_, {e}); });
   if (!s.ok()) {
     ctx_.log->error("committing deployment state failed",
                     {{"deployment_id", d_.id}, {"error", s.to_string()}});
@@ -81,6 +115,8 @@ void DeploymentRunner::run() {
   app_ = config_->app_for_env(*spec, d_.env);
   for (const auto& j : d_.plan) plan_.push_back(j.get<PlanStep>());
   auto nr = ctx_.store->get_release(d_.app, d_.release);
+  // The store is away: leave the deployment as it is; the engine starts it again later.
+  if (nr.status().code() == Code::kUnavailable) return;
   if (nr.ok()) new_rel_ = *nr;
   if (!d_.previous_release.empty()) {
     auto orr = ctx_.store->get_release(d_.app, d_.previous_release);
@@ -534,7 +570,9 @@ DeploymentRunner::StepResult DeploymentRunner::step_hooks(const std::string& pha
 
 DeploymentRunner::StepResult DeploymentRunner::step_finish() {
   const int64_t now = to_unix_ms(ctx_.clock->now());
-  Status s = ctx_.store->set_env_release({d_.app, d_.env, d_.release, d_.id, now});
+  Status s = write_holding([&] {
+    return ctx_.store->set_env_release({d_.app, d_.env, d_.release, d_.id, now});
+  });
   if (!s.ok()) return {Outcome::kFail, s.message()};
   d_.state = DeploymentState::kSucceeded;
   d_.reason.clear();
