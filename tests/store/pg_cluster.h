@@ -9,7 +9,8 @@
 //   auto store = open_store(pg.url("t1"));
 //
 // shared_pg_cluster() starts one per test binary on first use; PgClusterEnvironment
-// stops it when the binary ends.
+// stops it when the binary ends. initdb runs once per machine into
+// TMPDIR/ferry-pg-template-UID-VERSION; every cluster starts from a copy of it.
 #pragma once
 
 #include <dirent.h>
@@ -18,7 +19,9 @@
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -190,11 +193,63 @@ class PgCluster {
       if (::chown(dir_.c_str(), who->uid, who->gid) != 0)
         return internal_error("chown " + dir_ + " failed");
     }
+    // initdb costs seconds and ctest runs every test in its own process: one initdb per
+    // machine, user and PostgreSQL version goes into a template (under a file lock), and
+    // each cluster starts from a copy of it.
+    const std::string owner = user_ ? std::to_string(user_->uid) : std::to_string(::geteuid());
+    const std::string tmpl_dir =
+        (std::filesystem::temp_directory_path() /
+         ("ferry-pg-template-" + owner + "-" +
+          std::filesystem::path(bindir_).parent_path().filename().string()))
+            .string();
+    {
+      const int lock = ::open((tmpl_dir + ".lock").c_str(), O_RDWR | O_CREAT, 0600);
+      if (lock < 0 || ::flock(lock, LOCK_EX) != 0) return internal_error("cannot lock " + tmpl_dir);
+      Status made = Status::Ok();
+      // A template someone else owns (a predictable name in /tmp) is never used.
+      struct stat st {};
+      const uid_t want = user_ ? user_->uid : ::geteuid();
+      const bool ours =
+          ::lstat(tmpl_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == want;
+      if (!ours || !std::filesystem::exists(tmpl_dir + "/ready")) made = make_template(tmpl_dir);
+      ::close(lock);  // releases the lock
+      FERRY_RETURN_IF_ERROR(made);
+    }
     SpawnOptions o;
-    o.argv = {bindir_ + "/initdb", "-D",       data(), "-U", "ferry", "-A", "trust", "-E", "UTF8",
-              "--locale=C",        "--no-sync"};
-    o.env = {{"LC_ALL", "C"}};
+    o.argv = {"/bin/cp", "-a", tmpl_dir + "/data", data()};
     o.cwd = dir_;
+    o.user = user_;
+    auto pid = spawn(o);
+    if (!pid.ok()) return pid.status().with_context("copying the template cluster");
+    int st = 0;
+    ::waitpid(*pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+      return internal_error("copying the template cluster " + tmpl_dir + " failed");
+    return Status::Ok();
+  }
+
+  Status make_template(const std::string& tmpl_dir) {
+    std::error_code ec;
+    std::filesystem::remove_all(tmpl_dir, ec);  // a half-made one from an interrupted run
+    if (!std::filesystem::create_directory(tmpl_dir, ec))
+      return internal_error("cannot create " + tmpl_dir);
+    ::chmod(tmpl_dir.c_str(), 0700);
+    if (user_ && ::chown(tmpl_dir.c_str(), user_->uid, user_->gid) != 0)
+      return internal_error("chown " + tmpl_dir + " failed");
+    SpawnOptions o;
+    o.argv = {bindir_ + "/initdb",
+              "-D",
+              tmpl_dir + "/data",
+              "-U",
+              "ferry",
+              "-A",
+              "trust",
+              "-E",
+              "UTF8",
+              "--locale=C",
+              "--no-sync"};
+    o.env = {{"LC_ALL", "C"}};
+    o.cwd = tmpl_dir;
     o.user = user_;
     const int log = ::open((dir_ + "/initdb.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     o.stdout_fd = log;
@@ -209,6 +264,7 @@ class PgCluster {
       ss << in.rdbuf();
       return internal_error("initdb failed: " + ss.str());
     }
+    std::ofstream(tmpl_dir + "/ready") << "initdb done\n";
     return Status::Ok();
   }
 
