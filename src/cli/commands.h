@@ -22,5 +22,6 @@ void register_governance_commands(CLI::App& app, GlobalOptions& g);  // approve,
 void register_pin_token_commands(CLI::App& app, GlobalOptions& g);   // pin-token
 void register_backup_commands(CLI::App& app, GlobalOptions& g);      // backup
 void register_diff_commands(CLI::App& app, GlobalOptions& g);        // diff
+void register_store_commands(CLI::App& app, GlobalOptions& g);       // store check, store copy
 
 }  // namespace ferry::cli

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "common/json.h"
 #include "config/loader.h"
+#include "store/store.h"
 
 namespace ferry::cli {
 namespace {
@@ -18,6 +19,13 @@ int run_validate(const std::string& path, bool json) {
   ConfigCheck check;
   if (text.ok()) {
     check = check_config(*text, path);
+    // The store module answers for server.store: valid only when this binary can open it.
+    if (check.config) {
+      if (Status s = validate_store_url(check.config->server.store); !s.ok()) {
+        check.errors.push_back({path, 0, 0, "server.store", s.message()});
+        check.config.reset();
+      }
+    }
   } else {
     std::string m = text.status().message();  // "<path>: the file is larger than …"
     if (m.rfind(path + ": ", 0) == 0) m = m.substr(path.size() + 2);

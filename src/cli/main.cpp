@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   ferry::cli::register_backup_commands(app, g);
   ferry::cli::register_diff_commands(app, g);
 
+  ferry::cli::register_store_commands(app, g);
 
   try {
     app.parse(argc, argv);

@@ -115,36 +115,6 @@ void register_server_commands(CLI::App& app, GlobalOptions& g) {
                                t.value("revoked", false) ? "revoked" : "active",
                                local_time(t.value("created_at_ms", int64_t{0})));
   });
-  // ferry store check: a full integrity check of the store file, offline (the server may
-  // run; SQLite reads a consistent snapshot). Exit 0 sound, 1 damaged, 2 error.
-  auto* store = app.add_subcommand("store", "the control plane's store");
-  store->require_subcommand(1);
-  auto* check = store->add_subcommand("check", "full integrity check of the store file");
-  check->add_option("--config,-c", ta->config, "ferry.yaml")->capture_default_str();
-  check->add_option("--store", ta->store, "store URL (default from the config)");
-  check->callback([ta, &g] {
-    std::string url = ta->store;
-    if (url.empty()) {
-      auto cfg = load_config(ta->config);
-      if (!cfg.ok()) fail(cfg.status().message());
-      url = cfg->server.store;
-    }
-    auto problems = check_store(url);
-    if (!problems.ok()) fail(problems.status().message());
-    if (g.json) {
-      std::cout << Json{{"store", url}, {"ok", problems->empty()}, {"problems", *problems}}.dump(2)
-                << "\n";
-    } else if (problems->empty()) {
-      std::cout << "store " << url << ": integrity check ok\n";
-    } else {
-      std::cout << "store " << url << " is corrupted (" << problems->size()
-                << " problem(s) found):\n";
-      for (const auto& p : *problems) std::cout << "  " << p << "\n";
-      std::cout << store_restore_steps() << "\n";
-    }
-    if (!problems->empty()) throw CLI::RuntimeError(1);
-  });
-
   auto* revoke = token->add_subcommand("revoke", "revoke a token by id");
   revoke->add_option("id", ta->id)->required();
   revoke->callback([ta, &g] {

@@ -116,11 +116,12 @@ void Engine::restore_kept() {
     const std::string key = agent_app_name(d.app, d.env);
     if (seen[key]) continue;
     seen[key] = true;
-    if (d.state != "succeeded") continue;  // one in flight, or rolled back: nothing kept
+    if (d.state != DeploymentState::kSucceeded)
+      continue;  // one in flight, or rolled back: nothing kept
     auto events = ctx_.store->list_events(d.id, 0, 1000);
     if (!events.ok()) continue;
     for (const auto& e : *events)
-      if (e.type == "step_finished" && e.data.contains("kept_until_ms")) {
+      if (e.type == EventType::kStepFinished && e.data.contains("kept_until_ms")) {
         std::lock_guard lock(mu_);
         kept_[key] = KeptPrevious{.app = d.app,
                                   .env = d.env,
@@ -178,12 +179,12 @@ void Engine::release_expired_kept() {
 void Engine::launch(const std::string& id) {
   if (runners_.count(id)) return;  // deploy() and the supervisor may both see a new one
   auto d = ctx_.store->get_deployment(id);
-  if (!d.ok() || is_final_state(d->state)) return;
+  if (!d.ok() || is_final(d->state)) return;
   // A new deployment of the app sets the whole desired state itself: whatever
   // keep_previous left is dropped by the agent, or (a rollback) taken over.
   kept_.erase(agent_app_name(d->app, d->env));
   auto control = std::make_shared<Control>();
-  control->pause = d->state == "paused";
+  control->pause = d->state == DeploymentState::kPaused;
   controls_[id] = control;
   auto config = config_;
   runners_[id] = std::thread([this, control, config, rec = *d] {
@@ -235,7 +236,8 @@ Result<DeploymentRecord> Engine::create(const std::string& app, const std::strin
   if (!open.ok()) return open.status();
   if (!open->empty())
     return failed_precondition("deployment " + (*open)[0].id + " of " + app + "@" +
-                               (*open)[0].release + " to " + env + " is still " + (*open)[0].state +
+                               (*open)[0].release + " to " + env + " is still " +
+                               std::string(to_string((*open)[0].state)) +
                                "; wait for it or `ferry abort " + (*open)[0].id + "`");
   auto envs = ctx_.store->list_env_releases(app);
   if (!envs.ok()) return envs.status();
@@ -259,14 +261,13 @@ Result<DeploymentRecord> Engine::create(const std::string& app, const std::strin
   d.plan = Json(immediate ? plan_rollback(resolved) : plan_deployment(resolved, !stable.empty()));
   d.requested_by = actor;
   d.created_at_ms = d.updated_at_ms = to_unix_ms(ctx_.clock->now());
-  DeploymentEvent created{
-      .time_ms = d.created_at_ms,
-      .type = "created",
-      .message = (immediate ? "immediate rollback of " : "deployment of ") + app + "@" + release +
-                 " to " + env + " requested by " + actor,
-      .data = Json{{"plan", d.plan},
-                   {"previous_release", stable},
-                   {"rollback", options.rollback || immediate_rollback}}};
+  DeploymentEvent created{.time_ms = d.created_at_ms,
+                          .type = EventType::kCreated,
+                          .message = (immediate ? "immediate rollback of " : "deployment of ") +
+                                     app + "@" + release + " to " + env + " requested by " + actor,
+                          .data = Json{{"plan", d.plan},
+                                       {"previous_release", stable},
+                                       {"rollback", options.rollback || immediate_rollback}}};
   if (!options.scan_override_reason.empty())
     created.data["scan_override"] =
         Json{{"actor", actor}, {"reason", options.scan_override_reason}};
@@ -296,7 +297,7 @@ Result<DeploymentRecord> Engine::rollback(const std::string& app, const std::str
     auto done = ctx_.store->list_deployments({.app = app, .env = env, .limit = 200});
     if (!done.ok()) return done.status();
     for (const auto& d : *done)
-      if (d.state == "succeeded" && !d.previous_release.empty()) {
+      if (d.state == DeploymentState::kSucceeded && !d.previous_release.empty()) {
         target = d.previous_release;
         break;
       }
@@ -323,7 +324,8 @@ Status Engine::signal(const std::string& id, const std::string& actor, const std
   if (!c) {
     auto d = ctx_.store->get_deployment(id);
     if (!d.ok()) return d.status();
-    return failed_precondition("deployment " + id + " is " + d->state + ", not in progress");
+    return failed_precondition("deployment " + id + " is " + std::string(to_string(d->state)) +
+                               ", not in progress");
   }
   {
     std::lock_guard lock(c->mu);
@@ -348,7 +350,7 @@ Status Engine::signal(const std::string& id, const std::string& actor, const std
   }
   (void)ctx_.store->append_event({.deployment_id = id,
                                   .time_ms = to_unix_ms(ctx_.clock->now()),
-                                  .type = "command",
+                                  .type = EventType::kCommand,
                                   .message = what + " requested by " + actor,
                                   .data = Json{{"command", what}, {"actor", actor}}});
   return Status::Ok();
@@ -409,9 +411,10 @@ Result<DeploymentRecord> Engine::wait_final(const std::string& id, Duration time
   const auto until = std::chrono::steady_clock::now() + timeout;
   while (true) {
     auto d = ctx_.store->get_deployment(id);
-    if (!d.ok() || is_final_state(d->state)) return d;
+    if (!d.ok() || is_final(d->state)) return d;
     if (std::chrono::steady_clock::now() > until)
-      return deadline_exceeded("deployment " + id + " is still " + d->state);
+      return deadline_exceeded("deployment " + id + " is still " +
+                               std::string(to_string(d->state)));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }

@@ -49,7 +49,41 @@ void DeploymentRunner::enter_step(int index, const PlanStep* step) {
   control_->promote = false;
 }
 
-Status DeploymentRunner::commit(const std::string& type, int step, const std::string& message,
+// A store outage (kUnavailable) holds the deployment where it is: the agents keep the last
+// desired state and the routers their weights, and the same write is tried again with
+// backoff until the store answers or the engine stops. A write whose answer was lost in
+// the outage may have landed: a version conflict right after one is checked against the
+// stored record before it counts as a conflict.
+Status DeploymentRunner::write_holding(const std::function<Status()>& write) {
+  Status s = write();
+  auto backoff = std::chrono::milliseconds(200);
+  bool held = false;
+  while (s.code() == Code::kUnavailable) {
+    if (!held)
+      ctx_.log->warn("the store is unavailable; the deployment holds its step until it is back",
+                     {{"deployment_id", d_.id}, {"step", d_.current_step}, {"error", s.message()}});
+    held = true;
+    {
+      std::unique_lock l(control_->mu);
+      if (control_->cv.wait_for(l, backoff, [&] { return control_->stop; })) return s;
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    s = write();
+  }
+  if (held && s.code() == Code::kConflict) {
+    auto stored = ctx_.store->get_deployment(d_.id);
+    if (stored.ok() && stored->version == d_.version + 1 && stored->state == d_.state &&
+        stored->current_step == d_.current_step && stored->step_state == d_.step_state) {
+      d_.version = stored->version;
+      return Status::Ok();
+    }
+  }
+  if (held && s.ok())
+    ctx_.log->info("the store is back; the deployment goes on", {{"deployment_id", d_.id}});
+  return s;
+}
+
+Status DeploymentRunner::commit(EventType type, int step, const std::string& message,
                                 const Json& data) {
   d_.updated_at_ms = to_unix_ms(ctx_.clock->now());
   DeploymentEvent e{.deployment_id = d_.id,
@@ -58,7 +92,7 @@ Status DeploymentRunner::commit(const std::string& type, int step, const std::st
                     .step = step,
                     .message = ctx_.masker ? ctx_.masker->mask(message) : message,
                     .data = data};
-  Status s = ctx_.store->update_deployment(d_, {e});
+  Status s = write_holding([&] { return ctx_.store->update_deployment(d_, {e}); });
   if (!s.ok()) {
     ctx_.log->error("committing deployment state failed",
                     {{"deployment_id", d_.id}, {"error", s.to_string()}});
@@ -68,7 +102,7 @@ Status DeploymentRunner::commit(const std::string& type, int step, const std::st
                              {"app", d_.app},
                              {"env", d_.env},
                              {"release", d_.release},
-                             {"event", type},
+                             {"event", std::string(to_string(type))},
                              {"step", step}});
   if (ctx_.on_event) ctx_.on_event(e, d_);
   return s;
@@ -77,23 +111,25 @@ Status DeploymentRunner::commit(const std::string& type, int step, const std::st
 void DeploymentRunner::run() {
   const AppSpec* spec = config_->app(d_.app);
   if (!spec) {
-    d_.state = "failed";
+    d_.state = DeploymentState::kFailed;
     d_.reason = "app " + d_.app + " is no longer in the configuration";
     d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
-    (void)commit("failed", -1, d_.reason);
+    (void)commit(EventType::kFailed, -1, d_.reason);
     return;
   }
   app_ = config_->app_for_env(*spec, d_.env);
   env_ = config_->environment(d_.env);
   for (const auto& j : d_.plan) plan_.push_back(j.get<PlanStep>());
   auto nr = ctx_.store->get_release(d_.app, d_.release);
+  // The store is away: leave the deployment as it is; the engine starts it again later.
+  if (nr.status().code() == Code::kUnavailable) return;
   if (nr.ok()) new_rel_ = *nr;
   if (!d_.previous_release.empty()) {
     auto orr = ctx_.store->get_release(d_.app, d_.previous_release);
     if (orr.ok()) old_rel_ = *orr;
   }
 
-  if (d_.state == "pending" || d_.state == "waiting") {
+  if (d_.state == DeploymentState::kPending || d_.state == DeploymentState::kWaiting) {
     if (!pass_gates()) return;
   }
 
@@ -137,11 +173,11 @@ void DeploymentRunner::run() {
                 Json::object(), false);
       return;
     }
-    (void)commit("resumed", d_.current_step,
+    (void)commit(EventType::kResumed, d_.current_step,
                  "resuming step " + std::to_string(d_.current_step + 1) + " after a restart");
   }
-  if (d_.state != "paused") {
-    d_.state = "running";
+  if (d_.state != DeploymentState::kPaused) {
+    d_.state = DeploymentState::kRunning;
   }
 
   for (; index < static_cast<int>(plan_.size()); ++index) {
@@ -150,7 +186,7 @@ void DeploymentRunner::run() {
     d_.step_state = "running";
     // Published before the event: whoever sees step_started may promote this step.
     enter_step(index, &step);
-    if (!commit("step_started", index, step.describe(), step).ok()) return;
+    if (!commit(EventType::kStepStarted, index, step.describe(), step).ok()) return;
     StepResult r = run_step(index, step);
     enter_step(index, nullptr);
     if (r.outcome == Outcome::kStop) return;  // leave it open; resumed on next start
@@ -163,7 +199,8 @@ void DeploymentRunner::run() {
       return;
     }
     d_.step_state = "done";
-    if (!commit("step_finished", index, step.describe() + ": done", r.details).ok()) return;
+    if (!commit(EventType::kStepFinished, index, step.describe() + ": done", r.details).ok())
+      return;
   }
 }
 
@@ -172,23 +209,23 @@ bool DeploymentRunner::pass_gates() {
     GateDecision g;
     if (ctx_.gates) g = ctx_.gates(d_);
     if (g.verdict == GateDecision::Verdict::kGo) {
-      d_.state = "running";
+      d_.state = DeploymentState::kRunning;
       d_.reason.clear();
-      if (!commit("gates_passed", -1, "all gates passed").ok()) return false;
+      if (!commit(EventType::kGatesPassed, -1, "all gates passed").ok()) return false;
       if (ctx_.audit) ctx_.audit("deployment.start", d_, Json::object());
       return true;
     }
     if (g.verdict == GateDecision::Verdict::kRefuse) {
-      d_.state = "failed";
+      d_.state = DeploymentState::kFailed;
       d_.reason = g.reason;
       d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
-      (void)commit("gate_refused", -1, g.reason);
+      (void)commit(EventType::kGateRefused, -1, g.reason);
       return false;
     }
-    if (d_.state != "waiting" || d_.reason != g.reason) {
-      d_.state = "waiting";
+    if (d_.state != DeploymentState::kWaiting || d_.reason != g.reason) {
+      d_.state = DeploymentState::kWaiting;
       d_.reason = g.reason;
-      if (!commit("gate_waiting", -1, "waiting: " + g.reason).ok()) return false;
+      if (!commit(EventType::kGateWaiting, -1, "waiting: " + g.reason).ok()) return false;
     }
     std::unique_lock lock(control_->mu);
     control_->cv.wait_for(lock, std::chrono::seconds(1),
@@ -197,10 +234,10 @@ bool DeploymentRunner::pass_gates() {
     if (control_->stop) return false;
     if (control_->abort) {
       lock.unlock();
-      d_.state = "aborted";
+      d_.state = DeploymentState::kAborted;
       d_.reason = "aborted while waiting for gates";
       d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
-      (void)commit("aborted", -1, d_.reason);
+      (void)commit(EventType::kAborted, -1, d_.reason);
       return false;
     }
   }
@@ -380,13 +417,13 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::wait(
     if (flag(&Engine::Control::stop)) return StepResult{Outcome::kStop};
     if (flag(&Engine::Control::abort)) return StepResult{Outcome::kAbort, "aborted by request"};
     if (flag(&Engine::Control::pause)) {
-      if (d_.state != "paused") {
-        d_.state = "paused";
-        (void)commit("paused", d_.current_step, "paused");
+      if (d_.state != DeploymentState::kPaused) {
+        d_.state = DeploymentState::kPaused;
+        (void)commit(EventType::kPaused, d_.current_step, "paused");
       }
-    } else if (d_.state == "paused") {
-      d_.state = "running";
-      (void)commit("resumed", d_.current_step, "resumed");
+    } else if (d_.state == DeploymentState::kPaused) {
+      d_.state = DeploymentState::kRunning;
+      (void)commit(EventType::kResumed, d_.current_step, "resumed");
     }
     if (wake_on_promote && flag(&Engine::Control::promote, true)) {
       promoted_ = true;
@@ -397,7 +434,7 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::wait(
       if (auto r = tick()) return r;
     }
     const int64_t elapsed = ctx_.clock->monotonic_ms() - start;
-    if (ms >= 0 && elapsed >= ms && d_.state != "paused") return std::nullopt;
+    if (ms >= 0 && elapsed >= ms && d_.state != DeploymentState::kPaused) return std::nullopt;
     std::unique_lock lock(control_->mu);
     control_->cv.wait_for(lock, std::chrono::milliseconds(kPollMs), [&] {
       return control_->stop || control_->abort || (wake_on_promote && control_->promote);
@@ -560,7 +597,7 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
     const std::string why = fmt::format("{}", fmt::join(v->reasons, "; "));
     Json data{
         {"verdict", "fail"}, {"test", "sprt"}, {"reasons", v->reasons}, {"metrics", v->metrics}};
-    (void)commit("analysis", d_.current_step, "analysis failed: " + why, data);
+    (void)commit(EventType::kAnalysis, d_.current_step, "analysis failed: " + why, data);
     return StepResult{Outcome::kFail, why, Json{{"analysis", v->metrics}}};
   };
   auto tick = [&]() -> std::optional<StepResult> {
@@ -583,7 +620,7 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
     last_analysis_ms_ = now;
     last = evaluate(&*traffic);
     if (last && last->verdict == Verdict::kFail) {
-      (void)commit("analysis", d_.current_step,
+      (void)commit(EventType::kAnalysis, d_.current_step,
                    "analysis failed: " + fmt::format("{}", fmt::join(last->reasons, "; ")),
                    Json{{"verdict", "fail"},
                         {"test", "interval"},
@@ -596,7 +633,7 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
   };
   const bool until_promote = step.kind == PlanStep::Kind::kPause && step.until_promote;
   if (until_promote)
-    (void)commit("waiting_promote", d_.current_step, "waiting for `ferry promote`");
+    (void)commit(EventType::kWaitingPromote, d_.current_step, "waiting for `ferry promote`");
   // A promote ends any pause, timed or not; an analysis step is not promotable.
   auto r = wait(until_promote ? -1 : step.duration_ms, !is_analysis, tick);
   if (r) return *r;
@@ -624,7 +661,7 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
               {"reasons", last->reasons},
               {"metrics", last->metrics}};
     (void)commit(
-        "analysis", d_.current_step,
+        EventType::kAnalysis, d_.current_step,
         fmt::format("analysis {}: {}", to_string(last->verdict), fmt::join(last->reasons, "; ")),
         data);
     if (last->verdict == Verdict::kPass) return {Outcome::kDone, "", data};
@@ -697,13 +734,13 @@ DeploymentRunner::StepResult DeploymentRunner::step_hooks(const std::string& pha
     static const Masker kNone;
     auto r = run_hook(h, env, ctx_.masker ? *ctx_.masker : kNone, app_.run.user);
     if (!r.ok()) {
-      (void)commit("hook_failed", d_.current_step, r.status().message(),
+      (void)commit(EventType::kHookFailed, d_.current_step, r.status().message(),
                    Json{{"hook", h.name}, {"phase", phase}});
       return {Outcome::kFail, r.status().message()};
     }
     Json j{{"hook", h.name},          {"phase", phase},      {"exit_code", r->exit_code},
            {"attempts", r->attempts}, {"output", r->output}, {"duration_ms", r->duration_ms}};
-    (void)commit("hook_finished", d_.current_step,
+    (void)commit(EventType::kHookFinished, d_.current_step,
                  fmt::format("hook {} ({}) succeeded in {:.0f} ms", h.name, phase, r->duration_ms),
                  j);
     results.push_back(j);
@@ -713,9 +750,11 @@ DeploymentRunner::StepResult DeploymentRunner::step_hooks(const std::string& pha
 
 DeploymentRunner::StepResult DeploymentRunner::step_finish() {
   const int64_t now = to_unix_ms(ctx_.clock->now());
-  Status s = ctx_.store->set_env_release({d_.app, d_.env, d_.release, d_.id, now});
+  Status s = write_holding([&] {
+    return ctx_.store->set_env_release({d_.app, d_.env, d_.release, d_.id, now});
+  });
   if (!s.ok()) return {Outcome::kFail, s.message()};
-  d_.state = "succeeded";
+  d_.state = DeploymentState::kSucceeded;
   d_.reason.clear();
   d_.finished_at_ms = now;
   if (ctx_.audit) ctx_.audit("deployment.succeeded", d_, Json::object());
@@ -751,7 +790,7 @@ void DeploymentRunner::roll_back(const std::string& reason, const Json& details,
   data["agents_restored"] = back;
   data["agents_behind"] = behind;
   if (!w.ok()) data["weight_error"] = w.message();
-  d_.state = "rolling_back";
+  d_.state = DeploymentState::kRollingBack;
   d_.reason = reason;
   // Say only what is true: which agents took the weight change, which did not.
   std::string traffic;
@@ -763,7 +802,7 @@ void DeploymentRunner::roll_back(const std::string& reason, const Json& details,
     traffic = fmt::format("traffic on {} after {} ms on agent(s) {}; not yet on {}",
                           d_.previous_release, traffic_ms, fmt::join(back, ", "),
                           fmt::join(behind, ", "));
-  (void)commit("rollback_started", d_.current_step,
+  (void)commit(EventType::kRollbackStarted, d_.current_step,
                fmt::format("rolling back: {} ({})", reason, traffic), data);
   if (ctx_.audit) ctx_.audit(aborted ? "deployment.abort" : "deployment.rollback", d_, data);
   finish_rollback(reason, data, aborted);
@@ -777,12 +816,13 @@ void DeploymentRunner::finish_rollback(const std::string& reason, Json data, boo
     if (r.outcome == Outcome::kFail) data["hook_error"] = r.reason;
   }
   if (!wait_rollback_converged()) return;  // stopping: resumed as rolling_back
-  d_.state = aborted ? "aborted" : (old_rel_ ? "rolled_back" : "failed");
+  d_.state = aborted ? DeploymentState::kAborted
+                     : (old_rel_ ? DeploymentState::kRolledBack : DeploymentState::kFailed);
   d_.reason = reason;
   d_.step_state = "done";
   d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
-  (void)commit(aborted ? "aborted" : "rolled_back", d_.current_step,
-               fmt::format("{}: {}", d_.state, reason), data);
+  (void)commit(aborted ? EventType::kAborted : EventType::kRolledBack, d_.current_step,
+               fmt::format("{}: {}", to_string(d_.state), reason), data);
 }
 
 bool DeploymentRunner::wait_rollback_converged() {

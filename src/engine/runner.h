@@ -95,8 +95,10 @@ class DeploymentRunner {
   std::optional<StepResult> wait(int64_t ms, bool wake_on_promote,
                                  const std::function<std::optional<StepResult>()>& tick);
 
-  Status commit(const std::string& type, int step, const std::string& message,
+  Status commit(EventType type, int step, const std::string& message,
                 const Json& data = Json::object());
+  // Runs a store write; while the store is unavailable, holds and retries (runner.cpp).
+  Status write_holding(const std::function<Status()>& write);
   std::string agent_app() const { return agent_app_name(d_.app, d_.env); }
   bool flag(bool Engine::Control::*f, bool clear = false);
   // Publishes the running step to Control; a promote left from an earlier step is dropped.

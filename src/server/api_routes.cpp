@@ -78,7 +78,7 @@ Result<std::string> string_field(const Json& body, const char* name, bool requir
 
 Json event_json(const DeploymentEvent& e) {
   return Json{{"seq", e.seq},         {"deployment_id", e.deployment_id},
-              {"time_ms", e.time_ms}, {"type", e.type},
+              {"time_ms", e.time_ms}, {"type", std::string(to_string(e.type))},
               {"step", e.step},       {"message", e.message},
               {"data", e.data}};
 }
@@ -89,7 +89,7 @@ Json deployment_json(const DeploymentRecord& d) {
               {"env", d.env},
               {"release", d.release},
               {"previous_release", d.previous_release},
-              {"state", d.state},
+              {"state", std::string(to_string(d.state))},
               {"strategy", d.strategy},
               {"plan", d.plan},
               {"current_step", d.current_step},

@@ -23,6 +23,10 @@ Result<Principal> Authenticator::authenticate(const std::string& header_or_token
   auto parsed = parse_token(token);
   if (!parsed.ok()) return unauthenticated("malformed API token");
   auto rec = store_->get_token(parsed->id);
+  // The store is away (a PostgreSQL restart): 503, not "invalid token"; the caller may
+  // not be authenticated yet, so nothing about the database is said.
+  if (rec.status().code() == Code::kUnavailable)
+    return unavailable("the store is unavailable (restarting or unreachable); try again shortly");
   // One message for unknown, wrong, revoked and expired: nothing to probe with.
   if (!rec.ok() || !check_token(*rec, token, now_ms).ok())
     return unauthenticated("API token is not valid (unknown, revoked or expired)");

@@ -344,16 +344,18 @@ void ControlPlane::handle_event(const DeploymentEvent& e, const DeploymentRecord
   hub_.publish(j);
   metrics_->on_event(e, d);
   std::optional<EventKind> kind;
-  if (e.type == "gates_passed") kind = EventKind::kDeploymentStarted;
-  if (e.type == "step_finished") kind = EventKind::kStepPassed;
-  if (e.type == "analysis" && e.data.value("verdict", "") == "fail")
+  if (e.type == EventType::kGatesPassed) kind = EventKind::kDeploymentStarted;
+  if (e.type == EventType::kStepFinished) kind = EventKind::kStepPassed;
+  if (e.type == EventType::kAnalysis && e.data.value("verdict", "") == "fail")
     kind = EventKind::kAnalysisFailed;
-  if (e.type == "rolled_back") kind = EventKind::kRolledBack;
-  if (d.state == "succeeded" && e.type == "step_finished") kind = EventKind::kSucceeded;
-  if (d.state == "failed" &&
-      (e.type == "failed" || e.type == "gate_refused" || e.type == "rolled_back"))
+  if (e.type == EventType::kRolledBack) kind = EventKind::kRolledBack;
+  if (d.state == DeploymentState::kSucceeded && e.type == EventType::kStepFinished)
+    kind = EventKind::kSucceeded;
+  if (d.state == DeploymentState::kFailed &&
+      (e.type == EventType::kFailed || e.type == EventType::kGateRefused ||
+       e.type == EventType::kRolledBack))
     kind = EventKind::kFailed;
-  if (e.type == "gate_waiting" && d.reason.find("approv") != std::string::npos) {
+  if (e.type == EventType::kGateWaiting && d.reason.find("approv") != std::string::npos) {
     std::lock_guard lk(watch_mu_);
     if (approval_notified_.insert(d.id).second) kind = EventKind::kApprovalNeeded;
   }
@@ -394,7 +396,7 @@ GateDecision ControlPlane::check_gates(const DeploymentRecord& d) {
       bool excused = false;
       if (events.ok())
         for (const auto& e : *events)
-          excused |= e.type == "created" &&
+          excused |= e.type == EventType::kCreated &&
                      (e.data.contains("scan_override") || e.data.value("rollback", false));
       if (!excused) return {GateDecision::Verdict::kRefuse, s.message()};
     }
@@ -417,7 +419,7 @@ GateDecision ControlPlane::check_gates(const DeploymentRecord& d) {
     auto events = store_->list_events(d.id, 0, 1000);
     bool overridden = false;
     if (events.ok())
-      for (const auto& e : *events) overridden |= e.type == "gate_override";
+      for (const auto& e : *events) overridden |= e.type == EventType::kGateOverride;
     if (!overridden) return {GateDecision::Verdict::kWait, w.reason};
   }
   return {};

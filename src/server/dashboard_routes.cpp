@@ -3,6 +3,7 @@
 // The assets hold no data and no secret, so they are served without a token; every
 // number the page shows comes from the token-protected /api/v1 calls.
 #include "core/agent_api.h"
+#include "core/deployment_state.h"
 #include "server/control_plane.h"
 #include "server/web_assets.h"
 
@@ -75,10 +76,14 @@ void add_dashboard_routes(HttpServer& http, ControlPlane&) {
   }
 
   // What the page needs to turn router counters into percentiles: the latency
-  // histogram's bucket bounds (the agent reports counts only).
+  // histogram's bucket bounds (the agent reports counts only); and which deployment
+  // states are final (core/deployment_state.h), so the page never keeps its own list.
   http.route("GET", "/api/v1/dashboard", [](HttpRequest& req) {
     if (auto denied = require(req, Role::kViewer)) return *denied;
-    return HttpResponse::json(Json{{"latency_buckets_ms", latency_buckets_ms()}});
+    Json final_states = Json::array();
+    for (auto s : final_deployment_states()) final_states.push_back(std::string(to_string(s)));
+    return HttpResponse::json(
+        Json{{"latency_buckets_ms", latency_buckets_ms()}, {"final_states", final_states}});
   });
 }
 

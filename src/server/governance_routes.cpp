@@ -93,7 +93,7 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     auto seq = cp.store().append_event(
         {.deployment_id = d->id,
          .time_ms = to_unix_ms(cp.clock().now()),
-         .type = "gate_override",
+         .type = EventType::kGateOverride,
          .message = "window and freeze overridden by " + actor + ": " + reason,
          .data = Json{{"actor", actor}, {"reason", reason}}});
     if (!seq.ok()) return HttpResponse::error(seq.status());

@@ -65,8 +65,8 @@ ServerMetrics::ServerMetrics(ControlPlane& cp) : cp_(cp) {
   auto config = cp_.config();
   for (const auto& app : config->apps)
     for (const auto& env : config->environments) {
-      for (const char* result : {"succeeded", "failed", "rolled_back", "aborted"})
-        deployments_->with({app.name, env.name, result});
+      for (auto result : final_deployment_states())
+        deployments_->with({app.name, env.name, std::string(to_string(result))});
       for (const char* reason :
            {"analysis", "progress_deadline", "crash_loop", "aborted", "hook", "other"})
         rollbacks_->with({app.name, env.name, reason});
@@ -74,22 +74,22 @@ ServerMetrics::ServerMetrics(ControlPlane& cp) : cp_(cp) {
 }
 
 void ServerMetrics::on_event(const DeploymentEvent& e, const DeploymentRecord& d) {
-  if (e.type == "rollback_started") {
+  if (e.type == EventType::kRollbackStarted) {
     rollbacks_->with({d.app, d.env, rollback_reason_label(d.reason)}).inc();
     if (e.data.contains("traffic_restored_ms"))
       rollback_duration_->with({d.app, d.env})
           .observe(e.data.value("traffic_restored_ms", int64_t{0}) / 1000.0);
   }
-  if (e.type == "hook_finished")
+  if (e.type == EventType::kHookFinished)
     hook_duration_->with({d.app, e.data.value("hook", "")})
         .observe(e.data.value("duration_ms", 0.0) / 1000.0);
-  if (!is_final_state(d.state)) return;
+  if (!is_final(d.state)) return;
   {
     std::lock_guard lk(mu_);
     if (!finished_.insert(d.id).second) return;
     if (finished_.size() > 10'000) finished_.clear();
   }
-  deployments_->with({d.app, d.env, d.state}).inc();
+  deployments_->with({d.app, d.env, std::string(to_string(d.state))}).inc();
   if (d.finished_at_ms > d.created_at_ms)
     deploy_duration_->with({d.app, d.env, d.strategy})
         .observe((d.finished_at_ms - d.created_at_ms) / 1000.0);

@@ -7,47 +7,49 @@
 #include <vector>
 
 #include "common/json.h"
+#include "core/deployment_state.h"
 
 namespace ferry {
 
 struct ReleaseRecord {
   std::string app;
-  std::string version;        // unique per app, immutable once created
+  std::string version;  // unique per app, immutable once created
   std::string git_sha;
-  std::string artifact;       // command path or image reference
-  Json config = Json::object();  // the app spec snapshot the release deploys with
+  std::string artifact;                     // command path or image reference
+  Json config = Json::object();             // the app spec snapshot the release deploys with
   std::string scan_status = "not_scanned";  // clean | findings | overridden | not_scanned
   Json scan_summary = Json::object();
   std::string created_by;
   int64_t created_at_ms = 0;
 };
 
-// The states of a deployment; see core/deployment_state.h for the transitions.
+// A deployment; its lifecycle (states, events, which states are final) is
+// core/deployment_state.h.
 struct DeploymentRecord {
-  std::string id;                // "d-<hex>"
+  std::string id;  // "d-<hex>"
   std::string app;
   std::string env;
   std::string release;           // version being deployed
   std::string previous_release;  // stable version when it started ("" for the first)
-  std::string state = "pending";
-  std::string strategy;          // immediate | rolling | blue_green | canary
-  Json plan = Json::array();     // the steps, from core/plan.h
-  int current_step = -1;         // index into plan; -1 before the first
-  std::string step_state;        // "" | running | done: with current_step, what to resume
-  std::string reason;            // why it waits, failed or rolled back
+  DeploymentState state = DeploymentState::kPending;
+  std::string strategy;       // immediate | rolling | blue_green | canary
+  Json plan = Json::array();  // the steps, from core/plan.h
+  int current_step = -1;      // index into plan; -1 before the first
+  std::string step_state;     // "" | running | done: with current_step, what to resume
+  std::string reason;         // why it waits, failed or rolled back
   std::string requested_by;
-  int64_t generation = 0;        // agent desired-state generation last written
+  int64_t generation = 0;  // agent desired-state generation last written
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
   int64_t finished_at_ms = 0;
-  int64_t version = 0;           // optimistic concurrency: bumped by every update
+  int64_t version = 0;  // optimistic concurrency: bumped by every update
 };
 
 struct DeploymentEvent {
-  int64_t seq = 0;               // global, increasing
+  int64_t seq = 0;  // global, increasing
   std::string deployment_id;
   int64_t time_ms = 0;
-  std::string type;              // created, gate_waiting, step_started, step_finished, analysis, ...
+  EventType type = EventType::kCreated;
   int step = -1;
   std::string message;
   Json data = Json::object();
@@ -56,19 +58,19 @@ struct DeploymentEvent {
 struct DeploymentFilter {
   std::string app;
   std::string env;
-  bool active_only = false;      // not in a final state
+  bool active_only = false;  // not in a final state
   int limit = 50;
 };
 
 struct TokenRecord {
-  std::string id;                // the public part of the token
+  std::string id;  // the public part of the token
   std::string name;
-  std::string hash;              // SHA-256 of the whole token, hex
-  std::string role;              // viewer | deployer | approver | admin
-  std::vector<std::string> envs; // empty: every environment
+  std::string hash;               // SHA-256 of the whole token, hex
+  std::string role;               // viewer | deployer | approver | admin
+  std::vector<std::string> envs;  // empty: every environment
   std::string created_by;
   int64_t created_at_ms = 0;
-  int64_t expires_at_ms = 0;     // 0: never
+  int64_t expires_at_ms = 0;  // 0: never
   bool revoked = false;
 };
 
@@ -93,7 +95,7 @@ struct ApprovalRecord {
 
 struct SecretRecord {
   std::string app, env, name;
-  std::string ciphertext;        // nonce || ciphertext || tag, hex
+  std::string ciphertext;  // nonce || ciphertext || tag, hex
   int64_t updated_at_ms = 0;
   std::string updated_by;
 };
@@ -101,7 +103,7 @@ struct SecretRecord {
 // Which release an app runs in an environment, and which ones succeeded there.
 struct EnvReleaseRecord {
   std::string app, env;
-  std::string release;           // current stable release
+  std::string release;  // current stable release
   std::string deployment_id;
   int64_t at_ms = 0;
 };

@@ -1,6 +1,10 @@
 // Store: the durable state of the control plane. Every method is one transaction;
 // a state change and the event that records it commit together or not at all.
-// Implementations: sqlite/ (embedded default). Thread-safe.
+// Implementations: sqlite/ (embedded default), postgres/; open_store picks one by URL.
+// Every method may be called from any thread at any time. Any method may fail with
+// kUnavailable when the database cannot be reached; nothing was written then (a write
+// whose commit was in flight when the connection dropped may have landed: callers read
+// again before retrying one).
 #pragma once
 
 #include <functional>
@@ -36,8 +40,23 @@ class Store {
   virtual Status update_release_scan(const std::string& app, const std::string& version,
                                      const std::string& scan_status, const Json& summary) = 0;
 
-  // Deployments. update_deployment writes `d` only if the stored version equals
-  // d.version (else kConflict), bumps it, and appends `events` in the same transaction.
+  // Deployments.
+  //
+  // The one-deployment-in-progress rule: per app and environment at most one deployment
+  // is in a state that is not final (is_final, core/deployment_state.h). The store keeps
+  // it with a constraint (the unique index deployments_one_active), so two creators
+  // racing, even on two servers sharing one PostgreSQL, cannot both succeed.
+  // create_deployment inserts `d` with version 1 and appends `created` in one
+  // transaction. Errors a caller must handle:
+  //   kFailedPrecondition  another deployment of d.app to d.env is in progress (the rule);
+  //                        the message says to wait for it or abort it
+  //   kNotFound            the release d.app@d.release does not exist
+  //   kAlreadyExists       a deployment with d.id exists
+  //   kUnavailable         the database cannot be reached (PostgreSQL); nothing written
+  //
+  // update_deployment writes `d` only if the stored version equals d.version (else
+  // kConflict: read it again), bumps it (and d.version), and appends `events` in the same
+  // transaction.
   virtual Status create_deployment(const DeploymentRecord& d, const DeploymentEvent& created) = 0;
   virtual Status update_deployment(DeploymentRecord& d,
                                    const std::vector<DeploymentEvent>& events = {}) = 0;
@@ -91,6 +110,11 @@ class Store {
                                                          const std::string& env) = 0;
 };
 
+// Whether the store named by `url` is one this binary can open: a known scheme (the table
+// in store/store.cpp) and a well-formed rest. `ferry validate` and the config loader's
+// callers use it so a store that passes validation also starts. Never echoes a password.
+Status validate_store_url(const std::string& url);
+
 // Opens the store named by a URL: "sqlite:PATH" (created with its folder if missing).
 // A quick check of the file runs first, bounded in time; damage it finds is kept in
 // health(), and open fails only when the schema cannot be read or migrated.
@@ -103,7 +127,5 @@ Result<std::vector<std::string>> check_store(const std::string& url);
 
 // What an operator does about a corrupted store (the restore steps), for messages.
 std::string store_restore_steps();
-
-bool is_final_state(const std::string& deployment_state);
 
 }  // namespace ferry

@@ -92,7 +92,7 @@ class EngineFixture : public ::testing::Test {
     for (int i = 0; i < 400; ++i) {
       auto ev = store_->list_events(id, 0, 1000);
       int n = 0;
-      for (const auto& e : *ev) n += e.type == type;
+      for (const auto& e : *ev) n += to_string(e.type) == type;
       if (n >= count) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }

@@ -14,7 +14,7 @@ using testing::FakeAgent;
 
 TEST_F(EngineFixture, FirstDeploymentGoesStraightToFullTraffic) {
   auto d = deploy_and_wait("v1");
-  EXPECT_EQ(d.state, "succeeded") << d.reason;
+  EXPECT_EQ(d.state, DeploymentState::kSucceeded) << d.reason;
   EXPECT_EQ(agent_.weights("web.dev"), (std::map<std::string, int>{{"v1", 100}}));
   auto envs = store_->list_env_releases("web");
   ASSERT_EQ(envs->size(), 1u);
@@ -24,7 +24,7 @@ TEST_F(EngineFixture, FirstDeploymentGoesStraightToFullTraffic) {
 TEST_F(EngineFixture, GoodCanaryWalksEveryWeightAndStopsTheOldRelease) {
   deploy_and_wait("v1");
   auto d = deploy_and_wait("v2");
-  EXPECT_EQ(d.state, "succeeded") << d.reason;
+  EXPECT_EQ(d.state, DeploymentState::kSucceeded) << d.reason;
   std::vector<int> v2_weights;
   for (const auto& w : agent_.weight_history())
     if (w.count("v2")) v2_weights.push_back(w.at("v2"));
@@ -35,7 +35,7 @@ TEST_F(EngineFixture, GoodCanaryWalksEveryWeightAndStopsTheOldRelease) {
   auto events = store_->list_events(d.id, 0, 1000);
   bool analysed = false;
   for (const auto& e : *events)
-    if (e.type == "analysis" && e.data.value("verdict", "") == "pass") analysed = true;
+    if (e.type == EventType::kAnalysis && e.data.value("verdict", "") == "pass") analysed = true;
   EXPECT_TRUE(analysed);
 }
 
@@ -43,14 +43,14 @@ TEST_F(EngineFixture, BadCanaryRollsBackToStable) {
   deploy_and_wait("v1");
   agent_.set_behaviour("v2", {.error_rate = 0.5});
   auto d = deploy_and_wait("v2");
-  EXPECT_EQ(d.state, "rolled_back");
+  EXPECT_EQ(d.state, DeploymentState::kRolledBack);
   EXPECT_NE(d.reason.find("error rate"), std::string::npos) << d.reason;
   EXPECT_EQ(agent_.weights("web.dev"), (std::map<std::string, int>{{"v1", 100}}));
   EXPECT_EQ(agent_.running_releases("web.dev"), std::set<std::string>{"v1"});
   auto events = store_->list_events(d.id, 0, 1000);
   bool rollback = false;
   for (const auto& e : *events)
-    if (e.type == "rollback_started") {
+    if (e.type == EventType::kRollbackStarted) {
       rollback = true;
       EXPECT_TRUE(e.data.contains("traffic_restored_ms"));
     }
@@ -64,7 +64,7 @@ TEST_F(EngineFixture, InstancesNeverReadyHitTheProgressDeadline) {
   deploy_and_wait("v1");
   agent_.set_behaviour("v2", {.never_ready = true});
   auto d = deploy_and_wait("v2");
-  EXPECT_EQ(d.state, "rolled_back");
+  EXPECT_EQ(d.state, DeploymentState::kRolledBack);
   EXPECT_NE(d.reason.find("progress deadline"), std::string::npos) << d.reason;
   EXPECT_EQ(agent_.running_releases("web.dev"), std::set<std::string>{"v1"});
 }
@@ -73,14 +73,14 @@ TEST_F(EngineFixture, CrashLoopRollsBack) {
   deploy_and_wait("v1");
   agent_.set_behaviour("v2", {.crash = true});
   auto d = deploy_and_wait("v2");
-  EXPECT_EQ(d.state, "rolled_back");
+  EXPECT_EQ(d.state, DeploymentState::kRolledBack);
   EXPECT_NE(d.reason.find("crash-looping"), std::string::npos) << d.reason;
 }
 
 TEST_F(EngineFixture, FailedFirstDeploymentLeavesNothingRunning) {
   agent_.set_behaviour("v1", {.never_ready = true});
   auto d = deploy_and_wait("v1");
-  EXPECT_EQ(d.state, "failed");
+  EXPECT_EQ(d.state, DeploymentState::kFailed);
   EXPECT_EQ(agent_.instance_count("web.dev"), 0u);
 }
 
@@ -93,7 +93,7 @@ TEST_F(EngineFixture, RollingReplacesInBatches) {
   });
   deploy_and_wait("v1");
   auto d = deploy_and_wait("v2");
-  EXPECT_EQ(d.state, "succeeded") << d.reason;
+  EXPECT_EQ(d.state, DeploymentState::kSucceeded) << d.reason;
   std::vector<int> w;
   for (const auto& h : agent_.weight_history())
     if (h.count("v2")) w.push_back(h.at("v2"));
@@ -120,7 +120,7 @@ TEST_F(EngineFixture, BlueGreenKeepsOldSetThenStopsIt) {
   }
   EXPECT_TRUE(saw_both);
   auto d = engine_->wait_final(id, std::chrono::seconds(20));
-  EXPECT_EQ(d->state, "succeeded");
+  EXPECT_EQ(d->state, DeploymentState::kSucceeded);
   EXPECT_EQ(agent_.running_releases("web.dev"), std::set<std::string>{"v2"});
 }
 
@@ -134,11 +134,11 @@ TEST_F(EngineFixture, PauseUntilPromoteWaitsForPromote) {
   auto id = deploy("v2");
   ASSERT_TRUE(wait_for_event(id, "waiting_promote"));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_EQ(store_->get_deployment(id)->state, "running");
+  EXPECT_EQ(store_->get_deployment(id)->state, DeploymentState::kRunning);
   EXPECT_EQ(agent_.weights("web.dev").at("v2"), 20);
   ASSERT_TRUE(engine_->promote(id, "alice").ok());
   auto d = engine_->wait_final(id, std::chrono::seconds(20));
-  EXPECT_EQ(d->state, "succeeded");
+  EXPECT_EQ(d->state, DeploymentState::kSucceeded);
 }
 
 TEST_F(EngineFixture, AbortReturnsTrafficToStable) {
@@ -151,7 +151,7 @@ TEST_F(EngineFixture, AbortReturnsTrafficToStable) {
   ASSERT_TRUE(wait_for_event(id, "waiting_promote"));
   ASSERT_TRUE(engine_->abort(id, "alice").ok());
   auto d = engine_->wait_final(id, std::chrono::seconds(20));
-  EXPECT_EQ(d->state, "aborted");
+  EXPECT_EQ(d->state, DeploymentState::kAborted);
   EXPECT_EQ(agent_.weights("web.dev"), (std::map<std::string, int>{{"v1", 100}}));
 }
 
@@ -162,9 +162,9 @@ TEST_F(EngineFixture, PauseHoldsTheStepUntilResume) {
   ASSERT_TRUE(engine_->pause(id, "alice").ok());
   ASSERT_TRUE(wait_for_event(id, "paused"));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // longer than the plan
-  EXPECT_EQ(store_->get_deployment(id)->state, "paused");
+  EXPECT_EQ(store_->get_deployment(id)->state, DeploymentState::kPaused);
   ASSERT_TRUE(engine_->resume(id, "alice").ok());
-  EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, "succeeded");
+  EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, DeploymentState::kSucceeded);
 }
 
 TEST_F(EngineFixture, GatesHoldThenRelease) {
@@ -178,7 +178,7 @@ TEST_F(EngineFixture, GatesHoldThenRelease) {
   EXPECT_EQ(store_->get_deployment(id)->reason, "outside window");
   open = true;
   engine_->poke();
-  EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, "succeeded");
+  EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, DeploymentState::kSucceeded);
 }
 
 TEST_F(EngineFixture, RefusedGateFailsTheDeployment) {
@@ -187,7 +187,7 @@ TEST_F(EngineFixture, RefusedGateFailsTheDeployment) {
   };
   restart_engine();
   auto d = deploy_and_wait("v1");
-  EXPECT_EQ(d.state, "failed");
+  EXPECT_EQ(d.state, DeploymentState::kFailed);
   EXPECT_EQ(d.reason, "release not yet in staging");
 }
 
@@ -206,7 +206,8 @@ TEST_F(EngineFixture, RollbackCommandReturnsToPreviousRelease) {
   auto d = engine_->rollback("web", "dev", "", "alice");
   ASSERT_TRUE(d.ok()) << d.status().to_string();
   EXPECT_EQ(d->release, "v1");
-  EXPECT_EQ(engine_->wait_final(d->id, std::chrono::seconds(20))->state, "succeeded");
+  EXPECT_EQ(engine_->wait_final(d->id, std::chrono::seconds(20))->state,
+            DeploymentState::kSucceeded);
   EXPECT_EQ(agent_.running_releases("web.dev"), std::set<std::string>{"v1"});
   EXPECT_FALSE(engine_->rollback("web", "dev", "v9", "alice").ok());
 }

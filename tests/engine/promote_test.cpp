@@ -11,7 +11,7 @@ namespace {
 int count_events(Store& store, const std::string& id, const std::string& type) {
   auto ev = store.list_events(id, 0, 1000);
   int n = 0;
-  for (const auto& e : *ev) n += e.type == type;
+  for (const auto& e : *ev) n += to_string(e.type) == type;
   return n;
 }
 
@@ -32,17 +32,17 @@ TEST_F(EngineFixture, PromoteEndsATimedPauseAndIsNotKeptForALaterManualHold) {
   // The promote was spent on the timed pause: the manual hold holds.
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   auto d = store_->get_deployment(id);
-  EXPECT_EQ(d->state, "running");
+  EXPECT_EQ(d->state, DeploymentState::kRunning);
   EXPECT_EQ(d->current_step, 3) << "the until_promote pause must still be running";
   EXPECT_EQ(agent_.weights("web.dev").at("v2"), 20);
   auto ev = store_->list_events(id, 0, 1000);
   bool timed_ended_by_promote = false;
   for (const auto& e : *ev)
-    if (e.type == "step_finished" && e.step == 2)
+    if (e.type == EventType::kStepFinished && e.step == 2)
       timed_ended_by_promote = e.data.value("ended_by", "") == "promote";
   EXPECT_TRUE(timed_ended_by_promote);
   ASSERT_TRUE(engine_->promote(id, "alice").ok());
-  EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, "succeeded");
+  EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, DeploymentState::kSucceeded);
 }
 
 TEST_F(EngineFixture, PromoteDuringAnAnalysisIsRefusedWithTheReasonAndChangesNothing) {
@@ -62,7 +62,7 @@ TEST_F(EngineFixture, PromoteDuringAnAnalysisIsRefusedWithTheReasonAndChangesNot
   EXPECT_NE(s.message().find("analysis"), std::string::npos) << s.message();
   EXPECT_EQ(count_events(*store_, id, "command"), 0) << "a refused promote is not recorded";
   ASSERT_TRUE(engine_->abort(id, "alice").ok());
-  EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, "aborted");
+  EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, DeploymentState::kAborted);
 }
 
 TEST_F(EngineFixture, PromoteWhileWaitingForGatesIsRefused) {
@@ -76,7 +76,7 @@ TEST_F(EngineFixture, PromoteWhileWaitingForGatesIsRefused) {
   EXPECT_EQ(s.code(), Code::kConflict) << s.message();
   EXPECT_NE(s.message().find("gates"), std::string::npos) << s.message();
   ASSERT_TRUE(engine_->abort(id, "alice").ok());
-  EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, "aborted");
+  EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, DeploymentState::kAborted);
 }
 
 }  // namespace

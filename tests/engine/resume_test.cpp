@@ -22,7 +22,7 @@ class ResumeTest : public EngineFixture {
     engine_->stop();  // the process goes away; the step stays "running" in the store
     auto d = store_->get_deployment(id);
     EXPECT_EQ(d->step_state, "running");
-    EXPECT_FALSE(is_final_state(d->state));
+    EXPECT_FALSE(is_final(d->state));
     return id;
   }
 };
@@ -36,13 +36,13 @@ TEST_F(ResumeTest, ResumePolicyContinuesTheOpenStep) {
   for (int i = 0; i < 100 && !engine_->promote(id, "alice").ok(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   auto d = engine_->wait_final(id, std::chrono::seconds(20));
-  EXPECT_EQ(d->state, "succeeded");
+  EXPECT_EQ(d->state, DeploymentState::kSucceeded);
   // No event was lost: every step that started also finished, in order.
   auto events = store_->list_events(id, 0, 1000);
   int started = 0, finished = 0;
   for (const auto& e : *events) {
-    if (e.type == "step_started") ++started;
-    if (e.type == "step_finished") ++finished;
+    if (e.type == EventType::kStepStarted) ++started;
+    if (e.type == EventType::kStepFinished) ++finished;
   }
   EXPECT_EQ(finished, static_cast<int>(d->plan.size()));
   EXPECT_GE(started, finished);
@@ -52,7 +52,7 @@ TEST_F(ResumeTest, RollbackPolicyRollsBackTheOpenDeployment) {
   auto id = start_and_stop_mid_pause("rollback");
   restart_engine();
   auto d = engine_->wait_final(id, std::chrono::seconds(20));
-  EXPECT_EQ(d->state, "rolled_back");
+  EXPECT_EQ(d->state, DeploymentState::kRolledBack);
   EXPECT_NE(d->reason.find("restarted"), std::string::npos);
   EXPECT_EQ(agent_.weights("web.dev"), (std::map<std::string, int>{{"v1", 100}}));
 }
@@ -77,10 +77,10 @@ TEST_F(ResumeTest, StepThatFinishedIsNotRepeated) {
   auto events = store_->list_events(id, 0, 1000);
   int weight_starts = 0;
   for (const auto& e : *events)
-    if (e.type == "step_started" && e.step == 1) ++weight_starts;
+    if (e.type == EventType::kStepStarted && e.step == 1) ++weight_starts;
   EXPECT_EQ(weight_starts, 1);
   ASSERT_TRUE(engine_->abort(id, "alice").ok());
-  EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, "aborted");
+  EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, DeploymentState::kAborted);
 }
 
 }  // namespace

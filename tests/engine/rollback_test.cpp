@@ -28,7 +28,7 @@ class RollbackTest : public EngineFixture {
     deploy_and_wait("v1");
     // v2 needs to succeed first: a healthy analysis for it.
     set_strategy([](AppSpec& a) { a.analysis.min_requests = 10; });
-    EXPECT_EQ(deploy_and_wait("v2").state, "succeeded");
+    EXPECT_EQ(deploy_and_wait("v2").state, DeploymentState::kSucceeded);
     set_strategy([](AppSpec& a) { a.analysis.min_requests = 1'000'000'000; });
   }
 };
@@ -45,11 +45,11 @@ TEST_F(RollbackTest, RollbackIsImmediateWithoutAnalysis) {
   }
   auto done = engine_->wait_final(d->id, std::chrono::seconds(20));
   ASSERT_TRUE(done.ok());
-  EXPECT_EQ(done->state, "succeeded") << done->reason;
+  EXPECT_EQ(done->state, DeploymentState::kSucceeded) << done->reason;
   EXPECT_EQ(agent_.weights("web.dev"), (std::map<std::string, int>{{"v1", 100}}));
   EXPECT_EQ(agent_.running_releases("web.dev"), std::set<std::string>{"v1"});
   auto events = store_->list_events(d->id, 0, 1000);
-  for (const auto& e : *events) EXPECT_NE(e.type, "analysis") << e.message;
+  for (const auto& e : *events) EXPECT_NE(e.type, EventType::kAnalysis) << e.message;
 }
 
 TEST_F(RollbackTest, WithStrategyRunsTheAppsCanaryAndItsAnalysis) {
@@ -58,7 +58,7 @@ TEST_F(RollbackTest, WithStrategyRunsTheAppsCanaryAndItsAnalysis) {
   EXPECT_EQ(d->strategy, "canary");
   auto done = engine_->wait_final(d->id, std::chrono::seconds(20));
   // The impossible min_requests makes the analysis inconclusive: it really ran.
-  EXPECT_EQ(done->state, "rolled_back") << done->reason;
+  EXPECT_EQ(done->state, DeploymentState::kRolledBack) << done->reason;
   EXPECT_NE(done->reason.find("inconclusive"), std::string::npos) << done->reason;
 }
 
@@ -68,7 +68,7 @@ TEST_F(RollbackTest, TrafficStaysOnTheCurrentReleaseUntilTheTargetIsReady) {
   auto d = engine_->rollback("web", "dev", "", "alice");
   ASSERT_TRUE(d.ok());
   auto done = engine_->wait_final(d->id, std::chrono::seconds(20));
-  EXPECT_EQ(done->state, "rolled_back");
+  EXPECT_EQ(done->state, DeploymentState::kRolledBack);
   EXPECT_NE(done->reason.find("progress deadline"), std::string::npos) << done->reason;
   const auto history = agent_.weight_history();
   for (size_t i = before; i < history.size(); ++i) {
@@ -91,7 +91,7 @@ TEST_F(KeepPreviousTest, PreviousReleaseRunsAtWeightZeroThenStops) {
   keep(1500);
   deploy_and_wait("v1");
   auto d = deploy_and_wait("v2");
-  ASSERT_EQ(d.state, "succeeded") << d.reason;
+  ASSERT_EQ(d.state, DeploymentState::kSucceeded) << d.reason;
   // Right after success both run; the previous one has no traffic.
   EXPECT_EQ(agent_.running_releases("web.dev"), (std::set<std::string>{"v1", "v2"}));
   EXPECT_EQ(agent_.weights("web.dev"), (std::map<std::string, int>{{"v1", 0}, {"v2", 100}}));
@@ -103,20 +103,20 @@ TEST_F(KeepPreviousTest, PreviousReleaseRunsAtWeightZeroThenStops) {
 
 TEST_F(KeepPreviousTest, WithoutKeepPreviousTheOldReleaseStopsAtOnce) {
   deploy_and_wait("v1");
-  ASSERT_EQ(deploy_and_wait("v2").state, "succeeded");
+  ASSERT_EQ(deploy_and_wait("v2").state, DeploymentState::kSucceeded);
   EXPECT_EQ(agent_.running_releases("web.dev"), std::set<std::string>{"v2"});
 }
 
 TEST_F(KeepPreviousTest, RollbackTakesOverTheKeptInstancesWithoutStartingAny) {
   keep(600'000);
   deploy_and_wait("v1");
-  ASSERT_EQ(deploy_and_wait("v2").state, "succeeded");
+  ASSERT_EQ(deploy_and_wait("v2").state, DeploymentState::kSucceeded);
   // New v1 instances could never become ready now: only the kept ones can take traffic.
   agent_.set_behaviour("v1", {.never_ready = true});
   auto d = engine_->rollback("web", "dev", "", "alice");
   ASSERT_TRUE(d.ok());
   auto done = engine_->wait_final(d->id, std::chrono::seconds(20));
-  EXPECT_EQ(done->state, "succeeded") << done->reason;
+  EXPECT_EQ(done->state, DeploymentState::kSucceeded) << done->reason;
   EXPECT_EQ(agent_.weights("web.dev"), (std::map<std::string, int>{{"v1", 100}}));
   // The release rolled back from is not kept.
   EXPECT_EQ(agent_.running_releases("web.dev"), std::set<std::string>{"v1"});
@@ -125,7 +125,7 @@ TEST_F(KeepPreviousTest, RollbackTakesOverTheKeptInstancesWithoutStartingAny) {
 TEST_F(KeepPreviousTest, AnEngineRestartStillStopsTheKeptInstances) {
   keep(1500);
   deploy_and_wait("v1");
-  ASSERT_EQ(deploy_and_wait("v2").state, "succeeded");
+  ASSERT_EQ(deploy_and_wait("v2").state, DeploymentState::kSucceeded);
   restart_engine();  // forgets everything in memory; the store remembers
   EXPECT_TRUE(wait_until(
       [&] { return agent_.running_releases("web.dev") == std::set<std::string>{"v2"}; }));

@@ -10,7 +10,7 @@ namespace {
 Json failing_analysis(Store& store, const std::string& id) {
   auto ev = store.list_events(id, 0, 1000);
   for (const auto& e : *ev)
-    if (e.type == "analysis" && e.data.value("verdict", "") == "fail") return e.data;
+    if (e.type == EventType::kAnalysis && e.data.value("verdict", "") == "fail") return e.data;
   return Json();
 }
 
@@ -25,7 +25,7 @@ TEST_F(EngineFixture, SequentialTestStopsABadCanaryLongBeforeTheIntervalCheck) {
   deploy_and_wait("v1");
   agent_.set_behaviour("v2", {.error_rate = 0.5});
   auto d = deploy_and_wait("v2");
-  EXPECT_EQ(d.state, "rolled_back");
+  EXPECT_EQ(d.state, DeploymentState::kRolledBack);
   EXPECT_NE(d.reason.find("sequential test"), std::string::npos) << d.reason;
   Json a = failing_analysis(*store_, d.id);
   EXPECT_EQ(a.value("test", ""), "sprt") << a.dump();
@@ -41,7 +41,7 @@ TEST_F(EngineFixture, IntervalChecksStillDecideWithTheSequentialTestOff) {
   deploy_and_wait("v1");
   agent_.set_behaviour("v2", {.error_rate = 0.5});
   auto d = deploy_and_wait("v2");
-  EXPECT_EQ(d.state, "rolled_back");
+  EXPECT_EQ(d.state, DeploymentState::kRolledBack);
   EXPECT_NE(d.reason.find("error rate"), std::string::npos) << d.reason;
   EXPECT_EQ(failing_analysis(*store_, d.id).value("test", ""), "interval");
 }
@@ -51,7 +51,7 @@ TEST_F(EngineFixture, LatencyIsStillJudgedByTheIntervalChecksBesideTheSequential
   deploy_and_wait("v1");
   agent_.set_behaviour("v2", {.latency_ms = 400});  // slow, no errors
   auto d = deploy_and_wait("v2");
-  EXPECT_EQ(d.state, "rolled_back");
+  EXPECT_EQ(d.state, DeploymentState::kRolledBack);
   EXPECT_NE(d.reason.find("p95"), std::string::npos) << d.reason;
   EXPECT_EQ(failing_analysis(*store_, d.id).value("test", ""), "interval");
 }

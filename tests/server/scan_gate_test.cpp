@@ -120,7 +120,7 @@ TEST_F(ScanGateTest, TheRunnerRefusesAStoredDeploymentWithoutAPassingScan) {
   rec.plan = Json::array();
   rec.requested_by = "token:root";
   ASSERT_TRUE(
-      cp_->store().create_deployment(rec, DeploymentEvent{.time_ms = 1, .type = "created"}).ok());
+      cp_->store().create_deployment(rec, DeploymentEvent{.time_ms = 1, .type = EventType::kCreated}).ok());
   cp_->engine().poke();
   Json d = wait_state("d-old1", [](const Json& j) { return j.value("state", "") == "failed"; });
   EXPECT_NE(d.value("reason", "").find("scan status"), std::string::npos) << d.dump();

@@ -146,7 +146,7 @@ TEST_F(DashboardRoutes, MatchingETagGives304WithoutBody) {
   EXPECT_FALSE(stale->body.empty());
 }
 
-TEST_F(DashboardRoutes, DashboardMetaNeedsATokenAndGivesTheLatencyBuckets) {
+TEST_F(DashboardRoutes, DashboardMetaNeedsATokenAndGivesTheLatencyBucketsAndFinalStates) {
   auto anon = get("/api/v1/dashboard");
   ASSERT_TRUE(anon.ok());
   EXPECT_EQ(anon->status, 401);
@@ -158,6 +158,13 @@ TEST_F(DashboardRoutes, DashboardMetaNeedsATokenAndGivesTheLatencyBuckets) {
   auto j = parse_json(r->body);
   ASSERT_TRUE(j.ok());
   EXPECT_EQ((*j)["latency_buckets_ms"].get<std::vector<double>>(), latency_buckets_ms());
+  // The page's only source of "finished": exactly the states is_final() names.
+  std::vector<std::string> final_states;
+  for (auto s : all_deployment_states())
+    if (is_final(s)) final_states.emplace_back(to_string(s));
+  EXPECT_EQ((*j)["final_states"].get<std::vector<std::string>>(), final_states);
+  EXPECT_EQ(final_states,
+            (std::vector<std::string>{"succeeded", "failed", "rolled_back", "aborted"}));
 }
 
 TEST(WebAssets, TableIsSortedAndHashesMatch) {

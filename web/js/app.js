@@ -4,6 +4,7 @@
 import { h, fill } from './dom.js';
 import { session, call, get, onUnauthorized, EventStream } from './api.js';
 import { bus, state, notify } from './context.js';
+import { setFinalStates } from './format.js';
 import * as overview from './views/overview.js';
 import * as deployment from './views/deployment.js';
 import * as history from './views/history.js';
@@ -103,9 +104,10 @@ async function start(who) {
   try {
     const meta = await get('/api/v1/dashboard');
     state.latencyBuckets = meta.latency_buckets_ms || [];
+    setFinalStates(meta.final_states);
   } catch (e) {
     state.latencyBuckets = [];
-    notify(`latency buckets unavailable (p95 will not be shown): ${e.message}`, 'error');
+    notify(`dashboard settings unavailable (p95 and finished states will not be shown): ${e.message}`, 'error');
   }
   document.getElementById('nav').hidden = false;
   document.getElementById('session').hidden = false;

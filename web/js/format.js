@@ -49,16 +49,22 @@ export function metric(v) {
   return JSON.stringify(v);
 }
 
-export const FINAL_STATES = new Set(['succeeded', 'failed', 'rolled_back', 'aborted']);
+// The final deployment states come from the server (GET /api/v1/dashboard
+// "final_states", from core/deployment_state.h); the page keeps no list of its own.
+let finalStates = new Set();
 
-export function isFinal(state) {
-  return FINAL_STATES.has(state);
+export function setFinalStates(states) {
+  finalStates = new Set(Array.isArray(states) ? states : []);
 }
 
-// CSS class of a deployment state badge.
+export function isFinal(state) {
+  return finalStates.has(state);
+}
+
+// CSS class of a deployment state badge: a final state other than success is bad news.
 export function stateClass(state) {
   if (state === 'succeeded') return 'badge ok';
-  if (state === 'failed' || state === 'rolled_back' || state === 'aborted') return 'badge bad';
+  if (isFinal(state)) return 'badge bad';
   if (state === 'paused' || state === 'waiting' || state === 'rolling_back') return 'badge warn';
   return 'badge run';
 }

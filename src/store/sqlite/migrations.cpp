@@ -65,10 +65,8 @@ CREATE TABLE secrets (
       // Two requests racing to deploy the same app to the same environment: the store,
       // not a check-then-insert in the engine, keeps it to one deployment in progress.
       {3, "one deployment in progress per app and environment",
-       R"sql(
-CREATE UNIQUE INDEX deployments_one_active ON deployments (app, env)
-  WHERE state NOT IN ('succeeded', 'failed', 'rolled_back', 'aborted');
-)sql"},
+       // The final states come from core/deployment_state.h (what version 3 shipped with).
+       schema::one_active_index_sql()},
       // Many hosts: what every agent should run, kept so a reconciler can drive agents
       // that missed a change (a partition, a restart of either side) to it.
       {4, "per-agent desired state",
@@ -83,9 +81,9 @@ CREATE TABLE agent_desired (
 }
 
 Result<int> migrate(Database& db) {
-  FERRY_RETURN_IF_ERROR(db.exec(
-      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-      "description TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)"));
+  FERRY_RETURN_IF_ERROR(
+      db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+              "description TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)"));
   int current = 0;
   {
     Statement q(db.handle(), "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
@@ -98,8 +96,7 @@ Result<int> migrate(Database& db) {
     FERRY_RETURN_IF_ERROR(tx.begin_status());
     Status s = db.exec(m.sql);
     if (!s.ok())
-      return s.with_context("migration " + std::to_string(m.version) + " (" +
-                            std::string(m.description) + ")");
+      return s.with_context("migration " + std::to_string(m.version) + " (" + m.description + ")");
     Statement rec(db.handle(),
                   "INSERT INTO schema_migrations VALUES (?, ?, CAST(strftime('%s','now') AS "
                   "INTEGER) * 1000)");

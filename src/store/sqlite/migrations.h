@@ -1,19 +1,16 @@
-// Versioned schema migrations: each runs once, in order, in its own transaction, and
-// records its version in schema_migrations. Append new ones; never edit a shipped one.
+// SQLite's versioned schema migrations: each runs once, in order, in its own transaction,
+// and records its version in schema_migrations. Append new ones (to postgres/migrations.cpp
+// too, see store/schema.h); never edit a shipped one.
 #pragma once
 
-#include <string_view>
 #include <vector>
 
+#include "store/schema.h"
 #include "store/sqlite/db.h"
 
 namespace ferry::sqlite {
 
-struct Migration {
-  int version;
-  std::string_view description;
-  std::string_view sql;
-};
+using schema::Migration;
 
 const std::vector<Migration>& migrations();
 // Applies the missing migrations; returns the resulting version.

@@ -2,10 +2,15 @@
 
 #include <filesystem>
 
+#include "store/schema.h"
 #include "store/sqlite/migrations.h"
 
 namespace ferry {
 
+using schema::kAuditCols;
+using schema::kDeploymentCols;
+using schema::kReleaseCols;
+using schema::kTokenCols;
 using sqlite::Statement;
 using sqlite::Transaction;
 
@@ -29,18 +34,22 @@ ReleaseRecord read_release(const Statement& s) {
   r.created_at_ms = s.integer(8);
   return r;
 }
-constexpr const char* kReleaseCols =
-    "app, version, git_sha, artifact, config, scan_status, scan_summary, created_by, "
-    "created_at_ms";
 
-DeploymentRecord read_deployment(const Statement& s) {
+// A state or event name the lifecycle does not know means the row was not written by
+// this version of ferry: an error naming the row, never a guess.
+Result<DeploymentRecord> read_deployment(const Statement& s) {
   DeploymentRecord d;
   d.id = s.text(0);
   d.app = s.text(1);
   d.env = s.text(2);
   d.release = s.text(3);
   d.previous_release = s.text(4);
-  d.state = s.text(5);
+  const std::string state = s.text(5);
+  auto parsed = parse_deployment_state(state);
+  if (!parsed)
+    return internal_error("deployment " + d.id + " has unknown state '" + state +
+                          "' in the store (written by a newer ferry?)");
+  d.state = *parsed;
   d.strategy = s.text(6);
   d.plan = json_column(s, 7);
   d.current_step = static_cast<int>(s.integer(8));
@@ -54,9 +63,22 @@ DeploymentRecord read_deployment(const Statement& s) {
   d.version = s.integer(16);
   return d;
 }
-constexpr const char* kDeploymentCols =
-    "id, app, env, release, previous_release, state, strategy, plan, current_step, step_state, "
-    "reason, requested_by, generation, created_at_ms, updated_at_ms, finished_at_ms, version";
+Result<DeploymentEvent> read_event(const Statement& q) {
+  DeploymentEvent e;
+  e.seq = q.integer(0);
+  e.deployment_id = q.text(1);
+  e.time_ms = q.integer(2);
+  const std::string type = q.text(3);
+  auto parsed = parse_event_type(type);
+  if (!parsed)
+    return internal_error("event " + std::to_string(e.seq) + " has unknown type '" + type +
+                          "' in the store (written by a newer ferry?)");
+  e.type = *parsed;
+  e.step = static_cast<int>(q.integer(4));
+  e.message = q.text(5);
+  e.data = json_column(q, 6);
+  return e;
+}
 
 AuditRecord read_audit(const Statement& s) {
   AuditRecord a;
@@ -92,29 +114,11 @@ TokenRecord read_token(const Statement& s) {
 
 }  // namespace
 
-bool is_final_state(const std::string& state) {
-  return state == "succeeded" || state == "failed" || state == "rolled_back" ||
-         state == "aborted" || state == "superseded";
-}
-
 namespace {
 
 // The quick check at open must not hold a server start for long on a big file.
 constexpr int64_t kOpenCheckMs = 3000;
 constexpr int kMaxProblems = 20;
-
-Result<std::string> sqlite_path(const std::string& url) {
-  std::string path;
-  if (url.starts_with("sqlite://"))
-    path = url.substr(9);
-  else if (url.starts_with("sqlite:"))
-    path = url.substr(7);
-  else
-    return invalid_argument("store URL '" + url +
-                            "' is not supported; use sqlite:PATH (e.g. sqlite:.ferry/ferry.db)");
-  if (path.empty()) return invalid_argument("store URL '" + url + "' names no file");
-  return path;
-}
 
 }  // namespace
 
@@ -125,24 +129,14 @@ std::string store_restore_steps() {
          "\"The store is corrupted\")";
 }
 
-Result<std::vector<std::string>> check_store(const std::string& url) {
-  auto path = sqlite_path(url);
-  if (!path.ok()) return path.status();
+Result<std::vector<std::string>> SqliteStore::check_file(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(*path, ec))
-    return not_found("store file " + *path + " does not exist");
-  auto db = sqlite::Database::open(*path);
+  if (!std::filesystem::is_regular_file(path, ec))
+    return not_found("store file " + path + " does not exist");
+  auto db = sqlite::Database::open(path);
   // A file SQLite cannot even open as a database is damaged beyond a check.
   if (!db.ok()) return std::vector<std::string>{db.status().message()};
   return (*db)->check(true, 100, 0);
-}
-
-Result<std::unique_ptr<Store>> open_store(const std::string& url) {
-  auto path = sqlite_path(url);
-  if (!path.ok()) return path.status();
-  auto s = SqliteStore::open(*path);
-  if (!s.ok()) return s.status();
-  return std::unique_ptr<Store>(std::move(*s));
 }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
@@ -182,9 +176,15 @@ Status SqliteStore::create_release(const ReleaseRecord& r) {
   Statement q(*db_,
               "INSERT INTO releases (app, version, git_sha, artifact, config, scan_status, "
               "scan_summary, created_by, created_at_ms) VALUES (?,?,?,?,?,?,?,?,?)");
-  q.bind(1, r.app).bind(2, r.version).bind(3, r.git_sha).bind(4, r.artifact)
-      .bind(5, dump_json(r.config)).bind(6, r.scan_status).bind(7, dump_json(r.scan_summary))
-      .bind(8, r.created_by).bind(9, r.created_at_ms);
+  q.bind(1, r.app)
+      .bind(2, r.version)
+      .bind(3, r.git_sha)
+      .bind(4, r.artifact)
+      .bind(5, dump_json(r.config))
+      .bind(6, r.scan_status)
+      .bind(7, dump_json(r.scan_summary))
+      .bind(8, r.created_by)
+      .bind(9, r.created_at_ms);
   Status s = q.exec();
   if (s.code() == Code::kAlreadyExists)
     return already_exists("release " + r.app + "@" + r.version +
@@ -194,8 +194,8 @@ Status SqliteStore::create_release(const ReleaseRecord& r) {
 
 Result<ReleaseRecord> SqliteStore::get_release(const std::string& app, const std::string& version) {
   std::lock_guard lock(mu_);
-  Statement q(*db_, std::string("SELECT ") + kReleaseCols +
-                                 " FROM releases WHERE app = ? AND version = ?");
+  Statement q(
+      *db_, std::string("SELECT ") + kReleaseCols + " FROM releases WHERE app = ? AND version = ?");
   q.bind(1, app).bind(2, version);
   if (q.step()) return read_release(q);
   FERRY_RETURN_IF_ERROR(q.status());
@@ -206,8 +206,8 @@ Result<ReleaseRecord> SqliteStore::get_release(const std::string& app, const std
 Result<std::vector<ReleaseRecord>> SqliteStore::list_releases(const std::string& app, int limit) {
   std::lock_guard lock(mu_);
   Statement q(*db_, std::string("SELECT ") + kReleaseCols +
-                                 " FROM releases WHERE app = ? ORDER BY created_at_ms DESC, "
-                                 "rowid DESC LIMIT ?");
+                        " FROM releases WHERE app = ? ORDER BY created_at_ms DESC, "
+                        "rowid DESC LIMIT ?");
   q.bind(1, app).bind(2, limit);
   std::vector<ReleaseRecord> out;
   while (q.step()) out.push_back(read_release(q));
@@ -218,8 +218,8 @@ Result<std::vector<ReleaseRecord>> SqliteStore::list_releases(const std::string&
 Status SqliteStore::update_release_scan(const std::string& app, const std::string& version,
                                         const std::string& scan_status, const Json& summary) {
   std::lock_guard lock(mu_);
-  Statement q(*db_,
-              "UPDATE releases SET scan_status = ?, scan_summary = ? WHERE app = ? AND version = ?");
+  Statement q(
+      *db_, "UPDATE releases SET scan_status = ?, scan_summary = ? WHERE app = ? AND version = ?");
   q.bind(1, scan_status).bind(2, dump_json(summary)).bind(3, app).bind(4, version);
   FERRY_RETURN_IF_ERROR(q.exec());
   if (db_->changes() == 0) return not_found("release " + app + "@" + version + " does not exist");
@@ -230,8 +230,12 @@ Status SqliteStore::insert_event_locked(const DeploymentEvent& e, int64_t* seq) 
   Statement q(*db_,
               "INSERT INTO deployment_events (deployment_id, time_ms, type, step, message, data) "
               "VALUES (?,?,?,?,?,?)");
-  q.bind(1, e.deployment_id).bind(2, e.time_ms).bind(3, e.type).bind(4, e.step)
-      .bind(5, e.message).bind(6, dump_json(e.data));
+  q.bind(1, e.deployment_id)
+      .bind(2, e.time_ms)
+      .bind(3, to_string(e.type))
+      .bind(4, e.step)
+      .bind(5, e.message)
+      .bind(6, dump_json(e.data));
   FERRY_RETURN_IF_ERROR(q.exec());
   if (seq) *seq = db_->last_insert_rowid();
   return Status::Ok();
@@ -239,32 +243,58 @@ Status SqliteStore::insert_event_locked(const DeploymentEvent& e, int64_t* seq) 
 
 Status SqliteStore::create_deployment(const DeploymentRecord& d, const DeploymentEvent& created) {
   std::lock_guard lock(mu_);
+  // BEGIN IMMEDIATE holds every other writer off until commit, so the checks below and
+  // the insert see the same rows; the unique index deployments_one_active stays as the
+  // schema's own guard.
   Transaction tx(*db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
+  {
+    Statement rel(*db_, "SELECT 1 FROM releases WHERE app = ? AND version = ?");
+    rel.bind(1, d.app).bind(2, d.release);
+    const bool found = rel.step();
+    FERRY_RETURN_IF_ERROR(rel.status());
+    if (!found)
+      return not_found("release " + d.app + "@" + d.release + " does not exist (see `ferry " +
+                       "releases " + d.app + "`)");
+  }
+  if (!is_final(d.state)) {
+    Statement open(*db_, "SELECT 1 FROM deployments WHERE app = ? AND env = ? AND state NOT IN (" +
+                             schema::final_states_sql() + ")");
+    open.bind(1, d.app).bind(2, d.env);
+    const bool busy = open.step();
+    FERRY_RETURN_IF_ERROR(open.status());
+    if (busy) return schema::active_deployment_exists(d.app, d.env);
+  }
   Statement q(*db_, std::string("INSERT INTO deployments (") + kDeploymentCols +
-                                 ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  q.bind(1, d.id).bind(2, d.app).bind(3, d.env).bind(4, d.release).bind(5, d.previous_release)
-      .bind(6, d.state).bind(7, d.strategy).bind(8, dump_json(d.plan)).bind(9, d.current_step)
-      .bind(10, d.step_state).bind(11, d.reason).bind(12, d.requested_by).bind(13, d.generation)
-      .bind(14, d.created_at_ms).bind(15, d.updated_at_ms).bind(16, d.finished_at_ms)
+                        ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  q.bind(1, d.id)
+      .bind(2, d.app)
+      .bind(3, d.env)
+      .bind(4, d.release)
+      .bind(5, d.previous_release)
+      .bind(6, to_string(d.state))
+      .bind(7, d.strategy)
+      .bind(8, dump_json(d.plan))
+      .bind(9, d.current_step)
+      .bind(10, d.step_state)
+      .bind(11, d.reason)
+      .bind(12, d.requested_by)
+      .bind(13, d.generation)
+      .bind(14, d.created_at_ms)
+      .bind(15, d.updated_at_ms)
+      .bind(16, d.finished_at_ms)
       .bind(17, int64_t{1});
   Status s = q.exec();
-  if (!s.ok()) {
-    if (s.code() == Code::kAlreadyExists && s.message().find("UNIQUE") != std::string::npos)
-      return failed_precondition("another deployment of " + d.app + " to " + d.env +
-                                 " is in progress; wait for it or abort it");
-    if (s.code() == Code::kAlreadyExists)
-      return failed_precondition("deployment " + d.id + " cannot be created (release " + d.app +
-                                 "@" + d.release + " must exist): " + s.message());
-    return s;
-  }
+  if (s.code() == Code::kAlreadyExists) return already_exists("deployment " + d.id + " exists");
+  FERRY_RETURN_IF_ERROR(s);
   DeploymentEvent e = created;
   e.deployment_id = d.id;
   FERRY_RETURN_IF_ERROR(insert_event_locked(e, nullptr));
   return tx.commit();
 }
 
-Status SqliteStore::update_deployment(DeploymentRecord& d, const std::vector<DeploymentEvent>& events) {
+Status SqliteStore::update_deployment(DeploymentRecord& d,
+                                      const std::vector<DeploymentEvent>& events) {
   std::lock_guard lock(mu_);
   Transaction tx(*db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
@@ -272,9 +302,17 @@ Status SqliteStore::update_deployment(DeploymentRecord& d, const std::vector<Dep
               "UPDATE deployments SET state=?, plan=?, current_step=?, step_state=?, reason=?, "
               "generation=?, updated_at_ms=?, finished_at_ms=?, previous_release=?, "
               "version=version+1 WHERE id=? AND version=?");
-  q.bind(1, d.state).bind(2, dump_json(d.plan)).bind(3, d.current_step).bind(4, d.step_state)
-      .bind(5, d.reason).bind(6, d.generation).bind(7, d.updated_at_ms).bind(8, d.finished_at_ms)
-      .bind(9, d.previous_release).bind(10, d.id).bind(11, d.version);
+  q.bind(1, to_string(d.state))
+      .bind(2, dump_json(d.plan))
+      .bind(3, d.current_step)
+      .bind(4, d.step_state)
+      .bind(5, d.reason)
+      .bind(6, d.generation)
+      .bind(7, d.updated_at_ms)
+      .bind(8, d.finished_at_ms)
+      .bind(9, d.previous_release)
+      .bind(10, d.id)
+      .bind(11, d.version);
   FERRY_RETURN_IF_ERROR(q.exec());
   if (db_->changes() == 0)
     return conflict("deployment " + d.id + " changed since it was read (version " +
@@ -291,8 +329,7 @@ Status SqliteStore::update_deployment(DeploymentRecord& d, const std::vector<Dep
 
 Result<DeploymentRecord> SqliteStore::get_deployment(const std::string& id) {
   std::lock_guard lock(mu_);
-  Statement q(*db_,
-              std::string("SELECT ") + kDeploymentCols + " FROM deployments WHERE id = ?");
+  Statement q(*db_, std::string("SELECT ") + kDeploymentCols + " FROM deployments WHERE id = ?");
   q.bind(1, id);
   if (q.step()) return read_deployment(q);
   FERRY_RETURN_IF_ERROR(q.status());
@@ -303,13 +340,16 @@ Result<std::vector<DeploymentRecord>> SqliteStore::list_deployments(const Deploy
   std::lock_guard lock(mu_);
   std::string sql = std::string("SELECT ") + kDeploymentCols +
                     " FROM deployments WHERE (? = '' OR app = ?) AND (? = '' OR env = ?)";
-  if (f.active_only)
-    sql += " AND state NOT IN ('succeeded','failed','rolled_back','aborted','superseded')";
+  if (f.active_only) sql += " AND state NOT IN (" + schema::final_states_sql() + ")";
   sql += " ORDER BY created_at_ms DESC, rowid DESC LIMIT ?";
   Statement q(*db_, sql);
   q.bind(1, f.app).bind(2, f.app).bind(3, f.env).bind(4, f.env).bind(5, f.limit);
   std::vector<DeploymentRecord> out;
-  while (q.step()) out.push_back(read_deployment(q));
+  while (q.step()) {
+    auto d = read_deployment(q);
+    if (!d.ok()) return d.status();
+    out.push_back(std::move(*d));
+  }
   FERRY_RETURN_IF_ERROR(q.status());
   return out;
 }
@@ -324,22 +364,17 @@ Result<int64_t> SqliteStore::append_event(const DeploymentEvent& e) {
 Result<std::vector<DeploymentEvent>> SqliteStore::list_events(const std::string& deployment_id,
                                                               int64_t after_seq, int limit) {
   std::lock_guard lock(mu_);
-  Statement q(*db_,
-              "SELECT seq, deployment_id, time_ms, type, step, message, data FROM "
-              "deployment_events WHERE (? = '' OR deployment_id = ?) AND seq > ? ORDER BY seq "
-              "LIMIT ?");
+  Statement q(
+      *db_,
+      std::string("SELECT ") + schema::kEventCols +
+          " FROM deployment_events WHERE (? = '' OR deployment_id = ?) AND seq > ? ORDER BY seq "
+          "LIMIT ?");
   q.bind(1, deployment_id).bind(2, deployment_id).bind(3, after_seq).bind(4, limit);
   std::vector<DeploymentEvent> out;
   while (q.step()) {
-    DeploymentEvent e;
-    e.seq = q.integer(0);
-    e.deployment_id = q.text(1);
-    e.time_ms = q.integer(2);
-    e.type = q.text(3);
-    e.step = static_cast<int>(q.integer(4));
-    e.message = q.text(5);
-    e.data = json_column(q, 6);
-    out.push_back(std::move(e));
+    auto e = read_event(q);
+    if (!e.ok()) return e.status();
+    out.push_back(std::move(*e));
   }
   FERRY_RETURN_IF_ERROR(q.status());
   return out;
@@ -365,8 +400,7 @@ Result<std::vector<EnvReleaseRecord>> SqliteStore::list_env_releases(const std::
               "app = ?) ORDER BY app, env");
   q.bind(1, app).bind(2, app);
   std::vector<EnvReleaseRecord> out;
-  while (q.step())
-    out.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.integer(4)});
+  while (q.step()) out.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.integer(4)});
   FERRY_RETURN_IF_ERROR(q.status());
   return out;
 }
@@ -374,8 +408,7 @@ Result<std::vector<EnvReleaseRecord>> SqliteStore::list_env_releases(const std::
 Result<bool> SqliteStore::release_succeeded_in(const std::string& app, const std::string& release,
                                                const std::string& env) {
   std::lock_guard lock(mu_);
-  Statement q(*db_,
-              "SELECT 1 FROM release_successes WHERE app = ? AND release = ? AND env = ?");
+  Statement q(*db_, "SELECT 1 FROM release_successes WHERE app = ? AND release = ? AND env = ?");
   q.bind(1, app).bind(2, release).bind(3, env);
   const bool found = q.step();
   FERRY_RETURN_IF_ERROR(q.status());
@@ -412,14 +445,21 @@ Result<std::vector<AgentDesiredRecord>> SqliteStore::list_agent_desired() {
 Status SqliteStore::create_token(const TokenRecord& t) {
   std::lock_guard lock(mu_);
   Statement q(*db_, "INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?,?)");
-  q.bind(1, t.id).bind(2, t.name).bind(3, t.hash).bind(4, t.role).bind(5, dump_json(Json(t.envs)))
-      .bind(6, t.created_by).bind(7, t.created_at_ms).bind(8, t.expires_at_ms).bind(9, t.revoked);
+  q.bind(1, t.id)
+      .bind(2, t.name)
+      .bind(3, t.hash)
+      .bind(4, t.role)
+      .bind(5, dump_json(Json(t.envs)))
+      .bind(6, t.created_by)
+      .bind(7, t.created_at_ms)
+      .bind(8, t.expires_at_ms)
+      .bind(9, t.revoked);
   return q.exec();
 }
 
 Result<TokenRecord> SqliteStore::get_token(const std::string& id) {
   std::lock_guard lock(mu_);
-  Statement q(*db_, "SELECT * FROM tokens WHERE id = ?");
+  Statement q(*db_, std::string("SELECT ") + kTokenCols + " FROM tokens WHERE id = ?");
   q.bind(1, id);
   if (q.step()) return read_token(q);
   FERRY_RETURN_IF_ERROR(q.status());
@@ -428,7 +468,7 @@ Result<TokenRecord> SqliteStore::get_token(const std::string& id) {
 
 Result<std::vector<TokenRecord>> SqliteStore::list_tokens() {
   std::lock_guard lock(mu_);
-  Statement q(*db_, "SELECT * FROM tokens ORDER BY created_at_ms");
+  Statement q(*db_, std::string("SELECT ") + kTokenCols + " FROM tokens ORDER BY created_at_ms");
   std::vector<TokenRecord> out;
   while (q.step()) out.push_back(read_token(q));
   FERRY_RETURN_IF_ERROR(q.status());
@@ -462,9 +502,18 @@ Result<AuditRecord> SqliteStore::append_audit(AuditRecord a,
   }
   seal(a);
   Statement q(*db_, "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-  q.bind(1, a.seq).bind(2, a.time_ms).bind(3, a.actor).bind(4, a.action).bind(5, a.app)
-      .bind(6, a.env).bind(7, a.release).bind(8, a.git_sha).bind(9, a.source_addr)
-      .bind(10, dump_json(a.details)).bind(11, a.prev_hash).bind(12, a.hash);
+  q.bind(1, a.seq)
+      .bind(2, a.time_ms)
+      .bind(3, a.actor)
+      .bind(4, a.action)
+      .bind(5, a.app)
+      .bind(6, a.env)
+      .bind(7, a.release)
+      .bind(8, a.git_sha)
+      .bind(9, a.source_addr)
+      .bind(10, dump_json(a.details))
+      .bind(11, a.prev_hash)
+      .bind(12, a.hash);
   FERRY_RETURN_IF_ERROR(q.exec());
   FERRY_RETURN_IF_ERROR(tx.commit());
   return a;
@@ -472,7 +521,8 @@ Result<AuditRecord> SqliteStore::append_audit(AuditRecord a,
 
 Result<std::vector<AuditRecord>> SqliteStore::list_audit(int64_t after_seq, int limit) {
   std::lock_guard lock(mu_);
-  Statement q(*db_, "SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
+  Statement q(
+      *db_, std::string("SELECT ") + kAuditCols + " FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
   q.bind(1, after_seq).bind(2, limit);
   std::vector<AuditRecord> out;
   while (q.step()) out.push_back(read_audit(q));
@@ -482,7 +532,8 @@ Result<std::vector<AuditRecord>> SqliteStore::list_audit(int64_t after_seq, int 
 
 Result<AuditRecord> SqliteStore::audit_head() {
   std::lock_guard lock(mu_);
-  Statement q(db_->handle(), "SELECT * FROM audit ORDER BY seq DESC LIMIT 1");
+  Statement q(db_->handle(),
+              std::string("SELECT ") + kAuditCols + " FROM audit ORDER BY seq DESC LIMIT 1");
   AuditRecord out;
   if (q.step()) out = read_audit(q);
   FERRY_RETURN_IF_ERROR(q.status());
@@ -492,7 +543,11 @@ Result<AuditRecord> SqliteStore::audit_head() {
 Status SqliteStore::add_approval(const ApprovalRecord& a) {
   std::lock_guard lock(mu_);
   Statement q(*db_, "INSERT OR REPLACE INTO approvals VALUES (?,?,?,?,?,?)");
-  q.bind(1, a.app).bind(2, a.env).bind(3, a.release).bind(4, a.approver).bind(5, a.comment)
+  q.bind(1, a.app)
+      .bind(2, a.env)
+      .bind(3, a.release)
+      .bind(4, a.approver)
+      .bind(5, a.comment)
       .bind(6, a.at_ms);
   return q.exec();
 }
@@ -515,7 +570,11 @@ Result<std::vector<ApprovalRecord>> SqliteStore::list_approvals(const std::strin
 Status SqliteStore::put_secret(const SecretRecord& s) {
   std::lock_guard lock(mu_);
   Statement q(*db_, "INSERT OR REPLACE INTO secrets VALUES (?,?,?,?,?,?)");
-  q.bind(1, s.app).bind(2, s.env).bind(3, s.name).bind(4, s.ciphertext).bind(5, s.updated_at_ms)
+  q.bind(1, s.app)
+      .bind(2, s.env)
+      .bind(3, s.name)
+      .bind(4, s.ciphertext)
+      .bind(5, s.updated_at_ms)
       .bind(6, s.updated_by);
   return q.exec();
 }

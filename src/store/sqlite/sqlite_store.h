@@ -12,7 +12,10 @@ namespace ferry {
 
 class SqliteStore final : public Store {
  public:
+  // Opens (creating it and its folder if missing) and migrates the file at `path`.
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  // A full integrity check of the file without migrating or creating it (check_store).
+  static Result<std::vector<std::string>> check_file(const std::string& path);
 
   Result<int> schema_version() override;
   Status health() override;
