@@ -58,6 +58,10 @@ struct Router::Impl {
   bool adopted = false;
   // Accept loop control, on workers[0]'s thread only.
   bool accepting = false;
+  // A handed-over socket may hold clients in its backlog: it is accepted from only once a
+  // table is set (set_table), so none of them is answered from the empty initial table.
+  std::atomic<bool> has_table{false};
+  bool waiting_for_table = false;  // workers[0]'s thread only
 };
 
 namespace {
@@ -92,6 +96,10 @@ bool listens_on(int fd, const tcp::endpoint& ep) {
 }  // namespace
 
 awaitable<void> Router::Impl::accept_loop() {
+  if (adopted && !has_table.load(std::memory_order_acquire)) {
+    waiting_for_table = true;  // set_table starts the loop
+    co_return;
+  }
   size_t next = 0;
   for (;;) {
     routing::Worker& target = *workers[next++ % workers.size()];
@@ -270,6 +278,14 @@ void Router::set_table(RouteTable table) {
   std::lock_guard<std::mutex> tables_lock(m.tables.mu);
   m.tables.current = std::move(snap);
   m.tables.version.store(m.tables.current->version, std::memory_order_release);
+  if (m.has_table.exchange(true, std::memory_order_acq_rel) || !m.started || m.stopped) return;
+  // A handed-over socket waited for this table before accepting: accept now.
+  asio::post(m.workers[0]->ioc, [&m] {
+    if (m.waiting_for_table && m.accepting && m.acceptor && m.acceptor->is_open()) {
+      m.waiting_for_table = false;
+      asio::co_spawn(m.workers[0]->ioc.get_executor(), m.accept_loop(), asio::detached);
+    }
+  });
 }
 
 RouteTable Router::table() const {

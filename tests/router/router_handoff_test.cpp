@@ -10,6 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 #include "router/router.h"
 #include "router/test_backend.h"
 
@@ -93,6 +96,38 @@ TEST(RouterHandoff, ServesConnectionsQueuedOnTheHandedOverSocketBeforeItStarted)
   EXPECT_EQ(v, 1);
   EXPECT_TRUE(fcntl(dup, F_GETFD) & FD_CLOEXEC);
   close(dup);
+}
+
+// The agent's successor starts a router on the handed-over socket and then gives it the
+// table: a client whose request already waits in the backlog must not be answered from
+// the empty initial table ("503 no ready backend"); the router accepts only once it has one.
+TEST(RouterHandoff, QueuedRequestWaitsForTheFirstTableInsteadOfGetting503) {
+  TestBackend a("a");
+  const int fd = handoff_listener(0);
+  const uint16_t port = handoff_port_of(fd);
+  const int early = handoff_connect(port);
+  ASSERT_GE(early, 0);
+  const std::string req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(write(early, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  RouterOptions o;
+  o.port = port;
+  o.listen_fd = fd;
+  Router router(o);
+  ASSERT_TRUE(router.start().ok());
+  // Give a router that accepts at once (the bug) the chance to answer from no table.
+  for (int i = 0; i < 100 && router.connections() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_EQ(router.connections(), 0) << "accepted before it had a table";
+  router.set_table({{{"v1", 100}}, {a.route("a", "v1")}});
+  std::string answer;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(early, buf, sizeof buf)) > 0) answer.append(buf, static_cast<size_t>(n));
+  close(early);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  // New clients after that are served as usual.
+  TestClient c(port);
+  EXPECT_EQ(c.get("/").result_int(), 200u);
 }
 
 TEST(RouterHandoff, SocketBoundElsewhereOrNotListeningIsClosedAndAFreshOneBound) {
