@@ -76,7 +76,9 @@ class Router {
   Router& operator=(const Router&) = delete;
 
   // Binds (or adopts options.listen_fd) and starts serving; an error names the address
-  // that could not be bound.
+  // that could not be bound. On an adopted socket connections are accepted only once a
+  // table is set (before or after start()), so clients queued in its backlog never meet
+  // the empty initial table.
   Status start();
   // Stops accepting, closes connections, joins threads.
   void stop();
