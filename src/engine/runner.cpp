@@ -348,9 +348,10 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::check_agents() {
     const std::string policy =
         env_->on_agent_loss == "pause"
             ? std::string("on_agent_loss: pause")
-            : fmt::format("on_agent_loss: continue needs min_available {} agent(s), {} answer; "
-                          "paused",
-                          env_->min_available, answering);
+            : fmt::format(
+                  "on_agent_loss: continue needs min_available {} agent(s), {} answer; "
+                  "paused",
+                  env_->min_available, answering);
     (void)commit("agent_lost", d_.current_step, why + "; " + policy, data);
     std::lock_guard lock(control_->mu);
     control_->pause = true;
@@ -616,8 +617,8 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
       std::string agents;
       for (const auto& r : reads)
         if (counted(r.agent)) agents += (agents.empty() ? "" : ", ") + r.agent;
-      return {Outcome::kFail, "no router statistics for " + d_.release + " to analyse on agent(s) " +
-                                  agents};
+      return {Outcome::kFail,
+              "no router statistics for " + d_.release + " to analyse on agent(s) " + agents};
     }
     Json data{{"verdict", to_string(last->verdict)},
               {"test", "interval"},
@@ -760,9 +761,9 @@ void DeploymentRunner::roll_back(const std::string& reason, const Json& details,
   else if (behind.empty())
     traffic = fmt::format("traffic on {} after {} ms", d_.previous_release, traffic_ms);
   else
-    traffic = fmt::format("traffic on {} after {} ms on agent(s) {}; not yet on {}",
-                          d_.previous_release, traffic_ms, fmt::join(back, ", "),
-                          fmt::join(behind, ", "));
+    traffic =
+        fmt::format("traffic on {} after {} ms on agent(s) {}; not yet on {}", d_.previous_release,
+                    traffic_ms, fmt::join(back, ", "), fmt::join(behind, ", "));
   (void)commit("rollback_started", d_.current_step,
                fmt::format("rolling back: {} ({})", reason, traffic), data);
   if (ctx_.audit) ctx_.audit(aborted ? "deployment.abort" : "deployment.rollback", d_, data);
