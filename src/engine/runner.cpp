@@ -158,6 +158,8 @@ void DeploymentRunner::run() {
     if (events.ok())
       for (const auto& e : *events)
         if (e.type == EventType::kRollbackStarted) aborted = e.data.value("aborted", false);
+    // The stored reason already names the agents that were behind: they are named anew.
+    d_.reason = d_.reason.substr(0, d_.reason.find("; agents still behind: "));
     finish_rollback(d_.reason, Json{{"reason", d_.reason}, {"resumed", true}}, aborted);
     return;
   }
