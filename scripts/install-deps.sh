@@ -11,7 +11,7 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libvectorscan-dev
   libre2-dev libgit2-dev libcurl4-openssl-dev tzdata)
 # The test build (scripts/test.sh) is clang-16 with sanitizers and libFuzzer, linked by mold.
-test_pkgs=(clang-16 libclang-rt-16-dev mold curl python3 procps iproute2 git prometheus prometheus-alertmanager systemd chromium nodejs $(command -v npm >/dev/null || echo npm))  # npm: Debian's, unless nodejs already brings one
+test_pkgs=(clang-16 libclang-rt-16-dev mold curl python3 procps iproute2 git prometheus prometheus-alertmanager systemd chromium nodejs docker.io $(command -v npm >/dev/null || echo npm))  # npm: Debian's, unless nodejs already brings one
 want=("${build_pkgs[@]}")
 demo_pkgs=(curl python3)  # scripts/demo.sh: health polling, JSON
 if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi

@@ -25,7 +25,7 @@ Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
       if (auto s = app_status(name); s.ok()) out.push_back({{name}, std::move(*s)});
     return out;
   });
-  runtime_ = std::make_unique<ProcessRuntime>(opts_.data_dir + "/logs", opts_.logs);
+  runtime_ = std::make_unique<AgentRuntime>(opts_.data_dir, opts_.logs);
   AppManagerOptions mo;
   mo.instance_host = opts_.instance_host;
   mo.instance_ports = opts_.instance_ports;
@@ -105,6 +105,8 @@ Status Agent::start() {
       opts_.log->info("agent state loaded",
                       {{"apps", manager_->names().size()}, {"adopted", adopted_}});
   }
+  if (const std::string strays = runtime_->remove_strays(); !strays.empty() && opts_.log)
+    opts_.log->warn(strays, {});
   return Status::Ok();
 }
 
