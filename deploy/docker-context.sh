@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Gathers a Docker build context for deploy/Dockerfile from binaries built on this host:
 #   deploy/docker-context.sh [--bare] OUTDIR BINARY...
-# OUTDIR/Dockerfile is deploy/Dockerfile; OUTDIR/rootfs/ holds each BINARY at
+# OUTDIR/Dockerfile is deploy/Dockerfile; OUTDIR/data/ is the empty data dir (copied owned
+# by ferry: COPY cannot change the owner of a folder another COPY made); OUTDIR/rootfs/ holds each BINARY at
 # /usr/local/bin/<name>, every shared library it links (as ldd lists them, at the same
 # paths), CA certificates and time zones when the host has them, and /etc/passwd and
 # /etc/group naming the unprivileged user ferry (uid/gid 10001). No compiler and no base
@@ -21,8 +22,8 @@ out=$1
 shift
 here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$out"
-mkdir -p "$out/rootfs/usr/local/bin" "$out/rootfs/etc" "$out/rootfs/tmp" "$out/rootfs/var/lib/ferry" \
-  "$out/rootfs/etc/ferry"
+mkdir -p "$out/rootfs/usr/local/bin" "$out/rootfs/etc" "$out/rootfs/tmp" "$out/rootfs/etc/ferry" \
+  "$out/data"
 chmod 1777 "$out/rootfs/tmp"
 cp "$here/Dockerfile" "$out/Dockerfile"
 copy_lib() {  # the file a path names, at that path

@@ -136,11 +136,12 @@ class TestDockerd {
     return out;
   }
 
-  // Builds deploy/docker-context.sh's context for `binaries` into `out_dir`.
+  // Builds deploy/docker-context.sh's context for `binaries` into `out_dir`; `bare`: an app
+  // image (no certificates, no time zones).
   static bool make_context(const std::string& out_dir, const std::string& binaries,
-                           std::string* error) {
-    return docker_test_sh(std::string(FERRY_SOURCE_DIR) + "/deploy/docker-context.sh " + out_dir +
-                              " " + binaries,
+                           std::string* error, bool bare = false) {
+    return docker_test_sh(std::string(FERRY_SOURCE_DIR) + "/deploy/docker-context.sh " +
+                              (bare ? "--bare " : "") + out_dir + " " + binaries,
                           error) == 0;
   }
 

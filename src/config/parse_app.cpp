@@ -285,7 +285,10 @@ void parse_run(const Field& f, RunSpec& out) {
         out.memory_bytes = bytes;
     }
   }
-  f.child("cwd").get(out.cwd, 1024);
+  Field cwd = f.child("cwd");
+  if (cwd.get(out.cwd, 1024) && !out.image.empty() && !out.cwd.starts_with("/"))
+    cwd.error("\"" + out.cwd.substr(0, 64) +
+              "\" must be an absolute path inside the image when \"image\" is set");
   f.child("env").get_env(out.env);
   f.child("stop_grace").get_duration_ms(out.stop_grace_ms, 0, kHour);
   Field allow = f.child("allow_loader_env");

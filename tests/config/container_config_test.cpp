@@ -61,6 +61,8 @@ TEST(ContainerConfig, BadValuesNameFieldAndValue) {
                       "apps.web.run.resources.memory", "\"1MB\" is not a size from 6MB", 11);
   EXPECT_CONFIG_ERROR(with_run("      image: web\n      resources: {memory: lots}\n"),
                       "apps.web.run.resources.memory", "\"lots\"", 11);
+  EXPECT_CONFIG_ERROR(with_run("      image: web\n      cwd: srv\n"), "apps.web.run.cwd",
+                      "absolute path inside the image", 11);
   EXPECT_CONFIG_ERROR(with_run("      image: web\n      resources: {disk: 1GB}\n"),
                       "apps.web.run.resources.disk", "", 11);
 }

@@ -58,6 +58,8 @@ class DockerE2E : public ::testing::Test {
     setenv("DOCKER_HOST", ("unix://" + dockerd_.socket()).c_str(), 1);
   }
   void TearDown() override {
+    // Whatever the test's end, its agents' containers go (the agent outlives a server).
+    for (const auto& id : agents_) remove_containers(id);
     std::error_code ec;
     std::filesystem::remove_all(ctx_, ec);
   }
@@ -76,9 +78,9 @@ class DockerE2E : public ::testing::Test {
   static std::string agent_id(const Cluster& c) {
     return std::filesystem::weakly_canonical(c.dir() / "data/agent").string();
   }
-  void remove_containers(const Cluster& c) const {
+  void remove_containers(const std::string& agent) const {
     DockerApi api(dockerd_.socket());
-    const Json filters{{"label", Json::array({"ferry.agent=" + agent_id(c)})}};
+    const Json filters{{"label", Json::array({"ferry.agent=" + agent})}};
     auto list =
         api.json("GET", "/containers/json?all=1&filters=" + url_encode(dump_json(filters)), "list");
     if (list.ok())
@@ -86,6 +88,7 @@ class DockerE2E : public ::testing::Test {
         (void)api.call("DELETE", "/containers/" + x.value("Id", "") + "?force=1");
   }
 
+  std::vector<std::string> agents_;  // ferry.agent labels of the clusters made
   TestDockerd dockerd_;
   std::filesystem::path ctx_;
 };
@@ -106,6 +109,7 @@ std::string docker_deploy(Cluster& c, const std::string& v) {
 
 TEST_F(DockerE2E, CanaryOfContainersUnderLoadAndBadCanaryRolledBack) {
   Cluster c("docker-canary", kDockerApp);
+  agents_.push_back(agent_id(c));
   c.start_server();
   docker_release(c, "v1");
   docker_release(c, "v2");
@@ -146,11 +150,11 @@ TEST_F(DockerE2E, CanaryOfContainersUnderLoadAndBadCanaryRolledBack) {
   for (int i = 0; i < 200 && (left = containers(c)).size() != 2u; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(left.size(), 2u);
-  remove_containers(c);
 }
 
 TEST_F(DockerE2E, AgentKill9ReadoptsSameContainersAndOutsideKillIsRestarted) {
   Cluster c("docker-readopt", kDockerApp);
+  agents_.push_back(agent_id(c));
   c.start_server();
   docker_release(c, "v1");
   Json d1 = c.wait_final(docker_deploy(c, "v1"), 120);
@@ -204,7 +208,6 @@ TEST_F(DockerE2E, AgentKill9ReadoptsSameContainersAndOutsideKillIsRestarted) {
   int restarts = 0;
   for (const auto& i : (*s)["agents"][0]["instances"]) restarts += i.value("restarts", 0);
   EXPECT_GE(restarts, 1) << s->dump(2);
-  remove_containers(c);
 }
 
 // deploy/Dockerfile, built through the Engine API from deploy/docker-context.sh's context
@@ -267,7 +270,9 @@ TEST_F(DockerE2E, DeployDockerfileImageRunsAsNonRootAndAnswersHealth) {
     HttpClient h(Endpoint{"127.0.0.1", port}, HttpClientOptions{500, 1 << 20});
     auto r = h.request("GET", "/health/live");
     live = r.ok() && r->status == 200;
-    if (!live) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (live) break;
+    if (auto st = api.inspect(s); !st.ok() || !(*st)["State"].value("Running", false)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   auto info = api.inspect(s);
   ASSERT_TRUE(info.ok());
