@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Gathers a Docker build context for deploy/Dockerfile from binaries built on this host:
 #   deploy/docker-context.sh [--bare] OUTDIR BINARY...
-# OUTDIR/Dockerfile is deploy/Dockerfile; OUTDIR/data/ is the empty data dir (copied owned
-# by ferry: COPY cannot change the owner of a folder another COPY made); OUTDIR/rootfs/ holds each BINARY at
-# /usr/local/bin/<name>, every shared library it links (as ldd lists them, at the same
-# paths), CA certificates and time zones when the host has them, and /etc/passwd and
-# /etc/group naming the unprivileged user ferry (uid/gid 10001). No compiler and no base
-# image from a registry: the image is FROM scratch.
+# OUTDIR/Dockerfile is deploy/Dockerfile. OUTDIR/data/ is the empty data dir (copied owned
+# by ferry: COPY cannot change the owner of a folder another COPY made). OUTDIR/rootfs/
+# holds each BINARY at /usr/local/bin/<name> (stripped of debug info), every shared
+# library it links (as ldd lists them, at the same paths), CA certificates and time zones
+# when the host has them, and /etc/passwd and /etc/group naming the unprivileged user
+# ferry (uid/gid 10001). No compiler and no base image from a registry: FROM scratch.
 #   deploy/docker-context.sh /tmp/ferry-ctx build/src/cli/ferry && docker build -t ferry /tmp/ferry-ctx
 # OUTDIR/rootfs alone is a root file system for `docker import` (the e2e tests run the demo
 # app that way); --bare leaves out the certificates and time zones such an app image does
@@ -34,7 +34,10 @@ copy_lib() {  # the file a path names, at that path
 }
 for bin in "$@"; do
   [ -x "$bin" ] || { echo "$0: $bin is not an executable file" >&2; exit 1; }
-  cp -L "$bin" "$out/rootfs/usr/local/bin/$(basename "$bin")"
+  dest="$out/rootfs/usr/local/bin/$(basename "$bin")"
+  cp -L "$bin" "$dest"
+  # Debug info stays on the host: the image is a fraction of the size (and quicker to build).
+  if command -v strip >/dev/null; then strip --strip-debug "$dest"; fi
   # "libx.so => /lib/.../libx.so.1 (0x…)" and "/lib64/ld-linux-x86-64.so.2 (0x…)"
   while read -r lib; do copy_lib "$lib"; done < <(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
 done
