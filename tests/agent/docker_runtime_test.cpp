@@ -70,8 +70,8 @@ class DockerRuntimeTest : public ::testing::Test {
   void TearDown() override {
     // Every container this test's agents made (by their label), then the folder.
     DockerApi api(dockerd_.socket());
-    for (const char* agent : {"test-agent-a", "test-agent-b"}) {
-      const Json filters{{"label", Json::array({std::string("ferry.agent=") + agent})}};
+    for (const std::string& agent : {agent_a(), agent_b()}) {
+      const Json filters{{"label", Json::array({"ferry.agent=" + agent})}};
       auto list = api.json(
           "GET", "/containers/json?all=1&filters=" + url_encode(dump_json(filters)), "list");
       if (list.ok())
@@ -81,7 +81,11 @@ class DockerRuntimeTest : public ::testing::Test {
     if (!HasFailure()) std::filesystem::remove_all(dir_);
   }
 
-  std::unique_ptr<DockerRuntime> runtime(const std::string& agent = "test-agent-a") {
+  // Agent ids of this test process: tests sharing a host's dockerd never touch each other's.
+  static std::string agent_a() { return "test-agent-a-" + std::to_string(getpid()); }
+  static std::string agent_b() { return "test-agent-b-" + std::to_string(getpid()); }
+
+  std::unique_ptr<DockerRuntime> runtime(const std::string& agent = agent_a()) {
     DockerRuntimeOptions o;
     o.socket = dockerd_.socket();
     o.log_dir = (dir_ / "logs").string();
@@ -138,7 +142,7 @@ TEST_F(DockerRuntimeTest, RunsTheImageOnTheAssignedPortWithEnvLabelsLimitsAndLog
   EXPECT_EQ(labels.value("ferry.env", ""), "dev");
   EXPECT_EQ(labels.value("ferry.release", ""), "v1");
   EXPECT_EQ(labels.value("ferry.instance", ""), "web-v1-0");
-  EXPECT_EQ(labels.value("ferry.agent", ""), "test-agent-a");
+  EXPECT_EQ(labels.value("ferry.agent", ""), agent_a());
   EXPECT_EQ((*info)["HostConfig"].value("NetworkMode", ""), "host");
   EXPECT_EQ((*info)["HostConfig"].value("NanoCpus", int64_t{0}), 500'000'000);
   EXPECT_EQ((*info)["HostConfig"].value("Memory", int64_t{0}), 64LL << 20);
@@ -232,8 +236,8 @@ TEST_F(DockerRuntimeTest, RestartedAgentAdoptsItsContainersRemovesStraysAndSeesO
     kept = *a;
     stray = *b;  // the new agent's state file will not name it
     ASSERT_TRUE(docker_wait_until([&] { return answers(p1, "v1") && answers(p2, "v1"); }));
-  }                                      // the agent is gone; its containers run on
-  auto other = runtime("test-agent-b");  // another agent on the same dockerd
+  }                                 // the agent is gone; its containers run on
+  auto other = runtime(agent_b());  // another agent on the same dockerd
   auto theirs = other->start(demo(p3, "api-v1-0"));
   ASSERT_TRUE(theirs.ok()) << theirs.status().message();
 
