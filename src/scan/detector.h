@@ -87,6 +87,7 @@ class Detector {
   Status detect_rules(std::string_view data, const Fragment& frag, Scratch& scratch,
                       std::vector<Finding>& out) const;
   void keep_reportable(std::vector<Finding>& out, size_t first) const;
+  void drop_same_secret(std::vector<Finding>& out, size_t first) const;
 
   RuleSet rules_;
   bool inline_allow_ = true;
