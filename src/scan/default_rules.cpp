@@ -176,7 +176,8 @@ keywords = ["://"]
   [[rules.allowlists]]
   description = "local hosts and documentation hosts"
   regexTarget = "match"
-  regexes = ['''@(?:localhost|127\.0\.0\.1|\[::1\]|(?:[a-z0-9-]+\.)*example\.(?:com|org|net)|host|hostname|server|domain)(?:[:/]|$)''']
+  regexes = ['''@(?:localhost|127\.0\.0\.1|\[::1\]|(?:[a-z0-9-]+\.)*example\.(?:com|org|net)|host|hostname|server|domain)(?:[:/]|$)''',
+             '''(?i)://(?:user|username|login|name|me|you|foo|john|jane):''']
   [[rules.allowlists]]
   description = "well-known example passwords and URL templates"
   regexes = ['''(?i)^(?:password|passw0rd|pass|passwd|secret|hunter2|admin|root|guest|test|example|changeme|letmein|123456|user|pw|pwd|anonymous|pa55word|mypassword|mypass|foo|bar|baz|x|xxx)$''',
@@ -206,7 +207,7 @@ id = "npmrc-auth"
 description = "npm registry credential in an .npmrc (_auth, _authToken, _password)"
 regex = '''(?m)^[ \t]*(?:[^\s=]*:)?_(?:auth|authToken|password)[ \t]*=[ \t]*["']?([^\s"'#]{8,1000})'''
 keywords = ["_auth", "_password"]
-entropy = 3.0
+entropy = 3.2
 
 [[rules]]
 id = "docker-config-auth"
@@ -267,7 +268,7 @@ entropy = 3.0
 [[rules]]
 id = "xml-password-element"
 description = "Password, secret or token as an XML element's text or appSettings value (FileZilla <Pass>, Maven <password>, <property name=\"...password\">, <add key=\"...Password\" value=...>)"
-regex = '''(?i)(?:<(?:[a-z0-9_\-]+:)?[a-z0-9_.\-]{0,30}(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key)[a-z0-9_.\-]{0,20}(?:\s[^<>]{0,100})?>|<[a-z0-9_:.\-]+\s[^<>]{0,200}?(?:name|key)\s*=\s*"[a-z0-9_.\-]{0,40}(?:password|passwd|pwd|secret|token)[a-z0-9_.\-]{0,20}"[^<>]{0,100}>)([^<>\r\n]{4,200})</|<add\s+key\s*=\s*"[a-z0-9_.\-]{0,40}(?:password|passwd|pwd|secret|token)[a-z0-9_.\-]{0,20}"\s+value\s*=\s*"([^"\r\n]{4,200})"'''
+regex = '''(?i)(?:<(?:[a-z0-9_\-]+:)?[a-z0-9_.\-]{0,30}(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key)[a-z0-9_.\-]{0,20}(?:\s[^<>]{0,100})?>|<[a-z0-9_:.\-]+\s[^<>]{0,200}?(?:name|key)\s*=\s*"[a-z0-9_.\-]{0,40}(?:password|passwd|pwd|secret|token)[a-z0-9_.\-]{0,20}"[^<>]{0,100}>)([^<>\r\n(){};]{4,200})</|<add\s+key\s*=\s*"[a-z0-9_.\-]{0,40}(?:password|passwd|pwd|secret|token)[a-z0-9_.\-]{0,20}"\s+value\s*=\s*"([^"\r\n]{4,200})"'''
 keywords = ["pass", "pwd", "secret", "token", "key"]
 entropy = 2.5
   [[rules.allowlists]]
@@ -278,14 +279,14 @@ entropy = 2.5
 [[rules]]
 id = "generic-password"
 description = "A password assigned to a name like password, passwd, pass or pwd (ini, yaml, json, xml attributes, php, shell, properties)"
-regex = '''(?i)(?:pass(?:word|wd|phrase)?|pwd)[a-z0-9_.\-]{0,20}(?:["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"([^"\r\n]{6,200})"|'([^'\r\n]{6,200})'|([^\s"'<>;,()\[\]{}`]{6,200})(?:[\s;,]|$))|[ \t]+"([^"\r\n]{6,200})")'''
+regex = '''(?im)(?:^[ \t]*pass(?:word|wd)?[ \t]+"([^"\s,;)+][^"\s]{5,199})"|(?:pass(?:word|wd|phrase)?|pwd)[a-z0-9_.\-]{0,20}["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"([^"\s,;)+][^"\s]{5,199})"|'([^'\s,;)+][^'\s]{5,199})'|([^\s"'<>;,()\[\]{}`:=&][^\s"'<>;,()\[\]{}`&]{5,199})[ \t]*(?:\r?\n|$)))'''
 keywords = ["pass", "pwd"]
 entropy = 2.5
   [[rules.allowlists]]
   description = "words, numbers, identifiers and references, not passwords"
   regexes = ['''^[A-Za-z_\-]+$''', '''^[0-9]+$''',
              '''^(?:\$|%|@|env[:.(]|process\.env|os\.environ|getenv|/|\./|\.\./|~/|https?://|file:)''',
-             '''^[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|->|::)[A-Za-z_][A-Za-z0-9_]*)+$''']
+             '''^[A-Za-z_][A-Za-z0-9_^]*(?:(?:\.|->|::)[A-Za-z_][A-Za-z0-9_]*)+$''']
   stopwords = ["test", "fake", "dummy", "sample", "mock", "fixture"]
 
 [[rules]]
@@ -305,7 +306,7 @@ entropy = 3.5
 [[rules]]
 id = "generic-config-secret"
 description = "A high-entropy unquoted value of a setting named *secret*, *token*, *api_key*, *access_key* (.env, ini, yaml, properties, shell)"
-regex = '''(?im)^[ \t]*(?:export[ \t]+|set[ \t]+|-[ \t]+)?[a-z0-9_.\-]{0,40}(?:secret|token|api[_.\-]?key|apikey|access[_.\-]?key|auth[_.\-]?key|private[_.\-]?key|signing[_.\-]?key|encryption[_.\-]?key|master[_.\-]?key)[a-z0-9_.\-]{0,20}[ \t]*[:=][ \t]*([^\s"'#;,()\[\]{}`<>$]{12,200})[ \t]*\r?$'''
+regex = '''(?im)^[ \t]*(?:export[ \t]+|set[ \t]+|-[ \t]+)?[a-z0-9_.\-]{0,40}(?:secret|token|api[_.\-]?key|apikey|access[_.\-]?key|auth[_.\-]?key|private[_.\-]?key|signing[_.\-]?key|encryption[_.\-]?key|master[_.\-]?key)[a-z0-9_.\-]{0,20}[ \t]*[:=][ \t]*([^\s"'#;,()\[\]{}`<>$&?]{12,200})[ \t]*\r?$'''
 keywords = ["secret", "token", "key"]
 entropy = 3.5
   [[rules.allowlists]]

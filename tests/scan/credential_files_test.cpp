@@ -157,6 +157,7 @@ TEST(CredentialCorpus, WriteForBenchmark) {
   const char* dir = std::getenv("FERRY_SCAN_CORPUS_DIR");
   if (!dir || !*dir) GTEST_SKIP() << "FERRY_SCAN_CORPUS_DIR not set";
   const std::filesystem::path root(dir);
+  std::filesystem::create_directories(root);
   std::ofstream tsv(root / "expected.tsv");
   for (const CredentialSample& s : credential_samples()) {
     for (const char* kind : {"leaked", "clean"}) {

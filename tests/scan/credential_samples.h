@@ -198,7 +198,7 @@ inline std::vector<CredentialSample> credential_samples() {
         "import os\nSECRET_KEY = os.environ['DJANGO_SECRET_KEY']\nDATABASES = {'default': {'" +
             std::string("PASSWORD': os.environ.get('DB_PASSWORD')}}\n"));
   }
-  {  // 16 .htpasswd: md5-crypt (apr1), bcrypt, {SHA}
+  {  // 16 .htpasswd with md5-crypt (apr1), bcrypt and {SHA} hashes
     const std::string h1 = "$apr1$" + rnd(kAlnum, 8, 22) + "$" + rnd(kAlnum + "./", 22, 23);
     const std::string h2 = "$2y$10$" + rnd(kAlnum + "./", 53, 24);
     const std::string h3 = "{SHA}" + rnd(kB64, 27, 25) + "=";
