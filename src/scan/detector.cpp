@@ -188,6 +188,12 @@ Status Detector::compile() {
       const Rule& rule = rules_.rules[r];
       if (rule.regex.empty()) continue;
       c_->multiline[r] = is_multiline(rule.regex);
+      if (rule.path_re) {
+        // A rule confined to some paths (.pgpass, master.key) would cost every file a pass
+        // through its pattern; RE2 runs it on the few files whose path matches instead.
+        c_->full_scan[r] = 1;
+        continue;
+      }
       if (probe) {
         hs_database_t* db = nullptr;
         hs_compile_error_t* err = nullptr;

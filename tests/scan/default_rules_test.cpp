@@ -136,8 +136,12 @@ TEST(DefaultRules, Parse) {
   EXPECT_GE(rules.rules.size(), 20u);
   auto det = Detector::create(rules);
   ASSERT_TRUE(det.ok()) << det.status().to_string();
-  // Every built-in regex is simple enough for Vectorscan's prefilter mode.
-  EXPECT_EQ((*det)->full_scan_rules(), 0u);
+  // Every built-in regex is simple enough for Vectorscan's prefilter mode; only the rules
+  // confined to paths (.netrc, .pgpass, master.key) are left to RE2 on matching files.
+  size_t path_rules = 0;
+  for (const Rule& r : rules.rules) path_rules += r.path_re && !r.regex.empty();
+  EXPECT_EQ(path_rules, 3u);
+  EXPECT_EQ((*det)->full_scan_rules(), path_rules);
 }
 
 TEST(DefaultRules, EveryRuleHasACase) {
