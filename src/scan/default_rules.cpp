@@ -286,8 +286,13 @@ entropy = 2.5
   description = "words, numbers, identifiers and references, not passwords"
   regexes = ['''^[A-Za-z_\-]+$''', '''^[0-9]+$''',
              '''^(?:\$|%|@|env[:.(]|process\.env|os\.environ|getenv|/|\./|\.\./|~/|https?://|file:)''',
-             '''^[A-Za-z_][A-Za-z0-9_^]*(?:(?:\.|->|::)[A-Za-z_][A-Za-z0-9_]*)+$''']
-  stopwords = ["test", "fake", "dummy", "sample", "mock", "fixture"]
+             '''^[A-Za-z_][A-Za-z0-9_^]*(?:(?:\.|->|::)[A-Za-z_][A-Za-z0-9_]*)+$''',
+             '''^[0-9][0-9.:_\-]*$''', '''^[A-Z][A-Z0-9]*_[A-Z0-9_]*$''']
+  stopwords = ["test", "fake", "dummy", "sample", "mock", "fixture", "anonymous"]
+  [[rules.allowlists]]
+  description = "words that only start like pass: passing, passed, assignments"
+  regexTarget = "match"
+  regexes = ['''(?i)^[ \t]*(?:pass(?:ing|ign|ed|es|ive|age|enger|through|thru)|pwd_?(?:dir|len|path))''']
 
 [[rules]]
 id = "generic-secret-assignment"

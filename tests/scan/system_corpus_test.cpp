@@ -1,6 +1,6 @@
 // Precision of the built-in rules on the machine's own source trees (issue 20, item 3): a
 // bounded corpus of real files (C/C++ headers, the Python standard library and packages,
-// /usr/share/doc, a real node_modules), spread over each tree, is scanned with the default
+// /usr/share/doc, a real node_modules, Perl), spread over each tree, is scanned with the default
 // rules; any finding not in the documented list below fails the test. The list holds
 // example credentials that ship in documentation (and are reported on purpose).
 #include <gtest/gtest.h>
@@ -78,8 +78,8 @@ TEST(SystemCorpus, NoUndocumentedFindingsInTheMachinesSourceTrees) {
   ASSERT_TRUE(det.ok()) << det.status().to_string();
   auto scratch = (*det)->new_scratch();
   ASSERT_TRUE(scratch.ok());
-  std::vector<std::string> roots = {"/usr/include", "/usr/share/doc", "/usr/lib/node_modules",
-                                    "/usr/lib/python3"};
+  std::vector<std::string> roots = {"/usr/include",     "/usr/share/doc",  "/usr/lib/node_modules",
+                                    "/usr/lib/python3", "/usr/share/perl", "/usr/share/perl5"};
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/usr/lib", ec)) {
     const std::string name = e.path().filename().string();
