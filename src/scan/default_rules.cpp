@@ -268,7 +268,7 @@ entropy = 3.0
 [[rules]]
 id = "xml-password-element"
 description = "Password, secret or token as an XML element's text or appSettings value (FileZilla <Pass>, Maven <password>, <property name=\"...password\">, <add key=\"...Password\" value=...>)"
-regex = '''(?i)(?:<(?:[a-z0-9_\-]+:)?[a-z0-9_.\-]{0,30}(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key)[a-z0-9_.\-]{0,20}(?:\s[^<>]{0,100})?>|<[a-z0-9_:.\-]+\s[^<>]{0,200}?(?:name|key)\s*=\s*"[a-z0-9_.\-]{0,40}(?:password|passwd|pwd|secret|token)[a-z0-9_.\-]{0,20}"[^<>]{0,100}>)([^<>\r\n(){};]{4,200})</|<add\s+key\s*=\s*"[a-z0-9_.\-]{0,40}(?:password|passwd|pwd|secret|token)[a-z0-9_.\-]{0,20}"\s+value\s*=\s*"([^"\r\n]{4,200})"'''
+regex = '''(?i)(?:<(?:[a-z0-9_\-]+:)?[a-z0-9_.\-]{0,30}(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key)[a-z0-9_.\-]{0,20}(?:\s[^<>]{0,100})?>|<[a-z0-9_:.\-]+\s+(?:name|key)\s*=\s*"[a-z0-9_.\-]{0,40}(?:password|passwd|pwd|secret|token)[a-z0-9_.\-]{0,20}"[^<>]{0,100}>)([^<>\r\n(){};]{4,200})</|<add\s+key\s*=\s*"[a-z0-9_.\-]{0,40}(?:password|passwd|pwd|secret|token)[a-z0-9_.\-]{0,20}"\s+value\s*=\s*"([^"\r\n]{4,200})"'''
 keywords = ["pass", "pwd", "secret", "token", "key"]
 entropy = 2.5
   [[rules.allowlists]]

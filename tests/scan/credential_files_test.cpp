@@ -125,8 +125,10 @@ TEST(CredentialFiles, GenericPasswordFiltersNamesReferencesAndPlaceholders) {
     EXPECT_TRUE(detect_in(v + "\n", "app.cfg").empty()) << v;
   }
   const std::string real = testing::human_password(5);
-  for (const std::string& v : {pw + " = \"" + real + "\"", pw + ": " + real, pw + "=" + real,
-                               "<add key=\"DbPassword\" value=\"" + real + "\" />"}) {
+  for (const std::string& v :
+       {pw + " = \"" + real + "\"", pw + ": " + real, pw + "=" + real,
+        "<add key=\"DbPassword\" value=\"" + real + "\" />",
+        "<property name=\"hibernate.connection." + pw + "\">" + real + "</property>"}) {
     auto f = detect_in(v + "\n", "app.cfg");
     ASSERT_EQ(f.size(), 1u) << v;
     EXPECT_EQ(f[0].secret, real) << v;
