@@ -35,7 +35,7 @@ constexpr Known kDocumented[] = {
     // Example JWTs in PyJWT's README.
     {"PyJWT-2.6.0.egg-info/PKG-INFO", "jwt"},
     {"python3-jwt/README.rst", "jwt"},
-    // urllib.request's docstring: passwd='geheim$parole'.
+    // urllib.request's docstring: an example password for HTTPPasswordMgr.
     {"urllib/request.py", "generic-password"},
     // Example keys shipped with libxmlsec1 and Alertmanager's HA example.
     {"libxmlsec1-dev/examples/rsakey.pem", "private-key"},
