@@ -26,7 +26,7 @@ Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
       if (auto s = app_status(name); s.ok()) out.push_back({{name}, std::move(*s)});
     return out;
   });
-  runtime_ = std::make_unique<ProcessRuntime>(opts_.data_dir + "/logs", opts_.logs);
+  runtime_ = std::make_unique<AgentRuntime>(opts_.data_dir, opts_.logs);
   AppManagerOptions mo;
   mo.instance_host = opts_.instance_host;
   mo.instance_ports = opts_.instance_ports;
@@ -155,6 +155,8 @@ Status Agent::start() {
                                              {"adopted", adopted_},
                                              {"inherited_sockets", inherited_listeners_}});
   }
+  if (const std::string strays = runtime_->remove_strays(); !strays.empty() && opts_.log)
+    opts_.log->warn(strays, {});
   HandoffServer::Hooks hooks;
   hooks.begin = [this] { return begin_handoff(); };
   hooks.abort = [this](const std::string& why) { abort_handoff(why); };

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/agent_runtime.h"
 #include "agent/app_manager.h"
 #include "agent/handoff.h"
 #include "agent/process_runtime.h"
@@ -117,7 +118,7 @@ class Agent final : public AgentClient {
   boost::asio::io_context io_;
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::vector<std::thread> io_threads_;
-  std::unique_ptr<ProcessRuntime> runtime_;
+  std::unique_ptr<AgentRuntime> runtime_;  // processes, and containers for run.image
   std::unique_ptr<AppManager> manager_;
   std::unique_ptr<StateFile> state_;
   int adopted_ = 0;

@@ -34,11 +34,10 @@ Result<Json> HttpAgentClient::call(std::string_view method, const std::string& t
   const std::string who =
       name_.empty() ? "agent " + address() : "agent " + name_ + " (" + address() + ")";
   const std::string payload = body ? body->dump() : std::string();
-  auto resp = socket_path_.empty()
-                  ? client_.request(method, target, payload)
-                  : unix_http_request(socket_path_, method, target,
-                                      {{"Authorization", "Bearer " + token_}}, payload,
-                                      timeout_ms_, kMaxAnswer);
+  auto resp = socket_path_.empty() ? client_.request(method, target, payload)
+                                   : unix_http_request(socket_path_, method, target,
+                                                       {{"Authorization", "Bearer " + token_}},
+                                                       payload, timeout_ms_, kMaxAnswer);
   // No answer: kUnavailable or kDeadlineExceeded (is_unreachable), with who and why.
   if (!resp.ok()) return resp.status().with_context(who);
   Json j;

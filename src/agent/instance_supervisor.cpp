@@ -75,6 +75,10 @@ void InstanceSupervisor::launch() {
   l.instance = key_;
   for (const auto& a : spec_.run.command) l.argv.push_back(expand_vars(a, vars));
   l.image = spec_.run.image;
+  l.release = spec_.release;
+  l.pull = spec_.run.pull;
+  l.cpus = spec_.run.cpus;
+  l.memory_bytes = spec_.run.memory_bytes;
   l.env = instance_env(app_, spec_, status_.port);
   l.cwd = spec_.run.cwd;
   l.user = spec_.run.user;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "core/spec.h"
 
 namespace ferry {
 
@@ -22,9 +23,13 @@ struct LaunchSpec {
   std::string app;       // agent app name, "<app>.<env>"
   std::string instance;  // instance key, unique within the app (names its log file)
   std::vector<std::string> argv;
-  std::string image;  // container runtimes only
+  std::string image;    // container runtimes only (argv, when set, is the container's command)
+  std::string release;  // container runtimes: labels the container
+  PullPolicy pull = PullPolicy::kMissing;  // container runtimes only
+  double cpus = 0;                         // container runtimes only (0 = no limit)
+  int64_t memory_bytes = 0;                // container runtimes only (0 = no limit)
   std::map<std::string, std::string> env;
-  std::string cwd;  // "" = the agent's
+  std::string cwd;   // "" = the agent's
   std::string user;  // run.user: "" = the default (ferry-app when the agent may switch users)
 };
 

@@ -193,21 +193,102 @@ void parse_hook_list(const Field& f, std::vector<HookSpec>& out) {
 
 }  // namespace
 
+bool valid_image_ref(std::string_view ref) {
+  if (ref.empty() || ref.size() > 255) return false;
+  auto is_lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (const size_t at = ref.find('@'); at != std::string_view::npos) {
+    const std::string_view digest = ref.substr(at + 1);
+    if (!digest.starts_with("sha256:") || digest.size() != 7 + 64) return false;
+    for (char c : digest.substr(7))
+      if (!std::isxdigit(static_cast<unsigned char>(c)) ||
+          std::isupper(static_cast<unsigned char>(c)))
+        return false;
+    ref = ref.substr(0, at);
+  }
+  const size_t slash = ref.rfind('/');
+  if (const size_t colon = ref.rfind(':');
+      colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    const std::string_view tag = ref.substr(colon + 1);
+    if (tag.empty() || tag.size() > 128 || tag[0] == '.' || tag[0] == '-') return false;
+    for (char c : tag)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
+        return false;
+    ref = ref.substr(0, colon);
+  }
+  size_t start = 0;
+  bool first = true;
+  while (start <= ref.size()) {
+    size_t end = ref.find('/', start);
+    if (end == std::string_view::npos) end = ref.size();
+    const std::string_view part = ref.substr(start, end - start);
+    const bool domain = first && end != ref.size() &&
+                        (part.find_first_of(".:") != std::string_view::npos || part == "localhost");
+    if (part.empty()) return false;
+    for (size_t i = 0; i < part.size(); ++i) {
+      const char c = part[i];
+      if (domain) {
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':'))
+          return false;
+      } else if (!is_lower_alnum(c)) {
+        // Separators (. _ __ -) only between lower-case letters and digits.
+        if (!(c == '.' || c == '_' || c == '-') || i == 0 || i + 1 == part.size()) return false;
+      }
+    }
+    first = false;
+    start = end + 1;
+    if (end == ref.size()) break;
+  }
+  return true;
+}
+
 void parse_run(const Field& f, RunSpec& out) {
-  if (!f.expect_map({"command", "image", "cwd", "env", "stop_grace", "user", "allow_loader_env"}))
+  if (!f.expect_map({"command", "image", "pull", "resources", "cwd", "env", "stop_grace", "user",
+                     "allow_loader_env"}))
     return;
   f.child("command").get_command(out.command);
+  // run.image: the agent runs a Docker container (src/agent/docker_runtime.h); command is
+  // then the container's command. pull and resources apply to containers only.
   Field image = f.child("image");
-  image.get(out.image, 512);
-  // The agent runs processes only (src/agent/process_runtime.*): an image would pass here
-  // and crash-loop there, so it is refused until a container runtime exists.
-  if (image.present())
-    image.error(
-        "containers are not supported yet: the agent runs processes only; give "
-        "\"command\" (the program and its arguments) instead");
-  else if (!f.child("command").present())
-    f.error("\"command\" (the program and its arguments) is required");
-  f.child("cwd").get(out.cwd, 1024);
+  if (image.get(out.image, 255) && !valid_image_ref(out.image)) {
+    image.error(describe(image.node()) +
+                " is not an image reference: [host[:port]/]name[:tag][@sha256:<64 hex>], names "
+                "in lower-case letters, digits and . _ -");
+    out.image.clear();
+  }
+  if (!image.present() && !f.child("command").present())
+    f.error(
+        "\"command\" (the program and its arguments) or \"image\" (a container image) is "
+        "required");
+  Field pull = f.child("pull");
+  std::string policy;
+  if (pull.present() && !image.present())
+    pull.error("applies to containers only: set \"image\" too, or remove \"pull\"");
+  else if (pull.get_enum(policy, {"always", "missing", "never"}))
+    out.pull = policy == "always"  ? PullPolicy::kAlways
+               : policy == "never" ? PullPolicy::kNever
+                                   : PullPolicy::kMissing;
+  Field res = f.child("resources");
+  if (res.present() && !image.present()) {
+    res.error(
+        "cpu and memory limits apply to containers (run.image) only: the process runtime "
+        "does not enforce them");
+  } else if (res.present() && res.expect_map({"cpus", "memory"})) {
+    res.child("cpus").get_number(out.cpus, 0.01, 1024);
+    Field mem = res.child("memory");
+    std::string text;
+    int64_t bytes = 0;
+    if (mem.get(text, 32)) {
+      if (!parse_byte_size(text, bytes) || bytes < (6LL << 20) || bytes > (1LL << 40))
+        mem.error("\"" + text.substr(0, 32) +
+                  "\" is not a size from 6MB (dockerd's least) to 1024GB: write e.g. 256MB or 1GB");
+      else
+        out.memory_bytes = bytes;
+    }
+  }
+  Field cwd = f.child("cwd");
+  if (cwd.get(out.cwd, 1024) && !out.image.empty() && !out.cwd.starts_with("/"))
+    cwd.error("\"" + out.cwd.substr(0, 64) +
+              "\" must be an absolute path inside the image when \"image\" is set");
   f.child("env").get_env(out.env);
   f.child("stop_grace").get_duration_ms(out.stop_grace_ms, 0, kHour);
   Field allow = f.child("allow_loader_env");

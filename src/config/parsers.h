@@ -21,6 +21,12 @@ inline constexpr size_t kMaxFreezes = 100;
 inline constexpr size_t kMaxNotifications = 50;
 inline constexpr size_t kMaxQueries = 20;
 
+// "10MB", "512KB", "1GB" or a number of bytes (parse_top.cpp).
+bool parse_byte_size(const std::string& text, int64_t& out);
+// A Docker image reference: [host[:port]/]name[/name…][:tag][@sha256:<64 hex>], names in
+// lower case, at most 255 characters (parse_app.cpp).
+bool valid_image_ref(std::string_view ref);
+
 void parse_server(const Field& f, ServerSpec& out);
 void parse_agent(const Field& f, AgentSpec& out);
 void parse_local_agent(const Field& f, const Config& c, LocalAgentSpec& out);

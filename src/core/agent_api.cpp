@@ -89,6 +89,11 @@ void to_json(Json& j, const RunSpec& r) {
            {"env", r.env},
            {"stop_grace_ms", r.stop_grace_ms}};
   if (!r.user.empty()) j["user"] = r.user;
+  if (!r.image.empty()) {
+    j["pull"] = pull_policy_name(r.pull);
+    if (r.cpus > 0) j["cpus"] = r.cpus;
+    if (r.memory_bytes > 0) j["memory_bytes"] = r.memory_bytes;
+  }
 }
 
 void from_json(const Json& j, RunSpec& r) {
@@ -98,6 +103,12 @@ void from_json(const Json& j, RunSpec& r) {
   r.env = j.value("env", std::map<std::string, std::string>{});
   r.stop_grace_ms = j.value("stop_grace_ms", 10'000);
   r.user = j.value("user", "");
+  const std::string pull = j.value("pull", "missing");
+  r.pull = pull == "always"  ? PullPolicy::kAlways
+           : pull == "never" ? PullPolicy::kNever
+                             : PullPolicy::kMissing;
+  r.cpus = j.value("cpus", 0.0);
+  r.memory_bytes = j.value("memory_bytes", int64_t{0});
 }
 
 void to_json(Json& j, const InstanceSpec& s) {

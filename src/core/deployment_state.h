@@ -66,11 +66,15 @@ enum class EventType {
   kResumed,  // an operator resumed it, or the engine resumed it after a restart
   kHookFinished,
   kHookFailed,
-  kRollbackStarted,  // traffic goes back to the previous release
-  kRolledBack,       // final event of a rolled-back deployment
-  kAborted,          // final event of an aborted deployment
-  kFailed,           // final event of a failed deployment
-  kCommand,          // an operator's command (promote, pause, resume, abort) was received
+  kRollbackStarted,   // traffic goes back to the previous release
+  kRolledBack,        // final event of a rolled-back deployment
+  kAborted,           // final event of an aborted deployment
+  kFailed,            // final event of a failed deployment
+  kCommand,           // an operator's command (promote, pause, resume, abort) was received
+  kAgentUnreachable,  // a call to an agent failed (data: agent, address, error)
+  kAgentReachable,    // that agent answers again
+  kAgentLost,         // an agent stayed unreachable past agent_timeout; on_agent_loss decides
+  kRollbackWaiting,   // a rollback waits for agents still behind (data: agents_behind)
 };
 
 std::span<const EventType> all_event_types();

@@ -30,9 +30,18 @@ struct ChecksSpec {
   int startup_grace_ms = 0;  // liveness is not applied before this
 };
 
+// When the docker runtime pulls run.image (configuration.md, run.pull).
+enum class PullPolicy { kMissing, kAlways, kNever };
+inline const char* pull_policy_name(PullPolicy p) {
+  return p == PullPolicy::kAlways ? "always" : p == PullPolicy::kNever ? "never" : "missing";
+}
+
 struct RunSpec {
   std::vector<std::string> command;  // process runtime; "${PORT}" and "${VERSION}" expanded
   std::string image;                 // docker runtime (when set, command is the container args)
+  PullPolicy pull = PullPolicy::kMissing;  // docker runtime only
+  double cpus = 0;                   // docker runtime only: CPU limit (0 = none)
+  int64_t memory_bytes = 0;          // docker runtime only: memory limit (0 = none)
   std::string cwd;                   // "" = the instance's own directory (see agent/process.h)
   std::map<std::string, std::string> env;
   int stop_grace_ms = 10'000;        // SIGTERM → this long → SIGKILL

@@ -153,9 +153,8 @@ void Engine::release_expired_kept() {
     auto rel = ctx_.store->get_release(k.app, k.stable);
     if (!spec || !rel.ok()) continue;
     const AppSpec resolved = config->app_for_env(*spec, k.env);
-    const DesiredSpec want{.new_release = k.stable,
-                           .new_count = resolved.instances,
-                           .new_weight = 100};
+    const DesiredSpec want{
+        .new_release = k.stable, .new_count = resolved.instances, .new_weight = 100};
     // One above the succeeded deployment's generation: any later deployment or refresh
     // has a higher one, so this can never undo what came after it. An agent that misses
     // it is retried by the reconciler.
@@ -389,8 +388,7 @@ Status Engine::refresh_instances(const std::string& app, const std::string& env,
   if (!rel.ok()) return rel.status();
   const AppSpec resolved = config->app_for_env(*spec, env);
   const DesiredSpec want{.new_release = stable, .new_count = resolved.instances, .new_weight = 100};
-  auto results =
-      reconciler_->apply(app, env, next_generation(0, ctx_.clock->now()), want, "");
+  auto results = reconciler_->apply(app, env, next_generation(0, ctx_.clock->now()), want, "");
   if (!results.ok()) return results.status().with_context("refreshing " + agent_app_name(app, env));
   for (const auto& [agent, st] : *results)
     if (!st.ok() && !is_unreachable(st))

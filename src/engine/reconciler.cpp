@@ -7,8 +7,10 @@
 namespace ferry {
 
 void to_json(Json& j, const DesiredSpec& s) {
-  j = Json{{"new_release", s.new_release}, {"old_release", s.old_release},
-           {"new_count", s.new_count},     {"old_count", s.old_count},
+  j = Json{{"new_release", s.new_release},
+           {"old_release", s.old_release},
+           {"new_count", s.new_count},
+           {"old_count", s.old_count},
            {"new_weight", s.new_weight}};
 }
 
@@ -38,8 +40,7 @@ void Reconciler::start() {
   // agent takes (or reports) the generation again.
   auto rows = ctx_.store->list_agent_desired();
   if (!rows.ok() && ctx_.log)
-    ctx_.log->error("reading per-agent desired state failed",
-                    {{"error", rows.status().message()}});
+    ctx_.log->error("reading per-agent desired state failed", {{"error", rows.status().message()}});
   if (rows.ok()) {
     MutexLock l(mu_);
     const int64_t now = to_unix_ms(ctx_.clock->now());
@@ -71,9 +72,8 @@ void Reconciler::loop() {
     l.unlock();
     reconcile_once();
     l.lock();
-    l.wait_for(cv_, std::chrono::milliseconds(options_.tick_ms), [this]() FERRY_REQUIRES(mu_) {
-      return stopping_;
-    });
+    l.wait_for(cv_, std::chrono::milliseconds(options_.tick_ms),
+               [this]() FERRY_REQUIRES(mu_) { return stopping_; });
   }
 }
 
@@ -157,8 +157,8 @@ Status Reconciler::push(AgentClient& a, const AgentStanding& st, bool weights_on
   Status s = Status::Ok();
   if (weights_only && prev_gen > 0 && st.reported_generation == prev_gen) {
     s = a.set_weights(agent_app_name(st.app, st.env), st.desired_generation,
-                      traffic_weights(st.spec.new_release, st.spec.old_release,
-                                      st.spec.new_weight, st.spec.new_count, st.spec.old_count));
+                      traffic_weights(st.spec.new_release, st.spec.old_release, st.spec.new_weight,
+                                      st.spec.new_count, st.spec.old_count));
   } else {
     auto desired = build(st.app, st.env, st.desired_generation, st.spec);
     s = desired.ok() ? a.put_app(*desired) : desired.status();
@@ -168,13 +168,12 @@ Status Reconciler::push(AgentClient& a, const AgentStanding& st, bool weights_on
 }
 
 Result<std::map<std::string, Status>> Reconciler::apply(const std::string& app,
-                                                        const std::string& env,
-                                                        int64_t generation,
+                                                        const std::string& env, int64_t generation,
                                                         const DesiredSpec& spec,
                                                         const std::string& deployment_id,
                                                         bool weights_only) {
   const std::vector<AgentClient*> agents = ctx_.agents(env);
-  if (agents.empty()) return unavailable("environment " + env + " has no agent");
+  if (agents.empty()) return std::map<std::string, Status>{};  // nothing runs it
   const int64_t now = to_unix_ms(ctx_.clock->now());
   // The store first: what every agent should run survives a crash of this process.
   for (AgentClient* a : agents)
@@ -260,14 +259,17 @@ void Reconciler::reconcile_once() {
     MutexLock l(mu_);
     const int64_t now = ctx_.clock->monotonic_ms();
     for (const auto& [k, st] : standings_) {
-      if (st.behind()) {
-        auto t = next_try_ms_.find(k);
-        if (t == next_try_ms_.end() || t->second <= now) jobs.push_back({k, st, nullptr, false});
-      } else {
-        auto v = verified_at_ms_.find(k);
-        if (v == verified_at_ms_.end() || now - v->second >= options_.verify_ms)
-          jobs.push_back({k, st, nullptr, true});
-      }
+      auto t = next_try_ms_.find(k);
+      if (t != next_try_ms_.end() && t->second > now) continue;  // backing off
+      auto v = verified_at_ms_.find(k);
+      // Never heard from (after a restart, or a push that failed): ask first, so a restart
+      // of the server re-sends nothing an agent already has.
+      if (v == verified_at_ms_.end())
+        jobs.push_back({k, st, nullptr, true});
+      else if (st.behind())
+        jobs.push_back({k, st, nullptr, false});
+      else if (now - v->second >= options_.verify_ms)
+        jobs.push_back({k, st, nullptr, true});
     }
   }
   if (jobs.empty()) return;

@@ -114,8 +114,8 @@ class Reconciler {
   // Records the outcome of a call to `a` made elsewhere (status reads of the engine).
   void note_call(AgentClient& a, const Status& s);
   // Builds the state an agent receives for `spec` (for the engine's own pushes and tests).
-  Result<AppDesiredState> build(const std::string& app, const std::string& env,
-                                int64_t generation, const DesiredSpec& spec);
+  Result<AppDesiredState> build(const std::string& app, const std::string& env, int64_t generation,
+                                const DesiredSpec& spec);
   // Runs one round of retries now (tests; the loop calls it every tick).
   void reconcile_once();
 
@@ -134,8 +134,8 @@ class Reconciler {
   Options options_;
   Mutex mu_;
   std::map<Key, AgentStanding> standings_ FERRY_GUARDED_BY(mu_);
-  std::map<Key, int64_t> next_try_ms_ FERRY_GUARDED_BY(mu_);      // monotonic ms
-  std::map<Key, int64_t> verified_at_ms_ FERRY_GUARDED_BY(mu_);   // monotonic ms
+  std::map<Key, int64_t> next_try_ms_ FERRY_GUARDED_BY(mu_);       // monotonic ms
+  std::map<Key, int64_t> verified_at_ms_ FERRY_GUARDED_BY(mu_);    // monotonic ms
   std::map<std::string, AgentReach> reach_ FERRY_GUARDED_BY(mu_);  // by agent name
   std::mt19937_64 rng_ FERRY_GUARDED_BY(mu_){std::random_device{}()};
   bool stopping_ FERRY_GUARDED_BY(mu_) = false;

@@ -150,14 +150,16 @@ void DeploymentRunner::run() {
       if (!keep_old_) old_count_ = 0;
     }
   }
-  if (d_.state == "rolling_back") {
+  if (d_.state == DeploymentState::kRollingBack) {
     // The process stopped while agents were being brought back: bring them back again
     // and claim rolled_back only once every one reports it.
     bool aborted = false;
     auto events = ctx_.store->list_events(d_.id, 0, 1000);
     if (events.ok())
       for (const auto& e : *events)
-        if (e.type == "rollback_started") aborted = e.data.value("aborted", false);
+        if (e.type == EventType::kRollbackStarted) aborted = e.data.value("aborted", false);
+    // The stored reason already names the agents that were behind: they are named anew.
+    d_.reason = d_.reason.substr(0, d_.reason.find("; agents still behind: "));
     finish_rollback(d_.reason, Json{{"reason", d_.reason}, {"resumed", true}}, aborted);
     return;
   }
@@ -322,10 +324,11 @@ void DeploymentRunner::report_reachability() {
     const std::string who = "agent " + name + " (" + r.address + ")";
     if (r.reachable) {
       if (unreachable_.erase(name))
-        (void)commit("agent_reachable", d_.current_step, who + " answers again",
+        (void)commit(EventType::kAgentReachable, d_.current_step, who + " answers again",
                      Json{{"agent", name}, {"address", r.address}});
     } else if (unreachable_.insert(name).second) {
-      (void)commit("agent_unreachable", d_.current_step, who + " does not answer: " + r.error,
+      (void)commit(EventType::kAgentUnreachable, d_.current_step,
+                   who + " does not answer: " + r.error,
                    Json{{"agent", name}, {"address", r.address}, {"error", r.error}});
     }
   }
@@ -368,13 +371,13 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::check_agents() {
               {"unreachable_ms", down_ms},
               {"policy", env_->on_agent_loss}};
     if (env_->on_agent_loss == "rollback") {
-      (void)commit("agent_lost", d_.current_step, why + "; on_agent_loss: rollback", data);
+      (void)commit(EventType::kAgentLost, d_.current_step, why + "; on_agent_loss: rollback", data);
       return StepResult{Outcome::kFail, why, data};
     }
     lost_.insert(name);
     sequential_.reset();
     if (env_->on_agent_loss == "continue" && answering >= env_->min_available) {
-      (void)commit("agent_lost", d_.current_step,
+      (void)commit(EventType::kAgentLost, d_.current_step,
                    fmt::format("{}; on_agent_loss: continue on {} agent(s) (min_available {})", why,
                                answering, env_->min_available),
                    data);
@@ -385,10 +388,11 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::check_agents() {
     const std::string policy =
         env_->on_agent_loss == "pause"
             ? std::string("on_agent_loss: pause")
-            : fmt::format("on_agent_loss: continue needs min_available {} agent(s), {} answer; "
-                          "paused",
-                          env_->min_available, answering);
-    (void)commit("agent_lost", d_.current_step, why + "; " + policy, data);
+            : fmt::format(
+                  "on_agent_loss: continue needs min_available {} agent(s), {} answer; "
+                  "paused",
+                  env_->min_available, answering);
+    (void)commit(EventType::kAgentLost, d_.current_step, why + "; " + policy, data);
     std::lock_guard lock(control_->mu);
     control_->pause = true;
   }
@@ -653,8 +657,8 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
       std::string agents;
       for (const auto& r : reads)
         if (counted(r.agent)) agents += (agents.empty() ? "" : ", ") + r.agent;
-      return {Outcome::kFail, "no router statistics for " + d_.release + " to analyse on agent(s) " +
-                                  agents};
+      return {Outcome::kFail,
+              "no router statistics for " + d_.release + " to analyse on agent(s) " + agents};
     }
     Json data{{"verdict", to_string(last->verdict)},
               {"test", "interval"},
@@ -799,9 +803,9 @@ void DeploymentRunner::roll_back(const std::string& reason, const Json& details,
   else if (behind.empty())
     traffic = fmt::format("traffic on {} after {} ms", d_.previous_release, traffic_ms);
   else
-    traffic = fmt::format("traffic on {} after {} ms on agent(s) {}; not yet on {}",
-                          d_.previous_release, traffic_ms, fmt::join(back, ", "),
-                          fmt::join(behind, ", "));
+    traffic =
+        fmt::format("traffic on {} after {} ms on agent(s) {}; not yet on {}", d_.previous_release,
+                    traffic_ms, fmt::join(back, ", "), fmt::join(behind, ", "));
   (void)commit(EventType::kRollbackStarted, d_.current_step,
                fmt::format("rolling back: {} ({})", reason, traffic), data);
   if (ctx_.audit) ctx_.audit(aborted ? "deployment.abort" : "deployment.rollback", d_, data);
@@ -848,7 +852,7 @@ bool DeploymentRunner::wait_rollback_converged() {
                 (err.empty() ? "" : ": " + err);
       }
       d_.reason = reason + "; agents still behind: " + list;
-      (void)commit("rollback_waiting", d_.current_step,
+      (void)commit(EventType::kRollbackWaiting, d_.current_step,
                    "rolling back: waiting for agent(s) to take the stable state: " + list,
                    Json{{"agents_behind", agents}, {"generation", d_.generation}});
     }

@@ -34,9 +34,8 @@ struct Engine::Control {
 
 class DeploymentRunner {
  public:
-  DeploymentRunner(EngineContext& ctx, Reconciler& reconciler,
-                   std::shared_ptr<const Config> config, std::shared_ptr<Engine::Control> control,
-                   DeploymentRecord d);
+  DeploymentRunner(EngineContext& ctx, Reconciler& reconciler, std::shared_ptr<const Config> config,
+                   std::shared_ptr<Engine::Control> control, DeploymentRecord d);
   void run();
 
  private:

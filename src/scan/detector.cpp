@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 
 #include "scan/entropy.h"
+#include "scan/format_check.h"
 
 namespace ferry::scan {
 namespace {
@@ -186,6 +188,12 @@ Status Detector::compile() {
       const Rule& rule = rules_.rules[r];
       if (rule.regex.empty()) continue;
       c_->multiline[r] = is_multiline(rule.regex);
+      if (rule.path_re) {
+        // A rule confined to some paths (.pgpass, master.key) would cost every file a pass
+        // through its pattern; RE2 runs it on the few files whose path matches instead.
+        c_->full_scan[r] = 1;
+        continue;
+      }
       if (probe) {
         hs_database_t* db = nullptr;
         hs_compile_error_t* err = nullptr;
@@ -335,6 +343,7 @@ void Detector::confirm(size_t r, const re2::RE2& re, std::string_view data, size
     const double ent = shannon_entropy(sv);
     if (rule.entropy > 0 && ent < rule.entropy) continue;
     if (is_placeholder(sv)) continue;
+    if (!passes_format_check(rule.format_check, sv)) continue;
     const size_t sstart = static_cast<size_t>(secret.data() - data.data());
     const size_t send = sstart + secret.size();  // exclusive
     // The full lines the match spans: for inline allow comments and regexTarget = "line".
@@ -386,7 +395,36 @@ Status Detector::detect(std::string_view data, const Fragment& frag, Scratch& s,
   const size_t first = out.size();
   FERRY_RETURN_IF_ERROR(detect_rules(data, frag, s, out));
   if (has_composite_) keep_reportable(out, first);
+  drop_same_secret(out, first);
   return Status::Ok();
+}
+
+// A secret that two rules matched at the same place (a specific rule and a generic one, e.g.
+// aws-secret-access-key and generic-config-secret) is reported once, by the rule that comes
+// first in the rule file.
+void Detector::drop_same_secret(std::vector<Finding>& out, size_t first) const {
+  if (out.size() - first < 2) return;
+  std::vector<size_t> order(out.size() - first);
+  for (size_t i = 0; i < order.size(); ++i) order[i] = first + i;
+  const auto place = [&](size_t i) {
+    const Finding& f = out[i];
+    return std::tie(f.line, f.column, f.end_line, f.end_column);
+  };
+  // Findings are appended rule by rule, in rule order: a stable sort by place keeps the
+  // earlier rule first among equal places.
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return place(a) < place(b); });
+  std::vector<char> keep(out.size() - first, 1);
+  for (size_t k = 1; k < order.size(); ++k) {
+    if (place(order[k]) == place(order[k - 1])) keep[order[k] - first] = 0;
+  }
+  size_t w = first;
+  for (size_t i = first; i < out.size(); ++i) {
+    if (!keep[i - first]) continue;
+    if (w != i) out[w] = std::move(out[i]);
+    ++w;
+  }
+  out.resize(w);
 }
 
 // Composite rules: a primary finding stays only when every rule it requires found something

@@ -70,7 +70,8 @@ class Detector {
   // The release gate turns it off: the tree's author would be allowing their own secrets.
   // Set before detect() runs on any thread.
   void set_inline_allow(bool on) { inline_allow_ = on; }
-  // Rules whose regex Vectorscan could not take as a prefilter: RE2 runs on whole buffers.
+  // Rules whose regex RE2 runs on whole buffers: those Vectorscan could not take as a
+  // prefilter, and those confined to paths (run only on files whose path matches).
   size_t full_scan_rules() const;
 
  private:
@@ -87,6 +88,7 @@ class Detector {
   Status detect_rules(std::string_view data, const Fragment& frag, Scratch& scratch,
                       std::vector<Finding>& out) const;
   void keep_reportable(std::vector<Finding>& out, size_t first) const;
+  void drop_same_secret(std::vector<Finding>& out, size_t first) const;
 
   RuleSet rules_;
   bool inline_allow_ = true;

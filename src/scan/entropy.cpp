@@ -33,11 +33,13 @@ bool is_placeholder(std::string_view secret) {
   }
   // A value in angle brackets, <like-this>.
   if (s.size() >= 2 && s.front() == '<' && s.back() == '>') return true;
-  // Eight or more of one character in a row: 00000000, aaaaaaaa.
+  // Eight or more of one character in a row making up a third of the value or more:
+  // 00000000, aaaaaaaa, abcd000000000000. A short run inside a long value is part of the
+  // secret (Firefox's encrypted passwords start with a key id of zero bytes, "AAAA...").
   size_t run = 1;
   for (size_t i = 1; i < s.size(); ++i) {
     run = s[i] == s[i - 1] ? run + 1 : 1;
-    if (run >= 8) return true;
+    if (run >= 8 && run * 3 >= s.size()) return true;
   }
   return false;
 }

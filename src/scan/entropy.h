@@ -9,7 +9,7 @@ namespace ferry::scan {
 double shannon_entropy(std::string_view s);
 
 // True for values that stand in for a secret in docs and templates: EXAMPLE, xxxx, changeme,
-// ${VAR}, {{ var }}, <your-token>, ****, runs of one character, and the like.
+// ${VAR}, {{ var }}, <your-token>, ****, long runs of one character, and the like.
 bool is_placeholder(std::string_view secret);
 
 }  // namespace ferry::scan

@@ -12,6 +12,12 @@ class RE2;
 
 namespace ferry::scan {
 
+// What format_check.h verifies of a secret after the regex matched.
+enum class FormatCheck {
+  kNone,
+  kBase64UserPassword,  // base64 of "user:password" (Docker auths, HTTP Basic, npm _auth)
+};
+
 // What an allowlist regex is matched against.
 enum class RegexTarget { kSecret, kMatch, kLine };
 
@@ -54,6 +60,9 @@ struct Rule {
   std::vector<Allowlist> allowlists;
   std::vector<RequiredRule> required;  // non-empty: a composite rule
   bool skip_report = false;            // only a part of composite rules: never reported alone
+  // Built-in rules only (not a TOML field): a check of the secret's decoded form that a
+  // regex cannot make (format_check.h). A rule file's own rules never have one.
+  FormatCheck format_check = FormatCheck::kNone;
 };
 
 struct RuleSet {

@@ -103,8 +103,8 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
       j["agent"] = a->name();
       j["address"] = a->address();
       if (auto it = standing.find(a->name()); it != standing.end()) {
-        const int64_t reported = reads[i].ok() ? reads[i]->generation
-                                               : it->second.reported_generation;
+        const int64_t reported =
+            reads[i].ok() ? reads[i]->generation : it->second.reported_generation;
         j["desired_generation"] = it->second.desired_generation;
         j["behind"] = reported < it->second.desired_generation;
         if (!it->second.last_error.empty()) j["last_error"] = it->second.last_error;

@@ -162,17 +162,18 @@ void ServerMetrics::add_agent_callbacks() {
       });
   // Generation lag: how many apps an agent has not taken the desired generation of yet,
   // and for how long the oldest of them has been behind.
-  (void)registry_.callback(
-      "ferry_agent_apps_behind", "Apps whose desired generation the agent has not reported",
-      metrics::MetricType::kGauge, {"agent"}, [this] {
-        std::map<std::string, int> behind;
-        for (const auto& [name, c] : cp_.agent_clients()) behind[name] = 0;
-        for (const auto& st : cp_.engine().reconciler().standings())
-          if (st.behind()) ++behind[st.agent];
-        std::vector<metrics::Sample> out;
-        for (const auto& [name, n] : behind) out.push_back({{name}, static_cast<double>(n)});
-        return out;
-      });
+  (void)registry_.callback("ferry_agent_apps_behind",
+                           "Apps whose desired generation the agent has not reported",
+                           metrics::MetricType::kGauge, {"agent"}, [this] {
+                             std::map<std::string, int> behind;
+                             for (const auto& [name, c] : cp_.agent_clients()) behind[name] = 0;
+                             for (const auto& st : cp_.engine().reconciler().standings())
+                               if (st.behind()) ++behind[st.agent];
+                             std::vector<metrics::Sample> out;
+                             for (const auto& [name, n] : behind)
+                               out.push_back({{name}, static_cast<double>(n)});
+                             return out;
+                           });
   (void)registry_.callback(
       "ferry_agent_behind_seconds",
       "How long the agent's longest-behind app has waited for its desired generation",

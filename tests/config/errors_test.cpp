@@ -301,13 +301,10 @@ TEST(ConfigErrors, ProbeNeedsOneKind) {
 TEST(ConfigErrors, RunNeedsCommandOrImage) {
   std::string y = kMinimal;
   y.replace(y.find("command: [\"./server\", \"--port\", \"${PORT}\"]"), 41, "cwd: /srv");
-  EXPECT_CONFIG_ERROR(y, "apps.web.run", "\"command\" (the program and its arguments) is required",
+  EXPECT_CONFIG_ERROR(y, "apps.web.run",
+                      "\"command\" (the program and its arguments) or \"image\" (a container "
+                      "image) is required",
                       10);
-  // No runtime runs images yet: validate refuses what the agent would crash-loop on.
-  std::string img = kMinimal;
-  const std::string cmd = "command: [\"./server\", \"--port\", \"${PORT}\"]";
-  img.replace(img.find(cmd), cmd.size(), "image: \"ghcr.io/acme/web:1\"");
-  EXPECT_CONFIG_ERROR(img, "apps.web.run.image", "containers are not supported yet", 10);
   EXPECT_CONFIG_ERROR(with_app("    hooks: {pre_deploy: [{name: b, command: \"sh -c 'x\"}]}\n"),
                       "apps.web.hooks.pre_deploy[0].command", "unterminated", 11);
 }

@@ -8,9 +8,9 @@
 #include <chrono>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "core/agent_api.h"
 
@@ -173,8 +173,9 @@ class FakeAgent final : public AgentClient {
     }
     if (cut_ && delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
     if (in_flight_) --*in_flight_;
-    if (cut_) return Status(Code::kDeadlineExceeded, "agent " + name_ + " (" + address() +
-                                                         "): connecting timed out");
+    if (cut_)
+      return Status(Code::kDeadlineExceeded,
+                    "agent " + name_ + " (" + address() + "): connecting timed out");
     return Status::Ok();
   }
 

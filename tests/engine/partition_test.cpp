@@ -18,7 +18,7 @@ class PartitionTest : public EngineFixture {
     config_.apps[0].progress_deadline_ms = 2000;
     restart_engine();
     auto first = deploy_and_wait("v1");
-    ASSERT_EQ(first.state, "succeeded");
+    ASSERT_EQ(to_string(first.state), "succeeded");
   }
   void set_env(const std::function<void(EnvironmentSpec&)>& f) {
     f(config_.environments[0]);
@@ -42,7 +42,7 @@ class PartitionTest : public EngineFixture {
     auto ev = store_->list_events(id, 0, 1000);
     if (ev.ok())
       for (const auto& e : *ev)
-        if (e.type == type) out.push_back(e);
+        if (to_string(e.type) == type) out.push_back(e);
     return out;
   }
   bool wait_until(const std::function<bool()>& pred) {
@@ -85,7 +85,8 @@ TEST_F(PartitionTest, RollbackPolicyKeepsRollingBackUntilTheCutAgentTakesTheStab
   const std::string id = canary_at_10();
   EXPECT_EQ(b_.weights("web.dev").at("v2"), 10);
   b_.cut();
-  auto d = wait_state(id, [](const DeploymentRecord& x) { return x.state == "rolling_back"; });
+  auto d = wait_state(
+      id, [](const DeploymentRecord& x) { return to_string(x.state) == "rolling_back"; });
   // Named, timed, at the state: the agent, its address and the error.
   EXPECT_NE(d.reason.find("agent b (fake://b)"), std::string::npos) << d.reason;
   auto lost = events_of(id, "agent_lost");
@@ -101,17 +102,17 @@ TEST_F(PartitionTest, RollbackPolicyKeepsRollingBackUntilTheCutAgentTakesTheStab
   d = wait_state(id, [](const DeploymentRecord& x) {
     return x.reason.find("agents still behind: b") != std::string::npos;
   });
-  EXPECT_EQ(d.state, "rolling_back");
+  EXPECT_EQ(to_string(d.state), "rolling_back");
   auto started = events_of(id, "rollback_started");
   ASSERT_EQ(started.size(), 1u);
   EXPECT_NE(started[0].message.find("not yet on b"), std::string::npos) << started[0].message;
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(store_->get_deployment(id)->state, "rolling_back");
+  EXPECT_EQ(to_string(store_->get_deployment(id)->state), "rolling_back");
   // A new deployment is refused while the rollback is not true everywhere.
   EXPECT_FALSE(engine_->deploy("web", "dev", "v3", "alice").ok());
   // The link comes back: the reconciler brings b to the stable state, then it is claimed.
   b_.restore();
-  d = wait_state(id, [](const DeploymentRecord& x) { return x.state == "rolled_back"; });
+  d = wait_state(id, [](const DeploymentRecord& x) { return to_string(x.state) == "rolled_back"; });
   EXPECT_EQ(b_.weights("web.dev"), (std::map<std::string, int>{{"v1", 100}}));
   EXPECT_EQ(b_.running_releases("web.dev"), std::set<std::string>{"v1"});
   EXPECT_FALSE(events_of(id, "agent_reachable").empty());
@@ -122,14 +123,16 @@ TEST_F(PartitionTest, ARollingBackDeploymentResumesAfterARestartAndFinishesWhenT
   const std::string id = canary_at_10();
   b_.cut();
   wait_state(id, [](const DeploymentRecord& x) {
-    return x.state == "rolling_back" && x.reason.find("still behind") != std::string::npos;
+    return to_string(x.state) == "rolling_back" &&
+           x.reason.find("still behind") != std::string::npos;
   });
   // The server stops (as after kill -9, nothing else is saved) and starts again.
   restart_engine();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(store_->get_deployment(id)->state, "rolling_back");
+  EXPECT_EQ(to_string(store_->get_deployment(id)->state), "rolling_back");
   b_.restore();
-  auto d = wait_state(id, [](const DeploymentRecord& x) { return x.state == "rolled_back"; });
+  auto d =
+      wait_state(id, [](const DeploymentRecord& x) { return to_string(x.state) == "rolled_back"; });
   EXPECT_EQ(b_.running_releases("web.dev"), std::set<std::string>{"v1"});
   EXPECT_EQ(b_.weights("web.dev"), (std::map<std::string, int>{{"v1", 100}}));
 }
@@ -138,7 +141,7 @@ TEST_F(PartitionTest, PausePolicyPausesNamingTheAgent) {
   set_env([](EnvironmentSpec& e) { e.on_agent_loss = "pause"; });
   const std::string id = canary_at_10();
   b_.cut();
-  auto d = wait_state(id, [](const DeploymentRecord& x) { return x.state == "paused"; });
+  auto d = wait_state(id, [](const DeploymentRecord& x) { return to_string(x.state) == "paused"; });
   auto lost = events_of(id, "agent_lost");
   ASSERT_FALSE(lost.empty());
   EXPECT_NE(lost[0].message.find("on_agent_loss: pause"), std::string::npos);
@@ -147,7 +150,7 @@ TEST_F(PartitionTest, PausePolicyPausesNamingTheAgent) {
   EXPECT_EQ(agent_.weights("web.dev").at("v2"), 10);
   ASSERT_TRUE(engine_->abort(id, "alice").ok());
   b_.restore();
-  d = wait_state(id, [](const DeploymentRecord& x) { return x.state == "aborted"; });
+  d = wait_state(id, [](const DeploymentRecord& x) { return to_string(x.state) == "aborted"; });
   EXPECT_EQ(b_.running_releases("web.dev"), std::set<std::string>{"v1"});
 }
 
@@ -158,7 +161,8 @@ TEST_F(PartitionTest, ContinuePolicyGoesOnWithoutTheAgentAndItCatchesUpAfterward
   });
   const std::string id = canary_at_10();
   b_.cut();
-  auto d = wait_state(id, [](const DeploymentRecord& x) { return x.state == "succeeded"; });
+  auto d =
+      wait_state(id, [](const DeploymentRecord& x) { return to_string(x.state) == "succeeded"; });
   auto lost = events_of(id, "agent_lost");
   ASSERT_FALSE(lost.empty());
   EXPECT_NE(lost[0].message.find("continue on 2 agent(s)"), std::string::npos) << lost[0].message;
@@ -180,13 +184,13 @@ TEST_F(PartitionTest, ContinueWithoutMinAvailablePausesInstead) {
   });
   const std::string id = canary_at_10();
   c_.cut();
-  wait_state(id, [](const DeploymentRecord& x) { return x.state == "paused"; });
+  wait_state(id, [](const DeploymentRecord& x) { return to_string(x.state) == "paused"; });
   auto lost = events_of(id, "agent_lost");
   ASSERT_FALSE(lost.empty());
   EXPECT_NE(lost[0].message.find("min_available 3"), std::string::npos) << lost[0].message;
   c_.restore();
   ASSERT_TRUE(engine_->abort(id, "alice").ok());
-  wait_state(id, [](const DeploymentRecord& x) { return x.state == "aborted"; });
+  wait_state(id, [](const DeploymentRecord& x) { return to_string(x.state) == "aborted"; });
 }
 
 TEST_F(PartitionTest, ReadinessIsCountedPerHost) {
@@ -194,7 +198,7 @@ TEST_F(PartitionTest, ReadinessIsCountedPerHost) {
   // for it.
   b_.set_behaviour("v2", {.never_ready = true});
   auto d = deploy_and_wait("v2");
-  EXPECT_EQ(d.state, "rolled_back");
+  EXPECT_EQ(to_string(d.state), "rolled_back");
   EXPECT_NE(d.reason.find("agent b: 0 of 2 ready"), std::string::npos) << d.reason;
   EXPECT_EQ(b_.weights("web.dev"), (std::map<std::string, int>{{"v1", 100}}));
 }

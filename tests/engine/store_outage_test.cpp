@@ -74,6 +74,12 @@ class OutageStore final : public Store {
                                     const std::string& e) override {
     FERRY_OUTAGE_FORWARD(release_succeeded_in(a, r, e));
   }
+  Status put_agent_desired(const AgentDesiredRecord& r) override {
+    FERRY_OUTAGE_FORWARD(put_agent_desired(r));
+  }
+  Result<std::vector<AgentDesiredRecord>> list_agent_desired() override {
+    FERRY_OUTAGE_FORWARD(list_agent_desired());
+  }
   Status create_token(const TokenRecord& t) override {
     FERRY_OUTAGE_FORWARD(create_token(t));
   }

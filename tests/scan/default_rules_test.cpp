@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "scan/credential_samples.h"
 #include "scan/detector.h"
 #include "scan/rule_parser.h"
 #include "scan/tokens.h"
@@ -120,10 +121,13 @@ std::vector<Case> cases() {
   add("connection-string-password", "DATABASE_URL=postgres://app:", rnd(kAlnum, 16, 22),
       "@db.internal:5432/app\n",
       "DATABASE_URL=postgres://app:" + rnd(kAlnum, 16, 22) + "@localhost:5432/app\n");
+  add("basic-auth-header", "curl -H 'Authorization: Basic ",
+      testing::b64("svc:" + rnd(kAlnum, 20, 25)), "' https://api.corp.io\n",
+      "curl -H 'Authorization: Basic " + testing::b64("svc") + "' https://api.corp.io\n");
   add("generic-secret-assignment", "api_key = \"", rnd(kAlnum, 32, 23), "\"\n",
       "password = \"hunter2hunter2\"\n");
-  add("generic-env-secret", "export DB_PASSWORD=", rnd(kAlnum, 24, 24), "\n",
-      "export DB_PASSWORD=$OTHER_VARIABLE_NAME\n");
+  add("generic-config-secret", "export DB_SECRET=", rnd(kAlnum, 24, 24), "\n",
+      "export DB_SECRET=$OTHER_VARIABLE_NAME\n");
   return c;
 }
 
@@ -132,8 +136,12 @@ TEST(DefaultRules, Parse) {
   EXPECT_GE(rules.rules.size(), 20u);
   auto det = Detector::create(rules);
   ASSERT_TRUE(det.ok()) << det.status().to_string();
-  // Every built-in regex is simple enough for Vectorscan's prefilter mode.
-  EXPECT_EQ((*det)->full_scan_rules(), 0u);
+  // Every built-in regex is simple enough for Vectorscan's prefilter mode; only the rules
+  // confined to paths (.netrc, .pgpass, master.key) are left to RE2 on matching files.
+  size_t path_rules = 0;
+  for (const Rule& r : rules.rules) path_rules += r.path_re && !r.regex.empty();
+  EXPECT_EQ(path_rules, 3u);
+  EXPECT_EQ((*det)->full_scan_rules(), path_rules);
 }
 
 TEST(DefaultRules, EveryRuleHasACase) {
@@ -141,6 +149,9 @@ TEST(DefaultRules, EveryRuleHasACase) {
   for (const Rule& r : default_rules().rules) {
     bool found = false;
     for (const Case& c : all) found = found || c.rule == r.id;
+    // Rules for credential files are covered by credential_files_test.cpp's samples.
+    for (const auto& s : testing::credential_samples())
+      for (const auto& e : s.expected) found = found || e.rule == r.id;
     EXPECT_TRUE(found) << "no test case for rule " << r.id;
   }
 }

@@ -49,7 +49,7 @@ minVersion = "v8.25.0"
 
 [extend]
 useDefault = true
-disabledRules = ["generic-api-key", "generic-secret-assignment"]
+disabledRules = ["generic-api-key", "generic-secret-assignment", "generic-config-secret", "generic-password"]
 
 [allowlist]
 description = "global allow lists"

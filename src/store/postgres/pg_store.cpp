@@ -445,8 +445,8 @@ Status PgStore::put_agent_desired(const AgentDesiredRecord& r) {
         "SET generation = excluded.generation, spec = excluded.spec, deployment_id = "
         "excluded.deployment_id, updated_at_ms = excluded.updated_at_ms WHERE "
         "excluded.generation >= agent_desired.generation",
-        {p(r.agent), p(r.app), p(r.env), p(r.generation), p(dump_json(r.spec)),
-         p(r.deployment_id), p(r.updated_at_ms)});
+        {p(r.agent), p(r.app), p(r.env), p(r.generation), p(dump_json(r.spec)), p(r.deployment_id),
+         p(r.updated_at_ms)});
   });
 }
 

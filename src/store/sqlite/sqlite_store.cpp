@@ -422,8 +422,13 @@ Status SqliteStore::put_agent_desired(const AgentDesiredRecord& r) {
               "UPDATE SET generation = excluded.generation, spec = excluded.spec, deployment_id "
               "= excluded.deployment_id, updated_at_ms = excluded.updated_at_ms WHERE "
               "excluded.generation >= agent_desired.generation");
-  q.bind(1, r.agent).bind(2, r.app).bind(3, r.env).bind(4, r.generation).bind(5, dump_json(r.spec))
-      .bind(6, r.deployment_id).bind(7, r.updated_at_ms);
+  q.bind(1, r.agent)
+      .bind(2, r.app)
+      .bind(3, r.env)
+      .bind(4, r.generation)
+      .bind(5, dump_json(r.spec))
+      .bind(6, r.deployment_id)
+      .bind(7, r.updated_at_ms);
   return q.exec();
 }
 
