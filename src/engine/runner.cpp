@@ -282,7 +282,14 @@ Status DeploymentRunner::apply(int new_count, int old_count, int new_weight, boo
                    .new_count = new_count,
                    .old_count = old_count,
                    .new_weight = new_weight};
+  // The reconciler writes each agent's desired state to the store first: while the store
+  // is unavailable the step holds (as every other write of the runner does).
   auto results = reconciler_.apply(d_.app, d_.env, d_.generation, spec, d_.id, weights_only);
+  (void)write_holding([&] {
+    if (results.ok() || results.status().code() != Code::kUnavailable) return Status::Ok();
+    results = reconciler_.apply(d_.app, d_.env, d_.generation, spec, d_.id, weights_only);
+    return results.ok() ? Status::Ok() : results.status();
+  });
   const std::string what = weights_only ? "setting weights of " : "setting desired state of ";
   if (!results.ok()) return results.status().with_context(what + agent_app());
   for (const auto& [agent, st] : *results)

@@ -87,7 +87,7 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
 TEST_P(StoreContract, MigrationsApplyOnceAndReopenKeepsVersion) {
   auto v = store_->schema_version();
   ASSERT_TRUE(v.ok()) << v.status().to_string();
-  EXPECT_EQ(*v, 3);
+  EXPECT_EQ(*v, 4);  // 4: per-agent desired state
   store_.reset();
   auto again = open_store(url_);
   ASSERT_TRUE(again.ok());
