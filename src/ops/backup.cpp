@@ -18,6 +18,7 @@
 #include "governance/audit_chain.h"
 #include "governance/secret_box.h"
 #include "store/store.h"
+#include "store/store_url.h"
 
 namespace fs = std::filesystem;
 
@@ -39,15 +40,11 @@ double seconds_since(Clock::time_point t0) {
 }
 
 Result<std::string> sqlite_file(const std::string& url) {
-  std::string path;
-  if (url.starts_with("sqlite://"))
-    path = url.substr(9);
-  else if (url.starts_with("sqlite:"))
-    path = url.substr(7);
-  else
+  if (!url.starts_with("sqlite:"))
     return failed_precondition(
         "backups of this store are not supported: `ferry backup` copies SQLite stores "
         "(server.store: sqlite:PATH); back a PostgreSQL store up with its own tools");
+  std::string path = sqlite_file_of(url);
   if (path.empty()) return invalid_argument("store URL '" + url + "' names no file");
   return path;
 }

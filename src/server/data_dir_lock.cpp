@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "common/clock.h"
+#include "store/store_url.h"
 
 namespace ferry {
 
@@ -26,12 +27,6 @@ std::string read_owner(int fd) {
   for (char& c : s)
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   return s;
-}
-
-std::string sqlite_path(const std::string& url) {
-  if (url.starts_with("sqlite://")) return url.substr(9);
-  if (url.starts_with("sqlite:")) return url.substr(7);
-  return "";
 }
 
 }  // namespace
@@ -63,7 +58,7 @@ Result<std::vector<DataDirLock>> DataDirLock::acquire_for_server(const std::stri
   if (!dir_lock.ok()) return dir_lock.status();
   const std::string own = std::filesystem::weakly_canonical(data_dir + "/server.lock").string();
   out.push_back(std::move(*dir_lock));
-  const std::string db = sqlite_path(store_url);
+  const std::string db = sqlite_file_of(store_url);
   if (!db.empty() && db != ":memory:") {
     std::error_code ec;
     const auto parent = std::filesystem::path(db).parent_path();

@@ -9,6 +9,7 @@
 #include "store/sqlite/db.h"
 #include "store/sqlite/migrations.h"
 #include "store/store.h"
+#include "store/store_url.h"
 
 namespace ferry {
 namespace {
@@ -121,7 +122,7 @@ Result<StoreCopyReport> copy_store(const std::string& from, const std::string& t
     return invalid_argument("copy to: use postgres://USER@HOST/DATABASE");
   FERRY_RETURN_IF_ERROR(validate_store_url(from));
   FERRY_RETURN_IF_ERROR(validate_store_url(to));
-  std::string path = from.substr(from.starts_with("sqlite://") ? 9 : 7);
+  const std::string path = sqlite_file_of(from);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
     return not_found("store file " + path + " does not exist");
