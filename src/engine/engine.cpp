@@ -37,18 +37,18 @@ Engine::~Engine() {
 }
 
 std::shared_ptr<const Config> Engine::config() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return config_;
 }
 
 void Engine::set_config(std::shared_ptr<const Config> config) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   config_ = std::move(config);
 }
 
 void Engine::start() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (supervisor_.joinable()) return;
     stopping_ = false;
   }
@@ -59,11 +59,11 @@ void Engine::start() {
 
 void Engine::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!supervisor_.joinable()) return;
     stopping_ = true;
     for (auto& [id, c] : controls_) {
-      std::lock_guard cl(c->mu);
+      MutexLock cl(c->mu);
       c->stop = true;
       c->cv.notify_all();
     }
@@ -72,18 +72,18 @@ void Engine::stop() {
   supervisor_.join();
   std::map<std::string, std::thread> runners;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     runners.swap(runners_);
   }
   for (auto& [id, t] : runners)
     if (t.joinable()) t.join();
   reconciler_->stop();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   controls_.clear();
 }
 
 void Engine::supervise() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     lock.unlock();
     // Launch a runner for every open deployment that has none: on start these are the
@@ -95,7 +95,7 @@ void Engine::supervise() {
         if (!runners_.count(d.id)) launch(d.id);
     for (auto it = controls_.begin(); it != controls_.end(); ++it) {
       if (poked_) {
-        std::lock_guard cl(it->second->mu);
+        MutexLock cl(it->second->mu);
         it->second->poke = true;
         it->second->cv.notify_all();
       }
@@ -104,7 +104,8 @@ void Engine::supervise() {
     lock.unlock();
     release_expired_kept();
     lock.lock();
-    cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stopping_ || poked_; });
+    lock.wait_for(cv_, std::chrono::milliseconds(250),
+                  [&]() FERRY_REQUIRES(mu_) { return stopping_ || poked_; });
   }
 }
 
@@ -122,7 +123,7 @@ void Engine::restore_kept() {
     if (!events.ok()) continue;
     for (const auto& e : *events)
       if (e.type == EventType::kStepFinished && e.data.contains("kept_until_ms")) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         kept_[key] = KeptPrevious{.app = d.app,
                                   .env = d.env,
                                   .stable = d.release,
@@ -137,7 +138,7 @@ void Engine::release_expired_kept() {
   const int64_t now = to_unix_ms(ctx_.clock->now());
   std::vector<KeptPrevious> due;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto it = kept_.begin(); it != kept_.end();) {
       if (it->second.until_ms > now) {
         ++it;
@@ -168,13 +169,12 @@ void Engine::release_expired_kept() {
                      {"release", k.previous},
                      {"error", s.ok() ? std::string() : s.message()}});
     if (!s.ok()) {  // try again on the next round
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       kept_.try_emplace(agent_app_name(k.app, k.env), k);
     }
   }
 }
 
-// Requires mu_ held.
 void Engine::launch(const std::string& id) {
   if (runners_.count(id)) return;  // deploy() and the supervisor may both see a new one
   auto d = ctx_.store->get_deployment(id);
@@ -183,7 +183,10 @@ void Engine::launch(const std::string& id) {
   // keep_previous left is dropped by the agent, or (a rollback) taken over.
   kept_.erase(agent_app_name(d->app, d->env));
   auto control = std::make_shared<Control>();
-  control->pause = d->state == DeploymentState::kPaused;
+  {
+    MutexLock cl(control->mu);  // not shared yet; the lock only keeps the analysis exact
+    control->pause = d->state == DeploymentState::kPaused;
+  }
   controls_[id] = control;
   auto config = config_;
   runners_[id] = std::thread([this, control, config, rec = *d] {
@@ -191,10 +194,10 @@ void Engine::launch(const std::string& id) {
     runner.run();
     std::optional<KeptPrevious> kept;
     {
-      std::lock_guard cl(control->mu);
+      MutexLock cl(control->mu);
       kept = control->kept;
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (kept) kept_[agent_app_name(kept->app, kept->env)] = *kept;
     // The thread cannot join itself; it detaches and its entries go, unless stop()
     // has already taken the runners to join them.
@@ -274,7 +277,7 @@ Result<DeploymentRecord> Engine::create(const std::string& app, const std::strin
   created.deployment_id = d.id;
   if (ctx_.on_event) ctx_.on_event(created, d);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (supervisor_.joinable() && !stopping_) launch(d.id);
   }
   return ctx_.store->get_deployment(d.id);
@@ -316,7 +319,7 @@ Result<DeploymentRecord> Engine::rollback(const std::string& app, const std::str
 Status Engine::signal(const std::string& id, const std::string& actor, const std::string& what) {
   std::shared_ptr<Control> c;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = controls_.find(id);
     if (it != controls_.end()) c = it->second;
   }
@@ -327,7 +330,7 @@ Status Engine::signal(const std::string& id, const std::string& actor, const std
                                ", not in progress");
   }
   {
-    std::lock_guard lock(c->mu);
+    MutexLock lock(c->mu);
     if (what == "promote") {
       // A promote applies to the step running now and never waits for a later one.
       if (c->step < 0)
@@ -400,7 +403,7 @@ Status Engine::refresh_instances(const std::string& app, const std::string& env,
 }
 
 void Engine::poke() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   poked_ = true;
   cv_.notify_all();
 }

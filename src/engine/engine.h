@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mask.h"
+#include "common/thread_annotations.h"
 #include "core/agent_api.h"
 #include "core/spec.h"
 #include "store/store.h"
@@ -140,19 +141,20 @@ class Engine {
   // Stops the kept instances whose time is up (outside mu_: agent calls).
   void release_expired_kept();
   void supervise();
-  void launch(const std::string& id);
+  void launch(const std::string& id) FERRY_REQUIRES(mu_);
   Status signal(const std::string& id, const std::string& actor, const std::string& what);
 
   EngineContext ctx_;
   std::unique_ptr<Reconciler> reconciler_;
-  mutable std::mutex mu_;
-  std::shared_ptr<const Config> config_;
-  std::map<std::string, std::shared_ptr<Control>> controls_;
-  std::map<std::string, std::thread> runners_;
-  std::map<std::string, KeptPrevious> kept_;  // by agent app name; guarded by mu_
+  mutable Mutex mu_;
+  std::shared_ptr<const Config> config_ FERRY_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<Control>> controls_ FERRY_GUARDED_BY(mu_);
+  std::map<std::string, std::thread> runners_ FERRY_GUARDED_BY(mu_);
+  std::map<std::string, KeptPrevious> kept_ FERRY_GUARDED_BY(mu_);  // by agent app name
   std::condition_variable cv_;
-  bool stopping_ = false;
-  bool poked_ = false;
+  bool stopping_ FERRY_GUARDED_BY(mu_) = false;
+  bool poked_ FERRY_GUARDED_BY(mu_) = false;
+  // Started by start() and joined by stop(), which the server calls from one thread.
   std::thread supervisor_;
 };
 

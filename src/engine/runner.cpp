@@ -31,14 +31,14 @@ DeploymentRunner::DeploymentRunner(EngineContext& ctx, Reconciler& reconciler,
       d_(std::move(d)) {}
 
 bool DeploymentRunner::flag(bool Engine::Control::*f, bool clear) {
-  std::lock_guard lock(control_->mu);
+  MutexLock lock(control_->mu);
   bool v = (*control_).*f;
   if (clear) (*control_).*f = false;
   return v;
 }
 
 void DeploymentRunner::enter_step(int index, const PlanStep* step) {
-  std::lock_guard lock(control_->mu);
+  MutexLock lock(control_->mu);
   control_->step = index;
   control_->step_description = step ? step->describe() : "";
   // Pauses (timed or until promote) and the wait before old instances stop end early on
@@ -64,8 +64,10 @@ Status DeploymentRunner::write_holding(const std::function<Status()>& write) {
                      {{"deployment_id", d_.id}, {"step", d_.current_step}, {"error", s.message()}});
     held = true;
     {
-      std::unique_lock l(control_->mu);
-      if (control_->cv.wait_for(l, backoff, [&] { return control_->stop; })) return s;
+      MutexLock l(control_->mu);
+      if (l.wait_for(control_->cv, backoff,
+                     [&]() FERRY_REQUIRES(control_->mu) { return control_->stop; }))
+        return s;
     }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     s = write();
@@ -229,9 +231,10 @@ bool DeploymentRunner::pass_gates() {
       d_.reason = g.reason;
       if (!commit(EventType::kGateWaiting, -1, "waiting: " + g.reason).ok()) return false;
     }
-    std::unique_lock lock(control_->mu);
-    control_->cv.wait_for(lock, std::chrono::seconds(1),
-                          [&] { return control_->stop || control_->abort || control_->poke; });
+    MutexLock lock(control_->mu);
+    lock.wait_for(control_->cv, std::chrono::seconds(1), [&]() FERRY_REQUIRES(control_->mu) {
+      return control_->stop || control_->abort || control_->poke;
+    });
     control_->poke = false;
     if (control_->stop) return false;
     if (control_->abort) {
@@ -400,7 +403,7 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::check_agents() {
                   "paused",
                   env_->min_available, answering);
     (void)commit(EventType::kAgentLost, d_.current_step, why + "; " + policy, data);
-    std::lock_guard lock(control_->mu);
+    MutexLock lock(control_->mu);
     control_->pause = true;
   }
   return std::nullopt;
@@ -446,10 +449,11 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::wait(
     }
     const int64_t elapsed = ctx_.clock->monotonic_ms() - start;
     if (ms >= 0 && elapsed >= ms && d_.state != DeploymentState::kPaused) return std::nullopt;
-    std::unique_lock lock(control_->mu);
-    control_->cv.wait_for(lock, std::chrono::milliseconds(kPollMs), [&] {
-      return control_->stop || control_->abort || (wake_on_promote && control_->promote);
-    });
+    MutexLock lock(control_->mu);
+    lock.wait_for(
+        control_->cv, std::chrono::milliseconds(kPollMs), [&]() FERRY_REQUIRES(control_->mu) {
+          return control_->stop || control_->abort || (wake_on_promote && control_->promote);
+        });
   }
 }
 
@@ -777,7 +781,7 @@ DeploymentRunner::StepResult DeploymentRunner::step_finish() {
                          .generation = d_.generation,
                          .until_ms = now + app_.keep_previous_ms};
   {
-    std::lock_guard lock(control_->mu);
+    MutexLock lock(control_->mu);
     control_->kept = k;
   }
   return {Outcome::kDone, "", Json{{"kept_previous", k.previous}, {"kept_until_ms", k.until_ms}}};
@@ -863,9 +867,9 @@ bool DeploymentRunner::wait_rollback_converged() {
                    "rolling back: waiting for agent(s) to take the stable state: " + list,
                    Json{{"agents_behind", agents}, {"generation", d_.generation}});
     }
-    std::unique_lock lock(control_->mu);
-    control_->cv.wait_for(lock, std::chrono::milliseconds(kPollMs * 2),
-                          [&] { return control_->stop; });
+    MutexLock lock(control_->mu);
+    lock.wait_for(control_->cv, std::chrono::milliseconds(kPollMs * 2),
+                  [&]() FERRY_REQUIRES(control_->mu) { return control_->stop; });
     if (control_->stop) return false;
   }
 }

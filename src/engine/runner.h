@@ -16,20 +16,20 @@
 namespace ferry {
 
 struct Engine::Control {
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  bool pause = false;
-  bool promote = false;
-  bool abort = false;
-  bool stop = false;  // the engine is shutting down: leave the deployment open
-  bool poke = false;  // re-check gates now
+  bool pause FERRY_GUARDED_BY(mu) = false;
+  bool promote FERRY_GUARDED_BY(mu) = false;
+  bool abort FERRY_GUARDED_BY(mu) = false;
+  bool stop FERRY_GUARDED_BY(mu) = false;  // the engine is shutting down: leave it open
+  bool poke FERRY_GUARDED_BY(mu) = false;  // re-check gates now
   // The step running now, published by the runner: a promote applies to this step only
   // and is refused when it cannot end it (see Engine::promote).
-  int step = -1;
-  std::string step_description;
-  bool promotable = false;
+  int step FERRY_GUARDED_BY(mu) = -1;
+  std::string step_description FERRY_GUARDED_BY(mu);
+  bool promotable FERRY_GUARDED_BY(mu) = false;
   // Set by the runner when the deployment succeeded with the previous release kept.
-  std::optional<Engine::KeptPrevious> kept;
+  std::optional<Engine::KeptPrevious> kept FERRY_GUARDED_BY(mu);
 };
 
 class DeploymentRunner {
@@ -111,9 +111,9 @@ class DeploymentRunner {
   AppSpec app_;
   std::vector<PlanStep> plan_;
   std::optional<ReleaseRecord> new_rel_, old_rel_;
-  int new_count_ = 0;                 // new instances currently desired
-  int old_count_ = 0;                 // stable instances currently desired
-  int weight_ = 0;                    // percent of traffic on the new release
+  int new_count_ = 0;  // new instances currently desired
+  int old_count_ = 0;  // stable instances currently desired
+  int weight_ = 0;     // percent of traffic on the new release
   const EnvironmentSpec* env_ = nullptr;
   // Router counters per agent when the weight last changed.
   std::map<std::string, ReleaseStats> base_new_, base_old_;
