@@ -26,8 +26,8 @@ function(ferry_tests name)
   add_executable(${name}_tests ${srcs})
   target_include_directories(${name}_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name}_tests PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
-  target_compile_definitions(${name}_tests PRIVATE
-    FERRY_SOURCE_DIR="${PROJECT_SOURCE_DIR}" FERRY_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  # No build or source path is compiled in (tests/test_paths.h finds them at run time):
+  # the objects are then alike in every checkout and ccache reuses them across clones.
   gtest_discover_tests(${name}_tests DISCOVERY_MODE PRE_TEST
     PROPERTIES LABELS ${name} ENVIRONMENT "FERRY_BIN=$<TARGET_FILE:ferry>")
 endfunction()

@@ -23,6 +23,7 @@
 
 #include "agent/docker_api.h"
 #include "agent/process.h"
+#include "test_paths.h"
 
 namespace ferry::testing {
 
@@ -140,7 +141,7 @@ class TestDockerd {
   // image (no certificates, no time zones).
   static bool make_context(const std::string& out_dir, const std::string& binaries,
                            std::string* error, bool bare = false) {
-    return docker_test_sh(std::string(FERRY_SOURCE_DIR) + "/deploy/docker-context.sh " +
+    return docker_test_sh(testing::source_dir() + "/deploy/docker-context.sh " +
                               (bare ? "--bare " : "") + out_dir + " " + binaries,
                           error) == 0;
   }

@@ -25,11 +25,12 @@
 #include "agent/process.h"
 #include "agent/unix_http.h"
 #include "common/http_client.h"
+#include "test_paths.h"
 
 namespace ferry {
 namespace {
 
-const std::string kDemo = std::string(FERRY_BINARY_DIR) + "/examples/demo-app/ferry-demo-app";
+const std::string kDemo = testing::demo_app_binary();
 
 class AgentTest : public ::testing::Test {
  protected:

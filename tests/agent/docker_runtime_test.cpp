@@ -15,6 +15,7 @@
 #include "common/http_client.h"
 #include "docker_test_env.h"
 #include "test_skip.h"
+#include "test_paths.h"
 
 namespace ferry {
 namespace {
@@ -62,7 +63,7 @@ class DockerRuntimeTest : public ::testing::Test {
     std::string err;
     ASSERT_TRUE(TestDockerd::make_context(
         (dir_ / "ctx").string(),
-        std::string(FERRY_BINARY_DIR) + "/examples/demo-app/ferry-demo-app", &err, /*bare=*/true))
+        testing::demo_app_binary(), &err, /*bare=*/true))
         << err;
     Status s = dockerd_.import_rootfs((dir_ / "ctx/rootfs").string(), kDemoImage);
     ASSERT_TRUE(s.ok()) << s.message();

@@ -21,12 +21,12 @@
 
 #include "agent/agent.h"
 #include "common/http_client.h"
+#include "test_paths.h"
 
 namespace ferry {
 namespace {
 
-const std::string kHandoffDemo =
-    std::string(FERRY_BINARY_DIR) + "/examples/demo-app/ferry-demo-app";
+const std::string kHandoffDemo = testing::demo_app_binary();
 
 uint16_t handoff_free_port() {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "config_test_util.h"
+#include "test_paths.h"
 
 namespace ferry {
 namespace {
@@ -18,7 +19,7 @@ Config parse_ok(const std::string& yaml) {
 }
 
 TEST(ConfigLoader, ExampleFileLoads) {
-  auto r = load_config(std::string(FERRY_SOURCE_DIR) + "/examples/ferry.yaml");
+  auto r = load_config(testing::source_dir() + "/examples/ferry.yaml");
   ASSERT_TRUE(r.ok()) << r.status().message();
   const Config& c = *r;
   ASSERT_EQ(c.environments.size(), 3u);
@@ -48,7 +49,7 @@ TEST(ConfigLoader, ExampleFileLoads) {
 }
 
 TEST(ConfigLoader, DocumentedExamplesAreValid) {
-  auto r = load_config(std::string(FERRY_SOURCE_DIR) + "/tests/config/data/reference.yaml");
+  auto r = load_config(testing::source_dir() + "/tests/config/data/reference.yaml");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->apps.size(), 5u);
   EXPECT_EQ(r->notifications.size(), 3u);
@@ -190,10 +191,8 @@ TEST(ConfigLoader, MissingFile) {
 
 // Runs `ferry validate` and returns its exit code and output.
 std::pair<int, std::string> validate(const std::string& args) {
-  const char* bin = std::getenv("FERRY_BIN");
-  if (!bin) return {-1, "FERRY_BIN not set"};
   std::string out;
-  FILE* p = popen((std::string(bin) + " validate " + args + " 2>&1").c_str(), "r");
+  FILE* p = popen((testing::ferry_binary() + " validate " + args + " 2>&1").c_str(), "r");
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
@@ -202,8 +201,7 @@ std::pair<int, std::string> validate(const std::string& args) {
 }
 
 TEST(ValidateCommand, ExitCodesAndOutput) {
-  if (!std::getenv("FERRY_BIN")) GTEST_SKIP() << "FERRY_BIN not set";
-  auto [code, out] = validate(std::string(FERRY_SOURCE_DIR) + "/examples/ferry.yaml");
+  auto [code, out] = validate(testing::source_dir() + "/examples/ferry.yaml");
   EXPECT_EQ(code, 0) << out;
   EXPECT_EQ(out, "ok: 1 apps, 3 environments\n");
 

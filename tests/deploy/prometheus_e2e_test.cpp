@@ -19,6 +19,7 @@
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "test_skip.h"
+#include "test_paths.h"
 
 extern char** environ;
 
@@ -118,7 +119,7 @@ TEST(PrometheusE2E, ScrapesRegistryAndFiresFerryAlerts) {
   fs::remove_all(dir);
   fs::create_directories(dir / "data");
   ScratchDir scratch{dir};  // declared before the child: destroyed after it
-  fs::copy_file(fs::path(FERRY_SOURCE_DIR) / "deploy/prometheus/ferry-rules.yml",
+  fs::copy_file(fs::path(testing::source_dir()) / "deploy/prometheus/ferry-rules.yml",
                 dir / "ferry-rules.yml");
   {
     std::ofstream cfg(dir / "prometheus.yml");

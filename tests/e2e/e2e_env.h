@@ -25,15 +25,15 @@
 #include "agent/process.h"
 #include "common/http_client.h"
 #include "common/json.h"
+#include "test_paths.h"
 
 namespace ferry::e2e {
 
 inline std::string ferry_bin() {
-  const char* b = std::getenv("FERRY_BIN");
-  return b ? b : std::string(FERRY_BINARY_DIR) + "/src/cli/ferry";
+  return testing::ferry_binary();
 }
 inline std::string demo_bin() {
-  return std::string(FERRY_BINARY_DIR) + "/examples/demo-app/ferry-demo-app";
+  return testing::demo_app_binary();
 }
 
 inline uint16_t free_port() {

@@ -8,6 +8,7 @@
 
 #include "common/json.h"
 #include "scan/tokens.h"
+#include "test_paths.h"
 
 namespace ferry::scan {
 namespace {
@@ -28,8 +29,7 @@ std::string slurp(const std::string& path) {
 }
 
 CliRun ferry(const TempDir& io, const std::string& args) {
-  const char* bin = std::getenv("FERRY_BIN");
-  const std::string exe = bin ? bin : std::string(FERRY_BINARY_DIR) + "/src/cli/ferry";
+  const std::string exe = ::ferry::testing::ferry_binary();
   const std::string out = (io.path() / "stdout").string(), err = (io.path() / "stderr").string();
   const std::string cmd = "'" + exe + "' scan " + args + " > '" + out + "' 2> '" + err + "'";
   const int rc = std::system(cmd.c_str());

@@ -1,7 +1,6 @@
 // `ferry store copy`: a SQLite store moves to PostgreSQL whole, verified; the destination
 // goes on where the source stopped (event seqs, the audit chain).
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -12,6 +11,7 @@
 #include "store/copy.h"
 #include "store/pg_cluster.h"
 #include "store/store.h"
+#include "test_paths.h"
 #include "test_skip.h"
 
 namespace ferry {
@@ -181,14 +181,13 @@ namespace ferry {
 namespace {
 
 // The command itself: exit 0 and the verified counts; a second copy into the same
-// database exits 2 and says why. Runs the ferry binary ctest names in FERRY_BIN.
+// database exits 2 and says why. Runs the ferry binary of this build (tests/test_paths.h).
 TEST_F(StoreCopy, TheCommandCopiesVerifiesAndRefusesToMerge) {
-  const char* bin = std::getenv("FERRY_BIN");
-  if (!bin || !std::filesystem::exists(bin)) GTEST_SKIP() << "FERRY_BIN is not built";
+  const std::string bin = testing::ferry_binary();
   fill_source();
   const std::string out = (dir_ / "out.json").string();
-  const std::string cmd = std::string(bin) + " --json store copy " + src_url_ + " " +
-                          pg_->url(db_) + " > " + out + " 2>&1";
+  const std::string cmd =
+      bin + " --json store copy " + src_url_ + " " + pg_->url(db_) + " > " + out + " 2>&1";
   int rc = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(rc));
   std::ifstream f(out);
