@@ -13,14 +13,14 @@
 namespace ferry {
 
 struct DesiredInputs {
-  std::string agent_app;                 // "<app>.<env>": one router/app per environment
-  const AppSpec* app = nullptr;          // resolved for the environment
+  std::string agent_app;         // "<app>.<env>": one router/app per environment
+  const AppSpec* app = nullptr;  // resolved for the environment
   std::string env;
   const ReleaseRecord* new_release = nullptr;
   const ReleaseRecord* old_release = nullptr;  // the stable release, if any
   int new_count = 0;
   int old_count = 0;
-  int new_weight = 0;                    // percent on the new release
+  int new_weight = 0;  // percent on the new release
   std::map<std::string, std::string> secrets;
 };
 

@@ -408,6 +408,18 @@ void Engine::poke() {
   cv_.notify_all();
 }
 
+int64_t Engine::rounds(const std::string& id) const {
+  std::shared_ptr<Control> c;
+  {
+    MutexLock lock(mu_);
+    auto it = controls_.find(id);
+    if (it == controls_.end()) return -1;
+    c = it->second;
+  }
+  MutexLock cl(c->mu);
+  return c->rounds;
+}
+
 Result<DeploymentRecord> Engine::wait_final(const std::string& id, Duration timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   while (true) {

@@ -119,6 +119,11 @@ class Engine {
   // Per-agent desired state and who is behind (reconciler.h); lives as long as the engine.
   Reconciler& reconciler() { return *reconciler_; }
 
+  // For tests: how many times the runner of deployment `id` has looked again at the step,
+  // gate or rollback it waits on; -1 when no runner of this process runs it. A test that
+  // checks that something did NOT happen waits for a few more rounds instead of a fixed
+  // time: each round is a chance the runner had to move on.
+  int64_t rounds(const std::string& id) const;
   // For tests: blocks until the deployment reaches a final state or `timeout` passes.
   Result<DeploymentRecord> wait_final(const std::string& id, Duration timeout);
 

@@ -232,6 +232,7 @@ bool DeploymentRunner::pass_gates() {
       if (!commit(EventType::kGateWaiting, -1, "waiting: " + g.reason).ok()) return false;
     }
     MutexLock lock(control_->mu);
+    ++control_->rounds;
     lock.wait_for(control_->cv, std::chrono::seconds(1), [&]() FERRY_REQUIRES(control_->mu) {
       return control_->stop || control_->abort || control_->poke;
     });
@@ -450,6 +451,7 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::wait(
     const int64_t elapsed = ctx_.clock->monotonic_ms() - start;
     if (ms >= 0 && elapsed >= ms && d_.state != DeploymentState::kPaused) return std::nullopt;
     MutexLock lock(control_->mu);
+    ++control_->rounds;
     lock.wait_for(
         control_->cv, std::chrono::milliseconds(kPollMs), [&]() FERRY_REQUIRES(control_->mu) {
           return control_->stop || control_->abort || (wake_on_promote && control_->promote);
@@ -868,6 +870,7 @@ bool DeploymentRunner::wait_rollback_converged() {
                    Json{{"agents_behind", agents}, {"generation", d_.generation}});
     }
     MutexLock lock(control_->mu);
+    ++control_->rounds;
     lock.wait_for(control_->cv, std::chrono::milliseconds(kPollMs * 2),
                   [&]() FERRY_REQUIRES(control_->mu) { return control_->stop; });
     if (control_->stop) return false;

@@ -28,6 +28,9 @@ struct Engine::Control {
   int step FERRY_GUARDED_BY(mu) = -1;
   std::string step_description FERRY_GUARDED_BY(mu);
   bool promotable FERRY_GUARDED_BY(mu) = false;
+  // How many times the runner has looked again at a step, a gate or a rollback it waits
+  // on (Engine::rounds): tests wait on it to know the runner had its chance to move on.
+  int64_t rounds FERRY_GUARDED_BY(mu) = 0;
   // Set by the runner when the deployment succeeded with the previous release kept.
   std::optional<Engine::KeptPrevious> kept FERRY_GUARDED_BY(mu);
 };

@@ -10,6 +10,7 @@
 #include "common/crypto.h"
 #include "engine/engine.h"
 #include "fake_agent.h"
+#include "wait_until.h"
 
 namespace ferry {
 
@@ -89,14 +90,18 @@ class EngineFixture : public ::testing::Test {
   }
   // Waits until the deployment has `count` events of `type`.
   bool wait_for_event(const std::string& id, const std::string& type, int count = 1) {
-    for (int i = 0; i < 400; ++i) {
+    return testing::wait_until([&] {
       auto ev = store_->list_events(id, 0, 1000);
       int n = 0;
       for (const auto& e : *ev) n += to_string(e.type) == type;
-      if (n >= count) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    return false;
+      return n >= count;
+    });
+  }
+  // Waits until the runner of `id` has looked at its step `n` more times (Engine::rounds):
+  // a check that something did not happen follows this, not a fixed sleep.
+  bool wait_rounds(const std::string& id, int n = 3) {
+    const int64_t from = engine_->rounds(id);
+    return from >= 0 && testing::wait_until([&] { return engine_->rounds(id) >= from + n; });
   }
 
   std::filesystem::path dir_;

@@ -112,13 +112,12 @@ TEST_F(EngineFixture, BlueGreenKeepsOldSetThenStopsIt) {
   deploy_and_wait("v1");
   auto id = deploy("v2");
   // While the old set is kept, both sets run and all traffic is on the new one.
-  bool saw_both = false;
-  for (int i = 0; i < 200 && !saw_both; ++i) {
-    saw_both = agent_.running_releases("web.dev").size() == 2 &&
+  EXPECT_TRUE(testing::wait_until(
+      [&] {
+        return agent_.running_releases("web.dev").size() == 2 &&
                agent_.weights("web.dev") == std::map<std::string, int>{{"v1", 0}, {"v2", 100}};
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  EXPECT_TRUE(saw_both);
+      },
+      std::chrono::seconds(5), std::chrono::milliseconds(2)));
   auto d = engine_->wait_final(id, std::chrono::seconds(20));
   EXPECT_EQ(d->state, DeploymentState::kSucceeded);
   EXPECT_EQ(agent_.running_releases("web.dev"), std::set<std::string>{"v2"});
@@ -133,7 +132,7 @@ TEST_F(EngineFixture, PauseUntilPromoteWaitsForPromote) {
   deploy_and_wait("v1");
   auto id = deploy("v2");
   ASSERT_TRUE(wait_for_event(id, "waiting_promote"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(wait_rounds(id));
   EXPECT_EQ(store_->get_deployment(id)->state, DeploymentState::kRunning);
   EXPECT_EQ(agent_.weights("web.dev").at("v2"), 20);
   ASSERT_TRUE(engine_->promote(id, "alice").ok());
@@ -158,11 +157,15 @@ TEST_F(EngineFixture, AbortReturnsTrafficToStable) {
 TEST_F(EngineFixture, PauseHoldsTheStepUntilResume) {
   deploy_and_wait("v1");
   auto id = deploy("v2");
-  ASSERT_TRUE(wait_for_event(id, "step_started"));
+  // Steps: start, weight 10, a 200 ms pause (the third step_started), analyses.
+  ASSERT_TRUE(wait_for_event(id, "step_started", 3));
   ASSERT_TRUE(engine_->pause(id, "alice").ok());
   ASSERT_TRUE(wait_for_event(id, "paused"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // longer than the plan
+  const int step = store_->get_deployment(id)->current_step;
+  // 20 rounds of the runner (50 ms apart at least) outlast the rest of the plan (800 ms).
+  ASSERT_TRUE(wait_rounds(id, 20));
   EXPECT_EQ(store_->get_deployment(id)->state, DeploymentState::kPaused);
+  EXPECT_EQ(store_->get_deployment(id)->current_step, step);
   ASSERT_TRUE(engine_->resume(id, "alice").ok());
   EXPECT_EQ(engine_->wait_final(id, std::chrono::seconds(20))->state, DeploymentState::kSucceeded);
 }

@@ -112,7 +112,8 @@ class FakeAgent final : public AgentClient {
         while (bucket < latency_buckets_ms().size() && lat > latency_buckets_ms()[bucket]) ++bucket;
         ++st.latency_counts[bucket];
         st.recent_latencies_ms.push_back(lat);
-        if (st.recent_latencies_ms.size() > 2000) st.recent_latencies_ms.erase(st.recent_latencies_ms.begin());
+        if (st.recent_latencies_ms.size() > 2000)
+          st.recent_latencies_ms.erase(st.recent_latencies_ms.begin());
         ++st.sample_seq;
       }
     }

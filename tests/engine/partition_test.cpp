@@ -28,12 +28,12 @@ class PartitionTest : public EngineFixture {
   DeploymentRecord wait_state(const std::string& id,
                               const std::function<bool(const DeploymentRecord&)>& pred) {
     DeploymentRecord d;
-    for (int i = 0; i < 600; ++i) {
-      auto r = store_->get_deployment(id);
-      if (r.ok()) d = *r;
-      if (r.ok() && pred(d)) return d;
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
+    if (testing::wait_until([&] {
+          auto r = store_->get_deployment(id);
+          if (r.ok()) d = *r;
+          return r.ok() && pred(d);
+        }))
+      return d;
     ADD_FAILURE() << "deployment " << id << " stayed " << d.state << ": " << d.reason;
     return d;
   }
@@ -45,13 +45,7 @@ class PartitionTest : public EngineFixture {
         if (to_string(e.type) == type) out.push_back(e);
     return out;
   }
-  bool wait_until(const std::function<bool()>& pred) {
-    for (int i = 0; i < 600; ++i) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    return false;
-  }
+  bool wait_until(const std::function<bool()>& pred) { return testing::wait_until(pred); }
   // Starts v2 and waits until its canary has traffic (the first weight step is done).
   std::string canary_at_10() {
     auto id = deploy("v2");
@@ -106,7 +100,7 @@ TEST_F(PartitionTest, RollbackPolicyKeepsRollingBackUntilTheCutAgentTakesTheStab
   auto started = events_of(id, "rollback_started");
   ASSERT_EQ(started.size(), 1u);
   EXPECT_NE(started[0].message.find("not yet on b"), std::string::npos) << started[0].message;
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(wait_rounds(id));  // it keeps waiting for b instead of claiming the rollback
   EXPECT_EQ(to_string(store_->get_deployment(id)->state), "rolling_back");
   // A new deployment is refused while the rollback is not true everywhere.
   EXPECT_FALSE(engine_->deploy("web", "dev", "v3", "alice").ok());
@@ -128,7 +122,8 @@ TEST_F(PartitionTest, ARollingBackDeploymentResumesAfterARestartAndFinishesWhenT
   });
   // The server stops (as after kill -9, nothing else is saved) and starts again.
   restart_engine();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(testing::wait_until([&] { return engine_->rounds(id) >= 3; }))
+      << "the restarted engine did not take the rollback up again";
   EXPECT_EQ(to_string(store_->get_deployment(id)->state), "rolling_back");
   b_.restore();
   auto d =

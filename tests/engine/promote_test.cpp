@@ -30,7 +30,7 @@ TEST_F(EngineFixture, PromoteEndsATimedPauseAndIsNotKeptForALaterManualHold) {
   // The ten-minute pause ends on the promote, and the manual hold is reached.
   ASSERT_TRUE(wait_for_event(id, "waiting_promote"));
   // The promote was spent on the timed pause: the manual hold holds.
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ASSERT_TRUE(wait_rounds(id));
   auto d = store_->get_deployment(id);
   EXPECT_EQ(d->state, DeploymentState::kRunning);
   EXPECT_EQ(d->current_step, 3) << "the until_promote pause must still be running";

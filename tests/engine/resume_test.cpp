@@ -33,8 +33,7 @@ TEST_F(ResumeTest, ResumePolicyContinuesTheOpenStep) {
   ASSERT_TRUE(wait_for_event(id, "resumed"));
   // The agent kept the canary weight meanwhile (data plane outlives the server).
   EXPECT_EQ(agent_.weights("web.dev").at("v2"), 25);
-  for (int i = 0; i < 100 && !engine_->promote(id, "alice").ok(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(testing::wait_until([&] { return engine_->promote(id, "alice").ok(); }));
   auto d = engine_->wait_final(id, std::chrono::seconds(20));
   EXPECT_EQ(d->state, DeploymentState::kSucceeded);
   // No event was lost: every step that started also finished, in order.

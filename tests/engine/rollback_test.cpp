@@ -9,13 +9,7 @@
 namespace ferry {
 namespace {
 
-bool wait_until(const std::function<bool()>& cond, int ms = 10'000) {
-  for (int i = 0; i < ms / 10; ++i) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return cond();
-}
+using testing::wait_until;
 
 class RollbackTest : public EngineFixture {
  protected:
