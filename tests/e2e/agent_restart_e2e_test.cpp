@@ -100,11 +100,11 @@ TEST(AgentRestartE2E, SighupAndTakeoverHandTheRouterOverWithNoFailedRequestUnder
   // 1. SIGHUP: the agent starts its successor, which takes the sockets over.
   Load hup;
   hup.start(c.app_port(), 4, 60, 100000);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(hup.wait_more(50));
   ASSERT_EQ(kill(first, SIGHUP), 0);
   const int second = wait_replaced(c, first);
   ASSERT_NE(second, 0) << "the agent was not replaced after SIGHUP";
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_TRUE(hup.wait_more(200));  // served by the successor
   hup.finish();
   expect_no_failure(hup, "SIGHUP");
   EXPECT_EQ(instance_pids(c), instances) << "instances were restarted instead of handed over";
@@ -112,7 +112,7 @@ TEST(AgentRestartE2E, SighupAndTakeoverHandTheRouterOverWithNoFailedRequestUnder
   // 2. An upgrade by hand: the new binary started with --takeover.
   Load upgrade;
   upgrade.start(c.app_port(), 4, 60, 100000);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(upgrade.wait_more(50));
   ProcessLaunch l;
   const std::string data = (c.dir() / "data").string();
   l.argv = {
@@ -123,7 +123,7 @@ TEST(AgentRestartE2E, SighupAndTakeoverHandTheRouterOverWithNoFailedRequestUnder
   auto third = start_process(l);
   ASSERT_TRUE(third.ok()) << third.status().message();
   ASSERT_EQ(wait_replaced(c, second), third->pid);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_TRUE(upgrade.wait_more(200));  // served by the new binary
   upgrade.finish();
   expect_no_failure(upgrade, "--takeover");
   EXPECT_EQ(instance_pids(c), instances);
@@ -147,7 +147,7 @@ TEST(AgentRestartE2E, AgentKilledWithSigkillUnderLoadServesAgainQuickly) {
   ASSERT_EQ(pids.size(), 1u);
   Load load;
   load.start(c.app_port(), 2, 30, 100000);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(load.wait_more(30));
   ASSERT_EQ(kill(*pids.begin(), SIGKILL), 0);
   const auto killed = std::chrono::steady_clock::now();
   double back_ms = -1;
@@ -161,7 +161,7 @@ TEST(AgentRestartE2E, AgentKilledWithSigkillUnderLoadServesAgainQuickly) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(load.wait_more(30));
   load.finish();
   ASSERT_GE(back_ms, 0) << "router did not come back";
   std::cout << "[ measure ] router back " << back_ms << " ms after kill -9 of the agent; "

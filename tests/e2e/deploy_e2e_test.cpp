@@ -62,7 +62,7 @@ TEST(DeployE2E, GoodCanaryPromotesAndBadCanaryRollsBackUnderLoad) {
   Load good;
   good.start(c.app_port());
   Json d2 = c.wait_final(deploy(c, "v2"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(good.wait_more(50));  // and on v2 alone after it
   good.finish();
   EXPECT_EQ(d2.value("state", ""), "succeeded") << d2.dump(2);
   EXPECT_EQ(good.transport_errors, 0u) << (good.errors.empty() ? "" : good.errors[0]);
@@ -73,12 +73,12 @@ TEST(DeployE2E, GoodCanaryPromotesAndBadCanaryRollsBackUnderLoad) {
   Load bad;
   bad.start(c.app_port());
   Json d3 = c.wait_final(deploy(c, "v3"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_TRUE(bad.wait_more(50));  // requests that were in flight at the rollback end
   {
     std::lock_guard lk(bad.mu);
     bad.by_release.clear();  // from here on only v2 may answer
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_TRUE(bad.wait_more(200));
   bad.finish();
   EXPECT_EQ(d3.value("state", ""), "rolled_back") << d3.dump(2);
   EXPECT_NE(d3.value("reason", "").find("error rate"), std::string::npos) << d3.value("reason", "");
@@ -112,11 +112,9 @@ TEST(DeployE2E, AgentKilledWithSigkillIsRestartedAndReadoptsInstances) {
   for (const auto& i : (*before)["agents"][0]["instances"]) pids.insert(i.value("pid", 0));
   ASSERT_EQ(pids.size(), 2u) << before->dump(2);
 
-  std::string out;
-  ASSERT_EQ(
-      run("pkill -KILL -f '[a]gent --listen 127.0.0.1:" + std::to_string(c.agent_port()) + "'",
-          &out),
-      0);
+  const int agent = c.agent_pid();
+  ASSERT_GT(agent, 0) << "no agent pid for this cluster";
+  ASSERT_EQ(kill(agent, SIGKILL), 0);
   const auto killed = std::chrono::steady_clock::now();
   // The router lives in the agent: it is down until the agent is back.
   double back_ms = -1;
@@ -196,18 +194,18 @@ TEST(DeployE2E, AutoDeployAndSecretRotationReplaceInstancesWithoutFailedRequests
   // A secret the app reads (DEMO_GREETING): the instances are replaced under load.
   Load load;
   load.start(c.app_port(), 2, 30, 20000);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(load.wait_more(20));
   Json secret{{"value", "rotated-greeting-4417"}};
   auto put = c.api("PUT", "/api/v1/apps/web/envs/dev/secrets/DEMO_GREETING", &secret);
   ASSERT_TRUE(put.ok()) << put.status().message();
   EXPECT_TRUE(put->value("instances_refreshed", false)) << put->dump();
-  bool seen = false;
-  for (int i = 0; i < 100 && !seen; ++i) {
-    auto g = h.request("GET", "/");
-    seen = g.ok() && g->body.find("rotated-greeting-4417") != std::string::npos;
-    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const bool seen = testing::wait_until(
+      [&] {
+        auto g = h.request("GET", "/");
+        return g.ok() && g->body.find("rotated-greeting-4417") != std::string::npos;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(50));
+  EXPECT_TRUE(load.wait_more(50));  // the old instances drain and stop under load
   load.finish();
   EXPECT_TRUE(seen) << "the new secret never reached the app";
   EXPECT_EQ(load.transport_errors, 0u) << (load.errors.empty() ? "" : load.errors[0]);
@@ -243,19 +241,18 @@ void server_killed_mid_canary(const std::string& policy, const std::string& want
   const std::string id = deploy(c, "v2");
   // Wait until the canary's analysis step runs, then kill the server without warning.
   Json d;
-  for (int i = 0; i < 100; ++i) {
+  testing::wait_until([&] {
     d = *c.api("GET", "/api/v1/deployments/" + id);
-    if (d.value("current_step", -1) == 2 && d.value("step_state", "") == "running") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+    return d.value("current_step", -1) == 2 && d.value("step_state", "") == "running";
+  });
   ASSERT_EQ(d.value("current_step", -1), 2) << d.dump(2);
   const size_t events_before = d["events"].size();
   c.stop_server(SIGKILL);
   // The routers keep serving with the last weights while no server runs.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(load.wait_more(100));
   c.start_server();
   Json done = c.wait_final(id);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(load.wait_more(50));
   load.finish();
   EXPECT_EQ(done.value("state", ""), want_state) << done.dump(2);
   EXPECT_GE(done["events"].size(), events_before + 2);

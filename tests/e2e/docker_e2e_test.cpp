@@ -122,7 +122,7 @@ TEST_F(DockerE2E, CanaryOfContainersUnderLoadAndBadCanaryRolledBack) {
   Load good;
   good.start(c.app_port());
   Json d2 = c.wait_final(docker_deploy(c, "v2"), 120);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(good.wait_more(50));  // and on v2 alone after it
   good.finish();
   EXPECT_EQ(d2.value("state", ""), "succeeded") << d2.dump(2);
   EXPECT_EQ(good.transport_errors, 0u) << (good.errors.empty() ? "" : good.errors[0]);
@@ -133,12 +133,12 @@ TEST_F(DockerE2E, CanaryOfContainersUnderLoadAndBadCanaryRolledBack) {
   Load bad;
   bad.start(c.app_port());
   Json d3 = c.wait_final(docker_deploy(c, "v3"), 120);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_TRUE(bad.wait_more(50));  // requests that were in flight at the rollback end
   {
     std::lock_guard lk(bad.mu);
     bad.by_release.clear();  // from here on only v2 may answer
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_TRUE(bad.wait_more(200));
   bad.finish();
   EXPECT_EQ(d3.value("state", ""), "rolled_back") << d3.dump(2);
   EXPECT_EQ(bad.transport_errors, 0u) << (bad.errors.empty() ? "" : bad.errors[0]);
@@ -162,11 +162,9 @@ TEST_F(DockerE2E, AgentKill9ReadoptsSameContainersAndOutsideKillIsRestarted) {
   const std::set<std::string> before = containers(c);
   ASSERT_EQ(before.size(), 2u);
 
-  std::string out;
-  ASSERT_EQ(
-      run("pkill -KILL -f '[a]gent --listen 127.0.0.1:" + std::to_string(c.agent_port()) + "'",
-          &out),
-      0);
+  const int agent = c.agent_pid();
+  ASSERT_GT(agent, 0) << "no agent pid for this cluster";
+  ASSERT_EQ(kill(agent, SIGKILL), 0);
   // The server restarts its agent; the router comes back and the containers never stopped.
   bool back = false;
   for (int i = 0; i < 1500 && !back; ++i) {

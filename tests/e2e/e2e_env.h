@@ -26,6 +26,7 @@
 #include "common/http_client.h"
 #include "common/json.h"
 #include "test_paths.h"
+#include "wait_until.h"
 
 namespace ferry::e2e {
 
@@ -102,6 +103,22 @@ struct Load {
     std::lock_guard lk(mu);
     return by_status.count(s) ? by_status[s] : 0;
   }
+  // Waits until `n` more requests have ended (answered or failed) than when called: a test
+  // keeps load on a phase for a number of requests, not for a time that a slow machine
+  // fills with fewer. False when the load stops first (its bounds) or after `timeout`.
+  bool wait_more(uint64_t n, std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    uint64_t from;
+    {
+      std::lock_guard lk(mu);
+      from = requests;
+    }
+    return testing::wait_until(
+        [&] {
+          std::lock_guard lk(mu);
+          return requests >= from + n;
+        },
+        timeout);
+  }
 };
 
 // A running `ferry server` with its local agent in a temporary folder.
@@ -134,10 +151,12 @@ class Cluster {
   }
   ~Cluster() {
     stop_server();
-    // The agent outlives the server by design: stop it and its instances.
-    run("pkill -TERM -f '[a]gent --listen 127.0.0.1:" + std::to_string(agent_port_) + "'");
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    run("pkill -KILL -f '[a]gent --listen 127.0.0.1:" + std::to_string(agent_port_) + "'");
+    // The agent outlives the server by design: stop it (by its pid) and its instances.
+    if (const int pid = agent_pid(); pid > 0) {
+      kill(pid, SIGTERM);
+      if (!testing::wait_until([&] { return agent_pid() != pid; }, std::chrono::seconds(5)))
+        kill(pid, SIGKILL);
+    }
     // Its instances run in their own sessions: stop the ones its state file names.
     std::ifstream state(dir_ / "data/agent/agent-state.json");
     std::string text((std::istreambuf_iterator<char>(state)), {});
@@ -146,6 +165,25 @@ class Cluster {
         for (const auto& i : app["instances"])
           if (int pid = i["status"].value("pid", 0); pid > 0) kill(-pid, SIGKILL);
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
+  }
+  // The pid of this cluster's agent (the one the server started, which writes
+  // DATA_DIR/agent/agent.pid), or 0 when none runs: a pid the file names counts only while
+  // that process is alive and is this cluster's agent, so a reused pid is never signalled.
+  int agent_pid() const {
+    std::ifstream f(dir_ / "data/agent/agent.pid");
+    int pid = 0;
+    if (!(f >> pid) || pid <= 0) return 0;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] == 'Z') return 0;
+    std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string argv((std::istreambuf_iterator<char>(cmd)), {});
+    for (char& ch : argv)
+      if (ch == '\0') ch = ' ';
+    const std::string mine = "agent --listen 127.0.0.1:" + std::to_string(agent_port_) + " ";
+    return argv.find(mine) == std::string::npos ? 0 : pid;
   }
   std::string config() const { return (dir_ / "ferry.yaml").string(); }
   uint16_t app_port() const { return app_port_; }
@@ -161,20 +199,21 @@ class Cluster {
     auto h = start_process(l);
     ASSERT_TRUE(h.ok()) << h.status().message();
     server_ = *h;
-    for (int i = 0; i < 200; ++i) {
-      HttpClient c(Endpoint{"127.0.0.1", server_port_}, HttpClientOptions{500, 1 << 20});
-      auto r = c.request("GET", "/health/live");
-      if (r.ok() && r->status == 200) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    if (testing::wait_until(
+            [&] {
+              HttpClient c(Endpoint{"127.0.0.1", server_port_}, HttpClientOptions{500, 1 << 20});
+              auto r = c.request("GET", "/health/live");
+              return r.ok() && r->status == 200;
+            },
+            std::chrono::seconds(30)))
+      return;
     FAIL() << "server did not start; log:\n" << log();
   }
   void stop_server(int sig = SIGTERM) {
     if (server_.pid <= 0) return;
     kill(server_.pid, sig);
     int code;
-    for (int i = 0; i < 200 && !reap_child(server_.pid, &code); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    testing::wait_until([&] { return reap_child(server_.pid, &code); }, std::chrono::seconds(5));
     server_ = {};
   }
   std::string log() const {
@@ -201,15 +240,16 @@ class Cluster {
   // Waits for a deployment to end; returns it (with its events).
   Json wait_final(const std::string& id, int seconds = 90) {
     Json d;
-    for (int i = 0; i < seconds * 10; ++i) {
-      auto r = api("GET", "/api/v1/deployments/" + id);
-      if (r.ok()) {
-        d = *r;
-        const std::string s = d.value("state", "");
-        if (s == "succeeded" || s == "failed" || s == "rolled_back" || s == "aborted") return d;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    const bool ended = testing::wait_until(
+        [&] {
+          auto r = api("GET", "/api/v1/deployments/" + id);
+          if (!r.ok()) return false;
+          d = *r;
+          const std::string s = d.value("state", "");
+          return s == "succeeded" || s == "failed" || s == "rolled_back" || s == "aborted";
+        },
+        std::chrono::seconds(seconds), std::chrono::milliseconds(50));
+    if (ended) return d;
     ADD_FAILURE() << "deployment " << id << " did not end; last: " << d.dump();
     return d;
   }

@@ -95,8 +95,9 @@ TEST(OpsE2E, BackupTakenWhileServingRestoresAfterTheStoreIsLost) {
 
 TEST(OpsE2E, DiffTellsEnvironmentsApartByWhatRuns) {
   // prod needs no scan (these releases have no source) and has its own router port.
-  const std::string app = std::string(kOpsApp) + "    environments:\n      prod: {port: " +
-                          std::to_string(free_port()) + "}\n";
+  const std::string app = std::string(kOpsApp) +
+                          "    environments:\n      prod: {port: " + std::to_string(free_port()) +
+                          "}\n";
   Cluster c("diff", app, "  dev: {}\n  prod: {scan: optional}\n");
   c.start_server();
   ops_release(c, "v1");

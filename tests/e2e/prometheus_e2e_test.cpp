@@ -102,16 +102,20 @@ TEST(PrometheusE2E, ScrapesFerryAndDrivesPromqlAnalysis) {
     queried |= e.value("type", "") == "analysis" || e.dump().find("ferry-up") != std::string::npos;
   EXPECT_TRUE(queried) << done.dump(2);
 
-  // ferry's own metrics made it into Prometheus.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-  auto q = pc.request(
-      "GET", "/api/v1/query?query=" + url_encode("ferry_deployments_total{result=\"succeeded\"}"));
-  ASSERT_TRUE(q.ok());
-  EXPECT_NE(q->body.find("\"app\":\"web\""), std::string::npos) << q->body;
-  q = pc.request("GET", "/api/v1/query?query=" +
-                            url_encode("sum(ferry_router_requests_total{code_class=\"2xx\"})"));
-  ASSERT_TRUE(q.ok());
-  EXPECT_NE(q->body.find("\"result\":[{"), std::string::npos) << q->body;
+  // ferry's own metrics make it into Prometheus (on its next scrapes).
+  std::string answer;
+  auto scraped = [&](const std::string& query, const std::string& want) {
+    return testing::wait_until(
+        [&] {
+          auto q = pc.request("GET", "/api/v1/query?query=" + url_encode(query));
+          answer = q.ok() ? q->body : q.status().message();
+          return q.ok() && answer.find(want) != std::string::npos;
+        },
+        std::chrono::seconds(20), std::chrono::milliseconds(200));
+  };
+  EXPECT_TRUE(scraped("ferry_deployments_total{result=\"succeeded\"}", "\"app\":\"web\"")) << body;
+  EXPECT_TRUE(scraped("sum(ferry_router_requests_total{code_class=\"2xx\"})", "\"result\":[{"))
+      << answer;
 }
 
 }  // namespace
