@@ -54,16 +54,31 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 (cd "$BUILD" && ctest --output-on-failure -j"$JOBS" --timeout 300)
 
 if [ "${FERRY_SKIP_FUZZ:-0}" != 1 ]; then
-  stage "fuzz targets (${FUZZ_SECONDS:-20} s each)"
+  stage "fuzz targets (${FUZZ_SECONDS:-20} s, side by side)"
+  # The targets run at the same time, each for FUZZ_SECONDS: the stage takes that long
+  # once instead of once per target. Each writes its own log; a crash fails the stage.
+  pids=()
   for f in "$BUILD"/fuzz/fuzz_*; do
     [ -x "$f" ] || continue
     name=$(basename "$f")
     corpus="fuzz/corpus/${name#fuzz_}"
     mkdir -p "$BUILD/corpus-$name"
-    echo "-- $name"
     "$f" -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=2048 "$BUILD/corpus-$name" \
-      $([ -d "$corpus" ] && echo "$corpus") 2>&1 | tail -n 2
+      $([ -d "$corpus" ] && echo "$corpus") >"$BUILD/$name.log" 2>&1 &
+    pids+=("$!:$name")
   done
+  fuzz_failed=0
+  for p in "${pids[@]}"; do
+    name=${p#*:}
+    if wait "${p%%:*}"; then
+      echo "-- $name: $(tail -n 1 "$BUILD/$name.log")"
+    else
+      echo "-- $name FAILED:"
+      tail -n 40 "$BUILD/$name.log"
+      fuzz_failed=1
+    fi
+  done
+  [ "$fuzz_failed" = 0 ]
 fi
 stage ""
 echo "== all tests passed"
