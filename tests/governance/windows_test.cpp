@@ -252,7 +252,7 @@ TEST(Windows, NextOpenIsTheFirstOpenInstant) {
   std::mt19937_64 rng(11);
   std::uniform_int_distribution<int64_t> when(utc_ms(2026, 1, 1), utc_ms(2027, 1, 1));
   for (const auto& ws : configs) {
-    for (int i = 0; i < 150; ++i) {
+    for (int i = 0; i < 60; ++i) {
       const int64_t now = when(rng);
       const WindowCheck c = check_windows(ws, fs, now);
       if (c.open) continue;

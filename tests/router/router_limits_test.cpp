@@ -184,16 +184,6 @@ TEST_F(RouterLimits, CountsStatusClassesAndLatencies) {
   EXPECT_EQ(s.active_requests, 0);
 }
 
-TEST_F(RouterLimits, RecentLatencyRingKeepsTheNewest) {
-  start();
-  TestClient c(router_->port());
-  const int n = 4096 + 100;
-  for (int i = 0; i < n; ++i) ASSERT_EQ(c.get("/").result_int(), 200);
-  auto s = router_->stats()[0];
-  EXPECT_EQ(s.sample_seq, static_cast<uint64_t>(n));
-  EXPECT_EQ(s.recent_latencies_ms.size(), 4096u);
-}
-
 TEST_F(RouterLimits, StartFailsOnABusyPortAndNamesIt) {
   start();
   RouterOptions o;
