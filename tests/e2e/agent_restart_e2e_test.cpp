@@ -25,16 +25,6 @@ const char* kRestartApp = R"(    port: @APP_PORT@
           - weight: 100
 )";
 
-std::string restart_deploy_v1(Cluster& c) {
-  Json rel{{"app", "web"}, {"version", "v1"}, {"git_sha", "abcv1"}, {"env", Json::object()}};
-  auto r = c.api("POST", "/api/v1/releases", &rel);
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  Json body{{"app", "web"}, {"env", "dev"}, {"release", "v1"}};
-  auto d = c.api("POST", "/api/v1/deployments", &body);
-  EXPECT_TRUE(d.ok()) << d.status().message();
-  return d.ok() ? d->value("id", "") : "";
-}
-
 // Pids of the agent processes serving this cluster (command line "agent --listen ADDR").
 std::set<int> agent_pids(Cluster& c) {
   std::string out;
@@ -89,7 +79,8 @@ void expect_no_failure(Load& l, const char* what) {
 TEST(AgentRestartE2E, SighupAndTakeoverHandTheRouterOverWithNoFailedRequestUnderLoad) {
   Cluster c("handoff", kRestartApp);
   c.start_server();
-  Json d1 = c.wait_final(restart_deploy_v1(c));
+  c.release("v1");
+  Json d1 = c.wait_final(c.deploy("v1"));
   ASSERT_EQ(d1.value("state", ""), "succeeded") << d1.dump(2) << c.log();
   const std::set<int> instances = instance_pids(c);
   ASSERT_EQ(instances.size(), 2u);
@@ -140,7 +131,8 @@ TEST(AgentRestartE2E, SighupAndTakeoverHandTheRouterOverWithNoFailedRequestUnder
 TEST(AgentRestartE2E, AgentKilledWithSigkillUnderLoadServesAgainQuickly) {
   Cluster c("killed", kRestartApp);
   c.start_server();
-  Json d1 = c.wait_final(restart_deploy_v1(c));
+  c.release("v1");
+  Json d1 = c.wait_final(c.deploy("v1"));
   ASSERT_EQ(d1.value("state", ""), "succeeded") << d1.dump(2) << c.log();
   const std::set<int> instances = instance_pids(c);
   auto pids = agent_pids(c);

@@ -35,33 +35,19 @@ const char* kCanaryApp = R"(    port: @APP_PORT@
       mann_whitney: false
 )";
 
-Json release(Cluster& c, const std::string& v, Json env = Json::object()) {
-  Json body{{"app", "web"}, {"version", v}, {"git_sha", "abc" + v}, {"env", env}};
-  auto r = c.api("POST", "/api/v1/releases", &body);
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  return r.ok() ? *r : Json();
-}
-
-std::string deploy(Cluster& c, const std::string& v) {
-  Json body{{"app", "web"}, {"env", "dev"}, {"release", v}};
-  auto r = c.api("POST", "/api/v1/deployments", &body);
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  return r.ok() ? r->value("id", "") : "";
-}
-
 TEST(DeployE2E, GoodCanaryPromotesAndBadCanaryRollsBackUnderLoad) {
   Cluster c("canary", kCanaryApp);
   c.start_server();
-  release(c, "v1");
-  release(c, "v2");
-  release(c, "v3", Json{{"DEMO_FAIL_RATE", "0.5"}});
+  c.release("v1");
+  c.release("v2");
+  c.release("v3", Json{{"DEMO_FAIL_RATE", "0.5"}});
 
-  Json d1 = c.wait_final(deploy(c, "v1"));
+  Json d1 = c.wait_final(c.deploy("v1"));
   ASSERT_EQ(d1.value("state", ""), "succeeded") << d1.dump(2) << c.log();
 
   Load good;
   good.start(c.app_port());
-  Json d2 = c.wait_final(deploy(c, "v2"));
+  Json d2 = c.wait_final(c.deploy("v2"));
   EXPECT_TRUE(good.wait_more(50));  // and on v2 alone after it
   good.finish();
   EXPECT_EQ(d2.value("state", ""), "succeeded") << d2.dump(2);
@@ -72,7 +58,7 @@ TEST(DeployE2E, GoodCanaryPromotesAndBadCanaryRollsBackUnderLoad) {
 
   Load bad;
   bad.start(c.app_port());
-  Json d3 = c.wait_final(deploy(c, "v3"));
+  Json d3 = c.wait_final(c.deploy("v3"));
   EXPECT_TRUE(bad.wait_more(50));  // requests that were in flight at the rollback end
   {
     std::lock_guard lk(bad.mu);
@@ -103,8 +89,8 @@ TEST(DeployE2E, GoodCanaryPromotesAndBadCanaryRollsBackUnderLoad) {
 TEST(DeployE2E, AgentKilledWithSigkillIsRestartedAndReadoptsInstances) {
   Cluster c("readopt", kCanaryApp);
   c.start_server();
-  release(c, "v1");
-  Json d1 = c.wait_final(deploy(c, "v1"));
+  c.release("v1");
+  Json d1 = c.wait_final(c.deploy("v1"));
   ASSERT_EQ(d1.value("state", ""), "succeeded") << d1.dump(2) << c.log();
   auto before = c.api("GET", "/api/v1/apps/web/envs/dev/status");
   ASSERT_TRUE(before.ok());
@@ -182,7 +168,7 @@ TEST(DeployE2E, AutoDeployAndSecretRotationReplaceInstancesWithoutFailedRequests
   Cluster c("secrets", kCanaryApp, "  dev:\n    auto_deploy: true\n");
   c.start_server();
   // Creating the release deploys it to dev by itself.
-  Json rel = release(c, "v1");
+  Json rel = c.release("v1");
   ASSERT_EQ(rel["auto_deployed"].size(), 1u) << rel.dump();
   const std::string id = rel["auto_deployed"][0].value("deployment_id", "");
   ASSERT_EQ(c.wait_final(id).value("state", ""), "succeeded") << c.log();
@@ -233,12 +219,12 @@ void server_killed_mid_canary(const std::string& policy, const std::string& want
   std::string app = std::string(kCanaryApp) + "    rollback_policy: " + policy + "\n";
   Cluster c("kill-" + policy, app);
   c.start_server();
-  release(c, "v1");
-  release(c, "v2");
-  ASSERT_EQ(c.wait_final(deploy(c, "v1")).value("state", ""), "succeeded") << c.log();
+  c.release("v1");
+  c.release("v2");
+  ASSERT_EQ(c.wait_final(c.deploy("v1")).value("state", ""), "succeeded") << c.log();
   Load load;
   load.start(c.app_port(), 2, 60, 20000);
-  const std::string id = deploy(c, "v2");
+  const std::string id = c.deploy("v2");
   // Wait until the canary's analysis step runs, then kill the server without warning.
   Json d;
   testing::wait_until([&] {

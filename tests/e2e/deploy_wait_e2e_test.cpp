@@ -25,18 +25,12 @@ const char* kEnvs =
                                                                 // gate
     "  staging:\n    approvals: 1\n    scan: optional\n";
 
-void wait_release(Cluster& c, const std::string& v, Json env = Json::object()) {
-  Json body{{"app", "web"}, {"version", v}, {"env", env}};
-  auto r = c.api("POST", "/api/v1/releases", &body);
-  ASSERT_TRUE(r.ok()) << r.status().message();
-}
-
 TEST(DeployWaitE2E, ExitCodesTellAPipelineHowTheDeploymentEnded) {
   Cluster c("deploy-wait", kImmediateApp, kEnvs);
   c.start_server();
-  wait_release(c, "v1");
-  wait_release(c, "v2", Json{{"DEMO_SLOW_START_MS", "60000"}});  // never ready in time
-  wait_release(c, "v3");
+  c.release("v1");
+  c.release("v2", Json{{"DEMO_SLOW_START_MS", "60000"}});  // never ready in time
+  c.release("v3");
 
   int rc = -1;
   std::string out = c.cli("deploy web v1 --env dev --wait --timeout 60s", &rc);

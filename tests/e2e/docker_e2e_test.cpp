@@ -93,35 +93,21 @@ class DockerE2E : public ::testing::Test {
   std::filesystem::path ctx_;
 };
 
-Json docker_release(Cluster& c, const std::string& v, Json env = Json::object()) {
-  Json body{{"app", "web"}, {"version", v}, {"git_sha", "abc" + v}, {"env", env}};
-  auto r = c.api("POST", "/api/v1/releases", &body);
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  return r.ok() ? *r : Json();
-}
-
-std::string docker_deploy(Cluster& c, const std::string& v) {
-  Json body{{"app", "web"}, {"env", "dev"}, {"release", v}};
-  auto r = c.api("POST", "/api/v1/deployments", &body);
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  return r.ok() ? r->value("id", "") : "";
-}
-
 TEST_F(DockerE2E, CanaryOfContainersUnderLoadAndBadCanaryRolledBack) {
   Cluster c("docker-canary", kDockerApp);
   agents_.push_back(agent_id(c));
   c.start_server();
-  docker_release(c, "v1");
-  docker_release(c, "v2");
-  docker_release(c, "v3", Json{{"DEMO_FAIL_RATE", "0.5"}});
+  c.release("v1");
+  c.release("v2");
+  c.release("v3", Json{{"DEMO_FAIL_RATE", "0.5"}});
 
-  Json d1 = c.wait_final(docker_deploy(c, "v1"), 120);
+  Json d1 = c.wait_final(c.deploy("v1"), 120);
   ASSERT_EQ(d1.value("state", ""), "succeeded") << d1.dump(2) << c.log();
   EXPECT_EQ(containers(c).size(), 2u);
 
   Load good;
   good.start(c.app_port());
-  Json d2 = c.wait_final(docker_deploy(c, "v2"), 120);
+  Json d2 = c.wait_final(c.deploy("v2"), 120);
   EXPECT_TRUE(good.wait_more(50));  // and on v2 alone after it
   good.finish();
   EXPECT_EQ(d2.value("state", ""), "succeeded") << d2.dump(2);
@@ -132,7 +118,7 @@ TEST_F(DockerE2E, CanaryOfContainersUnderLoadAndBadCanaryRolledBack) {
 
   Load bad;
   bad.start(c.app_port());
-  Json d3 = c.wait_final(docker_deploy(c, "v3"), 120);
+  Json d3 = c.wait_final(c.deploy("v3"), 120);
   EXPECT_TRUE(bad.wait_more(50));  // requests that were in flight at the rollback end
   {
     std::lock_guard lk(bad.mu);
@@ -156,8 +142,8 @@ TEST_F(DockerE2E, AgentKill9ReadoptsSameContainersAndOutsideKillIsRestarted) {
   Cluster c("docker-readopt", kDockerApp);
   agents_.push_back(agent_id(c));
   c.start_server();
-  docker_release(c, "v1");
-  Json d1 = c.wait_final(docker_deploy(c, "v1"), 120);
+  c.release("v1");
+  Json d1 = c.wait_final(c.deploy("v1"), 120);
   ASSERT_EQ(d1.value("state", ""), "succeeded") << d1.dump(2) << c.log();
   const std::set<std::string> before = containers(c);
   ASSERT_EQ(before.size(), 2u);

@@ -237,6 +237,20 @@ class Cluster {
     if (rc) *rc = code;
     return out;
   }
+  // Registers release `v` of the web app (its env: extra environment for the instances).
+  Json release(const std::string& v, Json env = Json::object()) {
+    Json body{{"app", "web"}, {"version", v}, {"git_sha", "abc" + v}, {"env", std::move(env)}};
+    auto r = api("POST", "/api/v1/releases", &body);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? *r : Json();
+  }
+  // Starts a deployment of the web app's release `v` to `env`; returns its id.
+  std::string deploy(const std::string& v, const std::string& env = "dev") {
+    Json body{{"app", "web"}, {"env", env}, {"release", v}};
+    auto r = api("POST", "/api/v1/deployments", &body);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? r->value("id", "") : "";
+  }
   // Waits for a deployment to end; returns it (with its events).
   Json wait_final(const std::string& id, int seconds = 90) {
     Json d;

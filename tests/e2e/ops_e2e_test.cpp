@@ -24,27 +24,14 @@ const char* kOpsApp = R"(    port: @APP_PORT@
     progress_deadline: 15s
 )";
 
-void ops_release(Cluster& c, const std::string& v) {
-  Json body{{"app", "web"}, {"version", v}, {"git_sha", "abc" + v}};
-  auto r = c.api("POST", "/api/v1/releases", &body);
-  ASSERT_TRUE(r.ok()) << r.status().message();
-}
-
-Json ops_deploy(Cluster& c, const std::string& v, const std::string& env) {
-  Json body{{"app", "web"}, {"env", env}, {"release", v}};
-  auto r = c.api("POST", "/api/v1/deployments", &body);
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  return c.wait_final(r.ok() ? r->value("id", "") : "");
-}
-
 TEST(OpsE2E, BackupTakenWhileServingRestoresAfterTheStoreIsLost) {
   Cluster c("dr", kOpsApp);
   c.start_server();
-  ops_release(c, "v1");
-  ops_release(c, "v2");
+  c.release("v1");
+  c.release("v2");
   Json secret{{"value", "s3cr3t-value-for-drill"}};
   ASSERT_TRUE(c.api("PUT", "/api/v1/apps/web/envs/dev/secrets/DB_PASSWORD", &secret).ok());
-  ASSERT_EQ(ops_deploy(c, "v1", "dev").value("state", ""), "succeeded") << c.log();
+  ASSERT_EQ(c.wait_final(c.deploy("v1", "dev")).value("state", ""), "succeeded") << c.log();
 
   // Online: the server keeps running while the copy is made.
   int rc = 0;
@@ -54,7 +41,8 @@ TEST(OpsE2E, BackupTakenWhileServingRestoresAfterTheStoreIsLost) {
   ASSERT_TRUE(mj.ok()) << made;
   const std::string backup = mj->value("dir", "");
   ASSERT_FALSE(backup.empty());
-  ASSERT_EQ(ops_deploy(c, "v2", "dev").value("state", ""), "succeeded");  // after the backup
+  ASSERT_EQ(c.wait_final(c.deploy("v2", "dev")).value("state", ""),
+            "succeeded");  // after the backup
 
   // No restore over a live server.
   std::string out = c.cli("backup restore " + backup + " --config " + c.config(), &rc);
@@ -87,7 +75,7 @@ TEST(OpsE2E, BackupTakenWhileServingRestoresAfterTheStoreIsLost) {
   out = c.cli("audit verify", &rc);
   EXPECT_EQ(rc, 0) << out;
   // The agent still runs v2; deploying it again brings the record in line.
-  EXPECT_EQ(ops_deploy(c, "v2", "dev").value("state", ""), "succeeded") << c.log();
+  EXPECT_EQ(c.wait_final(c.deploy("v2", "dev")).value("state", ""), "succeeded") << c.log();
   out = c.cli("backup drill --config " + c.config(), &rc);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("restored and checked"), std::string::npos) << out;
@@ -100,14 +88,14 @@ TEST(OpsE2E, DiffTellsEnvironmentsApartByWhatRuns) {
                           "}\n";
   Cluster c("diff", app, "  dev: {}\n  prod: {scan: optional}\n");
   c.start_server();
-  ops_release(c, "v1");
-  ASSERT_EQ(ops_deploy(c, "v1", "dev").value("state", ""), "succeeded") << c.log();
+  c.release("v1");
+  ASSERT_EQ(c.wait_final(c.deploy("v1", "dev")).value("state", ""), "succeeded") << c.log();
   int rc = 0;
   std::string out = c.cli("diff dev prod --config " + c.config(), &rc);
   EXPECT_EQ(rc, 1) << out;  // prod runs nothing yet
   EXPECT_NE(out.find("! web"), std::string::npos) << out;
   EXPECT_NE(out.find("~ web          port"), std::string::npos) << out;  // declared
-  ASSERT_EQ(ops_deploy(c, "v1", "prod").value("state", ""), "succeeded") << c.log();
+  ASSERT_EQ(c.wait_final(c.deploy("v1", "prod")).value("state", ""), "succeeded") << c.log();
   out = c.cli("--json diff dev prod --config " + c.config(), &rc);
   EXPECT_EQ(rc, 0) << out;
   auto j = parse_json(out);

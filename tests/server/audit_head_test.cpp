@@ -15,6 +15,8 @@ class AuditHeadTest : public ServerFixture {
   void raw_sql(const std::string& sql) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir_ / "ferry.db").c_str(), &db), SQLITE_OK);
+    // The running server may hold a write transaction for a moment (a loaded machine).
+    sqlite3_busy_timeout(db, 30'000);
     std::vector<std::string> triggers;
     sqlite3_exec(
         db, "SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='audit'",

@@ -207,6 +207,7 @@ TEST_F(ServerTest, AuditChainVerifiesAndATamperedEntryIsPinpointed) {
   // An attacker with the database file: drop the guard trigger and edit entry 2.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ / "ferry.db").string().c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 30'000);  // the running server may be writing for a moment
   char* err = nullptr;
   sqlite3_exec(db, "SELECT name FROM sqlite_master", nullptr, nullptr, nullptr);
   std::vector<std::string> triggers;
