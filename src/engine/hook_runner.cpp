@@ -66,12 +66,14 @@ Result<Attempt> run_once(const HookSpec& hook, const HookEnv& env,
   const pid_t pid = *spawned;
   close(fds[1]);
   Attempt a;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(hook.timeout_ms);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(hook.timeout_ms);
   char buf[4096];
   bool open_pipe = true;
   while (open_pipe) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now()).count();
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
     if (left <= 0) {
       a.timed_out = true;
       break;
@@ -149,18 +151,18 @@ Result<HookResult> run_hook(const HookSpec& hook, const HookEnv& env, const Mask
     out.output = masker.mask(a->output);
     if (!a->timed_out && a->exit_code == 0) break;
     const bool transient =
-        !a->timed_out && std::find(hook.transient_exit_codes.begin(),
-                                   hook.transient_exit_codes.end(),
-                                   a->exit_code) != hook.transient_exit_codes.end();
+        !a->timed_out &&
+        std::find(hook.transient_exit_codes.begin(), hook.transient_exit_codes.end(),
+                  a->exit_code) != hook.transient_exit_codes.end();
     if (!transient || attempt == max_attempts) {
-      out.duration_ms = std::chrono::duration<double, std::milli>(
-                            std::chrono::steady_clock::now() - t0).count();
+      out.duration_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       std::string why = a->timed_out ? "timed out after " + std::to_string(hook.timeout_ms) + " ms"
                                      : "exited with code " + std::to_string(a->exit_code);
-      return Status(Code::kFailedPrecondition,
-                    "hook " + hook.name + " " + why + " (attempt " + std::to_string(attempt) +
-                        " of " + std::to_string(max_attempts) + "); last output: " +
-                        last_lines(out.output, 5));
+      return Status(Code::kFailedPrecondition, "hook " + hook.name + " " + why + " (attempt " +
+                                                   std::to_string(attempt) + " of " +
+                                                   std::to_string(max_attempts) +
+                                                   "); last output: " + last_lines(out.output, 5));
     }
     // transient: back off a little before the next attempt
     std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));

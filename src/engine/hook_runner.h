@@ -12,10 +12,10 @@
 namespace ferry {
 
 struct HookResult {
-  int exit_code = 0;       // -signal when killed
+  int exit_code = 0;  // -signal when killed
   int attempts = 0;
   bool timed_out = false;
-  std::string output;      // stdout+stderr, masked, at most the last 64 KiB
+  std::string output;  // stdout+stderr, masked, at most the last 64 KiB
   double duration_ms = 0;
 };
 

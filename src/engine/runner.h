@@ -11,6 +11,7 @@
 #include "analysis/sequential.h"
 #include "core/plan.h"
 #include "engine/engine.h"
+#include "engine/placing.h"
 #include "engine/reconciler.h"
 
 namespace ferry {
@@ -48,6 +49,12 @@ class DeploymentRunner {
 
   // Gates: returns false when the runner must end (refused, aborted or stopping).
   bool pass_gates();
+  // The deployment's placement: the stored one on a resume, else computed and stored (a
+  // `placed` event) before any agent is told anything. False when it cannot be placed
+  // (the deployment has failed, saying why) or the store is away (left for a resume).
+  bool load_placement();
+  // New instances of the first `count` slots on `agent`.
+  int share_on(const std::string& agent, int count) const;
   StepResult run_step(int index, const PlanStep& step);
   StepResult step_start(int count);
   StepResult step_weight(int weight);
@@ -111,10 +118,11 @@ class DeploymentRunner {
   AppSpec app_;
   std::vector<PlanStep> plan_;
   std::optional<ReleaseRecord> new_rel_, old_rel_;
-  int new_count_ = 0;                 // new instances currently desired
-  int old_count_ = 0;                 // stable instances currently desired
-  int weight_ = 0;                    // percent of traffic on the new release
+  int new_count_ = 0;  // new instances currently desired
+  int old_count_ = 0;  // stable instances currently desired
+  int weight_ = 0;     // percent of traffic on the new release
   const EnvironmentSpec* env_ = nullptr;
+  DeploymentPlacement placement_;
   // Router counters per agent when the weight last changed.
   std::map<std::string, ReleaseStats> base_new_, base_old_;
   std::set<std::string> lost_;         // agents left out by on_agent_loss

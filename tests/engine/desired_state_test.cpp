@@ -1,10 +1,10 @@
 // The pure functions between a deployment's position and an agent's desired state:
 // build_desired_state, traffic_weights, next_generation and merge_status.
+#include "engine/desired_state.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
-
-#include "engine/desired_state.h"
 
 namespace ferry {
 namespace {

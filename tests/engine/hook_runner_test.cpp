@@ -68,7 +68,8 @@ TEST(HookRunner, TimeoutKillsTheHook) {
 TEST(HookRunner, SecretsAreMaskedInOutput) {
   Masker m;
   m.add("hunter2-database-password");
-  auto r = run_hook(sh("echo connecting with $PW; exit 2"), {{"PW", "hunter2-database-password"}}, m);
+  auto r =
+      run_hook(sh("echo connecting with $PW; exit 2"), {{"PW", "hunter2-database-password"}}, m);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message().find("hunter2"), std::string::npos);
   EXPECT_NE(r.status().message().find("****"), std::string::npos);

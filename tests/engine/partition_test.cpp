@@ -16,6 +16,7 @@ class PartitionTest : public EngineFixture {
     more_agents_ = {&b_, &c_};
     config_.environments[0].agent_timeout_ms = 300;
     config_.apps[0].progress_deadline_ms = 2000;
+    config_.apps[0].instances = 3;  // the environment's total: one on each host
     restart_engine();
     auto first = deploy_and_wait("v1");
     ASSERT_EQ(to_string(first.state), "succeeded");
@@ -194,12 +195,12 @@ TEST_F(PartitionTest, ContinueWithoutMinAvailablePausesInstead) {
 }
 
 TEST_F(PartitionTest, ReadinessIsCountedPerHost) {
-  // Host b never gets its v2 instances ready; the other hosts' ready ones do not count
-  // for it.
+  // Host b never gets its v2 instance ready (instances 3 over 3 hosts: one on each); the other
+  // hosts' ready ones do not count for it.
   b_.set_behaviour("v2", {.never_ready = true});
   auto d = deploy_and_wait("v2");
   EXPECT_EQ(to_string(d.state), "rolled_back");
-  EXPECT_NE(d.reason.find("agent b: 0 of 2 ready"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("agent b: 0 of 1 ready"), std::string::npos) << d.reason;
   EXPECT_EQ(b_.weights("web.dev"), (std::map<std::string, int>{{"v1", 100}}));
 }
 
