@@ -35,6 +35,15 @@ Result<std::vector<std::string>> place_instances(int total,
                                                  const std::vector<PlacementAgent>& agents,
                                                  const PlacementRules& rules);
 
+// The placement with every slot of an agent in `gone` moved to the others (on_agent_loss:
+// continue), one slot at a time to the agent `place_instances` would pick given what each
+// already runs; the other slots stay where they are, so no running instance moves.
+// Errors (kInvalidArgument): no agent left, or the others are at max_per_agent.
+Result<std::vector<std::string>> move_off(const std::vector<std::string>& placement,
+                                          const std::vector<std::string>& gone,
+                                          const std::vector<PlacementAgent>& agents,
+                                          const PlacementRules& rules);
+
 // The slots among the first `count` of `placement` that `agent` runs, in order.
 std::vector<int> slots_on(const std::vector<std::string>& placement, int count,
                           const std::string& agent);

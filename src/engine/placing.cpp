@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "core/placement.h"
-
 namespace ferry {
 
 void to_json(Json& j, const DeploymentPlacement& p) {
@@ -15,17 +13,25 @@ void from_json(const Json& j, DeploymentPlacement& p) {
   p.old_release = j.value("old", std::vector<std::string>{});
 }
 
-Result<std::vector<std::string>> place_on(const Config& config, const EnvironmentSpec* env,
-                                          const std::vector<AgentClient*>& agents, int total) {
-  std::vector<PlacementAgent> in;
+std::vector<PlacementAgent> placement_agents(const Config& config,
+                                             const std::vector<AgentClient*>& agents) {
+  std::vector<PlacementAgent> out;
   for (AgentClient* a : agents) {
     PlacementAgent p{a->name(), {}};
     if (const AgentSpec* spec = config.agent(p.name)) p.labels = spec->labels;
-    in.push_back(std::move(p));
+    out.push_back(std::move(p));
   }
-  PlacementRules rules;
-  if (env) rules = {.max_per_agent = env->max_per_agent, .spread_by = env->spread_by};
-  return place_instances(total, in, rules);
+  return out;
+}
+
+PlacementRules placement_rules(const EnvironmentSpec* env) {
+  if (!env) return {};
+  return {.max_per_agent = env->max_per_agent, .spread_by = env->spread_by};
+}
+
+Result<std::vector<std::string>> place_on(const Config& config, const EnvironmentSpec* env,
+                                          const std::vector<AgentClient*>& agents, int total) {
+  return place_instances(total, placement_agents(config, agents), placement_rules(env));
 }
 
 Result<std::optional<DeploymentPlacement>> stored_placement(Store& store,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/agent_api.h"
+#include "core/placement.h"
 #include "core/spec.h"
 #include "store/store.h"
 
@@ -20,6 +21,12 @@ struct DeploymentPlacement {
 };
 void to_json(Json& j, const DeploymentPlacement& p);
 void from_json(const Json& j, DeploymentPlacement& p);
+
+// The agents with their labels from the configuration (agents not in config->agents, such
+// as "local", have none), and the environment's rules (none when env is null).
+std::vector<PlacementAgent> placement_agents(const Config& config,
+                                             const std::vector<AgentClient*>& agents);
+PlacementRules placement_rules(const EnvironmentSpec* env);
 
 // `total` instances over `agents` by the environment's rules and the agents' labels
 // (agents not in config->agents, such as "local", have none).

@@ -250,6 +250,32 @@ bool DeploymentRunner::load_placement() {
       .ok();
 }
 
+Status DeploymentRunner::replace_lost_share(const std::string& agent) {
+  const auto agents = ctx_.agents(d_.env);
+  const auto in = placement_agents(*config_, agents);
+  const auto rules = placement_rules(env_);
+  const std::vector<std::string> gone(lost_.begin(), lost_.end());
+  auto moved_new = move_off(placement_.new_release, gone, in, rules);
+  if (!moved_new.ok()) return moved_new.status();
+  auto moved_old = move_off(placement_.old_release, gone, in, rules);
+  if (!moved_old.ok()) return moved_old.status();
+  if (*moved_new == placement_.new_release && *moved_old == placement_.old_release)
+    return Status::Ok();  // it ran nothing of this deployment
+  placement_ = {.new_release = std::move(*moved_new), .old_release = std::move(*moved_old)};
+  Json per_agent = Json::object();
+  for (AgentClient* a : agents)
+    per_agent[a->name()] = static_cast<int>(
+        slots_on(placement_.new_release, static_cast<int>(placement_.new_release.size()), a->name())
+            .size());
+  FERRY_RETURN_IF_ERROR(
+      commit(EventType::kPlaced, d_.current_step,
+             fmt::format("the instances of agent {} are placed on the others: {}", agent,
+                         describe_placement(placement_.new_release)),
+             Json{{"placement", placement_}, {"per_agent", per_agent}, {"moved_from", agent}}));
+  // Every agent's new share at once; the lost one is told it runs none (when it is back).
+  return put_state(new_count_, old_count_, weight_);
+}
+
 int DeploymentRunner::share_on(const std::string& agent, int count) const {
   return static_cast<int>(slots_on(placement_.new_release, count, agent).size());
 }
@@ -441,6 +467,15 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::check_agents() {
                    fmt::format("{}; on_agent_loss: continue on {} agent(s) (min_available {})", why,
                                answering, env_->min_available),
                    data);
+      Status moved = replace_lost_share(name);
+      if (moved.ok()) continue;
+      // The others cannot take its instances: an operator decides, as for pause.
+      (void)commit(EventType::kAgentLost, d_.current_step,
+                   fmt::format("{}; its instances cannot be placed elsewhere ({}); paused", who,
+                               moved.message()),
+                   data);
+      std::lock_guard lock(control_->mu);
+      control_->pause = true;
       continue;
     }
     // pause, or continue without min_available agents: an operator decides (`ferry

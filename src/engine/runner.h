@@ -53,6 +53,9 @@ class DeploymentRunner {
   // `placed` event) before any agent is told anything. False when it cannot be placed
   // (the deployment has failed, saying why) or the store is away (left for a resume).
   bool load_placement();
+  // on_agent_loss continue: moves the lost agents' slots to the others (a new `placed`
+  // event) and gives every agent its new share; an error when the others cannot take them.
+  Status replace_lost_share(const std::string& agent);
   // New instances of the first `count` slots on `agent`.
   int share_on(const std::string& agent, int count) const;
   StepResult run_step(int index, const PlanStep& step);

@@ -86,6 +86,28 @@ TEST(Placement, SlotsOnAnAgentArePrefixesOfThePlacement) {
   EXPECT_EQ(slots_on(p, 99, "c"), (std::vector<int>{2}));  // clamped to the placement
 }
 
+TEST(Placement, MoveOffGivesALostAgentsSlotsToTheOthersAndKeepsTheRest) {
+  const std::vector<std::string> p{"a", "b", "c", "a"};
+  auto m = move_off(p, {"b"}, three_hosts(), {});
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  // Slot 1 goes to c (one instance, against a's two); nothing else moves.
+  EXPECT_EQ(*m, (std::vector<std::string>{"a", "c", "c", "a"}));
+  // With zones, b's slot stays in its zone (z1: a) while a has room.
+  auto z = move_off({"a", "c", "b", "c"}, {"b"}, three_hosts(), {.spread_by = "zone"});
+  ASSERT_TRUE(z.ok()) << z.status().message();
+  EXPECT_EQ(*z, (std::vector<std::string>{"a", "c", "a", "c"}));
+  // Nothing on the lost agent: unchanged.
+  EXPECT_EQ(*move_off(p, {"x"}, three_hosts(), {}), p);
+}
+
+TEST(Placement, MoveOffIsRefusedWhenTheOthersAreFull) {
+  auto m = move_off({"a", "b", "c"}, {"b"}, three_hosts(), {.max_per_agent = 1});
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("max_per_agent 1"), std::string::npos)
+      << m.status().message();
+  EXPECT_FALSE(move_off({"a", "b"}, {"a", "b", "c"}, three_hosts(), {}).ok());
+}
+
 TEST(Placement, IsDeterministic) {
   auto x = place_instances(9, three_hosts(), {.spread_by = "zone"});
   auto y = place_instances(9, three_hosts(), {.spread_by = "zone"});
