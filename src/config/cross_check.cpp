@@ -205,15 +205,15 @@ void check_placement(const Field& root, const Config& c) {
       if (e.agents.size() < 2 || !app.listen_set || app.listen == "0.0.0.0" || app.listen == "::" ||
           app.listen == "::1" || app.listen.starts_with("127."))
         continue;
-      std::vector<std::string> without;
+      std::string without;
       for (const auto& name : e.agents)
-        if (const AgentSpec* a = c.agent(name); a && a->listen.empty()) without.push_back(name);
+        if (const AgentSpec* a = c.agent(name); a && a->listen.empty())
+          without += (without.empty() ? "\"" : ", \"") + name + "\"";
       if (!without.empty())
         root.child("apps").child(app.name).child("listen").error(
             "listen " + app.listen + " is one host's address, but environment \"" + e.name +
             "\" runs the app on " + std::to_string(e.agents.size()) +
-            " agents; set agents.NAME.listen for " +
-            join_quoted(std::vector<std::string_view>(without.begin(), without.end())) +
+            " agents; set agents.NAME.listen for each of " + without +
             ", or leave listen out (remote agents bind 0.0.0.0)");
     }
   }

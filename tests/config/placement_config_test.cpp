@@ -115,7 +115,8 @@ environments:
 
 TEST(PlacementConfig, OneHostsAddressForManyHostsIsRefused) {
   auto errors = testing::errors_of(kPlaceHosts + place_app("    listen: 10.0.0.1\n"));
-  EXPECT_NE(testing::find_error(errors, "apps.web.listen", "set agents.NAME.listen for \"a\""),
+  EXPECT_NE(testing::find_error(errors, "apps.web.listen",
+                                "set agents.NAME.listen for each of \"a\", or leave"),
             nullptr)
       << testing::dump(errors);
   // A wildcard or loopback address is valid on every host.
