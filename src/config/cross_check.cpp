@@ -5,6 +5,7 @@
 
 #include "config/parsers.h"
 #include "config/values.h"
+#include "core/placement.h"
 
 namespace ferry::config {
 namespace {
@@ -164,6 +165,60 @@ void check_ports(const Field& apps, const Config& c) {
   }
 }
 
+// Placement (core/placement.h): the same function the engine uses, so an environment whose
+// instances cannot be placed is refused here rather than at deploy time.
+void check_placement(const Field& root, const Config& c) {
+  Field envs = root.child("environments");
+  for (const auto& e : c.environments) {
+    std::vector<PlacementAgent> agents;
+    for (const auto& name : e.agents)
+      if (const AgentSpec* a = c.agent(name)) agents.push_back({a->name, a->labels});
+    if (e.agents.empty()) agents.push_back({"local", {}});
+    if (agents.size() != std::max<size_t>(e.agents.size(), 1)) continue;  // reported above
+    const PlacementRules rules{.max_per_agent = e.max_per_agent, .spread_by = e.spread_by};
+    if (auto labels = place_instances(0, agents, rules); !labels.ok()) {
+      envs.child(e.name)
+          .child("spread_by")
+          .error(e.agents.empty() ? "spread_by " + e.spread_by +
+                                        " needs the environment's agents (with that label) under "
+                                        "\"agents:\"; the local agent has no labels"
+                                  : labels.status().message());
+      continue;
+    }
+    for (const auto& app : c.apps) {
+      const AppSpec eff = c.app_for_env(app, e.name);
+      // A canary starts at least one instance even with instances 0 (core/plan.cpp).
+      auto placed = place_instances(std::max(1, eff.instances), agents, rules);
+      if (!placed.ok()) {
+        const bool overridden =
+            app.environments.count(e.name) && app.environments.at(e.name).instances.has_value();
+        Field at = overridden ? root.child("apps")
+                                    .child(app.name)
+                                    .child("environments")
+                                    .child(e.name)
+                                    .child("instances")
+                              : root.child("apps").child(app.name).child("instances");
+        at.error("app \"" + app.name + "\" in environment \"" + e.name +
+                 "\": " + placed.status().message());
+      }
+      // One host's address cannot be every host's: each agent needs its own.
+      if (e.agents.size() < 2 || !app.listen_set || app.listen == "0.0.0.0" || app.listen == "::" ||
+          app.listen == "::1" || app.listen.starts_with("127."))
+        continue;
+      std::string without;
+      for (const auto& name : e.agents)
+        if (const AgentSpec* a = c.agent(name); a && a->listen.empty())
+          without += (without.empty() ? "\"" : ", \"") + name + "\"";
+      if (!without.empty())
+        root.child("apps").child(app.name).child("listen").error(
+            "listen " + app.listen + " is one host's address, but environment \"" + e.name +
+            "\" runs the app on " + std::to_string(e.agents.size()) +
+            " agents; set agents.NAME.listen for each of " + without +
+            ", or leave listen out (remote agents bind 0.0.0.0)");
+    }
+  }
+}
+
 }  // namespace
 
 void cross_check(const Field& root, const Config& config) {
@@ -171,6 +226,7 @@ void cross_check(const Field& root, const Config& config) {
   check_agents(root.child("environments"), config);
   check_app_envs(root.child("apps"), config);
   check_ports(root.child("apps"), config);
+  check_placement(root, config);
 }
 
 }  // namespace ferry::config

@@ -6,7 +6,7 @@
 #include "config/parsers.h"
 
 namespace ferry::config {
-namespace {
+namespace {}  // namespace
 
 void parse_listen(const Field& f, std::string& out) {
   std::string s;
@@ -19,6 +19,8 @@ void parse_listen(const Field& f, std::string& out) {
   }
   out = s;
 }
+
+namespace {
 
 // An address range ("10.0.0.0/8", "::1/128", or one address); the router parses the same
 // form (src/router/trust.h).
@@ -332,6 +334,7 @@ void parse_app(const Field& f, AppSpec& out) {
   int port = 0;
   if (f.required("port").get_int(port, 1, 65535)) out.port = static_cast<uint16_t>(port);
   parse_listen(f.child("listen"), out.listen);
+  out.listen_set = f.child("listen").present();
   f.child("instances").get_int(out.instances, 1, 100);
   Field run = f.required("run");
   if (run.present()) parse_run(run, out.run);

@@ -84,7 +84,8 @@ void parse_freeze(const Field& f, FreezeSpec& out) {
 void parse_environment(const Field& f, EnvironmentSpec& out) {
   if (!f.present()) return;  // `staging:` with nothing: all defaults
   if (!f.expect_map({"requires", "agents", "approvals", "approval_ttl", "auto_deploy", "windows",
-                     "freezes", "scan", "agent_timeout", "on_agent_loss", "min_available"}))
+                     "freezes", "scan", "agent_timeout", "on_agent_loss", "min_available",
+                     "max_per_agent", "spread_by"}))
     return;
   f.child("requires").get_string_list(out.requires_envs, kMaxEnvironments);
   f.child("agents").get_string_list(out.agents, kMaxAgents);
@@ -95,6 +96,17 @@ void parse_environment(const Field& f, EnvironmentSpec& out) {
   f.child("agent_timeout").get_duration_ms(out.agent_timeout_ms, 1'000, 3'600'000);
   f.child("on_agent_loss").get_enum(out.on_agent_loss, {"pause", "rollback", "continue"});
   f.child("min_available").get_int(out.min_available, 1, kMaxAgents);
+  f.child("max_per_agent").get_int(out.max_per_agent, 1, 100);
+  // A label name as in agents.NAME.labels (checked against the agents in cross_check).
+  if (Field sb = f.child("spread_by");
+      sb.present() && sb.get(out.spread_by, 63) &&
+      (out.spread_by.empty() ||
+       out.spread_by.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") !=
+           std::string::npos)) {
+    sb.error(describe(sb.node()) +
+             " is not a label name: 1-63 lowercase letters, digits, '-' or '_'");
+    out.spread_by.clear();
+  }
   for (const Field& w : f.child("windows").items(kMaxWindows)) {
     WindowSpec spec;
     parse_window(w, spec);

@@ -79,9 +79,22 @@ void parse_server(const Field& f, ServerSpec& out) {
 }
 
 void parse_agent(const Field& f, AgentSpec& out) {
-  if (!f.expect_map({"address", "token_file"})) return;
+  if (!f.expect_map({"address", "token_file", "listen", "labels"})) return;
   host_port(f.required("address"), out.address);
   f.child("token_file").get(out.token_file, 1024);
+  parse_listen(f.child("listen"), out.listen);
+  for (auto& [key, v] : f.child("labels").entries(kMaxLabels, true)) {
+    std::string value;
+    if (!v.get(value, 63)) continue;
+    if (value.empty() ||
+        value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789._-") != std::string::npos) {
+      v.error(describe(v.node()) +
+              " is not a label value: 1-63 characters of letters, digits, '.', '_' and '-'");
+      continue;
+    }
+    out.labels[key] = value;
+  }
 }
 
 // "10MB", "512KB", "1GB" or a number of bytes.

@@ -14,6 +14,7 @@ inline constexpr int kHour = 3'600'000;
 inline constexpr size_t kMaxApps = 200;
 inline constexpr size_t kMaxEnvironments = 50;
 inline constexpr size_t kMaxAgents = 100;
+inline constexpr size_t kMaxLabels = 20;  // per agent
 inline constexpr size_t kMaxSteps = 100;
 inline constexpr size_t kMaxHooks = 20;
 inline constexpr size_t kMaxWindows = 50;
@@ -29,6 +30,8 @@ bool valid_image_ref(std::string_view ref);
 
 void parse_server(const Field& f, ServerSpec& out);
 void parse_agent(const Field& f, AgentSpec& out);
+// An IP address to bind (apps.NAME.listen, agents.NAME.listen).
+void parse_listen(const Field& f, std::string& out);
 void parse_local_agent(const Field& f, const Config& c, LocalAgentSpec& out);
 void parse_notification(const Field& f, NotificationSpec& out);
 void parse_environment(const Field& f, EnvironmentSpec& out);

@@ -41,7 +41,7 @@ constexpr auto kFinalStates = [] {
 }();
 
 using E = EventType;
-constexpr std::array<std::pair<E, std::string_view>, 22> kEventNames = {{
+constexpr std::array<std::pair<E, std::string_view>, 23> kEventNames = {{
     {E::kCreated, "created"},
     {E::kGateWaiting, "gate_waiting"},
     {E::kGateRefused, "gate_refused"},
@@ -64,6 +64,7 @@ constexpr std::array<std::pair<E, std::string_view>, 22> kEventNames = {{
     {E::kAgentReachable, "agent_reachable"},
     {E::kAgentLost, "agent_lost"},
     {E::kRollbackWaiting, "rollback_waiting"},
+    {E::kPlaced, "placed"},
 }};
 
 constexpr auto kAllEvents = [] {
@@ -83,7 +84,7 @@ constexpr bool tables_in_order() {
 static_assert(tables_in_order(), "state/event name tables must follow the enum order");
 static_assert(static_cast<size_t>(S::kAborted) + 1 == kStateNames.size(),
               "every DeploymentState needs a name");
-static_assert(static_cast<size_t>(E::kRollbackWaiting) + 1 == kEventNames.size(),
+static_assert(static_cast<size_t>(E::kPlaced) + 1 == kEventNames.size(),
               "every EventType needs a name");
 
 }  // namespace

@@ -75,6 +75,7 @@ enum class EventType {
   kAgentReachable,    // that agent answers again
   kAgentLost,         // an agent stayed unreachable past agent_timeout; on_agent_loss decides
   kRollbackWaiting,   // a rollback waits for agents still behind (data: agents_behind)
+  kPlaced,            // where the instances run (data: placement {new, old}, per_agent)
 };
 
 std::span<const EventType> all_event_types();

@@ -14,19 +14,19 @@ namespace ferry {
 struct ProbeSpec {
   enum class Kind { kNone, kHttp, kTcp, kCommand };
   Kind kind = Kind::kNone;
-  std::string path = "/";              // http
-  int expect_status = 200;             // http: this status (or any 2xx when 0)
-  std::vector<std::string> command;    // command: exit 0 is success
+  std::string path = "/";            // http
+  int expect_status = 200;           // http: this status (or any 2xx when 0)
+  std::vector<std::string> command;  // command: exit 0 is success
   int interval_ms = 1000;
   int timeout_ms = 1000;
-  int success_threshold = 1;           // consecutive successes to become ready/healthy
-  int failure_threshold = 3;           // consecutive failures to become unready/unhealthy
+  int success_threshold = 1;  // consecutive successes to become ready/healthy
+  int failure_threshold = 3;  // consecutive failures to become unready/unhealthy
   int initial_delay_ms = 0;
 };
 
 struct ChecksSpec {
-  ProbeSpec readiness;   // gates traffic
-  ProbeSpec liveness;    // restarts the instance when it fails
+  ProbeSpec readiness;       // gates traffic
+  ProbeSpec liveness;        // restarts the instance when it fails
   int startup_grace_ms = 0;  // liveness is not applied before this
 };
 
@@ -40,11 +40,11 @@ struct RunSpec {
   std::vector<std::string> command;  // process runtime; "${PORT}" and "${VERSION}" expanded
   std::string image;                 // docker runtime (when set, command is the container args)
   PullPolicy pull = PullPolicy::kMissing;  // docker runtime only
-  double cpus = 0;                   // docker runtime only: CPU limit (0 = none)
-  int64_t memory_bytes = 0;          // docker runtime only: memory limit (0 = none)
-  std::string cwd;                   // "" = the instance's own directory (see agent/process.h)
+  double cpus = 0;                         // docker runtime only: CPU limit (0 = none)
+  int64_t memory_bytes = 0;                // docker runtime only: memory limit (0 = none)
+  std::string cwd;  // "" = the instance's own directory (see agent/process.h)
   std::map<std::string, std::string> env;
-  int stop_grace_ms = 10'000;        // SIGTERM → this long → SIGKILL
+  int stop_grace_ms = 10'000;  // SIGTERM → this long → SIGKILL
   // The user instances and hooks run as ("" = the agent's, or ferry-app when it is root).
   std::string user;
   // Loader variables (is_loader_env) a release may set with --set-env; others are refused.
@@ -65,10 +65,10 @@ bool is_reserved_env(std::string_view name);
 struct CanaryStep {
   enum class Kind { kWeight, kPause, kAnalysis };
   Kind kind = Kind::kWeight;
-  int weight = 0;             // kWeight: percent of traffic to the new release (0-100)
-  int pause_ms = 0;           // kPause: 0 with until_promote means wait for `ferry promote`
+  int weight = 0;    // kWeight: percent of traffic to the new release (0-100)
+  int pause_ms = 0;  // kPause: 0 with until_promote means wait for `ferry promote`
   bool until_promote = false;
-  int analysis_ms = 0;        // kAnalysis: how long to watch before deciding (0: analysis.window)
+  int analysis_ms = 0;  // kAnalysis: how long to watch before deciding (0: analysis.window)
 };
 
 struct StrategySpec {
@@ -78,16 +78,16 @@ struct StrategySpec {
   int batch_size = 1;
   int max_unavailable = 0;
   // blue-green
-  int keep_old_ms = 10 * 60'000;     // old set kept this long after the switch
-  bool auto_promote = true;          // switch without `ferry promote` once verified
+  int keep_old_ms = 10 * 60'000;  // old set kept this long after the switch
+  bool auto_promote = true;       // switch without `ferry promote` once verified
   // canary
   std::vector<CanaryStep> steps;
 };
 
 struct LatencyRule {
-  std::string metric;         // "p50", "p95", "p99"
-  double max_ms = 0;          // absolute bound, 0 = none
-  double max_ratio = 0;       // bound as canary/stable, 0 = none
+  std::string metric;    // "p50", "p95", "p99"
+  double max_ms = 0;     // absolute bound, 0 = none
+  double max_ratio = 0;  // bound as canary/stable, 0 = none
 };
 
 struct PromQuerySpec {
@@ -108,15 +108,15 @@ struct SequentialSpec {
 };
 
 struct AnalysisSpec {
-  int interval_ms = 1000;         // how often the analysis is evaluated during a step
-  int window_ms = 30'000;         // default analysis step length
-  int64_t min_requests = 20;      // fewer: inconclusive
-  double max_error_rate = 0.05;   // 5xx + failed connections / requests
+  int interval_ms = 1000;        // how often the analysis is evaluated during a step
+  int window_ms = 30'000;        // default analysis step length
+  int64_t min_requests = 20;     // fewer: inconclusive
+  double max_error_rate = 0.05;  // 5xx + failed connections / requests
   std::vector<LatencyRule> latency;
-  bool mann_whitney = true;       // canary slower than stable with this confidence fails
+  bool mann_whitney = true;  // canary slower than stable with this confidence fails
   double confidence = 0.98;
   std::vector<PromQuerySpec> prometheus;
-  int max_inconclusive = 3;       // after this many inconclusive results in a row: fail
+  int max_inconclusive = 3;  // after this many inconclusive results in a row: fail
   SequentialSpec sequential;
 };
 
@@ -124,27 +124,27 @@ struct HookSpec {
   std::string name;
   std::vector<std::string> command;
   int timeout_ms = 60'000;
-  int retries = 0;                     // 0-3, only for transient failures
+  int retries = 0;                               // 0-3, only for transient failures
   std::vector<int> transient_exit_codes = {75};  // EX_TEMPFAIL by default
   std::map<std::string, std::string> env;
 };
 
 struct HooksSpec {
-  std::vector<HookSpec> pre_deploy;    // backups, migrations
-  std::vector<HookSpec> post_deploy;   // smoke tests
+  std::vector<HookSpec> pre_deploy;   // backups, migrations
+  std::vector<HookSpec> post_deploy;  // smoke tests
   std::vector<HookSpec> on_rollback;
 };
 
 struct WindowSpec {
-  std::vector<int> days;     // 0 = Sunday … 6 = Saturday
-  int start_minute = 0;      // minutes after local midnight
+  std::vector<int> days;  // 0 = Sunday … 6 = Saturday
+  int start_minute = 0;   // minutes after local midnight
   int end_minute = 24 * 60;
   std::string timezone = "UTC";
 };
 
 struct FreezeSpec {
-  std::string from;          // ISO date or date-time, inclusive
-  std::string to;            // inclusive
+  std::string from;  // ISO date or date-time, inclusive
+  std::string to;    // inclusive
   std::string timezone = "UTC";
   std::string reason;
 };
@@ -155,8 +155,8 @@ struct EnvironmentSpec {
   std::vector<std::string> agents;         // agent names (see AgentSpec)
   int approvals = 0;                       // approvals needed, never by the requester
   int approval_ttl_ms = 24 * 3600'000;
-  bool auto_deploy = false;                // new releases go here without a request
-  std::vector<WindowSpec> windows;         // empty: any time
+  bool auto_deploy = false;         // new releases go here without a request
+  std::vector<WindowSpec> windows;  // empty: any time
   std::vector<FreezeSpec> freezes;
   // The secret-scan gate: "required", "optional", or "" for the default (required where
   // approvals are needed or the environment is not the first in promotion order).
@@ -167,6 +167,11 @@ struct EnvironmentSpec {
   int agent_timeout_ms = 30'000;
   std::string on_agent_loss = "pause";
   int min_available = 1;
+  // Placement (core/placement.h): an app's `instances` is this environment's total, spread
+  // over its agents, at most max_per_agent on one (0: no limit), and evenly over the values
+  // of the agents' `spread_by` label first ("": none).
+  int max_per_agent = 0;
+  std::string spread_by;
 };
 
 // Per-environment overrides of an app.
@@ -192,7 +197,8 @@ struct RouterSpec {
 struct AppSpec {
   std::string name;
   uint16_t port = 0;                 // the router's public port for the app
-  std::string listen = "127.0.0.1";  // the router's bind address
+  std::string listen = "127.0.0.1";  // the router's bind address (see Config::listen_for)
+  bool listen_set = false;           // `listen` was written in ferry.yaml
   int instances = 1;
   RunSpec run;
   ChecksSpec checks;
@@ -211,17 +217,20 @@ struct AppSpec {
 
 struct AgentSpec {
   std::string name;
-  std::string address;   // host:port of its API
+  std::string address;  // host:port of its API
   std::string token_file;
+  // The address the routers of this host bind ("": see Config::listen_for).
+  std::string listen;
+  std::map<std::string, std::string> labels;  // e.g. zone: eu-1a (placement's spread_by)
 };
 
 struct NotificationSpec {
   std::string name;
-  std::string type;      // slack, pagerduty, webhook
-  std::string url;       // or a secret reference
-  std::string url_env;   // read the URL from this environment variable (keeps it out of the file)
-  std::string routing_key_env;  // pagerduty
-  std::string secret_env;       // webhook HMAC key
+  std::string type;     // slack, pagerduty, webhook
+  std::string url;      // or a secret reference
+  std::string url_env;  // read the URL from this environment variable (keeps it out of the file)
+  std::string routing_key_env;      // pagerduty
+  std::string secret_env;           // webhook HMAC key
   std::vector<std::string> events;  // empty: all
 };
 
@@ -237,7 +246,7 @@ struct ServerSpec {
   std::string listen = "127.0.0.1:7070";
   std::string store = "sqlite:.ferry/ferry.db";  // or postgres://…
   std::string data_dir = ".ferry";
-  std::string secrets_key_file;   // 32-byte key for secrets at rest
+  std::string secrets_key_file;  // 32-byte key for secrets at rest
   // Fingerprints the release scan gate ignores (one per line). Never read from the
   // release's own tree: a deployer could ignore their own findings.
   std::string scan_ignore_file;
@@ -251,8 +260,8 @@ struct ServerSpec {
 // `ferry agent`).
 struct LocalAgentSpec {
   std::string instance_ports = "20000-29999";  // outside the kernel's ephemeral range
-  int log_keep = 5;                            // rotated files per instance, gone instances' logs per app
-  int64_t log_max_bytes = 10 << 20;            // an instance log past this is rotated
+  int log_keep = 5;                  // rotated files per instance, gone instances' logs per app
+  int64_t log_max_bytes = 10 << 20;  // an instance log past this is rotated
 };
 
 struct Config {
@@ -269,6 +278,10 @@ struct Config {
   const AgentSpec* agent(std::string_view name) const;
   // The app as deployed to `env`: per-environment overrides applied.
   AppSpec app_for_env(const AppSpec& app, std::string_view env) const;
+  // The address the app's router binds on agent `agent`: agents.NAME.listen, else the app's
+  // `listen` when written, else 0.0.0.0 on a remote agent (declared under `agents:` with a
+  // non-loopback address) and the app's default (127.0.0.1) on a local one.
+  std::string listen_for(const AppSpec& app, std::string_view agent) const;
   // Whether a release must have a clean (or admin-overridden) secret scan to be deployed
   // to `env`: its `scan` setting, else required when it needs approvals or is not the
   // first environment in promotion order. Unknown environments: required.

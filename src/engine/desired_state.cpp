@@ -26,10 +26,12 @@ static std::string escape_dollars(const std::string& v) {
 }
 
 static void add_instances(AppDesiredState& out, const DesiredInputs& in, const ReleaseRecord& rel,
-                          int count) {
+                          int count, const std::vector<int>& slots) {
   for (int i = 0; i < count; ++i) {
     InstanceSpec s;
-    s.id = in.agent_app + "-" + rel.version + "-" + std::to_string(i);
+    // The slot, not the position on this agent: ids are unique across the hosts.
+    const int slot = slots.empty() ? i : slots[static_cast<size_t>(i)];
+    s.id = in.agent_app + "-" + rel.version + "-" + std::to_string(slot);
     s.release = rel.version;
     s.run = release_run(rel, *in.app);
     s.checks = release_checks(rel, *in.app);
@@ -48,18 +50,20 @@ AppDesiredState build_desired_state(const DesiredInputs& in, int64_t generation)
   out.app_name = in.app->name;
   out.env = in.env;
   out.generation = generation;
-  out.listen_host = in.app->listen;
+  out.listen_host = in.listen_host.empty() ? in.app->listen : in.listen_host;
   out.listen_port = in.app->port;
   out.router = in.app->router;
   if (in.old_release)
     out.stable_release = in.old_release->version;
   else if (in.new_release)
     out.stable_release = in.new_release->version;
-  if (in.new_release) add_instances(out, in, *in.new_release, in.new_count);
-  if (in.old_release) add_instances(out, in, *in.old_release, in.old_count);
+  const int new_count = in.new_slots.empty() ? in.new_count : static_cast<int>(in.new_slots.size());
+  const int old_count = in.old_slots.empty() ? in.old_count : static_cast<int>(in.old_slots.size());
+  if (in.new_release) add_instances(out, in, *in.new_release, new_count, in.new_slots);
+  if (in.old_release) add_instances(out, in, *in.old_release, old_count, in.old_slots);
   out.weights = traffic_weights(in.new_release ? in.new_release->version : "",
                                 in.old_release ? in.old_release->version : "", in.new_weight,
-                                in.new_count, in.old_count);
+                                new_count, old_count);
   return out;
 }
 

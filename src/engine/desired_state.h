@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "core/agent_api.h"
@@ -20,7 +21,11 @@ struct DesiredInputs {
   const ReleaseRecord* old_release = nullptr;  // the stable release, if any
   int new_count = 0;
   int old_count = 0;
-  int new_weight = 0;  // percent on the new release
+  // Slot numbers (core/placement.h) of this agent's instances, in their ids; empty: slots
+  // 0..count-1 (a desired state stored before placement).
+  std::vector<int> new_slots, old_slots;
+  int new_weight = 0;       // percent on the new release
+  std::string listen_host;  // "" = the app's listen
   std::map<std::string, std::string> secrets;
 };
 

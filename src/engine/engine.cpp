@@ -3,6 +3,7 @@
 #include "common/crypto.h"
 #include "core/plan.h"
 #include "engine/desired_state.h"
+#include "engine/placing.h"
 #include "engine/reconciler.h"
 #include "engine/runner.h"
 
@@ -134,6 +135,20 @@ void Engine::restore_kept() {
   }
 }
 
+Result<std::map<std::string, Status>> Engine::apply_stable(const Config& config,
+                                                           const std::string& app,
+                                                           const std::string& env,
+                                                           int64_t generation,
+                                                           const DesiredSpec& want) {
+  const auto agents = ctx_.agents(env);
+  auto placed = stable_placement(*ctx_.store, config, app, env, agents, want.new_count);
+  if (!placed.ok()) return placed.status().with_context("placing " + agent_app_name(app, env));
+  std::map<std::string, DesiredSpec> per_agent;
+  for (AgentClient* a : agents)
+    per_agent.emplace(a->name(), share_of(want, *placed, {}, a->name()));
+  return reconciler_->apply(app, env, generation, per_agent, "");
+}
+
 void Engine::release_expired_kept() {
   const int64_t now = to_unix_ms(ctx_.clock->now());
   std::vector<KeptPrevious> due;
@@ -160,7 +175,7 @@ void Engine::release_expired_kept() {
     // has a higher one, so this can never undo what came after it. An agent that misses
     // it is retried by the reconciler.
     Status s = Status::Ok();
-    auto results = reconciler_->apply(k.app, k.env, k.generation + 1, want, "");
+    auto results = apply_stable(*config, k.app, k.env, k.generation + 1, want);
     if (!results.ok()) s = results.status();
     if (ctx_.log)
       ctx_.log->log(s.ok() ? LogLevel::kInfo : LogLevel::kWarn, "kept previous release stopped",
@@ -391,7 +406,7 @@ Status Engine::refresh_instances(const std::string& app, const std::string& env,
   if (!rel.ok()) return rel.status();
   const AppSpec resolved = config->app_for_env(*spec, env);
   const DesiredSpec want{.new_release = stable, .new_count = resolved.instances, .new_weight = 100};
-  auto results = reconciler_->apply(app, env, next_generation(0, ctx_.clock->now()), want, "");
+  auto results = apply_stable(*config, app, env, next_generation(0, ctx_.clock->now()), want);
   if (!results.ok()) return results.status().with_context("refreshing " + agent_app_name(app, env));
   for (const auto& [agent, st] : *results)
     if (!st.ok() && !is_unreachable(st))

@@ -26,6 +26,7 @@ namespace ferry {
 
 class PromQueryClient;
 class Reconciler;
+struct DesiredSpec;
 
 struct GateDecision {
   enum class Verdict { kGo, kWait, kRefuse };
@@ -145,6 +146,11 @@ class Engine {
   void restore_kept();
   // Stops the kept instances whose time is up (outside mu_: agent calls).
   void release_expired_kept();
+  // `want` (the stable release alone, the environment's total) spread over env's agents as
+  // the stable release runs now (engine/placing.h), through the reconciler.
+  Result<std::map<std::string, Status>> apply_stable(const Config& config, const std::string& app,
+                                                     const std::string& env, int64_t generation,
+                                                     const DesiredSpec& want);
   void supervise();
   void launch(const std::string& id) FERRY_REQUIRES(mu_);
   Status signal(const std::string& id, const std::string& actor, const std::string& what);

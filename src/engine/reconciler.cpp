@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/placement.h"
 #include "engine/desired_state.h"
 
 namespace ferry {
@@ -12,6 +13,8 @@ void to_json(Json& j, const DesiredSpec& s) {
            {"new_count", s.new_count},
            {"old_count", s.old_count},
            {"new_weight", s.new_weight}};
+  if (!s.new_slots.empty()) j["new_slots"] = s.new_slots;
+  if (!s.old_slots.empty()) j["old_slots"] = s.old_slots;
 }
 
 void from_json(const Json& j, DesiredSpec& s) {
@@ -20,6 +23,18 @@ void from_json(const Json& j, DesiredSpec& s) {
   s.new_count = j.value("new_count", 0);
   s.old_count = j.value("old_count", 0);
   s.new_weight = j.value("new_weight", 0);
+  s.new_slots = j.value("new_slots", std::vector<int>{});
+  s.old_slots = j.value("old_slots", std::vector<int>{});
+}
+
+DesiredSpec share_of(const DesiredSpec& total, const std::vector<std::string>& new_placement,
+                     const std::vector<std::string>& old_placement, const std::string& agent) {
+  DesiredSpec s = total;
+  s.new_slots = slots_on(new_placement, total.new_count, agent);
+  s.old_slots = slots_on(old_placement, total.old_count, agent);
+  s.new_count = static_cast<int>(s.new_slots.size());
+  s.old_count = static_cast<int>(s.old_slots.size());
+  return s;
 }
 
 Reconciler::Reconciler(EngineContext& ctx, std::function<std::shared_ptr<const Config>()> config,
@@ -123,7 +138,8 @@ void Reconciler::note_call(AgentClient& a, const Status& s) {
 }
 
 Result<AppDesiredState> Reconciler::build(const std::string& app, const std::string& env,
-                                          int64_t generation, const DesiredSpec& spec) {
+                                          int64_t generation, const DesiredSpec& spec,
+                                          const std::string& agent) {
   auto config = config_();
   const AppSpec* a = config->app(app);
   if (!a) return not_found("app '" + app + "' is no longer in " + config->path);
@@ -147,7 +163,10 @@ Result<AppDesiredState> Reconciler::build(const std::string& app, const std::str
   in.old_release = orr ? &*orr : nullptr;
   in.new_count = spec.new_count;
   in.old_count = spec.old_count;
+  in.new_slots = spec.new_slots;
+  in.old_slots = spec.old_slots;
   in.new_weight = spec.new_weight;
+  in.listen_host = config->listen_for(resolved, agent);
   if (ctx_.secrets) in.secrets = ctx_.secrets(app, env);
   return build_desired_state(in, generation);
 }
@@ -160,7 +179,7 @@ Status Reconciler::push(AgentClient& a, const AgentStanding& st, bool weights_on
                       traffic_weights(st.spec.new_release, st.spec.old_release, st.spec.new_weight,
                                       st.spec.new_count, st.spec.old_count));
   } else {
-    auto desired = build(st.app, st.env, st.desired_generation, st.spec);
+    auto desired = build(st.app, st.env, st.desired_generation, st.spec, st.agent);
     s = desired.ok() ? a.put_app(*desired) : desired.status();
   }
   note_call(a, s);
@@ -172,13 +191,30 @@ Result<std::map<std::string, Status>> Reconciler::apply(const std::string& app,
                                                         const DesiredSpec& spec,
                                                         const std::string& deployment_id,
                                                         bool weights_only) {
+  std::map<std::string, DesiredSpec> same;
+  for (AgentClient* a : ctx_.agents(env)) same.emplace(a->name(), spec);
+  return apply(app, env, generation, same, deployment_id, weights_only);
+}
+
+Result<std::map<std::string, Status>> Reconciler::apply(
+    const std::string& app, const std::string& env, int64_t generation,
+    const std::map<std::string, DesiredSpec>& per_agent, const std::string& deployment_id,
+    bool weights_only) {
   const std::vector<AgentClient*> agents = ctx_.agents(env);
+  auto spec_for = [&](const std::string& agent) {
+    if (auto it = per_agent.find(agent); it != per_agent.end()) return it->second;
+    DesiredSpec none = per_agent.empty() ? DesiredSpec{} : per_agent.begin()->second;
+    none.new_count = none.old_count = 0;
+    none.new_slots.clear();
+    none.old_slots.clear();
+    return none;
+  };
   if (agents.empty()) return std::map<std::string, Status>{};  // nothing runs it
   const int64_t now = to_unix_ms(ctx_.clock->now());
   // The store first: what every agent should run survives a crash of this process.
   for (AgentClient* a : agents)
     FERRY_RETURN_IF_ERROR(ctx_.store->put_agent_desired(
-        {a->name(), app, env, generation, Json(spec), deployment_id, now}));
+        {a->name(), app, env, generation, Json(spec_for(a->name())), deployment_id, now}));
   std::vector<AgentStanding> snapshot;
   std::vector<int64_t> prev;
   {
@@ -192,7 +228,7 @@ Result<std::map<std::string, Status>> Reconciler::apply(const std::string& app,
       st.env = env;
       if (generation >= st.desired_generation) {
         st.desired_generation = generation;
-        st.spec = spec;
+        st.spec = spec_for(a->name());
       }
       if (st.behind() && st.behind_since_ms == 0) st.behind_since_ms = now;
       snapshot.push_back(st);

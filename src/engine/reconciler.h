@@ -33,7 +33,14 @@ struct DesiredSpec {
   std::string new_release, old_release;  // old: the stable release, "" when none
   int new_count = 0, old_count = 0;
   int new_weight = 0;  // percent on the new release
+  // This agent's slots (core/placement.h) of each release: the numbers in its instance ids
+  // (counts are their sizes). Empty with a count: slots 0..count-1 (stored before placement).
+  std::vector<int> new_slots, old_slots;
 };
+// One agent's share of `total` (whose counts are the environment's): the slots among the
+// first new_count / old_count that the placements put on `agent`.
+DesiredSpec share_of(const DesiredSpec& total, const std::vector<std::string>& new_placement,
+                     const std::vector<std::string>& old_placement, const std::string& agent);
 void to_json(Json& j, const DesiredSpec& s);
 void from_json(const Json& j, DesiredSpec& s);
 
@@ -104,6 +111,13 @@ class Reconciler {
                                               int64_t generation, const DesiredSpec& spec,
                                               const std::string& deployment_id,
                                               bool weights_only = false);
+  // The same with each agent's own share (share_of); an agent of env missing from
+  // `per_agent` gets `per_agent`'s releases and weight with no instances.
+  Result<std::map<std::string, Status>> apply(const std::string& app, const std::string& env,
+                                              int64_t generation,
+                                              const std::map<std::string, DesiredSpec>& per_agent,
+                                              const std::string& deployment_id,
+                                              bool weights_only = false);
 
   // Agents of env (names) whose reported generation of app is below `generation`.
   std::vector<std::string> behind(const std::string& app, const std::string& env,
@@ -114,8 +128,9 @@ class Reconciler {
   // Records the outcome of a call to `a` made elsewhere (status reads of the engine).
   void note_call(AgentClient& a, const Status& s);
   // Builds the state an agent receives for `spec` (for the engine's own pushes and tests).
+  // `agent` picks the router's listen address (Config::listen_for).
   Result<AppDesiredState> build(const std::string& app, const std::string& env, int64_t generation,
-                                const DesiredSpec& spec);
+                                const DesiredSpec& spec, const std::string& agent = "");
   // Runs one round of retries now (tests; the loop calls it every tick).
   void reconcile_once();
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "analysis/analysis.h"
+#include "core/placement.h"
 #include "engine/desired_state.h"
 #include "engine/hook_runner.h"
 
@@ -135,6 +136,8 @@ void DeploymentRunner::run() {
     if (!pass_gates()) return;
   }
 
+  if (!load_placement()) return;
+
   // Rebuild what the agents should run at the resume point from the steps done so far.
   old_count_ = old_rel_ ? app_.instances : 0;
   for (int i = 0; i < d_.current_step && i < static_cast<int>(plan_.size()); ++i) {
@@ -206,6 +209,77 @@ void DeploymentRunner::run() {
     if (!commit(EventType::kStepFinished, index, step.describe() + ": done", r.details).ok())
       return;
   }
+}
+
+bool DeploymentRunner::load_placement() {
+  auto stored = stored_placement(*ctx_.store, d_.id);
+  if (!stored.ok()) {
+    ctx_.log->warn("reading the deployment's placement failed; it is resumed later",
+                   {{"deployment_id", d_.id}, {"error", stored.status().message()}});
+    return false;
+  }
+  if (*stored) {
+    placement_ = **stored;
+    return true;
+  }
+  // Every count the plan asks for fits: a canary starts at least one (core/plan.cpp).
+  int total = app_.instances;
+  for (const auto& s : plan_) total = std::max({total, s.count, s.total});
+  const auto agents = ctx_.agents(d_.env);
+  auto placed = place_on(*config_, env_, agents, total);
+  Result<std::vector<std::string>> old = std::vector<std::string>{};
+  if (placed.ok() && old_rel_)
+    old = stable_placement(*ctx_.store, *config_, d_.app, d_.env, agents, app_.instances);
+  if (!placed.ok() || !old.ok()) {
+    const Status& why = placed.ok() ? old.status() : placed.status();
+    if (why.code() == Code::kUnavailable) return false;
+    d_.state = DeploymentState::kFailed;
+    d_.reason = fmt::format("cannot place {} instance(s) of {} in environment {}: {}", total,
+                            d_.app, d_.env, why.message());
+    d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
+    (void)commit(EventType::kFailed, d_.current_step, d_.reason);
+    return false;
+  }
+  placement_ = {.new_release = std::move(*placed), .old_release = std::move(*old)};
+  Json per_agent = Json::object();
+  for (AgentClient* a : agents)
+    per_agent[a->name()] =
+        static_cast<int>(slots_on(placement_.new_release, total, a->name()).size());
+  return commit(EventType::kPlaced, d_.current_step,
+                fmt::format("{} instance(s) of {} placed: {}", total, d_.release,
+                            describe_placement(placement_.new_release)),
+                Json{{"placement", placement_}, {"per_agent", per_agent}})
+      .ok();
+}
+
+Status DeploymentRunner::replace_lost_share(const std::string& agent) {
+  const auto agents = ctx_.agents(d_.env);
+  const auto in = placement_agents(*config_, agents);
+  const auto rules = placement_rules(env_);
+  const std::vector<std::string> gone(lost_.begin(), lost_.end());
+  auto moved_new = move_off(placement_.new_release, gone, in, rules);
+  if (!moved_new.ok()) return moved_new.status();
+  auto moved_old = move_off(placement_.old_release, gone, in, rules);
+  if (!moved_old.ok()) return moved_old.status();
+  if (*moved_new == placement_.new_release && *moved_old == placement_.old_release)
+    return Status::Ok();  // it ran nothing of this deployment
+  placement_ = {.new_release = std::move(*moved_new), .old_release = std::move(*moved_old)};
+  Json per_agent = Json::object();
+  for (AgentClient* a : agents)
+    per_agent[a->name()] = static_cast<int>(
+        slots_on(placement_.new_release, static_cast<int>(placement_.new_release.size()), a->name())
+            .size());
+  FERRY_RETURN_IF_ERROR(
+      commit(EventType::kPlaced, d_.current_step,
+             fmt::format("the instances of agent {} are placed on the others: {}", agent,
+                         describe_placement(placement_.new_release)),
+             Json{{"placement", placement_}, {"per_agent", per_agent}, {"moved_from", agent}}));
+  // Every agent's new share at once; the lost one is told it runs none (when it is back).
+  return put_state(new_count_, old_count_, weight_);
+}
+
+int DeploymentRunner::share_on(const std::string& agent, int count) const {
+  return static_cast<int>(slots_on(placement_.new_release, count, agent).size());
 }
 
 bool DeploymentRunner::pass_gates() {
@@ -286,12 +360,17 @@ Status DeploymentRunner::apply(int new_count, int old_count, int new_weight, boo
                    .new_count = new_count,
                    .old_count = old_count,
                    .new_weight = new_weight};
+  // Each agent gets its share of the counts, by the deployment's placement.
+  std::map<std::string, DesiredSpec> per_agent;
+  for (AgentClient* a : ctx_.agents(d_.env))
+    per_agent.emplace(a->name(),
+                      share_of(spec, placement_.new_release, placement_.old_release, a->name()));
   // The reconciler writes each agent's desired state to the store first: while the store
   // is unavailable the step holds (as every other write of the runner does).
-  auto results = reconciler_.apply(d_.app, d_.env, d_.generation, spec, d_.id, weights_only);
+  auto results = reconciler_.apply(d_.app, d_.env, d_.generation, per_agent, d_.id, weights_only);
   (void)write_holding([&] {
     if (results.ok() || results.status().code() != Code::kUnavailable) return Status::Ok();
-    results = reconciler_.apply(d_.app, d_.env, d_.generation, spec, d_.id, weights_only);
+    results = reconciler_.apply(d_.app, d_.env, d_.generation, per_agent, d_.id, weights_only);
     return results.ok() ? Status::Ok() : results.status();
   });
   const std::string what = weights_only ? "setting weights of " : "setting desired state of ";
@@ -392,6 +471,15 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::check_agents() {
                    fmt::format("{}; on_agent_loss: continue on {} agent(s) (min_available {})", why,
                                answering, env_->min_available),
                    data);
+      Status moved = replace_lost_share(name);
+      if (moved.ok()) continue;
+      // The others cannot take its instances: an operator decides, as for pause.
+      (void)commit(EventType::kAgentLost, d_.current_step,
+                   fmt::format("{}; its instances cannot be placed elsewhere ({}); paused", who,
+                               moved.message()),
+                   data);
+      std::lock_guard lock(control_->mu);
+      control_->pause = true;
       continue;
     }
     // pause, or continue without min_available agents: an operator decides (`ferry
@@ -485,7 +573,9 @@ DeploymentRunner::StepResult DeploymentRunner::step_start(int count) {
         bad->reason = "on agent " + r.agent + ": " + bad->reason;
         return bad;
       }
-      // Readiness is counted per host: each agent runs its own `count` new instances.
+      // Readiness is counted per host: each agent must have its own share of the `count`
+      // new instances ready (the placement's); another host's ready ones never count.
+      const int want = share_on(r.agent, count);
       int ready = 0;
       std::string note;
       for (const auto& i : r.status->instances) {
@@ -495,14 +585,19 @@ DeploymentRunner::StepResult DeploymentRunner::step_start(int count) {
         else if (!i.message.empty())
           note = i.id + ": " + i.message;
       }
-      if (ready < count) {
+      if (ready < want) {
         waiting.push_back(r.agent);
         only_unreachable = false;
-        last = fmt::format("agent {}: {} of {} ready{}", r.agent, ready, count,
+        last = fmt::format("agent {}: {} of {} ready{}", r.agent, ready, want,
                            note.empty() ? "" : " (" + note + ")");
       }
     }
-    if (waiting.empty()) return StepResult{Outcome::kDone, "", Json{{"ready_per_agent", count}}};
+    if (waiting.empty()) {
+      Json per_agent = Json::object();
+      for (const auto& r : reads)
+        if (counted(r.agent)) per_agent[r.agent] = share_on(r.agent, count);
+      return StepResult{Outcome::kDone, "", Json{{"ready_per_agent", per_agent}}};
+    }
     return std::nullopt;
   };
   auto r = wait(app_.progress_deadline_ms, false, tick);
@@ -510,10 +605,14 @@ DeploymentRunner::StepResult DeploymentRunner::step_start(int count) {
   if (r && r->outcome != Outcome::kDone) return *r;
   if (!r) {
     return {Outcome::kFail,
-            fmt::format("{} new instance(s) of {} per agent were not ready within the progress "
+            fmt::format("{} new instance(s) of {} ({}) were not ready within the progress "
                         "deadline of {} ms{}",
-                        count, d_.release, app_.progress_deadline_ms,
-                        last.empty() ? "" : " (" + last + ")")};
+                        count, d_.release,
+                        describe_placement(std::vector<std::string>(
+                            placement_.new_release.begin(),
+                            placement_.new_release.begin() +
+                                std::min<size_t>(count, placement_.new_release.size()))),
+                        app_.progress_deadline_ms, last.empty() ? "" : " (" + last + ")")};
   }
   if (!old_rel_ && new_weight == 100) {
     // First deployment: nothing to compare with; open traffic as soon as it is ready.

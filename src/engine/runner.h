@@ -11,6 +11,7 @@
 #include "analysis/sequential.h"
 #include "core/plan.h"
 #include "engine/engine.h"
+#include "engine/placing.h"
 #include "engine/reconciler.h"
 
 namespace ferry {
@@ -51,6 +52,15 @@ class DeploymentRunner {
 
   // Gates: returns false when the runner must end (refused, aborted or stopping).
   bool pass_gates();
+  // The deployment's placement: the stored one on a resume, else computed and stored (a
+  // `placed` event) before any agent is told anything. False when it cannot be placed
+  // (the deployment has failed, saying why) or the store is away (left for a resume).
+  bool load_placement();
+  // on_agent_loss continue: moves the lost agents' slots to the others (a new `placed`
+  // event) and gives every agent its new share; an error when the others cannot take them.
+  Status replace_lost_share(const std::string& agent);
+  // New instances of the first `count` slots on `agent`.
+  int share_on(const std::string& agent, int count) const;
   StepResult run_step(int index, const PlanStep& step);
   StepResult step_start(int count);
   StepResult step_weight(int weight);
@@ -118,6 +128,7 @@ class DeploymentRunner {
   int old_count_ = 0;  // stable instances currently desired
   int weight_ = 0;     // percent of traffic on the new release
   const EnvironmentSpec* env_ = nullptr;
+  DeploymentPlacement placement_;
   // Router counters per agent when the weight last changed.
   std::map<std::string, ReleaseStats> base_new_, base_old_;
   std::set<std::string> lost_;         // agents left out by on_agent_loss

@@ -51,6 +51,7 @@ class FakeAgent final : public AgentClient {
     if (s.generation < app.generation) return Status::Ok();
     app.generation = s.generation;
     app.weights = s.weights;
+    app.listen_host = s.listen_host;
     std::vector<InstanceStatus> next;
     for (const auto& i : s.instances) {
       InstanceStatus st;
@@ -151,6 +152,17 @@ class FakeAgent final : public AgentClient {
     for (const auto& i : apps_[app].instances) out.insert(i.release);
     return out;
   }
+  // Ids of the instances the agent runs for app (placement: unique across agents).
+  std::set<std::string> instance_ids(const std::string& app) {
+    std::lock_guard lock(mu_);
+    std::set<std::string> out;
+    for (const auto& i : apps_[app].instances) out.insert(i.id);
+    return out;
+  }
+  std::string listen_host(const std::string& app) {
+    std::lock_guard lock(mu_);
+    return apps_[app].listen_host;
+  }
   size_t instance_count(const std::string& app) {
     std::lock_guard lock(mu_);
     return apps_[app].instances.size();
@@ -184,6 +196,7 @@ class FakeAgent final : public AgentClient {
     int64_t generation = 0;
     std::map<std::string, int> weights;
     std::vector<InstanceStatus> instances;
+    std::string listen_host;
   };
   std::mutex mu_;
   std::map<std::string, App> apps_;

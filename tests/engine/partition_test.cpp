@@ -16,6 +16,7 @@ class PartitionTest : public EngineFixture {
     more_agents_ = {&b_, &c_};
     config_.environments[0].agent_timeout_ms = 300;
     config_.apps[0].progress_deadline_ms = 2000;
+    config_.apps[0].instances = 3;  // the environment's total: one on each host
     restart_engine();
     auto first = deploy_and_wait("v1");
     ASSERT_EQ(to_string(first.state), "succeeded");
@@ -163,13 +164,24 @@ TEST_F(PartitionTest, ContinuePolicyGoesOnWithoutTheAgentAndItCatchesUpAfterward
   EXPECT_NE(lost[0].message.find("continue on 2 agent(s)"), std::string::npos) << lost[0].message;
   EXPECT_EQ(agent_.running_releases("web.dev"), std::set<std::string>{"v2"});
   EXPECT_EQ(c_.running_releases("web.dev"), std::set<std::string>{"v2"});
-  // b is behind until the link is back; then the reconciler puts it on v2 as well.
+  // b's share (slot 1) was placed on the others: still 3 instances, ids unique.
+  auto placed = events_of(id, "placed");
+  ASSERT_EQ(placed.size(), 2u);
+  EXPECT_EQ(placed[1].data.value("moved_from", ""), "b");
+  EXPECT_NE(placed[1].message.find("the instances of agent b are placed on the others"),
+            std::string::npos)
+      << placed[1].message;
+  auto ids = agent_.instance_ids("web.dev");
+  const auto on_c = c_.instance_ids("web.dev");
+  ids.insert(on_c.begin(), on_c.end());
+  EXPECT_EQ(ids, (std::set<std::string>{"web.dev-v2-0", "web.dev-v2-1", "web.dev-v2-2"}));
+  EXPECT_EQ(agent_.instance_count("web.dev") + c_.instance_count("web.dev"), 3u);
+  // b is behind until the link is back; then the reconciler gives it its share: none, so
+  // no host is left on the old release and slot 1 does not run twice.
   EXPECT_EQ(b_.weights("web.dev").at("v2"), 10);
   b_.restore();
-  EXPECT_TRUE(wait_until([&] {
-    return b_.running_releases("web.dev") == std::set<std::string>{"v2"} &&
-           b_.weights("web.dev") == std::map<std::string, int>{{"v2", 100}};
-  }));
+  EXPECT_TRUE(wait_until([&] { return b_.instance_count("web.dev") == 0; }));
+  EXPECT_TRUE(b_.running_releases("web.dev").empty());
 }
 
 TEST_F(PartitionTest, ContinueWithoutMinAvailablePausesInstead) {
@@ -189,12 +201,12 @@ TEST_F(PartitionTest, ContinueWithoutMinAvailablePausesInstead) {
 }
 
 TEST_F(PartitionTest, ReadinessIsCountedPerHost) {
-  // Host b never gets its v2 instances ready; the other hosts' ready ones do not count
-  // for it.
+  // Host b never gets its v2 instance ready (instances 3 over 3 hosts: one on each); the other
+  // hosts' ready ones do not count for it.
   b_.set_behaviour("v2", {.never_ready = true});
   auto d = deploy_and_wait("v2");
   EXPECT_EQ(to_string(d.state), "rolled_back");
-  EXPECT_NE(d.reason.find("agent b: 0 of 2 ready"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("agent b: 0 of 1 ready"), std::string::npos) << d.reason;
   EXPECT_EQ(b_.weights("web.dev"), (std::map<std::string, int>{{"v1", 100}}));
 }
 

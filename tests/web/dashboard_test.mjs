@@ -346,6 +346,20 @@ async function main() {
   await page.waitForSelector('#traffic-split .split-item[data-release="v2"][data-weight="20"]');
   await page.waitForSelector('#traffic-split .split-item[data-release="v1"][data-weight="80"]');
   check(true, 'deployment page shows the traffic split');
+  // Per host (issue 16): the agent's own split, its instances and their states, and the
+  // generation it reports (the status API's, not a figure of the page's own).
+  const host = '#hosts tr[data-agent="local"]';
+  await page.waitForSelector(`${host}[data-condition="in sync"] .host-weight[data-release="v2"][data-weight="20"]`);
+  await page.waitForSelector(`${host} .host-weight[data-release="v1"][data-weight="80"]`);
+  await page.waitForSelector(`${host} .inst[data-instance="web.dev-v2-0"][data-state="ready"]`);
+  await page.waitForSelector(`${host} .inst[data-instance="web.dev-v1-0"][data-state="ready"]`);
+  {
+    const st = await api('GET', '/api/v1/apps/web/envs/dev/status');
+    const local = st.agents.find((a) => a.agent === 'local');
+    await page.waitForFunction(([sel, g]) => document.querySelector(sel)?.textContent.trim() === g,
+                               [`${host} .host-generation`, String(local.generation)]);
+    check(true, `the host row shows generation ${local.generation}, v1 80% / v2 20% and both instances ready`);
+  }
   const pauseStatus = await page.textContent('.step[data-kind="pause"] .step-status');
   check(pauseStatus.includes('waiting for promote'), `pause step waits for promote (got "${pauseStatus}")`);
   check(await page.$('#btn-promote.primary'), 'Promote is the highlighted action');
@@ -396,6 +410,9 @@ async function main() {
   check(true, 'deployment reached succeeded in the page');
   await page.waitForSelector('#traffic-split .split-item[data-release="v2"][data-weight="100"]', { timeout: 20_000 });
   check(true, 'all traffic on v2');
+  await page.waitForSelector(`${host} .host-weight[data-release="v2"][data-weight="100"]`, { timeout: 20_000 });
+  await page.waitForFunction((sel) => !document.querySelector(`${sel} .inst[data-release="v1"]`), host, { timeout: 30_000 });
+  check(true, 'the host row shows v2 100% and v1\'s instance gone');
   check((await page.$$('.step:not(.done)')).length === 0, 'every step done');
   await sleep(1500);
   const doneShot = path.join(OUT, 'dashboard-succeeded.png');

@@ -115,3 +115,31 @@ test('two agents add up; the series keeps only the window', () => {
   assert.equal(last.requests, 40);
   assert.equal(last.errorRate, 1 / 40);
 });
+
+test('hosts: one row per agent with its split, instances and condition', async () => {
+  const { hostRows } = await import(`data:text/javascript;charset=utf-8,${encodeURIComponent(source)}`);
+  const rows = hostRows({
+    agents: [
+      { agent: 'a', address: '10.0.0.1:7071', reachable: true, generation: 7, desired_generation: 7, behind: false,
+        weights: { v1: 80, v2: 20 },
+        instances: [{ id: 'web.prod-v2-3', release: 'v2', state: 'starting' },
+                    { id: 'web.prod-v2-0', release: 'v2', state: 'ready' }] },
+      { agent: 'b', address: '10.0.0.2:7071', reachable: true, generation: 5, desired_generation: 7, behind: true,
+        weights: { v1: 100 }, instances: [] },
+      { agent: 'c', address: '10.0.0.3:7071', reachable: false, error: 'agent c: connecting timed out',
+        desired_generation: 7, behind: true },
+    ],
+  });
+  assert.deepEqual(rows.map((r) => [r.agent, r.condition]), [['a', 'in sync'], ['b', 'behind'], ['c', 'unreachable']]);
+  assert.deepEqual(rows[0].split, [{ release: 'v1', weight: 0.8 }, { release: 'v2', weight: 0.2 }]);
+  assert.deepEqual(rows[0].instances.map((i) => i.id), ['web.prod-v2-0', 'web.prod-v2-3']);
+  assert.equal(rows[0].ready, 1);
+  assert.equal(rows[1].generation, 5);
+  assert.equal(rows[1].desired, 7);
+  assert.equal(rows[2].generation, null);
+  assert.equal(rows[2].error, 'agent c: connecting timed out');
+  assert.deepEqual(rows[2].split, []);
+  // A host's weights are its own: b's 100% v1 is not mixed with a's split.
+  assert.deepEqual(rows[1].split, [{ release: 'v1', weight: 1 }]);
+  assert.deepEqual(hostRows({}), []);
+});

@@ -48,6 +48,37 @@ export function instanceCounts(status) {
   return out;
 }
 
+// Per host (one entry of status.agents, in the server's order): whether it answers and
+// has taken the desired state (generation against the reconciler's desired one), its
+// router's split and its instances with their states.
+export function hostRows(status) {
+  return (status.agents || []).map((a) => {
+    const weights = Object.entries(a.weights || {});
+    const total = weights.reduce((s, [, w]) => s + w, 0);
+    const split = weights
+      .map(([release, w]) => ({ release, weight: total > 0 ? w / total : 0 }))
+      .sort((x, y) => y.weight - x.weight || x.release.localeCompare(y.release));
+    const instances = (a.instances || [])
+      .map((i) => ({ id: i.id, release: i.release, state: i.state, message: i.message || '' }))
+      .sort((x, y) => x.id.localeCompare(y.id));
+    const condition = a.reachable === false ? 'unreachable'
+      : a.error ? 'error'
+      : a.behind ? 'behind'
+      : 'in sync';
+    return {
+      agent: a.agent || '',
+      address: a.address || '',
+      condition,
+      error: a.error || a.last_error || '',
+      generation: a.generation ?? null,
+      desired: a.desired_generation ?? null,
+      split,
+      instances,
+      ready: instances.filter((i) => i.state === 'ready').length,
+    };
+  });
+}
+
 const delta = (now, before) => (now >= before ? now - before : now);  // counters reset: a restarted router
 
 // Keeps the previous counters per agent and release, and a time series per release.

@@ -5,7 +5,7 @@ import { h, fill } from '../dom.js';
 import { get } from '../api.js';
 import { state } from '../context.js';
 import { percent, ms, rate } from '../format.js';
-import { ReleaseRates, trafficSplit, instanceCounts } from '../stats.js';
+import { ReleaseRates, trafficSplit, instanceCounts, hostRows } from '../stats.js';
 import { LineChart } from '../chart.js';
 import { splitBar } from './parts.js';
 
@@ -19,6 +19,10 @@ export function liveTraffic(app, env, colorOf) {
   const errorCanvas = h('canvas', { class: 'chart', id: 'chart-errors', 'aria-label': 'error rate per release' });
   const latencyCanvas = h('canvas', { class: 'chart', id: 'chart-p95', 'aria-label': 'p95 latency per release' });
   const problems = h('div', { class: 'muted' });
+  const hostsBody = h('tbody');
+  const hosts = h('table', { class: 'grid hosts', id: 'hosts' },
+    h('thead', null, h('tr', null, ['Host', 'State', 'Generation', 'Weights', 'Instances'].map((t) => h('th', null, t)))),
+    hostsBody);
   const el = h('section', { class: 'live card', id: 'live-traffic' },
     h('h2', null, 'Live traffic'),
     splitEl,
@@ -27,7 +31,32 @@ export function liveTraffic(app, env, colorOf) {
         ['Weight', 'Instances ready', 'Requests', 'Error rate', 'Shielded', 'p95'].map((t) => h('th', { class: 'num' }, t)))),
       tableBody),
     problems,
-    h('div', { class: 'charts' }, errorCanvas, latencyCanvas));
+    h('div', { class: 'charts' }, errorCanvas, latencyCanvas),
+    h('h3', null, 'Hosts'),
+    hosts);
+
+  // One row per agent of the environment: what each host runs and reports.
+  function renderHosts(status) {
+    fill(hostsBody, hostRows(status).map((r) => {
+      const gen = r.generation === null ? '–'
+        : r.desired !== null && r.generation < r.desired ? `${r.generation} (wants ${r.desired})`
+        : String(r.generation);
+      const weights = r.split.length
+        ? r.split.map((s) => h('span', { class: 'host-weight', dataset: { release: s.release, weight: String(Math.round(s.weight * 100)) } },
+          `${s.release} ${percent(s.weight, 0)}`))
+        : '–';
+      const instances = r.instances.length
+        ? r.instances.map((i) => h('span', { class: `inst ${i.state}`, title: i.message, dataset: { instance: i.id, release: i.release, state: i.state } },
+          `${i.id}: ${i.state}`))
+        : h('span', { class: 'muted' }, 'none');
+      return h('tr', { dataset: { agent: r.agent, condition: r.condition } },
+        h('td', null, h('b', null, r.agent), h('div', { class: 'muted' }, r.address)),
+        h('td', { class: 'host-state', title: r.error }, r.error ? `${r.condition}: ${r.error}` : r.condition),
+        h('td', { class: 'num host-generation' }, gen),
+        h('td', { class: 'host-weights' }, weights),
+        h('td', { class: 'host-instances' }, instances, h('div', { class: 'muted' }, `${r.ready}/${r.instances.length} ready`)));
+    }));
+  }
 
   const rates = new ReleaseRates(state.latencyBuckets, WINDOW_MS);
   const errorChart = new LineChart(errorCanvas, { title: 'Error rate', format: (v) => percent(v, v < 0.1 ? 1 : 0), minMax: 0.05 });
@@ -52,6 +81,7 @@ export function liveTraffic(app, env, colorOf) {
       const split = trafficSplit(status);
       const inst = instanceCounts(status);
       fill(splitEl, splitBar(split, colorOf));
+      renderHosts(status);
       const releases = new Set([...split.map((s) => s.release), ...Object.keys(inst), ...latest.keys()]);
       const weightOf = Object.fromEntries(split.map((s) => [s.release, s.weight]));
       fill(tableBody, [...releases].sort().map((r) => {
