@@ -478,7 +478,7 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::check_agents() {
                    fmt::format("{}; its instances cannot be placed elsewhere ({}); paused", who,
                                moved.message()),
                    data);
-      std::lock_guard lock(control_->mu);
+      MutexLock lock(control_->mu);
       control_->pause = true;
       continue;
     }
