@@ -25,6 +25,7 @@ const char* kHaApp = R"(    port: @APP_PORT@
         interval: 100ms
         timeout: 500ms
     progress_deadline: 20s
+    rollback_policy: resume
     strategy:
       canary:
         steps:
@@ -53,6 +54,9 @@ class HaCluster {
     }
     std::filesystem::permissions(dir_ / "agent.token", std::filesystem::perms::owner_read |
                                                            std::filesystem::perms::owner_write);
+    // The keys every server shares: secrets (64 hex) and the audit chain's (32 bytes).
+    write_private(dir_ / "keys/secrets.key", random_id("", 32));
+    write_private(dir_ / "keys/audit.key", random_bytes(32));
     for (int i = 0; i < 2; ++i) {
       std::string app = std::regex_replace(kHaApp, std::regex("@DEMO@"), demo_bin());
       app = std::regex_replace(app, std::regex("@APP_PORT@"), std::to_string(app_port_));
@@ -156,6 +160,11 @@ class HaCluster {
   }
 
  private:
+  static void write_private(const std::filesystem::path& p, const std::string& bytes) {
+    std::ofstream(p, std::ios::binary) << bytes;
+    std::filesystem::permissions(
+        p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  }
   static void stop(ProcessHandle& h, int sig) {
     if (h.pid <= 0) return;
     kill(h.pid, sig);
@@ -191,7 +200,7 @@ TEST(HaE2E, StandbyTakesOverAfterKillMinus9MidCanaryAndFinishesWithNoFailedReque
   HaCluster c(pg);
   ASSERT_NO_FATAL_FAILURE(c.make_token());
   ASSERT_NO_FATAL_FAILURE(c.start_agent());
-  // A first (it makes the shared audit and secrets keys), then B.
+  // A first, then B: B finds A leading.
   ASSERT_NO_FATAL_FAILURE(c.start_server(0));
   ASSERT_TRUE(ha_wait([&] { return c.leads(0); }, 60)) << c.log(0);
   ASSERT_NO_FATAL_FAILURE(c.start_server(1));
