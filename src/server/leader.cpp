@@ -93,7 +93,8 @@ std::chrono::milliseconds LeaderElector::tick() {
   }
   if (fenced && leader) {
     step_down("a write was refused by the fencing token: another server took the lease");
-    return try_every;
+    leader = false;
+    token = 0;  // then read the lease below: who leads now
   }
   const auto sent = std::chrono::steady_clock::now();
   auto lease = lease_store_->try_lead(opts_.holder, opts_.address, opts_.lease_ms, token);
