@@ -1,9 +1,9 @@
 // `ferry store check` and `ferry store copy`: offline work on the control plane's store.
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <iostream>
 #include <iterator>
+#include <optional>
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -125,8 +125,7 @@ void register_store_commands(CLI::App& app, GlobalOptions& g) {
                 << " entries intact (head " << r->audit_head_seq << ":" << r->audit_head_hash
                 << ")\n";
       if (keyed && keyed->ok)
-        std::cout << "audit chain verified with the audit key: " << keyed->checked
-                  << " entries\n";
+        std::cout << "audit chain verified with the audit key: " << keyed->checked << " entries\n";
       else if (keyed)
         std::cout << "audit chain BROKEN at the destination, entry " << keyed->bad_seq << ": "
                   << keyed->reason << "\n";

@@ -140,17 +140,18 @@ void add_health_routes(HttpServer& http, ControlPlane& cp) {
     Status h = cp.store().health();
     auto v = cp.store().schema_version();
     if (!h.ok())
-      checks["store"] = h.message() + "; new deployments are stopped; " + cp.store().restore_steps();
+      checks["store"] =
+          h.message() + "; new deployments are stopped; " + cp.store().restore_steps();
     else
       checks["store"] = v.ok() ? "ok" : v.status().message();
     ok &= h.ok() && v.ok();
     // A standby is ready: it serves reads and forwards writes to the leader.
     if (const LeaderElector* l = cp.leader()) {
       const LeaderLease seen = l->last_seen();
-      checks["leader"] = l->is_leader() ? "this server leads (token " + std::to_string(l->token()) + ")"
-                         : seen.holder.empty() ? std::string("standby; no leader seen yet")
-                                               : "standby; the leader is " + seen.holder + " at " +
-                                                     seen.address;
+      checks["leader"] =
+          l->is_leader()        ? "this server leads (token " + std::to_string(l->token()) + ")"
+          : seen.holder.empty() ? std::string("standby; no leader seen yet")
+                                : "standby; the leader is " + seen.holder + " at " + seen.address;
     }
     auto config = cp.config();
     for (const auto& env : config->environments)

@@ -77,15 +77,14 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
   if (cp->ha_) {
     // The elector renews over a connection of its own (server/leader.h).
     auto lease_store = open_store(config->server.store);
-    if (!lease_store.ok())
-      return lease_store.status().with_context("server.store (leader lease)");
+    if (!lease_store.ok()) return lease_store.status().with_context("server.store (leader lease)");
     LeaderOptions lo;
     lo.lease_ms = config->server.lease_ms;
     ControlPlane* me = cp.get();
     lo.on_elected = [me](int64_t token) { me->start_leader_work(token); };
     lo.on_lost = [me](const std::string& why) { me->stop_leader_work(why); };
-    cp->leader_ = std::make_unique<LeaderElector>(*cp->store_, std::move(*lease_store), lo,
-                                                  cp->log_.get());
+    cp->leader_ =
+        std::make_unique<LeaderElector>(*cp->store_, std::move(*lease_store), lo, cp->log_.get());
   }
   cp->auth_ = std::make_unique<Authenticator>(cp->store_.get());
   // Secrets at rest: the key file named in ferry.yaml, else one made in data_dir.
@@ -317,14 +316,14 @@ HttpResponse ControlPlane::forward_to_leader(const HttpRequest& req) {
         unavailable("this server is a standby and no leader is elected right now" + retry));
   // One hop only: two servers with stale views of the lease never pass a request around.
   if (!req.header("x-ferry-forwarded-by").empty())
-    return HttpResponse::error(unavailable("this server is a standby and the request was "
-                                           "already forwarded once (the leader changed)" +
-                                           retry));
+    return HttpResponse::error(
+        unavailable("this server is a standby and the request was "
+                    "already forwarded once (the leader changed)" +
+                    retry));
   auto ep = parse_endpoint(lease.address);
   if (!ep.ok())
-    return HttpResponse::error(
-        unavailable("the leader's address '" + lease.address.substr(0, 64) +
-                    "' is not HOST:PORT (server.advertise of the leader)"));
+    return HttpResponse::error(unavailable("the leader's address '" + lease.address.substr(0, 64) +
+                                           "' is not HOST:PORT (server.advertise of the leader)"));
   HttpClient c(*ep, {.timeout_ms = 60'000});
   if (auto a = req.header("authorization"); !a.empty()) c.set_header("Authorization", a);
   if (!req.request_id.empty()) c.set_header("X-Request-Id", req.request_id);

@@ -139,9 +139,8 @@ std::chrono::milliseconds LeaderElector::tick() {
     token_ = lease->token;
   }
   if (log_)
-    log_->info("elected leader", {{"holder", opts_.holder},
-                                  {"token", lease->token},
-                                  {"lease_ms", opts_.lease_ms}});
+    log_->info("elected leader",
+               {{"holder", opts_.holder}, {"token", lease->token}, {"lease_ms", opts_.lease_ms}});
   if (opts_.on_elected) opts_.on_elected(lease->token);
   return renew_every;
 }

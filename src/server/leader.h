@@ -88,11 +88,11 @@ class LeaderElector {
   Logger* log_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;         // guarded by mu_
-  bool fenced_signal_ = false;    // guarded by mu_: a write was refused by the token
-  bool leader_ = false;           // guarded by mu_
-  int64_t token_ = 0;             // guarded by mu_
-  LeaderLease seen_;              // guarded by mu_
+  bool stopping_ = false;       // guarded by mu_
+  bool fenced_signal_ = false;  // guarded by mu_: a write was refused by the token
+  bool leader_ = false;         // guarded by mu_
+  int64_t token_ = 0;           // guarded by mu_
+  LeaderLease seen_;            // guarded by mu_
   std::chrono::steady_clock::time_point valid_until_;  // guarded by mu_: own-clock expiry
   std::thread thread_;
 };

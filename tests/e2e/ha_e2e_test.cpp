@@ -63,12 +63,12 @@ class HaCluster {
       // The audit and secrets keys are shared: every server seals the one chain.
       std::ofstream(config(i))
           << "version: 1\nserver:\n  listen: 127.0.0.1:" << ports_[i]
-          << "\n  store: " << pg_.url("ferry_ha") << "\n  data_dir: "
-          << (dir_ / ("s" + std::to_string(i))).string()
+          << "\n  store: " << pg_.url("ferry_ha")
+          << "\n  data_dir: " << (dir_ / ("s" + std::to_string(i))).string()
           << "\n  audit_key_file: " << (dir_ / "keys/audit.key").string()
           << "\n  secrets_key_file: " << (dir_ / "keys/secrets.key").string()
-          << "\n  start_local_agent: false\nagents:\n  h1:\n    address: 127.0.0.1:"
-          << agent_port_ << "\n    token_file: " << (dir_ / "agent.token").string()
+          << "\n  start_local_agent: false\nagents:\n  h1:\n    address: 127.0.0.1:" << agent_port_
+          << "\n    token_file: " << (dir_ / "agent.token").string()
           << "\nenvironments:\n  dev:\n    agents: [h1]\napps:\n  web:\n"
           << app;
     }
@@ -101,9 +101,10 @@ class HaCluster {
   }
   void start_agent() {
     ProcessLaunch l;
-    l.argv = {ferry_bin(),  "agent", "--listen", "127.0.0.1:" + std::to_string(agent_port_),
-              "--data-dir", (dir_ / "agent").string(), "--token-file",
-              (dir_ / "agent.token").string()};
+    l.argv = {ferry_bin(),    "agent",
+              "--listen",     "127.0.0.1:" + std::to_string(agent_port_),
+              "--data-dir",   (dir_ / "agent").string(),
+              "--token-file", (dir_ / "agent.token").string()};
     l.log_path = (dir_ / "agent.log").string();
     auto h = start_process(l);
     ASSERT_TRUE(h.ok()) << h.status().message();
@@ -211,7 +212,9 @@ TEST(HaE2E, StandbyTakesOverAfterKillMinus9MidCanaryAndFinishesWithNoFailedReque
 
   // Writes through the standby are forwarded to the leader.
   for (const char* v : {"v1", "v2"}) {
-    Json rel{{"app", "web"}, {"version", v}, {"git_sha", std::string("sha") + v},
+    Json rel{{"app", "web"},
+             {"version", v},
+             {"git_sha", std::string("sha") + v},
              {"env", Json::object()}};
     auto r = c.api(1, "POST", "/api/v1/releases", &rel);
     ASSERT_TRUE(r.ok()) << r.status().message() << "\n" << c.log(1);

@@ -2,12 +2,13 @@
 // Store::set_fencing_token): one leader at a time, a token that grows with every term, a
 // standby that takes over a lapsed or resigned lease, and a stale leader whose writes are
 // refused inside the store's transaction so nothing it tries lands.
+#include "server/leader.h"
+
 #include <atomic>
 #include <chrono>
 #include <thread>
 
 #include "common/crypto.h"
-#include "server/leader.h"
 #include "store/pg_cluster.h"
 #include "test_skip.h"
 
@@ -104,9 +105,14 @@ TEST_F(LeaderTest, AStaleLeaderCannotWriteAnything) {
   auto a = open(), b = open();
   ASSERT_TRUE(a && b);
   ASSERT_TRUE(a->create_release(release("v1")).ok());
-  DeploymentRecord d{.id = "d1", .app = "web", .env = "dev", .release = "v1",
-                     .state = DeploymentState::kRunning, .strategy = "canary",
-                     .created_at_ms = 1, .updated_at_ms = 1};
+  DeploymentRecord d{.id = "d1",
+                     .app = "web",
+                     .env = "dev",
+                     .release = "v1",
+                     .state = DeploymentState::kRunning,
+                     .strategy = "canary",
+                     .created_at_ms = 1,
+                     .updated_at_ms = 1};
   ASSERT_TRUE(a->create_deployment(d, {.type = EventType::kCreated}).ok());
 
   auto lead = a->try_lead("a", "x:1", 200, 0);
@@ -138,14 +144,14 @@ TEST_F(LeaderTest, AStaleLeaderCannotWriteAnything) {
   stale.state = DeploymentState::kRolledBack;
   expect_fenced(a->update_deployment(stale, {{.type = EventType::kRolledBack}}),
                 "update_deployment");
-  expect_fenced(a->append_event({.deployment_id = "d1", .type = EventType::kStepStarted})
-                    .status(),
+  expect_fenced(a->append_event({.deployment_id = "d1", .type = EventType::kStepStarted}).status(),
                 "append_event");
   expect_fenced(a->append_audit({.actor = "engine", .action = "stale"}, seal).status(),
                 "append_audit");
-  expect_fenced(a->put_agent_desired({.agent = "h1", .app = "web", .env = "dev",
-                                      .generation = 99, .updated_at_ms = 1}),
-                "put_agent_desired");
+  expect_fenced(
+      a->put_agent_desired(
+          {.agent = "h1", .app = "web", .env = "dev", .generation = 99, .updated_at_ms = 1}),
+      "put_agent_desired");
   expect_fenced(a->set_env_release({.app = "web", .env = "dev", .release = "v1"}),
                 "set_env_release");
   expect_fenced(a->put_secret({.app = "web", .env = "dev", .name = "K", .ciphertext = "c"}),
@@ -187,9 +193,9 @@ TEST_F(LeaderTest, AWriteInFlightHoldsTheTakeoverBackUntilItCommits) {
   auto lead = a->try_lead("a", "x:1", 200, 0);
   ASSERT_TRUE(lead.ok());
   // Another session holds the row the way a write of the leader does, then lets go.
-  PGconn* c = PQconnectdb(("host=127.0.0.1 port=" + std::to_string(pg_->port()) + " dbname=" +
-                           db_ + " user=ferry")
-                              .c_str());
+  PGconn* c = PQconnectdb(
+      ("host=127.0.0.1 port=" + std::to_string(pg_->port()) + " dbname=" + db_ + " user=ferry")
+          .c_str());
   ASSERT_EQ(PQstatus(c), CONNECTION_OK);
   PQclear(PQexec(c, "BEGIN"));
   PQclear(PQexec(c, "SELECT token FROM leader_lease WHERE id = 1 FOR SHARE"));

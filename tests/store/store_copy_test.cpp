@@ -1,7 +1,6 @@
 // `ferry store copy`: a SQLite store moves to PostgreSQL whole, verified; the destination
 // goes on where the source stopped (event seqs, the audit chain).
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -263,8 +262,7 @@ TEST_F(StoreCopy, TheCommandChecksEveryHmacWithTheAuditKeyFile) {
   const std::string out = (dir_ / "out.txt").string();
   auto copy = [&](const std::string& db, const std::string& key_file, std::string* text) {
     const std::string cmd = std::string(bin) + " --json store copy " + src_url_ + " " +
-                            pg_->url(db) + " --audit-key-file " + key_file + " > " + out +
-                            " 2>&1";
+                            pg_->url(db) + " --audit-key-file " + key_file + " > " + out + " 2>&1";
     const int rc = std::system(cmd.c_str());
     std::ifstream f(out);
     text->assign((std::istreambuf_iterator<char>(f)), {});
