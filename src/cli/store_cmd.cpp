@@ -1,7 +1,9 @@
 // `ferry store check` and `ferry store copy`: offline work on the control plane's store.
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -24,12 +26,25 @@ std::string store_url_from(const StoreArgs& a) {
   return cfg->server.store;
 }
 
-// The copied chain checked with the server's audit key: every entry's HMAC, not only
-// the links (the copy's own verification compares the entries and their links).
-void verify_keyed(const std::string& url, const std::string& key_file) {
+// The server's audit key for `store copy --audit-key-file`, read before anything is
+// copied: a missing or malformed key file is an error (exit 2) with nothing copied.
+std::string read_copy_audit_key(const std::string& key_file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(key_file, ec))
+    fail("--audit-key-file " + key_file + " does not exist (the server's audit key, e.g. " +
+         "DATA_DIR/audit.key); nothing was copied");
   std::ifstream kf(key_file, std::ios::binary);
   std::string key((std::istreambuf_iterator<char>(kf)), {});
-  if (key.size() != 32) fail(key_file + " must hold exactly 32 bytes (the server's audit key)");
+  if (!kf.good() && !kf.eof()) fail("--audit-key-file " + key_file + " cannot be read");
+  if (key.size() != 32)
+    fail("--audit-key-file " + key_file + " must hold exactly 32 bytes (the server's audit " +
+         "key), it holds " + std::to_string(key.size()) + "; nothing was copied");
+  return key;
+}
+
+// The copied chain checked with the server's audit key: every entry's HMAC, not only
+// the links (the copy's own verification compares the entries and their links).
+AuditVerify verify_keyed(const std::string& url, const std::string& key) {
   auto store = open_store(url);
   if (!store.ok()) fail(store.status().message());
   KeyedAuditVerifier v(key);
@@ -43,13 +58,7 @@ void verify_keyed(const std::string& url, const std::string& key_file) {
     if (!v.result().ok) break;
     after = page->back().seq;
   }
-  const AuditVerify& r = v.finish();
-  if (!r.ok) {
-    std::cout << "audit chain BROKEN at the destination, entry " << r.bad_seq << ": " << r.reason
-              << "\n";
-    throw CLI::RuntimeError(1);
-  }
-  std::cout << "audit chain verified with the audit key: " << r.checked << " entries\n";
+  return v.finish();
 }
 
 }  // namespace
@@ -80,7 +89,7 @@ void register_store_commands(CLI::App& app, GlobalOptions& g) {
       std::cout << "store " << shown << " is corrupted (" << problems->size()
                 << " problem(s) found):\n";
       for (const auto& p : *problems) std::cout << "  " << p << "\n";
-      std::cout << store_restore_steps() << "\n";
+      std::cout << store_restore_steps(url) << "\n";
     }
     if (!problems->empty()) throw CLI::RuntimeError(1);
   });
@@ -94,23 +103,34 @@ void register_store_commands(CLI::App& app, GlobalOptions& g) {
   copy->add_option("--audit-key-file", a->audit_key_file,
                    "the server's audit key: also verify every entry's HMAC at the destination");
   copy->callback([a, &g] {
+    const std::string key = a->audit_key_file.empty() ? "" : read_copy_audit_key(a->audit_key_file);
     auto r = copy_store(a->from, a->to);
     if (!r.ok()) fail(r.status().message(), r.status().code() == Code::kInternal ? 1 : 2);
+    std::optional<AuditVerify> keyed;
+    if (!key.empty()) keyed = verify_keyed(a->to, key);
     if (g.json) {
-      std::cout << Json{{"ok", true},
-                        {"rows", r->rows},
-                        {"audit_entries", r->audit_entries},
-                        {"audit_head",
-                         std::to_string(r->audit_head_seq) + ":" + r->audit_head_hash}}
-                       .dump(2)
-                << "\n";
+      Json out{{"ok", !keyed || keyed->ok},
+               {"rows", r->rows},
+               {"audit_entries", r->audit_entries},
+               {"audit_head", std::to_string(r->audit_head_seq) + ":" + r->audit_head_hash}};
+      if (keyed)
+        out["audit_key"] = Json{{"ok", keyed->ok},
+                                {"checked", keyed->checked},
+                                {"bad_seq", keyed->bad_seq},
+                                {"reason", keyed->reason}};
+      std::cout << out.dump(2) << "\n";
     } else {
       for (const auto& [table, n] : r->rows) std::cout << "  " << table << ": " << n << "\n";
       std::cout << "copied and verified: row counts match, audit chain of " << r->audit_entries
                 << " entries intact (head " << r->audit_head_seq << ":" << r->audit_head_hash
                 << ")\n";
+      if (keyed && keyed->ok)
+        std::cout << "audit chain verified with the audit key: " << keyed->checked << " entries\n";
+      else if (keyed)
+        std::cout << "audit chain BROKEN at the destination, entry " << keyed->bad_seq << ": "
+                  << keyed->reason << "\n";
     }
-    if (!a->audit_key_file.empty()) verify_keyed(a->to, a->audit_key_file);
+    if (keyed && !keyed->ok) throw CLI::RuntimeError(1);
   });
 }
 

@@ -43,7 +43,7 @@ void host_port(const Field& f, std::string& out) {
 void parse_server(const Field& f, ServerSpec& out) {
   if (!f.present()) return;
   if (!f.expect_map({"listen", "store", "data_dir", "secrets_key_file", "start_local_agent",
-                     "scan_ignore_file", "audit_key_file", "backups"}))
+                     "scan_ignore_file", "audit_key_file", "backups", "lease", "advertise"}))
     return;
   host_port(f.child("listen"), out.listen);
   Field store = f.child("store");
@@ -63,6 +63,22 @@ void parse_server(const Field& f, ServerSpec& out) {
   f.child("start_local_agent").get_bool(out.start_local_agent);
   f.child("scan_ignore_file").get(out.scan_ignore_file, 1024);
   f.child("audit_key_file").get(out.audit_key_file, 1024);
+  for (const char* ha : {"lease", "advertise"}) {
+    Field h = f.child(ha);
+    if (!h.present()) continue;
+    if (out.store.rfind("sqlite:", 0) == 0) {
+      h.error(
+          "applies to several servers on a PostgreSQL store; with SQLite one server owns the "
+          "data dir");
+      continue;
+    }
+    // Renewed every third of it: under 1 s a busy database fails renewals; over a minute
+    // a lost leader stops deployments for that long.
+    if (std::string_view(ha) == "lease")
+      h.get_duration_ms(out.lease_ms, 1000, 60'000);
+    else
+      host_port(h, out.advertise);
+  }
   if (Field b = f.child("backups");
       b.present() && b.expect_map({"every", "keep", "dir", "drill"})) {
     // At least every 5 minutes apart, at most a week: a backup copies the whole store.

@@ -254,6 +254,11 @@ struct ServerSpec {
   std::string audit_key_file;
   bool start_local_agent = true;
   BackupSpec backups;
+  // Several servers on one PostgreSQL store (docs/operations.md, "High availability"):
+  // the leader lease's length, and the address other servers forward writes to ("" =
+  // the address the API is bound to).
+  int lease_ms = 3000;
+  std::string advertise;
 };
 
 // ferry.yaml `agent:`: the local agent's settings (remote agents take the same as flags of

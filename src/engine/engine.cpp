@@ -238,7 +238,7 @@ Result<DeploymentRecord> Engine::create(const std::string& app, const std::strin
   // A damaged store cannot be trusted to record what a deployment does.
   if (Status h = ctx_.store->health(); !h.ok())
     return unavailable("new deployments are stopped: " + h.message() + "; " +
-                       store_restore_steps());
+                       ctx_.store->restore_steps());
   auto config = this->config();
   const AppSpec* spec = config->app(app);
   if (!spec)

@@ -107,6 +107,24 @@ void add_health_routes(HttpServer& http, ControlPlane& cp) {
     if (auto denied = require(req, Role::kViewer)) return *denied;
     return HttpResponse::text(cp.metrics().expose(), std::string(metrics::Registry::kContentType));
   });
+  // Which server leads (several servers on one PostgreSQL store).
+  http.route("GET", "/api/v1/leader", [&cp](HttpRequest& req) {
+    if (auto denied = require(req, Role::kViewer)) return *denied;
+    const LeaderElector* l = cp.leader();
+    if (!l)
+      return HttpResponse::json(
+          Json{{"ha", false}, {"leader", true}, {"holder", ""}, {"lease", nullptr}});
+    const LeaderLease seen = l->last_seen();
+    return HttpResponse::json(Json{{"ha", true},
+                                   {"leader", l->is_leader()},
+                                   {"holder", l->holder()},
+                                   {"token", l->token()},
+                                   {"lease",
+                                    {{"holder", seen.holder},
+                                     {"address", seen.address},
+                                     {"token", seen.token},
+                                     {"remaining_ms", seen.remaining_ms}}}});
+  });
   http.route("GET", "/health/live", [](HttpRequest&) {
     return HttpResponse::json({{"ok", true}});
   });
@@ -122,10 +140,19 @@ void add_health_routes(HttpServer& http, ControlPlane& cp) {
     Status h = cp.store().health();
     auto v = cp.store().schema_version();
     if (!h.ok())
-      checks["store"] = h.message() + "; new deployments are stopped; " + store_restore_steps();
+      checks["store"] =
+          h.message() + "; new deployments are stopped; " + cp.store().restore_steps();
     else
       checks["store"] = v.ok() ? "ok" : v.status().message();
     ok &= h.ok() && v.ok();
+    // A standby is ready: it serves reads and forwards writes to the leader.
+    if (const LeaderElector* l = cp.leader()) {
+      const LeaderLease seen = l->last_seen();
+      checks["leader"] =
+          l->is_leader()        ? "this server leads (token " + std::to_string(l->token()) + ")"
+          : seen.holder.empty() ? std::string("standby; no leader seen yet")
+                                : "standby; the leader is " + seen.holder + " at " + seen.address;
+    }
     auto config = cp.config();
     for (const auto& env : config->environments)
       for (AgentClient* a : cp.agents_for(env.name)) {
@@ -156,6 +183,14 @@ void ControlPlane::add_routes() {
     for (const auto& e : p->envs) envs += (envs.empty() ? "" : ",") + e;
     req.attrs["envs"] = envs;
     return std::nullopt;
+  });
+  // A standby serves reads from the shared store and forwards everything else to the
+  // leader (docs/api.md, "Several servers"): the engine runs only there.
+  http.use([this](HttpRequest& req) -> std::optional<HttpResponse> {
+    if (!req.path.starts_with("/api/") || req.method == "GET" || req.method == "HEAD")
+      return std::nullopt;
+    if (is_leader()) return std::nullopt;
+    return forward_to_leader(req);
   });
   // Denials are audited: who tried what, from where.
   http.observe([this](const HttpRequest& req, const HttpResponse& res, double ms) {

@@ -72,7 +72,20 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
   cp->store_ = std::move(*store);
   if (Status h = cp->store_->health(); !h.ok())
     cp->log_->error("store is corrupted; new deployments are stopped",
-                    {{"error", h.message()}, {"restore", store_restore_steps()}});
+                    {{"error", h.message()}, {"restore", cp->store_->restore_steps()}});
+  cp->ha_ = cp->store_->leader_lease().ok();  // a store with a leader lease: PostgreSQL
+  if (cp->ha_) {
+    // The elector renews over a connection of its own (server/leader.h).
+    auto lease_store = open_store(config->server.store);
+    if (!lease_store.ok()) return lease_store.status().with_context("server.store (leader lease)");
+    LeaderOptions lo;
+    lo.lease_ms = config->server.lease_ms;
+    ControlPlane* me = cp.get();
+    lo.on_elected = [me](int64_t token) { me->start_leader_work(token); };
+    lo.on_lost = [me](const std::string& why) { me->stop_leader_work(why); };
+    cp->leader_ =
+        std::make_unique<LeaderElector>(*cp->store_, std::move(*lease_store), lo, cp->log_.get());
+  }
   cp->auth_ = std::make_unique<Authenticator>(cp->store_.get());
   // Secrets at rest: the key file named in ferry.yaml, else one made in data_dir.
   std::string key_file = config->server.secrets_key_file;
@@ -223,7 +236,6 @@ Status ControlPlane::start() {
   http_ = std::make_unique<HttpServer>(ho);
   add_routes();
   FERRY_RETURN_IF_ERROR(http_->start());
-  engine_->start();
   if (local_agent_)
     watchdog_ = std::thread([this] {
       std::unique_lock lk(watch_mu_);
@@ -252,16 +264,83 @@ Status ControlPlane::start() {
     } while (!watch_cv_.wait_for(lk, std::chrono::milliseconds(opts_.audit_head_log_ms),
                                  [this] { return stopping_; }));
   });
-  if (config->server.backups.every_ms > 0) {
+  if (config->server.backups.every_ms > 0)
     backups_ = std::make_unique<ops::BackupScheduler>(
         config->server, config->path, "", [this](const ops::BackupOutcome& o) { on_backup(o); });
-    backups_->start();
-  }
   for (auto& l : locks_) (void)l.describe_owner(http_->address());  // only improves a message
   audit("server", "server.start", "", "", "", "",
         Json{{"listen", http_->address()}, {"config", config->path}});
   log_->info("ferry server listening", {{"address", http_->address()}});
+  if (!ha_) {
+    start_leader_work(0);  // SQLite: the data-dir lock made this server the only one
+    return Status::Ok();
+  }
+  // PostgreSQL: several servers may share the store; the elected one does the work.
+  if (local_agent_)
+    log_->warn(
+        "a local agent with a shared PostgreSQL store: after a leader change the new leader "
+        "drives its own local agent; list the agents in ferry.yaml and set "
+        "server.start_local_agent: false when several servers share the store");
+  leader_->set_address(config->server.advertise.empty() ? http_->address()
+                                                        : config->server.advertise);
+  leader_->start();
   return Status::Ok();
+}
+
+void ControlPlane::start_leader_work(int64_t token) {
+  if (leader_) {
+    const LeaderLease seen = leader_->last_seen();
+    audit("server", "leader.elected", "", "", "", "",
+          Json{{"holder", leader_->holder()}, {"token", token}, {"address", seen.address}});
+  }
+  // Resumes every deployment the store has open (a leader that died mid-step left them).
+  engine_->start();
+  if (backups_) backups_->start();
+}
+
+void ControlPlane::stop_leader_work(const std::string& why) {
+  log_->warn("stopping the engine: this server is now a standby", {{"why", why}});
+  if (backups_) backups_->stop();
+  // Runner threads end; deployments stay open in the store for the next leader.
+  engine_->stop();
+}
+
+HttpResponse ControlPlane::forward_to_leader(const HttpRequest& req) {
+  const LeaderLease lease = leader_ ? leader_->last_seen() : LeaderLease{};
+  const std::string retry =
+      "; retry in a few seconds (`ferry` servers elect a leader within the lease, " +
+      std::to_string(config_->server.lease_ms) + " ms)";
+  if (lease.holder.empty() || lease.address.empty() || lease.remaining_ms <= 0 ||
+      lease.holder == (leader_ ? leader_->holder() : ""))
+    return HttpResponse::error(
+        unavailable("this server is a standby and no leader is elected right now" + retry));
+  // One hop only: two servers with stale views of the lease never pass a request around.
+  if (!req.header("x-ferry-forwarded-by").empty())
+    return HttpResponse::error(
+        unavailable("this server is a standby and the request was "
+                    "already forwarded once (the leader changed)" +
+                    retry));
+  auto ep = parse_endpoint(lease.address);
+  if (!ep.ok())
+    return HttpResponse::error(unavailable("the leader's address '" + lease.address.substr(0, 64) +
+                                           "' is not HOST:PORT (server.advertise of the leader)"));
+  HttpClient c(*ep, {.timeout_ms = 60'000});
+  if (auto a = req.header("authorization"); !a.empty()) c.set_header("Authorization", a);
+  if (!req.request_id.empty()) c.set_header("X-Request-Id", req.request_id);
+  c.set_header("X-Ferry-Forwarded-By", leader_->holder());
+  auto content_type = req.header("content-type");
+  auto r = c.request(req.method, req.target, req.body,
+                     content_type.empty() ? "application/json" : content_type);
+  if (!r.ok())
+    return HttpResponse::error(unavailable("this server is a standby and the leader at " +
+                                           lease.address + " did not answer (" +
+                                           r.status().message() + ")" + retry));
+  HttpResponse out;
+  out.status = r->status;
+  out.body = r->body;
+  out.content_type = r->content_type;
+  out.headers.push_back({"X-Ferry-Leader", lease.address});
+  return out;
 }
 
 void ControlPlane::stop() {
@@ -275,6 +354,8 @@ void ControlPlane::stop() {
   if (backups_) backups_->stop();
   hub_.close_all();
   if (http_) http_->stop();
+  // Steps down and resigns the lease (a standby takes over at once), then the engine.
+  if (leader_) leader_->stop();
   if (engine_) engine_->stop();
   if (notifier_) notifier_->stop();
 }

@@ -27,6 +27,7 @@
 #include "server/auth.h"
 #include "server/data_dir_lock.h"
 #include "server/event_hub.h"
+#include "server/leader.h"
 #include "server/local_agent.h"
 #include "server/server_metrics.h"
 #include "store/store.h"
@@ -99,6 +100,13 @@ class ControlPlane {
   const SecretBox& secret_box() const { return *secret_box_; }
   Masker& masker() { return *masker_; }
   ServerMetrics& metrics() { return *metrics_; }
+  // Several servers on one PostgreSQL store: the elector (null with SQLite, where this
+  // server always leads). Only the leader runs the engine, the reconciler and the jobs.
+  const LeaderElector* leader() const { return leader_.get(); }
+  bool is_leader() const { return !ha_ || leader_->is_leader(); }
+  // A standby's answer to a write: the request sent on to the leader and its answer, or
+  // 503 when no leader is known (docs/api.md, "Several servers").
+  HttpResponse forward_to_leader(const HttpRequest& req);
   // Scheduled backups; null when server.backups is not set.
   const ops::BackupScheduler* backups() const { return backups_.get(); }
   // Decrypted secrets of an app in an environment (for injection into instances).
@@ -110,6 +118,9 @@ class ControlPlane {
   void handle_event(const DeploymentEvent& e, const DeploymentRecord& d);
   void on_backup(const ops::BackupOutcome& o);
   void add_routes();
+  // What only the leader runs: started when elected, stopped when it steps down.
+  void start_leader_work(int64_t token);
+  void stop_leader_work(const std::string& why);
 
   ServerOptions opts_;
   std::vector<DataDirLock> locks_;  // held for the object's lifetime (data_dir_lock.h)
@@ -135,6 +146,8 @@ class ControlPlane {
   std::thread watchdog_;
   std::thread head_logger_;                        // logs the audit head every audit_head_log_ms
   std::unique_ptr<ops::BackupScheduler> backups_;  // server.backups (none when not set)
+  bool ha_ = false;                                // the store has a leader lease
+  std::unique_ptr<LeaderElector> leader_;          // PostgreSQL stores only
   std::mutex watch_mu_;
   std::condition_variable watch_cv_;
   bool stopping_ = false;

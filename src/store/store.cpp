@@ -20,6 +20,7 @@ struct StoreScheme {
   Result<std::unique_ptr<Store>> (*open)(const std::string& url, std::string_view rest);
   Result<std::vector<std::string>> (*check)(const std::string& url, std::string_view rest);
   Status (*validate)(const std::string& url, std::string_view rest);
+  std::string (*restore_steps)();
 };
 
 Status validate_sqlite(const std::string& url, std::string_view rest) {
@@ -95,12 +96,14 @@ Result<std::vector<std::string>> check_postgres(const std::string& url, std::str
 
 // Longer prefixes first: "sqlite://" before "sqlite:".
 constexpr std::array<StoreScheme, 4> kSchemes = {{
-    {"sqlite://", "sqlite:.ferry/ferry.db", open_sqlite, check_sqlite, validate_sqlite},
-    {"sqlite:", "sqlite:.ferry/ferry.db", open_sqlite, check_sqlite, validate_sqlite},
+    {"sqlite://", "sqlite:.ferry/ferry.db", open_sqlite, check_sqlite, validate_sqlite,
+     SqliteStore::sqlite_restore_steps},
+    {"sqlite:", "sqlite:.ferry/ferry.db", open_sqlite, check_sqlite, validate_sqlite,
+     SqliteStore::sqlite_restore_steps},
     {"postgres://", "postgres://ferry@db.internal/ferry", open_postgres, check_postgres,
-     validate_postgres},
+     validate_postgres, PgStore::pg_restore_steps},
     {"postgresql://", "postgresql://ferry@db.internal/ferry", open_postgres, check_postgres,
-     validate_postgres},
+     validate_postgres, PgStore::pg_restore_steps},
 }};
 
 Result<const StoreScheme*> find_scheme(const std::string& url) {
@@ -138,6 +141,12 @@ Result<std::vector<std::string>> check_store(const std::string& url) {
   auto s = find_scheme(url);
   if (!s.ok()) return s.status();
   return (*s)->check(url, std::string_view(url).substr((*s)->prefix.size()));
+}
+
+std::string store_restore_steps(const std::string& url) {
+  auto s = find_scheme(url);
+  if (!s.ok()) return "restore the store from its newest backup (docs/runbook.md)";
+  return (*s)->restore_steps();
 }
 
 }  // namespace ferry

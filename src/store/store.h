@@ -17,6 +17,15 @@
 
 namespace ferry {
 
+// The leader lease of several servers sharing one database (server/leader.h). `token` is
+// the fencing token: it grows by one every time the lease changes hands, never otherwise.
+struct LeaderLease {
+  std::string holder;   // the holding server's id ("" before the first election)
+  std::string address;  // where the holder serves the API (writes are forwarded there)
+  int64_t token = 0;
+  int64_t remaining_ms = 0;  // until it lapses, by the database's clock; <= 0 lapsed
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -31,6 +40,42 @@ class Store {
   virtual Status health() = 0;
   // A full integrity check now (unbounded time): the problems found, empty when sound.
   virtual Result<std::vector<std::string>> check() = 0;
+  // What an operator does about a damaged store of this kind (the restore steps).
+  virtual std::string restore_steps() const = 0;
+
+  // Leadership, for several servers on one database (PostgreSQL; server/leader.h). The
+  // lease's expiry is kept by the database's clock, so servers' clocks need not agree.
+  //
+  // try_lead takes the lease for `holder` when it has lapsed or `holder` holds it, and
+  // makes it run `ttl_ms` from now. The token stays when `holder` held it with `token` (a
+  // renewal); otherwise it grows by one (a new term). The lease after the attempt is
+  // returned: holder == `holder` means this server leads with the returned token; another
+  // holder means it does not (a renewal that finds another holder has lost the lease).
+  // kFailedPrecondition on a store without leases (SQLite: one server per data dir,
+  // server/data_dir_lock.h).
+  virtual Result<LeaderLease> try_lead(const std::string& holder, const std::string& address,
+                                       int64_t ttl_ms, int64_t token) {
+    (void)holder, (void)address, (void)ttl_ms, (void)token;
+    return failed_precondition("leader election needs a PostgreSQL store");
+  }
+  // The lease as stored now.
+  virtual Result<LeaderLease> leader_lease() {
+    return failed_precondition("leader election needs a PostgreSQL store");
+  }
+  // Ends `holder`'s lease at once (a clean stop) so a standby need not wait for it to
+  // lapse. No-op when `holder` does not hold it with `token`.
+  virtual Status resign(const std::string& holder, int64_t token) {
+    (void)holder, (void)token;
+    return Status::Ok();
+  }
+  // Fencing: with token > 0, every write of this store object first checks, inside its
+  // transaction and with the lease row locked against a takeover, that the lease's token
+  // is still `token`; when it is not, nothing is written, the write fails with
+  // kUnavailable ("no longer the leader") and `on_fenced` runs (once per refusal, on the
+  // writing thread). token 0 turns the check off (a standby's own writes). Thread-safe.
+  virtual void set_fencing_token(int64_t token, std::function<void()> on_fenced) {
+    (void)token, (void)on_fenced;
+  }
 
   // Releases. create_release fails with kAlreadyExists for a known app+version.
   virtual Status create_release(const ReleaseRecord& r) = 0;
@@ -125,7 +170,8 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url);
 // when there is no such file.
 Result<std::vector<std::string>> check_store(const std::string& url);
 
-// What an operator does about a corrupted store (the restore steps), for messages.
-std::string store_restore_steps();
+// What an operator does about a damaged store named by `url` (the restore steps of its
+// backend: a file backup for SQLite, the database's own backups for PostgreSQL).
+std::string store_restore_steps(const std::string& url);
 
 }  // namespace ferry

@@ -32,6 +32,7 @@ class OutageStore final : public Store {
   Result<std::vector<std::string>> check() override {
     FERRY_OUTAGE_FORWARD(check());
   }
+  std::string restore_steps() const override { return real_->restore_steps(); }
   Status create_release(const ReleaseRecord& r) override {
     FERRY_OUTAGE_FORWARD(create_release(r));
   }

@@ -87,12 +87,30 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
 TEST_P(StoreContract, MigrationsApplyOnceAndReopenKeepsVersion) {
   auto v = store_->schema_version();
   ASSERT_TRUE(v.ok()) << v.status().to_string();
-  EXPECT_EQ(*v, 4);  // 4: per-agent desired state
+  EXPECT_EQ(*v, 5);  // 5: leader lease
   store_.reset();
   auto again = open_store(url_);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*(*again)->schema_version(), *v);
   EXPECT_TRUE((*again)->health().ok());
+}
+
+TEST_P(StoreContract, RestoreStepsFitTheBackend) {
+  // What an operator is told to do about a damaged store names this backend's tools:
+  // a SQLite file and its -wal/-shm, or PostgreSQL's own backups.
+  const std::string steps = store_->restore_steps();
+  EXPECT_EQ(store_restore_steps(url_), steps);
+  if (GetParam() == "sqlite") {
+    EXPECT_NE(steps.find("-wal"), std::string::npos) << steps;
+    EXPECT_EQ(steps.find("PostgreSQL"), std::string::npos) << steps;
+  } else {
+    EXPECT_NE(steps.find("pg_restore"), std::string::npos) << steps;
+    EXPECT_NE(steps.find("reconnects by itself"), std::string::npos) << steps;
+    EXPECT_EQ(steps.find("-wal"), std::string::npos) << steps;
+    EXPECT_EQ(steps.find("ferry backup restore"), std::string::npos) << steps;
+    // The URL's password never shows: the steps do not quote the URL at all.
+    EXPECT_EQ(steps.find(url_), std::string::npos);
+  }
 }
 
 TEST_P(StoreContract, ReleasesRoundTripAndAreImmutable) {

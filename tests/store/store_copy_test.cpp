@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/crypto.h"
+#include "governance/audit_chain.h"
 #include "store/copy.h"
 #include "store/pg_cluster.h"
 #include "store/store.h"
@@ -204,6 +205,103 @@ TEST_F(StoreCopy, TheCommandCopiesVerifiesAndRefusesToMerge) {
   std::ifstream f2(out);
   std::string again((std::istreambuf_iterator<char>(f2)), {});
   EXPECT_NE(again.find("empty"), std::string::npos) << again;
+}
+
+// `ferry store check` on a damaged PostgreSQL store tells the PostgreSQL way to restore
+// it, not how to swap a SQLite file and its -wal.
+TEST_F(StoreCopy, StoreCheckOnADamagedPostgresStoreGivesPostgresRestoreSteps) {
+  const char* bin = std::getenv("FERRY_BIN");
+  if (!bin || !std::filesystem::exists(bin)) GTEST_SKIP() << "FERRY_BIN is not built";
+  ASSERT_TRUE(open_store(pg_->url(db_)).ok());
+  ASSERT_TRUE(pg_->sql("ALTER TABLE deployment_events DROP CONSTRAINT "
+                       "deployment_events_deployment_id_fkey",
+                       db_)
+                  .ok());
+  ASSERT_TRUE(pg_->sql("INSERT INTO deployment_events (deployment_id, time_ms, type) VALUES "
+                       "('gone', 1, 'created')",
+                       db_)
+                  .ok());
+  std::filesystem::create_directories(dir_);
+  const std::string out = (dir_ / "check.txt").string();
+  const int rc = std::system(
+      (std::string(bin) + " store check --store " + pg_->url(db_) + " > " + out + " 2>&1").c_str());
+  std::ifstream f(out);
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 1) << text;
+  EXPECT_NE(text.find("belong to no deployment"), std::string::npos) << text;
+  EXPECT_NE(text.find("pg_restore"), std::string::npos) << text;
+  EXPECT_EQ(text.find("-wal"), std::string::npos) << text;
+  EXPECT_EQ(text.find("ferry backup restore"), std::string::npos) << text;
+}
+
+// `--audit-key-file`: every copied entry's HMAC is checked with the server's key. The
+// right key passes; another key is a verification failure (exit 1); a missing or
+// malformed key file is an error before anything is copied (exit 2, destination empty).
+TEST_F(StoreCopy, TheCommandChecksEveryHmacWithTheAuditKeyFile) {
+  const char* bin = std::getenv("FERRY_BIN");
+  if (!bin || !std::filesystem::exists(bin)) GTEST_SKIP() << "FERRY_BIN is not built";
+  std::filesystem::create_directories(dir_);
+  const std::string key(32, '\x5a');
+  {
+    auto s = open_store(src_url_);
+    ASSERT_TRUE(s.ok());
+    for (const char* action : {"release.create", "deploy", "approve", "token.create"})
+      ASSERT_TRUE((*s)->append_audit({.time_ms = 10, .actor = "alice", .action = action},
+                                     [&key](AuditRecord& a) { seal_audit_record_keyed(a, key); })
+                      .ok());
+  }
+  auto write_file = [&](const std::string& name, const std::string& bytes) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary) << bytes;
+    return path;
+  };
+  const std::string right = write_file("audit.key", key);
+  const std::string wrong = write_file("other.key", std::string(32, '\x11'));
+  const std::string short_key = write_file("short.key", "0123456789");
+  const std::string out = (dir_ / "out.txt").string();
+  auto copy = [&](const std::string& db, const std::string& key_file, std::string* text) {
+    const std::string cmd = std::string(bin) + " --json store copy " + src_url_ + " " +
+                            pg_->url(db) + " --audit-key-file " + key_file + " > " + out + " 2>&1";
+    const int rc = std::system(cmd.c_str());
+    std::ifstream f(out);
+    text->assign((std::istreambuf_iterator<char>(f)), {});
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  auto audit_rows = [&](const std::string& db) {
+    auto st = open_store(pg_->url(db));
+    if (!st.ok()) return int64_t{-1};
+    auto h = (*st)->audit_head();
+    return h.ok() ? h->seq : int64_t{-1};
+  };
+
+  // Malformed and missing key files: refused first, nothing copied.
+  std::string text;
+  EXPECT_EQ(copy(db_, short_key, &text), 2) << text;
+  EXPECT_NE(text.find("32 bytes"), std::string::npos) << text;
+  EXPECT_NE(text.find("nothing was copied"), std::string::npos) << text;
+  EXPECT_EQ(copy(db_, (dir_ / "missing.key").string(), &text), 2) << text;
+  EXPECT_NE(text.find("does not exist"), std::string::npos) << text;
+  EXPECT_EQ(audit_rows(db_), 0);
+
+  // The right key: copied, and every HMAC verified.
+  ASSERT_EQ(copy(db_, right, &text), 0) << text;
+  auto j = Json::parse(text, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << text;
+  EXPECT_TRUE(j.value("ok", false)) << text;
+  EXPECT_TRUE(j["audit_key"].value("ok", false)) << text;
+  EXPECT_EQ(j["audit_key"].value("checked", 0), 4) << text;
+
+  // Another key: the links still hold, but no HMAC matches: exit 1, entry 1 named.
+  const std::string db2 = db_ + "_w";
+  ASSERT_TRUE(pg_->create_database(db2).ok());
+  EXPECT_EQ(copy(db2, wrong, &text), 1) << text;
+  auto w = Json::parse(text, nullptr, false);
+  ASSERT_FALSE(w.is_discarded()) << text;
+  EXPECT_FALSE(w.value("ok", true));
+  EXPECT_FALSE(w["audit_key"].value("ok", true));
+  EXPECT_EQ(w["audit_key"].value("bad_seq", 0), 1) << text;
+  (void)pg_->drop_database(db2);
 }
 
 }  // namespace

@@ -82,6 +82,16 @@ CREATE TABLE agent_desired (
   spec TEXT NOT NULL DEFAULT '{}', deployment_id TEXT NOT NULL DEFAULT '',
   updated_at_ms BIGINT NOT NULL, PRIMARY KEY (agent, app, env));
 )sql"},
+      {5, "leader lease",
+       R"sql(
+-- One row: which server leads (server/leader.h). token is the fencing token: it grows by
+-- one whenever the lease changes hands; every write of the leader checks it.
+CREATE TABLE leader_lease (
+  id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL DEFAULT '',
+  address TEXT NOT NULL DEFAULT '', token BIGINT NOT NULL DEFAULT 0,
+  expires_at TIMESTAMPTZ NOT NULL DEFAULT to_timestamp(0));
+INSERT INTO leader_lease (id) VALUES (1);
+)sql"},
   };
   return kMigrations;
 }

@@ -19,6 +19,11 @@ namespace {
 constexpr int kConnectTimeoutS = 3;
 constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(5000);
+// A server stopped in the middle of a transaction (SIGSTOP, a long GC-like stall) would
+// hold its locks, the lease row's among them, until it runs again: PostgreSQL ends such a
+// session after 2 s, so a takeover waits at most that long for it. Every transaction of
+// the store is a few statements with no waiting between them.
+constexpr const char* kSessionSetup = "SET idle_in_transaction_session_timeout = 2000";
 
 Json pg_json(const pg::Rows& r, int row, int col) {
   auto j = Json::parse(r.text(row, col), nullptr, false);
@@ -141,6 +146,110 @@ auto PgStore::run(F&& body) -> decltype(body(std::declval<pg::Connection&>())) {
   return out;
 }
 
+template <typename F>
+auto PgStore::write(F&& body) -> decltype(body(std::declval<pg::Connection&>())) {
+  return run([&](pg::Connection& c) -> decltype(body(c)) {
+    pg::Transaction tx(c);
+    FERRY_RETURN_IF_ERROR(tx.begin_status());
+    FERRY_RETURN_IF_ERROR(check_fence(c));
+    auto out = body(c);
+    if constexpr (std::is_same_v<decltype(out), Status>) {
+      if (!out.ok()) return out;
+    } else {
+      if (!out.ok()) return out.status();
+    }
+    FERRY_RETURN_IF_ERROR(tx.commit());
+    return out;
+  });
+}
+
+Status PgStore::check_fence(pg::Connection& c) {
+  const int64_t want = fence_.load();
+  if (want == 0) return Status::Ok();
+  auto r = c.query("SELECT token FROM leader_lease WHERE id = 1 FOR SHARE");
+  if (!r.ok()) return r.status();
+  const int64_t have = r->empty() ? 0 : r->integer(0, 0);
+  if (have == want) return Status::Ok();
+  {
+    MutexLock lock(fence_mu_);
+    if (on_fenced_) on_fenced_();
+  }
+  return unavailable("this server is no longer the leader (its fencing token " +
+                     std::to_string(want) + " was superseded by " + std::to_string(have) +
+                     "); nothing was written and it steps down to standby");
+}
+
+void PgStore::set_fencing_token(int64_t token, std::function<void()> on_fenced) {
+  MutexLock lock(fence_mu_);
+  fence_.store(token);
+  on_fenced_ = std::move(on_fenced);
+}
+
+std::string PgStore::pg_restore_steps() {
+  return "on PostgreSQL: when the database is down or unreachable, bring it back (ferry "
+         "reconnects by itself, nothing to restore); when it is damaged, stop every `ferry "
+         "server` that uses it, restore it from your PostgreSQL backups (pg_restore of a "
+         "pg_dump, or point-in-time recovery), run `ferry store check` against it and start "
+         "the servers again (docs/runbook.md, \"The store is corrupted\")";
+}
+
+namespace {
+
+Result<LeaderLease> pg_lease(const pg::Rows& r) {
+  if (r.empty()) return internal_error("the leader_lease row is missing from the store");
+  return LeaderLease{.holder = r.text(0, 0),
+                     .address = r.text(0, 1),
+                     .token = r.integer(0, 2),
+                     .remaining_ms = r.integer(0, 3)};
+}
+
+constexpr const char* kLeaseCols =
+    "holder, address, token, "
+    "(extract(epoch FROM (expires_at - clock_timestamp())) * 1000)::bigint";
+
+}  // namespace
+
+Result<LeaderLease> PgStore::try_lead(const std::string& holder, const std::string& address,
+                                      int64_t ttl_ms, int64_t token) {
+  if (holder.empty()) return invalid_argument("a leader needs a holder id");
+  if (ttl_ms <= 0) return invalid_argument("lease ttl_ms must be positive");
+  return run([&](pg::Connection& c) -> Result<LeaderLease> {
+    // One statement, so taking and renewing are atomic. The holder renewing with its
+    // token keeps it; any other win (a lapsed lease taken, or the holder coming back
+    // without its token after it stepped down) adds one, so every term has its own token.
+    auto r = c.query(
+        std::string("UPDATE leader_lease SET token = CASE WHEN holder = $1 AND token = "
+                    "$4::bigint THEN token ELSE token + 1 END, holder = $1, address = $2, "
+                    "expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond' "
+                    "WHERE id = 1 AND (holder = $1 OR expires_at <= clock_timestamp()) "
+                    "RETURNING ") +
+            kLeaseCols,
+        {p(holder), p(address), p(ttl_ms), p(token)});
+    if (!r.ok()) return r.status();
+    if (!r->empty()) return pg_lease(*r);
+    auto now = c.query(std::string("SELECT ") + kLeaseCols + " FROM leader_lease WHERE id = 1");
+    if (!now.ok()) return now.status();
+    return pg_lease(*now);
+  });
+}
+
+Result<LeaderLease> PgStore::leader_lease() {
+  return run([&](pg::Connection& c) -> Result<LeaderLease> {
+    auto r = c.query(std::string("SELECT ") + kLeaseCols + " FROM leader_lease WHERE id = 1");
+    if (!r.ok()) return r.status();
+    return pg_lease(*r);
+  });
+}
+
+Status PgStore::resign(const std::string& holder, int64_t token) {
+  return run([&](pg::Connection& c) {
+    return c.exec(
+        "UPDATE leader_lease SET expires_at = to_timestamp(0) WHERE id = 1 AND holder = $1 AND "
+        "token = $2",
+        {p(holder), p(token)});
+  });
+}
+
 pg::Connection* PgStore::connection(Status* why) {
   if (conn_ && conn_->healthy()) return conn_.get();
   conn_.reset();
@@ -160,6 +269,7 @@ pg::Connection* PgStore::connection(Status* why) {
   }
   backoff_ = std::chrono::milliseconds(0);
   conn_ = std::move(*c);
+  (void)conn_->exec(kSessionSetup);
   return conn_.get();
 }
 
@@ -179,6 +289,7 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url) {
   if (!c.ok()) return c.status();
   auto v = postgres::migrate(**c);
   if (!v.ok()) return v.status().with_context("migrating the PostgreSQL store");
+  FERRY_RETURN_IF_ERROR((*c)->exec(kSessionSetup));
   return std::unique_ptr<PgStore>(new PgStore(url, std::move(*c)));
 }
 
@@ -222,7 +333,7 @@ Result<std::vector<std::string>> PgStore::check() {
 }
 
 Status PgStore::create_release(const ReleaseRecord& r) {
-  return run([&](pg::Connection& c) {
+  return write([&](pg::Connection& c) {
     Status s = c.exec(
         std::string("INSERT INTO releases (") + kReleaseCols +
             ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
@@ -263,7 +374,7 @@ Result<std::vector<ReleaseRecord>> PgStore::list_releases(const std::string& app
 
 Status PgStore::update_release_scan(const std::string& app, const std::string& version,
                                     const std::string& scan_status, const Json& summary) {
-  return run([&](pg::Connection& c) -> Status {
+  return write([&](pg::Connection& c) -> Status {
     auto r = c.query(
         "UPDATE releases SET scan_status = $1, scan_summary = $2 WHERE app = $3 AND version = $4",
         {p(scan_status), p(dump_json(summary)), p(app), p(version)});
@@ -277,6 +388,7 @@ Status PgStore::create_deployment(const DeploymentRecord& d, const DeploymentEve
   return run([&](pg::Connection& c) -> Status {
     pg::Transaction tx(c);
     FERRY_RETURN_IF_ERROR(tx.begin_status());
+    FERRY_RETURN_IF_ERROR(check_fence(c));
     Status s =
         c.exec(std::string("INSERT INTO deployments (") + kDeploymentCols +
                    ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,1)",
@@ -306,6 +418,7 @@ Status PgStore::update_deployment(DeploymentRecord& d, const std::vector<Deploym
   return run([&](pg::Connection& c) -> Status {
     pg::Transaction tx(c);
     FERRY_RETURN_IF_ERROR(tx.begin_status());
+    FERRY_RETURN_IF_ERROR(check_fence(c));
     auto r = c.query(
         "UPDATE deployments SET state=$1, plan=$2, current_step=$3, step_state=$4, reason=$5, "
         "generation=$6, updated_at_ms=$7, finished_at_ms=$8, previous_release=$9, "
@@ -365,6 +478,7 @@ Result<int64_t> PgStore::append_event(const DeploymentEvent& e) {
   return run([&](pg::Connection& c) -> Result<int64_t> {
     pg::Transaction tx(c);
     FERRY_RETURN_IF_ERROR(tx.begin_status());
+    FERRY_RETURN_IF_ERROR(check_fence(c));
     int64_t seq = 0;
     Status s = pg_insert_event(c, e, &seq);
     if (!s.ok()) {
@@ -399,6 +513,7 @@ Status PgStore::set_env_release(const EnvReleaseRecord& r) {
   return run([&](pg::Connection& c) -> Status {
     pg::Transaction tx(c);
     FERRY_RETURN_IF_ERROR(tx.begin_status());
+    FERRY_RETURN_IF_ERROR(check_fence(c));
     FERRY_RETURN_IF_ERROR(
         c.exec("INSERT INTO env_releases (app, env, release, deployment_id, at_ms) VALUES "
                "($1,$2,$3,$4,$5) ON CONFLICT (app, env) DO UPDATE SET release = EXCLUDED.release, "
@@ -438,7 +553,7 @@ Result<bool> PgStore::release_succeeded_in(const std::string& app, const std::st
 
 Status PgStore::put_agent_desired(const AgentDesiredRecord& r) {
   // A late write never undoes a newer generation (store.h).
-  return run([&](pg::Connection& c) {
+  return write([&](pg::Connection& c) {
     return c.exec(
         "INSERT INTO agent_desired (agent, app, env, generation, spec, deployment_id, "
         "updated_at_ms) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (agent, app, env) DO UPDATE "
@@ -466,7 +581,7 @@ Result<std::vector<AgentDesiredRecord>> PgStore::list_agent_desired() {
 }
 
 Status PgStore::create_token(const TokenRecord& t) {
-  return run([&](pg::Connection& c) {
+  return write([&](pg::Connection& c) {
     return c.exec(
         std::string("INSERT INTO tokens (") + kTokenCols + ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
         {p(t.id), p(t.name), p(t.hash), p(t.role), p(dump_json(Json(t.envs))), p(t.created_by),
@@ -494,7 +609,7 @@ Result<std::vector<TokenRecord>> PgStore::list_tokens() {
 }
 
 Status PgStore::revoke_token(const std::string& id) {
-  return run([&](pg::Connection& c) -> Status {
+  return write([&](pg::Connection& c) -> Status {
     auto r = c.query("UPDATE tokens SET revoked = TRUE WHERE id = $1", {p(id)});
     if (!r.ok()) return r.status();
     if (r->affected() == 0) return not_found("token " + id + " does not exist");
@@ -507,6 +622,7 @@ Result<AuditRecord> PgStore::append_audit(AuditRecord a,
   return run([&](pg::Connection& c) -> Result<AuditRecord> {
     pg::Transaction tx(c);
     FERRY_RETURN_IF_ERROR(tx.begin_status());
+    FERRY_RETURN_IF_ERROR(check_fence(c));
     // Every server appends under this lock: the head read below is the head at commit.
     FERRY_RETURN_IF_ERROR(c.exec("SELECT pg_advisory_xact_lock($1)", {p(postgres::kAuditLock)}));
     auto last = c.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
@@ -551,7 +667,7 @@ Result<AuditRecord> PgStore::audit_head() {
 }
 
 Status PgStore::add_approval(const ApprovalRecord& a) {
-  return run([&](pg::Connection& c) {
+  return write([&](pg::Connection& c) {
     return c.exec(
         "INSERT INTO approvals (app, env, release, approver, comment, at_ms) VALUES "
         "($1,$2,$3,$4,$5,$6) ON CONFLICT (app, env, release, approver) DO UPDATE SET comment = "
@@ -578,7 +694,7 @@ Result<std::vector<ApprovalRecord>> PgStore::list_approvals(const std::string& a
 }
 
 Status PgStore::put_secret(const SecretRecord& s) {
-  return run([&](pg::Connection& c) {
+  return write([&](pg::Connection& c) {
     return c.exec(
         "INSERT INTO secrets (app, env, name, ciphertext, updated_at_ms, updated_by) VALUES "
         "($1,$2,$3,$4,$5,$6) ON CONFLICT (app, env, name) DO UPDATE SET ciphertext = "
@@ -590,7 +706,7 @@ Status PgStore::put_secret(const SecretRecord& s) {
 
 Status PgStore::delete_secret(const std::string& app, const std::string& env,
                               const std::string& name) {
-  return run([&](pg::Connection& c) -> Status {
+  return write([&](pg::Connection& c) -> Status {
     auto r = c.query("DELETE FROM secrets WHERE app = $1 AND env = $2 AND name = $3",
                      {p(app), p(env), p(name)});
     if (!r.ok()) return r.status();

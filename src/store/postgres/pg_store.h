@@ -10,7 +10,9 @@
 // their own schedule and the database is not hammered while it starts.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "common/thread_annotations.h"
@@ -31,6 +33,16 @@ class PgStore final : public Store {
   Result<int> schema_version() override;
   Status health() override;
   Result<std::vector<std::string>> check() override;
+  std::string restore_steps() const override { return pg_restore_steps(); }
+  // The restore steps of a PostgreSQL store (store.h).
+  static std::string pg_restore_steps();
+  Result<LeaderLease> try_lead(const std::string& holder, const std::string& address,
+                               int64_t ttl_ms, int64_t token) override;
+  Result<LeaderLease> leader_lease() override;
+  Status resign(const std::string& holder, int64_t token) override;
+  // `on_fenced` runs inside the refused write, with the store's mutex held: it must not
+  // call the store (the elector only sets a flag and wakes its thread).
+  void set_fencing_token(int64_t token, std::function<void()> on_fenced) override;
   Status create_release(const ReleaseRecord& r) override;
   Result<ReleaseRecord> get_release(const std::string& app, const std::string& version) override;
   Result<std::vector<ReleaseRecord>> list_releases(const std::string& app, int limit) override;
@@ -82,6 +94,13 @@ class PgStore final : public Store {
   // resets the connection. `body` returns a Status or a Result<T>.
   template <typename F>
   auto run(F&& body) -> decltype(body(std::declval<pg::Connection&>()));
+  // run() for a one-statement write: in a transaction, after the fencing check.
+  template <typename F>
+  auto write(F&& body) -> decltype(body(std::declval<pg::Connection&>()));
+  // Inside a write's transaction: ok when no fencing token is set or the lease still has
+  // it (the lease row stays share-locked until commit, so a takeover waits for this
+  // write and every later write sees the new token); else kUnavailable and on_fenced.
+  Status check_fence(pg::Connection& c);
 
   const std::string url_;
   Mutex mu_;
@@ -89,6 +108,9 @@ class PgStore final : public Store {
   Clock::time_point next_attempt_ FERRY_GUARDED_BY(mu_){};
   std::chrono::milliseconds backoff_ FERRY_GUARDED_BY(mu_){0};
   Status last_outage_ FERRY_GUARDED_BY(mu_);
+  std::atomic<int64_t> fence_{0};
+  Mutex fence_mu_;
+  std::function<void()> on_fenced_ FERRY_GUARDED_BY(fence_mu_);
 };
 
 }  // namespace ferry

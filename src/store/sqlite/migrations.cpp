@@ -76,6 +76,16 @@ CREATE TABLE agent_desired (
   spec TEXT NOT NULL DEFAULT '{}', deployment_id TEXT NOT NULL DEFAULT '',
   updated_at_ms INTEGER NOT NULL, PRIMARY KEY (agent, app, env));
 )sql"},
+      {5, "leader lease",
+       R"sql(
+-- The same table as PostgreSQL's, so both schemas agree at every version. Unused on
+-- SQLite: one server owns the data dir (server/data_dir_lock.h) and always leads.
+CREATE TABLE leader_lease (
+  id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL DEFAULT '',
+  address TEXT NOT NULL DEFAULT '', token INTEGER NOT NULL DEFAULT 0,
+  expires_at_ms INTEGER NOT NULL DEFAULT 0);
+INSERT INTO leader_lease (id) VALUES (1);
+)sql"},
   };
   return kMigrations;
 }

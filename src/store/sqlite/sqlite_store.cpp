@@ -122,7 +122,7 @@ constexpr int kMaxProblems = 20;
 
 }  // namespace
 
-std::string store_restore_steps() {
+std::string SqliteStore::sqlite_restore_steps() {
   return "restore it: stop `ferry server`, run `ferry store check` to see the damage, move the "
          "damaged file (and its -wal and -shm files) aside, copy the newest backup in its "
          "place, run `ferry store check` again and start the server (docs/runbook.md, "
@@ -147,7 +147,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   auto v = sqlite::migrate(**db);
   if (!v.ok()) {
     Status h = (*db)->health();
-    if (!h.ok()) return unavailable(h.message() + " in " + path + "; " + store_restore_steps());
+    if (!h.ok()) return unavailable(h.message() + " in " + path + "; " + sqlite_restore_steps());
     return v.status().with_context("migrating " + path);
   }
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*db), path));

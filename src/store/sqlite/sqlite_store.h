@@ -20,6 +20,9 @@ class SqliteStore final : public Store {
   Result<int> schema_version() override;
   Status health() override;
   Result<std::vector<std::string>> check() override;
+  std::string restore_steps() const override { return sqlite_restore_steps(); }
+  // The restore steps of a SQLite store file (store.h).
+  static std::string sqlite_restore_steps();
   Status create_release(const ReleaseRecord& r) override;
   Result<ReleaseRecord> get_release(const std::string& app, const std::string& version) override;
   Result<std::vector<ReleaseRecord>> list_releases(const std::string& app, int limit) override;
