@@ -56,6 +56,10 @@ class DeploymentRunner {
   StepResult step_stop_old(const PlanStep& step);
   StepResult step_hooks(const std::string& phase);
   StepResult step_finish();
+  // The routers' totals for the new and the previous release, summed over the agents that
+  // answer: kept in the store with the deployment's last event, since an agent drops a
+  // release's counters once it has had no instance and no weight for the analysis window.
+  Json traffic_totals();
   void roll_back(const std::string& reason, const Json& details, bool aborted);
 
   // Desired state for the agents (through the reconciler: stored per agent, pushed to all
@@ -111,9 +115,9 @@ class DeploymentRunner {
   AppSpec app_;
   std::vector<PlanStep> plan_;
   std::optional<ReleaseRecord> new_rel_, old_rel_;
-  int new_count_ = 0;                 // new instances currently desired
-  int old_count_ = 0;                 // stable instances currently desired
-  int weight_ = 0;                    // percent of traffic on the new release
+  int new_count_ = 0;  // new instances currently desired
+  int old_count_ = 0;  // stable instances currently desired
+  int weight_ = 0;     // percent of traffic on the new release
   const EnvironmentSpec* env_ = nullptr;
   // Router counters per agent when the weight last changed.
   std::map<std::string, ReleaseStats> base_new_, base_old_;
