@@ -115,9 +115,9 @@ class DeploymentRunner {
   AppSpec app_;
   std::vector<PlanStep> plan_;
   std::optional<ReleaseRecord> new_rel_, old_rel_;
-  int new_count_ = 0;  // new instances currently desired
-  int old_count_ = 0;  // stable instances currently desired
-  int weight_ = 0;     // percent of traffic on the new release
+  int new_count_ = 0;                 // new instances currently desired
+  int old_count_ = 0;                 // stable instances currently desired
+  int weight_ = 0;                    // percent of traffic on the new release
   const EnvironmentSpec* env_ = nullptr;
   // Router counters per agent when the weight last changed.
   std::map<std::string, ReleaseStats> base_new_, base_old_;
