@@ -8,8 +8,10 @@ of the demo app (one instance each, readiness every 200 ms), then
               every deployment to end: time to all succeeded, failures, and the agent's
               threads, RSS and CPU;
   - idle:     with the N instances running, the agent's CPU over --idle seconds;
-  - sequential (--sequential K): deploys app0 K times in a row; per deployment the wall
-              time until succeeded and the agent's and server's CPU, first vs last tenth.
+  - sequential (--sequential K): deploys app0 K times in a row with `ferry deploy --wait`
+              (the CLI a CI job runs); per deployment its wall time and the agent's and
+              server's CPU, first vs last tenth; the status answer's size after the 10th
+              and after the last deployment, and the agent's RSS then.
 Every process it starts it stops by pid. Usage:
   bench/scale/run.py [--apps 10,50,100,200] [--idle 30] [--sequential 1000] [--build build]"""
 import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
@@ -120,6 +122,21 @@ apps:
         self.api.call("POST", "/api/v1/releases", {"app": app, "version": v})
         return self.api.call("POST", "/api/v1/deployments", {"app": app, "env": "dev", "release": v})["id"]
 
+    def cli_deploy(self, app):
+        """`ferry deploy APP V --env dev --wait` for a new release: (seconds, exit code)."""
+        self.version += 1
+        v = f"v{self.version}"
+        self.api.call("POST", "/api/v1/releases", {"app": app, "version": v})
+        env = dict(os.environ, FERRY_SERVER=f"127.0.0.1:{self.sp}", FERRY_TOKEN=self.api.token)
+        t0 = time.time()
+        rc = subprocess.run([self.ferry, "deploy", app, v, "--env", "dev", "--wait",
+                             "--timeout", "120s"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, timeout=180).returncode
+        return time.time() - t0, rc
+
+    def status_bytes(self, app):
+        return len(json.dumps(self.api.call("GET", f"/api/v1/apps/{app}/envs/dev/status")))
+
     def stop(self):
         instances = children(self.agent)
         self.server.send_signal(signal.SIGTERM)
@@ -168,6 +185,8 @@ def at_once(build, n, idle_s):
             time.sleep(idle_s)
             c1, _, _ = proc_stat(f.agent)
             row["idle_agent_cpu_pct"] = round(100 * (c1 - c0) / idle_s, 2)
+        with open("/proc/loadavg") as la:
+            row["loadavg"] = la.read().split()[0]
         print(json.dumps(row), flush=True)
         return row
     finally:
@@ -176,17 +195,19 @@ def at_once(build, n, idle_s):
 
 def sequential(build, k):
     f = Ferry(build, 1)
-    rows = []
+    rows, sizes = [], {}
     try:
         for i in range(k):
             a0, s0 = proc_stat(f.agent)[0], proc_stat(f.server.pid)[0]
-            t0 = time.time()
-            d = f.api.wait_final(f.deploy("app0"))
-            rows.append({"wall_ms": (time.time() - t0) * 1000, "state": d["state"],
+            wall, rc = f.cli_deploy("app0")
+            rows.append({"wall_ms": wall * 1000, "ok": rc == 0,
                          "agent_cpu_ms": (proc_stat(f.agent)[0] - a0) * 1000,
                          "server_cpu_ms": (proc_stat(f.server.pid)[0] - s0) * 1000})
-        status = f.api.call("GET", "/api/v1/apps/app0/envs/dev/status")
-        size = len(json.dumps(status))
+            if i + 1 in (10, k):
+                sizes[i + 1] = f.status_bytes("app0")
+            if i + 1 == 10:
+                rss10 = proc_stat(f.agent)[2]
+        rss_end = proc_stat(f.agent)[2]
     finally:
         f.stop()
     tenth = max(1, k // 10)
@@ -195,8 +216,10 @@ def sequential(build, k):
         return round(sum(r[key] for r in part) / len(part), 1)
 
     first, last = rows[:tenth], rows[-tenth:]
-    out = {"deployments": k, "failed": sum(r["state"] != "succeeded" for r in rows),
-           "status_bytes_at_end": size}
+    out = {"deployments": k, "failed": sum(not r["ok"] for r in rows),
+           "status_bytes": {"10th": sizes.get(10), "last": sizes.get(k)},
+           "agent_rss_mib": {"10th": round(rss10, 1) if k >= 10 else None,
+                             "last": round(rss_end, 1)}}
     for key in ("wall_ms", "agent_cpu_ms", "server_cpu_ms"):
         out[key] = {"first_tenth": avg(first, key), "last_tenth": avg(last, key)}
     print(json.dumps(out), flush=True)
@@ -210,6 +233,9 @@ def main():
     ap.add_argument("--sequential", type=int, default=1000)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     args = ap.parse_args()
+    with open("/proc/loadavg") as f:
+        print(json.dumps({"loadavg_at_start": f.read().split()[:3], "cpus": os.cpu_count()}),
+              flush=True)
     for n in [int(x) for x in args.apps.split(",") if x]:
         at_once(args.build, n, args.idle if n >= 100 else 0)
     if args.sequential:

@@ -30,7 +30,8 @@ Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
   AppManagerOptions mo;
   mo.instance_host = opts_.instance_host;
   mo.instance_ports = opts_.instance_ports;
-  mo.router_threads = opts_.router_threads;
+  router_io_ = std::make_shared<RouterIoPool>(opts_.router_threads);
+  mo.router_io = router_io_;
   mo.router_key_file = opts_.data_dir + "/router.key";
   mo.busy_tick_ms = std::max(1, opts_.tick_ms);
   mo.release_stats_keep_ms = opts_.release_stats_keep_ms;

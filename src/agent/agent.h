@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "core/agent_api.h"
+#include "router/io_pool.h"
 
 namespace ferry {
 
@@ -37,9 +38,9 @@ struct AgentOptions {
   PortRange instance_ports;                 // ports assigned to instances (spec port 0)
   LogPolicy logs;                           // instance log rotation and removal
   int io_threads = 0;                       // 0: one per core, 2 to 8
-  int router_threads = 1;
-  int tick_ms = 25;                        // supervision period while instances change
-  int64_t release_stats_keep_ms = 60'000;  // see AppManagerOptions
+  int router_threads = 0;                   // shared by all routers; 0: one per core, 1 to 8
+  int tick_ms = 25;                         // supervision period while instances change
+  int64_t release_stats_keep_ms = 60'000;   // see AppManagerOptions
   // Seals env values in the state file (state_key_from_token); "" makes one and keeps it
   // in data_dir/state.key (0600).
   std::string state_key;
@@ -98,8 +99,9 @@ class Agent final : public AgentClient {
   metrics::Registry& metrics() { return metrics_; }
   // How many instances were re-adopted by start() (tests, logs).
   int adopted() const { return adopted_; }
-  // Threads the agent runs (io threads and the state writer; routers have their own).
-  int threads() const { return static_cast<int>(io_threads_.size()) + 1; }
+  // Threads the agent runs: io threads, router io threads and the state writer (whatever
+  // the number of apps and instances).
+  int threads() const { return static_cast<int>(io_threads_.size() + router_io_->size()) + 1; }
 
  private:
   void request_save();
@@ -118,7 +120,8 @@ class Agent final : public AgentClient {
   boost::asio::io_context io_;
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::vector<std::thread> io_threads_;
-  std::unique_ptr<AgentRuntime> runtime_;  // processes, and containers for run.image
+  std::shared_ptr<RouterIoPool> router_io_;  // every app's router runs on these threads
+  std::unique_ptr<AgentRuntime> runtime_;    // processes, and containers for run.image
   std::unique_ptr<AppManager> manager_;
   std::unique_ptr<StateFile> state_;
   int adopted_ = 0;

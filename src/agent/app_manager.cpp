@@ -30,6 +30,9 @@ bool safe_name(const std::string& n) {
 
 namespace {
 
+// Releases without instance or weight whose router counters are kept (within the window).
+constexpr size_t kReleasesLeftKept = 4;
+
 constexpr const char* kHandingOver =
     "the agent is handing over to its next process; try again in a moment";
 
@@ -115,6 +118,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     ro.host = d.listen_host;
     ro.port = d.listen_port;
     ro.threads = mgr.opts_.router_threads;
+    ro.io_pool = mgr.opts_.router_io;  // shared: threads grow with cores, not with apps
     ro.app = d.app;  // signed pin tokens and affinity cookies are valid for this app only
     ro.key_file = mgr.opts_.router_key_file;
     std::vector<ReleaseStats> carried;
@@ -147,13 +151,38 @@ struct AppManager::App : std::enable_shared_from_this<App> {
 
   // mu held.
   void update_router() {
+    prune_release_stats();
+    if (router) router->set_table(current_table());
+  }
+
+  // Notes which releases have instances or weight now, and drops the router counters of
+  // every other release once the analysis window (release_stats_keep_ms) has passed since
+  // it lost both: an app's counters stay bounded however many releases it ever had (the
+  // engine keeps each deployment's totals in the store). mu held.
+  void prune_release_stats() {
     const int64_t t = now();
+    std::set<std::string> live;
     for (const auto& [rel, w] : desired.weights)
-      if (w > 0) release_seen[rel] = t;
-    for (const auto& [key, slot] : instances) release_seen[slot.sup->spec().release] = t;
+      if (w > 0) live.insert(rel);
+    for (const auto& [key, slot] : instances) live.insert(slot.sup->spec().release);
+    for (const auto& rel : live) release_seen[rel] = t;
     std::erase_if(release_seen,
                   [&](const auto& kv) { return t - kv.second > mgr.opts_.release_stats_keep_ms; });
-    if (router) router->set_table(current_table());
+    // Deployments faster than the window would still pile up releases inside it: only the
+    // few that left last are kept (a deployment reads its previous release's counters while
+    // that one still runs, and its totals right after it stopped).
+    std::vector<std::pair<int64_t, std::string>> left;
+    for (const auto& [rel, seen] : release_seen)
+      if (!live.count(rel)) left.emplace_back(seen, rel);
+    if (left.size() > kReleasesLeftKept) {
+      std::sort(left.begin(), left.end());
+      for (size_t i = 0; i + kReleasesLeftKept < left.size(); ++i)
+        release_seen.erase(left[i].second);
+    }
+    if (!router) return;
+    std::set<std::string> keep;
+    for (const auto& [rel, seen] : release_seen) keep.insert(rel);
+    router->retain_stats(keep);
   }
 
   // The routing table of the desired state and the routable instances. mu held.
@@ -344,7 +373,10 @@ struct AppManager::App : std::enable_shared_from_this<App> {
       if (std::any_of(instances.begin(), instances.end(),
                       [](const auto& kv) { return kv.second.queued; }))
         next = std::min(next, mgr.opts_.busy_tick_ms);
-      if (changed) update_router();
+      if (changed)
+        update_router();
+      else
+        prune_release_stats();  // a window may have passed since the last change
       if (removing && instances.empty()) {
         if (router) router->stop();
         router.reset();
@@ -577,6 +609,13 @@ std::vector<std::string> AppManager::names() const {
   out.reserve(apps_.size());
   for (const auto& [name, app] : apps_) out.push_back(name);
   return out;
+}
+
+size_t AppManager::router_counters(const std::string& name) const {
+  auto app = find(name);
+  if (!app) return 0;
+  std::lock_guard lk(app->mu);
+  return app->router ? app->router->stats().size() : 0;
 }
 
 Json AppManager::snapshot() const {

@@ -34,10 +34,15 @@
 
 namespace ferry {
 
+class RouterIoPool;
+
 struct AppManagerOptions {
   std::string instance_host = "127.0.0.1";  // where instances listen (probes, router)
   std::string router_key_file;              // signs pin tokens and affinity cookies (router.h)
   PortRange instance_ports;  // ports for instance specs with port 0 (common/port_range.h)
+  // The io threads every app's router runs on (router/io_pool.h); null: each router
+  // makes `router_threads` of its own (tests).
+  std::shared_ptr<RouterIoPool> router_io;
   int router_threads = 1;
   // Router counters of a release with no instance and no weight are left out of the
   // status this long after it lost both (a finished deployment no longer reads them).
@@ -70,6 +75,9 @@ class AppManager {
   // Drains and stops every instance, then the router; the app leaves once all stopped.
   Status remove(const std::string& app);
   std::vector<std::string> names() const;
+  // How many releases the app's router keeps counters for (0 without a router): bounded by
+  // the releases with instances or weight and those within the analysis window.
+  size_t router_counters(const std::string& app) const;
 
   // The state file's "apps" (env values in clear: the caller seals them).
   Json snapshot() const;

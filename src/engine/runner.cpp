@@ -874,7 +874,8 @@ DeploymentRunner::StepResult DeploymentRunner::step_finish() {
   d_.reason.clear();
   d_.finished_at_ms = now;
   if (ctx_.audit) ctx_.audit("deployment.succeeded", d_, Json::object());
-  if (!keep_old_) return {};
+  Json details{{"traffic", traffic_totals()}};
+  if (!keep_old_) return {Outcome::kDone, "", std::move(details)};
   Engine::KeptPrevious k{.app = d_.app,
                          .env = d_.env,
                          .stable = d_.release,
@@ -885,7 +886,49 @@ DeploymentRunner::StepResult DeploymentRunner::step_finish() {
     MutexLock lock(control_->mu);
     control_->kept = k;
   }
-  return {Outcome::kDone, "", Json{{"kept_previous", k.previous}, {"kept_until_ms", k.until_ms}}};
+  details["kept_previous"] = k.previous;
+  details["kept_until_ms"] = k.until_ms;
+  return {Outcome::kDone, "", std::move(details)};
+}
+
+Json DeploymentRunner::traffic_totals() {
+  std::map<std::string, ReleaseStats> sum;
+  for (const auto& r : read_agents()) {
+    if (!r.status.ok()) continue;
+    for (const auto& s : r.status->releases) {
+      if (s.release != d_.release &&
+          (d_.previous_release.empty() || s.release != d_.previous_release))
+        continue;
+      ReleaseStats& t = sum[s.release];
+      t.release = s.release;
+      t.requests += s.requests;
+      t.status_1xx += s.status_1xx;
+      t.status_2xx += s.status_2xx;
+      t.status_3xx += s.status_3xx;
+      t.status_4xx += s.status_4xx;
+      t.status_5xx += s.status_5xx;
+      t.upstream_errors += s.upstream_errors;
+      t.latency_sum_ms += s.latency_sum_ms;
+      t.shielded += s.shielded;
+      t.pinned_requests += s.pinned_requests;
+      t.pinned_5xx += s.pinned_5xx;
+    }
+  }
+  Json out = Json::array();
+  for (const auto& [rel, t] : sum)
+    out.push_back(Json{{"release", rel},
+                       {"requests", t.requests},
+                       {"status_1xx", t.status_1xx},
+                       {"status_2xx", t.status_2xx},
+                       {"status_3xx", t.status_3xx},
+                       {"status_4xx", t.status_4xx},
+                       {"status_5xx", t.status_5xx},
+                       {"upstream_errors", t.upstream_errors},
+                       {"latency_sum_ms", t.latency_sum_ms},
+                       {"shielded", t.shielded},
+                       {"pinned_requests", t.pinned_requests},
+                       {"pinned_5xx", t.pinned_5xx}});
+  return out;
 }
 
 void DeploymentRunner::roll_back(const std::string& reason, const Json& details, bool aborted) {
@@ -937,6 +980,7 @@ void DeploymentRunner::finish_rollback(const std::string& reason, Json data, boo
   d_.reason = reason;
   d_.step_state = "done";
   d_.finished_at_ms = to_unix_ms(ctx_.clock->now());
+  data["traffic"] = traffic_totals();
   (void)commit(aborted ? EventType::kAborted : EventType::kRolledBack, d_.current_step,
                fmt::format("{}: {}", to_string(d_.state), reason), data);
 }

@@ -69,6 +69,10 @@ class DeploymentRunner {
   StepResult step_stop_old(const PlanStep& step);
   StepResult step_hooks(const std::string& phase);
   StepResult step_finish();
+  // The routers' totals for the new and the previous release, summed over the agents that
+  // answer: kept in the store with the deployment's last event, since an agent drops a
+  // release's counters once it has had no instance and no weight for the analysis window.
+  Json traffic_totals();
   void roll_back(const std::string& reason, const Json& details, bool aborted);
 
   // Desired state for the agents (through the reconciler: stored per agent, pushed to all

@@ -202,6 +202,10 @@ void Registry::seed(const std::vector<ReleaseStats>& stats) {
   }
 }
 
+size_t Registry::retain(const std::set<std::string>& keep) {
+  return std::erase_if(releases_, [&](const auto& kv) { return keep.count(kv.first) == 0; });
+}
+
 void Registry::clear_pools() {
   for (auto& [id, state] : backends_)
     for (auto& pool : state->pools) pool.conns.clear();

@@ -14,6 +14,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -130,6 +131,9 @@ class Registry {
   std::vector<ReleaseStats> stats() const;
   // Adds a previous process's counters (ReleaseCounters::seed), by release name.
   void seed(const std::vector<ReleaseStats>& stats);
+  // Forgets the counters of every release not in `keep`; returns how many were dropped.
+  // A release named again by a later table starts from zero.
+  size_t retain(const std::set<std::string>& keep);
   // Drops every pooled idle connection (after the io threads stopped).
   void clear_pools();
 

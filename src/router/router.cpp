@@ -10,7 +10,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,8 +18,10 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "common/crypto.h"
+#include "router/io_pool.h"
 #include "router/session.h"
 #include "router/worker.h"
 
@@ -32,21 +33,38 @@ using routing::tcp;
 
 struct Router::Impl {
   explicit Impl(RouterOptions o)
-      : opts(std::move(o)), registry(static_cast<size_t>(std::clamp(opts.threads, 1, 64))) {
+      : opts(std::move(o)),
+        registry(opts.io_pool ? opts.io_pool->size()
+                              : static_cast<size_t>(std::clamp(opts.threads, 1, 64))) {
     opts.threads = std::clamp(opts.threads, 1, 64);
-    for (int i = 0; i < opts.threads; ++i)
-      workers.push_back(std::make_unique<routing::Worker>(i, opts, tables));
     std::lock_guard<std::mutex> lock(tables.mu);
     tables.current = registry.build(RouteTable{}, 0, nullptr);
   }
 
   awaitable<void> accept_loop();
+  routing::Worker& home() { return *workers[home_index]; }
+  // Runs `fn` on worker `w`'s io thread and waits for it.
+  template <typename Fn>
+  void run_on(routing::Worker& w, Fn fn) {
+    std::promise<void> done;
+    asio::post(w.ioc, [&fn, &done] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  void spawn_accept_loop() {
+    accept_loops.fetch_add(1, std::memory_order_acq_rel);
+    asio::co_spawn(home().ioc.get_executor(), accept_loop(), asio::detached);
+  }
 
   RouterOptions opts;
-  // Workers are declared before everything that may own one of their sockets (acceptor,
-  // tables, pooled connections), so those are destroyed while the io_contexts still exist.
+  // The io threads: options.io_pool, or a pool of this router's own (made by start()).
+  std::shared_ptr<RouterIoPool> pool;
+  // One per pool thread. Declared before everything that may own one of their sockets
+  // (acceptor, tables, pooled connections), so those are destroyed first.
   std::vector<std::unique_ptr<routing::Worker>> workers;
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  size_t home_index = 0;  // the worker whose thread runs the accept loop
   std::optional<asio::basic_socket_acceptor<tcp, routing::Executor>> acceptor;
   routing::TableSource tables;
   mutable std::mutex registry_mu;  // guards registry and next_version; taken before tables.mu
@@ -56,13 +74,27 @@ struct Router::Impl {
   bool started = false;
   bool stopped = false;
   bool adopted = false;
-  // Accept loop control, on workers[0]'s thread only.
+  // Accept loop control, on the home worker's thread only.
   bool accepting = false;
+  // Accept loops spawned and not yet finished (stop() waits for 0).
+  std::atomic<int> accept_loops{0};
   // A handed-over socket may hold clients in its backlog: it is accepted from only once a
   // table is set (set_table), so none of them is answered from the empty initial table.
   std::atomic<bool> has_table{false};
-  bool waiting_for_table = false;  // workers[0]'s thread only
+  bool waiting_for_table = false;  // home worker's thread only
 };
+
+namespace {
+
+// Starts a session for an accepted client on `w`'s thread, unless the router is stopping
+// by then (the socket is closed with the lambda).
+void start_session(routing::Worker& w, routing::Socket socket) {
+  asio::post(w.ioc, [&w, s = std::move(socket)]() mutable {
+    if (!w.stopping) std::make_shared<routing::Session>(w, std::move(s))->start();
+  });
+}
+
+}  // namespace
 
 namespace {
 
@@ -96,11 +128,15 @@ bool listens_on(int fd, const tcp::endpoint& ep) {
 }  // namespace
 
 awaitable<void> Router::Impl::accept_loop() {
+  struct Done {
+    std::atomic<int>& n;
+    ~Done() { n.fetch_sub(1, std::memory_order_acq_rel); }
+  } done{accept_loops};
   if (adopted && !has_table.load(std::memory_order_acquire)) {
     waiting_for_table = true;  // set_table starts the loop
     co_return;
   }
-  size_t next = 0;
+  size_t next = home_index;
   for (;;) {
     routing::Worker& target = *workers[next++ % workers.size()];
     boost::system::error_code ec;
@@ -108,17 +144,15 @@ awaitable<void> Router::Impl::accept_loop() {
         co_await acceptor->async_accept(target.ioc, asio::redirect_error(routing::kAwait, ec));
     if (!accepting) {
       // Paused for a hot restart: a connection accepted as the pause came is still served.
-      if (!ec)
-        asio::post(target.ioc, [&target, s = std::move(socket)]() mutable {
-          std::make_shared<routing::Session>(target, std::move(s))->start();
-        });
+      if (!ec) start_session(target, std::move(socket));
       co_return;
     }
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
       // Out of descriptors or a transient error: back off instead of spinning.
-      routing::Timer pause(workers[0]->ioc.get_executor(), std::chrono::milliseconds(50));
+      routing::Timer pause(home().ioc.get_executor(), std::chrono::milliseconds(50));
       co_await pause.async_wait(asio::redirect_error(routing::kAwait, ec));
+      if (!accepting) co_return;
       continue;
     }
     int open = 0;
@@ -127,9 +161,7 @@ awaitable<void> Router::Impl::accept_loop() {
       socket.close(ec);  // over the limit: refuse rather than degrade everyone
       continue;
     }
-    asio::post(target.ioc, [&target, s = std::move(socket)]() mutable {
-      std::make_shared<routing::Session>(target, std::move(s))->start();
-    });
+    start_session(target, std::move(socket));
   }
 }
 
@@ -157,7 +189,11 @@ Status Router::start() {
   auto addr = asio::ip::make_address(m.opts.host, ec);
   if (ec) return invalid_argument("router listen host '" + m.opts.host + "' is not an IP address");
   tcp::endpoint ep(addr, m.opts.port);
-  m.acceptor.emplace(m.workers[0]->ioc);
+  m.pool = m.opts.io_pool ? m.opts.io_pool : std::make_shared<RouterIoPool>(m.opts.threads);
+  for (size_t i = 0; i < m.pool->size(); ++i)
+    m.workers.push_back(std::make_unique<routing::Worker>(i, m.pool->context(i), m.opts, m.tables));
+  m.home_index = m.pool->next_home();
+  m.acceptor.emplace(m.home().ioc);
   if (const int fd = std::exchange(m.opts.listen_fd, -1); fd >= 0) {
     // A socket handed over by the previous process: connections already queued in its
     // backlog are served here, none is refused.
@@ -167,7 +203,7 @@ Status Router::start() {
     }
     if (!m.adopted) {
       close(fd);
-      m.acceptor.emplace(m.workers[0]->ioc);
+      m.acceptor.emplace(m.home().ioc);
       ec.clear();
     }
   }
@@ -182,17 +218,14 @@ Status Router::start() {
   if (!ec) fcntl(m.acceptor->native_handle(), F_SETFD, FD_CLOEXEC);
   if (ec) {
     m.acceptor.reset();
+    m.workers.clear();
+    m.pool.reset();
     return unavailable("router cannot listen on " + where + ": " + ec.message());
   }
   m.port = m.acceptor->local_endpoint().port();
   m.started = true;
-  m.accepting = true;
-  asio::co_spawn(m.workers[0]->ioc.get_executor(), m.accept_loop(), asio::detached);
-  for (auto& w : m.workers) {
-    m.guards.push_back(asio::make_work_guard(w->ioc));
-    routing::Worker* wp = w.get();
-    wp->thread = std::thread([wp] { wp->ioc.run(); });
-  }
+  m.run_on(m.home(), [&m] { m.accepting = true; });
+  m.spawn_accept_loop();
   return Status::Ok();
 }
 
@@ -200,19 +233,39 @@ void Router::stop() {
   Impl& m = *impl_;
   if (!m.started || m.stopped) return;
   m.stopped = true;
-  for (auto& w : m.workers) w->ioc.stop();
+  // The io threads are shared with other routers and keep running: this router's part of
+  // them is wound down instead. No new connection (the acceptor closes, the accept loop
+  // ends), no new session or upstream connection, every open one closed...
+  m.run_on(m.home(), [&m] {
+    m.accepting = false;
+    m.waiting_for_table = false;
+    boost::system::error_code ec;
+    if (m.acceptor) m.acceptor->close(ec);
+  });
   for (auto& w : m.workers)
-    if (w->thread.joinable()) w->thread.join();
-  // No io thread runs now: drop what holds sockets while the io_contexts still exist,
-  // then the workers. Destroying an io_context destroys the suspended sessions, which
-  // closes every client and upstream connection.
-  boost::system::error_code ec;
-  if (m.acceptor) m.acceptor->close(ec);
+    m.run_on(*w, [&w] {
+      w->stopping = true;
+      // abort() may end a session (and erase it from the set) only later, on this thread.
+      for (routing::Session* s : w->sessions) s->abort();
+    });
+  // ... then wait until every coroutine that uses the router has finished.
+  auto busy = [&m] {
+    if (m.accept_loops.load(std::memory_order_acquire) > 0) return true;
+    for (const auto& w : m.workers)
+      if (w->connections.load(std::memory_order_acquire) > 0) return true;
+    return false;
+  };
+  while (busy()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Handlers already queued for this router (a session start, a table's first accept) run
+  // before these, and find it stopping.
+  for (auto& w : m.workers) m.run_on(*w, [] {});
   m.acceptor.reset();
-  m.guards.clear();
-  std::lock_guard<std::mutex> lock(m.registry_mu);
-  m.registry.clear_pools();
+  {
+    std::lock_guard<std::mutex> lock(m.registry_mu);
+    m.registry.clear_pools();
+  }
   m.workers.clear();
+  m.pool.reset();  // a pool of its own: its threads are joined here
 }
 
 uint16_t Router::port() const {
@@ -226,28 +279,22 @@ bool Router::adopted_listener() const {
 void Router::pause_accepting() {
   Impl& m = *impl_;
   if (!m.started || m.stopped) return;
-  std::promise<void> done;
-  asio::post(m.workers[0]->ioc, [&m, &done] {
+  m.run_on(m.home(), [&m] {
     m.accepting = false;
     boost::system::error_code ec;
     if (m.acceptor) m.acceptor->cancel(ec);
-    done.set_value();
   });
-  done.get_future().wait();
 }
 
 void Router::resume_accepting() {
   Impl& m = *impl_;
   if (!m.started || m.stopped) return;
-  std::promise<void> done;
-  asio::post(m.workers[0]->ioc, [&m, &done] {
+  m.run_on(m.home(), [&m] {
     if (!m.accepting && m.acceptor && m.acceptor->is_open()) {
       m.accepting = true;
-      asio::co_spawn(m.workers[0]->ioc.get_executor(), m.accept_loop(), asio::detached);
+      m.spawn_accept_loop();
     }
-    done.set_value();
   });
-  done.get_future().wait();
 }
 
 int Router::duplicate_listener() const {
@@ -280,10 +327,10 @@ void Router::set_table(RouteTable table) {
   m.tables.version.store(m.tables.current->version, std::memory_order_release);
   if (m.has_table.exchange(true, std::memory_order_acq_rel) || !m.started || m.stopped) return;
   // A handed-over socket waited for this table before accepting: accept now.
-  asio::post(m.workers[0]->ioc, [&m] {
+  asio::post(m.home().ioc, [&m] {
     if (m.waiting_for_table && m.accepting && m.acceptor && m.acceptor->is_open()) {
       m.waiting_for_table = false;
-      asio::co_spawn(m.workers[0]->ioc.get_executor(), m.accept_loop(), asio::detached);
+      m.spawn_accept_loop();
     }
   });
 }
@@ -301,6 +348,11 @@ int Router::in_flight(const std::string& backend_id) const {
 std::vector<ReleaseStats> Router::stats() const {
   std::lock_guard<std::mutex> lock(impl_->registry_mu);
   return impl_->registry.stats();
+}
+
+size_t Router::retain_stats(const std::set<std::string>& keep) {
+  std::lock_guard<std::mutex> lock(impl_->registry_mu);
+  return impl_->registry.retain(keep);
 }
 
 }  // namespace ferry

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@
 #include "core/agent_api.h"
 
 namespace ferry {
+
+class RouterIoPool;  // router/io_pool.h
 
 // One instance the router may send requests to.
 struct RouteBackend {
@@ -45,8 +48,11 @@ struct RouteTable {
 
 struct RouterOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 0;                    // 0: pick a free port (see Router::port())
-  int threads = 1;                      // io threads
+  uint16_t port = 0;  // 0: pick a free port (see Router::port())
+  // The io threads the router runs on: a pool shared with other routers (an agent's
+  // routers share one), or, when null, `threads` threads of the router's own.
+  std::shared_ptr<RouterIoPool> io_pool;
+  int threads = 1;
   size_t max_header_bytes = 64 * 1024;  // larger request headers: 431
   size_t max_body_bytes = 64u << 20;    // larger declared request bodies: 413
   int connect_timeout_ms = 2'000;
@@ -80,7 +86,9 @@ class Router {
   // table is set (before or after start()), so clients queued in its backlog never meet
   // the empty initial table.
   Status start();
-  // Stops accepting, closes connections, joins threads.
+  // Stops accepting, closes every connection and waits until none of the router's work is
+  // left on its io threads (a pool of its own is joined). Never call it from one of the
+  // router's io threads.
   void stop();
   uint16_t port() const;
   // Whether start() served on the handed-over socket rather than binding a fresh one.
@@ -110,8 +118,13 @@ class Router {
   // Requests in flight to a backend (draining waits for 0 after removing it).
   int in_flight(const std::string& backend_id) const;
 
-  // Cumulative counters per release since start (releases ever routed to).
+  // Cumulative counters per release since start (releases routed to and not dropped).
   std::vector<ReleaseStats> stats() const;
+  // Drops the counters of every release not in `keep` (the agent keeps a release's
+  // counters only while it has instances or weight, and for the analysis window after),
+  // so memory and stats() stay bounded however many releases an app ever had. Requests
+  // still in flight to a dropped release finish uncounted. Returns how many were dropped.
+  size_t retain_stats(const std::set<std::string>& keep);
 
   struct Impl;
 

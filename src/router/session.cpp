@@ -40,6 +40,7 @@ Session::Session(Worker& worker, Socket client)
       timer_(worker.ioc),
       tunnel_done_(worker.ioc) {
   w_.connections.fetch_add(1, std::memory_order_relaxed);
+  w_.sessions.insert(this);
   error_code ec;
   auto remote = client_.remote_endpoint(ec);
   if (!ec) client_ip_ = remote.address().to_string();
@@ -47,7 +48,18 @@ Session::Session(Worker& worker, Socket client)
 }
 
 Session::~Session() {
+  w_.sessions.erase(this);
   w_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Session::abort() {
+  closed_ = true;
+  timer_.cancel();
+  error_code ec;
+  client_.close(ec);
+  // A tunnel's two relays end on their own once both sockets are closed (tunnel_done_ is
+  // left alone: the relay still reading from up_ must finish before up_ goes).
+  if (up_) up_->close(ec);
 }
 
 void Session::start() {
@@ -272,6 +284,7 @@ int Session::affinity_release(Exchange& ex) const {
 
 bool Session::take_pooled(BackendState& b) {
   up_.reset();
+  if (w_.stopping) return false;
   auto& pool = b.pools[w_.index].conns;
   auto now = Clock::now();
   while (!pool.empty()) {
@@ -291,6 +304,11 @@ bool Session::take_pooled(BackendState& b) {
 }
 
 awaitable<error_code> Session::connect_upstream(BackendState& b) {
+  // A stopping router opens nothing new (a retry after abort() must not reach a backend).
+  if (w_.stopping) {
+    up_.reset();
+    co_return asio::error::operation_aborted;
+  }
   up_.emplace(w_.ioc);
   up_reused_ = false;
   set_deadline(Phase::kConnect, w_.opts.connect_timeout_ms);

@@ -38,6 +38,9 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session();
   // Starts serving; call on the worker's thread.
   void start();
+  // The router is stopping (worker's thread): closes the client and upstream connections
+  // and stops the watchdog, so every coroutine of the session ends soon.
+  void abort();
 
  private:
   // What a timeout closes depends on what the session is waiting for.

@@ -1,6 +1,7 @@
-// One io thread of the router: its io_context, its view of the routing table and its own
-// upstream connection pools, so the hot path shares nothing with other threads except an
-// atomic table version and the per-release counters.
+// One io thread's share of a router: the io_context it runs on (a RouterIoPool's, shared
+// with other routers), its view of the routing table, its sessions and its own upstream
+// connection pools, so the hot path shares nothing with other threads except an atomic
+// table version and the per-release counters.
 #pragma once
 
 // clang-format off
@@ -10,7 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <memory>
 #include <mutex>
-#include <thread>
+#include <unordered_set>
 
 #include "router/http_messages.h"
 #include "router/route_table.h"
@@ -27,9 +28,12 @@ struct TableSource {
   std::shared_ptr<const Snapshot> current;
 };
 
+class Session;
+
 struct Worker {
-  Worker(size_t index_, const RouterOptions& opts_, TableSource& tables_)
-      : ioc(1), index(index_), opts(opts_), tables(tables_) {}
+  Worker(size_t index_, boost::asio::io_context& ioc_, const RouterOptions& opts_,
+         TableSource& tables_)
+      : ioc(ioc_), index(index_), opts(opts_), tables(tables_) {}
 
   // The table for a request starting now.
   const std::shared_ptr<const Snapshot>& table() {
@@ -47,16 +51,19 @@ struct Worker {
   std::atomic<int> connections{0};
   // Set by Router::drain(): every response from now on closes its client connection.
   std::atomic<bool> draining{false};
-  // Declared before the rest so it is destroyed after them: sockets owned by the members
-  // below (pooled connections in snapshots) and by suspended sessions must go before it.
-  boost::asio::io_context ioc;
+  // The pool's context this worker runs on; it outlives the worker (Router::stop waits
+  // until no session, accept loop or posted handler of the router is left on it).
+  boost::asio::io_context& ioc;
   const size_t index;
   const RouterOptions& opts;
   TableSource& tables;
   RequestIdGenerator ids;
   Picker picker;
   std::shared_ptr<const Snapshot> snap;
-  std::thread thread;
+  // Sessions open on this worker, and whether the router is stopping (no new session, no
+  // new upstream connection). Touched on the io thread only.
+  std::unordered_set<Session*> sessions;
+  bool stopping = false;
 };
 
 }  // namespace ferry::routing

@@ -451,6 +451,52 @@ TEST_F(AgentTest, ManyAppsConvergeConcurrentlyOnAFixedSetOfThreads) {
   EXPECT_EQ(ports.size(), static_cast<size_t>(kApps));
 }
 
+// Threads of this process now (each is a directory under /proc/self/task).
+int process_threads() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+TEST_F(AgentTest, ThreadsDoNotGrowWithTheNumberOfApps) {
+  AgentOptions o;
+  o.io_threads = 2;
+  o.router_threads = 2;
+  Agent& a = make_agent(o);
+  std::map<std::string, uint16_t> ports;
+  auto put = [&](const std::string& app, bool with_instance) {
+    AppDesiredState d;
+    d.app = app;
+    d.generation = 1;
+    d.listen_port = some_free_port();  // every app has its router on its own port
+    d.weights = {{"v1", 100}};
+    if (with_instance) d.instances = {instance(app + "-v1-0", "v1")};
+    ASSERT_TRUE(a.put_app(d).ok()) << app;
+    ports[app] = d.listen_port;
+  };
+  put("one", true);
+  ASSERT_TRUE(wait_for(a, "one", [](const AppStatus& s) { return ready(s, "one-v1-0"); }));
+  const int with_one = process_threads();
+  // 30 more apps, each with a router and a few with an instance (probes are timers).
+  constexpr int kApps = 30;
+  for (int i = 0; i < kApps; ++i) put("app" + std::to_string(i), i % 10 == 0);
+  for (int i = 0; i < kApps; i += 10) {
+    const std::string app = "app" + std::to_string(i);
+    ASSERT_TRUE(wait_for(
+        a, app, [&](const AppStatus& s) { return ready(s, app + "-v1-0"); }, 20000))
+        << app;
+  }
+  // The routers serve, all on the shared io threads: 200 through the ones with a ready
+  // instance, 503 through the others.
+  for (int i = 0; i < kApps; i += 5) {
+    HttpClient c(Endpoint{"127.0.0.1", ports["app" + std::to_string(i)]});
+    auto r = c.request("GET", "/");
+    ASSERT_TRUE(r.ok()) << i;
+    EXPECT_EQ(r->status, i % 10 == 0 ? 200 : 503) << i;
+  }
+  EXPECT_EQ(process_threads(), with_one) << "threads with 1 app: " << with_one;
+}
+
 TEST_F(AgentTest, InstancePortsComeFromTheConfiguredRange) {
   AgentOptions o;
   o.instance_ports = PortRange{23100, 23109};

@@ -60,6 +60,38 @@ TEST_F(EngineFixture, BadCanaryRollsBackToStable) {
   EXPECT_FALSE(*store_->release_succeeded_in("web", "v2", "dev"));
 }
 
+// The agents drop a release's router counters once it has had no instance and no weight
+// for the analysis window: the deployment's last event keeps both releases' totals.
+TEST_F(EngineFixture, FinalEventKeepsTheTrafficTotalsOfBothReleases) {
+  deploy_and_wait("v1");
+  auto good = deploy_and_wait("v2");
+  ASSERT_EQ(good.state, DeploymentState::kSucceeded) << good.reason;
+  auto totals_in = [&](const std::string& id, EventType type) {
+    std::map<std::string, uint64_t> requests;
+    auto events = store_->list_events(id, 0, 1000);  // kept alive across the loop
+    for (const auto& e : *events)
+      if (e.type == type && e.data.contains("traffic"))
+        for (const auto& t : e.data["traffic"])
+          requests[t.at("release").get<std::string>()] = t.at("requests").get<uint64_t>();
+    return requests;
+  };
+  auto kept = totals_in(good.id, EventType::kStepFinished);
+  std::string events;
+  auto listed = store_->list_events(good.id, 0, 1000);
+  for (const auto& e : *listed)
+    events += std::string(to_string(e.type)) + " " +
+              e.data.dump(-1, ' ', false, Json::error_handler_t::replace).substr(0, 300) + "\n";
+  ASSERT_EQ(kept.size(), 2u) << events;
+  EXPECT_GT(kept["v2"], 0u);
+  EXPECT_GT(kept["v1"], 0u);
+  agent_.set_behaviour("v3", {.error_rate = 0.5});
+  auto bad = deploy_and_wait("v3");
+  ASSERT_EQ(bad.state, DeploymentState::kRolledBack);
+  auto rolled = totals_in(bad.id, EventType::kRolledBack);
+  EXPECT_GT(rolled["v3"], 0u);
+  EXPECT_GT(rolled["v2"], 0u);
+}
+
 TEST_F(EngineFixture, InstancesNeverReadyHitTheProgressDeadline) {
   deploy_and_wait("v1");
   agent_.set_behaviour("v2", {.never_ready = true});

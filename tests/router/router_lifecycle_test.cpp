@@ -7,6 +7,7 @@
 #include <future>
 #include <map>
 
+#include "router/io_pool.h"
 #include "router/router.h"
 #include "router/test_backend.h"
 
@@ -92,6 +93,86 @@ TEST(RouterLifecycle, StatsCoverEveryReleaseEverInATable) {
   EXPECT_EQ(stats[1].requests, 0u);
   EXPECT_EQ(stats[2].release, "v3");
   EXPECT_EQ(stats[2].requests, 1u);
+}
+
+TEST(RouterLifecycle, RetainStatsDropsTheCountersOfOtherReleases) {
+  TestBackend a("a");
+  Router router(RouterOptions{});
+  ASSERT_TRUE(router.start().ok());
+  router.set_table({{{"v1", 100}}, {a.route("a", "v1")}});
+  TestClient c(router.port());
+  ASSERT_EQ(c.get("/").result_int(), 200);
+  router.set_table({{{"v2", 100}}, {a.route("a2", "v2")}});
+  ASSERT_EQ(c.get("/").result_int(), 200);
+  EXPECT_EQ(router.retain_stats({"v2"}), 1u);
+  auto stats = router.stats();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].release, "v2");
+  EXPECT_EQ(stats[0].requests, 1u);
+  // Counting goes on for the release kept; a dropped one named again starts from zero.
+  ASSERT_EQ(c.get("/").result_int(), 200);
+  router.set_table({{{"v1", 100}}, {a.route("a", "v1")}});
+  ASSERT_EQ(c.get("/").result_int(), 200);
+  for (const auto& st : router.stats()) EXPECT_EQ(st.requests, st.release == "v1" ? 1u : 2u);
+}
+
+// Many routers on one pool of io threads (as in the agent): stopping one, with a request
+// in flight, a kept-alive client and a websocket tunnel open, closes its connections and
+// leaves the pool's threads serving the others.
+TEST(RouterLifecycle, RoutersShareAPoolAndOneStopsWithoutTheOthers) {
+  TestBackend a("a");
+  auto pool = std::make_shared<RouterIoPool>(2);
+  RouterOptions o;
+  o.io_pool = pool;
+  std::vector<std::unique_ptr<Router>> routers;
+  for (int i = 0; i < 5; ++i) {
+    routers.push_back(std::make_unique<Router>(o));
+    ASSERT_TRUE(routers.back()->start().ok());
+    routers.back()->set_table({{{"v1", 100}}, {a.route("a", "v1")}});
+  }
+  for (auto& r : routers) {
+    TestClient c(r->port());
+    EXPECT_EQ(c.get("/").result_int(), 200);
+  }
+  Router& victim = *routers[2];
+  TestClient idle(victim.port());
+  ASSERT_EQ(idle.get("/").result_int(), 200);
+  asio::io_context ws_ioc;
+  testing_router::beast::websocket::stream<tcp::socket> ws(ws_ioc);
+  ws.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), victim.port()));
+  ws.handshake("127.0.0.1", "/ws");
+  ws.write(asio::buffer(std::string("hello")));
+  testing_router::beast::flat_buffer got;
+  ws.read(got);
+  ASSERT_EQ(testing_router::beast::buffers_to_string(got.data()), "hello");
+  std::promise<int> slow_status;
+  std::thread slow([&] {
+    TestClient c(victim.port());
+    slow_status.set_value(c.get("/slow?ms=3000").result_int());
+  });
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (victim.in_flight("a") == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_GT(victim.in_flight("a"), 0);
+  victim.stop();
+  EXPECT_EQ(victim.connections(), 0);
+  auto f = slow_status.get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(f.get(), 599);  // its connection was closed, not left hanging
+  slow.join();
+  testing_router::beast::error_code ec;
+  ws.read(got, ec);
+  EXPECT_TRUE(ec);  // the tunnel was closed too
+  routers[2].reset();
+  // The others serve on, on the same threads, new connections and kept-alive ones.
+  for (auto& r : routers) {
+    if (!r) continue;
+    TestClient c(r->port());
+    EXPECT_EQ(c.get("/").result_int(), 200);
+    EXPECT_EQ(c.get("/").result_int(), 200);
+  }
+  for (auto& r : routers)
+    if (r) r->stop();
 }
 
 TEST(RouterLifecycle, ConnectionsOverTheLimitAreClosed) {

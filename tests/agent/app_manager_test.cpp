@@ -1,0 +1,192 @@
+// AppManager with a fake runtime and a fake clock, its routers on a shared io pool, a real
+// backend on loopback: what stays bounded however many deployments an app has had.
+#include "agent/app_manager.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "common/http_client.h"
+#include "common/http_server.h"
+#include "router/io_pool.h"
+
+namespace ferry {
+namespace {
+
+// A Runtime whose processes exist only in a map; safe to use from the io threads.
+class MapRuntime final : public Runtime {
+ public:
+  Result<RuntimeHandle> start(const LaunchSpec&) override {
+    std::lock_guard lk(mu_);
+    const int pid = next_pid_++;
+    running_.insert(pid);
+    return RuntimeHandle{pid, 1, ""};
+  }
+  std::optional<int> exit_status(const RuntimeHandle& h) override {
+    std::lock_guard lk(mu_);
+    if (running_.count(h.pid)) return std::nullopt;
+    return 0;
+  }
+  void stop(const RuntimeHandle& h, StopMode) override {
+    std::lock_guard lk(mu_);
+    running_.erase(h.pid);
+  }
+  bool alive(const RuntimeHandle& h) override {
+    std::lock_guard lk(mu_);
+    return running_.count(h.pid) > 0;
+  }
+  bool adopt(const RuntimeHandle& h) override { return alive(h); }
+  std::string log_path(const std::string& app, const std::string& inst) const override {
+    return "/nowhere/" + app + "/" + inst + ".log";
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<int> running_;
+  int next_pid_ = 1000;
+};
+
+uint16_t free_loopback_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+class AppManagerBounds : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    backend_.fallback([](HttpRequest&) {
+      HttpResponse r;
+      r.body = "{}";
+      return r;
+    });
+    ASSERT_TRUE(backend_.start().ok());
+    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+  }
+  void TearDown() override {
+    work_.reset();
+    io_.stop();
+    for (auto& t : threads_) t.join();
+    backend_.stop();
+  }
+  // Polls `app`'s status until `pred` holds (real time: the manager's timers are real).
+  template <typename Pred>
+  static bool wait_status(AppManager& m, const std::string& app, Pred pred) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < until) {
+      auto s = m.status(app);
+      if (s.ok() && pred(*s)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ =
+      boost::asio::make_work_guard(io_);
+  std::vector<std::thread> threads_;
+  HttpServer backend_{HttpServerOptions{}};
+  MapRuntime runtime_;
+  FakeClock clock_{from_unix_ms(1'700'000'000'000)};
+};
+
+TEST_F(AppManagerBounds, CountersOfOldReleasesAreDroppedAndStatusStaysBounded) {
+  AppManagerOptions o;
+  o.router_io = std::make_shared<RouterIoPool>(2);
+  o.release_stats_keep_ms = 60'000;  // the analysis window, on the fake clock
+  o.steady_tick_ms = 10;
+  o.busy_tick_ms = 5;
+  AppManager m(
+      io_, runtime_, clock_, o, [] {}, nullptr);
+  const uint16_t port = free_loopback_port();
+  HttpClient client(Endpoint{"127.0.0.1", port});
+  std::map<int, size_t> status_bytes;
+  constexpr int kDeployments = 50;
+  for (int i = 1; i <= kDeployments; ++i) {
+    const std::string rel = "v" + std::to_string(i);
+    AppDesiredState d;
+    d.app = "web";
+    d.generation = i;
+    d.listen_port = port;
+    d.weights = {{rel, 100}};
+    InstanceSpec s;
+    s.id = "web-" + rel + "-0";
+    s.release = rel;
+    s.port = backend_.port();  // every release's instance is the one test backend
+    s.run.command = {"/bin/app"};
+    s.run.stop_grace_ms = 100;
+    d.instances = {s};
+    ASSERT_TRUE(m.put(d).ok()) << i;
+    ASSERT_TRUE(wait_status(m, "web", [&](const AppStatus& st) {
+      return st.instances.size() == 1 && st.instances[0].id == s.id &&
+             st.instances[0].state == InstanceState::kReady;
+    })) << i;
+    for (int r = 0; r < 3; ++r) {
+      auto resp = client.request("GET", "/");
+      ASSERT_TRUE(resp.ok()) << i;
+      ASSERT_EQ(resp->status, 200) << i;
+    }
+    // The previous release is still reported within the analysis window…
+    if (i > 1) {
+      auto st = m.status("web");
+      ASSERT_TRUE(st.ok());
+      EXPECT_EQ(st->releases.size(), 2u) << i;
+    }
+    // … and dropped, in the router too, once the window has passed.
+    clock_.advance(std::chrono::milliseconds(60'001));
+    ASSERT_TRUE(wait_status(m, "web",
+                            [&](const AppStatus& st) {
+                              return st.releases.size() == 1 && st.releases[0].release == rel &&
+                                     st.releases[0].requests == 3 && m.router_counters("web") == 1;
+                            }))
+        << i << ": router keeps " << m.router_counters("web");
+    Json j;
+    to_json(j, *m.status("web"));
+    status_bytes[i] = j.dump().size();
+  }
+  // Deployments faster than the window: only the few releases that left last are kept.
+  for (int i = kDeployments + 1; i <= kDeployments + 12; ++i) {
+    const std::string rel = "v" + std::to_string(i);
+    AppDesiredState d;
+    d.app = "web";
+    d.generation = i;
+    d.listen_port = port;
+    d.weights = {{rel, 100}};
+    InstanceSpec s;
+    s.id = "web-" + rel + "-0";
+    s.release = rel;
+    s.port = backend_.port();
+    s.run.command = {"/bin/app"};
+    d.instances = {s};
+    ASSERT_TRUE(m.put(d).ok()) << i;
+    ASSERT_TRUE(wait_status(m, "web", [&](const AppStatus& st) {
+      return st.instances.size() == 1 && st.instances[0].id == s.id &&
+             st.instances[0].state == InstanceState::kReady;
+    })) << i;
+    ASSERT_EQ(client.request("GET", "/")->status, 200);
+    EXPECT_LE(m.router_counters("web"), 5u) << i;
+    EXPECT_LE(m.status("web")->releases.size(), 5u) << i;
+  }
+  // O(current instances): the 50th answer is the size of the 10th (names grow a digit).
+  EXPECT_LE(status_bytes[kDeployments], status_bytes[10] + 16)
+      << status_bytes[10] << " bytes at the 10th, " << status_bytes[kDeployments] << " at the "
+      << kDeployments << "th";
+  m.shutdown(false);
+}
+
+}  // namespace
+}  // namespace ferry
