@@ -17,7 +17,7 @@ void ReleaseCounters::record(int status, bool upstream_error, double latency_ms)
   // Buckets are upper bounds (le): the first bound >= latency, else the overflow bucket.
   size_t bucket = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), latency_ms) -
                                       bounds.begin());
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ++stats_.requests;
   switch (status / 100) {
     case 1:
@@ -44,23 +44,23 @@ void ReleaseCounters::record(int status, bool upstream_error, double latency_ms)
 }
 
 void ReleaseCounters::record_upstream_error() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ++stats_.upstream_errors;
 }
 
 void ReleaseCounters::record_pinned(int status) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ++stats_.pinned_requests;
   if (status >= 500) ++stats_.pinned_5xx;
 }
 
 void ReleaseCounters::record_shielded() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ++stats_.shielded;
 }
 
 void ReleaseCounters::seed(const ReleaseStats& from) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ReleaseStats& s = stats_;
   s.requests += from.requests;
   s.status_1xx += from.status_1xx;
@@ -96,7 +96,7 @@ void ReleaseCounters::seed(const ReleaseStats& from) {
 ReleaseStats ReleaseCounters::snapshot() const {
   ReleaseStats out;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     out = stats_;
     size_t n = std::min<uint64_t>(stats_.sample_seq, kRecent);
     out.recent_latencies_ms.reserve(n);

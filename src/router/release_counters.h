@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "core/agent_api.h"
 
 namespace ferry::routing {
@@ -39,9 +40,10 @@ class ReleaseCounters {
   std::atomic<int> active{0};
 
  private:
-  mutable std::mutex mu_;
-  ReleaseStats stats_;          // everything but the ring and active_requests
-  std::vector<double> recent_;  // ring of kRecent, next write at stats_.sample_seq % kRecent
+  mutable Mutex mu_;
+  ReleaseStats stats_ FERRY_GUARDED_BY(mu_);  // everything but the ring and active_requests
+  std::vector<double> recent_
+      FERRY_GUARDED_BY(mu_);  // ring of kRecent, next write at stats_.sample_seq % kRecent
 };
 
 }  // namespace ferry::routing

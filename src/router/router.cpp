@@ -37,7 +37,7 @@ struct Router::Impl {
         registry(opts.io_pool ? opts.io_pool->size()
                               : static_cast<size_t>(std::clamp(opts.threads, 1, 64))) {
     opts.threads = std::clamp(opts.threads, 1, 64);
-    std::lock_guard<std::mutex> lock(tables.mu);
+    MutexLock lock(tables.mu);
     tables.current = registry.build(RouteTable{}, 0, nullptr);
   }
 
@@ -67,9 +67,9 @@ struct Router::Impl {
   size_t home_index = 0;  // the worker whose thread runs the accept loop
   std::optional<asio::basic_socket_acceptor<tcp, routing::Executor>> acceptor;
   routing::TableSource tables;
-  mutable std::mutex registry_mu;  // guards registry and next_version; taken before tables.mu
-  routing::Registry registry;
-  uint64_t next_version = 1;
+  mutable Mutex registry_mu;  // taken before tables.mu
+  routing::Registry registry FERRY_GUARDED_BY(registry_mu);
+  uint64_t next_version FERRY_GUARDED_BY(registry_mu) = 1;
   std::atomic<uint16_t> port{0};
   bool started = false;
   bool stopped = false;
@@ -261,7 +261,7 @@ void Router::stop() {
   for (auto& w : m.workers) m.run_on(*w, [] {});
   m.acceptor.reset();
   {
-    std::lock_guard<std::mutex> lock(m.registry_mu);
+    MutexLock lock(m.registry_mu);
     m.registry.clear_pools();
   }
   m.workers.clear();
@@ -314,15 +314,15 @@ int Router::connections() const {
 }
 
 void Router::seed_stats(const std::vector<ReleaseStats>& stats) {
-  std::lock_guard<std::mutex> lock(impl_->registry_mu);
+  MutexLock lock(impl_->registry_mu);
   impl_->registry.seed(stats);
 }
 
 void Router::set_table(RouteTable table) {
   Impl& m = *impl_;
-  std::lock_guard<std::mutex> lock(m.registry_mu);
+  MutexLock lock(m.registry_mu);
   auto snap = m.registry.build(std::move(table), m.next_version++, nullptr);
-  std::lock_guard<std::mutex> tables_lock(m.tables.mu);
+  MutexLock tables_lock(m.tables.mu);
   m.tables.current = std::move(snap);
   m.tables.version.store(m.tables.current->version, std::memory_order_release);
   if (m.has_table.exchange(true, std::memory_order_acq_rel) || !m.started || m.stopped) return;
@@ -336,22 +336,22 @@ void Router::set_table(RouteTable table) {
 }
 
 RouteTable Router::table() const {
-  std::lock_guard<std::mutex> lock(impl_->tables.mu);
+  MutexLock lock(impl_->tables.mu);
   return impl_->tables.current->table;
 }
 
 int Router::in_flight(const std::string& backend_id) const {
-  std::lock_guard<std::mutex> lock(impl_->registry_mu);
+  MutexLock lock(impl_->registry_mu);
   return impl_->registry.in_flight(backend_id);
 }
 
 std::vector<ReleaseStats> Router::stats() const {
-  std::lock_guard<std::mutex> lock(impl_->registry_mu);
+  MutexLock lock(impl_->registry_mu);
   return impl_->registry.stats();
 }
 
 size_t Router::retain_stats(const std::set<std::string>& keep) {
-  std::lock_guard<std::mutex> lock(impl_->registry_mu);
+  MutexLock lock(impl_->registry_mu);
   return impl_->registry.retain(keep);
 }
 

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "common/thread_annotations.h"
 #include "router/http_messages.h"
 #include "router/route_table.h"
 #include "router/router.h"
@@ -24,8 +25,8 @@ namespace ferry::routing {
 // when it changed.
 struct TableSource {
   std::atomic<uint64_t> version{0};
-  std::mutex mu;
-  std::shared_ptr<const Snapshot> current;
+  Mutex mu;
+  std::shared_ptr<const Snapshot> current FERRY_GUARDED_BY(mu);
 };
 
 class Session;
@@ -39,7 +40,7 @@ struct Worker {
   const std::shared_ptr<const Snapshot>& table() {
     uint64_t v = tables.version.load(std::memory_order_acquire);
     if (!snap || snap->version != v) {
-      std::lock_guard<std::mutex> lock(tables.mu);
+      MutexLock lock(tables.mu);
       snap = tables.current;
       picker.reset(*snap);
     }
