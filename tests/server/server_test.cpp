@@ -7,6 +7,7 @@
 
 #include "server/auth.h"
 #include "server/server_fixture.h"
+#include "wait_until.h"
 
 namespace ferry::testing {
 namespace {
@@ -74,14 +75,21 @@ TEST_F(ServerTest, RolesAndEnvironmentScopesAreEnforcedAndDenialsAudited) {
   EXPECT_NE(r->body.find("not allowed in environment production"), std::string::npos);
   EXPECT_EQ(call(viewer, "POST", "/api/v1/tokens", Json{{"name", "x"}, {"role", "admin"}})->status,
             403);
-  Json audit = ok_json(admin_, "GET", "/api/v1/audit");
-  int denied = 0;
+  // A denial is audited once its answer has gone out: wait for the third.
+  Json audit;
+  auto denials = [&] {
+    int n = 0;
+    for (const auto& e : audit["entries"]) n += e.value("action", "") == "api.denied";
+    return n;
+  };
+  EXPECT_TRUE(wait_until([&] {
+    audit = ok_json(admin_, "GET", "/api/v1/audit");
+    return denials() >= 3;
+  }));
   for (const auto& e : audit["entries"])
-    if (e.value("action", "") == "api.denied") {
-      ++denied;
+    if (e.value("action", "") == "api.denied")
       EXPECT_EQ(e.value("source_addr", "").rfind("127.0.0.1", 0), 0u) << e.dump();
-    }
-  EXPECT_EQ(denied, 3);
+  EXPECT_EQ(denials(), 3);
 }
 
 TEST_F(ServerTest, ProductionWaitsForAnApprovalThatIsNotTheRequesters) {
