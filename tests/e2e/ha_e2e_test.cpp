@@ -34,6 +34,11 @@ const char* kHaApp = R"(    port: @APP_PORT@
           - weight: 50
           - pause: 3s
           - weight: 100
+    analysis:
+      # This test is about a takeover under load. The latency test compares fresh instances
+      # with warm ones on a loaded CI machine (sanitizers, 2 cores) and rolled a canary back
+      # once (p=0.011); it is tested on its own in tests/analysis. Errors are still analysed.
+      mann_whitney: false
 )";
 
 // Two servers (A and B) on one PostgreSQL database, one agent `h1` on loopback.
