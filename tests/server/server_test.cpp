@@ -124,7 +124,11 @@ TEST_F(ServerTest, SelfApprovalIsRefusedAndAnotherApproverOpensTheGate) {
   ok_json(bob, "POST", "/api/v1/approvals",
           Json{{"app", "web"}, {"env", "production"}, {"release", "v1"}, {"comment", "lgtm"}});
   d = wait_state(id, [](const Json& j) { return j.value("state", "") != "waiting"; });
-  EXPECT_NE(d.value("state", ""), "failed") << d.dump();
+  // The approval opened the gate. (What happens after it does not matter here: this
+  // fixture runs no agent, so the deployment then fails to place its instances.)
+  bool opened = false;
+  for (const auto& e : d["events"]) opened |= e.value("type", "") == "gates_passed";
+  EXPECT_TRUE(opened) << d.dump();
 }
 
 TEST_F(ServerTest, FreezeHoldsADeploymentUntilAnAdminOverridesWithAReason) {
