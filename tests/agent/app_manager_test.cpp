@@ -16,6 +16,7 @@
 
 #include "common/http_client.h"
 #include "common/http_server.h"
+#include "free_port.h"
 #include "router/io_pool.h"
 
 namespace ferry {
@@ -53,18 +54,6 @@ class MapRuntime final : public Runtime {
   std::set<int> running_;
   int next_pid_ = 1000;
 };
-
-uint16_t free_loopback_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 class AppManagerBounds : public ::testing::Test {
  protected:
@@ -112,7 +101,7 @@ TEST_F(AppManagerBounds, CountersOfOldReleasesAreDroppedAndStatusStaysBounded) {
   o.busy_tick_ms = 5;
   AppManager m(
       io_, runtime_, clock_, o, [] {}, nullptr);
-  const uint16_t port = free_loopback_port();
+  const uint16_t port = testing::free_loopback_port();
   HttpClient client(Endpoint{"127.0.0.1", port});
   std::map<int, size_t> status_bytes;
   constexpr int kDeployments = 50;

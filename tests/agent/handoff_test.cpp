@@ -21,24 +21,13 @@
 
 #include "agent/agent.h"
 #include "common/http_client.h"
+#include "free_port.h"
 #include "test_paths.h"
 
 namespace ferry {
 namespace {
 
 const std::string kHandoffDemo = testing::demo_app_binary();
-
-uint16_t handoff_free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Clients that each send GET / on a new connection in a loop and count what failed.
 struct HandoffLoad {
@@ -107,7 +96,7 @@ class HandoffTest : public ::testing::Test {
     AppDesiredState d;
     d.app = "web";
     d.generation = 1;
-    d.listen_port = handoff_free_port();
+    d.listen_port = testing::free_loopback_port();
     d.weights = {{"v1", 100}};
     for (const char* id : {"web-v1-0", "web-v1-1"}) {
       InstanceSpec s;
