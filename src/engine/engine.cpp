@@ -191,6 +191,11 @@ void Engine::release_expired_kept() {
 }
 
 void Engine::launch(const std::string& id) {
+  // Stopping: no new runner. The supervisor may have listed the open deployments just
+  // before stop() told the runners to end; a runner that ended since is gone from
+  // runners_, and a new one started now would never be told to stop (stop() would wait
+  // on it forever).
+  if (stopping_) return;
   if (runners_.count(id)) return;  // deploy() and the supervisor may both see a new one
   auto d = ctx_.store->get_deployment(id);
   if (!d.ok() || is_final(d->state)) return;

@@ -2,8 +2,8 @@
 // evaluates deploy/prometheus/ferry-rules.yml: the exposition is ingested as written
 // (escaped label values come back equal), the rule groups load healthy, and a failed
 // deployment fires FerryDeploymentFailed. Skipped when prometheus is not installed.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -18,8 +18,9 @@
 #include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
-#include "test_skip.h"
+#include "free_port.h"
 #include "test_paths.h"
+#include "test_skip.h"
 
 extern char** environ;
 
@@ -69,15 +70,12 @@ struct ScratchDir {
 };
 
 uint16_t free_port() {
-  HttpServer probe(HttpServerOptions{});
-  EXPECT_TRUE(probe.start().ok());
-  const uint16_t p = probe.port();
-  probe.stop();
-  return p;
+  return testing::free_loopback_port();
 }
 
 // GETs a Prometheus API path until `done` accepts the JSON (at most ~40 s).
-Json poll(HttpClient& prom, const std::string& target, const std::function<bool(const Json&)>& done) {
+Json poll(HttpClient& prom, const std::string& target,
+          const std::function<bool(const Json&)>& done) {
   Json last;
   for (int i = 0; i < 200; ++i) {
     auto r = prom.request("GET", target);
@@ -101,8 +99,8 @@ TEST(PrometheusE2E, ScrapesRegistryAndFiresFerryAlerts) {
   metrics::Registry reg;
   auto deployments = reg.counter("ferry_deployments_total", "Deployments finished, by result.",
                                  {"app", "env", "result"});
-  auto rollbacks = reg.counter("ferry_rollbacks_total", "Rollbacks, by reason.",
-                               {"app", "env", "reason"});
+  auto rollbacks =
+      reg.counter("ferry_rollbacks_total", "Rollbacks, by reason.", {"app", "env", "reason"});
   ASSERT_TRUE(deployments.ok() && rollbacks.ok());
   metrics::Counter failed = (*deployments)->with({"web", "production", "failed"});
   (*deployments)->with({"web", "production", "succeeded"}).inc(3);
@@ -146,8 +144,9 @@ TEST(PrometheusE2E, ScrapesRegistryAndFiresFerryAlerts) {
                      [](const Json& j) { return !j["data"]["result"].empty(); });
   ASSERT_EQ(series["data"]["result"].size(), 1u);
   EXPECT_EQ(series["data"]["result"][0]["metric"]["reason"], nasty);
-  Json ok = poll(api, "/api/v1/query?query=" + url_encode("ferry_deployments_total{result=\"succeeded\"}"),
-                 [](const Json& j) { return !j["data"]["result"].empty(); });
+  Json ok = poll(
+      api, "/api/v1/query?query=" + url_encode("ferry_deployments_total{result=\"succeeded\"}"),
+      [](const Json& j) { return !j["data"]["result"].empty(); });
   ASSERT_FALSE(ok["data"]["result"].empty());
   EXPECT_EQ(ok["data"]["result"][0]["value"][1], "3");
 
@@ -168,7 +167,8 @@ TEST(PrometheusE2E, ScrapesRegistryAndFiresFerryAlerts) {
   failed.inc();
   Json alerts = poll(api, "/api/v1/alerts", [](const Json& j) {
     for (const auto& a : j["data"]["alerts"])
-      if (a["labels"]["alertname"] == "FerryDeploymentFailed" && a["state"] == "firing") return true;
+      if (a["labels"]["alertname"] == "FerryDeploymentFailed" && a["state"] == "firing")
+        return true;
     return false;
   });
   bool fired = false;

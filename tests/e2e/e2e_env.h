@@ -25,6 +25,7 @@
 #include "agent/process.h"
 #include "common/http_client.h"
 #include "common/json.h"
+#include "free_port.h"
 #include "test_paths.h"
 #include "wait_until.h"
 
@@ -37,16 +38,10 @@ inline std::string demo_bin() {
   return testing::demo_app_binary();
 }
 
+using testing::free_loopback_port;
+// The e2e tests' name for it.
 inline uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+  return free_loopback_port();
 }
 
 // Runs a command, returns its exit code and (stdout) output.

@@ -1,7 +1,9 @@
 // A store outage (PostgreSQL restarting) in the middle of a deployment: the deployment
 // holds its step instead of failing, and goes on when the store is back.
 #include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 
 #include "engine_fixture.h"
 
@@ -32,7 +34,9 @@ class OutageStore final : public Store {
   Result<std::vector<std::string>> check() override {
     FERRY_OUTAGE_FORWARD(check());
   }
-  std::string restore_steps() const override { return real_->restore_steps(); }
+  std::string restore_steps() const override {
+    return real_->restore_steps();
+  }
   Status create_release(const ReleaseRecord& r) override {
     FERRY_OUTAGE_FORWARD(create_release(r));
   }
@@ -56,7 +60,34 @@ class OutageStore final : public Store {
     FERRY_OUTAGE_FORWARD(get_deployment(id));
   }
   Result<std::vector<DeploymentRecord>> list_deployments(const DeploymentFilter& f) override {
+    if (f.active_only) {
+      std::unique_lock l(hold_mu_);
+      if (hold_) {
+        hold_ = false;
+        held_ = true;
+        hold_cv_.notify_all();
+        auto r = real_->list_deployments(f);  // read now, answered after release_list()
+        hold_cv_.wait(l, [this] { return !held_; });
+        return r;
+      }
+    }
     FERRY_OUTAGE_FORWARD(list_deployments(f));
+  }
+  // The next list of open deployments (the engine's supervisor lists them every round)
+  // is read at once but answered only after release_list(): a stale list, as when the
+  // supervisor is slow. held() says that one is waiting.
+  void hold_next_open_list() {
+    std::lock_guard l(hold_mu_);
+    hold_ = true;
+  }
+  bool held() {
+    std::lock_guard l(hold_mu_);
+    return held_;
+  }
+  void release_list() {
+    std::lock_guard l(hold_mu_);
+    held_ = false;
+    hold_cv_.notify_all();
   }
   Result<int64_t> append_event(const DeploymentEvent& e) override {
     FERRY_OUTAGE_FORWARD(append_event(e));
@@ -124,6 +155,9 @@ class OutageStore final : public Store {
 
  private:
   Store* real_;
+  std::mutex hold_mu_;
+  std::condition_variable hold_cv_;
+  bool hold_ = false, held_ = false;
 };
 
 class StoreOutageTest : public EngineFixture {
@@ -131,6 +165,9 @@ class StoreOutageTest : public EngineFixture {
   void SetUp() override {
     EngineFixture::SetUp();
     outage_ = std::make_unique<OutageStore>(store_.get());
+    start_outage_engine();
+  }
+  void start_outage_engine() {
     engine_.reset();
     EngineContext ctx;
     ctx.store = outage_.get();
@@ -179,6 +216,41 @@ TEST_F(StoreOutageTest, ADeploymentHoldsItsStepThroughAnOutageAndThenSucceeds) {
     EXPECT_NE(e.type, EventType::kRollbackStarted) << e.message;
   }
   for (const auto& [step, n] : finished) EXPECT_EQ(n, 1) << "step " << step;
+}
+
+// A runner that ends because the engine stops must not be started again by a supervisor
+// round that listed the open deployments just before: that runner would never be told to
+// stop, and stop() (a restart, a leader stepping down) would wait on it forever.
+TEST_F(StoreOutageTest, StopDoesNotWaitForeverOnARunnerStartedFromAStaleList) {
+  config_.apps[0].strategy.steps[1].pause_ms = 60000;  // the runner stays at the pause
+  start_outage_engine();
+  ASSERT_EQ(deploy_and_wait("v1").state, DeploymentState::kSucceeded);
+  const std::string id = deploy("v2");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(wait_for_event(id, "step_started", 2));  // at the long pause
+  outage_->hold_next_open_list();
+  ASSERT_TRUE(testing::wait_until([&] { return outage_->held(); }));  // the stale list: v2 open
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    engine_->stop();
+    stopped = true;
+  });
+  // The runner ends (told to stop); the supervisor still holds a list that says v2 is open.
+  EXPECT_TRUE(testing::wait_until([&] { return engine_->rounds(id) == -1; }));
+  outage_->release_list();
+  const bool ok = testing::wait_until([&] { return stopped.load(); });
+  EXPECT_TRUE(ok) << "stop() waits on a runner started after it began";
+  if (!ok) (void)engine_->abort(id, "test");  // free the stray runner so the test can end
+  stopper.join();
+  // Nothing took the deployment up while the engine stopped: it waits, at its step, for
+  // the next start to resume it.
+  auto d = store_->get_deployment(id);
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(is_final(d->state)) << "a runner started during stop() took it to " << d->state
+                                   << ": " << d->reason;
+  auto events = store_->list_events(id, 0, 1000);
+  ASSERT_TRUE(events.ok());
+  for (const auto& e : *events) EXPECT_NE(e.type, EventType::kResumed) << e.message;
 }
 
 }  // namespace

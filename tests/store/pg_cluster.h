@@ -39,6 +39,7 @@
 #include "common/crypto.h"
 #include "common/spawn.h"
 #include "common/status.h"
+#include "free_port.h"
 
 namespace ferry::testing {
 
@@ -61,18 +62,7 @@ inline std::string pg_bindir() {
 }
 
 inline int pg_free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof(a);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
+  return testing::free_loopback_port();
 }
 
 class PgCluster {

@@ -2,6 +2,7 @@
 // each embedded file at its path with its type, ETag revalidation, the security
 // headers; and rules the files themselves must keep (no inline script or style, no
 // innerHTML, nothing loaded from another site).
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,11 +12,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include <gtest/gtest.h>
-
 #include "common/crypto.h"
 #include "common/http_client.h"
 #include "core/agent_api.h"
+#include "free_port.h"
 #include "server/control_plane.h"
 #include "server/web_assets.h"
 
@@ -23,15 +23,7 @@ namespace ferry::testing {
 namespace {
 
 uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  close(fd);
-  return ok ? ntohs(a.sin_port) : 0;
+  return free_loopback_port();
 }
 
 std::string header(const HttpResponse& r, std::string name) {
@@ -188,10 +180,12 @@ TEST(WebAssets, NoInlineCodeNoInnerHtmlNothingFromElsewhere) {
     const bool css = a.content_type.starts_with("text/css");
     if (html) {
       // every <script> has a src; no inline handlers or styles
-      for (size_t p = d.find("<script"); p != std::string_view::npos; p = d.find("<script", p + 1)) {
+      for (size_t p = d.find("<script"); p != std::string_view::npos;
+           p = d.find("<script", p + 1)) {
         const size_t end = d.find('>', p);
         ASSERT_NE(end, std::string_view::npos);
-        EXPECT_NE(d.substr(p, end - p).find(" src="), std::string_view::npos) << d.substr(p, end - p);
+        EXPECT_NE(d.substr(p, end - p).find(" src="), std::string_view::npos)
+            << d.substr(p, end - p);
       }
       EXPECT_EQ(d.find("<style"), std::string_view::npos);
       EXPECT_EQ(d.find(" style="), std::string_view::npos);
@@ -203,7 +197,8 @@ TEST(WebAssets, NoInlineCodeNoInnerHtmlNothingFromElsewhere) {
       EXPECT_EQ(d.find("outerHTML"), std::string_view::npos);
       EXPECT_EQ(d.find("insertAdjacentHTML"), std::string_view::npos);
       EXPECT_EQ(d.find("eval("), std::string_view::npos);
-      EXPECT_EQ(d.find("localStorage"), std::string_view::npos);  // the token stays in sessionStorage
+      EXPECT_EQ(d.find("localStorage"),
+                std::string_view::npos);  // the token stays in sessionStorage
     }
     if (html || js || css) {
       EXPECT_EQ(d.find("http://"), std::string_view::npos);
