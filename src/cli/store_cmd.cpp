@@ -94,12 +94,16 @@ void register_store_commands(CLI::App& app, GlobalOptions& g) {
     if (!problems->empty()) throw CLI::RuntimeError(1);
   });
 
-  // sqlite:PATH → postgres://…: every table, then counts and the audit chain verified.
-  // Exit 0 copied and verified, 1 verification failed, 2 error (nothing copied).
+  // sqlite:PATH → postgres://… (a move to PostgreSQL), or postgres://… → a new sqlite:PATH
+  // (a snapshot of a PostgreSQL store): every table, then counts and the audit chain
+  // verified. Exit 0 copied and verified, 1 verification failed, 2 error (nothing copied).
   auto* copy = store->add_subcommand(
-      "copy", "copy a SQLite store into an empty PostgreSQL database and verify it");
-  copy->add_option("from", a->from, "sqlite:PATH")->required();
-  copy->add_option("to", a->to, "postgres://USER@HOST/DATABASE (empty)")->required();
+      "copy",
+      "copy a SQLite store into an empty PostgreSQL database, or a PostgreSQL store into a new "
+      "SQLite file, and verify the copy");
+  copy->add_option("from", a->from, "sqlite:PATH or postgres://USER@HOST/DATABASE")->required();
+  copy->add_option("to", a->to, "postgres://USER@HOST/DATABASE (empty) or sqlite:NEW-PATH")
+      ->required();
   copy->add_option("--audit-key-file", a->audit_key_file,
                    "the server's audit key: also verify every entry's HMAC at the destination");
   copy->callback([a, &g] {

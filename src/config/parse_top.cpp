@@ -88,9 +88,6 @@ void parse_server(const Field& f, ServerSpec& out) {
     b.child("drill").get_bool(out.backups.drill);
     if (out.backups.every_ms == 0 && !b.child("every").present())
       b.error("needs `every` (e.g. 6h): without it nothing is scheduled");
-    if (out.store.rfind("sqlite:", 0) != 0)
-      b.error(
-          "scheduled backups copy SQLite stores; back a PostgreSQL store up with its own tools");
   }
 }
 

@@ -17,6 +17,7 @@
 
 #include "governance/audit_chain.h"
 #include "governance/secret_box.h"
+#include "store/copy.h"
 #include "store/store.h"
 #include "store/store_url.h"
 
@@ -39,11 +40,13 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+bool is_postgres(const std::string& url) {
+  return url.starts_with("postgres://") || url.starts_with("postgresql://");
+}
+
 Result<std::string> sqlite_file(const std::string& url) {
   if (!url.starts_with("sqlite:"))
-    return failed_precondition(
-        "backups of this store are not supported: `ferry backup` copies SQLite stores "
-        "(server.store: sqlite:PATH); back a PostgreSQL store up with its own tools");
+    return failed_precondition("store URL is neither sqlite:PATH nor postgres://…");
   std::string path = sqlite_file_of(url);
   if (path.empty()) return invalid_argument("store URL '" + url + "' names no file");
   return path;
@@ -444,11 +447,16 @@ bool server_holds(const ServerSpec& server) {
 
 Result<BackupResult> create_backup(const ServerSpec& server, const BackupOptions& options) {
   const auto t0 = Clock::now();
-  auto db = sqlite_file(server.store);
-  if (!db.ok()) return db.status();
+  const bool pg = is_postgres(server.store);
   std::error_code ec;
-  if (!fs::is_regular_file(*db, ec))
-    return not_found("store file " + *db + " does not exist (server.store: " + server.store + ")");
+  std::string db;
+  if (!pg) {
+    auto file = sqlite_file(server.store);
+    if (!file.ok()) return file.status();
+    db = *file;
+    if (!fs::is_regular_file(db, ec))
+      return not_found("store file " + db + " does not exist (server.store: " + server.store + ")");
+  }
   const std::string target = options.to_dir.empty() ? backups_dir(server) : options.to_dir;
   fs::create_directories(target, ec);
   if (ec) return internal_error("cannot create backup folder " + target + ": " + ec.message());
@@ -469,9 +477,19 @@ Result<BackupResult> create_backup(const ServerSpec& server, const BackupOptions
   BackupManifest m;
   m.created_at = utc_stamp("%Y-%m-%dT%H:%M:%SZ");
   m.ferry_version = options.ferry_version.empty() ? FERRY_OPS_VERSION : options.ferry_version;
-  m.store_kind = "sqlite";
+  m.store_kind = pg ? "postgres" : "sqlite";
   const std::string db_copy = (fs::path(partial) / kDbFile).string();
-  if (Status s = online_copy(*db, db_copy); !s.ok()) return fail(s);
+  if (pg) {
+    // A PostgreSQL store is copied, from one snapshot, into the same SQLite file a SQLite
+    // store's backup holds: verify, drill and restore read it alike.
+    auto copied = copy_store(server.store, "sqlite:" + db_copy);
+    if (!copied.ok()) return fail(copied.status().with_context("copying the PostgreSQL store"));
+    SqliteHandle h;
+    if (Status s = sqlite_open(h, db_copy, SQLITE_OPEN_READWRITE); !s.ok()) return fail(s);
+    if (Status s = sqlite_exec(h.db, "PRAGMA journal_mode = DELETE"); !s.ok()) return fail(s);
+  } else if (Status s = online_copy(db, db_copy); !s.ok()) {
+    return fail(s);
+  }
   ::chmod(db_copy.c_str(), 0600);
   {
     SqliteHandle h;
@@ -571,14 +589,12 @@ VerifyReport verify_backup(const std::string& backup_dir, const std::string& key
   return r;
 }
 
-Result<VerifyReport> restore_backup(const ServerSpec& server, const std::string& backup_dir,
-                                    const RestoreOptions& options) {
-  auto db = sqlite_file(server.store);
-  if (!db.ok()) return db.status();
-  if (server_holds(server))
-    return failed_precondition("a ferry server is running on " + server.data_dir +
-                               " (it holds server.lock): stop it before restoring");
-  VerifyReport report = verify_backup(backup_dir, options.keys_dir);
+namespace {
+
+// A backup that verifies, with its manifest; else why not (nothing is changed).
+Result<std::pair<VerifyReport, BackupManifest>> verified(const std::string& backup_dir,
+                                                         const std::string& keys_override) {
+  VerifyReport report = verify_backup(backup_dir, keys_override);
   if (!report.ok) {
     std::string msg = "backup " + backup_dir + " does not verify; nothing was changed:";
     for (const auto& p : report.problems) msg += "\n  " + p;
@@ -586,36 +602,80 @@ Result<VerifyReport> restore_backup(const ServerSpec& server, const std::string&
   }
   auto m = read_manifest(backup_dir);
   if (!m.ok()) return m.status();
-  const std::string keys_dir = keys_folder(backup_dir, *m, options.keys_dir);
-  const std::string suffix = ".before-restore-" + utc_stamp("%Y%m%dT%H%M%SZ");
+  return std::make_pair(std::move(report), std::move(*m));
+}
+
+// Copies `from` to `to` through `to`.restoring; what was at `to` is kept as `to`+suffix.
+Status put_in_place(const std::string& from, const std::string& to, const std::string& suffix) {
   std::error_code ec;
-  auto put_in_place = [&](const std::string& from, const std::string& to) -> Status {
-    fs::create_directories(fs::path(to).parent_path().empty() ? "." : fs::path(to).parent_path(),
-                           ec);
-    const std::string tmp = to + ".restoring";
-    fs::remove(tmp, ec);
-    FERRY_RETURN_IF_ERROR(copy_new_file(from, tmp, 0600));
-    if (fs::exists(to, ec)) {
-      fs::rename(to, to + suffix, ec);
-      if (ec) return internal_error("cannot move " + to + " aside: " + ec.message());
-    }
-    fs::rename(tmp, to, ec);
-    if (ec) return internal_error("cannot put " + to + " in place: " + ec.message());
-    return Status::Ok();
-  };
-  // The store's -wal and -shm belong to the file being replaced.
-  for (const char* side : {"-wal", "-shm"}) {
-    if (fs::exists(*db + side, ec)) fs::rename(*db + side, *db + side + suffix, ec);
+  fs::create_directories(fs::path(to).parent_path().empty() ? "." : fs::path(to).parent_path(), ec);
+  const std::string tmp = to + ".restoring";
+  fs::remove(tmp, ec);
+  FERRY_RETURN_IF_ERROR(copy_new_file(from, tmp, 0600));
+  if (fs::exists(to, ec)) {
+    fs::rename(to, to + suffix, ec);
+    if (ec) return internal_error("cannot move " + to + " aside: " + ec.message());
   }
-  FERRY_RETURN_IF_ERROR(put_in_place((fs::path(backup_dir) / kDbFile).string(), *db));
+  fs::rename(tmp, to, ec);
+  if (ec) return internal_error("cannot put " + to + " in place: " + ec.message());
+  return Status::Ok();
+}
+
+// The backup's secrets and audit keys where `server` reads them (a key already there and
+// equal is left alone).
+Status restore_keys(const ServerSpec& server, const std::string& keys_dir,
+                    const std::string& suffix) {
+  std::error_code ec;
   for (const auto& [file, to] : {std::pair{kSecretsKeyFile, secrets_key_path(server)},
                                  std::pair{kAuditKeyFile, audit_key_path(server)}}) {
     const std::string from = (fs::path(keys_dir) / file).string();
     if (!fs::exists(from, ec)) continue;
     if (fs::exists(to, ec) && read_small_file(to) == read_small_file(from)) continue;
-    FERRY_RETURN_IF_ERROR(put_in_place(from, to));
+    FERRY_RETURN_IF_ERROR(put_in_place(from, to, suffix));
   }
-  return report;
+  return Status::Ok();
+}
+
+// Into PostgreSQL: the backup's rows go into an empty database (a new one, `createdb`)
+// through the verified copy of `ferry store copy`; a database that holds data is refused
+// with nothing changed, which also keeps a restore away from a store servers still use.
+Result<VerifyReport> restore_into_postgres(const ServerSpec& server, const std::string& backup_dir,
+                                           const RestoreOptions& options) {
+  auto v = verified(backup_dir, options.keys_dir);
+  if (!v.ok()) return v.status();
+  TempDir tmp;  // opening a store migrates it: the copy reads a private copy of the file
+  if (tmp.path.empty()) return internal_error("cannot make a temporary folder");
+  const std::string copy = (fs::path(tmp.path) / kDbFile).string();
+  FERRY_RETURN_IF_ERROR(copy_new_file((fs::path(backup_dir) / kDbFile).string(), copy, 0600));
+  auto copied = copy_store("sqlite:" + copy, server.store);
+  if (!copied.ok()) return copied.status().with_context("restoring into PostgreSQL");
+  FERRY_RETURN_IF_ERROR(restore_keys(server, keys_folder(backup_dir, v->second, options.keys_dir),
+                                     ".before-restore-" + utc_stamp("%Y%m%dT%H%M%SZ")));
+  return v->first;
+}
+
+}  // namespace
+
+Result<VerifyReport> restore_backup(const ServerSpec& server, const std::string& backup_dir,
+                                    const RestoreOptions& options) {
+  if (is_postgres(server.store)) return restore_into_postgres(server, backup_dir, options);
+  auto db = sqlite_file(server.store);
+  if (!db.ok()) return db.status();
+  if (server_holds(server))
+    return failed_precondition("a ferry server is running on " + server.data_dir +
+                               " (it holds server.lock): stop it before restoring");
+  auto v = verified(backup_dir, options.keys_dir);
+  if (!v.ok()) return v.status();
+  const std::string keys_dir = keys_folder(backup_dir, v->second, options.keys_dir);
+  const std::string suffix = ".before-restore-" + utc_stamp("%Y%m%dT%H%M%SZ");
+  std::error_code ec;
+  // The store's -wal and -shm belong to the file being replaced.
+  for (const char* side : {"-wal", "-shm"}) {
+    if (fs::exists(*db + side, ec)) fs::rename(*db + side, *db + side + suffix, ec);
+  }
+  FERRY_RETURN_IF_ERROR(put_in_place((fs::path(backup_dir) / kDbFile).string(), *db, suffix));
+  FERRY_RETURN_IF_ERROR(restore_keys(server, keys_dir, suffix));
+  return v->first;
 }
 
 Result<DrillReport> drill_backup(const std::string& dir, const std::string& keys_dir) {

@@ -153,6 +153,47 @@ TEST_F(StoreCopy, CopiesEveryTableVerifiesAndTheDestinationGoesOn) {
   EXPECT_EQ(next->prev_hash, da->back().hash);
 }
 
+// Back again: a PostgreSQL store into a new SQLite file (what `ferry backup` of a
+// PostgreSQL store holds) gives every row back, the audit chain, and a store that goes on.
+TEST_F(StoreCopy, APostgresStoreCopiesBackIntoANewSqliteFileWhole) {
+  fill_source();
+  ASSERT_TRUE(copy_store(src_url_, pg_->url(db_)).ok());
+  const std::string back = "sqlite:" + (dir_ / "back.db").string();
+  auto r = copy_store(pg_->url(db_), back);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->rows.at("deployment_events"), 3);
+  EXPECT_EQ(r->audit_entries, 3);
+  auto src = open_store(src_url_);
+  auto dst = open_store(back);
+  ASSERT_TRUE(src.ok() && dst.ok());
+  auto se = (*src)->list_events("", 0, 100);
+  auto de = (*dst)->list_events("", 0, 100);
+  ASSERT_EQ(se->size(), de->size());
+  for (size_t i = 0; i < se->size(); ++i) {
+    EXPECT_EQ((*se)[i].seq, (*de)[i].seq);
+    EXPECT_EQ((*se)[i].data, (*de)[i].data);
+  }
+  auto t = (*dst)->get_token("t1");
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->revoked);  // PostgreSQL's BOOLEAN comes back as SQLite's 1
+  EXPECT_EQ(t->envs, (std::vector<std::string>{"dev", "prod"}));
+  EXPECT_EQ((*dst)->list_secrets("web", "dev")->at(0).ciphertext, "00ffcafe");
+  EXPECT_EQ((*dst)->get_deployment("d-1")->state, DeploymentState::kSucceeded);
+  auto sa = (*src)->list_audit(0, 10);
+  auto da = (*dst)->list_audit(0, 10);
+  ASSERT_EQ(da->size(), 3u);
+  EXPECT_EQ((*sa)[2].hash, (*da)[2].hash);
+  auto seq = (*dst)->append_event({.deployment_id = "d-2", .type = EventType::kCommand});
+  ASSERT_TRUE(seq.ok());
+  EXPECT_GT(*seq, se->back().seq);
+  // Never over an existing file, never between two stores of one kind.
+  auto again = copy_store(pg_->url(db_), back);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("already exists"), std::string::npos);
+  EXPECT_EQ(copy_store(pg_->url(db_), pg_->url(db_)).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(copy_store(src_url_, back).status().code(), Code::kInvalidArgument);
+}
+
 TEST_F(StoreCopy, RefusesADestinationThatHoldsDataAndChangesNothing) {
   fill_source();
   ASSERT_TRUE(copy_store(src_url_, pg_->url(db_)).ok());
@@ -168,7 +209,7 @@ TEST_F(StoreCopy, RefusesAMissingSourceAndWrongKindsOfURL) {
   auto missing = copy_store("sqlite:" + (dir_ / "nope.db").string(), pg_->url(db_));
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "nope.db"));
-  EXPECT_EQ(copy_store(pg_->url(db_), src_url_).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(copy_store(pg_->url(db_), "mysql://x/y").status().code(), Code::kInvalidArgument);
   EXPECT_EQ(copy_store(src_url_, "sqlite:/tmp/x.db").status().code(), Code::kInvalidArgument);
   auto bad = copy_store(src_url_, "postgres://u:s3cretpw@127.0.0.1:notaport/x");
   EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
