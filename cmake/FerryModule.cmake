@@ -28,6 +28,20 @@ function(ferry_tests name)
   target_link_libraries(${name}_tests PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   # No build or source path is compiled in (tests/test_paths.h finds them at run time):
   # the objects are then alike in every checkout and ccache reuses them across clones.
-  gtest_discover_tests(${name}_tests DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS ${name} ENVIRONMENT "FERRY_BIN=$<TARGET_FILE:ferry>")
+  if(FERRY_CTEST_PER_SUITE)
+    # One ctest test per suite (CI): each test process costs ~0.2-0.3 s to start under the
+    # sanitizers, and the suites run in parallel all the same.
+    set(TARGET ${name}_tests)
+    set(LABEL ${name})
+    set(WORKDIR ${CMAKE_CURRENT_BINARY_DIR})
+    configure_file(${PROJECT_SOURCE_DIR}/cmake/gtest_suites.cmake.in
+                   ${CMAKE_CURRENT_BINARY_DIR}/${name}_suites.cmake.in @ONLY)
+    file(GENERATE OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/${name}_suites.cmake
+         INPUT ${CMAKE_CURRENT_BINARY_DIR}/${name}_suites.cmake.in)
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES
+                 ${CMAKE_CURRENT_BINARY_DIR}/${name}_suites.cmake)
+  else()
+    gtest_discover_tests(${name}_tests DISCOVERY_MODE PRE_TEST
+      PROPERTIES LABELS ${name} ENVIRONMENT "FERRY_BIN=$<TARGET_FILE:ferry>")
+  endif()
 endfunction()

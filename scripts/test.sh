@@ -43,7 +43,7 @@ scripts/install-deps.sh --test
 stage "build (clang-16, ASan+UBSan, fuzz)"
 CC=clang-16 CXX=clang++-16 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   "-DCMAKE_C_FLAGS_DEBUG=-O0 -g1" "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1" \
-  -DFERRY_FUZZ=ON -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=8 >/dev/null
+  -DFERRY_FUZZ=ON -DFERRY_CTEST_PER_SUITE=ON -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=8 >/dev/null
 ninja -C "$BUILD" -j"$JOBS" all fuzzers
 ccache -s 2>/dev/null | grep -E 'Hits|Misses' | head -n 2 || true
 
