@@ -214,7 +214,7 @@ TEST_F(RouterAccessLog, RotatesBySize) {
   for (auto p : {path_ + ".1", path_ + ".2"}) {
     EXPECT_GE(std::filesystem::file_size(p), 4096u) << p;
     EXPECT_LT(std::filesystem::file_size(p), 4096u + 16384u) << p;
-    for (const auto& l : read_lines(p)) EXPECT_NO_THROW((void)Json::parse(l));
+    for (const auto& l : read_lines(p)) EXPECT_TRUE(Json::accept(l)) << l;
   }
 }
 
