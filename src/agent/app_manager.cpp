@@ -99,6 +99,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   std::unique_ptr<Router> router;
   std::string router_host;
   uint16_t router_port = 0;
+  std::pair<TlsSpec, AccessLogSpec> router_edge;  // the running router's tls and access_log
   std::string router_error;
   std::map<std::string, int64_t> release_seen;  // release → when it last had instance or weight
   uint64_t replace_seq = 0;
@@ -113,15 +114,26 @@ struct AppManager::App : std::enable_shared_from_this<App> {
       router.reset();
       return Status::Ok();
     }
-    if (router && router_host == d.listen_host && router_port == d.listen_port) return Status::Ok();
+    const bool same_port = router && router_host == d.listen_host && router_port == d.listen_port;
+    if (same_port && router_edge == std::make_pair(d.router.tls, d.router.access_log))
+      return Status::Ok();
+    std::vector<ReleaseStats> carried;
+    if (same_port) {
+      // New tls or access_log settings on the same port: the old router lets go of the
+      // port first (its connections close) and hands its counters on.
+      carried = router->stats();
+      router->stop();
+      router.reset();
+    }
     RouterOptions ro;
+    ro.tls = d.router.tls;
+    ro.access_log = d.router.access_log;
     ro.host = d.listen_host;
     ro.port = d.listen_port;
     ro.threads = mgr.opts_.router_threads;
     ro.io_pool = mgr.opts_.router_io;  // shared: threads grow with cores, not with apps
     ro.app = d.app;  // signed pin tokens and affinity cookies are valid for this app only
     ro.key_file = mgr.opts_.router_key_file;
-    std::vector<ReleaseStats> carried;
     if (from) {
       auto it = std::find_if(from->begin(), from->end(), [&](const HandedListener& l) {
         return l.fd >= 0 && l.app == name && l.host == d.listen_host && l.port == d.listen_port;
@@ -144,6 +156,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     router = std::move(r);
     router_host = d.listen_host;
     router_port = d.listen_port;
+    router_edge = {d.router.tls, d.router.access_log};
     router_error.clear();
     update_router();
     return Status::Ok();

@@ -161,6 +161,18 @@ void check_ports(const Field& apps, const Config& c) {
         break;
       }
       used.push_back({app.name, eff.listen, eff.port});
+      if (eff.router.tls.http_port != 0) {
+        for (const auto& u : used) {
+          if (u.port != eff.router.tls.http_port || !overlaps(u.listen, eff.listen)) continue;
+          apps.child(app.name)
+              .child("tls")
+              .child("http_port")
+              .error("port " + std::to_string(u.port) + " on " + eff.listen +
+                     " is already used by app \"" + u.app + "\"; each app needs its own ports");
+          break;
+        }
+        used.push_back({app.name, eff.listen, eff.router.tls.http_port});
+      }
     }
   }
 }

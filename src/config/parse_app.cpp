@@ -328,8 +328,8 @@ void parse_hooks(const Field& f, HooksSpec& out) {
 
 void parse_app(const Field& f, AppSpec& out) {
   if (!f.expect_map({"port", "listen", "instances", "run", "checks", "strategy", "analysis",
-                     "hooks", "router", "progress_deadline", "keep_releases", "keep_previous",
-                     "rollback_policy", "environments"}))
+                     "hooks", "router", "tls", "access_log", "progress_deadline", "keep_releases",
+                     "keep_previous", "rollback_policy", "environments"}))
     return;
   int port = 0;
   if (f.required("port").get_int(port, 1, 65535)) out.port = static_cast<uint16_t>(port);
@@ -343,6 +343,8 @@ void parse_app(const Field& f, AppSpec& out) {
   parse_analysis(f.child("analysis"), out.analysis);
   parse_hooks(f.child("hooks"), out.hooks);
   parse_router(f.child("router"), out.router);
+  parse_tls(f.child("tls"), out.port, out.router.tls);
+  parse_access_log(f.child("access_log"), out.router.access_log);
   f.child("progress_deadline").get_duration_ms(out.progress_deadline_ms, 1000, 2 * kHour);
   f.child("keep_releases").get_int(out.keep_releases, 1, 1000);
   Field keep = f.child("keep_previous");

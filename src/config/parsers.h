@@ -41,6 +41,9 @@ void parse_checks(const Field& f, ChecksSpec& out);
 void parse_hooks(const Field& f, HooksSpec& out);
 void parse_strategy(const Field& f, StrategySpec& out);
 void parse_analysis(const Field& f, AnalysisSpec& out);
+// apps.NAME.tls (reads the certificate files) and apps.NAME.access_log (parse_edge.cpp).
+void parse_tls(const Field& f, uint16_t app_port, TlsSpec& out);
+void parse_access_log(const Field& f, AccessLogSpec& out);
 
 // Checks between sections (names that refer to others, cycles, ports). `root` is the whole
 // document, used to find where to point each error.

@@ -158,6 +158,22 @@ void to_json(Json& j, const RouterSpec& r) {
            {"shield", r.shield},
            {"affinity", r.affinity},
            {"request_body_timeout_ms", r.request_body_timeout_ms}};
+  if (r.tls.enabled()) {
+    Json certs = Json::array();
+    for (const auto& c : r.tls.certificates)
+      certs.push_back(Json{{"cert_file", c.cert_file}, {"key_file", c.key_file}});
+    j["tls"] = Json{{"certificates", certs},
+                    {"min_version", r.tls.min_version},
+                    {"client_ca_file", r.tls.client_ca_file},
+                    {"http_port", r.tls.http_port},
+                    {"redirect", r.tls.redirect},
+                    {"hsts_max_age_s", r.tls.hsts_max_age_s},
+                    {"hsts_include_subdomains", r.tls.hsts_include_subdomains}};
+  }
+  if (!r.access_log.path.empty())
+    j["access_log"] = Json{{"path", r.access_log.path},
+                           {"max_bytes", r.access_log.max_bytes},
+                           {"keep", r.access_log.keep}};
 }
 
 void from_json(const Json& j, RouterSpec& r) {
@@ -168,6 +184,21 @@ void from_json(const Json& j, RouterSpec& r) {
   r.shield = j.value("shield", d.shield);
   r.affinity = j.value("affinity", d.affinity);
   r.request_body_timeout_ms = j.value("request_body_timeout_ms", d.request_body_timeout_ms);
+  if (auto t = j.find("tls"); t != j.end() && t->is_object()) {
+    for (const auto& c : t->value("certificates", Json::array()))
+      r.tls.certificates.push_back({c.value("cert_file", ""), c.value("key_file", "")});
+    r.tls.min_version = t->value("min_version", d.tls.min_version);
+    r.tls.client_ca_file = t->value("client_ca_file", "");
+    r.tls.http_port = t->value("http_port", uint16_t{0});
+    r.tls.redirect = t->value("redirect", false);
+    r.tls.hsts_max_age_s = t->value("hsts_max_age_s", int64_t{0});
+    r.tls.hsts_include_subdomains = t->value("hsts_include_subdomains", false);
+  }
+  if (auto a = j.find("access_log"); a != j.end() && a->is_object()) {
+    r.access_log.path = a->value("path", "");
+    r.access_log.max_bytes = a->value("max_bytes", d.access_log.max_bytes);
+    r.access_log.keep = a->value("keep", d.access_log.keep);
+  }
 }
 
 void to_json(Json& j, const InstanceStatus& s) {

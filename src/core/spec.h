@@ -181,6 +181,36 @@ struct AppEnvSpec {
   std::map<std::string, std::string> env;
 };
 
+// One certificate the router serves: PEM files on the agent's host (absolute paths). The
+// host names it answers for by SNI are the certificate's own (subjectAltName DNS names).
+struct TlsCertSpec {
+  std::string cert_file;  // the certificate, then its intermediates
+  std::string key_file;
+  bool operator==(const TlsCertSpec&) const = default;
+};
+
+// apps.<name>.tls: TLS termination on the app's port (docs/router.md, "TLS").
+struct TlsSpec {
+  std::vector<TlsCertSpec> certificates;  // empty: plain HTTP; the first serves clients without SNI
+  std::string min_version = "1.2";        // "1.2" or "1.3"
+  std::string client_ca_file;             // "": no client certificate asked for
+  uint16_t http_port = 0;                 // a plain HTTP port beside the TLS one (0: none)
+  bool redirect = false;                  // http_port answers 308 to https instead of proxying
+  int64_t hsts_max_age_s = 0;             // Strict-Transport-Security max-age; 0: not sent
+  bool hsts_include_subdomains = false;
+
+  bool enabled() const { return !certificates.empty(); }
+  bool operator==(const TlsSpec&) const = default;
+};
+
+// apps.<name>.access_log: one JSON line per request (docs/router.md, "Access log").
+struct AccessLogSpec {
+  std::string path;               // "": off (the default); absolute path on the agent's host
+  int64_t max_bytes = 100 << 20;  // the file is rotated (path.1, path.2, …) past this size
+  int keep = 5;                   // rotated files kept
+  bool operator==(const AccessLogSpec&) const = default;
+};
+
 // apps.<name>.router: who the router trusts and how it protects users (docs/router.md).
 struct RouterSpec {
   std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For and
@@ -190,6 +220,8 @@ struct RouterSpec {
   bool shield = true;                        // idempotent requests a canary fails go to stable
   std::string affinity = "none";             // "none", "cookie" or "header:NAME"
   int request_body_timeout_ms = 60'000;      // total time a request body may take
+  TlsSpec tls;                               // from apps.<name>.tls
+  AccessLogSpec access_log;                  // from apps.<name>.access_log
 
   bool pinning() const { return pin_tokens || !pin_from.empty(); }
 };

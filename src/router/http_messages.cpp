@@ -191,6 +191,7 @@ void RequestParser::on_request_impl(http::verb method, std::string_view method_s
   info_.version = version;
   info_.idempotent = method == http::verb::get || method == http::verb::head ||
                      method == http::verb::options || method == http::verb::trace;
+  if (opts_.keep_target) info_.target.assign(target);
   out_.append(method_str);
   out_.push_back(' ');
   out_.append(target);
@@ -224,6 +225,7 @@ void RequestParser::on_field_impl(http::field name, std::string_view name_string
       return;
     case http::field::host:
       if (++hosts_ > 1 && info_.refused.empty()) info_.refused = "more than one Host field";
+      if (opts_.keep_target && hosts_ == 1) info_.host.assign(value.substr(0, 300));
       break;
     case http::field::cookie:
       if (opts_.affinity_cookie) find_affinity_cookie(value);
@@ -233,6 +235,7 @@ void RequestParser::on_field_impl(http::field name, std::string_view name_string
         // A client that is not a trusted proxy cannot speak for another address: its
         // forwarding fields are dropped and X-Forwarded-For is the router's alone.
         if (!opts_.trusted) return;
+        if (!opts_.forwarded_proto.empty() && iequals(name_string, "x-forwarded-proto")) return;
         if (name_string.size() == 15 && iequals(name_string, "x-forwarded-for")) {
           if (!forwarded_for_.empty()) forwarded_for_.append(", ");
           forwarded_for_.append(value);
@@ -296,6 +299,8 @@ void RequestParser::on_header_impl(error_code& ec) {
   if (!forwarded_for_.empty()) forwarded_for_.append(", ");
   forwarded_for_.append(client_ip_);
   append_field(out_, "X-Forwarded-For", forwarded_for_);
+  if (!opts_.forwarded_proto.empty())
+    append_field(out_, "X-Forwarded-Proto", opts_.forwarded_proto);
   if (!has_request_id_) {
     info_.request_id.assign(ids_.next());
     append_field(out_, "X-Request-Id", info_.request_id);

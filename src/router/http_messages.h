@@ -52,6 +52,10 @@ struct RequestInfo {
   std::string pin;         // value of the pin header (never forwarded), empty when absent
   std::string affinity;    // the affinity cookie's or header's value, empty when absent
   std::string request_id;  // the request's X-Request-Id, given or generated
+  // With ParseOptions::keep_target: the request target and the Host field's value (the
+  // access log and the HTTPS redirect need them; other requests skip the copies).
+  std::string target;
+  std::string host;
   // Why the request is refused with 400 although it parsed (a Connection header naming a
   // field the router manages, several Host fields); empty when it is not.
   std::string refused;
@@ -67,14 +71,19 @@ struct ParseOptions {
   bool trusted = false;              // the client is a trusted proxy (router.trusted_proxies)
   bool affinity_cookie = false;      // read the affinity cookie into RequestInfo::affinity
   std::string_view affinity_header;  // or this field's value (affinity "header:NAME")
+  // When set ("https" on a TLS connection): X-Forwarded-Proto is this, whatever the client
+  // sent, even a trusted proxy.
+  std::string_view forwarded_proto;
+  bool keep_target = false;  // fill RequestInfo::target and host
 };
 
 // Parses a request from a client. `out` receives the head for the upstream without its
 // final empty line: request line, the client's fields minus hop-by-hop ones and the pin
 // header, then X-Forwarded-For (a trusted proxy's list with `client_ip` appended, else
-// `client_ip` alone), X-Request-Id when the client sent none, and Connection/Upgrade for
-// an upgrade request. From a client that is not trusted, other X-Forwarded-* fields,
-// Forwarded and x-ferry-idempotent are dropped.
+// `client_ip` alone), X-Forwarded-Proto when ParseOptions::forwarded_proto is set,
+// X-Request-Id when the client sent none, and Connection/Upgrade for an upgrade request. From a
+// client that is not trusted, other X-Forwarded-* fields, Forwarded and x-ferry-idempotent are
+// dropped.
 class RequestParser : public http::basic_parser<true> {
  public:
   RequestParser(std::string& out, std::string_view client_ip, const ParseOptions& opts,

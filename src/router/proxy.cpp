@@ -45,6 +45,7 @@ bool Session::shield(Exchange& ex, int status, bool upstream_error) {
   // shielded, before the stable release answers in its place.
   finish(ex, status, upstream_error);
   ex.route().counters->record_shielded();
+  ex.shielded = true;
   BackendState* b = w_.snap.get() == ex.snap.get() ? w_.picker.pick_backend(s, s.stable)
                                                    : s.releases[s.stable].backends.front().get();
   ex.choose(s.stable, b);
@@ -93,6 +94,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   auto retry_elsewhere = [&] {
     if (!info.idempotent || !replayable || retried || !alternative(ex)) return false;
     retried = true;
+    ex.retried = true;
     fresh = false;
     return true;
   };
@@ -102,6 +104,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   auto retry_on_stable = [&](int status, bool upstream_error) {
     if (!shielding || !replayable || retried || !shield(ex, status, upstream_error)) return false;
     retried = true;
+    ex.retried = true;
     fresh = false;
     return true;
   };
@@ -311,6 +314,7 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
     resp_head_.append(ex.set_cookie);
     resp_head_.append("; Path=/; HttpOnly; SameSite=Lax\r\n");
   }
+  if (!w_.hsts.empty() && client_.is_tls() && status != 101) resp_head_.append(w_.hsts);
   if (status != 101) {
     if (close)
       resp_head_.append("Connection: close\r\n");
@@ -320,8 +324,10 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
   resp_head_.append("\r\n");
   ubuf_.consume(head_len);
 
+  log_status_ = status;
   if (status == 101) {
     error_code ec;
+    log_bytes_ += resp_head_.size() + ubuf_.size();
     co_await write(client_, ec, resp_head_, ubuf_.view());
     ubuf_.clear();
     finish(ex, 101, false);
@@ -360,6 +366,7 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
     }
     if (first || !body.empty()) {
       error_code ec;
+      log_bytes_ += (first ? resp_head_.size() : 0) + body.size();
       if (first)
         co_await write(client_, ec, resp_head_, body);
       else
@@ -426,7 +433,19 @@ awaitable<void> Session::tunnel(std::shared_ptr<Session> self, Exchange& ex) {
   }
 }
 
-awaitable<void> Session::relay(Socket& from, Socket& to, IoBuffer& buf) {
+namespace {
+
+void relay_finish_sending(Socket& s, error_code& ec) {
+  s.shutdown(Socket::shutdown_send, ec);
+}
+void relay_finish_sending(ClientStream& s, error_code& ec) {
+  s.finish_sending(ec);
+}
+
+}  // namespace
+
+template <typename From, typename To>
+awaitable<void> Session::relay(From& from, To& to, IoBuffer& buf) {
   error_code ec;
   for (;;) {
     buf.clear();
@@ -440,7 +459,7 @@ awaitable<void> Session::relay(Socket& from, Socket& to, IoBuffer& buf) {
   }
   error_code ignored;
   if (ec == asio::error::eof) {
-    to.shutdown(Socket::shutdown_send, ignored);
+    relay_finish_sending(to, ignored);
   } else {
     client_.close(ignored);
     if (up_) up_->close(ignored);

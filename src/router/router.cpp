@@ -21,8 +21,10 @@
 #include <thread>
 
 #include "common/crypto.h"
+#include "router/access_log.h"
 #include "router/io_pool.h"
 #include "router/session.h"
+#include "router/tls.h"
 #include "router/worker.h"
 
 namespace ferry {
@@ -41,7 +43,18 @@ struct Router::Impl {
     tables.current = registry.build(RouteTable{}, 0, nullptr);
   }
 
-  awaitable<void> accept_loop();
+  // Accepts on the app's port, or (`http`) on the plain port beside a TLS one.
+  awaitable<void> accept_loop(bool http = false);
+  // Checks the certificate files every tls_reload_interval_ms and loads a changed set.
+  awaitable<void> reload_loop();
+  // Binds the plain port (home thread). Adopted listeners are handed over while the
+  // previous process still holds that port, so then it is tried again until it is free.
+  boost::system::error_code bind_http();
+  awaitable<void> bind_http_loop();
+  routing::Listener listener(bool http) {
+    if (http) return routing::Listener{nullptr, opts.tls.redirect};
+    return routing::Listener{tls, false};
+  }
   routing::Worker& home() { return *workers[home_index]; }
   // Runs `fn` on worker `w`'s io thread and waits for it.
   template <typename Fn>
@@ -57,6 +70,12 @@ struct Router::Impl {
     accept_loops.fetch_add(1, std::memory_order_acq_rel);
     asio::co_spawn(home().ioc.get_executor(), accept_loop(), asio::detached);
   }
+  // Any coroutine of the router on the home thread; stop() waits for it to end.
+  template <typename Fn>
+  void spawn_home(Fn fn) {
+    accept_loops.fetch_add(1, std::memory_order_acq_rel);
+    asio::co_spawn(home().ioc.get_executor(), fn(), asio::detached);
+  }
 
   RouterOptions opts;
   // The io threads: options.io_pool, or a pool of this router's own (made by start()).
@@ -66,6 +85,20 @@ struct Router::Impl {
   std::vector<std::unique_ptr<routing::Worker>> workers;
   size_t home_index = 0;  // the worker whose thread runs the accept loop
   std::optional<asio::basic_socket_acceptor<tcp, routing::Executor>> acceptor;
+  // The plain port beside a TLS one (home thread only), and whether it is accepting.
+  std::optional<asio::basic_socket_acceptor<tcp, routing::Executor>> http_acceptor;
+  bool http_accepting = false;
+  std::atomic<uint16_t> http_port{0};
+  // The certificate set new connections get (home thread only), the files' stamp it was
+  // loaded at, and the reload timer.
+  std::shared_ptr<routing::TlsContexts> tls;
+  std::string tls_stamp;
+  std::optional<routing::Timer> reload_timer;
+  std::atomic<uint64_t> tls_reloads{0};
+  mutable Mutex tls_error_mu;
+  std::string tls_error FERRY_GUARDED_BY(tls_error_mu);
+  // Destroyed after the workers' sessions (stop() waits for them).
+  std::unique_ptr<routing::AccessLog> access_log;
   routing::TableSource tables;
   mutable Mutex registry_mu;  // taken before tables.mu
   routing::Registry registry FERRY_GUARDED_BY(registry_mu);
@@ -82,15 +115,16 @@ struct Router::Impl {
   // table is set (set_table), so none of them is answered from the empty initial table.
   std::atomic<bool> has_table{false};
   bool waiting_for_table = false;  // home worker's thread only
+  bool stopping_home = false;      // home worker's thread only: stop() has begun
 };
 
 namespace {
 
 // Starts a session for an accepted client on `w`'s thread, unless the router is stopping
 // by then (the socket is closed with the lambda).
-void start_session(routing::Worker& w, routing::Socket socket) {
-  asio::post(w.ioc, [&w, s = std::move(socket)]() mutable {
-    if (!w.stopping) std::make_shared<routing::Session>(w, std::move(s))->start();
+void start_session(routing::Worker& w, routing::Socket socket, routing::Listener l) {
+  asio::post(w.ioc, [&w, s = std::move(socket), l = std::move(l)]() mutable {
+    if (!w.stopping) std::make_shared<routing::Session>(w, std::move(s), std::move(l))->start();
   });
 }
 
@@ -127,32 +161,36 @@ bool listens_on(int fd, const tcp::endpoint& ep) {
 
 }  // namespace
 
-awaitable<void> Router::Impl::accept_loop() {
-  struct Done {
-    std::atomic<int>& n;
-    ~Done() { n.fetch_sub(1, std::memory_order_acq_rel); }
-  } done{accept_loops};
-  if (adopted && !has_table.load(std::memory_order_acquire)) {
+struct LoopDone {
+  std::atomic<int>& n;
+  ~LoopDone() { n.fetch_sub(1, std::memory_order_acq_rel); }
+};
+
+awaitable<void> Router::Impl::accept_loop(bool http) {
+  LoopDone done{accept_loops};
+  if (!http && adopted && !has_table.load(std::memory_order_acquire)) {
     waiting_for_table = true;  // set_table starts the loop
     co_return;
   }
+  auto& acc = http ? *http_acceptor : *acceptor;
+  bool& on = http ? http_accepting : accepting;
   size_t next = home_index;
   for (;;) {
     routing::Worker& target = *workers[next++ % workers.size()];
     boost::system::error_code ec;
     routing::Socket socket =
-        co_await acceptor->async_accept(target.ioc, asio::redirect_error(routing::kAwait, ec));
-    if (!accepting) {
+        co_await acc.async_accept(target.ioc, asio::redirect_error(routing::kAwait, ec));
+    if (!on) {
       // Paused for a hot restart: a connection accepted as the pause came is still served.
-      if (!ec) start_session(target, std::move(socket));
+      if (!ec) start_session(target, std::move(socket), listener(http));
       co_return;
     }
     if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
+      if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
       // Out of descriptors or a transient error: back off instead of spinning.
       routing::Timer pause(home().ioc.get_executor(), std::chrono::milliseconds(50));
       co_await pause.async_wait(asio::redirect_error(routing::kAwait, ec));
-      if (!accepting) co_return;
+      if (!on) co_return;
       continue;
     }
     int open = 0;
@@ -161,7 +199,62 @@ awaitable<void> Router::Impl::accept_loop() {
       socket.close(ec);  // over the limit: refuse rather than degrade everyone
       continue;
     }
-    start_session(target, std::move(socket));
+    start_session(target, std::move(socket), listener(http));
+  }
+}
+
+awaitable<void> Router::Impl::reload_loop() {
+  LoopDone done{accept_loops};
+  while (!stopping_home) {
+    reload_timer->expires_after(std::chrono::milliseconds(opts.tls_reload_interval_ms));
+    boost::system::error_code ec;
+    co_await reload_timer->async_wait(asio::redirect_error(routing::kAwait, ec));
+    if (ec || stopping_home) co_return;
+    std::string stamp = routing::tls_files_stamp(opts.tls);
+    if (stamp == tls_stamp) continue;
+    auto loaded = routing::TlsContexts::load(opts.tls);
+    // A half-written pair (certificate replaced, key not yet) fails here and is tried again
+    // at the next tick: the stamp is only taken once a set loads.
+    MutexLock lock(tls_error_mu);
+    if (!loaded.ok()) {
+      tls_error = loaded.status().message();
+      continue;
+    }
+    tls_error.clear();
+    tls = std::move(*loaded);
+    tls_stamp = std::move(stamp);
+    tls_reloads.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+boost::system::error_code Router::Impl::bind_http() {
+  boost::system::error_code ec;
+  tcp::endpoint ep(acceptor->local_endpoint().address(), opts.tls.http_port);
+  http_acceptor.emplace(home().ioc);
+  http_acceptor->open(ep.protocol(), ec);
+  if (!ec) http_acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) http_acceptor->bind(ep, ec);
+  if (!ec) http_acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    http_acceptor.reset();
+    return ec;
+  }
+  fcntl(http_acceptor->native_handle(), F_SETFD, FD_CLOEXEC);
+  http_port = http_acceptor->local_endpoint().port();
+  http_accepting = true;
+  accept_loops.fetch_add(1, std::memory_order_acq_rel);
+  asio::co_spawn(home().ioc.get_executor(), accept_loop(true), asio::detached);
+  return ec;
+}
+
+awaitable<void> Router::Impl::bind_http_loop() {
+  LoopDone done{accept_loops};
+  routing::Timer pause(home().ioc.get_executor());
+  while (!stopping_home && accepting && !http_acceptor) {
+    if (!bind_http()) co_return;
+    pause.expires_after(std::chrono::milliseconds(100));
+    boost::system::error_code ec;
+    co_await pause.async_wait(asio::redirect_error(routing::kAwait, ec));
   }
 }
 
@@ -185,6 +278,17 @@ Status Router::start() {
     }
   }
   std::string where = m.opts.host + ":" + std::to_string(m.opts.port);
+  if (m.opts.tls.enabled()) {
+    auto loaded = routing::TlsContexts::load(m.opts.tls);
+    if (!loaded.ok()) return loaded.status();
+    m.tls = std::move(*loaded);
+    m.tls_stamp = routing::tls_files_stamp(m.opts.tls);
+  }
+  if (!m.opts.access_log.path.empty()) {
+    auto log = routing::AccessLog::open(m.opts.access_log, m.opts.access_log_queue_lines);
+    if (!log.ok()) return log.status();
+    m.access_log = std::move(*log);
+  }
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(m.opts.host, ec);
   if (ec) return invalid_argument("router listen host '" + m.opts.host + "' is not an IP address");
@@ -223,9 +327,32 @@ Status Router::start() {
     return unavailable("router cannot listen on " + where + ": " + ec.message());
   }
   m.port = m.acceptor->local_endpoint().port();
+  for (auto& w : m.workers) {
+    w->tls_port = m.port;
+    w->access_log = m.access_log.get();
+  }
+  if (m.tls && m.opts.tls.http_port != 0 && !m.adopted) {
+    // Bound now, so a port in use is an error of start() (an adopted listener's previous
+    // process still holds it: that one is bound once free, below).
+    boost::system::error_code hec;
+    m.run_on(m.home(), [&m, &hec] { hec = m.bind_http(); });
+    if (hec) {
+      m.acceptor.reset();
+      m.workers.clear();
+      m.pool.reset();
+      return unavailable("router cannot listen on " + m.opts.host + ":" +
+                         std::to_string(m.opts.tls.http_port) +
+                         " (tls.http_port): " + hec.message());
+    }
+  }
   m.started = true;
   m.run_on(m.home(), [&m] { m.accepting = true; });
   m.spawn_accept_loop();
+  if (m.tls) {
+    m.run_on(m.home(), [&m] { m.reload_timer.emplace(m.home().ioc.get_executor()); });
+    m.spawn_home([&m] { return m.reload_loop(); });
+    if (m.opts.tls.http_port != 0 && m.adopted) m.spawn_home([&m] { return m.bind_http_loop(); });
+  }
   return Status::Ok();
 }
 
@@ -238,9 +365,13 @@ void Router::stop() {
   // ends), no new session or upstream connection, every open one closed...
   m.run_on(m.home(), [&m] {
     m.accepting = false;
+    m.http_accepting = false;
+    m.stopping_home = true;
     m.waiting_for_table = false;
     boost::system::error_code ec;
     if (m.acceptor) m.acceptor->close(ec);
+    if (m.http_acceptor) m.http_acceptor->close(ec);
+    if (m.reload_timer) m.reload_timer->cancel();
   });
   for (auto& w : m.workers)
     m.run_on(*w, [&w] {
@@ -260,16 +391,41 @@ void Router::stop() {
   // before these, and find it stopping.
   for (auto& w : m.workers) m.run_on(*w, [] {});
   m.acceptor.reset();
+  m.http_acceptor.reset();
+  m.reload_timer.reset();
+  m.tls.reset();
   {
     MutexLock lock(m.registry_mu);
     m.registry.clear_pools();
   }
   m.workers.clear();
-  m.pool.reset();  // a pool of its own: its threads are joined here
+  m.pool.reset();        // a pool of its own: its threads are joined here
+  m.access_log.reset();  // writes what is queued
 }
 
 uint16_t Router::port() const {
   return impl_->port.load();
+}
+
+uint16_t Router::http_port() const {
+  return impl_->http_port.load();
+}
+
+uint64_t Router::tls_reloads() const {
+  return impl_->tls_reloads.load();
+}
+
+std::string Router::tls_error() const {
+  MutexLock lock(impl_->tls_error_mu);
+  return impl_->tls_error;
+}
+
+uint64_t Router::access_log_written() const {
+  return impl_->access_log ? impl_->access_log->written() : 0;
+}
+
+uint64_t Router::access_log_dropped() const {
+  return impl_->access_log ? impl_->access_log->dropped() : 0;
 }
 
 bool Router::adopted_listener() const {
@@ -283,6 +439,11 @@ void Router::pause_accepting() {
     m.accepting = false;
     boost::system::error_code ec;
     if (m.acceptor) m.acceptor->cancel(ec);
+    // The plain port is closed, not paused: the next process binds it anew.
+    m.http_accepting = false;
+    if (m.http_acceptor) m.http_acceptor->close(ec);
+    m.http_acceptor.reset();
+    m.http_port = 0;
   });
 }
 
@@ -293,6 +454,7 @@ void Router::resume_accepting() {
     if (!m.accepting && m.acceptor && m.acceptor->is_open()) {
       m.accepting = true;
       m.spawn_accept_loop();
+      if (m.tls && m.opts.tls.http_port != 0) m.spawn_home([&m] { return m.bind_http_loop(); });
     }
   });
 }

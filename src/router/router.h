@@ -9,7 +9,9 @@
 // is retried once on the stable release. Bodies stream in both directions (chunked, SSE)
 // within a total body deadline, and websocket upgrades are tunnelled. Messages whose
 // Connection header names a field the router frames or forwards by are refused.
-// Per-release counters and latency histograms feed the engine's analysis.
+// Per-release counters and latency histograms feed the engine's analysis. With `tls` the
+// port speaks TLS (termination, SNI, reload of changed certificates without dropping a
+// connection); with `access_log` every request is logged as a JSON line.
 #pragma once
 
 #include <atomic>
@@ -72,6 +74,17 @@ struct RouterOptions {
   // has the same options (SO_REUSEADDR, close-on-exec, no SO_REUSEPORT), so a process that
   // finds no predecessor to hand over binds the port exactly as one that inherited it.
   int listen_fd = -1;
+  // TLS on `port` (docs/router.md, "TLS"): certificates by SNI, client certificates, HSTS,
+  // and a plain HTTP port beside it (tls.http_port, 0: none) that redirects to HTTPS or
+  // proxies. No certificate: plain HTTP on `port`, as before.
+  TlsSpec tls;
+  int tls_handshake_timeout_ms = 10'000;  // a client must finish its handshake within this
+  // How often the certificate files are checked; a changed set is loaded for new
+  // connections (open ones keep theirs). A set that fails to load leaves the old one.
+  int tls_reload_interval_ms = 5'000;
+  // One JSON line per request (router/access_log.h); no path: off.
+  AccessLogSpec access_log;
+  size_t access_log_queue_lines = 16384;
 };
 
 class Router {
@@ -91,6 +104,16 @@ class Router {
   // router's io threads.
   void stop();
   uint16_t port() const;
+  // The plain HTTP port beside a TLS port (tls.http_port; the bound one when that was 0),
+  // or 0 when there is none or it is not bound yet.
+  uint16_t http_port() const;
+  // Certificate sets loaded by a reload since start, and the last reload's error (empty
+  // when it succeeded). Thread-safe.
+  uint64_t tls_reloads() const;
+  std::string tls_error() const;
+  // Access log lines written and dropped (queue full or a write error) since start.
+  uint64_t access_log_written() const;
+  uint64_t access_log_dropped() const;
   // Whether start() served on the handed-over socket rather than binding a fresh one.
   bool adopted_listener() const;
 

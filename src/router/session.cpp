@@ -32,9 +32,11 @@ constexpr auto kMaxIdleAge = std::chrono::seconds(4);
 
 }  // namespace
 
-Session::Session(Worker& worker, Socket client)
+Session::Session(Worker& worker, Socket client, Listener listener)
     : w_(worker),
       client_(std::move(client)),
+      tls_(std::move(listener.tls)),
+      redirect_(listener.redirect),
       cbuf_(kBufferSize, worker.opts.max_header_bytes + 4096),
       ubuf_(kBufferSize, kUpstreamHeadLimit + 4096),
       timer_(worker.ioc),
@@ -42,9 +44,10 @@ Session::Session(Worker& worker, Socket client)
   w_.connections.fetch_add(1, std::memory_order_relaxed);
   w_.sessions.insert(this);
   error_code ec;
-  auto remote = client_.remote_endpoint(ec);
+  auto remote = client_.socket().remote_endpoint(ec);
   if (!ec) client_ip_ = remote.address().to_string();
-  client_.set_option(tcp::no_delay(true), ec);
+  client_.socket().set_option(tcp::no_delay(true), ec);
+  if (tls_) client_.use_tls(tls_->initial());
 }
 
 Session::~Session() {
@@ -64,7 +67,10 @@ void Session::abort() {
 
 void Session::start() {
   auto self = shared_from_this();
-  set_deadline(Phase::kIdle, w_.opts.idle_timeout_ms);
+  if (client_.is_tls())
+    set_deadline(Phase::kHandshake, w_.opts.tls_handshake_timeout_ms);
+  else
+    set_deadline(Phase::kIdle, w_.opts.idle_timeout_ms);
   asio::co_spawn(w_.ioc.get_executor(), run(self), asio::detached);
   asio::co_spawn(w_.ioc.get_executor(), watchdog(self), asio::detached);
 }
@@ -107,7 +113,10 @@ void Session::on_timeout() {
 
 awaitable<void> Session::run(std::shared_ptr<Session> /*self*/) {
   try {
-    while (co_await serve()) {
+    if (!client_.is_tls() || co_await handshake()) {
+      while (co_await serve()) {
+      }
+      if (client_.is_tls()) co_await close_tls();
     }
   } catch (const std::exception&) {
     // Allocation failure or a bug: drop this connection, keep the router serving.
@@ -119,16 +128,27 @@ awaitable<void> Session::run(std::shared_ptr<Session> /*self*/) {
   if (up_) up_->close(ec);
 }
 
-awaitable<std::size_t> Session::write(Socket& s, error_code& ec, std::string_view a,
-                                      std::string_view b) {
-  write_bufs_ = {asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
-  return asio::async_write(s, write_bufs_, redirect_error(kAwait, ec));
+awaitable<bool> Session::handshake() {
+  error_code ec;
+  co_await client_.tls().async_handshake(asio::ssl::stream_base::server,
+                                         redirect_error(kAwait, ec));
+  co_return !ec && !timed_out_;
+}
+
+awaitable<void> Session::close_tls() {
+  if (closed_ || timed_out_) co_return;
+  // close_notify goes out at once; the client's answer is awaited only briefly.
+  set_deadline(Phase::kClosing, 1000);
+  error_code ec;
+  co_await client_.tls().async_shutdown(redirect_error(kAwait, ec));
 }
 
 awaitable<bool> Session::respond(int status, std::string_view body, std::string_view release,
                                  bool close) {
   std::string_view id = req_ ? std::string_view(req_->info().request_id) : std::string_view();
   std::string msg = router_response(status, body, release, id, close);
+  log_status_ = status;
+  log_bytes_ += msg.size();
   error_code ec;
   co_await write(client_, ec, msg);
   co_return !ec && !close;
@@ -146,6 +166,8 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
     parse_opts_.trusted = in_ranges(client_ip_, policy_->trusted_proxies);
     parse_opts_.affinity_cookie = policy_->affinity == Policy::Affinity::kCookie;
     parse_opts_.affinity_header = policy_->affinity_header;
+    parse_opts_.forwarded_proto = client_.is_tls() ? "https" : "";
+    parse_opts_.keep_target = redirect_ || w_.access_log != nullptr;
     RequestParser& p = req_.emplace(req_head_, client_ip_, parse_opts_, w_.ids);
     p.header_limit(static_cast<std::uint32_t>(w_.opts.max_header_bytes));
     p.body_limit(w_.opts.max_body_bytes);
@@ -192,8 +214,20 @@ awaitable<bool> Session::serve() {
   else
     set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);
   Exchange ex;
+  log_status_ = 0;
+  log_bytes_ = 0;
   if (!co_await read_request_head(&ex.head_len)) co_return false;
   ex.start = Clock::now();
+  // Every request whose head was read gets its line, whichever way it ends.
+  struct LogOnExit {
+    Session& s;
+    const Exchange& ex;
+    ~LogOnExit() { s.log_request(ex); }
+  } log_on_exit{*this, ex};
+  if (w_.access_log != nullptr)
+    ex.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
   RequestParser& p = *req_;
   const RequestInfo& info = p.info();
   if (info.version != 10 && info.version != 11)
@@ -216,6 +250,7 @@ awaitable<bool> Session::serve() {
     if (ec) co_return co_await respond(400, "malformed request body\n", {}, true);
   }
   ex.close_client = !p.keep_alive() || info.upgrade || w_.draining.load(std::memory_order_relaxed);
+  if (redirect_) co_return co_await redirect_to_https(ex);
 
   ex.snap = w_.table();
   int rel = -1;
@@ -247,6 +282,56 @@ awaitable<bool> Session::serve() {
   bool keep = co_await proxy(ex);
   cbuf_.consume(ex.staged);
   co_return keep && !ex.close_client;
+}
+
+awaitable<bool> Session::redirect_to_https(Exchange& ex) {
+  const RequestInfo& info = req_->info();
+  std::string_view host = info.host;
+  // The host part of Host: "[v6]:port", "name:port" or without the port.
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(0, host.find(']') + 1);
+  } else if (size_t colon = host.find(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  // A request with a body not read yet cannot leave the connection usable.
+  bool close = ex.close_client || !req_->is_done();
+  if (!valid_redirect_host(host))
+    co_return co_await respond(400, "a redirect to https needs a valid Host\n", {}, true);
+  std::string location = "https://";
+  location.append(host);
+  if (w_.tls_port != 443) location.append(":").append(std::to_string(w_.tls_port));
+  // Only an origin-form target is kept ("*" and absolute forms go to the root).
+  location.append(!info.target.empty() && info.target.front() == '/' ? info.target : "/");
+  std::string msg = "HTTP/1.1 308 Permanent Redirect\r\nLocation: " + location +
+                    "\r\nContent-Length: 0\r\nX-Request-Id: " + info.request_id + "\r\n";
+  if (close) msg.append("Connection: close\r\n");
+  msg.append("\r\n");
+  log_status_ = 308;
+  log_bytes_ += msg.size();
+  error_code ec;
+  co_await write(client_, ec, msg);
+  cbuf_.consume(ex.staged);
+  co_return !ec && !close;
+}
+
+void Session::log_request(const Exchange& ex) {
+  if (w_.access_log == nullptr || !req_) return;
+  const RequestInfo& info = req_->info();
+  AccessRecord r;
+  r.time_ms = ex.start_unix_ms;
+  r.client = client_ip_;
+  r.method = http::to_string(info.method);
+  r.path = info.target;
+  r.status = log_status_;
+  r.bytes = log_bytes_;
+  r.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - ex.start).count();
+  if (ex.release >= 0) r.release = ex.route().name;
+  if (ex.backend != nullptr) r.instance = ex.backend->spec.id;
+  r.request_id = info.request_id;
+  r.retried = ex.retried;
+  r.shielded = ex.shielded;
+  r.tls = client_.is_tls();
+  w_.access_log->record(access_log_line(r));
 }
 
 std::string Session::allowed_pin(const std::string& value) const {

@@ -13,14 +13,18 @@
 #include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "router/client_stream.h"
 #include "router/http_messages.h"
 #include "router/io_buffer.h"
+#include "router/tls.h"
 #include "router/worker.h"
 
 namespace ferry::routing {
@@ -34,7 +38,9 @@ inline constexpr boost::asio::use_awaitable_t<Executor> kAwait{};
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Worker& worker, Socket client);
+  // `listener`: TLS (with the certificate set to hand-shake with) or plain, and whether
+  // to answer every request with a redirect to HTTPS.
+  Session(Worker& worker, Socket client, Listener listener);
   ~Session();
   // Starts serving; call on the worker's thread.
   void start();
@@ -44,7 +50,17 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   // What a timeout closes depends on what the session is waiting for.
-  enum class Phase { kIdle, kClient, kBody, kConnect, kWaitResponse, kStreaming, kTunnel };
+  enum class Phase {
+    kHandshake,
+    kIdle,
+    kClient,
+    kBody,
+    kConnect,
+    kWaitResponse,
+    kStreaming,
+    kTunnel,
+    kClosing
+  };
   enum class HeadResult { kOk, kTimeout, kClosedEarly, kBad };
   enum class BodyResult { kOk, kClientGone, kUpstreamFailed, kTooLarge, kBad, kTimeout };
   struct Exchange;
@@ -54,8 +70,17 @@ class Session : public std::enable_shared_from_this<Session> {
   void set_deadline(Phase phase, int ms);
   void on_timeout();
 
+  // The TLS handshake within its timeout; false when it failed.
+  awaitable<bool> handshake();
+  // Sends TLS close_notify (bounded by a short deadline) before the connection closes, so
+  // a client reading to the end of a close-delimited body can tell it was not cut.
+  awaitable<void> close_tls();
   // One request; false when the client connection must close.
   awaitable<bool> serve();
+  // A 308 to the same host and target over https (the plain port of a TLS app).
+  awaitable<bool> redirect_to_https(Exchange& ex);
+  // Writes `ex`'s line to the access log (when the app has one).
+  void log_request(const Exchange& ex);
   awaitable<bool> read_request_head(size_t* head_len);
   // The release a pin header value may pin to under the app's policy (an allowlisted
   // client's release name, or a good pin token's), or empty: the value is ignored.
@@ -84,16 +109,28 @@ class Session : public std::enable_shared_from_this<Session> {
   bool shield(Exchange& ex, int status, bool upstream_error);
   awaitable<bool> relay_response(Exchange& ex, size_t head_len);
   awaitable<void> tunnel(std::shared_ptr<Session> self, Exchange& ex);
-  awaitable<void> relay(Socket& from, Socket& to, IoBuffer& buf);
+  template <typename From, typename To>
+  awaitable<void> relay(From& from, To& to, IoBuffer& buf);
   // Writes a then b. Not a coroutine: it returns the write operation itself, so awaiting
   // it allocates no coroutine frame of its own. `ec` must outlive the await.
-  awaitable<std::size_t> write(Socket& s, error_code& ec, std::string_view a,
-                               std::string_view b = {});
+  template <typename Stream>
+  awaitable<std::size_t> write(Stream& s, error_code& ec, std::string_view a,
+                               std::string_view b = {}) {
+    write_bufs_ = {boost::asio::buffer(a.data(), a.size()),
+                   boost::asio::buffer(b.data(), b.size())};
+    return boost::asio::async_write(s, write_bufs_, boost::asio::redirect_error(kAwait, ec));
+  }
   // Sends a response the router makes itself; false when the connection must close.
   awaitable<bool> respond(int status, std::string_view body, std::string_view release, bool close);
 
   Worker& w_;
-  Socket client_;
+  ClientStream client_;
+  std::shared_ptr<TlsContexts> tls_;  // the certificate set of a TLS connection
+  bool redirect_ = false;
+  // What the access log reports of the current request: its answer's status and the
+  // bytes written for it.
+  int log_status_ = 0;
+  uint64_t log_bytes_ = 0;
   std::optional<Socket> up_;
   bool up_reused_ = false;
   std::string client_ip_;

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "common/thread_annotations.h"
+#include "router/access_log.h"
 #include "router/http_messages.h"
 #include "router/route_table.h"
 #include "router/router.h"
@@ -30,11 +31,26 @@ struct TableSource {
 };
 
 class Session;
+class TlsContexts;
+
+// Which listening socket a connection came from, and how it is served.
+struct Listener {
+  // TLS on the app's port: the certificate set current when the connection was accepted.
+  std::shared_ptr<TlsContexts> tls;
+  // The plain port of a TLS app with `redirect`: every request gets a 308 to https.
+  bool redirect = false;
+};
 
 struct Worker {
   Worker(size_t index_, boost::asio::io_context& ioc_, const RouterOptions& opts_,
          TableSource& tables_)
-      : ioc(ioc_), index(index_), opts(opts_), tables(tables_) {}
+      : ioc(ioc_), index(index_), opts(opts_), tables(tables_) {
+    if (opts.tls.enabled() && opts.tls.hsts_max_age_s > 0) {
+      hsts = "Strict-Transport-Security: max-age=" + std::to_string(opts.tls.hsts_max_age_s);
+      if (opts.tls.hsts_include_subdomains) hsts += "; includeSubDomains";
+      hsts += "\r\n";
+    }
+  }
 
   // The table for a request starting now.
   const std::shared_ptr<const Snapshot>& table() {
@@ -65,6 +81,12 @@ struct Worker {
   // new upstream connection). Touched on the io thread only.
   std::unordered_set<Session*> sessions;
   bool stopping = false;
+  // The app's TLS port as bound (the HTTPS redirect names it) and the HSTS field added to
+  // responses over TLS (empty: none). Set before the first connection.
+  uint16_t tls_port = 0;
+  std::string hsts;
+  // The router's access log, or null (off). It outlives every session.
+  AccessLog* access_log = nullptr;
 };
 
 }  // namespace ferry::routing
