@@ -2,24 +2,17 @@
 
 namespace ferry {
 
-std::string agent_app_name(const std::string& app, const std::string& env) {
-  return app + "." + env;
-}
+std::string agent_app_name(const std::string& app, const std::string& env) { return app + "." + env; }
+
 
 std::string_view to_string(InstanceState s) {
   switch (s) {
-    case InstanceState::kStarting:
-      return "starting";
-    case InstanceState::kReady:
-      return "ready";
-    case InstanceState::kUnready:
-      return "unready";
-    case InstanceState::kCrashed:
-      return "crashed";
-    case InstanceState::kStopping:
-      return "stopping";
-    case InstanceState::kStopped:
-      return "stopped";
+    case InstanceState::kStarting: return "starting";
+    case InstanceState::kReady: return "ready";
+    case InstanceState::kUnready: return "unready";
+    case InstanceState::kCrashed: return "crashed";
+    case InstanceState::kStopping: return "stopping";
+    case InstanceState::kStopped: return "stopped";
   }
   return "starting";
 }
@@ -34,21 +27,17 @@ InstanceState instance_state_from_string(std::string_view s) {
 }
 
 const std::vector<double>& latency_buckets_ms() {
-  static const std::vector<double> kBuckets = {1,   2,   5,   10,  25,   50,   75,   100,
-                                               150, 250, 500, 750, 1000, 2500, 5000, 10000};
+  static const std::vector<double> kBuckets = {1,   2,   5,    10,   25,   50,    75,   100,
+                                               150, 250, 500,  750,  1000, 2500, 5000, 10000};
   return kBuckets;
 }
 
 static std::string_view probe_kind(ProbeSpec::Kind k) {
   switch (k) {
-    case ProbeSpec::Kind::kHttp:
-      return "http";
-    case ProbeSpec::Kind::kTcp:
-      return "tcp";
-    case ProbeSpec::Kind::kCommand:
-      return "command";
-    case ProbeSpec::Kind::kNone:
-      break;
+    case ProbeSpec::Kind::kHttp: return "http";
+    case ProbeSpec::Kind::kTcp: return "tcp";
+    case ProbeSpec::Kind::kCommand: return "command";
+    case ProbeSpec::Kind::kNone: break;
   }
   return "none";
 }
@@ -126,8 +115,8 @@ void from_json(const Json& j, RunSpec& r) {
 }
 
 void to_json(Json& j, const InstanceSpec& s) {
-  j = Json{
-      {"id", s.id}, {"release", s.release}, {"run", s.run}, {"checks", s.checks}, {"port", s.port}};
+  j = Json{{"id", s.id}, {"release", s.release}, {"run", s.run}, {"checks", s.checks},
+           {"port", s.port}};
 }
 
 void from_json(const Json& j, InstanceSpec& s) {
