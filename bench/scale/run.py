@@ -75,7 +75,7 @@ class Api:
 
 
 class Ferry:
-    def __init__(self, build, apps):
+    def __init__(self, build, apps, steady_interval=None):
         self.ferry = os.path.join(build, "src/cli/ferry")
         demo = os.path.join(build, "examples/demo-app/ferry-demo-app")
         self.work = tempfile.mkdtemp(prefix="ferry-bench-scale-")
@@ -87,9 +87,11 @@ class Ferry:
       command: ["{demo}", "--port", "${{PORT}}", "--version", "${{VERSION}}"]
       stop_grace: 2s
     checks:
-      readiness: {{http: {{path: /healthz}}, interval: 200ms, timeout: 500ms}}
+      readiness: {{http: {{path: /healthz}}, interval: 200ms, timeout: 500ms{{steady}}}}
     strategy: immediate
 """ for i in range(apps))
+        steady = f", steady_interval: {steady_interval}" if steady_interval else ""
+        app_yaml = app_yaml.replace("{steady}", steady)
         with open(cfg, "w") as f:
             f.write(f"""version: 1
 server:
@@ -151,8 +153,8 @@ apps:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def at_once(build, n, idle_s):
-    f = Ferry(build, n)
+def at_once(build, n, idle_s, steady_interval=None):
+    f = Ferry(build, n, steady_interval)
     try:
         cpu0, _, _ = proc_stat(f.agent)
         t0 = time.time()
@@ -176,7 +178,7 @@ def at_once(build, n, idle_s):
         elapsed = time.time() - t0
         cpu1, threads_n, rss = proc_stat(f.agent)
         failed = [r for r in results if r != "succeeded"]
-        row = {"apps": n, "all_done_s": round(elapsed, 2), "failed": len(failed),
+        row = {"apps": n, "steady_interval": steady_interval, "all_done_s": round(elapsed, 2), "failed": len(failed),
                "agent_threads": threads_n, "agent_rss_mib": round(rss, 1),
                "agent_cpu_s": round(cpu1 - cpu0, 2), "failures": failed[:3]}
         if idle_s:
@@ -193,20 +195,28 @@ def at_once(build, n, idle_s):
         f.stop()
 
 
-def sequential(build, k):
+def sequential(build, k, max_s):
     f = Ferry(build, 1)
     rows, sizes = [], {}
+    t_end = time.time() + max_s
     try:
         for i in range(k):
+            if time.time() > t_end:  # bounded in time: report what was done
+                k = i
+                break
             a0, s0 = proc_stat(f.agent)[0], proc_stat(f.server.pid)[0]
             wall, rc = f.cli_deploy("app0")
             rows.append({"wall_ms": wall * 1000, "ok": rc == 0,
                          "agent_cpu_ms": (proc_stat(f.agent)[0] - a0) * 1000,
                          "server_cpu_ms": (proc_stat(f.server.pid)[0] - s0) * 1000})
-            if i + 1 in (10, k):
-                sizes[i + 1] = f.status_bytes("app0")
+            if i + 1 == 10:
+                sizes[10] = f.status_bytes("app0")
             if i + 1 == 10:
                 rss10 = proc_stat(f.agent)[2]
+            if (i + 1) % 100 == 0:
+                with open("/proc/loadavg") as la:
+                    print(json.dumps({"done": i + 1, "loadavg": la.read().split()[0]}), flush=True)
+        sizes[k] = f.status_bytes("app0")
         rss_end = proc_stat(f.agent)[2]
     finally:
         f.stop()
@@ -221,7 +231,9 @@ def sequential(build, k):
            "agent_rss_mib": {"10th": round(rss10, 1) if k >= 10 else None,
                              "last": round(rss_end, 1)}}
     for key in ("wall_ms", "agent_cpu_ms", "server_cpu_ms"):
-        out[key] = {"first_tenth": avg(first, key), "last_tenth": avg(last, key)}
+        out[key] = {"first_tenth": avg(first, key), "last_tenth": avg(last, key),
+                    "10th_to_19th": avg(rows[9:19], key) if k >= 19 else None,
+                    "last_10": avg(rows[-10:], key)}
     print(json.dumps(out), flush=True)
     return out
 
@@ -231,15 +243,19 @@ def main():
     ap.add_argument("--apps", default="10,50,100,200")
     ap.add_argument("--idle", type=int, default=30)
     ap.add_argument("--sequential", type=int, default=1000)
+    ap.add_argument("--sequential-max-s", type=int, default=3600,
+                    help="stop the sequential run after this long and report what was done")
+    ap.add_argument("--steady-interval", default="",
+                    help="readiness steady_interval for the at-once/idle runs, e.g. 2s")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     args = ap.parse_args()
     with open("/proc/loadavg") as f:
         print(json.dumps({"loadavg_at_start": f.read().split()[:3], "cpus": os.cpu_count()}),
               flush=True)
     for n in [int(x) for x in args.apps.split(",") if x]:
-        at_once(args.build, n, args.idle if n >= 100 else 0)
+        at_once(args.build, n, args.idle if n >= 100 else 0, args.steady_interval or None)
     if args.sequential:
-        sequential(args.build, args.sequential)
+        sequential(args.build, args.sequential, args.sequential_max_s)
 
 
 if __name__ == "__main__":

@@ -311,13 +311,13 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     ProbeTarget target{mgr.opts_.instance_host, sup.status().port, sup.env()};
     const uint64_t run = sup.run(), serial = slot.serial;
     std::weak_ptr<App> weak = shared_from_this();
+    // The prober runs on this app's strand: its results arrive here without a hop (and the
+    // wakeup of another io thread) per probe.
     slot.prober =
-        Prober::create(mgr.io_, sup.spec().checks, std::move(target), sup.started_mono_ms(), now(),
+        Prober::create(strand, sup.spec().checks, std::move(target), sup.started_mono_ms(), now(),
                        [weak, serial, run](ProbeRole role, bool ok, const std::string& message) {
                          if (auto self = weak.lock())
-                           asio::post(self->strand, [self, serial, run, role, ok, message] {
-                             self->on_probe(serial, run, role, ok, message);
-                           });
+                           self->on_probe(serial, run, role, ok, message);
                        });
     slot.prober_run = run;
     slot.prober->start();
@@ -375,6 +375,11 @@ struct AppManager::App : std::enable_shared_from_this<App> {
       for (auto it = instances.begin(); it != instances.end();) {
         if (it->second.sup->stopped()) {
           if (it->second.prober) it->second.prober->stop();
+          // Its probe-failure series go with it: one per instance ever started would grow
+          // /metrics with every deployment.
+          if (mgr.probe_failures_)
+            for (const char* role : {"readiness", "liveness"})
+              mgr.probe_failures_->remove({name, it->second.sup->spec().id, role});
           if (it->second.own_port) mgr.release_port(it->second.sup->status().port);
           it = instances.erase(it);
           changed = true;

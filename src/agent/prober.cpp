@@ -11,9 +11,11 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <sstream>
 
 #include "agent/process.h"
 
@@ -33,7 +35,9 @@ struct Prober::Loop {
   asio::steady_timer timer;
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
+  std::string request;  // an HTTP probe's request, serialised on first use
   bool connected = false;
+  int ok_streak = 0;  // successes in a row, up to success_threshold
   std::atomic<bool> stopped{false};
 };
 
@@ -66,11 +70,16 @@ asio::awaitable<std::pair<bool, std::string>> http_once(Prober::Loop& l, const t
       }
       l.connected = true;
     }
-    http::request<http::empty_body> req{http::verb::get, path, 11};
-    req.set(http::field::host, ep.address().to_string() + ":" + std::to_string(ep.port()));
-    req.set(http::field::user_agent, "ferry-probe");
-    req.keep_alive(true);
-    co_await http::async_write(l.stream, req, ec_token(ec));
+    if (l.request.empty()) {  // the same bytes every time: serialised once
+      http::request<http::empty_body> req{http::verb::get, path, 11};
+      req.set(http::field::host, ep.address().to_string() + ":" + std::to_string(ep.port()));
+      req.set(http::field::user_agent, "ferry-probe");
+      req.keep_alive(true);
+      std::ostringstream out;
+      out << req;
+      l.request = out.str();
+    }
+    co_await asio::async_write(l.stream, asio::buffer(l.request), ec_token(ec));
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024);
     if (!ec) co_await http::async_read(l.stream, l.buffer, parser, ec_token(ec));
@@ -163,7 +172,8 @@ asio::awaitable<void> run_loop(std::shared_ptr<Prober> self, std::shared_ptr<Pro
     }
     if (l->stopped) break;
     report(l->role, r.first, r.second);
-    l->timer.expires_after(std::chrono::milliseconds(std::max(10, l->spec.interval_ms)));
+    l->timer.expires_after(
+        std::chrono::milliseconds(probe_wait_ms(l->spec, l->ok_streak, r.first)));
     co_await l->timer.async_wait(ec_token(ec));
   }
   l->stream.close();
@@ -172,16 +182,25 @@ asio::awaitable<void> run_loop(std::shared_ptr<Prober> self, std::shared_ptr<Pro
 
 }  // namespace
 
-Prober::Prober(asio::io_context& io, const ChecksSpec& checks, ProbeTarget target, Report report)
-    : strand_(asio::make_strand(io)),
+int probe_wait_ms(const ProbeSpec& spec, int& ok_streak, bool ok) {
+  const int need = std::max(1, spec.success_threshold);
+  ok_streak = ok ? std::min(ok_streak + 1, need) : 0;
+  const int fast = std::max(10, spec.interval_ms);
+  if (spec.steady_interval_ms <= 0 || ok_streak < need) return fast;
+  return std::max(fast, std::min(spec.steady_interval_ms, 3'600'000));
+}
+
+Prober::Prober(Strand strand, const ChecksSpec& checks, ProbeTarget target, Report report)
+    : strand_(std::move(strand)),
       checks_(checks),
       target_(std::move(target)),
       report_(std::move(report)) {}
 
-std::shared_ptr<Prober> Prober::create(asio::io_context& io, const ChecksSpec& checks,
-                                       ProbeTarget target, int64_t started_mono_ms,
-                                       int64_t now_mono_ms, Report report) {
-  std::shared_ptr<Prober> p(new Prober(io, checks, std::move(target), std::move(report)));
+std::shared_ptr<Prober> Prober::create(Strand strand, const ChecksSpec& checks, ProbeTarget target,
+                                       int64_t started_mono_ms, int64_t now_mono_ms,
+                                       Report report) {
+  std::shared_ptr<Prober> p(
+      new Prober(std::move(strand), checks, std::move(target), std::move(report)));
   const int64_t since = now_mono_ms - started_mono_ms;
   p->ready_delay_ms_ = checks.readiness.initial_delay_ms - since;
   p->live_delay_ms_ = std::max(checks.startup_grace_ms, checks.liveness.initial_delay_ms) - since;

@@ -103,8 +103,8 @@ void parse_override(const Field& f, AppEnvSpec& out) {
 
 void parse_probe(const Field& f, ProbeSpec& out) {
   if (!f.present()) return;
-  if (!f.expect_map({"http", "tcp", "command", "interval", "timeout", "success_threshold",
-                     "failure_threshold", "initial_delay"}))
+  if (!f.expect_map({"http", "tcp", "command", "interval", "steady_interval", "timeout",
+                     "success_threshold", "failure_threshold", "initial_delay"}))
     return;
   int kinds = 0;
   for (auto k : {"http", "tcp", "command"}) kinds += f.child(k).node().IsDefined() ? 1 : 0;
@@ -144,6 +144,14 @@ void parse_probe(const Field& f, ProbeSpec& out) {
   f.child("success_threshold").get_int(out.success_threshold, 1, 100);
   f.child("failure_threshold").get_int(out.failure_threshold, 1, 100);
   f.child("initial_delay").get_duration_ms(out.initial_delay_ms, 0, kHour);
+  Field steady = f.child("steady_interval");
+  if (steady.present() && steady.get_duration_ms(out.steady_interval_ms, 100, kHour) &&
+      out.steady_interval_ms < out.interval_ms) {
+    steady.error("steady_interval " + std::to_string(out.steady_interval_ms) +
+                 "ms is shorter than interval " + std::to_string(out.interval_ms) +
+                 "ms: it spaces the probes of a healthy instance, so it is at least interval");
+    out.steady_interval_ms = 0;
+  }
 }
 
 // An exit code or a list of them (1-255, at most 32); `out` is set only when all are valid.

@@ -52,6 +52,8 @@ void to_json(Json& j, const ProbeSpec& p) {
            {"success_threshold", p.success_threshold},
            {"failure_threshold", p.failure_threshold},
            {"initial_delay_ms", p.initial_delay_ms}};
+  // Only when set: a spec without it serialises (and compares) as before.
+  if (p.steady_interval_ms > 0) j["steady_interval_ms"] = p.steady_interval_ms;
 }
 
 void from_json(const Json& j, ProbeSpec& p) {
@@ -65,6 +67,7 @@ void from_json(const Json& j, ProbeSpec& p) {
   p.command = j.value("command", std::vector<std::string>{});
   p.interval_ms = j.value("interval_ms", 1000);
   p.timeout_ms = j.value("timeout_ms", 1000);
+  p.steady_interval_ms = j.value("steady_interval_ms", 0);
   p.success_threshold = j.value("success_threshold", 1);
   p.failure_threshold = j.value("failure_threshold", 3);
   p.initial_delay_ms = j.value("initial_delay_ms", 0);

@@ -18,6 +18,9 @@ struct ProbeSpec {
   int expect_status = 200;           // http: this status (or any 2xx when 0)
   std::vector<std::string> command;  // command: exit 0 is success
   int interval_ms = 1000;
+  // After success_threshold successes in a row, probes are this far apart until a failure
+  // (which returns to interval_ms at once); 0: interval_ms throughout.
+  int steady_interval_ms = 0;
   int timeout_ms = 1000;
   int success_threshold = 1;  // consecutive successes to become ready/healthy
   int failure_threshold = 3;  // consecutive failures to become unready/unhealthy

@@ -16,6 +16,7 @@
 
 #include "common/http_client.h"
 #include "common/http_server.h"
+#include "common/metrics.h"
 #include "free_port.h"
 #include "router/io_pool.h"
 
@@ -92,6 +93,55 @@ class AppManagerBounds : public ::testing::Test {
   MapRuntime runtime_;
   FakeClock clock_{from_unix_ms(1'700'000'000'000)};
 };
+
+TEST_F(AppManagerBounds, ProbeFailureSeriesOfGoneInstancesAreRemoved) {
+  metrics::CounterFamily failures("ferry_agent_probe_failures_total", "probe failures",
+                                  {"app", "instance", "probe"});
+  AppManagerOptions o;
+  o.router_io = std::make_shared<RouterIoPool>(1);
+  o.steady_tick_ms = 10;
+  o.busy_tick_ms = 5;
+  AppManager m(
+      io_, runtime_, clock_, o, [] {}, &failures);
+  const uint16_t dead = testing::free_loopback_port();  // nothing listens: every probe fails
+  auto rendered = [&] {
+    std::string out;
+    failures.render(out);
+    return out;
+  };
+  for (int i = 1; i <= 6; ++i) {
+    const std::string rel = "v" + std::to_string(i);
+    AppDesiredState d;
+    d.app = "web";
+    d.generation = i;
+    InstanceSpec s;
+    s.id = "web-" + rel + "-0";
+    s.release = rel;
+    s.port = dead;
+    s.run.command = {"/bin/app"};
+    s.run.stop_grace_ms = 100;
+    s.checks.readiness.kind = ProbeSpec::Kind::kHttp;
+    s.checks.readiness.path = "/healthz";
+    s.checks.readiness.interval_ms = 10;
+    d.instances = {s};
+    ASSERT_TRUE(m.put(d).ok()) << i;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (rendered().find(s.id) == std::string::npos && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_NE(rendered().find(s.id), std::string::npos) << i << ": no failure counted";
+  }
+  // The five instances replaced are gone (their drains pass on the fake clock) and so are
+  // their series; the last instance's stays.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < until &&
+         (failures.series() > 1 || m.status("web")->instances.size() > 1)) {
+    clock_.advance(std::chrono::milliseconds(1000));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(m.status("web")->instances.size(), 1u);
+  EXPECT_EQ(failures.series(), 1u) << rendered();
+  EXPECT_NE(rendered().find("web-v6-0"), std::string::npos) << rendered();
+}
 
 TEST_F(AppManagerBounds, CountersOfOldReleasesAreDroppedAndStatusStaysBounded) {
   AppManagerOptions o;

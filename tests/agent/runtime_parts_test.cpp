@@ -193,9 +193,9 @@ TEST(Prober, HttpProbesReuseOneConnection) {
   checks.readiness.interval_ms = 10;
   checks.readiness.timeout_ms = 1000;
   std::atomic<int> ok{0}, failed{0};
-  auto p =
-      Prober::create(io, checks, ProbeTarget{"127.0.0.1", server.port(), {}}, 0, 0,
-                     [&](ProbeRole, bool good, const std::string&) { (good ? ok : failed)++; });
+  auto p = Prober::create(
+      boost::asio::make_strand(io), checks, ProbeTarget{"127.0.0.1", server.port(), {}}, 0, 0,
+      [&](ProbeRole, bool good, const std::string&) { (good ? ok : failed)++; });
   p->start();
   for (int i = 0; i < 500 && ok < 6; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -207,6 +207,80 @@ TEST(Prober, HttpProbesReuseOneConnection) {
   EXPECT_EQ(failed.load(), 0);
   std::lock_guard lk(mu);
   EXPECT_EQ(peers.size(), 1u) << "each probe opened a new connection";
+}
+
+TEST(Prober, SteadyIntervalOnlyAfterSuccessThresholdAndAFailureReturnsToInterval) {
+  ProbeSpec p;
+  p.interval_ms = 200;
+  p.steady_interval_ms = 2000;
+  p.success_threshold = 2;
+  int streak = 0;
+  EXPECT_EQ(probe_wait_ms(p, streak, false), 200);
+  EXPECT_EQ(probe_wait_ms(p, streak, true), 200);  // one success: not yet steady
+  EXPECT_EQ(probe_wait_ms(p, streak, true), 2000);
+  EXPECT_EQ(probe_wait_ms(p, streak, true), 2000);
+  EXPECT_EQ(probe_wait_ms(p, streak, false), 200);  // the first failure: back to interval
+  EXPECT_EQ(probe_wait_ms(p, streak, true), 200);
+  EXPECT_EQ(probe_wait_ms(p, streak, true), 2000);
+  // Not set: interval throughout. Values from the wire outside the config's limits are held
+  // to them (an agent API caller is not trusted with a 0 ms loop or a day-long silence).
+  ProbeSpec plain;
+  plain.interval_ms = 300;
+  streak = 0;
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(probe_wait_ms(plain, streak, true), 300);
+  ProbeSpec odd;
+  odd.interval_ms = 0;
+  odd.steady_interval_ms = 86'400'000;
+  streak = 0;
+  EXPECT_EQ(probe_wait_ms(odd, streak, true), 3'600'000);
+  EXPECT_EQ(probe_wait_ms(odd, streak, false), 10);
+  odd.steady_interval_ms = 5;  // below interval: interval
+  odd.interval_ms = 100;
+  EXPECT_EQ(probe_wait_ms(odd, streak, true), 100);
+}
+
+TEST(Prober, APassingProbeWithASteadyIntervalStopsProbingAtThePace) {
+  // Two probers of one backend: one at `interval` throughout, one with a long steady
+  // interval. While the first probes on, the second stays at success_threshold probes.
+  HttpServer server(HttpServerOptions{});
+  std::atomic<int> fast{0}, steady{0};
+  server.route("GET", "/fast", [&](HttpRequest&) {
+    ++fast;
+    return HttpResponse::json(Json{{"ok", true}});
+  });
+  server.route("GET", "/steady", [&](HttpRequest&) {
+    ++steady;
+    return HttpResponse::json(Json{{"ok", true}});
+  });
+  ASSERT_TRUE(server.start().ok());
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  std::thread t([&] { io.run(); });
+  ChecksSpec checks;
+  checks.readiness.kind = ProbeSpec::Kind::kHttp;
+  checks.readiness.interval_ms = 10;
+  checks.readiness.timeout_ms = 2000;
+  checks.readiness.path = "/fast";
+  auto a = Prober::create(boost::asio::make_strand(io), checks,
+                          ProbeTarget{"127.0.0.1", server.port(), {}}, 0, 0,
+                          [](ProbeRole, bool, const std::string&) {});
+  checks.readiness.path = "/steady";
+  checks.readiness.success_threshold = 2;
+  checks.readiness.steady_interval_ms = 3'600'000;
+  auto b = Prober::create(boost::asio::make_strand(io), checks,
+                          ProbeTarget{"127.0.0.1", server.port(), {}}, 0, 0,
+                          [](ProbeRole, bool, const std::string&) {});
+  a->start();
+  b->start();
+  for (int i = 0; i < 2000 && fast < 30; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  a->stop();
+  b->stop();
+  work.reset();
+  t.join();
+  server.stop();
+  EXPECT_GE(fast.load(), 30);
+  EXPECT_EQ(steady.load(), 2);
 }
 
 TEST(Prober, FailuresNameWhatFailed) {
@@ -221,8 +295,8 @@ TEST(Prober, FailuresNameWhatFailed) {
   std::string message;
   std::atomic<bool> got{false};
   // Port 1 on loopback: nothing listens (connection refused).
-  auto p = Prober::create(io, checks, ProbeTarget{"127.0.0.1", 1, {}}, 0, 0,
-                          [&](ProbeRole, bool good, const std::string& m) {
+  auto p = Prober::create(boost::asio::make_strand(io), checks, ProbeTarget{"127.0.0.1", 1, {}}, 0,
+                          0, [&](ProbeRole, bool good, const std::string& m) {
                             if (good) return;
                             std::lock_guard lk(mu);
                             message = m;

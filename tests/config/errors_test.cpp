@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "config_test_util.h"
+#include "core/agent_api.h"
 
 namespace ferry {
 namespace {
@@ -457,6 +458,34 @@ TEST(ConfigErrors, SecuritySettings) {
                           "server:\n  scan_ignore_file: /etc/ferry/gate.ignore\n"
                           "  audit_key_file: /etc/ferry/audit.key\n");
   EXPECT_TRUE(server.empty()) << testing::dump(server);
+}
+
+TEST(ConfigErrors, SteadyIntervalIsADurationNotBelowInterval) {
+  auto ok = check_config(
+      with_app("    checks: {readiness: {http: /h, interval: 200ms, steady_interval: 2s}}\n"),
+      "ferry.yaml");
+  ASSERT_TRUE(ok.config) << testing::dump(ok.errors);
+  EXPECT_EQ(ok.config->apps.at(0).checks.readiness.interval_ms, 200);
+  EXPECT_EQ(ok.config->apps.at(0).checks.readiness.steady_interval_ms, 2000);
+  // Not given: 0, probes keep `interval`.
+  auto plain = check_config(with_app("    checks: {readiness: {http: /h}}\n"), "ferry.yaml");
+  ASSERT_TRUE(plain.config) << testing::dump(plain.errors);
+  EXPECT_EQ(plain.config->apps.at(0).checks.readiness.steady_interval_ms, 0);
+  EXPECT_CONFIG_ERROR(
+      with_app("    checks: {readiness: {http: /h, interval: 2s, steady_interval: 1s}}\n"),
+      "apps.web.checks.readiness.steady_interval", "shorter than interval 2000ms", 11);
+  EXPECT_CONFIG_ERROR(with_app("    checks: {liveness: {tcp: {}, steady_interval: 50ms}}\n"),
+                      "apps.web.checks.liveness.steady_interval", "100ms", 11);
+  EXPECT_CONFIG_ERROR(with_app("    checks: {readiness: {http: /h, steady_interval: 2h}}\n"),
+                      "apps.web.checks.readiness.steady_interval", "1h", 11);
+  EXPECT_CONFIG_ERROR(with_app("    checks: {readiness: {http: /h, steady_interval: often}}\n"),
+                      "apps.web.checks.readiness.steady_interval", "", 11);
+  // What reaches the agent keeps it; a probe without it is sent as before (no new key, so
+  // the desired state of existing apps is unchanged).
+  Json j = ok.config->apps.at(0).checks.readiness;
+  EXPECT_EQ(j.get<ProbeSpec>().steady_interval_ms, 2000);
+  Json old = plain.config->apps.at(0).checks.readiness;
+  EXPECT_FALSE(old.contains("steady_interval_ms")) << old.dump();
 }
 
 }  // namespace

@@ -35,6 +35,8 @@ Statement::Statement(Database& db, std::string_view sql) : Statement(db.handle()
 }
 
 Statement::~Statement() {
+  if (stmt_ && owner_)
+    owner_->add_vm_steps(sqlite3_stmt_status(stmt_, SQLITE_STMTSTATUS_VM_STEP, 0));
   sqlite3_finalize(stmt_);
 }
 

@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -75,10 +76,15 @@ class Database {
   Status health() const;
   // Records `rc` (an SQLite result code) when it means the file is damaged.
   void note_result(int rc, std::string_view what);
+  // The SQLite virtual-machine steps of every Statement finished on this connection: the
+  // work its queries did (rows visited), for tests that show a query's cost stays bounded.
+  int64_t vm_steps() const { return vm_steps_.load(std::memory_order_relaxed); }
+  void add_vm_steps(int64_t n) { vm_steps_.fetch_add(n, std::memory_order_relaxed); }
 
  private:
   explicit Database(sqlite3* db) : db_(db) {}
   sqlite3* db_;
+  std::atomic<int64_t> vm_steps_{0};
   mutable std::mutex health_mu_;
   Status health_;  // guarded by health_mu_
 };

@@ -338,12 +338,19 @@ Result<DeploymentRecord> SqliteStore::get_deployment(const std::string& id) {
 
 Result<std::vector<DeploymentRecord>> SqliteStore::list_deployments(const DeploymentFilter& f) {
   std::lock_guard lock(mu_);
-  std::string sql = std::string("SELECT ") + kDeploymentCols +
-                    " FROM deployments WHERE (? = '' OR app = ?) AND (? = '' OR env = ?)";
+  // Only the filters given, so SQLite can search an index: "(? = '' OR app = ?)" made it
+  // scan every deployment ever made. The active filter is written as the partial index
+  // deployments_one_active is, so it is searched there (bounded by what is in flight).
+  std::string sql = std::string("SELECT ") + kDeploymentCols + " FROM deployments WHERE 1";
+  if (!f.app.empty()) sql += " AND app = ?";
+  if (!f.env.empty()) sql += " AND env = ?";
   if (f.active_only) sql += " AND state NOT IN (" + schema::final_states_sql() + ")";
   sql += " ORDER BY created_at_ms DESC, rowid DESC LIMIT ?";
   Statement q(*db_, sql);
-  q.bind(1, f.app).bind(2, f.app).bind(3, f.env).bind(4, f.env).bind(5, f.limit);
+  int i = 0;
+  if (!f.app.empty()) q.bind(++i, f.app);
+  if (!f.env.empty()) q.bind(++i, f.env);
+  q.bind(++i, f.limit);
   std::vector<DeploymentRecord> out;
   while (q.step()) {
     auto d = read_deployment(q);
@@ -364,12 +371,15 @@ Result<int64_t> SqliteStore::append_event(const DeploymentEvent& e) {
 Result<std::vector<DeploymentEvent>> SqliteStore::list_events(const std::string& deployment_id,
                                                               int64_t after_seq, int limit) {
   std::lock_guard lock(mu_);
-  Statement q(
-      *db_,
-      std::string("SELECT ") + schema::kEventCols +
-          " FROM deployment_events WHERE (? = '' OR deployment_id = ?) AND seq > ? ORDER BY seq "
-          "LIMIT ?");
-  q.bind(1, deployment_id).bind(2, deployment_id).bind(3, after_seq).bind(4, limit);
+  // One deployment's events are searched in deployment_events_dep; "(? = '' OR
+  // deployment_id = ?)" scanned every event of every deployment after `after_seq`.
+  const bool one = !deployment_id.empty();
+  Statement q(*db_, std::string("SELECT ") + schema::kEventCols + " FROM deployment_events WHERE " +
+                        (one ? "deployment_id = ? AND " : "") + "seq > ? ORDER BY seq LIMIT ?");
+  int i = 0;
+  if (one) q.bind(++i, deployment_id);
+  q.bind(++i, after_seq);
+  q.bind(++i, limit);
   std::vector<DeploymentEvent> out;
   while (q.step()) {
     auto e = read_event(q);
@@ -395,10 +405,12 @@ Status SqliteStore::set_env_release(const EnvReleaseRecord& r) {
 
 Result<std::vector<EnvReleaseRecord>> SqliteStore::list_env_releases(const std::string& app) {
   std::lock_guard lock(mu_);
-  Statement q(*db_,
-              "SELECT app, env, release, deployment_id, at_ms FROM env_releases WHERE (? = '' OR "
-              "app = ?) ORDER BY app, env");
-  q.bind(1, app).bind(2, app);
+  Statement q(*db_, app.empty()
+                        ? "SELECT app, env, release, deployment_id, at_ms FROM env_releases "
+                          "ORDER BY app, env"
+                        : "SELECT app, env, release, deployment_id, at_ms FROM env_releases "
+                          "WHERE app = ? ORDER BY app, env");
+  if (!app.empty()) q.bind(1, app);
   std::vector<EnvReleaseRecord> out;
   while (q.step()) out.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.integer(4)});
   FERRY_RETURN_IF_ERROR(q.status());

@@ -23,6 +23,8 @@ class SqliteStore final : public Store {
   std::string restore_steps() const override { return sqlite_restore_steps(); }
   // The restore steps of a SQLite store file (store.h).
   static std::string sqlite_restore_steps();
+  // The work the queries of this store did so far (sqlite::Database::vm_steps).
+  int64_t vm_steps() const { return db_->vm_steps(); }
   Status create_release(const ReleaseRecord& r) override;
   Result<ReleaseRecord> get_release(const std::string& app, const std::string& version) override;
   Result<std::vector<ReleaseRecord>> list_releases(const std::string& app, int limit) override;
