@@ -967,7 +967,7 @@ void DeploymentRunner::roll_back(const std::string& reason, const Json& details,
   finish_rollback(reason, data, aborted);
 }
 
-void DeploymentRunner::finish_rollback(const std::string& reason, Json data, bool aborted) {
+void DeploymentRunner::finish_rollback(std::string reason, Json data, bool aborted) {
   Status s = put_state(0, old_rel_ ? app_.instances : 0, 0);
   if (!s.ok()) data["stop_error"] = s.message();
   if (!app_.hooks.on_rollback.empty() && !data.value("resumed", false)) {
