@@ -10,11 +10,12 @@ constexpr size_t kMaxAnswer = 16u << 20;
 }
 
 HttpAgentClient::HttpAgentClient(Endpoint endpoint, std::string token, int timeout_ms,
-                                 std::string name)
-    : client_(std::move(endpoint), HttpClientOptions{timeout_ms, kMaxAnswer}),
+                                 std::string name, std::shared_ptr<TlsContext> tls)
+    : client_(std::move(endpoint), HttpClientOptions{timeout_ms, kMaxAnswer, tls}),
       token_(std::move(token)),
       timeout_ms_(timeout_ms),
-      name_(std::move(name)) {
+      name_(std::move(name)),
+      tls_(tls != nullptr) {
   client_.set_header("Authorization", "Bearer " + token_);
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,8 +18,9 @@ class HttpAgentClient final : public AgentClient {
  public:
   // `timeout_ms` bounds every call (connect, send, answer): an unreachable agent costs a
   // caller at most that long. `name`: the agent's name in ferry.yaml ("" = its address).
+  // `tls`: call the agent with mutual TLS (a client-role context pinned to its name).
   HttpAgentClient(Endpoint endpoint, std::string token, int timeout_ms = 3000,
-                  std::string name = "");
+                  std::string name = "", std::shared_ptr<TlsContext> tls = nullptr);
   // The local agent on a Unix socket.
   struct UnixSocket {
     std::string path;
@@ -41,6 +43,7 @@ class HttpAgentClient final : public AgentClient {
   // "127.0.0.1:7071" or "unix:/data/agent.sock": for health checks and logs.
   std::string address() const override;
   const Endpoint& endpoint() const { return client_.endpoint(); }
+  bool tls() const { return tls_; }
 
  private:
   Result<Json> call(std::string_view method, const std::string& target, const Json* body = nullptr);
@@ -51,6 +54,7 @@ class HttpAgentClient final : public AgentClient {
   int timeout_ms_;
   std::string name_;
   std::atomic<int64_t> accepted_{0};
+  bool tls_ = false;
 };
 
 }  // namespace ferry

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/port_range.h"
 #include "common/spawn.h"
+#include "common/tls.h"
 
 namespace ferry::cli {
 
@@ -92,7 +93,10 @@ int wait_for_stop_signal() {
   return wait_for_signal();
 }
 
-void register_agent_commands(CLI::App& app, GlobalOptions&) {
+// agent_tls_cmd.cpp: `ferry agent init|join`, `ferry agents enroll|revoke`.
+void register_agent_tls_commands(CLI::App& app, CLI::App& agent, GlobalOptions& g);
+
+void register_agent_commands(CLI::App& app, GlobalOptions& g) {
   struct Args {
     std::string listen = "127.0.0.1:7071";
     std::string data_dir = ".ferry/agent";
@@ -104,6 +108,7 @@ void register_agent_commands(CLI::App& app, GlobalOptions&) {
     bool stop_instances = false;
     bool takeover = false;
     int drain_ms = 10'000;
+    std::string tls_dir;
   };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("agent", "run the data plane: instances, health checks, router");
@@ -120,8 +125,9 @@ void register_agent_commands(CLI::App& app, GlobalOptions&) {
       ->check(CLI::Range(int64_t{4096}, int64_t{1} << 34))
       ->capture_default_str();
   c->add_option("--data-dir", a->data_dir, "state file and instance logs")->capture_default_str();
-  c->add_option("--token-file", a->token_file, "file holding the agent API token (mode 0600)")
-      ->required();
+  // Required to run the agent, not for `ferry agent init|join` (checked in the callback).
+  c->add_option("--token-file", a->token_file,
+                "file holding the agent API token (mode 0600); required");
   c->add_option("--log-level", a->log_level, "debug, info, warn, error")->capture_default_str();
   c->add_flag("--stop-instances-on-exit", a->stop_instances,
               "stop every instance when the agent stops (default: they keep running)");
@@ -132,13 +138,21 @@ void register_agent_commands(CLI::App& app, GlobalOptions&) {
                 "after handing over, how long open connections get to finish")
       ->check(CLI::Range(0, 600'000))
       ->capture_default_str();
-  c->callback([a] {
+  c->add_option("--tls-dir", a->tls_dir,
+                "serve the agent API with mutual TLS: agent.crt, agent.key (0600) and ca.crt "
+                "from `ferry agent init` / `ferry agent join`; only the server's certificate is "
+                "answered; serials in DIR/revoked are refused");
+  register_agent_tls_commands(app, *c, g);
+  c->callback([a, c] {
+    // `ferry agent init|join`: the subcommand does the work (its callback runs after this).
+    if (!c->get_subcommands([](CLI::App* sub) { return sub->parsed(); }).empty()) return;
     const sigset_t sigs = agent_signals();
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
     auto level = parse_log_level(a->log_level);
     if (!level.ok()) fail(level.status().message());
     Logger log("agent", *level);
+    if (a->token_file.empty()) fail("--token-file is required");
     auto token = read_token_file(a->token_file);
     if (!token.ok()) fail(token.status().message());
     const std::string socket_path = unix_socket_path(a->listen);
@@ -149,6 +163,17 @@ void register_agent_commands(CLI::App& app, GlobalOptions&) {
     }
     auto ports = check_instance_port_range(a->instance_ports);
     if (!ports.ok()) fail("--instance-ports: " + ports.status().message());
+    std::shared_ptr<TlsContext> tls;
+    if (!a->tls_dir.empty()) {
+      if (!socket_path.empty()) fail("--tls-dir: the local agent's Unix socket needs no TLS");
+      const std::string d = a->tls_dir + "/";
+      auto id = load_tls_identity(d + "agent.crt", d + "agent.key", d + "ca.crt", d + "revoked");
+      if (!id.ok()) fail("--tls-dir: " + id.status().message());
+      // Only the server may call: another agent's certificate is of the same CA.
+      auto ctx = TlsContext::create(TlsContext::Role::kServer, *id, kServerCertName);
+      if (!ctx.ok()) fail("--tls-dir: " + ctx.status().message());
+      tls = *ctx;
+    }
 
     // The agent API; stopped while a successor takes over (it binds the same address) and
     // started again if the handoff fails.
@@ -163,6 +188,7 @@ void register_agent_commands(CLI::App& app, GlobalOptions&) {
         ho.host = ep->host;
         ho.port = ep->port;
       }
+      ho.tls = tls;
       http = std::make_unique<HttpServer>(ho);
       add_agent_routes(*http, *agent_ptr, *token);
       // The local agent: a Unix socket (the routes are served through it, HttpServer only
@@ -243,6 +269,10 @@ void register_agent_commands(CLI::App& app, GlobalOptions&) {
                  "--drain-ms",       std::to_string(a->drain_ms),
                  "--takeover"};
       if (a->stop_instances) so.argv.push_back("--stop-instances-on-exit");
+      if (!a->tls_dir.empty()) {
+        so.argv.push_back("--tls-dir");
+        so.argv.push_back(a->tls_dir);
+      }
       so.inherit_parent_env = true;
       so.new_session = true;  // it outlives this process
       so.stdout_fd = STDOUT_FILENO;

@@ -3,8 +3,10 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
+#include <boost/beast/ssl.hpp>
 #include <charconv>
+
+#include "common/tls.h"
 
 namespace ferry {
 
@@ -47,8 +49,7 @@ Result<Endpoint> parse_endpoint(std::string_view text) {
   return ep;
 }
 
-HttpClient::HttpClient(Endpoint ep, HttpClientOptions opts)
-    : ep_(std::move(ep)), opts_(opts) {}
+HttpClient::HttpClient(Endpoint ep, HttpClientOptions opts) : ep_(std::move(ep)), opts_(opts) {}
 
 void HttpClient::set_header(std::string name, std::string value) {
   headers_.emplace_back(std::move(name), std::move(value));
@@ -69,9 +70,32 @@ Result<HttpResponse> HttpClient::request(std::string_view method, std::string_vi
   stream.async_connect(results, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
   ioc.run();
   if (ec) {
-    if (ec == beast::error::timeout) return deadline_exceeded("connecting to " + where + " timed out");
+    if (ec == beast::error::timeout)
+      return deadline_exceeded("connecting to " + where + " timed out");
     return unavailable("cannot connect to " + where + ": " + ec.message());
   }
+  if (!opts_.tls) return exchange(stream, ioc, method, target, body, content_type);
+  beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), opts_.tls->native());
+  ioc.restart();
+  tls.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
+  ioc.run();
+  if (ec) {
+    if (ec == beast::error::timeout)
+      return deadline_exceeded("TLS handshake with " + where + " timed out");
+    std::string why = ec.message();
+    const long v = SSL_get_verify_result(tls.native_handle());
+    if (v != X509_V_OK) why = X509_verify_cert_error_string(v);
+    return unavailable("TLS handshake with " + where + " failed: " + why);
+  }
+  return exchange(tls, ioc, method, target, body, content_type);
+}
+
+template <class Stream>
+Result<HttpResponse> HttpClient::exchange(Stream& stream, boost::asio::io_context& ioc,
+                                          std::string_view method, std::string_view target,
+                                          std::string_view body, std::string_view content_type) {
+  beast::error_code ec;
+  const std::string where = ep_.to_string();
   http::request<http::string_body> req{http::string_to_verb(method), std::string(target), 11};
   req.set(http::field::host, ep_.host);
   req.set(http::field::user_agent, "ferry");
@@ -96,13 +120,14 @@ Result<HttpResponse> HttpClient::request(std::string_view method, std::string_vi
     return deadline_exceeded(std::string(method) + " " + std::string(target) + " to " + where +
                              " timed out after " + std::to_string(opts_.timeout_ms) + " ms");
   if (ec) return unavailable("reading from " + where + " failed: " + ec.message());
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
 
   auto& msg = parser.get();
   HttpResponse out;
   out.status = static_cast<int>(msg.result_int());
   out.content_type = std::string(msg[http::field::content_type]);
-  for (auto& f : msg) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  for (auto& f : msg)
+    out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   out.body = std::move(msg.body());
   return out;
 }

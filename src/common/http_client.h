@@ -3,12 +3,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/http_types.h"
 #include "common/status.h"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace ferry {
 
@@ -21,9 +26,14 @@ struct Endpoint {
 // "127.0.0.1:7070", "http://[::1]:7070", "localhost:80" → host and port.
 Result<Endpoint> parse_endpoint(std::string_view text);
 
+class TlsContext;  // common/tls.h
+
 struct HttpClientOptions {
-  int timeout_ms = 10'000;                 // connect + write + read
-  size_t max_response_bytes = 64u << 20;   // a larger answer is an error, not an OOM
+  int timeout_ms = 10'000;                // connect + write + read
+  size_t max_response_bytes = 64u << 20;  // a larger answer is an error, not an OOM
+  // Set: HTTPS with this (client-role) context: a server whose certificate does not verify
+  // (another CA, revoked, not the pinned name) is a kUnavailable error naming why.
+  std::shared_ptr<TlsContext> tls;
 };
 
 class HttpClient {
@@ -44,6 +54,11 @@ class HttpClient {
   const Endpoint& endpoint() const { return ep_; }
 
  private:
+  template <class Stream>
+  Result<HttpResponse> exchange(Stream& stream, boost::asio::io_context& ioc,
+                                std::string_view method, std::string_view target,
+                                std::string_view body, std::string_view content_type);
+
   Endpoint ep_;
   HttpClientOptions opts_;
   std::vector<std::pair<std::string, std::string>> headers_;

@@ -3,10 +3,11 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 
 #include "common/crypto.h"
+#include "common/tls.h"
 
 namespace ferry {
 
@@ -48,9 +49,10 @@ void run_until_done(asio::io_context& ioc, beast::tcp_stream& s, const bool& don
   }
 }
 
+template <class Stream>
 class BeastStreamWriter final : public StreamWriter {
  public:
-  BeastStreamWriter(beast::tcp_stream& s, asio::io_context& ioc, std::atomic<bool>& running)
+  BeastStreamWriter(Stream& s, asio::io_context& ioc, std::atomic<bool>& running)
       : s_(s), ioc_(ioc), running_(running) {}
   // The last chunk: tells the client the body is complete.
   void finish() { send("0\r\n\r\n"); }
@@ -69,12 +71,12 @@ class BeastStreamWriter final : public StreamWriter {
   bool send(const std::string& frame) {
     beast::error_code ec;
     bool done = false;
-    s_.expires_after(std::chrono::seconds(10));
+    beast::get_lowest_layer(s_).expires_after(std::chrono::seconds(10));
     asio::async_write(s_, asio::buffer(frame), [&](beast::error_code e, size_t) {
       ec = e;
       done = true;
     });
-    run_until_done(ioc_, s_, done, running_);
+    run_until_done(ioc_, beast::get_lowest_layer(s_), done, running_);
     return !ec && running_;
   }
 
@@ -83,7 +85,7 @@ class BeastStreamWriter final : public StreamWriter {
     std::snprintf(buf, sizeof buf, "%zx", n);
     return buf;
   }
-  beast::tcp_stream& s_;
+  Stream& s_;
   asio::io_context& ioc_;
   std::atomic<bool>& running_;
 };
@@ -93,14 +95,22 @@ class BeastStreamWriter final : public StreamWriter {
 HttpServer::HttpServer(HttpServerOptions options)
     : opts_(std::move(options)), impl_(std::make_unique<Impl>()) {}
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+  stop();
+}
 
 void HttpServer::route(std::string method, std::string pattern, HttpHandler handler) {
   routes_.push_back({std::move(method), split_path(pattern), std::move(handler)});
 }
-void HttpServer::fallback(HttpHandler handler) { fallback_ = std::move(handler); }
-void HttpServer::use(HttpMiddleware m) { middleware_.push_back(std::move(m)); }
-void HttpServer::observe(HttpObserver o) { observers_.push_back(std::move(o)); }
+void HttpServer::fallback(HttpHandler handler) {
+  fallback_ = std::move(handler);
+}
+void HttpServer::use(HttpMiddleware m) {
+  middleware_.push_back(std::move(m));
+}
+void HttpServer::observe(HttpObserver o) {
+  observers_.push_back(std::move(o));
+}
 
 std::string HttpServer::address() const {
   const bool v6 = opts_.host.find(':') != std::string::npos;
@@ -118,8 +128,8 @@ Status HttpServer::start() {
   if (!ec) acc.bind(ep, ec);
   if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    return unavailable("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) +
-                       ": " + ec.message());
+    return unavailable("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) + ": " +
+                       ec.message());
   port_ = acc.local_endpoint().port();
   running_ = true;
   acceptor_ = std::thread([this] { accept_loop(); });
@@ -230,20 +240,50 @@ void HttpServer::serve(int fd, std::string remote) {
   tcp::socket sock(ioc);
   sock.assign(remote.find(':') != std::string::npos ? tcp::v6() : tcp::v4(), fd, ec);
   beast::tcp_stream stream(std::move(sock));
+  if (!opts_.tls) {
+    serve_loop(stream, ioc, remote, "");
+  } else {
+    beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), opts_.tls->native());
+    beast::get_lowest_layer(tls).expires_after(std::chrono::milliseconds(opts_.read_timeout_ms));
+    bool done = false;
+    tls.async_handshake(asio::ssl::stream_base::server, [&](beast::error_code e) {
+      ec = e;
+      done = true;
+    });
+    run_until_done(ioc, beast::get_lowest_layer(tls), done, running_);
+    std::string peer;
+    if (!ec)
+      if (X509* cert = SSL_get1_peer_certificate(tls.native_handle())) {
+        char cn[256] = {};
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) >
+            0)
+          peer = cn;
+        X509_free(cert);
+      }
+    if (!ec) serve_loop(tls, ioc, remote, peer);
+    beast::get_lowest_layer(tls).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(tls).close();
+  }
+}
+
+template <class Stream, class Ioc>
+void HttpServer::serve_loop(Stream& stream, Ioc& ioc, const std::string& remote,
+                            const std::string& peer) {
+  beast::error_code ec;
   beast::flat_buffer buf;
   bool first = true;
   while (running_ && !ec) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(opts_.max_header_bytes));
     parser.body_limit(opts_.max_body_bytes);
-    stream.expires_after(std::chrono::milliseconds(first ? opts_.read_timeout_ms
-                                                         : opts_.idle_timeout_ms));
+    beast::get_lowest_layer(stream).expires_after(
+        std::chrono::milliseconds(first ? opts_.read_timeout_ms : opts_.idle_timeout_ms));
     bool done = false;
     http::async_read(stream, buf, parser, [&](beast::error_code e, size_t) {
       ec = e;
       done = true;
     });
-    run_until_done(ioc, stream, done, running_);
+    run_until_done(ioc, beast::get_lowest_layer(stream), done, running_);
     first = false;
     HttpResponse resp;
     HttpRequest req;
@@ -263,7 +303,8 @@ void HttpServer::serve(int fd, std::string remote) {
       req.target = std::string(msg.target());
       size_t q = req.target.find('?');
       req.path = req.target.substr(0, q);
-      if (q != std::string::npos) req.query = parse_query(std::string_view(req.target).substr(q + 1));
+      if (q != std::string::npos)
+        req.query = parse_query(std::string_view(req.target).substr(q + 1));
       bool duplicate_auth = false;
       for (auto& f : msg) {
         std::string name(f.name_string());
@@ -275,6 +316,7 @@ void HttpServer::serve(int fd, std::string remote) {
       }
       req.body = std::move(msg.body());
       req.remote_addr = remote;
+      if (!peer.empty()) req.attrs["tls_peer"] = peer;
       req.request_id = req.header("x-request-id");
       if (req.request_id.empty() || req.request_id.size() > 128) req.request_id = random_id("", 8);
       if (duplicate_auth) {
@@ -299,37 +341,41 @@ void HttpServer::serve(int fd, std::string remote) {
       out.chunked(true);
       out.set(http::field::cache_control, "no-cache");
       http::response_serializer<http::string_body> sr(out);
-      stream.expires_after(std::chrono::seconds(10));
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
       done = false;
       http::async_write_header(stream, sr, [&](beast::error_code e, size_t) {
         wec = e;
         done = true;
       });
-      run_until_done(ioc, stream, done, running_);
+      run_until_done(ioc, beast::get_lowest_layer(stream), done, running_);
       if (!wec) {
-        BeastStreamWriter w(stream, ioc, running_);
+        BeastStreamWriter<Stream> w(stream, ioc, running_);
         resp.stream(w);
         w.finish();
       }
       for (auto& o : observers_)
-        o(req, resp, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        o(req, resp,
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       break;
     }
     out.body() = std::move(resp.body);
     out.prepare_payload();
-    stream.expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
     done = false;
     http::async_write(stream, out, [&](beast::error_code e, size_t) {
       wec = e;
       done = true;
     });
-    run_until_done(ioc, stream, done, running_);
+    run_until_done(ioc, beast::get_lowest_layer(stream), done, running_);
     for (auto& o : observers_)
-      o(req, resp, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      o(req, resp,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (wec || !keep_alive) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream.close();
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream.close();
+  }
 }
 
 }  // namespace ferry

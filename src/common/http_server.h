@@ -19,14 +19,20 @@
 
 namespace ferry {
 
+class TlsContext;  // common/tls.h
+
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: pick a free port (see HttpServer::port())
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 4 * 1024 * 1024;
-  int read_timeout_ms = 10'000;   // a whole request must arrive within this
-  int idle_timeout_ms = 60'000;   // keep-alive connections idle longer are closed
+  int read_timeout_ms = 10'000;  // a whole request must arrive within this
+  int idle_timeout_ms = 60'000;  // keep-alive connections idle longer are closed
   size_t max_connections = 256;
+  // Set: every connection is TLS with this (server-role) context; a client that fails the
+  // handshake (no certificate, another CA, a revoked one) gets no HTTP answer at all. The
+  // peer certificate's common name is in HttpRequest::attrs["tls_peer"].
+  std::shared_ptr<TlsContext> tls;
 };
 
 using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
@@ -69,6 +75,8 @@ class HttpServer {
 
   void accept_loop();
   void serve(int fd, std::string remote);
+  template <class Stream, class Ioc>
+  void serve_loop(Stream& stream, Ioc& ioc, const std::string& remote, const std::string& peer);
 
   HttpServerOptions opts_;
   std::vector<Route> routes_;

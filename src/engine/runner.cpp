@@ -8,6 +8,7 @@
 #include "core/placement.h"
 #include "engine/desired_state.h"
 #include "engine/hook_runner.h"
+#include "engine/host_verdict.h"
 
 namespace ferry {
 
@@ -674,6 +675,28 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
       {"app", d_.app}, {"env", d_.env}, {"release", d_.release}};
   std::optional<AnalysisResult> last;
   int inconclusive = 0;
+  // Each host's share of the new release since the weight change (of the last reads): a
+  // failed verdict names a host much worse than the others (engine/host_verdict.h).
+  std::vector<HostTraffic> hosts;
+  auto note_hosts = [&](const std::vector<AgentRead>& reads) {
+    hosts.clear();
+    for (const auto& r : reads) {
+      if (!counted(r.agent) || !r.status.ok()) continue;
+      const ReleaseStats* n = find_stats(*r.status, d_.release);
+      if (!n) continue;
+      auto it = base_new_.find(r.agent);
+      const ReleaseStats d = it == base_new_.end() ? *n : stats_delta(it->second, *n);
+      hosts.push_back({r.agent, d.requests, d.status_5xx + d.upstream_errors});
+    }
+  };
+  auto blame = [&](std::string why, Json& data) {
+    data["hosts"] = hosts_json(hosts);
+    if (auto w = worst_host(hosts, d_.release)) {
+      why += "; worst " + w->text;
+      data["worst_host"] = w->agent;
+    }
+    return why;
+  };
   // `have`: the traffic since the weight change (traffic_since_baseline), else read now.
   auto evaluate = [&](const AppStatus* have) -> std::optional<AnalysisResult> {
     std::optional<AppStatus> fetched;
@@ -710,9 +733,9 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
     sequential_->observe(*n, find_stats(st, d_.previous_release));
     auto v = sequential_->verdict(spec.max_error_rate);
     if (!v) return std::nullopt;
-    const std::string why = fmt::format("{}", fmt::join(v->reasons, "; "));
     Json data{
         {"verdict", "fail"}, {"test", "sprt"}, {"reasons", v->reasons}, {"metrics", v->metrics}};
+    const std::string why = blame(fmt::format("{}", fmt::join(v->reasons, "; ")), data);
     (void)commit(EventType::kAnalysis, d_.current_step, "analysis failed: " + why, data);
     return StepResult{Outcome::kFail, why, Json{{"analysis", v->metrics}}};
   };
@@ -730,20 +753,20 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
     // Only the whole picture is analysed: while a counted agent does not answer, wait.
     auto traffic = traffic_since_baseline(reads);
     if (!traffic) return std::nullopt;
+    note_hosts(reads);
     if (auto bad = sequential(*traffic)) return bad;
     const int64_t now = ctx_.clock->monotonic_ms();
     if (now - last_analysis_ms_ < spec.interval_ms) return std::nullopt;
     last_analysis_ms_ = now;
     last = evaluate(&*traffic);
     if (last && last->verdict == Verdict::kFail) {
-      (void)commit(EventType::kAnalysis, d_.current_step,
-                   "analysis failed: " + fmt::format("{}", fmt::join(last->reasons, "; ")),
-                   Json{{"verdict", "fail"},
-                        {"test", "interval"},
-                        {"reasons", last->reasons},
-                        {"metrics", last->metrics}});
-      return StepResult{Outcome::kFail, fmt::format("{}", fmt::join(last->reasons, "; ")),
-                        Json{{"analysis", last->metrics}}};
+      Json data{{"verdict", "fail"},
+                {"test", "interval"},
+                {"reasons", last->reasons},
+                {"metrics", last->metrics}};
+      const std::string why = blame(fmt::format("{}", fmt::join(last->reasons, "; ")), data);
+      (void)commit(EventType::kAnalysis, d_.current_step, "analysis failed: " + why, data);
+      return StepResult{Outcome::kFail, why, Json{{"analysis", last->metrics}}};
     }
     return std::nullopt;
   };
@@ -765,6 +788,7 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
       continue;
     }
     last = evaluate(&*traffic);
+    note_hosts(reads);
     if (!last) {
       std::string agents;
       for (const auto& r : reads)
@@ -776,13 +800,12 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
               {"test", "interval"},
               {"reasons", last->reasons},
               {"metrics", last->metrics}};
-    (void)commit(
-        EventType::kAnalysis, d_.current_step,
-        fmt::format("analysis {}: {}", to_string(last->verdict), fmt::join(last->reasons, "; ")),
-        data);
+    std::string why = fmt::format("{}", fmt::join(last->reasons, "; "));
+    if (last->verdict == Verdict::kFail) why = blame(why, data);
+    (void)commit(EventType::kAnalysis, d_.current_step,
+                 fmt::format("analysis {}: {}", to_string(last->verdict), why), data);
     if (last->verdict == Verdict::kPass) return {Outcome::kDone, "", data};
-    if (last->verdict == Verdict::kFail)
-      return {Outcome::kFail, fmt::format("{}", fmt::join(last->reasons, "; ")), data};
+    if (last->verdict == Verdict::kFail) return {Outcome::kFail, why, data};
     if (++inconclusive > spec.max_inconclusive)
       return {Outcome::kFail,
               fmt::format("analysis inconclusive {} times in a row: {}", inconclusive,
@@ -967,7 +990,7 @@ void DeploymentRunner::roll_back(const std::string& reason, const Json& details,
   finish_rollback(reason, data, aborted);
 }
 
-void DeploymentRunner::finish_rollback(const std::string& reason, Json data, bool aborted) {
+void DeploymentRunner::finish_rollback(std::string reason, Json data, bool aborted) {
   Status s = put_state(0, old_rel_ ? app_.instances : 0, 0);
   if (!s.ok()) data["stop_error"] = s.message();
   if (!app_.hooks.on_rollback.empty() && !data.value("resumed", false)) {

@@ -105,7 +105,8 @@ class DeploymentRunner {
   // After the rollback's desired state: waits until every agent reports it, naming the
   // ones behind; false when the engine stops first (it stays rolling_back).
   bool wait_rollback_converged();
-  void finish_rollback(const std::string& reason, Json data, bool aborted);
+  // `reason` by value: callers pass d_.reason, which waiting for the agents rewrites.
+  void finish_rollback(std::string reason, Json data, bool aborted);
   // Waits up to `ms` (or forever when ms < 0) or until a control flag is raised;
   // `tick` runs every poll and may end the wait with a result.
   std::optional<StepResult> wait(int64_t ms, bool wake_on_promote,

@@ -234,6 +234,7 @@ void ControlPlane::add_routes() {
   add_deployment_routes(http, *this);
   add_release_routes(http, *this);
   add_admin_routes(http, *this);
+  add_enroll_routes(http, *this);
   add_governance_routes(http, *this);
   add_dashboard_routes(http, *this);
 }

@@ -1,4 +1,5 @@
 #include "server/control_plane.h"
+#include "server/enrollment.h"
 
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 
 #include "agent/agent_server.h"
 #include "common/crypto.h"
+#include "common/tls.h"
 #include "config/loader.h"
 #include "governance/approvals.h"
 #include "governance/audit_chain.h"
@@ -222,12 +224,27 @@ Status ControlPlane::start() {
     log_->info("local agent ready",
                {{"address", local_agent_->address()}, {"started", local_agent_->started_by_us()}});
   }
+  // An agent enrolled for mutual TLS (server/enrollment.h) is called with it, its
+  // certificate pinned to its name; revoked serials are refused.
+  std::unique_ptr<Enrollment> enrollment;
+  if (std::filesystem::exists(config->server.data_dir + "/tls/enroll.json")) {
+    auto e = Enrollment::open(config->server.data_dir + "/tls", clock_);
+    if (!e.ok()) return e.status().with_context("agents' TLS");
+    enrollment = std::move(*e);
+  }
   for (const auto& a : config->agents) {
     auto ep = parse_endpoint(a.address);
     if (!ep.ok()) return ep.status().with_context("agent " + a.name);
     auto token = read_token_file(a.token_file);
     if (!token.ok()) return token.status().with_context("agent " + a.name);
-    agents_[a.name] = std::make_unique<HttpAgentClient>(*ep, *token, 3000, a.name);
+    std::shared_ptr<TlsContext> tls;
+    if (enrollment && enrollment->enrolled(a.name)) {
+      auto ctx =
+          TlsContext::create(TlsContext::Role::kClient, enrollment->server_identity(), a.name);
+      if (!ctx.ok()) return ctx.status().with_context("agent " + a.name + " TLS");
+      tls = *ctx;
+    }
+    agents_[a.name] = std::make_unique<HttpAgentClient>(*ep, *token, 3000, a.name, tls);
   }
 
   HttpServerOptions ho;

@@ -158,6 +158,7 @@ void add_health_routes(HttpServer& http, ControlPlane& cp);
 void add_deployment_routes(HttpServer& http, ControlPlane& cp);
 void add_release_routes(HttpServer& http, ControlPlane& cp);
 void add_admin_routes(HttpServer& http, ControlPlane& cp);       // tokens, audit, whoami
+void add_enroll_routes(HttpServer& http, ControlPlane& cp);      // agents' mutual TLS
 void add_governance_routes(HttpServer& http, ControlPlane& cp);  // approvals, secrets, overrides
 // The web dashboard: embedded assets at / (dashboard_routes.cpp).
 void add_dashboard_routes(HttpServer& http, ControlPlane& cp);

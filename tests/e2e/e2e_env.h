@@ -68,9 +68,13 @@ struct Load {
 
   // `threads` loops of GET / with keep-alive, each at most `max_seconds` and `max_requests`.
   void start(uint16_t port, int nthreads = 4, int max_seconds = 120, int max_requests = 200000) {
+    start(Endpoint{"127.0.0.1", port}, nthreads, max_seconds, max_requests);
+  }
+  // The same against a router at any address (a host in a network namespace: e2e/netns.h).
+  void start(Endpoint at, int nthreads, int max_seconds, int max_requests) {
     for (int t = 0; t < nthreads; ++t)
-      threads.emplace_back([this, port, max_seconds, max_requests] {
-        HttpClient c(Endpoint{"127.0.0.1", port}, HttpClientOptions{5000, 1 << 20});
+      threads.emplace_back([this, at, max_seconds, max_requests] {
+        HttpClient c(at, HttpClientOptions{5000, 1 << 20});
         const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(max_seconds);
         for (int i = 0; i < max_requests && !stop && std::chrono::steady_clock::now() < until;
              ++i) {

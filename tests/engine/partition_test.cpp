@@ -131,6 +131,9 @@ TEST_F(PartitionTest, ARollingBackDeploymentResumesAfterARestartAndFinishesWhenT
       wait_state(id, [](const DeploymentRecord& x) { return to_string(x.state) == "rolled_back"; });
   EXPECT_EQ(b_.running_releases("web.dev"), std::set<std::string>{"v1"});
   EXPECT_EQ(b_.weights("web.dev"), (std::map<std::string, int>{{"v1", 100}}));
+  // The final reason no longer says an agent is behind (the resumed rollback kept the
+  // "agents still behind" suffix it had itself written while waiting).
+  EXPECT_EQ(d.reason.find("still behind"), std::string::npos) << d.reason;
 }
 
 TEST_F(PartitionTest, PausePolicyPausesNamingTheAgent) {

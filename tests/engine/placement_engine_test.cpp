@@ -145,3 +145,38 @@ TEST_F(PlacementEngineTest, EachHostsRouterBindsItsOwnListen) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace {
+
+// The analysis adds up every host's router; when one host's share of the canary fails and
+// the others' does not, the failed verdict (event and reason) names that host.
+TEST_F(PlacementEngineTest, AFailedVerdictNamesTheHostMuchWorseThanTheOthers) {
+  ASSERT_EQ(to_string(deploy_and_wait("v1").state), "succeeded");
+  c_.set_behaviour("v2", {.error_rate = 0.6});  // only host c serves v2 badly
+  auto d = deploy_and_wait("v2");
+  ASSERT_EQ(to_string(d.state), "rolled_back") << d.reason;
+  EXPECT_NE(d.reason.find("worst on agent c: "), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("on local, b"), std::string::npos) << d.reason;
+  bool named = false;
+  auto ev = store_->list_events(d.id, 0, 1000);
+  ASSERT_TRUE(ev.ok());
+  for (const auto& e : *ev)
+    if (e.type == EventType::kAnalysis && e.data.value("worst_host", "") == "c") {
+      named = true;
+      EXPECT_TRUE(e.data["hosts"].contains("b")) << e.data.dump();
+    }
+  EXPECT_TRUE(named);
+}
+
+// A release bad everywhere is the release's fault: no host is named.
+TEST_F(PlacementEngineTest, AReleaseBadOnEveryHostNamesNoHost) {
+  ASSERT_EQ(to_string(deploy_and_wait("v1").state), "succeeded");
+  for (auto* a : {&agent_, &b_, &c_}) a->set_behaviour("v2", {.error_rate = 0.6});
+  auto d = deploy_and_wait("v2");
+  ASSERT_EQ(to_string(d.state), "rolled_back") << d.reason;
+  EXPECT_EQ(d.reason.find("worst on agent"), std::string::npos) << d.reason;
+}
+
+}  // namespace
+}  // namespace ferry
