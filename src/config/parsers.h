@@ -41,6 +41,9 @@ void parse_checks(const Field& f, ChecksSpec& out);
 void parse_hooks(const Field& f, HooksSpec& out);
 void parse_strategy(const Field& f, StrategySpec& out);
 void parse_analysis(const Field& f, AnalysisSpec& out);
+// apps.NAME.slo, apps.NAME.environments.ENV.slo and environments.NAME.slo_gate (parse_slo.cpp).
+void parse_slo(const Field& f, std::optional<SloSpec>& out);
+void parse_slo_gate(const Field& f, SloGateSpec& out);
 
 // Checks between sections (names that refer to others, cycles, ports). `root` is the whole
 // document, used to find where to point each error.

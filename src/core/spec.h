@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/slo_spec.h"
+
 namespace ferry {
 
 // A probe of one instance.
@@ -172,6 +174,7 @@ struct EnvironmentSpec {
   // of the agents' `spread_by` label first ("": none).
   int max_per_agent = 0;
   std::string spread_by;
+  SloGateSpec slo_gate;  // docs/slo.md: the release gate on the error budget
 };
 
 // Per-environment overrides of an app.
@@ -179,6 +182,7 @@ struct AppEnvSpec {
   std::optional<int> instances;
   std::optional<uint16_t> port;
   std::map<std::string, std::string> env;
+  std::optional<SloSpec> slo;  // replaces the app's `slo` in this environment
 };
 
 // apps.<name>.router: who the router trusts and how it protects users (docs/router.md).
@@ -213,6 +217,7 @@ struct AppSpec {
   int keep_previous_ms = 0;
   std::string rollback_policy = "rollback";  // on server restart mid-step: "resume" or "rollback"
   std::map<std::string, AppEnvSpec> environments;
+  std::optional<SloSpec> slo;  // docs/slo.md; none: no objectives kept
 };
 
 struct AgentSpec {
