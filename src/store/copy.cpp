@@ -21,7 +21,7 @@ struct CopyTable {
   const char* cols;
   const char* order;  // SQLite's order: ids and insertion order survive the copy
 };
-constexpr std::array<CopyTable, 10> kCopyTables = {{
+constexpr std::array<CopyTable, 12> kCopyTables = {{
     {"releases", schema::kReleaseCols, "rowid"},
     {"deployments", schema::kDeploymentCols, "rowid"},
     {"deployment_events", schema::kEventCols, "seq"},
@@ -32,6 +32,8 @@ constexpr std::array<CopyTable, 10> kCopyTables = {{
     {"approvals", "app, env, release, approver, comment, at_ms", "rowid"},
     {"secrets", "app, env, name, ciphertext, updated_at_ms, updated_by", "rowid"},
     {"agent_desired", "agent, app, env, generation, spec, deployment_id, updated_at_ms", "rowid"},
+    {"slo_buckets", "app, env, width_ms, start_ms, requests, errors, latency", "rowid"},
+    {"slo_cursors", "agent, app, env, release, counters, seen_at_ms", "rowid"},
 }};
 
 int column_count(const char* cols) {

@@ -9,13 +9,14 @@ namespace ferry {
 namespace {
 
 // A database of either kind at version N holds the same tables: both lists carry the
-// same versions, in order, with the same descriptions.
+// same versions, in ascending order, with the same descriptions. (A version may be left
+// out while another branch holds it: 6 is the many-hosts work's, 7 the SLOs'.)
 TEST(Migrations, SqliteAndPostgresListsAgree) {
   const auto& a = sqlite::migrations();
   const auto& b = postgres::migrations();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i].version, static_cast<int>(i + 1));
+    EXPECT_GT(a[i].version, i == 0 ? 0 : a[i - 1].version);
     EXPECT_EQ(b[i].version, a[i].version);
     EXPECT_EQ(b[i].description, a[i].description);
   }
