@@ -89,7 +89,7 @@ std::string bounds_text() {
   return out;
 }
 
-void parse_latency(const Field& f, SloSpec& out) {
+void parse_slo_latency(const Field& f, SloSpec& out) {
   if (!f.expect_map({"threshold", "target"})) return;
   double target = 0;
   if (get_target(f.required("target"), target)) out.latency_target = target;
@@ -136,7 +136,7 @@ void parse_slo(const Field& f, std::optional<SloSpec>& out) {
             "are never counted)");
     }
   }
-  if (Field l = f.child("latency"); l.present()) parse_latency(l, spec);
+  if (Field l = f.child("latency"); l.present()) parse_slo_latency(l, spec);
   Field w = f.child("window");
   if (w.present()) {
     if (!w.is_scalar()) {

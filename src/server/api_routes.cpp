@@ -235,6 +235,7 @@ void ControlPlane::add_routes() {
   add_release_routes(http, *this);
   add_admin_routes(http, *this);
   add_governance_routes(http, *this);
+  add_slo_routes(http, *this);
   add_dashboard_routes(http, *this);
 }
 
