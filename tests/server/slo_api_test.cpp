@@ -3,6 +3,7 @@
 // against bad input and tokens that may not read them.
 #include "server/server_fixture.h"
 #include "slo/slo.h"
+#include "wait_until.h"
 
 namespace ferry::testing {
 namespace {
@@ -56,10 +57,16 @@ TEST_F(SloApiTest, BurningBudgetHoldsADeploymentUntilAnAdminOverridesTheSloGate)
   bool opened = false;
   for (const auto& e : d["events"]) opened |= e.value("type", "") == "gates_passed";
   EXPECT_TRUE(opened) << d.dump();
-  bool audited = false;
-  for (const auto& e : ok_json(admin_, "GET", "/api/v1/audit")["entries"])
-    audited |= e.value("action", "") == "gate.override" && e["details"].value("gate", "") == "slo";
-  EXPECT_TRUE(audited);
+  // The audit entry may land just after the answer: waited for, with a bound.
+  Json entries;
+  const bool audited = wait_until([&] {
+    entries = ok_json(admin_, "GET", "/api/v1/audit")["entries"];
+    for (const auto& e : entries)
+      if (e.value("action", "") == "gate.override" && e["details"].value("gate", "") == "slo")
+        return true;
+    return false;
+  });
+  EXPECT_TRUE(audited) << entries.dump(1);
 }
 
 TEST_F(SloApiTest, StatusShowsBudgetBurnAndGate) {

@@ -221,8 +221,9 @@ TEST_F(SloServiceTest, SpendIsAttributedToTheDeploymentAndTheHourAfter) {
   DeploymentRecord d = deployment(kT0, kT0 + 2 * kMin);
   auto spent = service_->spend({d});
   ASSERT_EQ(spent.count("d-1"), 1u);
-  // The window holds 2,000 requests: 20 errors allowed.
-  EXPECT_NEAR(spent["d-1"].during, 2.0 / 20, 1e-9);
+  // The window ending with the deployment holds 1,000 requests (10 errors allowed); the
+  // one ending with the hour after so far holds 2,000 (20 allowed).
+  EXPECT_NEAR(spent["d-1"].during, 2.0 / 10, 1e-9);
   EXPECT_NEAR(spent["d-1"].after, 1.0 / 20, 1e-9);
   EXPECT_FALSE(spent["d-1"].after_complete);
   clock_.advance(std::chrono::hours(1));
