@@ -18,10 +18,12 @@ void register_scan_commands(CLI::App& app, GlobalOptions& g);    // scan
 void register_deploy_commands(CLI::App& app, GlobalOptions& g);  // release, deploy, status, ...
 void register_plan_commands(CLI::App& app, GlobalOptions& g);    // plan
 void register_agent_commands(CLI::App& app, GlobalOptions& g);   // agent
-void register_governance_commands(CLI::App& app, GlobalOptions& g);  // approve, override, secrets, audit
-void register_pin_token_commands(CLI::App& app, GlobalOptions& g);   // pin-token
-void register_backup_commands(CLI::App& app, GlobalOptions& g);      // backup
-void register_diff_commands(CLI::App& app, GlobalOptions& g);        // diff
-void register_store_commands(CLI::App& app, GlobalOptions& g);       // store check, store copy
+void register_governance_commands(CLI::App& app,
+                                  GlobalOptions& g);  // approve, override, secrets, audit
+void register_pin_token_commands(CLI::App& app, GlobalOptions& g);  // pin-token
+void register_backup_commands(CLI::App& app, GlobalOptions& g);     // backup
+void register_diff_commands(CLI::App& app, GlobalOptions& g);       // diff
+void register_store_commands(CLI::App& app, GlobalOptions& g);      // store check, store copy
+void register_slo_commands(CLI::App& app, GlobalOptions& g);        // slo
 
 }  // namespace ferry::cli

@@ -18,6 +18,16 @@ bool final_state(const std::string& s) {
   return s == "succeeded" || s == "failed" || s == "rolled_back" || s == "aborted";
 }
 
+// "SLO 0.8%+0.1%": the error budget a deployment spent while it ran and in the hour after
+// (docs/slo.md); "+…" while that hour is not over; "-" when its app has no SLO there.
+std::string slo_spend_text(const Json& d) {
+  auto it = d.find("slo_spend");
+  if (it == d.end() || !it->is_object()) return "-";
+  auto pct = [](double v) { return fmt::format("{:.2f}%", v * 100); };
+  return "SLO " + pct(it->value("during", 0.0)) + "+" + pct(it->value("after", 0.0)) +
+         (it->value("after_complete", false) ? "" : "…");
+}
+
 void print_deployment(const Json& d) {
   std::cout << fmt::format("deployment {}  {}@{} → {}  [{}]\n", d.value("id", ""),
                            d.value("app", ""), d.value("release", ""), d.value("env", ""),
@@ -364,10 +374,11 @@ void register_deploy_commands(CLI::App& app, GlobalOptions& g) {
       return;
     }
     for (const auto& d : r["deployments"])
-      std::cout << fmt::format("{:<10} {:<19} {:<10} {:<8} {:<12} {:<12} {}\n", d.value("id", ""),
-                               local_time(d.value("created_at_ms", int64_t{0})), d.value("env", ""),
-                               d.value("release", ""), d.value("state", ""),
-                               d.value("requested_by", ""), d.value("reason", ""));
+      std::cout << fmt::format("{:<10} {:<19} {:<10} {:<8} {:<12} {:<12} {:<16} {}\n",
+                               d.value("id", ""), local_time(d.value("created_at_ms", int64_t{0})),
+                               d.value("env", ""), d.value("release", ""), d.value("state", ""),
+                               d.value("requested_by", ""), slo_spend_text(d),
+                               d.value("reason", ""));
   });
 
   auto* apps = app.add_subcommand("apps", "apps and the release each environment runs");

@@ -48,7 +48,7 @@ std::vector<Json> fetch_audit(const GlobalOptions& g) {
 void register_governance_commands(CLI::App& app, GlobalOptions& g) {
   struct Args {
     std::string app, release, env, comment, id, reason, name, value, file, out, expect_head,
-        key_file;
+        key_file, gate = "window";
     bool stdin_value = false;
   };
   auto a = std::make_shared<Args>();
@@ -67,11 +67,15 @@ void register_governance_commands(CLI::App& app, GlobalOptions& g) {
   });
 
   auto* ov =
-      app.add_subcommand("override", "let a waiting deployment past its window or freeze (admin)");
+      app.add_subcommand("override",
+                         "let a waiting deployment past its window or freeze, or its SLO gate "
+                         "(admin)");
   ov->add_option("id", a->id, "deployment id")->required();
   ov->add_option("--reason", a->reason, "why (audited)")->required();
+  ov->add_option("--gate", a->gate, "window (windows and freezes, the default) or slo")
+      ->check(CLI::IsMember({"window", "slo"}));
   ov->callback([a, &g] {
-    Json body{{"reason", a->reason}};
+    Json body{{"reason", a->reason}, {"gate", a->gate}};
     api_call(g, "POST", "/api/v1/deployments/" + url_encode(a->id) + "/override", &body);
     std::cout << "override recorded for " << a->id << "\n";
   });

@@ -93,7 +93,8 @@ void parse_router(const Field& f, RouterSpec& out) {
 
 void parse_override(const Field& f, AppEnvSpec& out) {
   if (!f.present()) return;
-  if (!f.expect_map({"instances", "port", "env"})) return;
+  if (!f.expect_map({"instances", "port", "env", "slo"})) return;
+  parse_slo(f.child("slo"), out.slo);
   int n = 0;
   if (f.child("instances").get_int(n, 0, 100)) out.instances = n;
   int port = 0;
@@ -337,8 +338,9 @@ void parse_hooks(const Field& f, HooksSpec& out) {
 void parse_app(const Field& f, AppSpec& out) {
   if (!f.expect_map({"port", "listen", "instances", "run", "checks", "strategy", "analysis",
                      "hooks", "router", "tls", "access_log", "progress_deadline", "keep_releases",
-                     "keep_previous", "rollback_policy", "environments"}))
+                     "keep_previous", "rollback_policy", "environments", "slo"}))
     return;
+  parse_slo(f.child("slo"), out.slo);
   int port = 0;
   if (f.required("port").get_int(port, 1, 65535)) out.port = static_cast<uint16_t>(port);
   parse_listen(f.child("listen"), out.listen);

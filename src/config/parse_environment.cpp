@@ -85,8 +85,9 @@ void parse_environment(const Field& f, EnvironmentSpec& out) {
   if (!f.present()) return;  // `staging:` with nothing: all defaults
   if (!f.expect_map({"requires", "agents", "approvals", "approval_ttl", "auto_deploy", "windows",
                      "freezes", "scan", "agent_timeout", "on_agent_loss", "min_available",
-                     "max_per_agent", "spread_by"}))
+                     "max_per_agent", "spread_by", "slo_gate"}))
     return;
+  parse_slo_gate(f.child("slo_gate"), out.slo_gate);
   f.child("requires").get_string_list(out.requires_envs, kMaxEnvironments);
   f.child("agents").get_string_list(out.agents, kMaxAgents);
   f.child("approvals").get_int(out.approvals, 0, 10);

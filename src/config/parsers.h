@@ -44,6 +44,9 @@ void parse_analysis(const Field& f, AnalysisSpec& out);
 // apps.NAME.tls (reads the certificate files) and apps.NAME.access_log (parse_edge.cpp).
 void parse_tls(const Field& f, uint16_t app_port, TlsSpec& out);
 void parse_access_log(const Field& f, AccessLogSpec& out);
+// apps.NAME.slo, apps.NAME.environments.ENV.slo and environments.NAME.slo_gate (parse_slo.cpp).
+void parse_slo(const Field& f, std::optional<SloSpec>& out);
+void parse_slo_gate(const Field& f, SloGateSpec& out);
 
 // Checks between sections (names that refer to others, cycles, ports). `root` is the whole
 // document, used to find where to point each error.

@@ -29,6 +29,7 @@ AppSpec Config::app_for_env(const AppSpec& app, std::string_view env) const {
   if (it->second.instances) out.instances = *it->second.instances;
   if (it->second.port) out.port = *it->second.port;
   for (const auto& [k, v] : it->second.env) out.run.env[k] = v;
+  if (it->second.slo) out.slo = it->second.slo;
   return out;
 }
 

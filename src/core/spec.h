@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/slo_spec.h"
+
 namespace ferry {
 
 // A probe of one instance.
@@ -175,6 +177,7 @@ struct EnvironmentSpec {
   // of the agents' `spread_by` label first ("": none).
   int max_per_agent = 0;
   std::string spread_by;
+  SloGateSpec slo_gate;  // docs/slo.md: the release gate on the error budget
 };
 
 // Per-environment overrides of an app.
@@ -182,6 +185,7 @@ struct AppEnvSpec {
   std::optional<int> instances;
   std::optional<uint16_t> port;
   std::map<std::string, std::string> env;
+  std::optional<SloSpec> slo;  // replaces the app's `slo` in this environment
 };
 
 // One certificate the router serves: PEM files on the agent's host (absolute paths). The
@@ -248,6 +252,7 @@ struct AppSpec {
   int keep_previous_ms = 0;
   std::string rollback_policy = "rollback";  // on server restart mid-step: "resume" or "rollback"
   std::map<std::string, AppEnvSpec> environments;
+  std::optional<SloSpec> slo;  // docs/slo.md; none: no objectives kept
 };
 
 struct AgentSpec {

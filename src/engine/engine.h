@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +45,9 @@ struct EngineContext {
   std::function<std::vector<AgentClient*>(const std::string& env)> agents;
   // Gates (lifecycle, approvals, window, freeze); empty: always go.
   std::function<GateDecision(const DeploymentRecord&)> gates;
+  // The SLO budget guard (docs/slo.md, max_budget_spend): a reason to roll a running
+  // deployment back, or nullopt; empty: none. Called from the runner's watch loop.
+  std::function<std::optional<std::string>(const DeploymentRecord&)> budget_guard;
   // Every event after it is committed (dashboard stream, notifications, metrics).
   std::function<void(const DeploymentEvent&, const DeploymentRecord&)> on_event;
   // Audit entries for what the engine decides by itself (rollbacks, gate passes).

@@ -558,6 +558,8 @@ DeploymentRunner::StepResult DeploymentRunner::step_start(int count) {
   // then waits for on_agent_loss (check_agents) instead of failing the release.
   bool only_unreachable = false;
   auto tick = [&]() -> std::optional<StepResult> {
+    if (ctx_.budget_guard)
+      if (auto why = ctx_.budget_guard(d_)) return StepResult{Outcome::kFail, *why};
     const auto reads = read_agents();
     std::vector<std::string> waiting;
     only_unreachable = true;
@@ -740,6 +742,8 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
     return StepResult{Outcome::kFail, why, Json{{"analysis", v->metrics}}};
   };
   auto tick = [&]() -> std::optional<StepResult> {
+    if (ctx_.budget_guard)
+      if (auto why = ctx_.budget_guard(d_)) return StepResult{Outcome::kFail, *why};
     const auto reads = read_agents();
     for (const auto& r : reads)
       if (counted(r.agent) && r.status.ok())

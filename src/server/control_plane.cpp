@@ -136,6 +136,14 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
     return self->secrets_for(app, env);
   };
   ctx.gates = [self](const DeploymentRecord& d) { return self->check_gates(d); };
+  cp->slo_ = std::make_unique<SloService>(
+      SloService::Deps{.store = cp->store_.get(),
+                       .clock = &cp->clock_,
+                       .log = cp->log_.get(),
+                       .config = [self] { return self->config(); },
+                       .agents = [self](const std::string& env) { return self->agents_for(env); }},
+      SloService::Options{.collect_every_ms = cp->opts_.slo_collect_ms});
+  ctx.budget_guard = [self](const DeploymentRecord& d) { return self->slo_->budget_guard(d); };
   ctx.on_event = [self](const DeploymentEvent& e, const DeploymentRecord& d) {
     self->handle_event(e, d);
   };
@@ -313,11 +321,13 @@ void ControlPlane::start_leader_work(int64_t token) {
   // Resumes every deployment the store has open (a leader that died mid-step left them).
   engine_->start();
   if (backups_) backups_->start();
+  slo_->start();
 }
 
 void ControlPlane::stop_leader_work(const std::string& why) {
   log_->warn("stopping the engine: this server is now a standby", {{"why", why}});
   if (backups_) backups_->stop();
+  slo_->stop();
   // Runner threads end; deployments stay open in the store for the next leader.
   engine_->stop();
 }
@@ -369,6 +379,7 @@ void ControlPlane::stop() {
   if (watchdog_.joinable()) watchdog_.join();
   if (head_logger_.joinable()) head_logger_.join();
   if (backups_) backups_->stop();
+  if (slo_) slo_->stop();
   hub_.close_all();
   if (http_) http_->stop();
   // Steps down and resigns the lease (a standby takes over at once), then the engine.
@@ -517,8 +528,16 @@ GateDecision ControlPlane::check_gates(const DeploymentRecord& d) {
     auto events = store_->list_events(d.id, 0, 1000);
     bool overridden = false;
     if (events.ok())
-      for (const auto& e : *events) overridden |= e.type == EventType::kGateOverride;
+      for (const auto& e : *events) overridden |= is_override_of(e, "window");
     if (!overridden) return {GateDecision::Verdict::kWait, w.reason};
+  }
+  // The error budget (environments.ENV.slo_gate), unless an admin overrode it.
+  if (auto why = slo_->gate(d)) {
+    auto events = store_->list_events(d.id, 0, 1000);
+    bool overridden = false;
+    if (events.ok())
+      for (const auto& e : *events) overridden |= is_override_of(e, "slo");
+    if (!overridden) return {GateDecision::Verdict::kWait, *why};
   }
   return {};
 }

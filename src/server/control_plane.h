@@ -30,6 +30,7 @@
 #include "server/leader.h"
 #include "server/local_agent.h"
 #include "server/server_metrics.h"
+#include "server/slo_service.h"
 #include "store/store.h"
 
 namespace ferry {
@@ -44,6 +45,7 @@ struct ServerOptions {
   std::string log_level = "info";
   std::string log_file;            // "" = stderr
   int audit_head_log_ms = 60'000;  // how often the audit head is logged ("audit head")
+  int slo_collect_ms = 10'000;     // how often the SLO collector reads the routers
 };
 
 // Denials (403) are audited once per token and route per minute: the first of a minute
@@ -100,6 +102,7 @@ class ControlPlane {
   const SecretBox& secret_box() const { return *secret_box_; }
   Masker& masker() { return *masker_; }
   ServerMetrics& metrics() { return *metrics_; }
+  SloService& slo() { return *slo_; }
   // Several servers on one PostgreSQL store: the elector (null with SQLite, where this
   // server always leads). Only the leader runs the engine, the reconciler and the jobs.
   const LeaderElector* leader() const { return leader_.get(); }
@@ -148,6 +151,7 @@ class ControlPlane {
   std::unique_ptr<ops::BackupScheduler> backups_;  // server.backups (none when not set)
   bool ha_ = false;                                // the store has a leader lease
   std::unique_ptr<LeaderElector> leader_;          // PostgreSQL stores only
+  std::unique_ptr<SloService> slo_;                // collector (leader only) and SLO reads
   std::mutex watch_mu_;
   std::condition_variable watch_cv_;
   bool stopping_ = false;
@@ -183,6 +187,11 @@ Result<std::string> string_field(const Json& body, const char* name, bool requir
                                  size_t max_bytes = 128);
 
 Json deployment_json(const DeploymentRecord& d);
+// Whether `e` is an admin's override of `gate` ("window": windows and freezes, the
+// default of an override that names none; "slo": the error-budget gate).
+bool is_override_of(const DeploymentEvent& e, std::string_view gate);
+// SLO routes: GET /api/v1/slo, GET /api/v1/slo/{app}/{env} (slo_routes.cpp).
+void add_slo_routes(HttpServer& http, ControlPlane& cp);
 Json event_json(const DeploymentEvent& e);
 
 }  // namespace ferry

@@ -165,9 +165,20 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
     if (auto denied = require(req, Role::kViewer, f.env)) return *denied;
     auto list = cp.store().list_deployments(f);
     if (!list.ok()) return HttpResponse::error(list.status());
-    Json out = Json::array();
+    std::vector<DeploymentRecord> visible;
     for (const auto& d : *list)
-      if (env_visible(req, d.env)) out.push_back(deployment_json(d));
+      if (env_visible(req, d.env)) visible.push_back(d);
+    // The error budget each one spent, where its app has an SLO (docs/slo.md).
+    const auto spent = cp.slo().spend(visible);
+    Json out = Json::array();
+    for (const auto& d : visible) {
+      Json j = deployment_json(d);
+      if (auto it = spent.find(d.id); it != spent.end())
+        j["slo_spend"] = Json{{"during", it->second.during},
+                              {"after", it->second.after},
+                              {"after_complete", it->second.after_complete}};
+      out.push_back(std::move(j));
+    }
     return HttpResponse::json(Json{{"deployments", out}});
   });
 

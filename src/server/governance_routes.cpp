@@ -76,7 +76,8 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     return HttpResponse::json(Json{{"approvals", out}});
   });
 
-  // An admin lets a waiting deployment past its window or freeze, with a reason.
+  // An admin lets a waiting deployment past a gate, with a reason: its window or freeze
+  // (the default), or with {"gate": "slo"} its error-budget gate (docs/slo.md).
   http.route("POST", "/api/v1/deployments/{id}/override", [&cp](HttpRequest& req) {
     auto d = cp.store().get_deployment(req.param("id"));
     if (!d.ok()) return HttpResponse::error(d.status());
@@ -89,16 +90,25 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
     if (reason.size() < 8 || reason.size() > 1000)
       return HttpResponse::error(
           invalid_argument("an override needs a reason of 8-1000 characters"));
+    std::string gate = "window";
+    if (body->is_object() && body->contains("gate")) {
+      const Json& g = (*body)["gate"];
+      if (!g.is_string() || (g != "window" && g != "slo"))
+        return HttpResponse::error(
+            invalid_argument("gate must be \"window\" (windows and freezes) or \"slo\""));
+      gate = g.get<std::string>();
+    }
     const std::string actor = principal_of(req).actor();
+    const std::string what = gate == "slo" ? "SLO gate" : "window and freeze";
     auto seq = cp.store().append_event(
         {.deployment_id = d->id,
          .time_ms = to_unix_ms(cp.clock().now()),
          .type = EventType::kGateOverride,
-         .message = "window and freeze overridden by " + actor + ": " + reason,
-         .data = Json{{"actor", actor}, {"reason", reason}}});
+         .message = what + " overridden by " + actor + ": " + reason,
+         .data = Json{{"actor", actor}, {"reason", reason}, {"gate", gate}}});
     if (!seq.ok()) return HttpResponse::error(seq.status());
     cp.audit(actor, "gate.override", d->app, d->env, d->release, req.remote_addr,
-             Json{{"deployment_id", d->id}, {"reason", reason}});
+             Json{{"deployment_id", d->id}, {"reason", reason}, {"gate", gate}});
     cp.engine().poke();
     return HttpResponse::json(Json{{"ok", true}});
   });
@@ -218,6 +228,13 @@ void add_governance_routes(HttpServer& http, ControlPlane& cp) {
              {"head", h->seq > 0 ? std::to_string(h->seq) + ":" + h->hash : ""},
              {"time_ms", h->time_ms}});
   });
+}
+
+bool is_override_of(const DeploymentEvent& e, std::string_view gate) {
+  if (e.type != EventType::kGateOverride) return false;
+  // Overrides written before gates had names were of windows and freezes.
+  const std::string named = e.data.is_object() ? e.data.value("gate", "window") : "window";
+  return named == gate;
 }
 
 }  // namespace ferry

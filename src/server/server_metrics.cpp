@@ -60,6 +60,7 @@ ServerMetrics::ServerMetrics(ControlPlane& cp) : cp_(cp) {
                                          "API requests by status code class", {"code_class"}));
   add_agent_callbacks();
   add_backup_callbacks();
+  add_slo_callbacks();
   // Alerted counters start at 0 for every app and environment: a series that first
   // appears at 1 has no earlier sample for increase() to compare with.
   auto config = cp_.config();

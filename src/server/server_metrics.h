@@ -27,6 +27,7 @@ class ServerMetrics {
  private:
   void add_agent_callbacks();
   void add_backup_callbacks();
+  void add_slo_callbacks();  // slo_metrics.cpp
 
   ControlPlane& cp_;
   metrics::Registry registry_;

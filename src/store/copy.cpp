@@ -23,7 +23,7 @@ struct CopyTable {
   const char* pg_cols = nullptr;   // read from PostgreSQL as (BOOLEAN as 0/1), else `cols`
   const char* pg_order = nullptr;  // PostgreSQL's order, else `order`
 };
-constexpr std::array<CopyTable, 10> kCopyTables = {{
+constexpr std::array<CopyTable, 12> kCopyTables = {{
     {"releases", schema::kReleaseCols, "rowid", nullptr, "created_at_ms, app, version"},
     {"deployments", schema::kDeploymentCols, "rowid", nullptr, "created_at_ms, id"},
     {"deployment_events", schema::kEventCols, "seq"},
@@ -38,6 +38,10 @@ constexpr std::array<CopyTable, 10> kCopyTables = {{
      "app, env, name"},
     {"agent_desired", "agent, app, env, generation, spec, deployment_id, updated_at_ms", "rowid",
      nullptr, "agent, app, env"},
+    {"slo_buckets", "app, env, width_ms, start_ms, requests, errors, latency", "rowid", nullptr,
+     "app, env, width_ms, start_ms"},
+    {"slo_cursors", "agent, app, env, release, counters, seen_at_ms", "rowid", nullptr,
+     "agent, app, env, release"},
 }};
 
 int column_count(const char* cols) {

@@ -120,4 +120,24 @@ struct AgentDesiredRecord {
   int64_t updated_at_ms = 0;
 };
 
+// SLOs (docs/slo.md): the requests an app served in an environment during one period
+// (a minute; older ones compacted into hours), summed over its agents and releases.
+struct SloBucketRecord {
+  std::string app, env;
+  int64_t start_ms = 0;       // the period's start (a whole minute or hour)
+  int64_t width_ms = 60'000;  // 60'000 or 3'600'000
+  int64_t requests = 0;
+  int64_t errors = 0;            // 5xx answers
+  std::vector<int64_t> latency;  // per latency_buckets_ms() plus overflow
+};
+
+// The router counters the SLO collector last read for one release on one agent, so the
+// next read (by this server after a restart, or by the next leader) counts only what is
+// new. `counters`: {"requests", "status_5xx", "latency_counts"}.
+struct SloCursorRecord {
+  std::string agent, app, env, release;
+  Json counters = Json::object();
+  int64_t seen_at_ms = 0;
+};
+
 }  // namespace ferry

@@ -126,6 +126,34 @@ class Store {
   virtual Status put_agent_desired(const AgentDesiredRecord& r) = 0;
   virtual Result<std::vector<AgentDesiredRecord>> list_agent_desired() = 0;
 
+  // SLO buckets (docs/slo.md). add_slo_counts adds each of `deltas` onto the stored bucket
+  // of the same app, env, width and start (created when missing) and writes `cursors`, all
+  // in one transaction: a collector that crashes in between counts nothing twice.
+  // list_slo_buckets: the buckets of app and env whose start is in [from_ms, to_ms), oldest
+  // first. compact_slo, in one transaction: minute buckets that start before
+  // `hours_before_ms` (a whole hour) are merged into hour buckets; buckets that start
+  // before `drop_before_ms` and cursors not seen since `cursors_before_ms` are deleted.
+  // The defaults fail with kFailedPrecondition (a store that keeps no SLO data).
+  virtual Status add_slo_counts(const std::vector<SloBucketRecord>& deltas,
+                                const std::vector<SloCursorRecord>& cursors) {
+    (void)deltas, (void)cursors;
+    return failed_precondition("this store keeps no SLO data");
+  }
+  virtual Result<std::vector<SloBucketRecord>> list_slo_buckets(const std::string& app,
+                                                                const std::string& env,
+                                                                int64_t from_ms, int64_t to_ms) {
+    (void)app, (void)env, (void)from_ms, (void)to_ms;
+    return failed_precondition("this store keeps no SLO data");
+  }
+  virtual Result<std::vector<SloCursorRecord>> list_slo_cursors() {
+    return failed_precondition("this store keeps no SLO data");
+  }
+  virtual Status compact_slo(int64_t hours_before_ms, int64_t drop_before_ms,
+                             int64_t cursors_before_ms) {
+    (void)hours_before_ms, (void)drop_before_ms, (void)cursors_before_ms;
+    return failed_precondition("this store keeps no SLO data");
+  }
+
   // Tokens.
   virtual Status create_token(const TokenRecord& t) = 0;
   virtual Result<TokenRecord> get_token(const std::string& id) = 0;

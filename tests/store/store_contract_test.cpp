@@ -87,7 +87,7 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
 TEST_P(StoreContract, MigrationsApplyOnceAndReopenKeepsVersion) {
   auto v = store_->schema_version();
   ASSERT_TRUE(v.ok()) << v.status().to_string();
-  EXPECT_EQ(*v, 5);  // 5: leader lease
+  EXPECT_EQ(*v, 6);  // 6: SLO buckets
   store_.reset();
   auto again = open_store(url_);
   ASSERT_TRUE(again.ok());
@@ -393,6 +393,87 @@ TEST_P(StoreContract, UnknownStateInTheStoreIsAnErrorNotAGuess) {
   auto e = store_->list_events("d-1", 0, 10);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("unknown type 'tick'"), std::string::npos);
+}
+
+// SLO buckets (docs/slo.md): deltas add up per bucket, cursors commit with them, minute
+// buckets fold into hours and old ones go, on both backends alike.
+SloBucketRecord slo_minute(int64_t start_ms, int64_t requests, int64_t errors) {
+  SloBucketRecord b;
+  b.app = "web";
+  b.env = "production";
+  b.start_ms = start_ms;
+  b.requests = requests;
+  b.errors = errors;
+  b.latency = {requests - 1, 1};
+  return b;
+}
+
+TEST_P(StoreContract, SloCountsAddUpAndCursorsCommitWithThem) {
+  constexpr int64_t kT = 1'000 * 3'600'000LL;  // a whole hour
+  SloCursorRecord cur{"local", "web", "production", "v1", Json{{"requests", 10}, {"status_5xx", 1}},
+                      kT};
+  ASSERT_TRUE(store_->add_slo_counts({slo_minute(kT, 10, 1)}, {cur}).ok());
+  ASSERT_TRUE(
+      store_->add_slo_counts({slo_minute(kT, 5, 2), slo_minute(kT + 60'000, 7, 0)}, {}).ok());
+  auto b = store_->list_slo_buckets("web", "production", kT, kT + 3'600'000);
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  ASSERT_EQ(b->size(), 2u);
+  EXPECT_EQ((*b)[0].requests, 15);
+  EXPECT_EQ((*b)[0].errors, 3);
+  EXPECT_EQ((*b)[0].latency, (std::vector<int64_t>{13, 2}));
+  EXPECT_EQ((*b)[1].requests, 7);
+  // Another app or environment, or outside the range: not listed.
+  EXPECT_TRUE(store_->list_slo_buckets("web", "staging", 0, kT * 2)->empty());
+  EXPECT_EQ(store_->list_slo_buckets("web", "production", kT + 60'000, kT * 2)->size(), 1u);
+  auto cursors = store_->list_slo_cursors();
+  ASSERT_TRUE(cursors.ok());
+  ASSERT_EQ(cursors->size(), 1u);
+  EXPECT_EQ((*cursors)[0].counters["requests"], 10);
+  // A bad delta (a width other than a minute or an hour, negative counts) changes nothing,
+  // not even the cursor written with it.
+  SloBucketRecord bad = slo_minute(kT, 1, 0);
+  bad.width_ms = 1234;
+  cur.counters["requests"] = 99;
+  EXPECT_EQ(store_->add_slo_counts({slo_minute(kT, 1, 0), bad}, {cur}).code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(store_->add_slo_counts({slo_minute(kT, -5, 0)}, {}).code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->list_slo_buckets("web", "production", kT, kT + 1)->at(0).requests, 15);
+  EXPECT_EQ(store_->list_slo_cursors()->at(0).counters["requests"], 10);
+}
+
+TEST_P(StoreContract, SloCompactionFoldsMinutesIntoHoursAndDropsOldOnes) {
+  constexpr int64_t kH = 3'600'000;
+  constexpr int64_t kT = 2'000 * kH;
+  std::vector<SloBucketRecord> minutes;
+  for (int m = 0; m < 60; ++m) minutes.push_back(slo_minute(kT + m * 60'000, 2, m == 7 ? 1 : 0));
+  minutes.push_back(slo_minute(kT + kH, 3, 0));        // the next hour: kept as minutes
+  minutes.push_back(slo_minute(kT - 100 * kH, 9, 9));  // far older: dropped
+  ASSERT_TRUE(store_->add_slo_counts(minutes, {}).ok());
+  ASSERT_TRUE(store_
+                  ->add_slo_counts({}, {{"local", "web", "production", "old", Json::object(), 5},
+                                        {"local", "web", "production", "v2", Json::object(), kT}})
+                  .ok());
+  EXPECT_EQ(store_->compact_slo(kT + 1, kT - 50 * kH, kT).code(), Code::kInvalidArgument);
+  ASSERT_TRUE(store_->compact_slo(kT + kH, kT - 50 * kH, kT).ok());
+  auto b = store_->list_slo_buckets("web", "production", 0, kT * 2);
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->size(), 2u);
+  EXPECT_EQ((*b)[0].start_ms, kT);
+  EXPECT_EQ((*b)[0].width_ms, kH);
+  EXPECT_EQ((*b)[0].requests, 120);
+  EXPECT_EQ((*b)[0].errors, 1);
+  EXPECT_EQ((*b)[0].latency, (std::vector<int64_t>{60, 60}));
+  EXPECT_EQ((*b)[1].width_ms, 60'000);
+  // Compacting again changes nothing; late minutes of a compacted hour add onto it.
+  ASSERT_TRUE(store_->compact_slo(kT + kH, kT - 50 * kH, kT).ok());
+  ASSERT_TRUE(store_->add_slo_counts({slo_minute(kT + 5 * 60'000, 4, 0)}, {}).ok());
+  ASSERT_TRUE(store_->compact_slo(kT + kH, kT - 50 * kH, kT).ok());
+  b = store_->list_slo_buckets("web", "production", 0, kT * 2);
+  ASSERT_EQ(b->size(), 2u);
+  EXPECT_EQ((*b)[0].requests, 124);
+  auto cursors = store_->list_slo_cursors();
+  ASSERT_EQ(cursors->size(), 1u);
+  EXPECT_EQ((*cursors)[0].release, "v2");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "postgres"),

@@ -4,6 +4,7 @@
 
 #include "store/postgres/migrations.h"
 #include "store/schema.h"
+#include "store/slo_rows.h"
 
 namespace ferry {
 
@@ -729,6 +730,105 @@ Result<std::vector<SecretRecord>> PgStore::list_secrets(const std::string& app,
       out.push_back({r->text(i, 0), r->text(i, 1), r->text(i, 2), r->text(i, 3), r->integer(i, 4),
                      r->text(i, 5)});
     return out;
+  });
+}
+
+// SLO buckets and collector cursors (store.h, docs/slo.md).
+
+Status PgStore::add_slo_bucket(pg::Connection& c, const SloBucketRecord& d) {
+  SloBucketRecord row = d;
+  row.requests = row.errors = 0;
+  row.latency.clear();
+  // The row is locked until commit: two writers of one bucket add up, never overwrite.
+  auto r = c.query(
+      "SELECT requests, errors, latency FROM slo_buckets WHERE app = $1 AND env = $2 AND "
+      "width_ms = $3 AND start_ms = $4 FOR UPDATE",
+      {p(d.app), p(d.env), p(d.width_ms), p(d.start_ms)});
+  if (!r.ok()) return r.status();
+  if (!r->empty()) {
+    row.requests = r->integer(0, 0);
+    row.errors = r->integer(0, 1);
+    row.latency = slo_rows::parse_latency(r->text(0, 2));
+  }
+  slo_rows::add_bucket(row, d);
+  return c.exec(
+      "INSERT INTO slo_buckets (app, env, width_ms, start_ms, requests, errors, latency) VALUES "
+      "($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (app, env, width_ms, start_ms) DO UPDATE SET requests "
+      "= excluded.requests, errors = excluded.errors, latency = excluded.latency",
+      {p(row.app), p(row.env), p(row.width_ms), p(row.start_ms), p(row.requests), p(row.errors),
+       p(slo_rows::latency_text(row.latency))});
+}
+
+Status PgStore::add_slo_counts(const std::vector<SloBucketRecord>& deltas,
+                               const std::vector<SloCursorRecord>& cursors) {
+  for (const auto& d : deltas) FERRY_RETURN_IF_ERROR(slo_rows::check_delta(d));
+  return write([&](pg::Connection& c) -> Status {
+    for (const auto& d : deltas) FERRY_RETURN_IF_ERROR(add_slo_bucket(c, d));
+    for (const auto& k : cursors)
+      FERRY_RETURN_IF_ERROR(c.exec(
+          "INSERT INTO slo_cursors (agent, app, env, release, counters, seen_at_ms) VALUES "
+          "($1,$2,$3,$4,$5,$6) ON CONFLICT (agent, app, env, release) DO UPDATE SET counters = "
+          "excluded.counters, seen_at_ms = excluded.seen_at_ms",
+          {p(k.agent), p(k.app), p(k.env), p(k.release), p(dump_json(k.counters)),
+           p(k.seen_at_ms)}));
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<SloBucketRecord>> PgStore::list_slo_buckets(const std::string& app,
+                                                               const std::string& env,
+                                                               int64_t from_ms, int64_t to_ms) {
+  return run([&](pg::Connection& c) -> Result<std::vector<SloBucketRecord>> {
+    auto r = c.query(
+        "SELECT app, env, start_ms, width_ms, requests, errors, latency FROM slo_buckets WHERE "
+        "app = $1 AND env = $2 AND start_ms >= $3 AND start_ms < $4 ORDER BY start_ms, width_ms",
+        {p(app), p(env), p(from_ms), p(to_ms)});
+    if (!r.ok()) return r.status();
+    std::vector<SloBucketRecord> out;
+    for (int i = 0; i < r->size(); ++i)
+      out.push_back({r->text(i, 0), r->text(i, 1), r->integer(i, 2), r->integer(i, 3),
+                     r->integer(i, 4), r->integer(i, 5), slo_rows::parse_latency(r->text(i, 6))});
+    return out;
+  });
+}
+
+Result<std::vector<SloCursorRecord>> PgStore::list_slo_cursors() {
+  return run([&](pg::Connection& c) -> Result<std::vector<SloCursorRecord>> {
+    auto r = c.query(
+        "SELECT agent, app, env, release, counters, seen_at_ms FROM slo_cursors ORDER BY agent, "
+        "app, env, release",
+        {});
+    if (!r.ok()) return r.status();
+    std::vector<SloCursorRecord> out;
+    for (int i = 0; i < r->size(); ++i)
+      out.push_back({r->text(i, 0), r->text(i, 1), r->text(i, 2), r->text(i, 3), pg_json(*r, i, 4),
+                     r->integer(i, 5)});
+    return out;
+  });
+}
+
+Status PgStore::compact_slo(int64_t hours_before_ms, int64_t drop_before_ms,
+                            int64_t cursors_before_ms) {
+  if (hours_before_ms % slo_rows::kHourMs != 0)
+    return invalid_argument("SLO compaction must cut at a whole hour");
+  return write([&](pg::Connection& c) -> Status {
+    auto r = c.query(
+        "SELECT app, env, start_ms, width_ms, requests, errors, latency FROM slo_buckets WHERE "
+        "width_ms = $1 AND start_ms < $2 FOR UPDATE",
+        {p(slo_rows::kMinuteMs), p(hours_before_ms)});
+    if (!r.ok()) return r.status();
+    std::vector<SloBucketRecord> minutes;
+    for (int i = 0; i < r->size(); ++i)
+      minutes.push_back({r->text(i, 0), r->text(i, 1), r->integer(i, 2), r->integer(i, 3),
+                         r->integer(i, 4), r->integer(i, 5),
+                         slo_rows::parse_latency(r->text(i, 6))});
+    for (const auto& h : slo_rows::fold_into_hours(minutes))
+      FERRY_RETURN_IF_ERROR(add_slo_bucket(c, h));
+    FERRY_RETURN_IF_ERROR(c.exec("DELETE FROM slo_buckets WHERE width_ms = $1 AND start_ms < $2",
+                                 {p(slo_rows::kMinuteMs), p(hours_before_ms)}));
+    FERRY_RETURN_IF_ERROR(
+        c.exec("DELETE FROM slo_buckets WHERE start_ms < $1", {p(drop_before_ms)}));
+    return c.exec("DELETE FROM slo_cursors WHERE seen_at_ms < $1", {p(cursors_before_ms)});
   });
 }
 

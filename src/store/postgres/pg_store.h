@@ -79,8 +79,19 @@ class PgStore final : public Store {
   Result<std::vector<SecretRecord>> list_secrets(const std::string& app,
                                                  const std::string& env) override;
 
+  Status add_slo_counts(const std::vector<SloBucketRecord>& deltas,
+                        const std::vector<SloCursorRecord>& cursors) override;
+  Result<std::vector<SloBucketRecord>> list_slo_buckets(const std::string& app,
+                                                        const std::string& env, int64_t from_ms,
+                                                        int64_t to_ms) override;
+  Result<std::vector<SloCursorRecord>> list_slo_cursors() override;
+  Status compact_slo(int64_t hours_before_ms, int64_t drop_before_ms,
+                     int64_t cursors_before_ms) override;
+
  private:
   using Clock = std::chrono::steady_clock;
+  // Adds `d` onto its stored bucket, inside a write's transaction.
+  Status add_slo_bucket(pg::Connection& c, const SloBucketRecord& d);
   PgStore(std::string url, std::unique_ptr<pg::Connection> c)
       : url_(std::move(url)), conn_(std::move(c)) {}
 

@@ -86,6 +86,20 @@ CREATE TABLE leader_lease (
   expires_at_ms INTEGER NOT NULL DEFAULT 0);
 INSERT INTO leader_lease (id) VALUES (1);
 )sql"},
+      {6, "slo buckets and collector cursors",
+       R"sql(
+-- docs/slo.md: per-minute (and, compacted, per-hour) request counts of an app in an
+-- environment, and the router counters last read per agent and release.
+CREATE TABLE slo_buckets (
+  app TEXT NOT NULL, env TEXT NOT NULL, width_ms INTEGER NOT NULL, start_ms INTEGER NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
+  latency TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (app, env, width_ms, start_ms));
+CREATE INDEX slo_buckets_app_env_start ON slo_buckets(app, env, start_ms);
+CREATE TABLE slo_cursors (
+  agent TEXT NOT NULL, app TEXT NOT NULL, env TEXT NOT NULL, release TEXT NOT NULL,
+  counters TEXT NOT NULL DEFAULT '{}', seen_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (agent, app, env, release));
+)sql"},
   };
   return kMigrations;
 }

@@ -60,11 +60,21 @@ class SqliteStore final : public Store {
                        const std::string& name) override;
   Result<std::vector<SecretRecord>> list_secrets(const std::string& app,
                                                  const std::string& env) override;
+  Status add_slo_counts(const std::vector<SloBucketRecord>& deltas,
+                        const std::vector<SloCursorRecord>& cursors) override;
+  Result<std::vector<SloBucketRecord>> list_slo_buckets(const std::string& app,
+                                                        const std::string& env, int64_t from_ms,
+                                                        int64_t to_ms) override;
+  Result<std::vector<SloCursorRecord>> list_slo_cursors() override;
+  Status compact_slo(int64_t hours_before_ms, int64_t drop_before_ms,
+                     int64_t cursors_before_ms) override;
 
  private:
   SqliteStore(std::unique_ptr<sqlite::Database> db, std::string path)
       : db_(std::move(db)), path_(std::move(path)) {}
   Status insert_event_locked(const DeploymentEvent& e, int64_t* seq);
+  // Adds `d` onto its stored bucket (sqlite_slo.cpp); mu_ held, inside a transaction.
+  Status add_slo_bucket_locked(const SloBucketRecord& d);
 
   std::mutex mu_;
   std::unique_ptr<sqlite::Database> db_;

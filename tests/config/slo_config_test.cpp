@@ -1,0 +1,120 @@
+// apps.NAME.slo and environments.NAME.slo_gate (issue 23): what the router's counters can
+// carry out is accepted; everything else is refused naming the field and the value.
+#include "config_test_util.h"
+
+namespace ferry {
+namespace {
+
+std::string app_with(const std::string& extra) {
+  return std::string(testing::kMinimal) + extra;
+}
+
+std::string gated(const std::string& gate) {
+  return std::string(R"(version: 1
+environments:
+  staging: {}
+  production:
+    requires: [staging]
+    slo_gate: )") +
+         gate + R"(
+apps:
+  web:
+    port: 8080
+    run:
+      command: ["./server"]
+    slo: {availability: 99.9%}
+)";
+}
+
+TEST(SloConfig, ObjectivesWindowAndOverride) {
+  auto cfg = parse_config(app_with(R"(    slo:
+      availability: {target: 99.9%}
+      latency: {threshold: 250ms, target: 99%}
+      window: 30d
+    environments:
+      staging:
+        slo: {availability: 95%, window: 7d}
+)"),
+                          "f.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+  const AppSpec* web = cfg->app("web");
+  ASSERT_TRUE(web->slo.has_value());
+  EXPECT_DOUBLE_EQ(*web->slo->availability_target, 0.999);
+  EXPECT_DOUBLE_EQ(*web->slo->latency_target, 0.99);
+  EXPECT_EQ(web->slo->latency_threshold_ms, 250);
+  EXPECT_EQ(web->slo->window_ms, 30LL * 86'400'000);
+  // The environment's slo replaces the app's.
+  AppSpec staging = cfg->app_for_env(*web, "staging");
+  ASSERT_TRUE(staging.slo.has_value());
+  EXPECT_DOUBLE_EQ(*staging.slo->availability_target, 0.95);
+  EXPECT_FALSE(staging.slo->latency_target.has_value());
+  EXPECT_EQ(staging.slo->window_ms, 7LL * 86'400'000);
+  EXPECT_DOUBLE_EQ(*cfg->app_for_env(*web, "production").slo->availability_target, 0.999);
+  // No slo: none kept.
+  auto plain = parse_config(testing::kMinimal, "f.yaml");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->app("web")->slo.has_value());
+}
+
+TEST(SloConfig, GateSettings) {
+  auto cfg = parse_config(gated("{min_budget: 10%, max_burn: 2x, max_budget_spend: 2%}"), "f.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+  const SloGateSpec& g = cfg->environment("production")->slo_gate;
+  EXPECT_TRUE(g.enabled());
+  EXPECT_DOUBLE_EQ(*g.min_budget, 0.10);
+  EXPECT_DOUBLE_EQ(*g.max_burn, 2.0);
+  EXPECT_DOUBLE_EQ(*g.max_budget_spend, 0.02);
+  EXPECT_FALSE(cfg->environment("staging")->slo_gate.enabled());
+}
+
+TEST(SloConfig, ALatencyThresholdTheHistogramCannotResolveIsRefused) {
+  // 300 ms falls between the router's 250 ms and 500 ms bounds.
+  EXPECT_CONFIG_ERROR(app_with("    slo:\n      latency: {threshold: 300ms, target: 99%}\n"),
+                      "apps.web.slo.latency.threshold", "250ms, 500ms", 12);
+  EXPECT_CONFIG_ERROR(app_with("    slo:\n      latency: {threshold: 1h, target: 99%}\n"),
+                      "apps.web.slo.latency.threshold", "out of range", 12);
+  EXPECT_CONFIG_ERROR(app_with("    slo:\n      latency: {target: 99%}\n"), "apps.web.slo.latency",
+                      "\"threshold\" is required", 12);
+}
+
+TEST(SloConfig, PathExclusionsAreRefusedBecauseCountersAreNotPerPath) {
+  EXPECT_CONFIG_ERROR(
+      app_with("    slo:\n      availability: {target: 99.9%, exclude_paths: [/healthz]}\n"),
+      "apps.web.slo.availability.exclude_paths", "not per path", 12);
+}
+
+TEST(SloConfig, BadTargetsAndWindowsAreRefused) {
+  for (const char* bad : {"100%", "1", "40%", "abc", "-5%", "99.9999%", "1e308", "nan"})
+    EXPECT_CONFIG_ERROR(app_with(std::string("    slo: {availability: \"") + bad + "\"}\n"),
+                        "apps.web.slo.availability", "", 11);
+  EXPECT_CONFIG_ERROR(app_with("    slo: {availability: [99]}\n"), "apps.web.slo.availability", "",
+                      11);
+  for (const char* bad : {"91d", "100000d", "30m", "0s", "forever", "1h30s"})
+    EXPECT_CONFIG_ERROR(
+        app_with(std::string("    slo: {availability: 99%, window: \"") + bad + "\"}\n"),
+        "apps.web.slo.window", "", 11);
+  EXPECT_CONFIG_ERROR(app_with("    slo: {window: 30d}\n"), "apps.web.slo", "needs an objective",
+                      11);
+  EXPECT_CONFIG_ERROR(app_with("    slo: {availabilty: 99%}\n"), "apps.web.slo.availabilty",
+                      "did you mean \"availability\"", 11);
+  EXPECT_CONFIG_ERROR(app_with("    environments:\n      staging:\n        slo: {window: 2h}\n"),
+                      "apps.web.environments.staging.slo", "needs an objective", 13);
+}
+
+TEST(SloConfig, BadGateValuesAreRefused) {
+  EXPECT_CONFIG_ERROR(gated("{min_budget: 150%}"), "environments.production.slo_gate.min_budget",
+                      "out of range", 6);
+  EXPECT_CONFIG_ERROR(gated("{max_burn: fast}"), "environments.production.slo_gate.max_burn",
+                      "not a burn rate", 6);
+  EXPECT_CONFIG_ERROR(gated("{max_burn: 0x}"), "environments.production.slo_gate.max_burn",
+                      "out of range", 6);
+  EXPECT_CONFIG_ERROR(gated("{max_burn: 1e9x}"), "environments.production.slo_gate.max_burn",
+                      "out of range", 6);
+  EXPECT_CONFIG_ERROR(gated("{max_budget_spend: 0%}"),
+                      "environments.production.slo_gate.max_budget_spend", "every deployment", 6);
+  EXPECT_CONFIG_ERROR(gated("{min_budgets: 10%}"), "environments.production.slo_gate.min_budgets",
+                      "unknown key", 6);
+}
+
+}  // namespace
+}  // namespace ferry
