@@ -226,6 +226,23 @@ TEST(ConfigErrors, LocalAgentPortRangeAndLogs) {
   EXPECT_EQ(ok.config->local_agent.log_max_bytes, 512 * 1024);
 }
 
+// Leader election settings need a store several servers share: on SQLite (the default,
+// or written) one server owns the data dir, and validate says so instead of ignoring them.
+TEST(ConfigErrors, LeaseAndAdvertiseOnlyWithPostgres) {
+  const std::string top = std::string(kMinimal) + "server:\n";
+  EXPECT_CONFIG_ERROR(top + "  lease: 3s\n", "server.lease", "PostgreSQL store", 12);
+  EXPECT_CONFIG_ERROR(top + "  store: sqlite:/var/lib/ferry/ferry.db\n  advertise: 10.0.0.5:7000\n",
+                      "server.advertise", "PostgreSQL store", 13);
+  EXPECT_CONFIG_ERROR(top + "  store: postgres://ferry@db/ferry\n  lease: 500ms\n", "server.lease",
+                      "", 13);
+  auto pg = check_config(
+      top + "  store: postgres://ferry@db/ferry\n  lease: 5s\n  advertise: 10.0.0.5:7000\n",
+      "ferry.yaml");
+  ASSERT_TRUE(pg.errors.empty()) << testing::dump(pg.errors);
+  EXPECT_EQ(pg.config->server.lease_ms, 5000);
+  EXPECT_EQ(pg.config->server.advertise, "10.0.0.5:7000");
+}
+
 TEST(ConfigErrors, ScheduledBackups) {
   const std::string top = std::string(kMinimal) + "server:\n";
   EXPECT_CONFIG_ERROR(top + "  backups: {every: 1m}\n", "server.backups.every", "", 12);
