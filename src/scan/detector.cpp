@@ -256,13 +256,17 @@ Result<std::unique_ptr<Detector::Scratch>> Detector::new_scratch() const {
   s->ends_.resize(n);
   s->keyword_seen_.resize(n);
   s->overflow_.resize(n);
-  s->re_.resize(n);
-  for (size_t r = 0; r < n; ++r) {
-    if (const auto& re = rules_.rules[r].re) {
-      s->re_[r] = std::make_unique<re2::RE2>(re->pattern(), re->options());
-    }
-  }
+  s->re_.resize(n);  // copies are made on first use: most rules never reach RE2 in a scan
   return s;
+}
+
+const re2::RE2& Detector::thread_regex(Scratch& s, size_t r) const {
+  std::unique_ptr<re2::RE2>& copy = s.re_[r];
+  if (!copy) {
+    const re2::RE2& shared = *rules_.rules[r].re;
+    copy = std::make_unique<re2::RE2>(shared.pattern(), shared.options());
+  }
+  return *copy;
 }
 
 bool Detector::path_allowed(std::string_view path) const {
@@ -516,7 +520,7 @@ Status Detector::detect_rules(std::string_view data, const Fragment& frag, Scrat
     }
     LineCursor lines;
     if (c_->full_scan[r] || s.overflow_[r]) {
-      confirm(r, *s.re_[r], data, 0, data.size(), frag, lines, out);
+      confirm(r, thread_regex(s, r), data, 0, data.size(), frag, lines, out);
       continue;
     }
     const auto& ends = s.ends_[r];
@@ -542,13 +546,13 @@ Status Detector::detect_rules(std::string_view data, const Fragment& frag, Scrat
       if (open && a <= wto) {
         wto = std::max(wto, b);
       } else {
-        if (open) confirm(r, *s.re_[r], data, wfrom, wto, frag, lines, out);
+        if (open) confirm(r, thread_regex(s, r), data, wfrom, wto, frag, lines, out);
         wfrom = a;
         wto = b;
         open = true;
       }
     }
-    if (open) confirm(r, *s.re_[r], data, wfrom, wto, frag, lines, out);
+    if (open) confirm(r, thread_regex(s, r), data, wfrom, wto, frag, lines, out);
   }
   return Status::Ok();
 }

@@ -45,7 +45,7 @@ class Detector {
     std::vector<unsigned char> overflow_;      // per rule: too many hits, scan it all
     // Per rule: this thread's own copy of the rule's regex. RE2 objects are thread-safe but
     // share a lazily built DFA cache behind a lock; threads confirming many candidates
-    // would serialise on it.
+    // would serialise on it. Made on the rule's first confirmation (thread_regex).
     std::vector<std::unique_ptr<re2::RE2>> re_;
   };
 
@@ -80,6 +80,8 @@ class Detector {
   struct Compiled;
   Detector() = default;
   Status compile();
+  // This thread's copy of rule `r`'s regex, compiled on first use.
+  const re2::RE2& thread_regex(Scratch& s, size_t r) const;
   void confirm(size_t rule_index, const re2::RE2& re, std::string_view data, size_t from, size_t to,
                const Fragment& frag, LineCursor& lines, std::vector<Finding>& out) const;
   bool allowed(const Rule& rule, const Finding& f, std::string_view line,

@@ -2,26 +2,42 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "scan/rule_parser.h"
 
 namespace ferry::scan {
 
+Result<std::shared_ptr<const Detector>> default_detector(bool inline_allow) {
+  // One slot per inline-allow setting; a failed build is not kept (the next call retries).
+  static std::mutex mu;
+  static std::shared_ptr<const Detector> built[2];
+  std::lock_guard lk(mu);
+  std::shared_ptr<const Detector>& slot = built[inline_allow ? 1 : 0];
+  if (!slot) {
+    auto det = Detector::create(default_rules());
+    if (!det) return det.status();
+    (*det)->set_inline_allow(inline_allow);
+    slot = std::move(*det);
+  }
+  return slot;
+}
+
 Result<ScanSetup> prepare_scan(const std::string& root_dir, const ScanOptions& opts) {
   ScanSetup setup;
-  RuleSet rules;
   if (opts.config_path.empty()) {
-    rules = default_rules();
+    auto det = default_detector(opts.inline_allow);
+    if (!det) return det.status();
+    setup.detector = std::move(*det);
   } else {
     auto loaded = load_rules(opts.config_path);
     if (!loaded) return loaded.status();
-    rules = std::move(*loaded);
+    auto det = Detector::create(std::move(*loaded));
+    if (!det) return det.status();
+    (*det)->set_inline_allow(opts.inline_allow);
+    setup.detector = std::move(*det);
   }
-  auto det = Detector::create(std::move(rules));
-  if (!det) return det.status();
-  setup.detector = std::move(*det);
-  setup.detector->set_inline_allow(opts.inline_allow);
   if (!opts.ignore_file.empty()) {
     FERRY_RETURN_IF_ERROR(setup.ignored.load_ignore_file(opts.ignore_file));
   } else if (!opts.no_default_ignore_file && !root_dir.empty()) {

@@ -12,7 +12,9 @@
 namespace ferry::scan {
 
 struct ScanSetup {
-  std::unique_ptr<Detector> detector;
+  // Shared: the detector of the default rules is built once per process (see
+  // default_detector) and used by every scan that does not name a config.
+  std::shared_ptr<const Detector> detector;
   FingerprintSet ignored;
   FingerprintSet baseline;
 };
@@ -22,6 +24,11 @@ Result<ScanSetup> prepare_scan(const std::string& root_dir, const ScanOptions& o
 
 // Fills in fingerprints, drops ignored and baselined findings (counting them), sorts.
 void finish_report(const ScanSetup& setup, ScanReport& report);
+
+// The detector of the built-in rules, built on first use and kept for the process: a server
+// gating every release, or a test binary scanning many trees, pays the Vectorscan and RE2
+// compilation once. Thread-safe.
+Result<std::shared_ptr<const Detector>> default_detector(bool inline_allow);
 
 unsigned thread_count(const ScanOptions& opts);
 

@@ -189,6 +189,9 @@ Result<ScanReport> scan_path(const std::string& path, const ScanOptions& opts) {
   std::error_code ec;
   const fs::path root(path);
   const bool is_dir = fs::is_directory(root, ec);
+  if (!is_dir && !fs::is_regular_file(root, ec)) {  // before the detector is built
+    return not_found("scan path " + root.string() + " is neither a file nor a directory");
+  }
   auto setup = prepare_scan(is_dir ? root.string() : root.parent_path().string(), opts);
   if (!setup) return setup.status();
   const Detector& det = *setup->detector;

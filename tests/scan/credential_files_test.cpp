@@ -12,6 +12,7 @@
 #include "scan/entropy.h"
 #include "scan/format_check.h"
 #include "scan/rule_parser.h"
+#include "scan/scan_setup.h"
 
 namespace ferry::scan {
 namespace {
@@ -22,9 +23,9 @@ using testing::CredentialSample;
 using testing::kAlnum;
 using testing::rnd;
 
-const Detector& default_detector() {
+const Detector& shared_detector() {
   static const auto det = [] {
-    auto d = Detector::create(default_rules());
+    auto d = default_detector(true);
     EXPECT_TRUE(d.ok()) << d.status().to_string();
     return std::move(*d);
   }();
@@ -33,12 +34,12 @@ const Detector& default_detector() {
 
 std::vector<Finding> detect_in(std::string_view text, std::string_view path) {
   static const auto scratch = [] {
-    auto s = default_detector().new_scratch();
+    auto s = shared_detector().new_scratch();
     EXPECT_TRUE(s.ok());
     return std::move(*s);
   }();
   std::vector<Finding> out;
-  Status s = default_detector().detect(text, Fragment{path, {}, nullptr}, *scratch, out);
+  Status s = shared_detector().detect(text, Fragment{path, {}, nullptr}, *scratch, out);
   EXPECT_TRUE(s.ok()) << s.to_string();
   return out;
 }

@@ -6,6 +6,7 @@
 #include "scan/credential_samples.h"
 #include "scan/detector.h"
 #include "scan/rule_parser.h"
+#include "scan/scan_setup.h"
 #include "scan/tokens.h"
 
 namespace ferry::scan {
@@ -22,7 +23,7 @@ using testing::rnd;
 
 std::vector<Finding> detect(std::string_view text, std::string_view path = "src/app.cfg") {
   static const auto det = [] {
-    auto d = Detector::create(default_rules());
+    auto d = default_detector(true);
     EXPECT_TRUE(d.ok()) << d.status().to_string();
     return std::move(*d);
   }();
@@ -228,7 +229,7 @@ TEST(DefaultRules, ManySecretsInOneLineAndFile) {
 }
 
 TEST(DefaultRules, LockFilesAreAllowlisted) {
-  auto d = Detector::create(default_rules());
+  auto d = default_detector(true);
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE((*d)->path_allowed("web/package-lock.json"));
   EXPECT_FALSE((*d)->path_allowed("web/package.json"));

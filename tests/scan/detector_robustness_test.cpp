@@ -7,6 +7,7 @@
 
 #include "scan/detector.h"
 #include "scan/rule_parser.h"
+#include "scan/scan_setup.h"
 #include "scan/tokens.h"
 
 namespace ferry::scan {
@@ -16,7 +17,7 @@ using testing::kAlnum;
 using testing::rnd;
 
 TEST(DetectorRobustness, RandomBuffers) {
-  auto det = Detector::create(default_rules());
+  auto det = default_detector(true);
   ASSERT_TRUE(det.ok());
   auto scratch = (*det)->new_scratch();
   ASSERT_TRUE(scratch.ok());
@@ -92,7 +93,7 @@ TEST(DetectorRobustness, RelaxedPrefilterKeepsRe2Bounds) {
 }
 
 TEST(DetectorRobustness, HugeSingleLineWithManyCandidates) {
-  auto det = Detector::create(default_rules());
+  auto det = default_detector(true);
   ASSERT_TRUE(det.ok());
   auto scratch = (*det)->new_scratch();
   std::string line;

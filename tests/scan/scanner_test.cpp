@@ -7,6 +7,7 @@
 
 #include "scan/ignore.h"
 #include "scan/report.h"
+#include "scan/scan_setup.h"
 #include "scan/tokens.h"
 
 namespace ferry::scan {
@@ -46,6 +47,25 @@ TEST(ScanPath, FindsSecretsInATree) {
   const std::string& fp = r.findings[0].fingerprint;
   EXPECT_EQ(fp.rfind("a/config.yaml:github-pat:", 0), 0u) << fp;
   EXPECT_EQ(fp.size(), std::string("a/config.yaml:github-pat:").size() + 16);
+}
+
+TEST(ScanPath, TheSharedDefaultDetectorKeepsInlineAllowApart) {
+  // The built-in rules' detector is built once per process and shared by every scan; a scan
+  // that refuses inline allow comments (the release gate) must not get one that honours them.
+  auto a = default_detector(true);
+  auto b = default_detector(true);
+  auto strict = default_detector(false);
+  ASSERT_TRUE(a.ok() && b.ok() && strict.ok());
+  EXPECT_EQ(a->get(), b->get());
+  EXPECT_NE(a->get(), strict->get());
+  TempDir d;
+  d.write("app.env", "TOKEN=" + gh(7) + "  # ferry:allow\n");
+  ScanOptions honour;
+  EXPECT_EQ(scan_ok(d.str(), honour).findings.size(), 0u);
+  ScanOptions refuse;
+  refuse.inline_allow = false;
+  EXPECT_EQ(scan_ok(d.str(), refuse).findings.size(), 1u);
+  EXPECT_EQ(scan_ok(d.str(), honour).findings.size(), 0u);
 }
 
 TEST(ScanPath, SingleFile) {

@@ -12,6 +12,7 @@
 
 #include "scan/detector.h"
 #include "scan/rule_parser.h"
+#include "scan/scan_setup.h"
 
 namespace ferry::scan {
 namespace {
@@ -74,7 +75,7 @@ std::vector<fs::path> spread_sample(const fs::path& root) {
 }
 
 TEST(SystemCorpus, NoUndocumentedFindingsInTheMachinesSourceTrees) {
-  auto det = Detector::create(default_rules());
+  auto det = default_detector(true);
   ASSERT_TRUE(det.ok()) << det.status().to_string();
   auto scratch = (*det)->new_scratch();
   ASSERT_TRUE(scratch.ok());
