@@ -84,6 +84,26 @@ class BackupFixture : public ::testing::Test {
     return r.ok() ? *r : BackupResult{};
   }
 
+  // Makes `copies` backups while a thread appends up to `writes` audit entries, then checks
+  // that each copy caught one moment: its chain is whole up to its own recorded head and the
+  // audit table's row count is that head (no torn table).
+  void expect_whole_copies_while_writing(int writes, int copies) {
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+      for (int i = 0; i < writes && !stop; ++i) add_audit("busy" + std::to_string(i));
+    });
+    std::vector<BackupResult> made;
+    for (int i = 0; i < copies; ++i) made.push_back(make());
+    stop = true;
+    writer.join();
+    for (const auto& b : made) {
+      const VerifyReport v = verify_backup(b.dir);
+      EXPECT_TRUE(v.ok) << (v.problems.empty() ? "" : v.problems.front());
+      EXPECT_EQ(v.audit_entries, b.manifest.audit_seq);
+      EXPECT_EQ(b.manifest.counts.at("audit"), b.manifest.audit_seq);
+    }
+  }
+
   std::string root_;
   ServerSpec server_;
   std::string audit_key_;
@@ -114,20 +134,7 @@ TEST_F(BackupFixture, ABackupHoldsTheStoreKeysAndAManifestThatVerifies) {
 }
 
 TEST_F(BackupFixture, TheCopyIsConsistentWhileTheServerKeepsWriting) {
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    for (int i = 0; i < 2000 && !stop; ++i) add_audit("busy" + std::to_string(i));
-  });
-  std::vector<BackupResult> made;
-  for (int i = 0; i < 3; ++i) made.push_back(make());
-  stop = true;
-  writer.join();
-  for (const auto& b : made) {
-    // Whatever moment each copy caught, its chain is whole up to its recorded head.
-    const VerifyReport v = verify_backup(b.dir);
-    EXPECT_TRUE(v.ok) << (v.problems.empty() ? "" : v.problems.front());
-    EXPECT_EQ(v.audit_entries, b.manifest.audit_seq);
-  }
+  expect_whole_copies_while_writing(2000, 3);
 }
 
 TEST_F(BackupFixture, TamperedBackupsAreRefusedNamingWhatIsWrong) {
@@ -367,20 +374,7 @@ TEST_F(PgBackupFixture, ARestoreIntoADatabaseThatHoldsDataIsRefusedWithNothingCh
 }
 
 TEST_F(PgBackupFixture, TheCopyIsOneSnapshotWhileServersKeepWriting) {
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    for (int i = 0; i < 500 && !stop; ++i) add_audit("busy" + std::to_string(i));
-  });
-  std::vector<BackupResult> made;
-  for (int i = 0; i < 2; ++i) made.push_back(make());
-  stop = true;
-  writer.join();
-  for (const auto& b : made) {
-    const VerifyReport v = verify_backup(b.dir);
-    EXPECT_TRUE(v.ok) << (v.problems.empty() ? "" : v.problems.front());
-    EXPECT_EQ(v.audit_entries, b.manifest.audit_seq);
-    EXPECT_EQ(b.manifest.counts.at("audit"), b.manifest.audit_seq);  // no torn table
-  }
+  expect_whole_copies_while_writing(500, 2);
 }
 
 TEST(BackupStores, AnUnreachablePostgresStoreFailsClearlyAndLeavesNoHalfBackup) {
