@@ -152,8 +152,12 @@ TEST(TimeZone, FooterRuleMatchesListedTransitions) {
   auto footer_only = TimeZone::from_tzif("footer-only", make_tzif(spec));
   ASSERT_TRUE(footer_only.ok()) << footer_only.status().to_string();
   auto la = zone("America/Los_Angeles");
+  // ~270,000 instants: compared plainly, and only a mismatch goes through gtest (its
+  // assertion machinery per instant cost seconds in the sanitizer build).
   for (int64_t t = utc(2008, 1, 1); t < utc(2037, 12, 31); t += 3541) {
-    ASSERT_EQ((*footer_only)->type_at(t), la->type_at(t)) << t;
+    if (!((*footer_only)->type_at(t) == la->type_at(t))) {
+      ASSERT_EQ((*footer_only)->type_at(t), la->type_at(t)) << t;
+    }
   }
   // Past the listed transitions the footer drives the system file too.
   EXPECT_EQ(la->to_local(utc(2100, 7, 4, 19)).abbreviation, "PDT");
