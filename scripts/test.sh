@@ -7,7 +7,9 @@
 #      headless Chromium) and the checks of deploy/, all under the sanitizers;
 #   2. each libFuzzer target for a bounded time (FUZZ_SECONDS, default 20).
 # Every stage prints its time, and a table of them closes the run (docs/architecture.md,
-# "CI"). FERRY_SKIP_FUZZ=1 skips stage 2. BUILD_DIR and JOBS (default 2) may be set.
+# "CI"). FERRY_SKIP_FUZZ=1 skips stage 2. BUILD_DIR, JOBS (compile jobs, default 2) and
+# TEST_JOBS (ctest entries at once, default JOBS + 1: most end-to-end tests spend their
+# time waiting on deployment steps, not on a core) may be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
@@ -15,6 +17,7 @@ export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(dirname "$(pwd)")}" CCACHE_NOHASHDIR=1
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-10G}"
 JOBS="${JOBS:-2}"
+TEST_JOBS="${TEST_JOBS:-$((JOBS + 1))}"
 BUILD="${BUILD_DIR:-build-ci}"
 
 stages=()
@@ -51,7 +54,7 @@ stage "tests (unit + e2e, sanitizers on)"
 # Leak checks stay on; a sanitizer report fails the test that caused it.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-(cd "$BUILD" && ctest --output-on-failure -j"$JOBS" --timeout 300)
+(cd "$BUILD" && ctest --output-on-failure -j"$TEST_JOBS" --timeout 300)
 
 if [ "${FERRY_SKIP_FUZZ:-0}" != 1 ]; then
   stage "fuzz targets (${FUZZ_SECONDS:-20} s, side by side)"
