@@ -8,8 +8,7 @@
 #   2. each libFuzzer target for a bounded time (FUZZ_SECONDS, default 20).
 # Every stage prints its time, and a table of them closes the run (docs/architecture.md,
 # "CI"). FERRY_SKIP_FUZZ=1 skips stage 2. BUILD_DIR, JOBS (compile jobs, default 2) and
-# TEST_JOBS (ctest entries at once, default JOBS + 1: most end-to-end tests spend their
-# time waiting on deployment steps, not on a core) may be set.
+# TEST_JOBS (ctest entries at once, default JOBS) may be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
@@ -17,7 +16,7 @@ export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(dirname "$(pwd)")}" CCACHE_NOHASHDIR=1
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-10G}"
 JOBS="${JOBS:-2}"
-TEST_JOBS="${TEST_JOBS:-$((JOBS + 1))}"
+TEST_JOBS="${TEST_JOBS:-$JOBS}"
 BUILD="${BUILD_DIR:-build-ci}"
 
 stages=()

@@ -187,10 +187,15 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
     auto d = cp.store().get_deployment(req.param("id"));
     if (!d.ok()) return HttpResponse::error(d.status());
     if (auto denied = require(req, Role::kViewer, d->env)) return *denied;
-    Json j = deployment_json(*d);
     int64_t after = 0;
     if (auto a = req.query_value("after")) after = std::strtoll(a->c_str(), nullptr, 10);
     auto events = cp.store().list_events(d->id, after, 1000);
+    // The runner writes the row and its event in one transaction, but these are two reads:
+    // the row is read again after the events, so a client that sees an event also sees
+    // the state and reason that came with it (the row may be ahead of the list, never
+    // behind it).
+    if (auto again = cp.store().get_deployment(d->id); again.ok()) d = std::move(again);
+    Json j = deployment_json(*d);
     Json ev = Json::array();
     if (events.ok())
       for (const auto& e : *events) ev.push_back(event_json(e));
