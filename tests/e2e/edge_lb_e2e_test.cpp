@@ -122,6 +122,14 @@ class EdgeHosts {
   std::vector<ProcessHandle> procs_;
 };
 
+// The full path of a program on PATH ("" when there is none).
+std::string program(const std::string& name) {
+  std::string out;
+  if (run("command -v " + name, &out) != 0) return "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
 std::string read_text(const std::string& path) {
   std::ifstream f(path);
   std::stringstream ss;
@@ -171,8 +179,8 @@ void take_a_host_out_under_load(EdgeHosts& h, uint16_t lb_port,
 }
 
 TEST(EdgeE2E, HaproxyTakesAHostOutOnItsReadinessBeforeItDrains) {
-  if (run("haproxy -v") != 0)
-    FERRY_SKIP_OR_FAIL("haproxy is not installed (Debian package haproxy)");
+  const std::string haproxy = program("haproxy");
+  if (haproxy.empty()) FERRY_SKIP_OR_FAIL("haproxy is not installed (Debian package haproxy)");
   EdgeHosts h;
   ASSERT_NO_FATAL_FAILURE(h.start_host(0));
   ASSERT_NO_FATAL_FAILURE(h.start_host(1));
@@ -199,9 +207,9 @@ TEST(EdgeE2E, HaproxyTakesAHostOutOnItsReadinessBeforeItDrains) {
     cfg += "    server host-" + std::to_string(i) + " 127.0.0.1:" + std::to_string(h.app_port(i)) +
            " check port " + std::to_string(h.agent_port(i)) + "\n";
   std::ofstream(h.dir() / "haproxy.cfg") << cfg;
-  ASSERT_EQ(run("haproxy -c -f " + (h.dir() / "haproxy.cfg").string()), 0);
+  ASSERT_EQ(run(haproxy + " -c -f " + (h.dir() / "haproxy.cfg").string()), 0);
   ASSERT_NO_FATAL_FAILURE(
-      h.start("haproxy", {"haproxy", "-db", "-f", (h.dir() / "haproxy.cfg").string()}));
+      h.start("haproxy", {haproxy, "-db", "-f", (h.dir() / "haproxy.cfg").string()}));
   ASSERT_TRUE(testing::wait_until(
       [&] {
         HttpClient c(Endpoint{"127.0.0.1", lb}, HttpClientOptions{1000, 1 << 16});
@@ -214,7 +222,8 @@ TEST(EdgeE2E, HaproxyTakesAHostOutOnItsReadinessBeforeItDrains) {
 }
 
 TEST(EdgeE2E, NginxFollowsTheReadinessThroughTheUpstreamScript) {
-  if (run("nginx -v") != 0) FERRY_SKIP_OR_FAIL("nginx is not installed (Debian package nginx)");
+  const std::string nginx = program("nginx");
+  if (nginx.empty()) FERRY_SKIP_OR_FAIL("nginx is not installed (Debian package nginx)");
   if (run("curl --version") != 0) FERRY_SKIP_OR_FAIL("curl is not installed");
   EdgeHosts h;
   ASSERT_NO_FATAL_FAILURE(h.start_host(0));
@@ -240,9 +249,10 @@ TEST(EdgeE2E, NginxFollowsTheReadinessThroughTheUpstreamScript) {
   const std::string hosts =
       " host-0=127.0.0.1:" + std::to_string(h.app_port(0)) + ":" + std::to_string(h.agent_port(0)) +
       " host-1=127.0.0.1:" + std::to_string(h.app_port(1)) + ":" + std::to_string(h.agent_port(1));
-  const std::string script =
-      "RELOAD='nginx -p " + d + " -c " + d + "/nginx.conf -s reload' " + testing::source_dir() +
-      "/deploy/edge/ferry-nginx-upstream --once web.production " + upstream + hosts;
+  const std::string script = "RELOAD='" + nginx + " -p " + d + " -c " + d +
+                             "/nginx.conf -s reload' " + testing::source_dir() +
+                             "/deploy/edge/ferry-nginx-upstream --once web.production " + upstream +
+                             hosts;
   std::string out;
   ASSERT_EQ(run("RELOAD=true " + testing::source_dir() +
                     "/deploy/edge/ferry-nginx-upstream --once web.production " + upstream + hosts,
@@ -250,9 +260,9 @@ TEST(EdgeE2E, NginxFollowsTheReadinessThroughTheUpstreamScript) {
             0)
       << out;
   ASSERT_EQ(read_text(upstream).find(" down;"), std::string::npos) << read_text(upstream);
-  ASSERT_EQ(run("nginx -t -p " + d + " -c " + d + "/nginx.conf", &out), 0) << out;
+  ASSERT_EQ(run(nginx + " -t -p " + d + " -c " + d + "/nginx.conf", &out), 0) << out;
   ASSERT_NO_FATAL_FAILURE(
-      h.start("nginx", {"nginx", "-p", d, "-c", d + "/nginx.conf", "-g", "daemon off;"}));
+      h.start("nginx", {nginx, "-p", d, "-c", d + "/nginx.conf", "-g", "daemon off;"}));
   ASSERT_TRUE(testing::wait_until(
       [&] {
         HttpClient c(Endpoint{"127.0.0.1", lb}, HttpClientOptions{1000, 1 << 16});
