@@ -2,7 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <fstream>
+#include <memory>
 
 #include "common/crypto.h"
 
@@ -29,6 +31,24 @@ HttpResponse status_or_ok(const Status& s) {
   return HttpResponse::json(Json{{"ok", true}});
 }
 
+// For a load balancer in front of several hosts (deploy/edge/, docs/operations.md, "A load
+// balancer in front of several hosts"): whether this host serves `app` — at least one ready
+// instance of a release with weight — and is not taken out. Taken out (PUT /v1/ready
+// {"out": true}, from `ferry agents out NAME`), every app answers 503 while the routers keep
+// serving, so the balancer stops sending here before anything drains.
+HttpResponse readiness(Agent& agent, const std::string& app, bool out) {
+  int ready = 0;
+  if (auto s = agent.app_status(app); s.ok())
+    for (const auto& i : s->instances) {
+      auto w = s->weights.find(i.release);
+      if (i.state == InstanceState::kReady && w != s->weights.end() && w->second > 0) ++ready;
+    }
+  const bool serving = !out && ready > 0;
+  // Unknown apps answer like apps with no ready instance: no token, so no app list either.
+  return HttpResponse::json(Json{{"ready", serving}, {"out", out}, {"instances_ready", ready}},
+                            serving ? 200 : 503);
+}
+
 }  // namespace
 
 Result<std::string> read_token_file(const std::string& path) {
@@ -48,8 +68,10 @@ Result<std::string> read_token_file(const std::string& path) {
 }
 
 void add_agent_routes(HttpServer& server, Agent& agent, std::string token) {
+  auto out = std::make_shared<std::atomic<bool>>(false);
   server.use([token](HttpRequest& req) -> std::optional<HttpResponse> {
     if (req.path == "/v1/health") return std::nullopt;
+    if (req.method == "GET" && req.path.starts_with("/v1/ready/")) return std::nullopt;
     const std::string auth = req.header("authorization");
     const std::string prefix = "Bearer ";
     if (!auth.starts_with(prefix) || !constant_time_equal(auth.substr(prefix.size()), token))
@@ -58,6 +80,17 @@ void add_agent_routes(HttpServer& server, Agent& agent, std::string token) {
   });
   server.route("GET", "/v1/health", [&agent](HttpRequest&) {
     return HttpResponse::json(Json{{"ok", true}, {"apps", agent.apps().size()}});
+  });
+  server.route("GET", "/v1/ready/{app}", [&agent, out](HttpRequest& req) {
+    return readiness(agent, req.param("app"), out->load());
+  });
+  server.route("PUT", "/v1/ready", [out](HttpRequest& req) {
+    auto body = parse_json(req.body);
+    if (!body.ok()) return HttpResponse::error(body.status());
+    if (!body->is_object() || !(*body)["out"].is_boolean())
+      return HttpResponse::error(invalid_argument("ready: the body must be {\"out\": true|false}"));
+    out->store((*body)["out"].get<bool>());
+    return HttpResponse::json(Json{{"ok", true}, {"out", out->load()}});
   });
   server.route("GET", "/metrics", [&agent](HttpRequest&) {
     return HttpResponse::text(agent.metrics().expose(),

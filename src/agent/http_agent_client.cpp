@@ -35,10 +35,21 @@ Result<Json> HttpAgentClient::call(std::string_view method, const std::string& t
   const std::string who =
       name_.empty() ? "agent " + address() : "agent " + name_ + " (" + address() + ")";
   const std::string payload = body ? body->dump() : std::string();
-  auto resp = socket_path_.empty() ? client_.request(method, target, payload)
-                                   : unix_http_request(socket_path_, method, target,
-                                                       {{"Authorization", "Bearer " + token_}},
-                                                       payload, timeout_ms_, kMaxAnswer);
+  Result<HttpResponse> resp = internal_error("no transport");
+  if (!socket_path_.empty()) {
+    resp = unix_http_request(socket_path_, method, target, {{"Authorization", "Bearer " + token_}},
+                             payload, timeout_ms_, kMaxAnswer);
+  } else if (tls_source_) {
+    // Refused (a remote agent that may not be called in clear): nothing is sent.
+    auto tls = tls_source_();
+    if (!tls.ok()) return tls.status();
+    tls_ = *tls != nullptr;
+    HttpClient client(client_.endpoint(), HttpClientOptions{timeout_ms_, kMaxAnswer, *tls});
+    client.set_header("Authorization", "Bearer " + token_);
+    resp = client.request(method, target, payload);
+  } else {
+    resp = client_.request(method, target, payload);
+  }
   // No answer: kUnavailable or kDeadlineExceeded (is_unreachable), with who and why.
   if (!resp.ok()) return resp.status().with_context(who);
   Json j;
@@ -107,6 +118,12 @@ Result<std::vector<std::string>> HttpAgentClient::list_apps() {
   } catch (const std::exception& e) {
     return internal_error(std::string("agent answered a malformed app list: ") + e.what());
   }
+}
+
+Status HttpAgentClient::set_out(bool out) {
+  Json body{{"out", out}};
+  auto r = call("PUT", "/v1/ready", &body);
+  return r.ok() ? Status::Ok() : r.status();
 }
 
 Status HttpAgentClient::health() {

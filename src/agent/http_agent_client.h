@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,12 +31,21 @@ class HttpAgentClient final : public AgentClient {
 
   std::string name() const override { return name_.empty() ? address() : name_; }
 
+  // Decides per call how to reach a TCP agent (server/agent_trust.h): a TLS context, nullptr
+  // for plain HTTP, or an error, returned as the call's error with nothing sent. Replaces
+  // the context given to the constructor. Set before the first call.
+  using TlsSource = std::function<Result<std::shared_ptr<TlsContext>>()>;
+  void set_tls_source(TlsSource source) { tls_source_ = std::move(source); }
+
   Status put_app(const AppDesiredState& state) override;
   Status set_weights(const std::string& app, int64_t generation,
                      const std::map<std::string, int>& weights) override;
   Result<AppStatus> app_status(const std::string& app) override;
   Status remove_app(const std::string& app) override;
   Status health() override;
+  // Takes the host out of (or back into) load balancers in front of several hosts: its
+  // GET /v1/ready/APP answers 503 for every app while out; the routers keep serving.
+  Status set_out(bool out);
   // The apps on the agent (needs the token: an answer proves the agent is ours).
   Result<std::vector<std::string>> list_apps();
   // The generation the agent answered to the last accepted put or weights (0: none yet).
@@ -43,7 +53,8 @@ class HttpAgentClient final : public AgentClient {
   // "127.0.0.1:7071" or "unix:/data/agent.sock": for health checks and logs.
   std::string address() const override;
   const Endpoint& endpoint() const { return client_.endpoint(); }
-  bool tls() const { return tls_; }
+  // Whether the last call (or the constructor's context) used TLS.
+  bool tls() const { return tls_.load(); }
 
  private:
   Result<Json> call(std::string_view method, const std::string& target, const Json* body = nullptr);
@@ -54,7 +65,8 @@ class HttpAgentClient final : public AgentClient {
   int timeout_ms_;
   std::string name_;
   std::atomic<int64_t> accepted_{0};
-  bool tls_ = false;
+  std::atomic<bool> tls_{false};
+  TlsSource tls_source_;
 };
 
 }  // namespace ferry

@@ -98,7 +98,8 @@ void register_agent_tls_commands(CLI::App& app, CLI::App& agent, GlobalOptions& 
               << "\nstart the agent with --tls-dir " << a->tls_dir << "\n";
   });
 
-  auto* agents = app.add_subcommand("agents", "remote agents' certificates (admin)");
+  auto* agents = app.add_subcommand(
+      "agents", "remote agents: certificates, in or out of load balancers (admin)");
   agents->require_subcommand(1);
   auto* enroll = agents->add_subcommand("enroll", "a one-time join token for an agent");
   enroll->add_option("name", a->name, "the agent's name in ferry.yaml")->required();
@@ -120,6 +121,21 @@ void register_agent_tls_commands(CLI::App& app, CLI::App& agent, GlobalOptions& 
     Json r = api_call(g, "POST", "/api/v1/agents/" + a->name + "/revoke", &body);
     std::cout << (g.json ? r.dump(2) : "revoked: " + r["revoked"].dump()) << "\n";
   });
+  for (const bool out : {true, false}) {
+    auto* c = agents->add_subcommand(out ? "out" : "in",
+                                     out ? "take a host out of the load balancers in front of "
+                                           "the hosts (its routers keep serving)"
+                                         : "put a host back into the load balancers");
+    c->add_option("name", a->name, "the agent's name in ferry.yaml")->required();
+    c->callback([a, &g, out] {
+      Json body = Json::object();
+      Json r = api_call(g, "POST", "/api/v1/agents/" + a->name + (out ? "/out" : "/in"), &body);
+      std::cout << (g.json ? r.dump(2)
+                           : a->name + (out ? ": out of the load balancers (readiness 503)"
+                                            : ": back in the load balancers"))
+                << "\n";
+    });
+  }
 }
 
 }  // namespace ferry::cli

@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 
 #include <boost/asio/ssl/verify_context.hpp>
+#include <cerrno>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 namespace ferry {
@@ -95,6 +97,53 @@ bool random_serial(X509* cert) {
   BN_free(bn);
   return ok;
 }
+// The serials of a revocation file, re-read when the file changes. Shared by the verify
+// callback of one context, so by every handshake of it on any thread.
+class RevokedFile {
+ public:
+  explicit RevokedFile(std::string path) : path_(std::move(path)) {}
+  // True when `serial` is listed, or when the list exists but cannot be read.
+  bool revoked(const std::string& serial) {
+    struct stat st {};
+    std::lock_guard lk(mu_);
+    if (::stat(path_.c_str(), &st) != 0) {
+      if (errno == ENOENT) {
+        serials_.clear();
+        seen_ = {};
+        return false;
+      }
+      return true;
+    }
+    const Signature now{st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+    if (!(now == seen_)) {
+      std::ifstream f(path_);
+      if (!f) return true;
+      std::set<std::string> fresh;
+      std::string line;
+      while (std::getline(f, line)) {
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+        if (!line.empty() && line[0] != '#') fresh.insert(line);
+      }
+      serials_ = std::move(fresh);
+      seen_ = now;
+    }
+    return serials_.count(serial) > 0;
+  }
+
+ private:
+  struct Signature {
+    ino_t ino = 0;
+    off_t size = -1;
+    time_t sec = 0;
+    long nsec = 0;
+    bool operator==(const Signature&) const = default;
+  };
+  std::string path_;
+  std::mutex mu_;
+  Signature seen_;
+  std::set<std::string> serials_;
+};
+
 Result<std::string> read_text(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return not_found("cannot read " + path);
@@ -128,18 +177,27 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(Role role, const TlsIdent
   if (X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca.get()) != 1)
     return invalid_argument("the TLS CA certificate could not be added");
   namespace ssl = boost::asio::ssl;
+  if (role == Role::kServer) {
+    // Every handshake is a full one, so every handshake checks the revocation list.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
+  }
   t->ctx_.set_verify_mode(role == Role::kServer
                               ? ssl::verify_peer | ssl::verify_fail_if_no_peer_cert
                               : ssl::verify_peer);
   auto revoked = id.revoked_serials;
+  std::shared_ptr<RevokedFile> live =
+      id.revoked_path.empty() ? nullptr : std::make_shared<RevokedFile>(id.revoked_path);
   const std::string want = t->peer_name_;
-  t->ctx_.set_verify_callback([revoked, want](bool preverified, ssl::verify_context& vc) {
+  t->ctx_.set_verify_callback([revoked, live, want](bool preverified, ssl::verify_context& vc) {
     if (!preverified) return false;
     X509_STORE_CTX* store = vc.native_handle();
     if (X509_STORE_CTX_get_error_depth(store) != 0) return true;
     X509* peer = X509_STORE_CTX_get_current_cert(store);
     if (!peer) return false;
-    if (revoked.count(serial_hex(peer))) {
+    const std::string serial = serial_hex(peer);
+    if (revoked.count(serial) || (live && live->revoked(serial))) {
       X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REVOKED);
       return false;
     }
@@ -169,12 +227,7 @@ Result<TlsIdentity> load_tls_identity(const std::string& cert_path, const std::s
   id.cert_pem = std::move(*cert);
   id.key_pem = std::move(*key);
   id.ca_pem = std::move(*ca);
-  if (!revoked_path.empty()) {
-    std::ifstream f(revoked_path);
-    std::string line;
-    while (std::getline(f, line))
-      if (!line.empty() && line[0] != '#') id.revoked_serials.insert(line);
-  }
+  id.revoked_path = revoked_path;
   return id;
 }
 

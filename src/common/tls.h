@@ -4,9 +4,17 @@
 //
 // A TlsContext made for kServer asks every client for a certificate and refuses a
 // handshake without one; both roles accept a peer only when its certificate chains to
-// `ca_pem`, its serial is not in `revoked_serials` and (when `peer_name` is set) its
-// common name is exactly `peer_name` — how the server pins an agent's certificate to the
-// agent's name in ferry.yaml. HttpServerOptions::tls and HttpClientOptions::tls take one.
+// `ca_pem`, its serial is not revoked and (when `peer_name` is set) its common name is
+// exactly `peer_name` — how the server pins an agent's certificate to the agent's name in
+// ferry.yaml. HttpServerOptions::tls and HttpClientOptions::tls take one.
+//
+// Revocation is read live: with `revoked_path` set, every handshake stats that file (one
+// stat call) and re-reads it when it changed (inode, size or mtime), so a certificate
+// revoked while a server or agent runs is refused from its next handshake on, without a
+// restart. A list that exists but cannot be read refuses every peer (fail closed); a
+// missing file revokes nothing. A kServer context keeps no sessions and issues no tickets:
+// a peer cannot resume a session made before its certificate was revoked and so skip the
+// check.
 //
 // Thread safety: a TlsContext is immutable once made and may be shared by any number of
 // connections and threads. The PKI functions are pure (no files): callers store the PEMs.
@@ -29,6 +37,8 @@ struct TlsIdentity {
   std::string key_pem;                    // its private key
   std::string ca_pem;                     // the CA the peer's certificate must chain to
   std::set<std::string> revoked_serials;  // lower-case hex, as cert_serial() gives them
+  // A file of more revoked serials (one per line, '#' comments), read live (see above).
+  std::string revoked_path;
 };
 
 class TlsContext {
@@ -48,8 +58,9 @@ class TlsContext {
   std::string peer_name_;
 };
 
-// Reads an identity from PEM files (and, when `revoked_path` is set and exists, one revoked
-// serial per line). The key file must not be readable by group or others.
+// Reads an identity from PEM files; `revoked_path` (one revoked serial per line) becomes
+// TlsIdentity::revoked_path, read live by the context. The key file must not be readable by
+// group or others.
 Result<TlsIdentity> load_tls_identity(const std::string& cert_path, const std::string& key_path,
                                       const std::string& ca_path,
                                       const std::string& revoked_path = "");

@@ -184,8 +184,9 @@ void parse_prometheus(const Field& f, PromQuerySpec& out) {
 void parse_analysis(const Field& f, AnalysisSpec& out) {
   if (!f.present()) return;
   if (!f.expect_map({"interval", "window", "min_requests", "max_error_rate", "latency",
-                     "mann_whitney", "prometheus", "max_inconclusive", "sequential"}))
+                     "mann_whitney", "prometheus", "max_inconclusive", "sequential", "per_host"}))
     return;
+  f.child("per_host").get_bool(out.per_host);
   f.child("interval").get_duration_ms(out.interval_ms, 100, kHour);
   f.child("window").get_duration_ms(out.window_ms, 1000, 24 * kHour);
   f.child("min_requests").get_int64(out.min_requests, 0, 1'000'000'000);

@@ -92,8 +92,27 @@ void parse_server(const Field& f, ServerSpec& out) {
 }
 
 void parse_agent(const Field& f, AgentSpec& out) {
-  if (!f.expect_map({"address", "token_file", "listen", "labels"})) return;
-  host_port(f.required("address"), out.address);
+  if (!f.expect_map({"address", "token_file", "listen", "labels", "tls", "insecure"})) return;
+  Field address = f.required("address");
+  host_port(address, out.address);
+  f.child("tls").get_bool(out.tls);
+  f.child("insecure").get_bool(out.insecure);
+  // The server's calls carry the agent's token and the apps' decrypted secrets: never in
+  // clear over a network unless the file says so.
+  if (out.tls && out.insecure) {
+    f.child("insecure")
+        .error(
+            "insecure: true contradicts tls: true; keep tls (mutual TLS) or "
+            "drop it for plain HTTP");
+  } else if (!out.address.empty() && !out.tls && !out.insecure && !loopback_address(out.address)) {
+    const std::string enroll = "ferry agents enroll " + out.name;
+    address.error(out.address +
+                  " is not a loopback address, and the server's calls carry the agent token and "
+                  "the apps' secrets: write `tls: true` and enroll the agent (" +
+                  enroll +
+                  ", then ferry agent init and join on its host; docs/operations.md), or "
+                  "`insecure: true` for plain HTTP on a network you trust");
+  }
   f.child("token_file").get(out.token_file, 1024);
   parse_listen(f.child("listen"), out.listen);
   for (auto& [key, v] : f.child("labels").entries(kMaxLabels, true)) {

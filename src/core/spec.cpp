@@ -33,15 +33,12 @@ AppSpec Config::app_for_env(const AppSpec& app, std::string_view env) const {
   return out;
 }
 
-namespace {
-// "127.0.0.1:7071", "localhost:7071", "[::1]:7071" or a Unix socket: this host.
 bool loopback_address(std::string_view address) {
   if (address.starts_with("unix:")) return true;
   std::string_view host = address.substr(0, address.rfind(':'));
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   return host == "localhost" || host == "::1" || host.starts_with("127.");
 }
-}  // namespace
 
 std::string Config::listen_for(const AppSpec& app, std::string_view agent) const {
   const AgentSpec* a = this->agent(agent);

@@ -123,6 +123,10 @@ struct AnalysisSpec {
   std::vector<PromQuerySpec> prometheus;
   int max_inconclusive = 3;  // after this many inconclusive results in a row: fail
   SequentialSpec sequential;
+  // Each host judged on its own too (engine/host_verdict.h, failing_host): a host whose
+  // share of the new release fails max_error_rate and is much worse than the other hosts
+  // fails the step even when the sum over all hosts passes. false: it is only named.
+  bool per_host = true;
 };
 
 struct HookSpec {
@@ -262,7 +266,14 @@ struct AgentSpec {
   // The address the routers of this host bind ("": see Config::listen_for).
   std::string listen;
   std::map<std::string, std::string> labels;  // e.g. zone: eu-1a (placement's spread_by)
+  // How the server calls it (docs/operations.md, "Mutual TLS"): `tls` requires mutual TLS
+  // (the agent enrolled); `insecure` allows plain HTTP to a non-loopback address.
+  bool tls = false;
+  bool insecure = false;
 };
+
+// "127.0.0.1:7071", "localhost:7071", "[::1]:7071" or a Unix socket: this host.
+bool loopback_address(std::string_view address);
 
 struct NotificationSpec {
   std::string name;

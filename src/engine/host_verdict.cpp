@@ -32,11 +32,19 @@ std::optional<WorstHost> worst_host(const std::vector<HostTraffic>& hosts,
   }
   const double rest = req ? static_cast<double>(err) / static_cast<double>(req) : 0.0;
   if (worst_rate < rest * min_ratio || worst_rate - rest < 0.01) return std::nullopt;
-  return WorstHost{worst->agent,
+  return WorstHost{worst->agent, worst_rate,
                    fmt::format("on agent {}: {} of {} request(s) of {} failed ({:.1f}%); {} of {} "
                                "({:.1f}%) on {}",
                                worst->agent, worst->errors, worst->requests, release,
                                worst_rate * 100, err, req, rest * 100, others)};
+}
+
+std::optional<WorstHost> failing_host(const std::vector<HostTraffic>& hosts,
+                                      const std::string& release, double max_error_rate,
+                                      double min_ratio, uint64_t min_errors) {
+  auto w = worst_host(hosts, release, min_ratio, min_errors);
+  if (!w || w->rate <= max_error_rate) return std::nullopt;
+  return w;
 }
 
 Json hosts_json(const std::vector<HostTraffic>& hosts) {

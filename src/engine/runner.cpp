@@ -763,6 +763,19 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
     if (now - last_analysis_ms_ < spec.interval_ms) return std::nullopt;
     last_analysis_ms_ = now;
     last = evaluate(&*traffic);
+    // One bad host diluted by good ones can pass the sum: judged on its own too.
+    if (spec.per_host && !(last && last->verdict == Verdict::kFail))
+      if (auto bad = failing_host(hosts, d_.release, spec.max_error_rate)) {
+        Json data{{"verdict", "fail"},
+                  {"test", "per_host"},
+                  {"worst_host", bad->agent},
+                  {"hosts", hosts_json(hosts)}};
+        const std::string why =
+            fmt::format("one host much worse than the others: {} (above max_error_rate {:.1f}%)",
+                        bad->text, spec.max_error_rate * 100);
+        (void)commit(EventType::kAnalysis, d_.current_step, "analysis failed: " + why, data);
+        return StepResult{Outcome::kFail, why, Json{{"analysis", data}}};
+      }
     if (last && last->verdict == Verdict::kFail) {
       Json data{{"verdict", "fail"},
                 {"test", "interval"},

@@ -1,5 +1,4 @@
 #include "server/control_plane.h"
-#include "server/enrollment.h"
 
 #include <unistd.h>
 
@@ -13,6 +12,8 @@
 #include "governance/approvals.h"
 #include "governance/audit_chain.h"
 #include "governance/windows.h"
+#include "server/agent_trust.h"
+#include "server/enrollment.h"
 
 namespace ferry {
 
@@ -218,6 +219,13 @@ Status ControlPlane::start() {
   if (!listen.ok()) return listen.status().with_context("server.listen");
   if (addr.ends_with(":0")) listen->port = 0;
   if (opts_.local_agent && config->server.start_local_agent) {
+    // The local agent is called in clear (its token, the apps' secrets): loopback or a
+    // Unix socket only.
+    if (!opts_.agent_listen.empty() && !loopback_address(opts_.agent_listen))
+      return invalid_argument("--agent-listen " + opts_.agent_listen +
+                              " is not a loopback address or unix:PATH: the server calls its "
+                              "local agent over plain HTTP; run a remote agent with --tls-dir "
+                              "and list it under agents: with tls: true instead");
     // The local agent's API is a Unix socket in the data dir unless --agent-listen says
     // HOST:PORT (or unix:PATH).
     std::vector<std::string> private_env{"FERRY_TOKEN"};
@@ -232,27 +240,20 @@ Status ControlPlane::start() {
     log_->info("local agent ready",
                {{"address", local_agent_->address()}, {"started", local_agent_->started_by_us()}});
   }
-  // An agent enrolled for mutual TLS (server/enrollment.h) is called with it, its
-  // certificate pinned to its name; revoked serials are refused.
-  std::unique_ptr<Enrollment> enrollment;
-  if (std::filesystem::exists(config->server.data_dir + "/tls/enroll.json")) {
-    auto e = Enrollment::open(config->server.data_dir + "/tls", clock_);
-    if (!e.ok()) return e.status().with_context("agents' TLS");
-    enrollment = std::move(*e);
-  }
+  // How each remote agent is called (server/agent_trust.h): mutual TLS once enrolled, read
+  // live; plain HTTP only on loopback or with `insecure: true`; else nothing is sent.
+  agent_trust_ = std::make_unique<AgentTrust>(config->server.data_dir + "/tls", clock_);
   for (const auto& a : config->agents) {
     auto ep = parse_endpoint(a.address);
     if (!ep.ok()) return ep.status().with_context("agent " + a.name);
     auto token = read_token_file(a.token_file);
     if (!token.ok()) return token.status().with_context("agent " + a.name);
-    std::shared_ptr<TlsContext> tls;
-    if (enrollment && enrollment->enrolled(a.name)) {
-      auto ctx =
-          TlsContext::create(TlsContext::Role::kClient, enrollment->server_identity(), a.name);
-      if (!ctx.ok()) return ctx.status().with_context("agent " + a.name + " TLS");
-      tls = *ctx;
-    }
-    agents_[a.name] = std::make_unique<HttpAgentClient>(*ep, *token, 3000, a.name, tls);
+    auto client = std::make_unique<HttpAgentClient>(*ep, *token, 3000, a.name);
+    client->set_tls_source([trust = agent_trust_.get(), a] { return trust->context_for(a); });
+    if (auto how = agent_trust_->context_for(a); !how.ok())
+      log_->warn("agent cannot be called yet",
+                 {{"agent", a.name}, {"error", how.status().message()}});
+    agents_[a.name] = std::move(client);
   }
 
   HttpServerOptions ho;

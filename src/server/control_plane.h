@@ -35,6 +35,8 @@
 
 namespace ferry {
 
+class AgentTrust;  // server/agent_trust.h
+
 struct ServerOptions {
   std::string config_path = "ferry.yaml";
   std::string listen;     // overrides server.listen
@@ -136,6 +138,7 @@ class ControlPlane {
   std::unique_ptr<SecretBox> secret_box_;
   std::string audit_key_;  // HMAC key of the audit chain (governance/audit_chain.h)
   std::unique_ptr<LocalAgent> local_agent_;
+  std::unique_ptr<AgentTrust> agent_trust_;  // how agents_ are called; outlives them
   std::map<std::string, std::unique_ptr<HttpAgentClient>> agents_;  // by agent name
   HttpPromQueryClient prom_;
   std::unique_ptr<Engine> engine_;

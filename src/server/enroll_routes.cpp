@@ -1,6 +1,9 @@
 // Enrollment of remote agents for mutual TLS (server/enrollment.h, docs/operations.md):
 //   POST /api/v1/agents/{name}/enroll   admin: a one-time join token for the agent
 //   POST /api/v1/agents/{name}/revoke   admin: revokes the agent's certificates
+//   POST /api/v1/agents/{name}/out|in   admin: takes the host out of load balancers in
+//                                       front of several hosts (its readiness answers 503)
+//                                       or back in; the routers keep serving
 //   POST /enroll/v1/agents/{name}/join  the agent: its CSR and the join token (no API
 //                                       token: the join token is the credential) → its
 //                                       certificate and the CA
@@ -8,6 +11,7 @@
 // audit, a log or an error message.
 #include <mutex>
 
+#include "agent/http_agent_client.h"
 #include "common/crypto.h"
 #include "server/control_plane.h"
 #include "server/enrollment.h"
@@ -74,6 +78,24 @@ void add_enroll_routes(HttpServer& http, ControlPlane& cp) {
              Json{{"agent", req.param("name")}, {"serials", *serials}});
     return HttpResponse::json(Json{{"agent", req.param("name")}, {"revoked", *serials}});
   });
+
+  for (const bool out : {true, false}) {
+    http.route("POST", std::string("/api/v1/agents/{name}/") + (out ? "out" : "in"),
+               [&cp, out](HttpRequest& req) {
+                 if (auto denied = require(req, Role::kAdmin)) return *denied;
+                 const std::string name = req.param("name");
+                 HttpAgentClient* agent = nullptr;
+                 for (auto& [n, c] : cp.agent_clients())
+                   if (n == name) agent = c;
+                 if (!agent)
+                   return HttpResponse::error(
+                       not_found("agent '" + name.substr(0, 64) + "' is not in ferry.yaml"));
+                 if (Status s = agent->set_out(out); !s.ok()) return HttpResponse::error(s);
+                 cp.audit(actor_of(req), out ? "agent.out" : "agent.in", "", "", "",
+                          req.remote_addr, Json{{"agent", name}});
+                 return HttpResponse::json(Json{{"agent", name}, {"out", out}});
+               });
+  }
 
   http.route("POST", "/enroll/v1/agents/{name}/join", [&cp, holder](HttpRequest& req) {
     auto body = object_body(req);

@@ -156,12 +156,9 @@ bool Enrollment::enrolled(const std::string& name) {
 
 TlsIdentity Enrollment::server_identity() {
   std::lock_guard lk(mu_);
-  TlsIdentity id{server_cert_, server_key_, ca_.cert_pem, {}};
-  std::istringstream in(slurp(fs::path(dir_) / "revoked"));
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) id.revoked_serials.insert(line);
-  return id;
+  // The revoked list is read by the context on every handshake (when it changed).
+  return TlsIdentity{
+      server_cert_, server_key_, ca_.cert_pem, {}, (fs::path(dir_) / "revoked").string()};
 }
 
 }  // namespace ferry

@@ -45,8 +45,9 @@ class Enrollment {
   // Whether a certificate was ever issued to `name` (the server then calls it with TLS).
   bool enrolled(const std::string& name);
   const std::string& ca_pem() const { return ca_.cert_pem; }
-  // The identity the server presents to agents (its client certificate, the CA, the
-  // revoked serials as of now).
+  // The identity the server presents to agents: its client certificate, the CA, and the
+  // revoked list's path (read live by the context: a revocation counts from the next
+  // handshake of a running server).
   TlsIdentity server_identity();
   const std::string& dir() const { return dir_; }
 

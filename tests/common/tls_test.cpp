@@ -5,10 +5,13 @@
 #include "common/tls.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
+#include <filesystem>
+#include <fstream>
 
 #include "common/http_client.h"
 #include "common/http_server.h"
@@ -44,9 +47,10 @@ class TlsHttp : public ::testing::Test {
     server_client_ = issue(ca_, "ferry-server", ca_);
   }
   // Starts the agent-side server; `revoked` are refused client serials.
-  void start(std::set<std::string> revoked = {}) {
+  void start(std::set<std::string> revoked = {}, std::string revoked_path = "") {
     TlsIdentity id = agent_.id;
     id.revoked_serials = std::move(revoked);
+    id.revoked_path = std::move(revoked_path);
     auto ctx = TlsContext::create(TlsContext::Role::kServer, id);
     ASSERT_TRUE(ctx.ok()) << ctx.status().message();
     HttpServerOptions o;
@@ -141,6 +145,99 @@ TEST_F(TlsHttp, ARevokedClientCertificateIsRefusedAndAnotherStillAnswered) {
   auto r2 = get(fresh.id);
   ASSERT_TRUE(r2.ok()) << r2.status().message();
   EXPECT_EQ(r2->status, 200);
+}
+
+// A revocation list file in a fresh folder; removed at the end.
+struct RevokedListFile {
+  RevokedListFile() {
+    dir = std::filesystem::temp_directory_path() /
+          ("ferry-tls-revoked-" + std::to_string(getpid()) + "-" + std::to_string(++count));
+    std::filesystem::create_directories(dir);
+    path = (dir / "revoked").string();
+  }
+  ~RevokedListFile() { std::filesystem::remove_all(dir); }
+  // Written the way Enrollment::save writes it: a new file renamed over the old one.
+  void write(const std::string& text) const {
+    std::ofstream(path + ".tmp") << text;
+    std::filesystem::rename(path + ".tmp", path);
+  }
+  std::filesystem::path dir;
+  std::string path;
+  static inline int count = 0;
+};
+
+TEST_F(TlsHttp, ACertificateRevokedWhileTheServerRunsIsRefusedFromTheNextHandshake) {
+  RevokedListFile list;  // does not exist yet: nothing revoked
+  start({}, list.path);
+  ASSERT_TRUE(get(server_client_.id).ok());
+  list.write("# revoked by ferry agents revoke\n" + server_client_.serial + "\n");
+  auto r = get(server_client_.id);
+  EXPECT_FALSE(r.ok()) << "revoked while running, still answered: " << r->status;
+  Issued fresh = issue(ca_, "ferry-server", ca_);
+  auto r2 = get(fresh.id);
+  ASSERT_TRUE(r2.ok()) << r2.status().message();
+  // Appended in place (same inode, another size): read again too.
+  std::ofstream(list.path, std::ios::app) << fresh.serial << "\n";
+  EXPECT_FALSE(get(fresh.id).ok());
+}
+
+TEST_F(TlsHttp, AClientRefusesAServerWhoseCertificateWasRevokedAfterTheContextWasMade) {
+  start();
+  RevokedListFile list;
+  TlsIdentity id = server_client_.id;
+  id.revoked_path = list.path;
+  auto ctx = TlsContext::create(TlsContext::Role::kClient, id, "agent-a");
+  ASSERT_TRUE(ctx.ok());
+  HttpClient c(Endpoint{"127.0.0.1", http_->port()}, HttpClientOptions{3000, 1 << 20, *ctx});
+  ASSERT_TRUE(c.request("GET", "/v1/whoami").ok());
+  list.write(agent_.serial + "\n");
+  auto r = c.request("GET", "/v1/whoami");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("revoked"), std::string::npos) << r.status().message();
+}
+
+// An attacker who held a good certificate keeps the session (or ticket) of a handshake made
+// before the revocation and tries to resume it afterwards: the agent keeps no sessions, so
+// the resumption is a full handshake and the revoked certificate is refused.
+TEST_F(TlsHttp, ASessionFromBeforeTheRevocationCannotBeResumedAfterIt) {
+  RevokedListFile list;
+  start({}, list.path);
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  auto ctx = TlsContext::create(TlsContext::Role::kClient, server_client_.id, "agent-a").value();
+  SSL_CTX_set_session_cache_mode(ctx->native().native_handle(), SSL_SESS_CACHE_CLIENT);
+  // One exchange; returns the answer ("" on any error) and keeps the session to resume.
+  auto exchange = [&](SSL_SESSION* resume, SSL_SESSION** keep) {
+    asio::io_context ioc;
+    beast::ssl_stream<beast::tcp_stream> s(ioc, ctx->native());
+    if (resume) SSL_set_session(s.native_handle(), resume);
+    beast::get_lowest_layer(s).expires_after(std::chrono::seconds(5));
+    beast::get_lowest_layer(s).connect(
+        asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), http_->port()));
+    beast::error_code ec;
+    s.handshake(asio::ssl::stream_base::client, ec);
+    if (ec) return std::string();
+    const std::string req = "GET /v1/whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    asio::write(s, asio::buffer(req), ec);
+    std::string answer;
+    char buf[1024];
+    while (!ec) {
+      const size_t n = s.read_some(asio::buffer(buf), ec);
+      answer.append(buf, n);
+    }
+    if (keep) *keep = SSL_get1_session(s.native_handle());
+    return answer;
+  };
+  SSL_SESSION* session = nullptr;
+  ASSERT_NE(exchange(nullptr, &session).find("ferry-server"), std::string::npos);
+  ASSERT_NE(session, nullptr);
+  // The agent handed out nothing to resume with (no session id kept, no ticket).
+  EXPECT_FALSE(SSL_SESSION_is_resumable(session));
+  list.write(server_client_.serial + "\n");
+  const std::string answer = exchange(session, nullptr);
+  SSL_SESSION_free(session);
+  EXPECT_EQ(answer.find("ferry-server"), std::string::npos)
+      << "a resumed session skipped the revocation check: " << answer;
 }
 
 TEST_F(TlsHttp, TheClientRefusesAServerOfAnotherNameOrAnotherCa) {

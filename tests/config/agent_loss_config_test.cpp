@@ -8,8 +8,8 @@ namespace {
 
 const std::string kLossHosts = R"(version: 1
 agents:
-  a: {address: "10.0.0.1:7071", token_file: /etc/ferry/a.token}
-  b: {address: "10.0.0.2:7071", token_file: /etc/ferry/b.token}
+  a: {address: "10.0.0.1:7071", token_file: /etc/ferry/a.token, tls: true}
+  b: {address: "10.0.0.2:7071", token_file: /etc/ferry/b.token, tls: true}
 environments:
   production:
     agents: [a, b]

@@ -191,7 +191,7 @@ TEST(ConfigErrors, UnknownAgent) {
   std::string y = kMinimal;
   y.replace(y.find("staging: {}"), 11, "staging: {agents: [box1]}");
   EXPECT_CONFIG_ERROR(y, "environments.staging.agents[0]", "\"box1\" is not an agent", 3);
-  y = "version: 1\nagents:\n  box-1: {address: 10.0.0.5:7071}\n" + y.substr(11);
+  y = "version: 1\nagents:\n  box-1: {address: 10.0.0.5:7071, tls: true}\n" + y.substr(11);
   EXPECT_CONFIG_ERROR(y, "environments.staging.agents[0]", "did you mean \"box-1\"", 5);
   EXPECT_CONFIG_ERROR("version: 1\nagents:\n  a: {address: nowhere}\n", "agents.a.address",
                       "is not an address", 3);

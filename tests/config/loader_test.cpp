@@ -81,7 +81,7 @@ TEST(ConfigLoader, Defaults) {
 TEST(ConfigLoader, AcceptedForms) {
   Config c = parse_ok(R"Y(version: 1
 agents:
-  box-1: {address: "10.0.0.5:7071", token_file: /etc/ferry/box1.token}
+  box-1: {address: "10.0.0.5:7071", token_file: /etc/ferry/box1.token, tls: true}
 environments:
   prod:
     agents: box-1

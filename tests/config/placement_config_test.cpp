@@ -8,8 +8,8 @@ namespace {
 
 const std::string kPlaceHosts = R"(version: 1
 agents:
-  a: {address: "10.0.0.1:7071", labels: {zone: z1}}
-  b: {address: "10.0.0.2:7071", labels: {zone: z2}, listen: 10.0.0.2}
+  a: {address: "10.0.0.1:7071", tls: true, labels: {zone: z1}}
+  b: {address: "10.0.0.2:7071", tls: true, labels: {zone: z2}, listen: 10.0.0.2}
   c: {address: "127.0.0.1:7072"}
 environments:
   production:
@@ -68,8 +68,8 @@ TEST(PlacementConfig, PerEnvironmentInstancesAreCheckedWhereWritten) {
 TEST(PlacementConfig, SpreadByLabelMissingOnAnAgentIsRefused) {
   const std::string hosts = R"(version: 1
 agents:
-  a: {address: "10.0.0.1:7071", labels: {zone: z1}}
-  b: {address: "10.0.0.2:7071"}
+  a: {address: "10.0.0.1:7071", tls: true, labels: {zone: z1}}
+  b: {address: "10.0.0.2:7071", tls: true}
 environments:
   production:
     agents: [a, b]
@@ -100,8 +100,8 @@ TEST(PlacementConfig, BadValuesAreRefusedNamingTheField) {
   }
   const std::string bad_label = R"(version: 1
 agents:
-  a: {address: "10.0.0.1:7071", labels: {zone: "z 1"}}
-  b: {address: "10.0.0.2:7071", listen: "not-an-ip"}
+  a: {address: "10.0.0.1:7071", tls: true, labels: {zone: "z 1"}}
+  b: {address: "10.0.0.2:7071", tls: true, listen: "not-an-ip"}
 environments:
   production:
     agents: [a, b]

@@ -7,9 +7,23 @@
 // across a kill -9 and restart of the server in the middle of the partition — until the link
 // is back and the reconciler brings that host to the stable release. Each host is asked
 // directly (its own agent API), not through the server, to check what the server says.
+// Between the server and the agents: mutual TLS (`tls: true`), each agent enrolled through the
+// running server's API and `ferry agent init`/`join`, no server restart.
+// An attacker's test: a server configured for a remote agent that is not enrolled sends
+// nothing to whoever listens at that agent's address (no desired state, no token).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <atomic>
+#include <thread>
+
 #include "agent/http_agent_client.h"
+#include "common/tls.h"
 #include "e2e/e2e_env.h"
 #include "e2e/netns.h"
 #include "test_skip.h"
@@ -64,7 +78,7 @@ class HostsCluster {
     for (size_t i = 0; i < net_.size(); ++i)
       y << "  " << net_.host(i).name << ":\n    address: " << net_.host(i).addr << ":" << kAgentPort
         << "\n    token_file: " << (dir_ / "agent.token").string()
-        << "\n    listen: " << net_.host(i).addr << "\n";
+        << "\n    listen: " << net_.host(i).addr << "\n    tls: true\n";
     y << "environments:\n  dev:\n    agents: [";
     for (size_t i = 0; i < net_.size(); ++i) y << (i ? ", " : "") << net_.host(i).name;
     y << "]\n    agent_timeout: 2s\n    on_agent_loss: rollback\napps:\n  web:\n"
@@ -95,13 +109,32 @@ class HostsCluster {
   std::string config() const { return (dir_ / "ferry.yaml").string(); }
   std::filesystem::path agent_dir(size_t i) const { return dir_ / ("agent-" + net_.host(i).name); }
 
+  // Enrolls host i through the running server (an admin's `ferry agents enroll`), makes its
+  // key and CSR and joins with the one-time token, checking the CA's fingerprint.
+  void enroll_agent(size_t i) {
+    const std::string& name = net_.host(i).name;
+    Json none = Json::object();
+    auto e = api("POST", "/api/v1/agents/" + name + "/enroll", &none);
+    ASSERT_TRUE(e.ok()) << e.status().message();
+    const std::string tls = (agent_dir(i) / "tls").string();
+    std::string out;
+    ASSERT_EQ(run(ferry_bin() + " agent init --tls-dir " + tls + " --name " + name, &out), 0)
+        << out;
+    ASSERT_EQ(run("FERRY_SERVER=127.0.0.1:" + std::to_string(server_port_) + " " + ferry_bin() +
+                      " agent join --tls-dir " + tls + " --name " + name + " --token " +
+                      e->value("token", "") + " --ca-sha256 " + e->value("ca_sha256", ""),
+                  &out),
+              0)
+        << out;
+  }
   void start_agent(size_t i) {
     ProcessLaunch l;
     l.argv = net_.exec_in(i);
     for (const std::string& a :
          {ferry_bin(), std::string("agent"), std::string("--listen"),
           net_.host(i).addr + ":" + std::to_string(kAgentPort), std::string("--data-dir"),
-          agent_dir(i).string(), std::string("--token-file"), (dir_ / "agent.token").string()})
+          agent_dir(i).string(), std::string("--token-file"), (dir_ / "agent.token").string(),
+          std::string("--tls-dir"), (agent_dir(i) / "tls").string()})
       l.argv.push_back(a);
     l.log_path = (dir_ / ("agent-" + net_.host(i).name + ".log")).string();
     auto h = start_process(l);
@@ -135,12 +168,20 @@ class HostsCluster {
     ss << f.rdbuf();
     return ss.str();
   }
-  // Host i's agent, asked directly from the root namespace (the truth the server must tell).
+  // Host i's agent, asked directly from the root namespace (the truth the server must tell),
+  // over mutual TLS with the server's certificate, pinned to the host's name.
   HttpAgentClient agent(size_t i) const {
     std::ifstream t(dir_ / "agent.token");
     std::string token;
     std::getline(t, token);
-    return HttpAgentClient(Endpoint{net_.host(i).addr, kAgentPort}, token, 1000, net_.host(i).name);
+    const std::string tls = (dir_ / "data" / "tls").string() + "/";
+    auto id = load_tls_identity(tls + "server.crt", tls + "server.key", tls + "ca.crt");
+    std::shared_ptr<TlsContext> ctx;
+    if (id.ok())
+      if (auto c = TlsContext::create(TlsContext::Role::kClient, *id, net_.host(i).name); c.ok())
+        ctx = *c;
+    return HttpAgentClient(Endpoint{net_.host(i).addr, kAgentPort}, token, 1000, net_.host(i).name,
+                           ctx);
   }
   Result<Json> api(const std::string& method, const std::string& target,
                    const Json* body = nullptr) {
@@ -234,8 +275,13 @@ TEST(HostsE2E, HostCutAtFiftyPercentRollsBackWhatAgentsDidAndReconcilesItWhenBac
   NetnsHosts net({"a", "b", "c"});
   ASSERT_TRUE(net.error().empty()) << net.error();
   HostsCluster c(net);
-  for (size_t i = 0; i < net.size(); ++i) ASSERT_NO_FATAL_FAILURE(c.start_agent(i));
+  // The server first (enrollment goes through its API), then each agent enrolled and started
+  // with TLS: the running server calls them over mutual TLS without a restart.
   ASSERT_NO_FATAL_FAILURE(c.start_server());
+  for (size_t i = 0; i < net.size(); ++i) {
+    ASSERT_NO_FATAL_FAILURE(c.enroll_agent(i));
+    ASSERT_NO_FATAL_FAILURE(c.start_agent(i));
+  }
 
   // v1 everywhere: 4 instances over 3 hosts (2, 1, 1), each host's router at its address.
   const std::string d1 = c.deploy("v1");
@@ -362,6 +408,106 @@ TEST(HostsE2E, HostCutAtFiftyPercentRollsBackWhatAgentsDidAndReconcilesItWhenBac
     EXPECT_EQ(loads[i]->status_count(200), loads[i]->requests) << net.host(i).name;
   }
   EXPECT_GT(c_requests, 0u);
+}
+
+// Listens at host i's agent address from inside its namespace, as whoever took that address
+// would, and counts the connections and the bytes they sent.
+class AddressTaker {
+ public:
+  AddressTaker(const NetnsHosts& net, size_t i) {
+    const std::string ns_path = "/run/netns/" + net.host(i).ns;
+    std::atomic<int> ready{0};
+    thread_ = std::thread([this, ns_path, addr = net.host(i).addr, &ready] {
+      // setns moves only this thread: the socket it makes lives in the host's namespace.
+      const int nsfd = ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (nsfd < 0 || ::setns(nsfd, CLONE_NEWNET) != 0) {
+        ready = -1;
+        return;
+      }
+      ::close(nsfd);
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      const int one = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(kAgentPort);
+      ::inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 16) != 0) {
+        ::close(fd);
+        ready = -1;
+        return;
+      }
+      ready = 1;
+      while (!stop_) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0) continue;
+        const int c = ::accept(fd, nullptr, nullptr);
+        if (c < 0) continue;
+        ++connections_;
+        char buf[4096];
+        pollfd q{c, POLLIN, 0};
+        while (::poll(&q, 1, 200) > 0) {
+          const ssize_t n = ::read(c, buf, sizeof buf);
+          if (n <= 0) break;
+          received_.fetch_add(static_cast<int>(n));
+        }
+        ::close(c);
+      }
+      ::close(fd);
+    });
+    testing::wait_until([&] { return ready.load() != 0; }, std::chrono::seconds(10));
+    ok_ = ready.load() == 1;
+  }
+  ~AddressTaker() {
+    stop_ = true;
+    thread_.join();
+  }
+  bool ok() const { return ok_; }
+  int connections() const { return connections_.load(); }
+  int received() const { return received_.load(); }
+
+ private:
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0}, received_{0};
+  bool ok_ = false;
+};
+
+TEST(HostsE2E, ARemoteAgentThatIsNotEnrolledIsSentNoDesiredStateAndNoToken) {
+  if (const std::string why = NetnsHosts::unavailable(); !why.empty()) FERRY_SKIP_OR_FAIL(why);
+  NetnsHosts net({"a", "b", "c"});
+  ASSERT_TRUE(net.error().empty()) << net.error();
+  HostsCluster c(net);         // agents a, b, c with tls: true; none enrolled
+  AddressTaker taker(net, 0);  // someone listens at a's address in a's place
+  ASSERT_TRUE(taker.ok());
+  ASSERT_NO_FATAL_FAILURE(c.start_server());
+  const std::string d = c.deploy("v1");
+  // The deployment cannot start anything and says why, naming the agent and how to enroll.
+  Json seen;
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        seen = c.deployment(d);
+        return seen.dump().find("ferry agents enroll ") != std::string::npos;
+      },
+      std::chrono::seconds(60)))
+      << seen.dump(2) << c.log();
+  auto status = c.api("GET", "/api/v1/apps/web/envs/dev/status");
+  ASSERT_TRUE(status.ok()) << status.status().message();
+  bool a_listed = false;
+  for (const auto& h : (*status)["agents"]) {
+    if (h.value("agent", "") != "a") continue;
+    a_listed = true;
+    EXPECT_NE(h.value("error", "").find("not enrolled"), std::string::npos) << h.dump();
+  }
+  EXPECT_TRUE(a_listed) << status->dump(2);
+  EXPECT_EQ(taker.connections(), 0) << "the server connected to an agent it may not call in clear";
+  EXPECT_EQ(taker.received(), 0);
+  EXPECT_EQ(c.log().find("hosts-agent-token"), std::string::npos);
+  // The taker was reachable all along: a connection from the root namespace arrives.
+  HttpClient probe(Endpoint{net.host(0).addr, kAgentPort}, HttpClientOptions{1000, 1 << 16});
+  (void)probe.request("GET", "/v1/health");
+  EXPECT_TRUE(
+      testing::wait_until([&] { return taker.connections() == 1; }, std::chrono::seconds(10)));
 }
 
 }  // namespace

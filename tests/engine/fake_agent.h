@@ -134,6 +134,11 @@ class FakeAgent final : public AgentClient {
     return Status::Ok();
   }
 
+  // Requests this host's router serves between two status reads (all releases together).
+  void set_requests_per_poll(int n) {
+    std::lock_guard lock(mu_);
+    requests_per_poll_ = n;
+  }
   void set_behaviour(const std::string& release, ReleaseBehaviour b) {
     std::lock_guard lock(mu_);
     behaviour_[release] = b;

@@ -25,6 +25,21 @@ TEST(HostVerdict, ErrorsSpreadEvenlyFewErrorsOrOneHostNameNoHost) {
   EXPECT_FALSE(worst_host({}, "v2"));
 }
 
+TEST(HostVerdict, AHostFailsOnItsOwnOnlyAboveTheThresholdAndMuchWorseThanTheOthers) {
+  // Diluted: 25 errors in 2050 requests is 1.2% in total, under 5%, but host c fails 50%.
+  auto f = failing_host({{"a", 1000, 0}, {"b", 1000, 0}, {"c", 50, 25}}, "v2", 0.05);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->agent, "c");
+  EXPECT_DOUBLE_EQ(f->rate, 0.5);
+  // The worst host but under the threshold: nothing fails (3% against 0.1%).
+  EXPECT_FALSE(failing_host({{"a", 1000, 1}, {"b", 1000, 1}, {"c", 300, 9}}, "v2", 0.05));
+  EXPECT_TRUE(worst_host({{"a", 1000, 1}, {"b", 1000, 1}, {"c", 300, 9}}, "v2"));
+  // Above the threshold everywhere alike: the release's fault, the sum judges it.
+  EXPECT_FALSE(failing_host({{"a", 100, 20}, {"b", 100, 22}, {"c", 100, 25}}, "v2", 0.05));
+  // Above the threshold but only 4 errors: too little to blame a host.
+  EXPECT_FALSE(failing_host({{"a", 1000, 0}, {"b", 8, 4}}, "v2", 0.05));
+}
+
 TEST(HostVerdict, HostsJsonListsEveryHost) {
   const Json j = hosts_json({{"a", 3, 1}, {"b", 0, 0}});
   EXPECT_EQ(j["a"]["requests"], 3);

@@ -169,6 +169,42 @@ TEST_F(PlacementEngineTest, AFailedVerdictNamesTheHostMuchWorseThanTheOthers) {
   EXPECT_TRUE(named);
 }
 
+// One bad host among busy good ones: the sum passes (c's errors are ~2% of all requests),
+// but c fails max_error_rate on its own and is much worse than the others, so the step
+// fails naming c (analysis.per_host, on by default). With per_host: false the same canary
+// passes — what the sum alone decides.
+TEST_F(PlacementEngineTest, ABadHostDilutedByGoodOnesFailsTheStepOnItsOwn) {
+  ASSERT_EQ(to_string(deploy_and_wait("v1").state), "succeeded");
+  agent_.set_requests_per_poll(400);
+  b_.set_requests_per_poll(400);
+  c_.set_requests_per_poll(20);
+  c_.set_behaviour("v2", {.error_rate = 0.5});
+  auto d = deploy_and_wait("v2");
+  ASSERT_EQ(to_string(d.state), "rolled_back") << d.reason;
+  EXPECT_NE(d.reason.find("one host much worse than the others: on agent c: "), std::string::npos)
+      << d.reason;
+  bool per_host_event = false;
+  auto ev = store_->list_events(d.id, 0, 1000);
+  ASSERT_TRUE(ev.ok());
+  for (const auto& e : *ev)
+    if (e.type == EventType::kAnalysis && e.data.value("test", "") == "per_host") {
+      per_host_event = true;
+      EXPECT_EQ(e.data.value("worst_host", ""), "c") << e.data.dump();
+    }
+  EXPECT_TRUE(per_host_event);
+}
+
+TEST_F(PlacementEngineTest, WithPerHostOffOnlyTheSumJudges) {
+  set_strategy([](AppSpec& a) { a.analysis.per_host = false; });
+  ASSERT_EQ(to_string(deploy_and_wait("v1").state), "succeeded");
+  agent_.set_requests_per_poll(400);
+  b_.set_requests_per_poll(400);
+  c_.set_requests_per_poll(20);
+  c_.set_behaviour("v2", {.error_rate = 0.5});
+  auto d = deploy_and_wait("v2");
+  EXPECT_EQ(to_string(d.state), "succeeded") << d.reason;
+}
+
 // A release bad everywhere is the release's fault: no host is named.
 TEST_F(PlacementEngineTest, AReleaseBadOnEveryHostNamesNoHost) {
   ASSERT_EQ(to_string(deploy_and_wait("v1").state), "succeeded");
