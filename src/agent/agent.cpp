@@ -5,11 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
-#include <ctime>
 
 #include "agent/status_metrics.h"
 #include "common/crypto.h"
@@ -132,8 +132,8 @@ Status Agent::start() {
   const double age_at_start = process_age_ms();
   Json stages = Json::object();
   auto stage = [&](const char* name) {
-    stages[name] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                       .count();
+    stages[name] =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   };
   std::error_code ec;
   fs::create_directories(opts_.data_dir, ec);

@@ -15,9 +15,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <utility>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "agent/agent_runtime.h"
@@ -155,7 +155,7 @@ class Agent final : public AgentClient {
   std::optional<HandoffClient> predecessor_;  // until confirm_takeover()
   int predecessor_pid_ = 0;                   // it sends its last counts once drained
   std::atomic<bool> counts_taken_{false};
-  int api_fd_ = -1;                           // handed over, until take_api_listener()
+  int api_fd_ = -1;                            // handed over, until take_api_listener()
   std::vector<HandedListener> handed_counts_;  // the counters as handed over (no fds)
   std::atomic<bool> handed_over_{false};
   bool took_over_ = false;

@@ -7,8 +7,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -159,12 +159,12 @@ ReleaseStats stats_minus(const ReleaseStats& after, const ReleaseStats& before) 
   d.latency_counts.resize(after.latency_counts.size());
   const bool same_buckets = before.latency_counts.size() == after.latency_counts.size();
   for (size_t i = 0; i < after.latency_counts.size(); ++i)
-    d.latency_counts[i] =
-        sub(after.latency_counts[i], same_buckets ? before.latency_counts[i] : 0);
-  d.latency_sum_ms = std::max(0.0, after.latency_sum_ms - (same_buckets ? before.latency_sum_ms : 0));
+    d.latency_counts[i] = sub(after.latency_counts[i], same_buckets ? before.latency_counts[i] : 0);
+  d.latency_sum_ms =
+      std::max(0.0, after.latency_sum_ms - (same_buckets ? before.latency_sum_ms : 0));
   const uint64_t new_samples = sub(after.sample_seq, before.sample_seq);
-  const size_t keep = static_cast<size_t>(
-      std::min<uint64_t>(new_samples, after.recent_latencies_ms.size()));
+  const size_t keep =
+      static_cast<size_t>(std::min<uint64_t>(new_samples, after.recent_latencies_ms.size()));
   d.recent_latencies_ms.assign(after.recent_latencies_ms.end() - static_cast<std::ptrdiff_t>(keep),
                                after.recent_latencies_ms.end());
   d.sample_seq = new_samples;

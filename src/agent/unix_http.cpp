@@ -1,9 +1,9 @@
 #include "agent/unix_http.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
@@ -144,10 +144,10 @@ Status UnixHttpServer::start(int inherited_fd) {
     socklen_t len = sizeof bound;
     int listening = 0;
     socklen_t ll = sizeof listening;
-    const bool usable =
-        getsockname(inherited_fd, reinterpret_cast<sockaddr*>(&bound), &len) == 0 &&
-        bound.sun_family == AF_UNIX && path_ == bound.sun_path &&
-        getsockopt(inherited_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) == 0 && listening;
+    const bool usable = getsockname(inherited_fd, reinterpret_cast<sockaddr*>(&bound), &len) == 0 &&
+                        bound.sun_family == AF_UNIX && path_ == bound.sun_path &&
+                        getsockopt(inherited_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) == 0 &&
+                        listening;
     if (usable) impl_->acceptor.assign(local(), inherited_fd, ec);
     if (!usable || ec) {
       close(inherited_fd);
