@@ -522,6 +522,53 @@ TEST_F(HandoffTest, AgentApiCallsSucceedThroughoutAPlannedHandoff) {
   api2.unix->stop();
 }
 
+TEST(HandoffCounts, StatsSinceSubtractsCountersAndKeepsOnlyTheNewSamples) {
+  ReleaseStats before;
+  before.release = "v1";
+  before.requests = 10;
+  before.status_2xx = 9;
+  before.status_5xx = 1;
+  before.latency_counts = {4, 6};
+  before.latency_sum_ms = 50;
+  before.recent_latencies_ms = {1, 2, 3};
+  before.sample_seq = 3;
+  ReleaseStats after = before;
+  after.requests = 13;
+  after.status_2xx = 11;
+  after.status_5xx = 2;
+  after.shielded = 1;
+  after.latency_counts = {5, 8};
+  after.latency_sum_ms = 80;
+  after.recent_latencies_ms = {1, 2, 3, 7, 8, 9};
+  after.sample_seq = 6;
+  ReleaseStats fresh;  // a release first seen after the handover counts whole
+  fresh.release = "v2";
+  fresh.requests = 2;
+  fresh.status_2xx = 2;
+  fresh.recent_latencies_ms = {4, 5};
+  fresh.sample_seq = 2;
+  ReleaseStats idle = before;  // nothing new: not reported
+  idle.release = "v0";
+  auto d = stats_since({before, idle}, {after, fresh, idle});
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].release, "v1");
+  EXPECT_EQ(d[0].requests, 3u);
+  EXPECT_EQ(d[0].status_2xx, 2u);
+  EXPECT_EQ(d[0].status_5xx, 1u);
+  EXPECT_EQ(d[0].shielded, 1u);
+  EXPECT_EQ(d[0].latency_counts, (std::vector<uint64_t>{1, 2}));
+  EXPECT_DOUBLE_EQ(d[0].latency_sum_ms, 30);
+  EXPECT_EQ(d[0].recent_latencies_ms, (std::vector<double>{7, 8, 9}));
+  EXPECT_EQ(d[0].sample_seq, 3u);
+  EXPECT_EQ(d[1].release, "v2");
+  EXPECT_EQ(d[1].requests, 2u);
+  // A counter that went down (a reset) is never reported as a negative or huge count.
+  ReleaseStats reset = before;
+  reset.requests = 4;
+  reset.sample_seq = 3;
+  EXPECT_TRUE(stats_since({before}, {reset}).empty());
+}
+
 TEST(HandoffFrames, CarryDescriptorsAndRefuseOversizedOrMismatchedFrames) {
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
