@@ -255,6 +255,10 @@ TEST_F(HandoffTest, PeersThatAreNotSuccessorsChangeNothing) {
       frame(R"({"op":"ready"})"),                     // out of turn
       frame(R"({"op":"takeover","version":1})", 64),  // cut short
       frame(R"(["takeover"])"),                       // not an object
+      // counts from a process that never handed over to this agent
+      frame(R"({"op":"counts","listeners":[{"app":"web","host":"127.0.0.1","port":)" +
+            std::to_string(d.listen_port) + R"(,"stats":[{"release":"v1","requests":1000}]}]})"),
+      frame(R"({"op":"counts","listeners":7})"),  // malformed counts
   };
   for (const auto& bytes : attacks) {
     const int fd = raw_connect();
@@ -274,6 +278,9 @@ TEST_F(HandoffTest, PeersThatAreNotSuccessorsChangeNothing) {
     EXPECT_TRUE(first.put_app(d).ok()) << "the agent froze after a bad peer";
   }
   EXPECT_EQ(get_status(d.listen_port), 200);
+  auto st = first.app_status("web");
+  ASSERT_TRUE(st.ok());
+  for (const auto& r : st->releases) EXPECT_LT(r.requests, 1000u) << "forged counts were added";
 }
 
 // Whether another open file of DATA_DIR/agent.lock could take the lock now (what a
