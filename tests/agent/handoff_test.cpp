@@ -344,6 +344,14 @@ TEST_F(HandoffTest, DataDirLockIsNeverFreeDuringAPlannedHandoff) {
   Agent& first = add(options());
   ASSERT_TRUE(first.start().ok());
   serve_web(first);
+  {
+    // The moment that used to be open: the running agent has sent its sockets and the
+    // successor has not taken the lock yet.
+    auto taken = HandoffClient::take_over((dir_ / "handoff.sock").string(), 3000);
+    ASSERT_TRUE(taken.ok()) << taken.status().message();
+    EXPECT_GE(taken->lock_fd(), 0) << "the lock file was not handed over";
+    EXPECT_FALSE(lock_is_free(dir_)) << "the data dir is unlocked between the two processes";
+  }  // dropped: the running agent resumes
   std::atomic<bool> stop{false};
   std::atomic<int> free_seen{0}, looks{0};
   std::thread watchdog([&] {
