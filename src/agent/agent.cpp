@@ -95,7 +95,8 @@ Status Agent::take_lock(int wait_ms) {
   const std::string lock_path = opts_.data_dir + "/agent.lock";
   lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd_ < 0) return internal_error("cannot open " + lock_path);
-  // A predecessor lets go of the lock just before it sends its sockets: wait for it.
+  // An older predecessor (no "lock" feature, handoff.h) lets go of the lock just before it
+  // sends its sockets: wait for it.
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
   while (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     if (std::chrono::steady_clock::now() >= until) {
