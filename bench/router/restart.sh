@@ -51,18 +51,14 @@ AGENT_ARGS=(agent --listen "127.0.0.1:$AGENT_PORT" --data-dir "$tmp/agent" --tok
   --instance-ports 19000-19099 --drain-ms 2000 --log-level "${LOG_LEVEL:-warn}")
 
 # The agent under a supervising loop, as systemd with Restart=always, RestartSec=0 would
-# run it: started again the moment no agent holds the data dir. It waits on the data-dir
-# lock (flock), which the kernel releases the instant an agent dies; after a planned
-# handoff the successor holds it (it takes it within milliseconds of the old one letting
-# go, hence the second look 20 ms later).
+# run it: started again the moment no agent holds the data dir. After a crash the kernel
+# has released the data-dir lock (flock) already, so the next agent starts at once; after a
+# planned handoff the successor holds it (the lock is handed over, never released), and the
+# loop waits until that one goes.
 (
   until [ -f "$tmp/stop" ]; do
     "$FERRY" "${AGENT_ARGS[@]}" >>"$tmp/agent.log" 2>&1 || true
-    while [ ! -f "$tmp/stop" ]; do
-      flock "$tmp/agent/agent.lock" true
-      sleep 0.02
-      flock -n "$tmp/agent/agent.lock" true && break
-    done
+    [ -f "$tmp/stop" ] || flock "$tmp/agent/agent.lock" true
   done
 ) &
 loop_pid=$!

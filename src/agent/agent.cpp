@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "agent/status_metrics.h"
@@ -42,6 +44,28 @@ Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
 
 Agent::~Agent() {
   stop();
+  if (api_fd_ >= 0) close(api_fd_);
+}
+
+double process_age_ms() {
+  // Field 22 of /proc/self/stat: when the process started, in clock ticks since boot.
+  std::ifstream f("/proc/self/stat");
+  std::string line;
+  if (!std::getline(f, line)) return -1;
+  const size_t paren = line.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream rest(line.substr(paren + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i != 22) continue;
+    timespec now{};
+    clock_gettime(CLOCK_BOOTTIME, &now);
+    const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const double started_ms = std::stod(field) * 1000.0 / hz;
+    return static_cast<double>(now.tv_sec) * 1000.0 + static_cast<double>(now.tv_nsec) / 1e6 -
+           started_ms;
+  }
+  return -1;
 }
 
 Result<std::string> Agent::state_key() {
@@ -71,7 +95,8 @@ Status Agent::take_lock(int wait_ms) {
   const std::string lock_path = opts_.data_dir + "/agent.lock";
   lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd_ < 0) return internal_error("cannot open " + lock_path);
-  // A predecessor lets go of the lock just before it sends its sockets: wait for it.
+  // An older predecessor (no "lock" feature, handoff.h) lets go of the lock just before it
+  // sends its sockets: wait for it.
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
   while (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     if (std::chrono::steady_clock::now() >= until) {
@@ -102,6 +127,15 @@ void Agent::write_pid_file() {
 }
 
 Status Agent::start() {
+  // Where a (re)start spends its time, for the log: a crashed agent's routers are back
+  // only once this returns (docs/agent.md, "Restart after a crash").
+  const auto t0 = std::chrono::steady_clock::now();
+  const double age_at_start = process_age_ms();
+  Json stages = Json::object();
+  auto stage = [&](const char* name) {
+    stages[name] =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
   std::error_code ec;
   fs::create_directories(opts_.data_dir, ec);
   if (ec)
@@ -119,22 +153,38 @@ Status Agent::start() {
       opts_.log->info("no running agent to take over from: starting afresh",
                       {{"socket", handoff_path}});
     }
+    stage("handoff_ms");
   }
-  // Two agents on one data dir would both run the instances and race on the state file.
-  if (Status s = take_lock(took_over_ ? opts_.handoff_timeout_ms : 100); !s.ok()) return s;
+  if (predecessor_ && predecessor_->lock_fd() >= 0) {
+    // The running agent's own locked file: the data dir was never unlocked in between.
+    lock_fd_ = std::exchange(predecessor_->lock_fd(), -1);
+    if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
+      return failed_precondition("the lock handed over by the running agent is not " +
+                                 opts_.data_dir + "/agent.lock");
+    predecessor_pid_ = predecessor_->predecessor_pid();
+    api_fd_ = std::exchange(predecessor_->api_fd(), -1);
+  } else if (Status s = take_lock(took_over_ ? opts_.handoff_timeout_ms : 100); !s.ok()) {
+    // Two agents on one data dir would both run the instances and race on the state file.
+    return s;
+  }
+  stage("lock_ms");
   write_pid_file();
   auto key = state_key();
   if (!key.ok()) return key.status();
   state_ = std::make_unique<StateFile>(opts_.data_dir + "/agent-state.json", *key);
   auto loaded = state_->load();
   if (!loaded.ok()) return loaded.status();
+  stage("state_read_ms");
+  // A successor neither supervises nor writes the state file before the running agent's
+  // "commit" (confirm_takeover); its routers serve at once.
+  if (predecessor_) manager_->hold();
   work_ =
       std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
           io_.get_executor());
   int n = opts_.io_threads;
   if (n <= 0) n = std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 2, 8);
   for (int i = 0; i < n; ++i) io_threads_.emplace_back([this] { io_.run(); });
-  start_saver();
+  if (!predecessor_) start_saver();
   if (*loaded) {
     std::vector<HandedListener>* inherited = predecessor_ ? &predecessor_->listeners() : nullptr;
     const size_t offered = inherited ? inherited->size() : 0;
@@ -151,6 +201,7 @@ Status Agent::start() {
                                   [](const HandedListener& l) { return l.fd >= 0; }));
       close_all(*inherited);  // sockets of apps the state no longer has
     }
+    stage("routers_serving_ms");
     if (opts_.log)
       opts_.log->info("agent state loaded", {{"apps", manager_->names().size()},
                                              {"adopted", adopted_},
@@ -158,45 +209,106 @@ Status Agent::start() {
   }
   if (const std::string strays = runtime_->remove_strays(); !strays.empty() && opts_.log)
     opts_.log->warn(strays, {});
+  // A successor binds the handoff socket once it is the agent: until then the running
+  // agent's stays where the next SIGHUP finds it.
+  if (!predecessor_) start_handoff_server();
+  stage("started_ms");
+  if (opts_.log)
+    opts_.log->info("agent start timing",
+                    {{"process_age_at_start_ms", age_at_start}, {"stages", stages}});
+  return Status::Ok();
+}
+
+void Agent::start_handoff_server() {
   HandoffServer::Hooks hooks;
-  hooks.begin = [this] { return begin_handoff(); };
+  hooks.begin = [this](bool shares_lock) { return begin_handoff(shares_lock); };
   hooks.abort = [this](const std::string& why) { abort_handoff(why); };
   hooks.done = [this] {
     handed_over_ = true;
     if (opts_.log) opts_.log->info("handed over to the next agent process; draining", {});
     if (opts_.on_handed_over) opts_.on_handed_over();
   };
-  handoff_ =
-      std::make_unique<HandoffServer>(handoff_path, std::move(hooks), opts_.handoff_timeout_ms);
+  hooks.counts = [this](int pid, std::vector<HandedListener> counts) {
+    return take_counts(pid, std::move(counts));
+  };
+  handoff_ = std::make_unique<HandoffServer>(opts_.data_dir + "/handoff.sock", std::move(hooks),
+                                             opts_.handoff_timeout_ms);
   if (Status s = handoff_->start(); !s.ok() && opts_.log)
     opts_.log->warn("hot restart unavailable", {{"error", s.message()}});
-  return Status::Ok();
 }
 
 Status Agent::confirm_takeover() {
   if (!predecessor_) return Status::Ok();
-  Status s = predecessor_->ready();
+  Status s = predecessor_->ready(opts_.handoff_timeout_ms);
   predecessor_.reset();
-  return s;
+  if (!s.ok()) {
+    // The previous process serves on: this one leaves everything as it is.
+    if (opts_.log)
+      opts_.log->warn("the running agent did not hand over; leaving", {{"error", s.message()}});
+    save_on_stop_ = false;
+    handed_over_ = true;  // stop() drains what the routers accepted, writes and stops nothing
+    return s;
+  }
+  start_saver();
+  manager_->thaw();
+  request_save();
+  start_handoff_server();
+  return Status::Ok();
+}
+
+Status Agent::take_counts(int pid, std::vector<HandedListener> counts) {
+  if (pid <= 0 || pid != predecessor_pid_)
+    return permission_denied("counts are taken only from the previous agent process");
+  if (counts_taken_.exchange(true)) return failed_precondition("counts were taken already");
+  const int taken = manager_->add_router_counts(counts);
+  if (opts_.log)
+    opts_.log->info("the previous agent process's last counts added", {{"routers", taken}});
+  return Status::Ok();
+}
+
+// After draining (stop()): what the routers counted since they were handed over goes to
+// the successor, so no request served while draining is missing from its counters.
+void Agent::send_drained_counts() {
+  std::vector<HandedListener> deltas;
+  for (auto& now : manager_->router_counts()) {
+    auto it = std::find_if(handed_counts_.begin(), handed_counts_.end(), [&](const auto& h) {
+      return h.app == now.app && h.host == now.host && h.port == now.port;
+    });
+    if (it == handed_counts_.end()) continue;
+    now.stats = stats_since(it->stats, now.stats);
+    if (!now.stats.empty()) deltas.push_back(std::move(now));
+  }
+  if (deltas.empty()) return;
+  Status s = send_final_counts(opts_.data_dir + "/handoff.sock", deltas, 2000);
+  if (!s.ok() && opts_.log)
+    opts_.log->warn("the last counts did not reach the next agent process",
+                    {{"error", s.message()}});
 }
 
 // On the handoff thread: a successor asked for the sockets.
-Result<std::vector<HandedListener>> Agent::begin_handoff() {
+Result<Handover> Agent::begin_handoff(bool shares_lock) {
   if (opts_.log) opts_.log->info("a new agent process takes over: handing over", {});
   if (opts_.on_handoff_begin) opts_.on_handoff_begin();
-  auto listeners = manager_->freeze();
+  Handover h;
+  h.listeners = manager_->freeze();
+  handed_counts_.clear();
+  for (const auto& l : h.listeners) handed_counts_.push_back({l.app, l.host, l.port, -1, l.stats});
   // The successor reads the state file: write it last here, then no more.
   stop_saver();
   if (Status s = state_->save(manager_->snapshot()); !s.ok()) {
-    close_all(listeners);
+    close_all(h.listeners);
     abort_handoff("state file not saved: " + s.message());
     return s;
   }
-  if (lock_fd_ >= 0) {
-    close(lock_fd_);  // releases the flock: the successor takes it
+  if (shares_lock && lock_fd_ >= 0) {
+    // The locked file itself goes along: the data dir is never unlocked in between.
+    h.lock_fd = fcntl(lock_fd_, F_DUPFD_CLOEXEC, 0);
+    if (opts_.api_listener) h.api_fd = opts_.api_listener();
+  } else if (lock_fd_ >= 0) {
+    close(lock_fd_);  // an older successor takes the lock itself
     lock_fd_ = -1;
   }
-  return listeners;
+  return h;
 }
 
 void Agent::abort_handoff(const std::string& why) {
@@ -252,6 +364,7 @@ void Agent::stop(bool stop_instances) {
     save_on_stop_ = false;
     stop_instances = false;
     manager_->drain(opts_.drain_ms);
+    send_drained_counts();
   }
   manager_->shutdown(stop_instances);
   stop_saver();

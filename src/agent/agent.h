@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "agent/agent_runtime.h"
@@ -51,13 +52,20 @@ struct AgentOptions {
   bool takeover = false;
   int handoff_timeout_ms = 15'000;  // for each step of a handoff, both sides
   int drain_ms = 10'000;            // after handing over: open connections get this long to finish
-  // Called on the handoff thread: a successor asks to take over (stop serving the agent
-  // API so it can bind it), the handoff failed (serve the API again), the successor serves
-  // (the process should now call stop() and exit).
+  // Called on the handoff thread: a successor asks to take over (stop accepting agent API
+  // calls and let the ones in progress finish), the handoff failed (serve the API again),
+  // the successor serves (the process should now call stop() and exit).
   std::function<void()> on_handoff_begin;
+  // A duplicate of the agent API's listening socket for the successor (-1: none; it binds
+  // its own). Called on the handoff thread after on_handoff_begin.
+  std::function<int()> api_listener;
   std::function<void()> on_handoff_aborted;
   std::function<void()> on_handed_over;
 };
+
+// How long ago this process was started (exec), in ms; -1 when /proc cannot tell. The
+// start is known to the clock tick (10 ms). For the agent's start timing log.
+double process_age_ms();
 
 class Agent final : public AgentClient {
  public:
@@ -73,9 +81,15 @@ class Agent final : public AgentClient {
   // running (they outlive the agent) unless `stop_instances`. After a handoff: drains the
   // routers' open connections (up to drain_ms), writes nothing, stops no instance.
   void stop(bool stop_instances = false);
-  // A successor (takeover): tells the previous process we serve, so it drains and exits.
-  // Call once the agent API listens too.
+  // A successor (takeover): tells the previous process we can serve and waits for its
+  // decision (handoff.h). Ok: this agent now supervises and the caller serves the agent API
+  // (on take_api_listener()). An error: the previous process serves on; this one only
+  // drains what its routers accepted: call stop() and exit (no instance is touched and the
+  // state file is not written).
   Status confirm_takeover();
+  // The agent API's listening socket the previous process handed over (-1: none); the
+  // caller owns it.
+  int take_api_listener() { return std::exchange(api_fd_, -1); }
   // Whether this agent handed over to a successor (it should stop and exit).
   bool handed_over() const { return handed_over_.load(); }
   // Whether start() took over from a running agent (rather than starting afresh), and how
@@ -111,8 +125,11 @@ class Agent final : public AgentClient {
   Result<std::string> state_key();
   Status take_lock(int wait_ms);
   void write_pid_file();
-  Result<std::vector<HandedListener>> begin_handoff();
+  Result<Handover> begin_handoff(bool shares_lock);
+  void start_handoff_server();
   void abort_handoff(const std::string& why);
+  Status take_counts(int pid, std::vector<HandedListener> counts);
+  void send_drained_counts();
 
   AgentOptions opts_;
   SystemClock clock_;
@@ -136,6 +153,10 @@ class Agent final : public AgentClient {
 
   std::unique_ptr<HandoffServer> handoff_;
   std::optional<HandoffClient> predecessor_;  // until confirm_takeover()
+  int predecessor_pid_ = 0;                   // it sends its last counts once drained
+  std::atomic<bool> counts_taken_{false};
+  int api_fd_ = -1;                            // handed over, until take_api_listener()
+  std::vector<HandedListener> handed_counts_;  // the counters as handed over (no fds)
   std::atomic<bool> handed_over_{false};
   bool took_over_ = false;
   int inherited_listeners_ = 0;

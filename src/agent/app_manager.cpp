@@ -752,6 +752,44 @@ std::vector<HandedListener> AppManager::freeze() {
   return out;
 }
 
+std::vector<HandedListener> AppManager::router_counts() {
+  std::vector<std::shared_ptr<App>> apps;
+  {
+    MutexLock lk(mu_);
+    for (const auto& [name, app] : apps_) apps.push_back(app);
+  }
+  std::vector<HandedListener> out;
+  for (auto& app : apps) {
+    std::lock_guard lk(app->mu);
+    if (!app->router) continue;
+    HandedListener l;
+    l.app = app->name;
+    l.host = app->router_host;
+    l.port = app->router_port;
+    l.stats = app->router->stats();
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+int AppManager::add_router_counts(const std::vector<HandedListener>& counts) {
+  int taken = 0;
+  for (const auto& c : counts) {
+    std::shared_ptr<App> app;
+    {
+      MutexLock lk(mu_);
+      auto it = apps_.find(c.app);
+      if (it != apps_.end()) app = it->second;
+    }
+    if (!app) continue;
+    std::lock_guard lk(app->mu);
+    if (!app->router || app->router_host != c.host || app->router_port != c.port) continue;
+    app->router->seed_stats(c.stats);
+    ++taken;
+  }
+  return taken;
+}
+
 void AppManager::thaw() {
   std::vector<std::shared_ptr<App>> apps;
   {

@@ -92,8 +92,17 @@ class AppManager {
   // accepting (connections wait in the backlog) while serving the ones they have. Returns
   // each router's listening socket (a duplicate the caller owns) and counters.
   std::vector<HandedListener> freeze();
-  // Undoes freeze() after a failed handoff.
+  // Undoes freeze() after a failed handoff (and hold() once the successor is the agent).
   void thaw();
+  // A successor before the running agent's "commit": as freeze() for changes and
+  // supervision, but the routers serve (they share the listening sockets). Call before
+  // restore().
+  void hold() { frozen_ = true; }
+  // Each router's address and counters (no socket: fd -1).
+  std::vector<HandedListener> router_counts();
+  // Adds a previous process's counts to the router of the same app and address; returns
+  // how many routers took them.
+  int add_router_counts(const std::vector<HandedListener>& counts);
   bool frozen() const { return frozen_.load(); }
   // After freeze(): every router closes each connection after its current response;
   // returns once no connection is open or after `max_ms`.

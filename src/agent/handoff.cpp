@@ -7,9 +7,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstring>
+#include <fstream>
+#include <utility>
 
 namespace ferry {
 
@@ -93,10 +97,78 @@ Status write_all(int sock, const std::string& data, const std::vector<int>& fds)
   return Status::Ok();
 }
 
-bool same_user(int conn) {
+// The peer's pid when it runs as our user, else 0.
+int same_user_pid(int conn) {
   ucred cred{};
   socklen_t len = sizeof cred;
-  return getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == geteuid();
+  if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != geteuid())
+    return 0;
+  return cred.pid > 0 ? cred.pid : 0;
+}
+
+// Whether `pid` still runs (a zombie, waiting to be reaped, does not).
+bool handoff_peer_alive(int pid) {
+  if (pid <= 0) return false;
+  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return false;
+  const size_t close_paren = line.rfind(')');
+  return close_paren == std::string::npos || close_paren + 2 >= line.size() ||
+         line[close_paren + 2] != 'Z';
+}
+
+Json listener_json(const HandedListener& l) {
+  Json jl{{"app", l.app}, {"host", l.host}, {"port", l.port}};
+  jl["stats"] = l.stats;
+  return jl;
+}
+
+HandedListener listener_from_json(const Json& j) {
+  HandedListener l;
+  l.app = j.at("app").get<std::string>();
+  l.host = j.at("host").get<std::string>();
+  l.port = j.at("port").get<uint16_t>();
+  if (j.contains("stats")) l.stats = j["stats"].get<std::vector<ReleaseStats>>();
+  return l;
+}
+
+bool has_feature(const Json& req, const char* name) {
+  const auto it = req.find("features");
+  if (it == req.end() || !it->is_array()) return false;
+  for (const auto& f : *it)
+    if (f.is_string() && f.get<std::string>() == name) return true;
+  return false;
+}
+
+// `after` minus `before`, field by field; never below zero.
+ReleaseStats stats_minus(const ReleaseStats& after, const ReleaseStats& before) {
+  auto sub = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
+  ReleaseStats d;
+  d.release = after.release;
+  d.requests = sub(after.requests, before.requests);
+  d.status_1xx = sub(after.status_1xx, before.status_1xx);
+  d.status_2xx = sub(after.status_2xx, before.status_2xx);
+  d.status_3xx = sub(after.status_3xx, before.status_3xx);
+  d.status_4xx = sub(after.status_4xx, before.status_4xx);
+  d.status_5xx = sub(after.status_5xx, before.status_5xx);
+  d.upstream_errors = sub(after.upstream_errors, before.upstream_errors);
+  d.shielded = sub(after.shielded, before.shielded);
+  d.pinned_requests = sub(after.pinned_requests, before.pinned_requests);
+  d.pinned_5xx = sub(after.pinned_5xx, before.pinned_5xx);
+  d.latency_counts.resize(after.latency_counts.size());
+  const bool same_buckets = before.latency_counts.size() == after.latency_counts.size();
+  for (size_t i = 0; i < after.latency_counts.size(); ++i)
+    d.latency_counts[i] = sub(after.latency_counts[i], same_buckets ? before.latency_counts[i] : 0);
+  d.latency_sum_ms =
+      std::max(0.0, after.latency_sum_ms - (same_buckets ? before.latency_sum_ms : 0));
+  const uint64_t new_samples = sub(after.sample_seq, before.sample_seq);
+  const size_t keep =
+      static_cast<size_t>(std::min<uint64_t>(new_samples, after.recent_latencies_ms.size()));
+  d.recent_latencies_ms.assign(after.recent_latencies_ms.end() - static_cast<std::ptrdiff_t>(keep),
+                               after.recent_latencies_ms.end());
+  d.sample_seq = new_samples;
+  return d;
 }
 
 }  // namespace
@@ -107,6 +179,47 @@ void close_all(std::vector<HandedListener>& listeners) {
       close(l.fd);
       l.fd = -1;
     }
+}
+
+std::vector<ReleaseStats> stats_since(const std::vector<ReleaseStats>& before,
+                                      const std::vector<ReleaseStats>& after) {
+  std::vector<ReleaseStats> out;
+  for (const auto& a : after) {
+    const auto b = std::find_if(before.begin(), before.end(),
+                                [&](const ReleaseStats& x) { return x.release == a.release; });
+    ReleaseStats d = b == before.end() ? stats_minus(a, ReleaseStats{}) : stats_minus(a, *b);
+    if (d.requests > 0 || d.pinned_requests > 0 || d.upstream_errors > 0 || d.sample_seq > 0)
+      out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Status send_final_counts(const std::string& path, const std::vector<HandedListener>& counts,
+                         int timeout_ms) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof a.sun_path)
+    return invalid_argument("handoff socket path " + path + " is too long");
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  const int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return internal_error("cannot make a Unix socket");
+  if (connect(sock, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    const std::string why = std::strerror(errno);
+    close(sock);
+    return unavailable("no agent answers on " + path + ": " + why);
+  }
+  Json frame{{"op", "counts"}, {"listeners", Json::array()}};
+  for (const auto& l : counts) frame["listeners"].push_back(listener_json(l));
+  Status s = send_frame(sock, frame);
+  if (s.ok()) {
+    auto answer = recv_frame(sock, timeout_ms);
+    if (!answer.ok())
+      s = answer.status();
+    else if (answer->contains("error"))
+      s = unavailable("the next agent refused the counts: " + answer->value("error", ""));
+  }
+  close(sock);
+  return s.with_context("sending the last counts to " + path);
 }
 
 Status send_frame(int sock, const Json& body, const std::vector<int>& fds) {
@@ -198,46 +311,90 @@ void HandoffServer::loop() {
     if (!(p[0].revents & POLLIN)) continue;
     const int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (conn < 0) continue;
-    if (same_user(conn)) serve(conn);
+    if (const int pid = same_user_pid(conn); pid > 0) serve(conn, pid);
     close(conn);
   }
 }
 
-void HandoffServer::serve(int conn) {
+void HandoffServer::serve_counts(int conn, int pid, const Json& req) {
+  std::vector<HandedListener> counts;
+  try {
+    const Json& ls = req.at("listeners");
+    if (!ls.is_array() || ls.size() > kMaxHandoffListeners) throw std::runtime_error("count");
+    for (const auto& j : ls) counts.push_back(listener_from_json(j));
+  } catch (const std::exception&) {
+    (void)send_frame(conn, Json{{"error", "counts frame is malformed (listeners)"}});
+    return;
+  }
+  Status s = hooks_.counts ? hooks_.counts(pid, std::move(counts))
+                           : failed_precondition("counts are not taken here");
+  (void)send_frame(conn, s.ok() ? Json{{"op", "ok"}} : Json{{"error", s.message()}});
+}
+
+void HandoffServer::serve(int conn, int pid) {
   // A peer that sends anything but a takeover request changes nothing.
   auto req = recv_frame(conn, kRequestTimeoutMs);
+  if (req.ok() && req->value("op", "") == "counts") return serve_counts(conn, pid, *req);
   if (!req.ok() || req->value("op", "") != "takeover" || req->value("version", 0) != 1) {
     (void)send_frame(conn, Json{{"error", "expected {\"op\":\"takeover\",\"version\":1}"}});
     return;
   }
-  auto listeners = hooks_.begin();
-  if (!listeners.ok()) {
-    (void)send_frame(conn, Json{{"error", listeners.status().message()}});
+  // A successor that knows the features takes the lock file and decides nothing alone.
+  const bool commit = has_feature(*req, "lock") && has_feature(*req, "commit");
+  const bool api = commit && has_feature(*req, "api");
+  auto handover = hooks_.begin(commit);
+  if (!handover.ok()) {
+    (void)send_frame(conn, Json{{"error", handover.status().message()}});
     return;
   }
+  std::vector<HandedListener>& listeners = handover->listeners;
+  auto close_extras = [&] {
+    for (int* fd : {&handover->lock_fd, &handover->api_fd})
+      if (*fd >= 0) close(std::exchange(*fd, -1));
+  };
+  if (!api && handover->api_fd >= 0) close(std::exchange(handover->api_fd, -1));
   Status sent = Status::Ok();
   size_t i = 0;
   do {
     Json frame{{"listeners", Json::array()}};
     std::vector<int> fds;
-    for (; i < listeners->size() && fds.size() < kFdsPerFrame; ++i) {
-      const HandedListener& l = (*listeners)[i];
-      Json jl{{"app", l.app}, {"host", l.host}, {"port", l.port}};
-      jl["stats"] = l.stats;
-      frame["listeners"].push_back(std::move(jl));
-      fds.push_back(l.fd);
+    for (; i < listeners.size() && fds.size() + 2 < kFdsPerFrame; ++i) {
+      frame["listeners"].push_back(listener_json(listeners[i]));
+      fds.push_back(listeners[i].fd);
+    }
+    const bool last = i >= listeners.size();
+    frame["last"] = last;
+    if (last && commit) {
+      Json extras = Json::array();
+      if (handover->lock_fd >= 0) {
+        extras.push_back("lock");
+        fds.push_back(handover->lock_fd);
+      }
+      if (handover->api_fd >= 0) {
+        extras.push_back("api");
+        fds.push_back(handover->api_fd);
+      }
+      frame["extras"] = std::move(extras);
+      frame["commit"] = true;
+      frame["pid"] = static_cast<int>(getpid());
     }
     frame["fds"] = fds.size();
-    frame["last"] = i >= listeners->size();
     sent = send_frame(conn, frame, fds);
-  } while (sent.ok() && i < listeners->size());
-  close_all(*listeners);  // the successor holds them now (or nobody needs them)
+  } while (sent.ok() && i < listeners.size());
+  close_all(listeners);  // the successor holds them now (or nobody needs them)
+  close_extras();
   auto ready = sent.ok() ? recv_frame(conn, ready_timeout_ms_) : Result<Json>(sent);
   if (ready.ok() && ready->value("op", "") == "ready") {
-    handed_over_ = true;
-    hooks_.done();
-    return;
+    // The decision: once "commit" is out, the successor is the agent.
+    Status committed = commit ? send_frame(conn, Json{{"op", "commit"}}) : Status::Ok();
+    if (committed.ok()) {
+      handed_over_ = true;
+      hooks_.done();
+      return;
+    }
+    ready = committed;
   }
+  if (commit) (void)send_frame(conn, Json{{"op", "abort"}});
   hooks_.abort(ready.ok() ? "the successor answered " + ready->dump().substr(0, 200)
                           : ready.status().message());
 }
@@ -245,13 +402,19 @@ void HandoffServer::serve(int conn) {
 // ---- the successor's side ----
 
 HandoffClient::HandoffClient(HandoffClient&& o) noexcept
-    : sock_(std::exchange(o.sock_, -1)), listeners_(std::move(o.listeners_)) {
+    : sock_(std::exchange(o.sock_, -1)),
+      lock_fd_(std::exchange(o.lock_fd_, -1)),
+      api_fd_(std::exchange(o.api_fd_, -1)),
+      pid_(o.pid_),
+      commit_(o.commit_),
+      listeners_(std::move(o.listeners_)) {
   o.listeners_.clear();
 }
 
 HandoffClient::~HandoffClient() {
   close_all(listeners_);
-  if (sock_ >= 0) close(sock_);
+  for (int fd : {sock_, lock_fd_, api_fd_})
+    if (fd >= 0) close(fd);
 }
 
 Result<HandoffClient> HandoffClient::take_over(const std::string& path, int timeout_ms) {
@@ -268,7 +431,8 @@ Result<HandoffClient> HandoffClient::take_over(const std::string& path, int time
     const std::string why = "no running agent answers on " + path + ": " + std::strerror(e);
     return e == ENOENT || e == ECONNREFUSED ? not_found(why) : unavailable(why);
   }
-  if (Status s = send_frame(c.sock_, Json{{"op", "takeover"}, {"version", 1}}); !s.ok()) return s;
+  const Json hello{{"op", "takeover"}, {"version", 1}, {"features", {"lock", "commit", "api"}}};
+  if (Status s = send_frame(c.sock_, hello); !s.ok()) return s;
   for (;;) {
     std::vector<int> fds;
     auto frame = recv_frame(c.sock_, timeout_ms, &fds);
@@ -287,36 +451,58 @@ Result<HandoffClient> HandoffClient::take_over(const std::string& path, int time
     bool last = false;
     try {
       const Json& ls = frame->at("listeners");
+      std::vector<std::string> extras;
+      if (frame->contains("extras")) extras = frame->at("extras").get<std::vector<std::string>>();
       if (!ls.is_array() || frame->at("fds").get<size_t>() != fds.size() ||
-          ls.size() != fds.size() || c.listeners_.size() + fds.size() > kMaxHandoffListeners)
+          ls.size() + extras.size() != fds.size() || extras.size() > 2 ||
+          c.listeners_.size() + ls.size() > kMaxHandoffListeners)
         throw std::runtime_error("count");
       std::vector<HandedListener> got;
-      for (size_t i = 0; i < fds.size(); ++i) {
-        HandedListener l;
-        l.app = ls[i].at("app").get<std::string>();
-        l.host = ls[i].at("host").get<std::string>();
-        l.port = ls[i].at("port").get<uint16_t>();
-        if (ls[i].contains("stats")) l.stats = ls[i]["stats"].get<std::vector<ReleaseStats>>();
-        got.push_back(std::move(l));
-      }
+      for (const auto& j : ls) got.push_back(listener_from_json(j));
       last = frame->value("last", false);
-      for (size_t i = 0; i < fds.size(); ++i) {
-        got[i].fd = fds[i];
-        c.listeners_.push_back(std::move(got[i]));
+      int lock_fd = -1, api_fd = -1;
+      for (size_t k = 0; k < extras.size(); ++k) {
+        int& slot = extras[k] == "lock" ? lock_fd : extras[k] == "api" ? api_fd : lock_fd;
+        if ((extras[k] != "lock" && extras[k] != "api") || slot >= 0 || !last)
+          throw std::runtime_error("extras");
+        slot = fds[ls.size() + k];
       }
+      c.commit_ = last && frame->value("commit", false);
+      c.pid_ = last ? frame->value("pid", 0) : 0;
+      for (size_t k = 0; k < got.size(); ++k) {
+        got[k].fd = fds[k];
+        c.listeners_.push_back(std::move(got[k]));
+      }
+      c.lock_fd_ = lock_fd;
+      c.api_fd_ = api_fd;
     } catch (const std::exception&) {
       give_back();
       return invalid_argument("handoff frame from " + path +
-                              " is malformed (listeners, fds, last)");
+                              " is malformed (listeners, fds, extras, last)");
     }
     if (last) break;
   }
   return c;
 }
 
-Status HandoffClient::ready() {
+Status HandoffClient::ready(int timeout_ms) {
   if (sock_ < 0) return failed_precondition("no handoff in progress");
   Status s = send_frame(sock_, Json{{"op", "ready"}});
+  if (commit_) {
+    // Even when it closed before our "ready" got through, its "abort" may be waiting here.
+    Result<Json> answer = recv_frame(sock_, s.ok() ? timeout_ms : 100);
+    const std::string op = answer.ok() ? answer->value("op", "") : "";
+    if (op == "commit") {
+      s = Status::Ok();
+    } else if (op == "abort") {
+      s = failed_precondition("the running agent gave up waiting for us and serves on");
+    } else if (answer.ok()) {
+      s = invalid_argument("the running agent answered " + answer->dump().substr(0, 200));
+    } else {
+      // No decision: if its process is gone (it crashed), we hold its lock and sockets.
+      s = handoff_peer_alive(pid_) ? answer.status() : Status::Ok();
+    }
+  }
   close(sock_);
   sock_ = -1;
   return s;

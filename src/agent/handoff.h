@@ -7,17 +7,34 @@
 // (4-byte big-endian length, then JSON; at most kMaxFrameBytes; file descriptors ride on a
 // frame's bytes):
 //
-//   successor → running  {"op":"takeover","version":1}
+//   successor → running  {"op":"takeover","version":1,"features":["lock","commit","api"]}
 //   running   → successor {"listeners":[{"app","host","port","stats"}...],"fds":N} + N fds
-//                         (several frames when there are many; the last has "last":true)
-//   successor → running  {"op":"ready"}   once the successor serves (routers and API)
+//                         (several frames when there are many; the last has "last":true,
+//                         "pid", "commit":true and "extras":["lock","api"], the descriptors
+//                         after the listeners' ones: the data-dir lock and the agent API's
+//                         listening socket)
+//   successor → running  {"op":"ready"}   once the successor can serve
+//   running   → successor {"op":"commit"} the successor is the agent now (or {"op":"abort"})
+//
+// and, once the previous process has drained, from it to the successor's socket:
+//   previous  → successor {"op":"counts","listeners":[{"app","host","port","stats"}...]}
+//                         what its routers counted after handing over (added, not replaced)
 //
 // Before it sends the sockets the running agent stops accepting (new connections wait in
-// the kernel's backlog, which the successor then accepts), stops supervising, writes its
-// state file and lets go of the data-dir lock. After "ready" it drains its open
-// connections (every response closes its connection) for a bounded time and exits. If the
-// successor goes away or stays silent before "ready", the running agent takes the lock back
-// and resumes as before: a failed hot restart changes nothing for clients.
+// the kernel's backlog, which the successor then accepts), stops supervising and writes its
+// state file. The data-dir lock is never released in between: the successor receives the
+// locked file itself (flock belongs to the open file, which both processes then share), so
+// a watchdog that starts an agent when the lock is free never sees it free.
+//
+// Who is the agent is decided on the running agent's handoff thread alone: "ready" before
+// the deadline and "commit" sent → the successor; anything else (the successor silent, gone,
+// or answering nonsense) → "abort" and the running agent resumes as before. The successor
+// neither supervises instances, writes the state file nor serves the agent API before
+// "commit"; on "abort", or when it hears nothing, it stops without touching the instances.
+// If the connection ends without an answer while the running agent's process is gone (it
+// crashed), the successor holds the lock and the sockets and goes on as the agent. A
+// successor older than these features (no "features") gets the old behaviour: the lock is
+// released before the sockets are sent and "ready" needs no answer.
 #pragma once
 
 #include <atomic>
@@ -46,6 +63,26 @@ struct HandedListener {
 };
 void close_all(std::vector<HandedListener>& listeners);
 
+// What the running agent hands over: the routers' listening sockets, the data-dir lock
+// (its open file: the flock goes with it) and the agent API's listening socket (-1: none,
+// the successor binds its own). Owned descriptors.
+struct Handover {
+  std::vector<HandedListener> listeners;
+  int lock_fd = -1;
+  int api_fd = -1;
+};
+
+// What a router counted between `before` and `after` (the same router, later), per
+// release: counters and histogram buckets subtract, the latency samples are the ones taken
+// since. A release missing from `before` counts whole. Nothing that went down (a counter
+// reset) is reported.
+std::vector<ReleaseStats> stats_since(const std::vector<ReleaseStats>& before,
+                                      const std::vector<ReleaseStats>& after);
+
+// Sends {"op":"counts"} to the agent at `path` (the successor); errors name the path.
+Status send_final_counts(const std::string& path, const std::vector<HandedListener>& counts,
+                         int timeout_ms);
+
 // Frames over a connected Unix stream socket; `fds` go with the frame. Errors name what
 // was wrong (too large, short, not JSON, more descriptors than announced).
 Status send_frame(int sock, const Json& body, const std::vector<int>& fds = {});
@@ -57,13 +94,16 @@ Result<Json> recv_frame(int sock, int timeout_ms, std::vector<int>* fds = nullpt
 class HandoffServer {
  public:
   struct Hooks {
-    // Stop accepting and supervising, save the state, release the lock; return the
-    // listeners to send (the server closes their fds once sent).
-    std::function<Result<std::vector<HandedListener>>()> begin;
+    // Stop accepting and supervising, save the state; return what to send (the server
+    // closes every descriptor in it once sent). `shares_lock`: the successor takes the
+    // locked file (else the running agent must release the lock here).
+    std::function<Result<Handover>(bool shares_lock)> begin;
     // The successor serves: drain and exit (called on the handoff thread).
     std::function<void()> done;
     // The successor failed before "ready": take the lock back and serve as before.
     std::function<void(const std::string& why)> abort;
+    // The previous process's last counts ({"op":"counts"}) from the peer `pid`.
+    std::function<Status(int pid, std::vector<HandedListener> counts)> counts;
   };
   HandoffServer(std::string path, Hooks hooks, int ready_timeout_ms = 15'000);
   ~HandoffServer();
@@ -77,7 +117,8 @@ class HandoffServer {
 
  private:
   void loop();
-  void serve(int conn);
+  void serve(int conn, int pid);
+  void serve_counts(int conn, int pid, const Json& req);
 
   std::string path_;
   Hooks hooks_;
@@ -89,8 +130,8 @@ class HandoffServer {
 };
 
 // The successor's side: asks the agent at `path` for its sockets. On success the caller
-// owns the listeners' fds and must call ready() once it serves (or drop the object, which
-// makes the running agent resume).
+// owns the listeners' fds, lock_fd() and api_fd() and must call ready() once it can serve
+// (or drop the object, which makes the running agent resume).
 class HandoffClient {
  public:
   // kNotFound when no agent listens at `path` (start afresh); any other error means a
@@ -101,12 +142,25 @@ class HandoffClient {
   ~HandoffClient();
 
   std::vector<HandedListener>& listeners() { return listeners_; }
-  // Tells the running agent to drain and exit.
-  Status ready();
+  // The locked data-dir lock file and the agent API's listening socket of the running
+  // agent (-1 when it did not send one); take them with std::exchange to own them.
+  int& lock_fd() { return lock_fd_; }
+  int& api_fd() { return api_fd_; }
+  int predecessor_pid() const { return pid_; }
+  // Tells the running agent we can serve and waits up to `timeout_ms` for its decision.
+  // Ok: we are the agent (it committed, or its process is gone and we hold the lock).
+  // kFailedPrecondition: it resumed (it gave up waiting for us); kDeadlineExceeded or
+  // kUnavailable: no answer while it still runs. On any error this process must stop
+  // without touching the instances or the state file.
+  Status ready(int timeout_ms);
 
  private:
   HandoffClient() = default;
   int sock_ = -1;
+  int lock_fd_ = -1;
+  int api_fd_ = -1;
+  int pid_ = 0;
+  bool commit_ = false;  // the running agent answers "ready" (it knows the features)
   std::vector<HandedListener> listeners_;
 };
 

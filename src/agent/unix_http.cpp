@@ -1,5 +1,6 @@
 #include "agent/unix_http.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -12,7 +13,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 namespace ferry {
 
@@ -32,6 +35,8 @@ struct UnixHttpServer::Impl {
   local::acceptor acceptor{io};
   std::vector<std::thread> threads;
   std::atomic<bool> running{false};
+  std::atomic<bool> accepting{false};
+  std::atomic<int> open_connections{0};
 };
 
 UnixHttpServer::UnixHttpServer(std::string path, HttpServer& routes, size_t max_body_bytes)
@@ -70,7 +75,12 @@ HttpRequest to_request(http::request<http::string_body>& msg) {
   return req;
 }
 
-asio::awaitable<void> serve(UnixStream stream, HttpServer& routes, size_t max_body) {
+asio::awaitable<void> serve(UnixStream stream, HttpServer& routes, size_t max_body,
+                            std::atomic<int>& open_connections) {
+  struct Count {
+    std::atomic<int>& n;
+    ~Count() { --n; }
+  } count{open_connections};
   beast::flat_buffer buf;
   beast::error_code ec;
   auto token = asio::redirect_error(asio::use_awaitable, ec);
@@ -101,55 +111,81 @@ asio::awaitable<void> serve(UnixStream stream, HttpServer& routes, size_t max_bo
 }
 
 asio::awaitable<void> accept_loop(UnixHttpServer::Impl& impl, HttpServer& routes, size_t max_body) {
-  while (impl.running) {
+  while (impl.running && impl.accepting) {
     beast::error_code ec;
     local::socket sock(impl.io);
     co_await impl.acceptor.async_accept(sock, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      if (!impl.running || ec == asio::error::operation_aborted) co_return;
+      if (!impl.running || !impl.accepting || ec == asio::error::operation_aborted) co_return;
       continue;
     }
     if (!peer_allowed(sock.native_handle())) continue;  // closed as it goes out of scope
-    asio::co_spawn(impl.io, serve(UnixStream(std::move(sock)), routes, max_body), asio::detached);
+    ++impl.open_connections;
+    asio::co_spawn(impl.io,
+                   serve(UnixStream(std::move(sock)), routes, max_body, impl.open_connections),
+                   asio::detached);
   }
 }
 
 }  // namespace
 
-Status UnixHttpServer::start() {
+Status UnixHttpServer::start(int inherited_fd) {
   sockaddr_un probe{};
-  if (path_.empty() || path_.size() >= sizeof probe.sun_path)
+  if (path_.empty() || path_.size() >= sizeof probe.sun_path) {
+    if (inherited_fd >= 0) close(inherited_fd);
     return invalid_argument("agent socket path '" + path_ + "' must be 1-" +
                             std::to_string(sizeof probe.sun_path - 1) + " bytes");
-  std::error_code fec;
-  // A socket file left by an agent that died is replaced; anything else is not ours.
-  struct stat st {};
-  if (lstat(path_.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode))
-      return failed_precondition(path_ +
-                                 " exists and is not a socket; remove it or choose "
-                                 "another --listen path");
-    std::filesystem::remove(path_, fec);
   }
   beast::error_code ec;
-  impl_->acceptor.open(local(), ec);
-  // Created 0600: the umask is process-wide, so the mode is set right after bind instead,
-  // inside a data dir that is 0700 already.
-  if (!ec) impl_->acceptor.bind(local::endpoint(path_), ec);
-  if (!ec && chmod(path_.c_str(), 0600) != 0)
-    ec = beast::error_code(errno, beast::system_category());
-  if (!ec) impl_->acceptor.listen(64, ec);
-  if (ec) {
-    impl_->acceptor.close(ec);
-    return unavailable("agent API cannot listen on unix:" + path_ + ": " + ec.message());
+  if (inherited_fd >= 0) {
+    // Only a listening socket bound at our path is served; anything else is closed and a
+    // fresh socket bound.
+    sockaddr_un bound{};
+    socklen_t len = sizeof bound;
+    int listening = 0;
+    socklen_t ll = sizeof listening;
+    const bool usable = getsockname(inherited_fd, reinterpret_cast<sockaddr*>(&bound), &len) == 0 &&
+                        bound.sun_family == AF_UNIX && path_ == bound.sun_path &&
+                        getsockopt(inherited_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) == 0 &&
+                        listening;
+    if (usable) impl_->acceptor.assign(local(), inherited_fd, ec);
+    if (!usable || ec) {
+      close(inherited_fd);
+      ec.clear();
+      impl_->acceptor = local::acceptor(impl_->io);
+    }
   }
+  if (!impl_->acceptor.is_open()) {
+    std::error_code fec;
+    // A socket file left by an agent that died is replaced; anything else is not ours.
+    struct stat st {};
+    if (lstat(path_.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode))
+        return failed_precondition(path_ +
+                                   " exists and is not a socket; remove it or choose "
+                                   "another --listen path");
+      std::filesystem::remove(path_, fec);
+    }
+    impl_->acceptor.open(local(), ec);
+    // Created 0600: the umask is process-wide, so the mode is set right after bind instead,
+    // inside a data dir that is 0700 already.
+    if (!ec) impl_->acceptor.bind(local::endpoint(path_), ec);
+    if (!ec && chmod(path_.c_str(), 0600) != 0)
+      ec = beast::error_code(errno, beast::system_category());
+    if (!ec) impl_->acceptor.listen(64, ec);
+    if (ec) {
+      impl_->acceptor.close(ec);
+      return unavailable("agent API cannot listen on unix:" + path_ + ": " + ec.message());
+    }
+  }
+  impl_->accepting = true;
   impl_->running = true;
   asio::co_spawn(impl_->io, accept_loop(*impl_, routes_, max_body_), asio::detached);
   for (int i = 0; i < 2; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
   return Status::Ok();
 }
 
-void UnixHttpServer::stop() {
+void UnixHttpServer::stop(bool remove_file) {
   if (!impl_->running.exchange(false)) return;
   asio::post(impl_->io, [this] {
     beast::error_code ec;
@@ -159,7 +195,34 @@ void UnixHttpServer::stop() {
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   std::error_code fec;
-  std::filesystem::remove(path_, fec);
+  if (remove_file) std::filesystem::remove(path_, fec);
+}
+
+int UnixHttpServer::pause(int wait_ms) {
+  if (!impl_->running) return 0;
+  asio::post(impl_->io, [this] {
+    impl_->accepting = false;
+    beast::error_code ec;
+    impl_->acceptor.cancel(ec);
+  });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  while (impl_->open_connections.load() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return impl_->open_connections.load();
+}
+
+void UnixHttpServer::resume() {
+  if (!impl_->running) return;
+  asio::post(impl_->io, [this] {
+    if (impl_->accepting || !impl_->acceptor.is_open()) return;
+    impl_->accepting = true;
+    asio::co_spawn(impl_->io, accept_loop(*impl_, routes_, max_body_), asio::detached);
+  });
+}
+
+int UnixHttpServer::duplicate_listener() const {
+  if (!impl_->running || !impl_->acceptor.is_open()) return -1;
+  return fcntl(impl_->acceptor.native_handle(), F_DUPFD_CLOEXEC, 0);
 }
 
 Result<HttpResponse> unix_http_request(

@@ -25,10 +25,20 @@ class UnixHttpServer {
   UnixHttpServer(const UnixHttpServer&) = delete;
   UnixHttpServer& operator=(const UnixHttpServer&) = delete;
 
-  // Binds (mode 0600) and serves on two threads. An error names the path.
-  Status start();
-  // Stops accepting, closes connections, joins threads and removes the socket file.
-  void stop();
+  // Binds (mode 0600) and serves on two threads. An error names the path. With
+  // `inherited_fd` (a hot restart, agent/handoff.h): serves on that listening socket, bound
+  // at `path` by the previous agent process, whose queued connections are served here.
+  Status start(int inherited_fd = -1);
+  // Stops accepting, closes connections, joins threads and removes the socket file (unless
+  // `remove_file` is false: the next agent process serves on it).
+  void stop(bool remove_file = true);
+  // Hot restart: stop accepting (connections wait in the backlog) and wait up to
+  // `wait_ms` for the requests in progress to be answered; resume() accepts again.
+  // Returns how many connections were still open when it gave up waiting.
+  int pause(int wait_ms);
+  void resume();
+  // A close-on-exec duplicate of the listening socket (-1 when not serving).
+  int duplicate_listener() const;
   const std::string& path() const { return path_; }
 
   struct Impl;

@@ -181,7 +181,7 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
     std::unique_ptr<HttpServer> http;
     std::unique_ptr<UnixHttpServer> unix_server;
     Agent* agent_ptr = nullptr;
-    auto start_api = [&]() -> Status {
+    auto start_api = [&](int inherited_fd = -1) -> Status {
       std::lock_guard lk(api_mu);
       HttpServerOptions ho;
       if (ep.ok()) {
@@ -195,18 +195,42 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
       // routes); a remote agent: TCP.
       if (!socket_path.empty()) {
         unix_server = std::make_unique<UnixHttpServer>(socket_path, *http);
-        return unix_server->start();
+        return unix_server->start(inherited_fd);
       }
+      if (inherited_fd >= 0) close(inherited_fd);
       return http->start();
     };
-    auto stop_api = [&] {
+    auto stop_api = [&](bool remove_file = true) {
       std::lock_guard lk(api_mu);
       if (unix_server)
-        unix_server->stop();
+        unix_server->stop(remove_file);
       else if (http)
         http->stop();
       unix_server.reset();
       http.reset();
+    };
+    // A successor asks to take over: the local agent's socket goes to it (calls wait in its
+    // backlog, none fails); a remote agent's TCP listener is closed (it binds its own).
+    auto pause_api = [&] {
+      {
+        std::lock_guard lk(api_mu);
+        if (unix_server) {
+          if (const int open = unix_server->pause(5'000); open > 0)
+            log.warn("agent API calls still open at handoff", {{"connections", open}});
+          return;
+        }
+      }
+      stop_api();
+    };
+    auto resume_api = [&]() -> Status {
+      {
+        std::lock_guard lk(api_mu);
+        if (unix_server) {
+          unix_server->resume();
+          return Status::Ok();
+        }
+      }
+      return start_api();
     };
 
     AgentOptions opts;
@@ -217,29 +241,40 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
     opts.state_key = state_key_from_token(*token);
     opts.takeover = a->takeover;
     opts.drain_ms = a->drain_ms;
-    opts.on_handoff_begin = stop_api;
+    opts.on_handoff_begin = pause_api;
+    opts.api_listener = [&] {
+      std::lock_guard lk(api_mu);
+      return unix_server ? unix_server->duplicate_listener() : -1;
+    };
     opts.on_handoff_aborted = [&] {
-      if (Status s = start_api(); !s.ok())
+      if (Status s = resume_api(); !s.ok())
         log.error("agent API not served again after a failed handoff", {{"error", s.message()}});
     };
     opts.on_handed_over = [] { kill(getpid(), SIGUSR1); };
     Agent agent(opts);
     agent_ptr = &agent;
     if (Status s = agent.start(); !s.ok()) fail(s.message());
-    if (Status s = start_api(); !s.ok()) {
+    if (agent.took_over()) {
+      // The previous process decides (handoff.h): on "commit" this one supervises and
+      // serves the API on the socket it handed over; otherwise it serves on, and this one
+      // drains what its routers accepted and leaves, touching nothing.
+      if (Status s = agent.confirm_takeover(); !s.ok()) {
+        agent.stop();
+        fail("hot restart not completed: " + s.message());
+      }
+    }
+    if (Status s = start_api(agent.take_api_listener()); !s.ok()) {
       agent.stop();
       fail(s.message());
     }
     if (agent.took_over()) {
-      // Only now may the previous process go: routers and API both serve here.
-      if (Status s = agent.confirm_takeover(); !s.ok())
-        log.warn("the previous agent process did not hear we serve", {{"error", s.message()}});
       notify_systemd("MAINPID=" + std::to_string(getpid()) + "\nREADY=1\n");
     } else {
       notify_systemd("READY=1\n");
     }
     log.info("ferry agent listening",
              {{"address", socket_path.empty() ? http->address() : a->listen},
+              {"process_age_ms", process_age_ms()},
               {"adopted", agent.adopted()},
               {"took_over", agent.took_over()},
               {"inherited_sockets", agent.inherited_listeners()}});
@@ -287,7 +322,7 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
       }
     }
     log.info("ferry agent stopping", {{"signal", sig}, {"handed_over", agent.handed_over()}});
-    stop_api();
+    stop_api(!agent.handed_over());  // after a handoff the socket file is the successor's
     agent.stop(a->stop_instances && !agent.handed_over());
   });
 }
