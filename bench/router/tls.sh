@@ -155,7 +155,12 @@ keepalive() {  # name port pid
 
 # A request through each, checked, before measuring.
 for port in $FERRY_PORT $NGINX_PORT $HAPROXY_PORT; do
-  curl -sfk "https://127.0.0.1:$port/" >/dev/null || { echo "no HTTPS answer on $port" >&2; exit 1; }
+  for _ in $(seq 100); do curl -sfk "https://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
+  curl -sfk "https://127.0.0.1:$port/" >/dev/null || {
+    echo "no HTTPS answer on $port" >&2
+    cat "$tmp/haproxy.log" "$tmp/nginx-error.log" >&2 2>/dev/null
+    exit 1
+  }
 done
 
 echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -153,6 +153,19 @@ TEST_F(RouterTls, AnSniNoCertificateNamesIsRefused) {
   EXPECT_EQ(v1_.requests(), 1);
 }
 
+// Clients dialling an address send it as SNI though RFC 6066 forbids it (wrk does): they
+// get the first certificate, as a client without SNI does, not unrecognized_name.
+TEST_F(RouterTls, AnIpAddressAsSniIsServedAsNoSni) {
+  start(tls_spec());
+  for (std::string ip : {"127.0.0.1", "::1"}) {
+    TlsTestClient::Options o;
+    o.sni = ip;
+    TlsTestClient c(router_->port(), o);
+    ASSERT_EQ(c.get("/").result_int(), 200) << ip;
+    EXPECT_EQ(c.peer_cn(), "a.test") << ip;
+  }
+}
+
 TEST_F(RouterTls, OnlyTls12AndNewerAreServed) {
   start(tls_spec());
   auto old = client("a.test");
