@@ -293,7 +293,8 @@ void AcmeManager::order(const std::string& app) {
     co.poll_interval_ms = opts_.poll_interval_ms;
     co.wait = [this](int ms) {
       MutexLock lock(mu_);
-      lock.wait_for(cv_, std::chrono::milliseconds(ms), [this]() FERRY_REQUIRES(mu_) { return stopping_; });
+      lock.wait_for(cv_, std::chrono::milliseconds(ms),
+                    [this]() FERRY_REQUIRES(mu_) { return stopping_; });
       return !stopping_;
     };
     acme::Client client(*transport, *account, co);
