@@ -305,12 +305,12 @@ TEST_F(RouterTls, AcmeChallengeAttacksGetNothing) {
   TlsSpec t = tls_spec();
   t.http_port = testing::free_loopback_port();
   start(t, {{"v1", 100}}, book);
-  for (std::string path :
-       {"/.well-known/acme-challenge/", "/.well-known/acme-challenge/../" + token,
-        "/.well-known/acme-challenge/" + token + "/x",
-        "/.well-known/acme-challenge/%74ok_abcdefghijklmnop-123",
-        "/.well-known/acme-challenge/" + std::string(5000, 'a'),
-        "/.well-known/acme-challenge/tok_abcdefghijklmnop-12"}) {
+  for (const std::string& path : std::vector<std::string>{
+           "/.well-known/acme-challenge/", "/.well-known/acme-challenge/../" + token,
+           "/.well-known/acme-challenge/" + token + "/x",
+           "/.well-known/acme-challenge/%74ok_abcdefghijklmnop-123",
+           "/.well-known/acme-challenge/" + std::string(5000, 'a'),
+           "/.well-known/acme-challenge/tok_abcdefghijklmnop-12"}) {
     TestClient c(router_->http_port());
     auto r = c.get(path, {{"Host", "a.test"}});
     EXPECT_EQ(r.result_int(), 404) << path;
