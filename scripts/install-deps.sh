@@ -12,7 +12,9 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config
   libre2-dev libgit2-dev libcurl4-openssl-dev tzdata)
 # The test build (scripts/test.sh) is clang-16 with sanitizers and libFuzzer, linked by mold.
 # postgresql: the store tests start their own cluster (initdb, postgres) as ferry-app.
-test_pkgs=(clang-16 libclang-rt-16-dev mold curl python3 python3-yaml procps iproute2 git prometheus prometheus-alertmanager systemd chromium nodejs postgresql docker.io haproxy nginx $(command -v npm >/dev/null || echo npm))  # npm: Debian's, unless nodejs already brings one
+# pebble: the ACME tests start pebble and pebble-challtestsrv on loopback (tests/acme).
+# haproxy, nginx: the edge e2e tests run the real ones on loopback (tests/e2e/edge_lb_e2e_test).
+test_pkgs=(clang-16 libclang-rt-16-dev mold curl python3 python3-yaml procps iproute2 git prometheus prometheus-alertmanager systemd chromium nodejs postgresql docker.io haproxy nginx pebble $(command -v npm >/dev/null || echo npm))  # npm: Debian's, unless nodejs already brings one
 want=("${build_pkgs[@]}")
 demo_pkgs=(curl python3)  # scripts/demo.sh: health polling, JSON
 if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi

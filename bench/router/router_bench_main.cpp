@@ -3,7 +3,7 @@
 //       A minimal keep-alive HTTP/1.1 server (one thread, epoll) answering every request
 //       with a 13-byte body (status 200, or N: a bad release); the same upstream for
 //       ferry, nginx and haproxy.
-//   router_bench router PORT BACKEND_PORT [BACKEND_PORT...] [--threads N]
+//   router_bench router PORT BACKEND_PORT [BACKEND_PORT...] [--threads N] [--tls CERT KEY]
 //                [--canary PORT --canary-weight W] [--no-shield]
 //       ferry's Router on 127.0.0.1:PORT with release "v1" (stable) over those backends,
 //       and with --canary a release "v2" at weight W% on that backend. On exit it prints
@@ -120,6 +120,11 @@ int run_router(int argc, char** argv) {
     }
     if (std::strcmp(argv[i], "--canary-weight") == 0 && i + 1 < argc) {
       canary_weight = std::stoi(argv[++i]);
+      continue;
+    }
+    if (std::strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {  // CERT KEY (bench/router/tls.sh)
+      opts.tls.certificates.push_back({argv[i + 1], argv[i + 2]});
+      i += 2;
       continue;
     }
     if (std::strcmp(argv[i], "--no-shield") == 0) {

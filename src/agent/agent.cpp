@@ -38,6 +38,14 @@ Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
   mo.busy_tick_ms = std::max(1, opts_.tick_ms);
   mo.release_stats_keep_ms = opts_.release_stats_keep_ms;
   mo.log = opts_.log;
+  AcmeManagerOptions ao;
+  ao.dir = opts_.data_dir + "/acme";
+  ao.clock = opts_.acme_clock;
+  ao.log = opts_.log;
+  ao.retry_min_ms = opts_.acme_retry_min_ms;
+  ao.poll_interval_ms = opts_.acme_poll_interval_ms;
+  acme_ = std::make_unique<AcmeManager>(ao);
+  mo.acme = acme_.get();
   manager_ = std::make_unique<AppManager>(
       io_, *runtime_, clock_, mo, [this] { request_save(); }, pf.ok() ? *pf : nullptr);
 }
@@ -178,6 +186,7 @@ Status Agent::start() {
   // A successor neither supervises nor writes the state file before the running agent's
   // "commit" (confirm_takeover); its routers serve at once.
   if (predecessor_) manager_->hold();
+  if (Status s = acme_->start(); !s.ok()) return s;
   work_ =
       std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
           io_.get_executor());
@@ -366,6 +375,7 @@ void Agent::stop(bool stop_instances) {
     manager_->drain(opts_.drain_ms);
     send_drained_counts();
   }
+  acme_->stop();
   manager_->shutdown(stop_instances);
   stop_saver();
   // The last word: what a restarted agent will re-adopt.

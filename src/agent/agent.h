@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/acme_manager.h"
 #include "agent/agent_runtime.h"
 #include "agent/app_manager.h"
 #include "agent/handoff.h"
@@ -61,6 +62,12 @@ struct AgentOptions {
   std::function<int()> api_listener;
   std::function<void()> on_handoff_aborted;
   std::function<void()> on_handed_over;
+
+  // Certificates of apps with tls.acme live in data_dir/acme (agent/acme_manager.h). Tests
+  // set a fake wall clock (renewal) and short retries and polls.
+  const Clock* acme_clock = nullptr;
+  int64_t acme_retry_min_ms = 60'000;
+  int acme_poll_interval_ms = 1000;
 };
 
 // How long ago this process was started (exec), in ms; -1 when /proc cannot tell. The
@@ -109,6 +116,8 @@ class Agent final : public AgentClient {
   Status remove_app(const std::string& app) override;
   std::vector<std::string> apps() const;
 
+  // The certificates of apps with tls.acme.
+  AcmeManager& acme() { return *acme_; }
   // The agent's own metrics (router requests, instances, health-check failures).
   metrics::Registry& metrics() { return metrics_; }
   // How many instances were re-adopted by start() (tests, logs).
@@ -139,6 +148,7 @@ class Agent final : public AgentClient {
   std::vector<std::thread> io_threads_;
   std::shared_ptr<RouterIoPool> router_io_;  // every app's router runs on these threads
   std::unique_ptr<AgentRuntime> runtime_;    // processes, and containers for run.image
+  std::unique_ptr<AcmeManager> acme_;        // before manager_: its routers' certificates
   std::unique_ptr<AppManager> manager_;
   std::unique_ptr<StateFile> state_;
   int adopted_ = 0;

@@ -11,9 +11,11 @@
 #include <random>
 #include <thread>
 
+#include "agent/acme_manager.h"
 #include "agent/instance_supervisor.h"
 #include "agent/prober.h"
 #include "router/router.h"
+#include "router/tls_challenges.h"
 
 namespace ferry {
 
@@ -101,7 +103,8 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   uint16_t router_port = 0;
   std::pair<TlsSpec, AccessLogSpec> router_edge;  // the running router's tls and access_log
   std::string router_error;
-  std::map<std::string, int64_t> release_seen;  // release → when it last had instance or weight
+  std::shared_ptr<AcmeChallengeBook> acme_book;  // HTTP-01 answers for tls.acme (made once)
+  std::map<std::string, int64_t> release_seen;   // release → when it last had instance or weight
   uint64_t replace_seq = 0;
 
   int64_t now() const { return mgr.clock_.monotonic_ms(); }
@@ -127,6 +130,21 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     }
     RouterOptions ro;
     ro.tls = d.router.tls;
+    if (d.router.tls.acme.enabled()) {
+      // The certificate comes from the ACME manager's bundle file (a placeholder until the
+      // first is issued); renewals replace the file and the router reloads it.
+      if (mgr.opts_.acme == nullptr)
+        return failed_precondition("app " + name + ": tls.acme needs the agent's ACME client");
+      if (!acme_book) acme_book = std::make_shared<AcmeChallengeBook>();
+      auto bundle = mgr.opts_.acme->ensure(name, d.router.tls.acme, acme_book);
+      if (!bundle.ok()) {
+        router_error = bundle.status().message();
+        return bundle.status();
+      }
+      ro.tls.certificates = {TlsCertSpec{*bundle, *bundle}};
+      ro.acme_challenges = acme_book;
+      ro.tls_reload_interval_ms = 1000;  // a renewed bundle serves within a second (one stat)
+    }
     ro.access_log = d.router.access_log;
     ro.host = d.listen_host;
     ro.port = d.listen_port;
@@ -398,6 +416,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
       if (removing && instances.empty()) {
         if (router) router->stop();
         router.reset();
+        if (mgr.opts_.acme != nullptr) mgr.opts_.acme->forget(name);
         gone = leave = true;
       }
     }
@@ -597,7 +616,16 @@ Result<AppStatus> AppManager::status(const std::string& name) const {
           (seen != app->release_seen.end() && now - seen->second <= opts_.release_stats_keep_ms))
         s.releases.push_back(std::move(r));
     }
+    s.edge.tls = app->router_edge.first.enabled();
+    s.edge.access_log = !app->router_edge.second.path.empty();
+    s.edge.tls_reloads = app->router->tls_reloads();
+    s.edge.tls_reload_failures = app->router->tls_reload_failures();
+    s.edge.tls_error = app->router->tls_error();
+    s.edge.access_log_written = app->router->access_log_written();
+    s.edge.access_log_dropped = app->router->access_log_dropped();
   }
+  s.edge.router_error = app->router_error;
+  if (opts_.acme != nullptr) opts_.acme->fill_status(name, s.edge);
   return s;
 }
 

@@ -36,6 +36,8 @@ namespace ferry {
 
 class RouterIoPool;
 
+class AcmeManager;  // agent/acme_manager.h
+
 struct AppManagerOptions {
   std::string instance_host = "127.0.0.1";  // where instances listen (probes, router)
   std::string router_key_file;              // signs pin tokens and affinity cookies (router.h)
@@ -51,6 +53,9 @@ struct AppManagerOptions {
   int64_t busy_tick_ms = 25;      // … and while an instance starts, crashes or drains
   int64_t housekeeping_ms = 30'000;
   Logger* log = nullptr;
+  // Certificates for apps with tls.acme (agent/acme_manager.h); it outlives the manager.
+  // Null: such an app's router is refused.
+  AcmeManager* acme = nullptr;
 };
 
 class AppManager {

@@ -9,6 +9,67 @@ std::vector<std::string> with(std::vector<std::string> v, std::initializer_list<
   return v;
 }
 
+// The edge families (docs/router.md, "Status and metrics"): certificate reloads, access log
+// lines and ACME certificates, one sample per app (ACME ones only for apps with tls.acme).
+void register_edge_metrics(metrics::Registry& registry, const std::vector<std::string>& labels,
+                           const StatusRows& rows) {
+  struct Family {
+    const char* name;
+    const char* help;
+    metrics::MetricType type;
+    bool acme;  // only apps with tls.acme, else only apps with TLS
+    double (*value)(const EdgeStatus&);
+  };
+  static const Family kFamilies[] = {
+      {"ferry_router_tls_reloads_total", "Certificate sets the router loaded after a change",
+       metrics::MetricType::kCounter, false,
+       [](const EdgeStatus& e) { return static_cast<double>(e.tls_reloads); }},
+      {"ferry_router_tls_reload_failures_total",
+       "Changed certificate files the router could not load (it kept the previous set)",
+       metrics::MetricType::kCounter, false,
+       [](const EdgeStatus& e) { return static_cast<double>(e.tls_reload_failures); }},
+      {"ferry_router_tls_reload_failing", "1 while the last certificate reload failed",
+       metrics::MetricType::kGauge, false,
+       [](const EdgeStatus& e) { return e.tls_error.empty() ? 0.0 : 1.0; }},
+      {"ferry_acme_certificate_failing",
+       "1 while the last ACME order for the app's certificate failed", metrics::MetricType::kGauge,
+       true, [](const EdgeStatus& e) { return e.acme_state == "failing" ? 1.0 : 0.0; }},
+      {"ferry_acme_order_failures_total", "Failed ACME orders since the agent started",
+       metrics::MetricType::kCounter, true,
+       [](const EdgeStatus& e) { return static_cast<double>(e.acme_failures); }},
+      {"ferry_acme_certificates_issued_total",
+       "Certificates obtained over ACME since the agent started", metrics::MetricType::kCounter,
+       true, [](const EdgeStatus& e) { return static_cast<double>(e.acme_issued); }},
+      {"ferry_acme_certificate_expiry_timestamp_seconds",
+       "When the served ACME certificate expires (0: none issued yet, a placeholder serves)",
+       metrics::MetricType::kGauge, true,
+       [](const EdgeStatus& e) { return static_cast<double>(e.cert_not_after_ms) / 1000.0; }},
+  };
+  for (const Family& f : kFamilies) {
+    (void)registry.callback(f.name, f.help, f.type, labels, [rows, &f] {
+      std::vector<metrics::Sample> out;
+      for (const auto& r : rows())
+        if (f.acme ? !r.status.edge.acme_state.empty() : r.status.edge.tls)
+          out.push_back({r.labels, f.value(r.status.edge)});
+      return out;
+    });
+  }
+  (void)registry.callback(
+      "ferry_router_access_log_lines_total",
+      "Access log lines by outcome: written, or dropped (queue full or a write error)",
+      metrics::MetricType::kCounter, with(labels, {"outcome"}), [rows] {
+        std::vector<metrics::Sample> out;
+        for (const auto& r : rows()) {
+          if (!r.status.edge.access_log) continue;
+          out.push_back(
+              {with(r.labels, {"written"}), static_cast<double>(r.status.edge.access_log_written)});
+          out.push_back(
+              {with(r.labels, {"dropped"}), static_cast<double>(r.status.edge.access_log_dropped)});
+        }
+        return out;
+      });
+}
+
 }  // namespace
 
 void register_status_metrics(metrics::Registry& registry, const std::vector<std::string>& labels,
@@ -92,6 +153,7 @@ void register_status_metrics(metrics::Registry& registry, const std::vector<std:
             out.push_back({with(r.labels, {i.release, i.id}), static_cast<double>(i.restarts)});
         return out;
       });
+  register_edge_metrics(registry, labels, rows);
 }
 
 }  // namespace ferry

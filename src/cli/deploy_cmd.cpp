@@ -71,6 +71,17 @@ void print_hosts(const GlobalOptions& g, const std::string& app, const std::stri
     for (const auto& i : h.value("instances", Json::array()))
       std::cout << fmt::format("    {} {} {}\n", i.value("id", ""), i.value("release", ""),
                                i.value("state", ""));
+    // The edge (docs/router.md, "Status and metrics"): only what needs attention, and the
+    // state of an ACME certificate.
+    const Json edge = h.value("edge", Json::object());
+    if (std::string acme = edge.value("acme_state", ""); !acme.empty()) {
+      std::string err = edge.value("acme_error", "");
+      std::cout << "    certificate (acme): " << acme << (err.empty() ? "" : ": " + err) << "\n";
+    }
+    if (std::string err = edge.value("tls_error", ""); !err.empty())
+      std::cout << "    certificate reload failing: " << err << "\n";
+    if (uint64_t n = edge.value("access_log_dropped", uint64_t{0}); n > 0)
+      std::cout << "    access log: " << n << " lines dropped\n";
   }
 }
 

@@ -173,6 +173,15 @@ void check_ports(const Field& apps, const Config& c) {
         }
         used.push_back({app.name, eff.listen, eff.router.tls.http_port});
       }
+      // A public CA validates HTTP-01 from the internet: a router on loopback only never
+      // answers it.
+      const AcmeSpec& acme = eff.router.tls.acme;
+      if (acme.enabled() && acme.directory.find(".api.letsencrypt.org/") != std::string::npos &&
+          (eff.listen == "::1" || eff.listen.starts_with("127.")))
+        apps.child(app.name).child("tls").child("acme").error(
+            "listen " + eff.listen + (env.empty() ? "" : " (environment \"" + env + "\")") +
+            " is loopback only: Let's Encrypt cannot reach port 80 there to validate " +
+            acme.hosts.front() + "; listen on a public address (e.g. 0.0.0.0)");
     }
   }
 }

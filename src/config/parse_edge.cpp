@@ -6,6 +6,8 @@
 #include <openssl/x509.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <memory>
 
@@ -91,12 +93,88 @@ void parse_cert_pair(const Field& f, TlsCertSpec& out) {
   if (!out.cert_file.empty() && !out.key_file.empty()) check_certificate(f, out);
 }
 
+bool acme_host_ok(const std::string& h) {
+  if (h.empty() || h.size() > 253 || h.find('.') == std::string::npos) return false;
+  size_t label = 0;
+  for (size_t i = 0; i < h.size(); ++i) {
+    char c = h[i];
+    if (c == '.') {
+      if (label == 0 || h[i - 1] == '-') return false;
+      label = 0;
+      continue;
+    }
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || (c == '-' && label > 0)) ||
+        ++label > 63)
+      return false;
+  }
+  if (label == 0 || h.back() == '-') return false;
+  // An IP address is no DNS name (HTTP-01 certificates name hosts).
+  return !std::all_of(h.begin(), h.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+  });
+}
+
+// apps.<name>.tls.acme: the hosts, the account's contact and the CA's directory.
+void parse_acme(const Field& f, AcmeSpec& out) {
+  if (!f.expect_map({"hosts", "email", "directory", "ca_bundle"})) return;
+  Field hosts = f.required("hosts");
+  std::vector<std::string> list;
+  if (hosts.get_string_list(list, 100)) {
+    if (list.empty()) hosts.error("acme needs at least one host name the certificate names");
+    for (auto& h : list) {
+      std::string lower = h;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower.rfind("*.", 0) == 0) {
+        hosts.error("\"" + h.substr(0, 100) +
+                    "\": a wildcard needs the DNS-01 challenge; the router answers HTTP-01 only");
+      } else if (!acme_host_ok(lower)) {
+        hosts.error("\"" + h.substr(0, 100) +
+                    "\" is not a DNS name a public CA can validate (letters, digits, '-', "
+                    "at least two labels, no IP address)");
+      } else if (std::find(out.hosts.begin(), out.hosts.end(), lower) == out.hosts.end()) {
+        out.hosts.push_back(lower);
+      }
+    }
+  }
+  Field email = f.child("email");
+  std::string e;
+  if (email.get(e, 254)) {
+    size_t at = e.find('@');
+    bool ok = at != std::string::npos && at > 0 && at + 1 < e.size() &&
+              e.find('@', at + 1) == std::string::npos &&
+              std::none_of(e.begin(), e.end(), [](char c) {
+                return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == ',' || c == '<' ||
+                       c == '>';
+              });
+    if (ok)
+      out.email = e;
+    else
+      email.error("\"" + e.substr(0, 100) + "\" is not an email address");
+  }
+  Field dir = f.child("directory");
+  std::string d;
+  if (dir.get(d, 1024)) {
+    if (d.rfind("https://", 0) != 0 || d.size() <= 8 || std::any_of(d.begin(), d.end(), [](char c) {
+          return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+        }))
+      dir.error("\"" + d.substr(0, 200) +
+                "\" is not an https:// URL: an ACME directory is served over HTTPS (RFC 8555)");
+    else
+      out.directory = d;
+  }
+  Field ca = f.child("ca_bundle");
+  if (ca.get(out.ca_bundle_file, 1024) && readable_file(ca, out.ca_bundle_file) &&
+      read_certs(out.ca_bundle_file).empty())
+    ca.error(out.ca_bundle_file + " holds no PEM certificate");
+}
+
 }  // namespace
 
 void parse_tls(const Field& f, uint16_t app_port, TlsSpec& out) {
   if (!f.present()) return;
   if (!f.expect_map({"cert", "key", "certificates", "min_version", "client_ca", "http_port",
-                     "redirect", "hsts"}))
+                     "redirect", "hsts", "acme"}))
     return;
   bool one = f.child("cert").present() || f.child("key").present();
   Field list = f.child("certificates");
@@ -104,6 +182,12 @@ void parse_tls(const Field& f, uint16_t app_port, TlsSpec& out) {
     f.error("use either cert and key (one certificate) or certificates (several), not both");
     return;
   }
+  Field acme = f.child("acme");
+  if (acme.present() && (one || list.present())) {
+    acme.error("acme obtains the certificate itself: remove cert/key/certificates, or acme");
+    return;
+  }
+  if (acme.present()) parse_acme(acme, out.acme);
   if (one) {
     TlsCertSpec c;
     parse_cert_pair(f, c);
@@ -116,8 +200,10 @@ void parse_tls(const Field& f, uint16_t app_port, TlsSpec& out) {
       out.certificates.push_back(c);
     }
   }
-  if (out.certificates.empty()) {
-    f.error("tls needs a certificate: cert and key, or certificates: [{cert, key}, …]");
+  if (out.certificates.empty() && !acme.present()) {
+    f.error(
+        "tls needs a certificate: cert and key, certificates: [{cert, key}, …], or acme: "
+        "{hosts: [...]}");
     return;
   }
   Field minv = f.child("min_version");
@@ -145,6 +231,14 @@ void parse_tls(const Field& f, uint16_t app_port, TlsSpec& out) {
   Field redirect = f.child("redirect");
   if (redirect.get_bool(out.redirect) && out.redirect && out.http_port == 0)
     redirect.error("redirect needs http_port: the plain HTTP port that answers with the redirect");
+  if (out.acme.enabled() && out.http_port == 0)
+    acme.error(
+        "acme answers the CA's HTTP-01 challenge on the plain HTTP port: set tls.http_port (80 "
+        "for a public CA)");
+  if (out.acme.enabled() && out.http_port != 0 && out.http_port != 80 &&
+      out.acme.directory.find(".api.letsencrypt.org/") != std::string::npos)
+    hp.error("Let's Encrypt validates HTTP-01 on port 80 only: http_port " +
+             std::to_string(out.http_port) + " cannot answer it (use 80)");
   Field hsts = f.child("hsts");
   if (hsts.present() && hsts.expect_map({"max_age", "include_subdomains"})) {
     hsts.required("max_age").get_int64(out.hsts_max_age_s, 0, 2 * 365 * 86400LL);

@@ -172,6 +172,11 @@ void to_json(Json& j, const RouterSpec& r) {
                     {"redirect", r.tls.redirect},
                     {"hsts_max_age_s", r.tls.hsts_max_age_s},
                     {"hsts_include_subdomains", r.tls.hsts_include_subdomains}};
+    if (r.tls.acme.enabled())
+      j["tls"]["acme"] = Json{{"hosts", r.tls.acme.hosts},
+                              {"email", r.tls.acme.email},
+                              {"directory", r.tls.acme.directory},
+                              {"ca_bundle_file", r.tls.acme.ca_bundle_file}};
   }
   if (!r.access_log.path.empty())
     j["access_log"] = Json{{"path", r.access_log.path},
@@ -196,6 +201,12 @@ void from_json(const Json& j, RouterSpec& r) {
     r.tls.redirect = t->value("redirect", false);
     r.tls.hsts_max_age_s = t->value("hsts_max_age_s", int64_t{0});
     r.tls.hsts_include_subdomains = t->value("hsts_include_subdomains", false);
+    if (auto a = t->find("acme"); a != t->end() && a->is_object()) {
+      r.tls.acme.hosts = a->value("hosts", std::vector<std::string>{});
+      r.tls.acme.email = a->value("email", "");
+      r.tls.acme.directory = a->value("directory", d.tls.acme.directory);
+      r.tls.acme.ca_bundle_file = a->value("ca_bundle_file", "");
+    }
   }
   if (auto a = j.find("access_log"); a != j.end() && a->is_object()) {
     r.access_log.path = a->value("path", "");
@@ -275,6 +286,23 @@ void to_json(Json& j, const AppStatus& s) {
            {"weights", s.weights},
            {"instances", s.instances},
            {"releases", s.releases}};
+  const EdgeStatus& e = s.edge;
+  if (e != EdgeStatus{})
+    j["edge"] = Json{{"tls", e.tls},
+                     {"access_log", e.access_log},
+                     {"tls_reloads", e.tls_reloads},
+                     {"tls_reload_failures", e.tls_reload_failures},
+                     {"tls_error", e.tls_error},
+                     {"access_log_written", e.access_log_written},
+                     {"access_log_dropped", e.access_log_dropped},
+                     {"router_error", e.router_error},
+                     {"acme_state", e.acme_state},
+                     {"cert_not_after_ms", e.cert_not_after_ms},
+                     {"acme_renew_at_ms", e.acme_renew_at_ms},
+                     {"acme_next_attempt_ms", e.acme_next_attempt_ms},
+                     {"acme_issued", e.acme_issued},
+                     {"acme_failures", e.acme_failures},
+                     {"acme_error", e.acme_error}};
 }
 
 void from_json(const Json& j, AppStatus& s) {
@@ -284,6 +312,24 @@ void from_json(const Json& j, AppStatus& s) {
   s.weights = j.value("weights", std::map<std::string, int>{});
   s.instances = j.value("instances", std::vector<InstanceStatus>{});
   s.releases = j.value("releases", std::vector<ReleaseStats>{});
+  if (auto e = j.find("edge"); e != j.end() && e->is_object()) {
+    EdgeStatus& d = s.edge;
+    d.tls = e->value("tls", false);
+    d.access_log = e->value("access_log", false);
+    d.tls_reloads = e->value("tls_reloads", uint64_t{0});
+    d.tls_reload_failures = e->value("tls_reload_failures", uint64_t{0});
+    d.tls_error = e->value("tls_error", "");
+    d.access_log_written = e->value("access_log_written", uint64_t{0});
+    d.access_log_dropped = e->value("access_log_dropped", uint64_t{0});
+    d.router_error = e->value("router_error", "");
+    d.acme_state = e->value("acme_state", "");
+    d.cert_not_after_ms = e->value("cert_not_after_ms", int64_t{0});
+    d.acme_renew_at_ms = e->value("acme_renew_at_ms", int64_t{0});
+    d.acme_next_attempt_ms = e->value("acme_next_attempt_ms", int64_t{0});
+    d.acme_issued = e->value("acme_issued", uint64_t{0});
+    d.acme_failures = e->value("acme_failures", uint64_t{0});
+    d.acme_error = e->value("acme_error", "");
+  }
 }
 
 }  // namespace ferry

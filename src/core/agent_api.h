@@ -85,6 +85,28 @@ struct ReleaseStats {
   uint64_t pinned_5xx = 0;
 };
 
+// The app's edge as its router and the agent's ACME client see it: certificate reloads,
+// access log lines, and the ACME certificate's state (docs/router.md, "Status and metrics").
+struct EdgeStatus {
+  bool tls = false;         // the router terminates TLS
+  bool access_log = false;  // … and writes an access log
+  uint64_t tls_reloads = 0;          // certificate sets a reload loaded since the router started
+  uint64_t tls_reload_failures = 0;  // reloads that failed (the previous set kept serving)
+  std::string tls_error;             // the last reload's error; empty when it succeeded
+  uint64_t access_log_written = 0;   // lines since the router started
+  uint64_t access_log_dropped = 0;   // lines lost: queue full or a write error
+  std::string router_error;          // the router could not be (re)started on its port
+  // ACME (tls.acme), else acme_state is empty.
+  std::string acme_state;         // "pending" (no certificate yet), "valid", "failing"
+  int64_t cert_not_after_ms = 0;  // unix ms of the certificate served (0: placeholder)
+  int64_t acme_renew_at_ms = 0;   // when the agent renews it (2/3 of its lifetime, jittered)
+  int64_t acme_next_attempt_ms = 0;  // the next order after a failure (0: none pending)
+  uint64_t acme_issued = 0;          // certificates obtained since the agent started
+  uint64_t acme_failures = 0;        // failed orders since the agent started
+  std::string acme_error;            // the last failure; cleared by a success
+  bool operator==(const EdgeStatus&) const = default;
+};
+
 struct AppStatus {
   std::string app;
   int64_t generation = 0;          // the desired state's (accepted) generation
@@ -92,6 +114,7 @@ struct AppStatus {
   std::map<std::string, int> weights;
   std::vector<InstanceStatus> instances;
   std::vector<ReleaseStats> releases;   // router stats per release
+  EdgeStatus edge;
 };
 
 // The name an app has on an agent: one router and set of instances per environment,

@@ -200,6 +200,18 @@ struct TlsCertSpec {
   bool operator==(const TlsCertSpec&) const = default;
 };
 
+// apps.<name>.tls.acme: certificates from an ACME CA (RFC 8555) over HTTP-01, kept and
+// renewed by the agent (docs/operations.md, "Certificates").
+struct AcmeSpec {
+  std::vector<std::string> hosts;  // DNS names (lower case) the certificate names; empty: off
+  std::string email;               // the account's contact ("": none)
+  std::string directory = "https://acme-v02.api.letsencrypt.org/directory";
+  std::string ca_bundle_file;  // checks the directory's certificate ("": the system's store)
+
+  bool enabled() const { return !hosts.empty(); }
+  bool operator==(const AcmeSpec&) const = default;
+};
+
 // apps.<name>.tls: TLS termination on the app's port (docs/router.md, "TLS").
 struct TlsSpec {
   std::vector<TlsCertSpec> certificates;  // empty: plain HTTP; the first serves clients without SNI
@@ -209,8 +221,11 @@ struct TlsSpec {
   bool redirect = false;                  // http_port answers 308 to https instead of proxying
   int64_t hsts_max_age_s = 0;             // Strict-Transport-Security max-age; 0: not sent
   bool hsts_include_subdomains = false;
+  // Instead of certificate files: the agent obtains and renews them over ACME and fills
+  // `certificates` with the file it keeps them in before the router loads them.
+  AcmeSpec acme;
 
-  bool enabled() const { return !certificates.empty(); }
+  bool enabled() const { return !certificates.empty() || acme.enabled(); }
   bool operator==(const TlsSpec&) const = default;
 };
 

@@ -95,6 +95,8 @@ struct Router::Impl {
   std::string tls_stamp;
   std::optional<routing::Timer> reload_timer;
   std::atomic<uint64_t> tls_reloads{0};
+  std::atomic<uint64_t> tls_reload_failures{0};
+  std::string failed_stamp;  // home thread only
   mutable Mutex tls_error_mu;
   std::string tls_error FERRY_GUARDED_BY(tls_error_mu);
   // Destroyed after the workers' sessions (stop() waits for them).
@@ -218,6 +220,9 @@ awaitable<void> Router::Impl::reload_loop() {
     MutexLock lock(tls_error_mu);
     if (!loaded.ok()) {
       tls_error = loaded.status().message();
+      // Counted once per set of files, though retried at every tick.
+      if (stamp != failed_stamp) tls_reload_failures.fetch_add(1, std::memory_order_relaxed);
+      failed_stamp = std::move(stamp);
       continue;
     }
     tls_error.clear();
@@ -413,6 +418,10 @@ uint16_t Router::http_port() const {
 
 uint64_t Router::tls_reloads() const {
   return impl_->tls_reloads.load();
+}
+
+uint64_t Router::tls_reload_failures() const {
+  return impl_->tls_reload_failures.load();
 }
 
 std::string Router::tls_error() const {

@@ -27,7 +27,8 @@
 
 namespace ferry {
 
-class RouterIoPool;  // router/io_pool.h
+class RouterIoPool;       // router/io_pool.h
+class AcmeChallengeBook;  // router/tls_challenges.h
 
 // One instance the router may send requests to.
 struct RouteBackend {
@@ -82,6 +83,9 @@ struct RouterOptions {
   // How often the certificate files are checked; a changed set is loaded for new
   // connections (open ones keep theirs). A set that fails to load leaves the old one.
   int tls_reload_interval_ms = 5'000;
+  // ACME HTTP-01 answers (tls.acme) served on the plain port (tls.http_port) at
+  // /.well-known/acme-challenge/TOKEN before any redirect or proxying; null: none.
+  std::shared_ptr<const AcmeChallengeBook> acme_challenges;
   // One JSON line per request (router/access_log.h); no path: off.
   AccessLogSpec access_log;
   size_t access_log_queue_lines = 16384;
@@ -110,6 +114,8 @@ class Router {
   // Certificate sets loaded by a reload since start, and the last reload's error (empty
   // when it succeeded). Thread-safe.
   uint64_t tls_reloads() const;
+  // Reloads that failed (each changed set of files counted once; the old set serves on).
+  uint64_t tls_reload_failures() const;
   std::string tls_error() const;
   // Access log lines written and dropped (queue full or a write error) since start.
   uint64_t access_log_written() const;

@@ -14,6 +14,7 @@
 #include <cerrno>
 
 #include "router/exchange.h"
+#include "router/tls_challenges.h"
 
 namespace ferry::routing {
 
@@ -167,7 +168,8 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
     parse_opts_.affinity_cookie = policy_->affinity == Policy::Affinity::kCookie;
     parse_opts_.affinity_header = policy_->affinity_header;
     parse_opts_.forwarded_proto = client_.is_tls() ? "https" : "";
-    parse_opts_.keep_target = redirect_ || w_.access_log != nullptr;
+    parse_opts_.keep_target = redirect_ || w_.access_log != nullptr ||
+                              (w_.opts.acme_challenges != nullptr && !client_.is_tls());
     RequestParser& p = req_.emplace(req_head_, client_ip_, parse_opts_, w_.ids);
     p.header_limit(static_cast<std::uint32_t>(w_.opts.max_header_bytes));
     p.body_limit(w_.opts.max_body_bytes);
@@ -250,6 +252,16 @@ awaitable<bool> Session::serve() {
     if (ec) co_return co_await respond(400, "malformed request body\n", {}, true);
   }
   ex.close_client = !p.keep_alive() || info.upgrade || w_.draining.load(std::memory_order_relaxed);
+  if (w_.opts.acme_challenges != nullptr && !client_.is_tls() && info.method == http::verb::get &&
+      std::string_view(info.target).starts_with(kAcmeChallengePrefix)) {
+    // The CA's HTTP-01 validation (tls.acme), before any redirect or proxying. The answer
+    // closes the connection: a body the request may carry is never read.
+    std::string_view path(info.target);
+    path = path.substr(0, path.find('?'));
+    auto answer = w_.opts.acme_challenges->answer(path);
+    if (answer) co_return co_await respond(200, *answer, {}, true);
+    co_return co_await respond(404, "no such ACME challenge\n", {}, true);
+  }
   if (redirect_) co_return co_await redirect_to_https(ex);
 
   ex.snap = w_.table();

@@ -3,6 +3,8 @@
 // clang-format on
 #include "router/tls.h"
 
+#include <boost/asio/ip/address.hpp>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -80,6 +82,11 @@ int on_servername(SSL* ssl, int* alert, void* arg) {
   auto* self = static_cast<TlsContexts*>(arg);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (name == nullptr || *name == '\0') return SSL_TLSEXT_ERR_OK;  // the first certificate
+  // An IP address is no host name (RFC 6066 forbids it in SNI), but clients dialling an
+  // address send it anyway (wrk, some load balancers' probes): served as no SNI.
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(name, ec);
+  if (!ec) return SSL_TLSEXT_ERR_OK;
   int i = self->find(lower(name));
   if (i < 0) {
     // A host this app serves no certificate for: refused rather than answered with

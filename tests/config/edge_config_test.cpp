@@ -152,5 +152,84 @@ TEST_F(EdgeConfig, PlainPortCannotTakeAnotherAppsPort) {
   EXPECT_TRUE(found) << testing::dump(errs);
 }
 
+// tls.acme: read, carried to the agent, and refused where it could never be validated.
+TEST_F(EdgeConfig, AcmeIsReadAndReachesTheAgentState) {
+  auto c = check_config(with_tls("      http_port: 8081\n"
+                                 "      redirect: true\n"
+                                 "      acme:\n"
+                                 "        hosts: [Example.COM, www.example.com, example.com]\n"
+                                 "        email: ops@example.com\n"
+                                 "        directory: https://ca.internal:14000/dir\n"
+                                 "        ca_bundle: " +
+                                 ca_->pem + "\n"),
+                        "ferry.yaml");
+  ASSERT_TRUE(c.config) << testing::dump(c.errors);
+  const TlsSpec& t = c.config->apps[0].router.tls;
+  EXPECT_TRUE(t.enabled());
+  EXPECT_TRUE(t.certificates.empty());
+  EXPECT_EQ(t.acme.hosts, (std::vector<std::string>{"example.com", "www.example.com"}));
+  EXPECT_EQ(t.acme.email, "ops@example.com");
+  EXPECT_EQ(t.acme.directory, "https://ca.internal:14000/dir");
+  EXPECT_EQ(t.acme.ca_bundle_file, ca_->pem);
+  AppDesiredState d;
+  d.router = c.config->apps[0].router;
+  Json j;
+  to_json(j, d);
+  AppDesiredState back;
+  from_json(j, back);
+  EXPECT_EQ(back.router.tls, t);
+  // The default directory is Let's Encrypt production (port 80 then required).
+  auto le = check_config(with_app("    listen: 0.0.0.0\n    tls:\n      http_port: 80\n"
+                                  "      acme: {hosts: [example.com]}\n"),
+                         "ferry.yaml");
+  ASSERT_TRUE(le.config) << testing::dump(le.errors);
+  EXPECT_EQ(le.config->apps[0].router.tls.acme.directory,
+            "https://acme-v02.api.letsencrypt.org/directory");
+}
+
+TEST_F(EdgeConfig, AcmeRefusesWhatCannotBeValidated) {
+  auto has = [](const std::string& yaml, const std::string& field, const std::string& text) {
+    auto errs = testing::errors_of(yaml);
+    return testing::find_error(errs, field, text) != nullptr
+               ? ::testing::AssertionSuccess()
+               : ::testing::AssertionFailure() << testing::dump(errs);
+  };
+  const std::string dir = "        directory: https://ca.internal/dir\n";
+  EXPECT_TRUE(has(with_tls("      acme:\n        hosts: [a.example.com]\n" + dir),
+                  "apps.web.tls.acme", "set tls.http_port"));
+  EXPECT_TRUE(has(with_tls("      http_port: 81\n      acme:\n        hosts: []\n" + dir),
+                  "apps.web.tls.acme.hosts", "at least one host"));
+  for (std::string bad : {"\"*.example.com\"", "localhost", "10.0.0.1", "a..b.com", "-a.com",
+                          "a_b.example.com", "\"a.com/x\""})
+    EXPECT_TRUE(
+        has(with_tls("      http_port: 81\n      acme:\n        hosts: [" + bad + "]\n" + dir),
+            "apps.web.tls.acme.hosts",
+            bad.find('*') != std::string::npos ? "wildcard" : "not a DNS name"))
+        << bad;
+  EXPECT_TRUE(has(with_tls("      http_port: 81\n      acme:\n        hosts: [a.example.com]\n"
+                           "        directory: http://ca.internal/dir\n"),
+                  "apps.web.tls.acme.directory", "not an https:// URL"));
+  EXPECT_TRUE(has(with_tls("      http_port: 81\n      acme:\n        hosts: [a.example.com]\n"
+                           "        email: \"not an email\"\n" +
+                           dir),
+                  "apps.web.tls.acme.email", "not an email address"));
+  EXPECT_TRUE(has(with_tls("      http_port: 81\n      acme:\n        hosts: [a.example.com]\n"
+                           "        ca_bundle: " +
+                           dir_ + "/none.pem\n" + dir),
+                  "apps.web.tls.acme.ca_bundle", "cannot read"));
+  EXPECT_TRUE(has(with_tls("      cert: " + good_.first + "\n      key: " + good_.second +
+                           "\n      http_port: 81\n      acme: {hosts: [a.example.com]}\n"),
+                  "apps.web.tls.acme", "remove cert/key/certificates"));
+  // Let's Encrypt validates on port 80 only, and from the internet.
+  EXPECT_TRUE(has(with_tls("      http_port: 8081\n      acme: {hosts: [a.example.com]}\n"),
+                  "apps.web.tls.http_port", "port 80 only"));
+  EXPECT_TRUE(has(with_tls("      http_port: 80\n      acme: {hosts: [a.example.com]}\n"),
+                  "apps.web.tls.acme", "loopback only"));
+  auto pub = check_config(with_app("    listen: 0.0.0.0\n    tls:\n      http_port: 80\n"
+                                   "      acme: {hosts: [a.example.com]}\n"),
+                          "ferry.yaml");
+  EXPECT_TRUE(pub.config) << testing::dump(pub.errors);
+}
+
 }  // namespace
 }  // namespace ferry

@@ -14,11 +14,13 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "free_port.h"
 #include "router/router.h"
 #include "router/test_backend.h"
 #include "router/test_certs.h"
+#include "router/tls_challenges.h"
 #include "router/tls_client.h"
 #include "wait_until.h"
 
@@ -88,9 +90,11 @@ class RouterTls : public ::testing::Test {
     t.certificates = {{a_.first, a_.second}, {b_.first, b_.second}};
     return t;
   }
-  void start(TlsSpec tls, std::map<std::string, int> weights = {{"v1", 100}}) {
+  void start(TlsSpec tls, std::map<std::string, int> weights = {{"v1", 100}},
+             std::shared_ptr<AcmeChallengeBook> acme = nullptr) {
     RouterOptions o;
     o.tls = std::move(tls);
+    o.acme_challenges = std::move(acme);
     o.tls_handshake_timeout_ms = handshake_ms_;
     o.tls_reload_interval_ms = 50;
     router_ = std::make_unique<Router>(o);
@@ -147,6 +151,19 @@ TEST_F(RouterTls, AnSniNoCertificateNamesIsRefused) {
   TlsTestClient ok(router_->port(), client("a.test"));
   EXPECT_EQ(ok.get("/").result_int(), 200);
   EXPECT_EQ(v1_.requests(), 1);
+}
+
+// Clients dialling an address send it as SNI though RFC 6066 forbids it (wrk does): they
+// get the first certificate, as a client without SNI does, not unrecognized_name.
+TEST_F(RouterTls, AnIpAddressAsSniIsServedAsNoSni) {
+  start(tls_spec());
+  for (std::string ip : {"127.0.0.1", "::1"}) {
+    TlsTestClient::Options o;
+    o.sni = ip;
+    TlsTestClient c(router_->port(), o);
+    ASSERT_EQ(c.get("/").result_int(), 200) << ip;
+    EXPECT_EQ(c.peer_cn(), "a.test") << ip;
+  }
 }
 
 TEST_F(RouterTls, OnlyTls12AndNewerAreServed) {
@@ -244,6 +261,68 @@ TEST_F(RouterTls, PlainPortWithoutRedirectProxies) {
   EXPECT_EQ(r.body().find("X-Forwarded-Proto"), std::string::npos) << r.body();
 }
 
+// ACME HTTP-01 (tls.acme): the plain port answers a published token's key authorization
+// before redirecting, and nothing else.
+TEST_F(RouterTls, AcmeChallengeIsAnsweredOnThePlainPortBeforeTheRedirect) {
+  auto book = std::make_shared<AcmeChallengeBook>();
+  const std::string token = "tok_abcdefghijklmnop-123";
+  ASSERT_TRUE(book->publish(token, token + ".thumbprint"));
+  TlsSpec t = tls_spec();
+  t.http_port = testing::free_loopback_port();
+  t.redirect = true;
+  start(t, {{"v1", 100}}, book);
+  {
+    TestClient c(router_->http_port());
+    auto r = c.get("/.well-known/acme-challenge/" + token, {{"Host", "a.test"}});
+    ASSERT_EQ(r.result_int(), 200);
+    EXPECT_EQ(r.body(), token + ".thumbprint");
+  }
+  {
+    TestClient c(router_->http_port());  // a query string does not change the token
+    auto r = c.get("/.well-known/acme-challenge/" + token + "?x=1", {{"Host", "a.test"}});
+    ASSERT_EQ(r.result_int(), 200);
+  }
+  {
+    TestClient c(router_->http_port());  // other paths still redirect
+    EXPECT_EQ(c.get("/", {{"Host", "a.test"}}).result_int(), 308);
+  }
+  // Withdrawn once the CA validated: 404, never the backend.
+  book->withdraw(token);
+  TestClient c(router_->http_port());
+  EXPECT_EQ(c.get("/.well-known/acme-challenge/" + token, {{"Host", "a.test"}}).result_int(), 404);
+  EXPECT_EQ(v1_.requests(), 0);
+}
+
+// Attacker: tokens that are not base64url (traversal, encoding tricks, oversize), the TLS
+// port, other methods: no key authorization leaks and the book is never consulted wrongly.
+TEST_F(RouterTls, AcmeChallengeAttacksGetNothing) {
+  auto book = std::make_shared<AcmeChallengeBook>();
+  const std::string token = "tok_abcdefghijklmnop-123";
+  ASSERT_TRUE(book->publish(token, "secret-ish.answer"));
+  EXPECT_FALSE(book->publish("../../etc/passwd/aaaaaaaa", "x"));
+  EXPECT_FALSE(book->publish("short", "x"));
+  EXPECT_FALSE(book->publish(std::string(300, 'a'), "x"));
+  TlsSpec t = tls_spec();
+  t.http_port = testing::free_loopback_port();
+  start(t, {{"v1", 100}}, book);
+  for (const std::string& path : std::vector<std::string>{
+           "/.well-known/acme-challenge/", "/.well-known/acme-challenge/../" + token,
+           "/.well-known/acme-challenge/" + token + "/x",
+           "/.well-known/acme-challenge/%74ok_abcdefghijklmnop-123",
+           "/.well-known/acme-challenge/" + std::string(5000, 'a'),
+           "/.well-known/acme-challenge/tok_abcdefghijklmnop-12"}) {
+    TestClient c(router_->http_port());
+    auto r = c.get(path, {{"Host", "a.test"}});
+    EXPECT_EQ(r.result_int(), 404) << path;
+    EXPECT_EQ(r.body().find("secret-ish"), std::string::npos) << path;
+  }
+  // Over TLS the challenge path is the app's own: proxied to the backend, not answered.
+  TlsTestClient tls(router_->port(), client("a.test"));
+  auto r = tls.get("/.well-known/acme-challenge/" + token);
+  EXPECT_EQ(r.body().find("secret-ish"), std::string::npos);
+  EXPECT_EQ(v1_.requests(), 1);
+}
+
 TEST_F(RouterTls, ChangedCertificateIsLoadedWithoutDroppingOpenConnections) {
   start(tls_spec());
   TlsTestClient before(router_->port(), client("a.test"));
@@ -269,6 +348,10 @@ TEST_F(RouterTls, ACertificateThatFailsToLoadLeavesTheOldOne) {
   ASSERT_TRUE(wait_until([&] { return !router_->tls_error().empty(); }));
   EXPECT_NE(router_->tls_error().find("does not match"), std::string::npos) << router_->tls_error();
   EXPECT_EQ(router_->tls_reloads(), 0u);
+  // Retried at every tick, counted once for this set of files (the status and /metrics
+  // report it: ferry_router_tls_reload_failures_total).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(router_->tls_reload_failures(), 1u);
   TlsTestClient c(router_->port(), client("a.test"));
   ASSERT_EQ(c.get("/").result_int(), 200);
   EXPECT_EQ(c.peer_cn(), "a.test");
