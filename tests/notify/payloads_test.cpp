@@ -227,36 +227,6 @@ TEST(Sinks, EventFilter) {
   EXPECT_TRUE((*s)->prepare(sample(EventKind::kSucceeded)));
 }
 
-TEST(Payloads, SloBurnIsItsOwnIncidentWithThePagesSeverity) {
-  NotificationEvent e;
-  e.kind = EventKind::kSloBurn;
-  e.app = "web";
-  e.env = "production";
-  e.actor = "ferry";
-  e.reason = "the availability SLO's error budget burns at 20.0x over 1h";
-  e.alert = "availability/page";
-  e.time = from_unix_ms(1'700'000'000'123);
-  EXPECT_EQ(pagerduty_dedup_key(e), "ferry/web/production/slo/availability/page");
-  Json t = pagerduty_payload(e, "key", PagerDutyAction::kTrigger, "ferry");
-  EXPECT_EQ(t["payload"]["severity"], "critical");
-  EXPECT_EQ(t["payload"]["class"], "slo_burn");
-  EXPECT_EQ(t["payload"]["custom_details"]["alert"], "availability/page");
-  e.alert = "latency/ticket";
-  EXPECT_EQ(pagerduty_payload(e, "key", PagerDutyAction::kTrigger, "ferry")["payload"]["severity"],
-            "warning");
-  EXPECT_EQ(webhook_payload(e, "del-1").value("alert", ""), "latency/ticket");
-  EXPECT_EQ(webhook_payload(e, "del-1").value("kind", ""), "slo_burn");
-  const std::string slack = slack_payload(e).dump();
-  EXPECT_NE(slack.find("SLO error budget burning"), std::string::npos) << slack;
-  EXPECT_NE(slack.find("latency/ticket"), std::string::npos) << slack;
-  e.kind = EventKind::kSloBurnResolved;
-  EXPECT_NE(event_summary(e).find("SLO error budget burn resolved"), std::string::npos);
-  // A deployment event keeps its key and carries no alert.
-  NotificationEvent d = sample(EventKind::kRolledBack);
-  EXPECT_EQ(pagerduty_dedup_key(d), "ferry/web/production");
-  EXPECT_FALSE(webhook_payload(d, "del-2").contains("alert"));
-}
-
 }  // namespace
 }  // namespace ferry
 
