@@ -81,10 +81,6 @@ TEST(SloE2E, ACanaryThatSpendsTheErrorBudgetIsRolledBackByTheRunner) {
   for (const auto& d : (*slo)["deployments"])
     if (d.value("id", "") == id) spent = d.value("budget_spent", 0.0);
   EXPECT_GT(spent, 0.02) << slo->dump(2);
-  int rc = 0;
-  const std::string out = c.cli("slo web --env dev", &rc);
-  EXPECT_EQ(rc, 0) << out;
-  EXPECT_NE(out.find("availability"), std::string::npos) << out;
 }
 
 }  // namespace
