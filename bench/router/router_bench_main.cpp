@@ -4,10 +4,13 @@
 //       with a 13-byte body (status 200, or N: a bad release); the same upstream for
 //       ferry, nginx and haproxy.
 //   router_bench router PORT BACKEND_PORT [BACKEND_PORT...] [--threads N] [--tls CERT KEY]
-//                [--canary PORT --canary-weight W] [--no-shield]
+//                [--canary PORT --canary-weight W] [--no-shield] [--slo-reads MS]
 //       ferry's Router on 127.0.0.1:PORT with release "v1" (stable) over those backends,
-//       and with --canary a release "v2" at weight W% on that backend. On exit it prints
-//       each release's counters (requests, 5xx, shielded) to stderr.
+//       and with --canary a release "v2" at weight W% on that backend. With --slo-reads a
+//       thread reads the router's counters every MS ms and computes what is new since its
+//       last read, as the SLO collector does (server/slo_service.h; it reads every 10 s),
+//       and prints how many reads it made (bench/router/slo.sh). On exit it prints each
+//       release's counters (requests, 5xx, shielded) to stderr.
 // Both run until SIGINT or SIGTERM.
 // clang-format off
 #include <utility>  // before any Boost header (Boost 1.74 quirk)
@@ -21,12 +24,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "router/router.h"
+#include "slo/slo.h"
 
 namespace {
 
@@ -108,6 +115,7 @@ int run_router(int argc, char** argv) {
   ferry::RouteTable table;
   table.stable = "v1";
   int canary_weight = 0;
+  int slo_read_ms = 0;
   for (int i = 3; i < argc; ++i) {
     if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
       opts.threads = std::stoi(argv[++i]);
@@ -131,6 +139,10 @@ int run_router(int argc, char** argv) {
       table.policy.shield = false;
       continue;
     }
+    if (std::strcmp(argv[i], "--slo-reads") == 0 && i + 1 < argc) {
+      slo_read_ms = std::stoi(argv[++i]);
+      continue;
+    }
     char id[24];
     std::snprintf(id, sizeof id, "b%zu", table.backends.size());
     table.backends.push_back({id, "v1", "127.0.0.1", static_cast<uint16_t>(std::stoi(argv[i]))});
@@ -150,7 +162,30 @@ int run_router(int argc, char** argv) {
     std::fprintf(stderr, "router: %s\n", st.to_string().c_str());
     return 1;
   }
+  // The SLO collector's side: read the counters, count what is new since the last read.
+  std::atomic<bool> done{false};
+  uint64_t reads = 0, counted = 0;
+  std::thread reader;
+  if (slo_read_ms > 0)
+    reader = std::thread([&] {
+      std::unordered_map<std::string, ferry::ReleaseStats> last;
+      while (!done) {
+        for (const auto& r : router.stats()) {
+          auto it = last.find(r.release);
+          counted +=
+              ferry::slo::counts_between(it == last.end() ? nullptr : &it->second, r).requests;
+          last[r.release] = r;
+        }
+        ++reads;
+        std::this_thread::sleep_for(std::chrono::milliseconds(slo_read_ms));
+      }
+    });
   wait_for_signal();
+  done = true;
+  if (reader.joinable()) reader.join();
+  if (slo_read_ms > 0)
+    std::fprintf(stderr, "slo reads=%llu counted=%llu\n", static_cast<unsigned long long>(reads),
+                 static_cast<unsigned long long>(counted));
   for (const auto& r : router.stats())
     std::fprintf(stderr,
                  "release %s requests=%llu status_5xx=%llu upstream_errors=%llu shielded=%llu\n",
@@ -175,6 +210,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "usage: router_bench backend PORT [--status N]\n"
                "       router_bench router PORT BACKEND_PORT... [--threads N]\n"
-               "                    [--canary PORT --canary-weight W] [--no-shield]\n");
+               "                    [--canary PORT --canary-weight W] [--no-shield]\n"
+               "                    [--slo-reads MS]\n");
   return 2;
 }

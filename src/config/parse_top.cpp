@@ -198,13 +198,15 @@ void parse_notification(const Field& f, NotificationSpec& out) {
     // The kinds src/notify sends (docs/observability.md); checked here so a typo fails
     // `ferry validate` instead of silently never notifying.
     static const std::vector<std::string> kKinds = {
-        "deployment_started", "step_passed", "analysis_failed", "rolled_back",
-        "succeeded",          "failed",      "approval_needed", "backup_failed"};
+        "deployment_started", "step_passed",   "analysis_failed",
+        "rolled_back",        "succeeded",     "failed",
+        "approval_needed",    "backup_failed", "slo_burn"};
     for (const auto& e : out.events)
       if (std::find(kKinds.begin(), kKinds.end(), e) == kKinds.end())
         events.error("event '" + e.substr(0, 64) +
                      "' is not one of deployment_started, step_passed, analysis_failed, "
-                     "rolled_back, succeeded, failed, approval_needed, backup_failed");
+                     "rolled_back, succeeded, failed, approval_needed, backup_failed, "
+                     "slo_burn");
   }
   if (out.type == "pagerduty") {
     if (out.routing_key_env.empty())

@@ -46,8 +46,11 @@ struct EngineContext {
   // Gates (lifecycle, approvals, window, freeze); empty: always go.
   std::function<GateDecision(const DeploymentRecord&)> gates;
   // The SLO budget guard (docs/slo.md, max_budget_spend): a reason to roll a running
-  // deployment back, or nullopt; empty: none. Called from the runner's watch loop.
-  std::function<std::optional<std::string>(const DeploymentRecord&)> budget_guard;
+  // deployment back, or nullopt; empty: none. Called on every tick of the runner's waits
+  // (50 ms) once traffic reaches the new release, with the unix ms when the first step that
+  // sent it traffic started: it must answer from memory, not from the store, each time.
+  std::function<std::optional<std::string>(const DeploymentRecord&, int64_t traffic_since_ms)>
+      budget_guard;
   // Every event after it is committed (dashboard stream, notifications, metrics).
   std::function<void(const DeploymentEvent&, const DeploymentRecord&)> on_event;
   // Audit entries for what the engine decides by itself (rollbacks, gate passes).

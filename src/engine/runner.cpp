@@ -169,6 +169,7 @@ void DeploymentRunner::run() {
     finish_rollback(d_.reason, Json{{"reason", d_.reason}, {"resumed", true}}, aborted);
     return;
   }
+  traffic_start_from_events();
   int index = std::max(0, d_.current_step);
   if (d_.current_step >= 0 && d_.step_state == "done") ++index;
   if (d_.current_step >= 0 && d_.step_state == "running") {
@@ -195,6 +196,7 @@ void DeploymentRunner::run() {
     // Published before the event: whoever sees step_started may promote this step.
     enter_step(index, &step);
     if (!commit(EventType::kStepStarted, index, step.describe(), step).ok()) return;
+    step_started_ms_ = d_.updated_at_ms;
     StepResult r = run_step(index, step);
     enter_step(index, nullptr);
     if (r.outcome == Outcome::kStop) return;  // leave it open; resumed on next start
@@ -382,7 +384,32 @@ Status DeploymentRunner::apply(int new_count, int old_count, int new_weight, boo
   new_count_ = new_count;
   old_count_ = old_count;
   weight_ = new_weight;
+  if (new_weight > 0 && traffic_since_ms_ == 0)
+    traffic_since_ms_ = step_started_ms_ > 0 ? step_started_ms_ : to_unix_ms(ctx_.clock->now());
   return Status::Ok();
+}
+
+void DeploymentRunner::traffic_start_from_events() {
+  // The first step that gives the new release traffic: a weight or batch step with a
+  // weight, or the start step of a first deployment (it opens all traffic once ready).
+  int first = -1;
+  for (int i = 0; i < static_cast<int>(plan_.size()) && first < 0; ++i) {
+    const PlanStep& s = plan_[i];
+    if (((s.kind == PlanStep::Kind::kWeight || s.kind == PlanStep::Kind::kBatch) && s.weight > 0) ||
+        (s.kind == PlanStep::Kind::kStart && !old_rel_))
+      first = i;
+  }
+  if (first < 0 || d_.current_step < first || (d_.current_step == first && d_.step_state.empty()))
+    return;
+  auto events = ctx_.store->list_events(d_.id, 0, 1000);
+  if (events.ok())
+    for (const auto& e : *events)
+      if (e.type == EventType::kStepStarted && e.step == first) {
+        traffic_since_ms_ = e.time_ms;
+        return;
+      }
+  // Not found (the store is away, or the events were cut): the whole deployment counts.
+  traffic_since_ms_ = d_.created_at_ms;
 }
 
 std::vector<DeploymentRunner::AgentRead> DeploymentRunner::read_agents() {
@@ -534,6 +561,13 @@ std::optional<DeploymentRunner::StepResult> DeploymentRunner::wait(
       return std::nullopt;
     }
     if (auto r = check_agents()) return r;
+    // The SLO budget guard, on every tick once the new release has traffic (the guard
+    // answers from memory: server/slo_service.h). A rollback is never rolled back by it:
+    // that would bring back the release it leaves.
+    if (ctx_.budget_guard && traffic_since_ms_ > 0 && d_.strategy != "rollback")
+      if (auto why = ctx_.budget_guard(d_, traffic_since_ms_))
+        return StepResult{Outcome::kFail, *why,
+                          Json{{"budget_guard", Json{{"traffic_since_ms", traffic_since_ms_}}}}};
     if (tick) {
       if (auto r = tick()) return r;
     }
@@ -558,8 +592,6 @@ DeploymentRunner::StepResult DeploymentRunner::step_start(int count) {
   // then waits for on_agent_loss (check_agents) instead of failing the release.
   bool only_unreachable = false;
   auto tick = [&]() -> std::optional<StepResult> {
-    if (ctx_.budget_guard)
-      if (auto why = ctx_.budget_guard(d_)) return StepResult{Outcome::kFail, *why};
     const auto reads = read_agents();
     std::vector<std::string> waiting;
     only_unreachable = true;
@@ -742,8 +774,6 @@ DeploymentRunner::StepResult DeploymentRunner::step_watch(const PlanStep& step, 
     return StepResult{Outcome::kFail, why, Json{{"analysis", v->metrics}}};
   };
   auto tick = [&]() -> std::optional<StepResult> {
-    if (ctx_.budget_guard)
-      if (auto why = ctx_.budget_guard(d_)) return StepResult{Outcome::kFail, *why};
     const auto reads = read_agents();
     for (const auto& r : reads)
       if (counted(r.agent) && r.status.ok())

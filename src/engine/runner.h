@@ -118,6 +118,9 @@ class DeploymentRunner {
   Status write_holding(const std::function<Status()>& write);
   std::string agent_app() const { return agent_app_name(d_.app, d_.env); }
   bool flag(bool Engine::Control::*f, bool clear = false);
+  // On a resume: traffic_since_ms_ from the stored events, when a step that sends traffic
+  // to the new release started before the process stopped.
+  void traffic_start_from_events();
   // Publishes the running step to Control; a promote left from an earlier step is dropped.
   void enter_step(int index, const PlanStep* step);
 
@@ -143,6 +146,12 @@ class DeploymentRunner {
   std::optional<SequentialErrorCheck> sequential_;
   int64_t last_sequential_ms_ = 0;
   bool promoted_ = false;  // the last wait() ended by `ferry promote`
+  // Unix ms when the running step's step_started event was committed.
+  int64_t step_started_ms_ = 0;
+  // Unix ms when the first step that sent traffic to the new release started (0: none
+  // yet): the SLO budget guard counts the deployment's spend from there. A resumed runner
+  // reads it back from that step's step_started event (traffic_start_from_events).
+  int64_t traffic_since_ms_ = 0;
   bool keep_old_ = false;  // stop_old left the stable release's instances at weight 0
 };
 

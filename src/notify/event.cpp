@@ -16,6 +16,8 @@ constexpr KindName kKinds[] = {
     {EventKind::kFailed, "failed"},
     {EventKind::kApprovalNeeded, "approval_needed"},
     {EventKind::kBackupFailed, "backup_failed"},
+    {EventKind::kSloBurn, "slo_burn"},
+    {EventKind::kSloBurnResolved, "slo_burn_resolved"},
 };
 }  // namespace
 
@@ -46,16 +48,18 @@ bool is_failure(EventKind k) {
 }
 
 Json event_to_json(const NotificationEvent& e) {
-  return Json{{"kind", event_kind_name(e.kind)},
-              {"app", e.app},
-              {"env", e.env},
-              {"release", e.release},
-              {"deployment_id", e.deployment_id},
-              {"actor", e.actor},
-              {"reason", e.reason},
-              {"url", e.url},
-              {"time", format_rfc3339(e.time)},
-              {"audit_head", e.audit_head}};
+  Json j{{"kind", event_kind_name(e.kind)},
+         {"app", e.app},
+         {"env", e.env},
+         {"release", e.release},
+         {"deployment_id", e.deployment_id},
+         {"actor", e.actor},
+         {"reason", e.reason},
+         {"url", e.url},
+         {"time", format_rfc3339(e.time)},
+         {"audit_head", e.audit_head}};
+  if (!e.alert.empty()) j["alert"] = e.alert;
+  return j;
 }
 
 static std::string_view verb(EventKind k) {
@@ -76,6 +80,10 @@ static std::string_view verb(EventKind k) {
       return "approval needed";
     case EventKind::kBackupFailed:
       return "backup failed";
+    case EventKind::kSloBurn:
+      return "SLO error budget burning";
+    case EventKind::kSloBurnResolved:
+      return "SLO error budget burn resolved";
   }
   return "event";
 }

@@ -21,6 +21,10 @@ enum class EventKind {
   kFailed,
   kApprovalNeeded,
   kBackupFailed,  // a scheduled backup or its restore drill failed (app/env empty)
+  // An SLO's burn-rate alert (page or ticket, docs/slo.md) started firing / stopped: one
+  // of each per episode. `events: [slo_burn]` in ferry.yaml lets both through.
+  kSloBurn,
+  kSloBurnResolved,
 };
 
 // "deployment_started", "step_passed", … (the names used in ferry.yaml `events:`).
@@ -43,11 +47,15 @@ struct NotificationEvent {
   // The audit chain's head when the event was sent, "SEQ:HASH": every receiver holds a
   // copy, so truncating the audit log shows (`ferry audit verify --expect-head`).
   std::string audit_head;
+  // SLO burn events: which alert, "OBJECTIVE/ALERT" (e.g. "availability/page"); empty for
+  // the others. A page is critical, a ticket a warning (PagerDuty severity).
+  std::string alert;
   SystemTime time{};
 };
 
 // The event as JSON (the generic webhook's body fields): kind, app, env, release,
-// deployment_id, actor, reason, url, time (RFC 3339), audit_head (when known).
+// deployment_id, actor, reason, url, time (RFC 3339), audit_head (when known), and alert
+// for SLO burn events.
 Json event_to_json(const NotificationEvent& e);
 // A one-line human summary: "web v42 → production: rolled back (error rate 7% > 1%)".
 std::string event_summary(const NotificationEvent& e);

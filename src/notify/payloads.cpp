@@ -50,6 +50,10 @@ std::string_view slack_emoji(EventKind k) {
       return ":raised_hand:";
     case EventKind::kBackupFailed:
       return ":floppy_disk:";
+    case EventKind::kSloBurn:
+      return ":fire:";
+    case EventKind::kSloBurnResolved:
+      return ":large_green_circle:";
   }
   return ":information_source:";
 }
@@ -58,7 +62,9 @@ Json mrkdwn(const std::string& text) {
   return Json{{"type", "mrkdwn"}, {"text", text}};
 }
 
-std::string_view severity(EventKind k) {
+std::string_view severity(const NotificationEvent& e) {
+  const EventKind k = e.kind;
+  if (k == EventKind::kSloBurn) return e.alert.ends_with("/page") ? "critical" : "warning";
   if (k == EventKind::kFailed || k == EventKind::kBackupFailed) return "critical";
   if (k == EventKind::kRolledBack || k == EventKind::kAnalysisFailed) return "error";
   return "warning";
@@ -92,6 +98,7 @@ Json slack_payload(const NotificationEvent& e) {
   field("Release", cut.release);
   field("Deployment", cut.deployment_id);
   field("By", cut.actor);
+  field("Alert", cut.alert);
   field("Audit head", cut.audit_head);
   if (!fields.empty()) blocks.push_back({{"type", "section"}, {"fields", fields}});
   if (!cut.reason.empty())
@@ -105,6 +112,8 @@ Json slack_payload(const NotificationEvent& e) {
 }
 
 std::string pagerduty_dedup_key(const NotificationEvent& e) {
+  // An SLO alert is its own incident, apart from the app's deployment failures.
+  if (!e.alert.empty()) return "ferry/" + e.app + "/" + e.env + "/slo/" + e.alert;
   return "ferry/" + e.app + "/" + e.env;
 }
 
@@ -118,7 +127,7 @@ Json pagerduty_payload(const NotificationEvent& e, std::string_view routing_key,
   cut.reason = truncate_utf8(e.reason, kMaxReasonBytes);
   j["payload"] = {{"summary", truncate_utf8(event_summary(e), 1024)},
                   {"source", source},
-                  {"severity", severity(e.kind)},
+                  {"severity", severity(e)},
                   {"timestamp", format_rfc3339(e.time)},
                   {"component", e.app},
                   {"group", e.env},
@@ -130,7 +139,8 @@ Json pagerduty_payload(const NotificationEvent& e, std::string_view routing_key,
                     {"deployment_id", cut.deployment_id},
                     {"actor", truncate_utf8(cut.actor, 200)},
                     {"reason", cut.reason},
-                    {"audit_head", cut.audit_head}}}};
+                    {"audit_head", cut.audit_head},
+                    {"alert", cut.alert}}}};
   j["client"] = "ferry";
   if (!e.url.empty()) {
     j["client_url"] = e.url;

@@ -21,11 +21,12 @@ Json slack_payload(const NotificationEvent& e);
 
 enum class PagerDutyAction { kTrigger, kResolve };
 // "ferry/<app>/<env>": one incident per app and environment, so a later success
-// resolves what a failure opened.
+// resolves what a failure opened. An SLO burn alert: "ferry/<app>/<env>/slo/<alert>"
+// (its own incident, resolved by its slo_burn_resolved).
 std::string pagerduty_dedup_key(const NotificationEvent& e);
 // PagerDuty Events API v2 body. A trigger carries payload.summary (≤ 1024 bytes),
-// source, severity (failed: critical, rolled_back / analysis_failed: error, else
-// warning), timestamp, component (app), group (env), class (kind), custom_details and
+// source, severity (failed and an SLO page: critical, rolled_back / analysis_failed:
+// error, else warning), timestamp, component (app), group (env), class (kind), custom_details and
 // a link to the dashboard; a resolve carries only routing_key, action and dedup_key.
 Json pagerduty_payload(const NotificationEvent& e, std::string_view routing_key,
                        PagerDutyAction action, std::string_view source);

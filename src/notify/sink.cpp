@@ -115,6 +115,8 @@ std::vector<std::string> Sink::secrets() const {
 }
 
 bool Sink::wants(EventKind k) const {
+  // `slo_burn` in the filter lets an alert's resolve through with it.
+  if (k == EventKind::kSloBurnResolved) k = EventKind::kSloBurn;
   return events_.empty() || events_.count(k) > 0;
 }
 
@@ -137,6 +139,19 @@ std::optional<Prepared> Sink::prepare(const NotificationEvent& e) {
         open_[key] = true;
         p.action = "trigger";
         p.body = dump(pagerduty_payload(e, routing_key_, PagerDutyAction::kTrigger, source_));
+        return p;
+      }
+      if (e.kind == EventKind::kSloBurn || e.kind == EventKind::kSloBurnResolved) {
+        // An SLO alert's incident: triggered when it fires, resolved when it stops.
+        if (!wants(e.kind)) return std::nullopt;
+        const bool trigger = e.kind == EventKind::kSloBurn;
+        auto it = open_.find(key);
+        if (!trigger && it != open_.end() && !it->second) return std::nullopt;
+        open_[key] = trigger;
+        p.action = trigger ? "trigger" : "resolve";
+        p.body = dump(pagerduty_payload(
+            e, routing_key_, trigger ? PagerDutyAction::kTrigger : PagerDutyAction::kResolve,
+            source_));
         return p;
       }
       if (e.kind == EventKind::kSucceeded) {

@@ -57,7 +57,8 @@ class Sink {
   // order events happen: PagerDuty keeps which app/env incidents it opened, so it
   // triggers on a failure (analysis_failed, rolled_back, failed) and resolves on the
   // next success of the same app/env (also after a restart, when it does not know;
-  // a resolve of nothing open is ignored by PagerDuty). Not thread-safe.
+  // a resolve of nothing open is ignored by PagerDuty); an SLO burn alert triggers its
+  // own incident and its slo_burn_resolved resolves it. Not thread-safe.
   std::optional<Prepared> prepare(const NotificationEvent& e);
   // The request for one attempt; webhooks are signed again with `now` each time, so a
   // receiver's replay window holds for retries too.
@@ -71,7 +72,7 @@ class Sink {
   std::string routing_key_;
   std::string secret_;
   std::string source_;
-  std::set<EventKind> events_;  // empty: all
+  std::set<EventKind> events_;        // empty: all
   std::map<std::string, bool> open_;  // pagerduty: dedup_key → incident open
 };
 

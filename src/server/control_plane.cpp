@@ -142,9 +142,22 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
                        .clock = &cp->clock_,
                        .log = cp->log_.get(),
                        .config = [self] { return self->config(); },
-                       .agents = [self](const std::string& env) { return self->agents_for(env); }},
+                       .agents = [self](const std::string& env) { return self->agents_for(env); },
+                       .on_alert =
+                           [self](const SloService::AlertChange& c) {
+                             // Burn alerts go out like deployment events (docs/slo.md).
+                             NotificationEvent n = slo_alert_notification(c, self->clock_.now());
+                             n.reason = self->masker_->mask(n.reason);
+                             n.url = self->http_ ? "http://" + self->http_->address() + "/#/slo/" +
+                                                       c.app + "/" + c.env
+                                                 : "";
+                             n.audit_head = self->audit_head_text();
+                             if (self->notifier_) self->notifier_->notify(n);
+                           }},
       SloService::Options{.collect_every_ms = cp->opts_.slo_collect_ms});
-  ctx.budget_guard = [self](const DeploymentRecord& d) { return self->slo_->budget_guard(d); };
+  ctx.budget_guard = [self](const DeploymentRecord& d, int64_t since) {
+    return self->slo_->budget_guard(d, since);
+  };
   ctx.on_event = [self](const DeploymentEvent& e, const DeploymentRecord& d) {
     self->handle_event(e, d);
   };

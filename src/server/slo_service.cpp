@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
+#include "store/slo_rows.h"
+
 namespace ferry {
 
 namespace {
@@ -23,11 +27,28 @@ slo::Bucket to_bucket(const SloBucketRecord& r) {
   return b;
 }
 
+bool same_spec(const SloSpec& a, const SloSpec& b) {
+  return a.availability_target == b.availability_target && a.latency_target == b.latency_target &&
+         a.latency_threshold_ms == b.latency_threshold_ms && a.window_ms == b.window_ms;
+}
+
 }  // namespace
 
 Json cursor_counters(const ReleaseStats& s) {
   return Json{
       {"requests", s.requests}, {"status_5xx", s.status_5xx}, {"latency_counts", s.latency_counts}};
+}
+
+NotificationEvent slo_alert_notification(const SloService::AlertChange& c, SystemTime now) {
+  NotificationEvent n;
+  n.kind = c.firing ? EventKind::kSloBurn : EventKind::kSloBurnResolved;
+  n.app = c.app;
+  n.env = c.env;
+  n.actor = "ferry";
+  n.reason = c.message;
+  n.alert = c.objective + "/" + c.alert;
+  n.time = now;
+  return n;
 }
 
 ReleaseStats cursor_stats(const Json& counters) {
@@ -56,6 +77,8 @@ void SloService::start() {
   if (thread_.joinable()) return;
   stopping_ = false;
   cursors_loaded_ = false;  // a new leader reads what the previous one stored
+  alerts_.clear();          // and announces the alerts that fire when it takes over
+  alerts_known_ = false;
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -75,6 +98,7 @@ void SloService::loop() {
     lk.unlock();
     if (Status s = collect_once(); !s.ok())
       deps_.log->warn("SLO collection failed; retried next round", {{"error", s.message()}});
+    check_alerts();
     if (std::chrono::steady_clock::now() >= next_compact) {
       if (Status s = compact_once(); !s.ok())
         deps_.log->warn("SLO compaction failed", {{"error", s.message()}});
@@ -188,13 +212,73 @@ Result<std::vector<slo::Bucket>> SloService::buckets(const std::string& app, con
   return out;
 }
 
+uint64_t SloService::bucket_reads() const {
+  std::lock_guard lk(cache_mu_);
+  return bucket_reads_;
+}
+
+Result<std::shared_ptr<const std::vector<slo::Bucket>>> SloService::window_buckets(
+    const std::string& app, const std::string& env, const SloSpec& spec, int64_t from_ms,
+    int64_t now_ms) {
+  const int64_t need_from = std::min(from_ms, now_ms - spec.window_ms);
+  const int64_t mono = deps_.clock->monotonic_ms();
+  const uint64_t writes = slo_rows::write_count();
+  const AppEnv key{app, env};
+  {
+    std::lock_guard lk(cache_mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+      const Cached& c = it->second;
+      const int64_t age = now_ms - c.read_at_ms, mono_age = mono - c.read_mono_ms;
+      if (c.writes == writes && age >= 0 && age < opts_.collect_every_ms && mono_age >= 0 &&
+          mono_age < opts_.collect_every_ms && need_from >= c.from_ms && now_ms + 60'000 <= c.to_ms)
+        return c.buckets;
+    }
+  }
+  // Read with an hour to spare on both sides, so the copy serves until it expires.
+  const int64_t from = need_from - kHourMs, to = now_ms + kHourMs;
+  auto b = buckets(app, env, from, to);
+  if (!b.ok()) return b.status();
+  auto shared = std::make_shared<const std::vector<slo::Bucket>>(std::move(*b));
+  std::lock_guard lk(cache_mu_);
+  ++bucket_reads_;
+  Cached& c = cache_[key];
+  c = Cached{};
+  c.writes = writes;  // read before the store was: a write since makes the next call read
+  c.read_at_ms = now_ms;
+  c.read_mono_ms = mono;
+  c.from_ms = from;
+  c.to_ms = to;
+  c.buckets = shared;
+  return shared;
+}
+
 Result<slo::Status> SloService::status(const std::string& app, const std::string& env) {
   auto spec = spec_for(app, env);
   if (!spec) return not_found("app " + app + " has no SLO in environment " + env);
   const int64_t now = to_unix_ms(deps_.clock->now());
-  auto b = buckets(app, env, now - spec->window_ms - kHourMs, now + 60'000);
+  auto b = window_buckets(app, env, *spec, now - spec->window_ms, now);
   if (!b.ok()) return b.status();
-  return slo::evaluate(*spec, *b, now);
+  const int64_t minute = slo::minute_of(now);
+  {
+    std::lock_guard lk(cache_mu_);
+    auto it = cache_.find({app, env});
+    if (it != cache_.end() && it->second.buckets == *b && it->second.status &&
+        it->second.status_minute == minute && same_spec(it->second.status_spec, *spec)) {
+      slo::Status st = *it->second.status;
+      st.now_ms = now;
+      return st;
+    }
+  }
+  slo::Status st = slo::evaluate(*spec, **b, now);
+  std::lock_guard lk(cache_mu_);
+  auto it = cache_.find({app, env});
+  if (it != cache_.end() && it->second.buckets == *b) {
+    it->second.status = st;
+    it->second.status_minute = minute;
+    it->second.status_spec = *spec;
+  }
+  return st;
 }
 
 std::optional<std::string> SloService::gate(const DeploymentRecord& d) {
@@ -211,20 +295,110 @@ std::optional<std::string> SloService::gate(const DeploymentRecord& d) {
          "`; an admin may override it: `ferry override " + d.id + " --gate slo --reason ...`)";
 }
 
-std::optional<std::string> SloService::budget_guard(const DeploymentRecord& d) {
+std::optional<std::string> SloService::budget_guard(const DeploymentRecord& d,
+                                                    int64_t traffic_since_ms) {
+  if (traffic_since_ms <= 0) return std::nullopt;
   const auto config = deps_.config();
   const EnvironmentSpec* env = config->environment(d.env);
   if (!env || !env->slo_gate.max_budget_spend) return std::nullopt;
   auto spec = spec_for(d.app, d.env);
   if (!spec) return std::nullopt;
   const int64_t now = to_unix_ms(deps_.clock->now());
-  auto b = buckets(d.app, d.env, d.created_at_ms - spec->window_ms - kHourMs, now + 60'000);
+  auto b = window_buckets(d.app, d.env, *spec, traffic_since_ms, now);
   if (!b.ok()) return std::nullopt;  // the store is away: no verdict (the runner holds writes)
-  const double spent = slo::budget_spent(*spec, *b, d.created_at_ms, now);
-  if (spent <= *env->slo_gate.max_budget_spend) return std::nullopt;
+  const int64_t from_minute = slo::minute_of(traffic_since_ms), to_minute = slo::minute_of(now);
+  std::optional<double> spent;
+  {
+    std::lock_guard lk(cache_mu_);
+    auto it = cache_.find({d.app, d.env});
+    if (it != cache_.end() && it->second.buckets == *b && it->second.spent &&
+        it->second.spent_from_minute == from_minute && it->second.spent_to_minute == to_minute &&
+        same_spec(it->second.spent_spec, *spec))
+      spent = it->second.spent;
+  }
+  if (!spent) {
+    spent = slo::budget_spent(*spec, **b, traffic_since_ms, now);
+    std::lock_guard lk(cache_mu_);
+    auto it = cache_.find({d.app, d.env});
+    if (it != cache_.end() && it->second.buckets == *b) {
+      it->second.spent = spent;
+      it->second.spent_from_minute = from_minute;
+      it->second.spent_to_minute = to_minute;
+      it->second.spent_spec = *spec;
+    }
+  }
+  if (*spent <= *env->slo_gate.max_budget_spend) return std::nullopt;
   return fmt::format(
-      "the deployment spent {} of the SLO's error budget, more than max_budget_spend {}",
-      slo::percent(spent), slo::percent(*env->slo_gate.max_budget_spend));
+      "the deployment spent {} of the SLO's error budget since its traffic started, more than "
+      "max_budget_spend {}",
+      slo::percent(*spent), slo::percent(*env->slo_gate.max_budget_spend));
+}
+
+namespace {
+
+// "1h" for 3,600,000 (slo::burn_windows()' names).
+std::string window_label(int64_t ms) {
+  for (const auto& [name, w] : slo::burn_windows())
+    if (w == ms) return name;
+  return std::to_string(ms / 60'000) + "m";
+}
+
+std::string alert_message(const slo::ObjectiveStatus& o, const slo::BurnAlert& a, bool firing) {
+  const std::string lw = window_label(a.long_ms), sw = window_label(a.short_ms);
+  return fmt::format(
+      "the {} SLO's error budget {} at {:.1f}x over {} and {:.1f}x over {} ({} alert: both above "
+      "{:g}x); {} of the budget left",
+      slo::to_string(o.objective), firing ? "burns" : "no longer burns fast: it burns",
+      o.burn_over(lw), lw, o.burn_over(sw), sw, a.name, a.factor, slo::percent(o.budget_remaining));
+}
+
+}  // namespace
+
+void SloService::check_alerts() {
+  using Key = std::tuple<std::string, std::string, std::string, std::string>;
+  const auto config = deps_.config();
+  std::vector<AlertChange> seen;
+  std::set<AppEnv> unknown;  // status unreadable now: their alerts stay as they were
+  for (const auto& env : config->environments)
+    for (const auto& app : config->apps) {
+      if (!config->app_for_env(app, env.name).slo) continue;
+      auto st = status(app.name, env.name);
+      if (!st.ok()) {
+        unknown.insert({app.name, env.name});
+        continue;
+      }
+      for (const auto& o : st->objectives)
+        for (const auto& a : slo::burn_alerts()) {
+          bool firing = false;
+          for (const auto& [name, f] : o.alerts) firing |= name == a.name && f;
+          seen.push_back({app.name, env.name, std::string(slo::to_string(o.objective)), a.name,
+                          firing, alert_message(o, a, firing)});
+        }
+    }
+  std::vector<AlertChange> report;
+  {
+    std::lock_guard lk(mu_);
+    std::map<Key, bool> next;
+    for (auto& c : seen) {
+      const Key k{c.app, c.env, c.objective, c.alert};
+      auto it = alerts_.find(k);
+      const bool was = it != alerts_.end() && it->second;
+      next[k] = c.firing;
+      // The first check announces what fires; later ones report every change.
+      if (c.firing != was && (c.firing || alerts_known_)) report.push_back(std::move(c));
+    }
+    for (const auto& [k, v] : alerts_)
+      if (unknown.count({std::get<0>(k), std::get<1>(k)})) next[k] = v;
+    // An SLO that left the configuration takes its alerts along, without a resolve.
+    alerts_ = std::move(next);
+    alerts_known_ = true;
+  }
+  for (const auto& c : report) {
+    deps_.log->info(
+        c.firing ? "SLO burn alert fires" : "SLO burn alert resolved",
+        {{"app", c.app}, {"env", c.env}, {"objective", c.objective}, {"alert", c.alert}});
+    if (deps_.on_alert) deps_.on_alert(c);
+  }
 }
 
 std::map<std::string, SloService::Spend> SloService::spend(

@@ -1,8 +1,23 @@
 #include "store/slo_rows.h"
 
+#include <atomic>
+
 #include "common/json.h"
 
 namespace ferry::slo_rows {
+
+namespace {
+// The count behind write_count(): process-wide by design (see slo_rows.h).
+std::atomic<uint64_t> g_slo_writes{0};
+}  // namespace
+
+uint64_t write_count() {
+  return g_slo_writes.load(std::memory_order_acquire);
+}
+
+void note_write() {
+  g_slo_writes.fetch_add(1, std::memory_order_acq_rel);
+}
 
 std::string latency_text(const std::vector<int64_t>& latency) {
   return dump_json(Json(latency));

@@ -3,6 +3,7 @@
 // compaction makes of minute buckets.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <tuple>
@@ -30,5 +31,14 @@ std::vector<SloBucketRecord> fold_into_hours(const std::vector<SloBucketRecord>&
 // Ok, or kInvalidArgument naming what is wrong with a delta before it is written: widths
 // other than a minute or an hour, a start not on that boundary, negative counts.
 Status check_delta(const SloBucketRecord& d);
+
+// How many SLO writes (add_slo_counts, compact_slo) this process has made through any
+// store, each counted once its transaction ended, whatever its result: readers that cache
+// buckets (server/slo_service.h) read them again when it moves. One count for the process
+// rather than one per Store, so the Store interface stays as it is; a second store in the
+// same process only costs such a reader an extra read. Writes by other processes on the
+// same database are not counted: such a reader also lets its copy expire by time.
+uint64_t write_count();
+void note_write();
 
 }  // namespace ferry::slo_rows

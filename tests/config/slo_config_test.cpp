@@ -67,6 +67,23 @@ TEST(SloConfig, GateSettings) {
   EXPECT_FALSE(cfg->environment("staging")->slo_gate.enabled());
 }
 
+TEST(SloConfig, BurnAlertsAreANotificationEvent) {
+  auto cfg = parse_config(gated("{min_budget: 10%}") +
+                              "notifications:\n  - {name: oncall, type: webhook, url_env: U, "
+                              "events: [slo_burn, failed]}\n",
+                          "f.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+  EXPECT_EQ(cfg->notifications.at(0).events, (std::vector<std::string>{"slo_burn", "failed"}));
+  // Its resolve goes with it: it is no name of its own in ferry.yaml.
+  const auto errs = testing::errors_of(gated("{min_budget: 10%}") +
+                                       "notifications:\n  - {name: oncall, type: webhook, "
+                                       "url_env: U, events: [slo_burn_resolved]}\n");
+  const auto* e = testing::find_error(errs, "notifications[0].events",
+                                      "event 'slo_burn_resolved' is not one of");
+  ASSERT_NE(e, nullptr) << testing::dump(errs);
+  EXPECT_NE(e->message.find("backup_failed, slo_burn"), std::string::npos) << e->message;
+}
+
 TEST(SloConfig, ALatencyThresholdTheHistogramCannotResolveIsRefused) {
   // 300 ms falls between the router's 250 ms and 500 ms bounds.
   EXPECT_CONFIG_ERROR(app_with("    slo:\n      latency: {threshold: 300ms, target: 99%}\n"),

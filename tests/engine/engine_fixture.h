@@ -73,6 +73,7 @@ class EngineFixture : public ::testing::Test {
       return all;
     };
     ctx.gates = gates_;
+    ctx.budget_guard = budget_guard_;
     ctx.secrets = [this](const std::string&, const std::string&) { return secrets_; };
     engine_ = std::make_unique<Engine>(ctx, std::make_shared<const Config>(config_));
     engine_->start();
@@ -112,6 +113,7 @@ class EngineFixture : public ::testing::Test {
   testing::FakeAgent agent_;
   std::vector<AgentClient*> more_agents_;  // other hosts of the environment (partition tests)
   std::function<GateDecision(const DeploymentRecord&)> gates_;
+  std::function<std::optional<std::string>(const DeploymentRecord&, int64_t)> budget_guard_;
   std::map<std::string, std::string> secrets_;
   std::unique_ptr<Engine> engine_;
 };

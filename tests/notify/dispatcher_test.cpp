@@ -55,8 +55,7 @@ TEST(Dispatcher, SlackPayloadArrives) {
   Receiver rx;
   Deliveries got;
   const std::string url = rx.url("/services/T000/B000/SLACKSECRET");
-  auto d = make({{"team", "slack", "", "SLACK_URL", "", "", {}}},
-                fast(got, {{"SLACK_URL", url}}));
+  auto d = make({{"team", "slack", "", "SLACK_URL", "", "", {}}}, fast(got, {{"SLACK_URL", url}}));
   ASSERT_TRUE(d);
   d->notify(event(EventKind::kRolledBack));
   auto recs = got.wait_final(1);
@@ -141,12 +140,47 @@ TEST(Dispatcher, PagerDutyTriggerThenResolveWithTheSameDedupKey) {
   EXPECT_EQ(resolve->at("dedup_key"), "ferry/web/production");
 }
 
+TEST(Dispatcher, SloBurnTriggersItsOwnIncidentAndOnlyNotificationsThatTakeItHearOfIt) {
+  Receiver rx;
+  Deliveries got;
+  auto d = make({{"pager", "pagerduty", rx.url("/slo"), "", "PD_KEY", "", {"slo_burn"}},
+                 {"oncall", "pagerduty", rx.url("/deploys"), "", "PD_KEY", "", {"failed"}}},
+                fast(got, {{"PD_KEY", "R0UTINGKEY"}}));
+  ASSERT_TRUE(d);
+  NotificationEvent burn = event(EventKind::kSloBurn);
+  burn.release.clear();
+  burn.deployment_id.clear();
+  burn.alert = "availability/page";
+  d->notify(burn);
+  d->notify(event(EventKind::kFailed));  // a deployment's incident, apart
+  burn.kind = EventKind::kSloBurnResolved;
+  d->notify(burn);
+  d->notify(burn);  // a second resolve of a resolved incident is not sent
+  auto recs = got.wait_final(3);
+  ASSERT_TRUE(d->wait_idle(Duration(20'000)));
+  std::vector<Json> slo, deploys;
+  for (const auto& r : rx.requests()) {
+    auto j = parse_json(r.body);
+    ASSERT_TRUE(j.ok());
+    (r.target == "/slo" ? slo : deploys).push_back(*j);
+  }
+  ASSERT_EQ(slo.size(), 2u);
+  EXPECT_EQ(slo[0].at("event_action"), "trigger");
+  EXPECT_EQ(slo[0].at("dedup_key"), "ferry/web/production/slo/availability/page");
+  EXPECT_EQ(slo[0].at("payload").at("severity"), "critical");
+  EXPECT_EQ(slo[1].at("event_action"), "resolve");
+  EXPECT_EQ(slo[1].at("dedup_key"), slo[0].at("dedup_key"));
+  // The notification that takes only `failed` heard of the failure, not of the SLO.
+  ASSERT_EQ(deploys.size(), 1u);
+  EXPECT_EQ(deploys[0].at("dedup_key"), "ferry/web/production");
+}
+
 TEST(Dispatcher, RetriesAfterServerErrorsThenSucceeds) {
   Receiver rx;
   rx.script({500, 502, 200});
   Deliveries got;
-  auto d = make({{"audit", "webhook", rx.url("/h"), "", "", "S", {}}},
-                fast(got, {{"S", "secret-key"}}));
+  auto d =
+      make({{"audit", "webhook", rx.url("/h"), "", "", "S", {}}}, fast(got, {{"S", "secret-key"}}));
   ASSERT_TRUE(d);
   d->notify(event(EventKind::kFailed));
   auto recs = got.wait_final(1);
@@ -166,8 +200,9 @@ TEST(Dispatcher, RetriesAfterServerErrorsThenSucceeds) {
   for (const auto& r : reqs) {
     EXPECT_EQ(r.header("x-ferry-delivery"), reqs[0].header("x-ferry-delivery"));
     EXPECT_EQ(r.body, reqs[0].body);
-    EXPECT_EQ(r.header("x-ferry-signature"),
-              "sha256=" + hmac_sha256_hex("secret-key", r.header("x-ferry-timestamp") + "." + r.body));
+    EXPECT_EQ(
+        r.header("x-ferry-signature"),
+        "sha256=" + hmac_sha256_hex("secret-key", r.header("x-ferry-timestamp") + "." + r.body));
   }
 }
 
@@ -338,8 +373,8 @@ TEST(Dispatcher, FullQueueDropsAndReports) {
 
 TEST(Dispatcher, CreateRefusesAMissingSecretAndMasksSecrets) {
   Deliveries got;
-  auto bad = Dispatcher::create({{"h", "webhook", "https://x.example/h", "", "", "NOPE", {}}},
-                                fast(got));
+  auto bad =
+      Dispatcher::create({{"h", "webhook", "https://x.example/h", "", "", "NOPE", {}}}, fast(got));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("NOPE"), std::string::npos);
   auto masker = std::make_shared<Masker>();

@@ -23,7 +23,7 @@ NotificationEvent sample(EventKind kind) {
 }
 
 TEST(EventKinds, NamesRoundTrip) {
-  EXPECT_EQ(all_event_kinds().size(), 8u);
+  EXPECT_EQ(all_event_kinds().size(), 10u);
   for (EventKind k : all_event_kinds()) EXPECT_EQ(parse_event_kind(event_kind_name(k)), k);
   EXPECT_EQ(parse_event_kind("rolled_back"), EventKind::kRolledBack);
   EXPECT_FALSE(parse_event_kind("rollback"));
@@ -96,8 +96,8 @@ TEST(Payloads, PagerDutyTrigger) {
 }
 
 TEST(Payloads, PagerDutyResolveIsMinimalAndSummaryBounded) {
-  Json r = pagerduty_payload(sample(EventKind::kSucceeded), "R0UTING", PagerDutyAction::kResolve,
-                             "h");
+  Json r =
+      pagerduty_payload(sample(EventKind::kSucceeded), "R0UTING", PagerDutyAction::kResolve, "h");
   EXPECT_EQ(r.at("event_action"), "resolve");
   EXPECT_EQ(r.at("dedup_key"), "ferry/web/production");
   EXPECT_FALSE(r.contains("payload"));
@@ -172,10 +172,12 @@ TEST(Sinks, CreateResolvesEnvAndNamesWhatIsMissing) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message().find("SECRETPATH"), std::string::npos) << bad.status().message();
 
-  auto ok = Sink::create(slack, env_from({{"SLACK_URL", "https://hooks.slack.com/services/T/B/SECRET"}}));
+  auto ok =
+      Sink::create(slack, env_from({{"SLACK_URL", "https://hooks.slack.com/services/T/B/SECRET"}}));
   ASSERT_TRUE(ok.ok()) << ok.status().to_string();
   EXPECT_EQ((*ok)->redacted_url(), "https://hooks.slack.com/****");
-  EXPECT_EQ((*ok)->secrets(), std::vector<std::string>{"https://hooks.slack.com/services/T/B/SECRET"});
+  EXPECT_EQ((*ok)->secrets(),
+            std::vector<std::string>{"https://hooks.slack.com/services/T/B/SECRET"});
 
   NotificationSpec events{"e", "webhook", "https://x.example/h", "", "", "", {"rollback"}};
   auto unknown = Sink::create(events, env_from({}));
@@ -248,6 +250,36 @@ TEST(Payloads, EveryKindCarriesTheAuditHead) {
           .value("audit_head", ""),
       e.audit_head);
   EXPECT_NE(slack_payload(e).dump().find(e.audit_head), std::string::npos);
+}
+
+TEST(Payloads, SloBurnIsItsOwnIncidentWithThePagesSeverity) {
+  NotificationEvent e;
+  e.kind = EventKind::kSloBurn;
+  e.app = "web";
+  e.env = "production";
+  e.actor = "ferry";
+  e.reason = "the availability SLO's error budget burns at 20.0x over 1h";
+  e.alert = "availability/page";
+  e.time = from_unix_ms(1'700'000'000'123);
+  EXPECT_EQ(pagerduty_dedup_key(e), "ferry/web/production/slo/availability/page");
+  Json t = pagerduty_payload(e, "key", PagerDutyAction::kTrigger, "ferry");
+  EXPECT_EQ(t["payload"]["severity"], "critical");
+  EXPECT_EQ(t["payload"]["class"], "slo_burn");
+  EXPECT_EQ(t["payload"]["custom_details"]["alert"], "availability/page");
+  e.alert = "latency/ticket";
+  EXPECT_EQ(pagerduty_payload(e, "key", PagerDutyAction::kTrigger, "ferry")["payload"]["severity"],
+            "warning");
+  EXPECT_EQ(webhook_payload(e, "del-1").value("alert", ""), "latency/ticket");
+  EXPECT_EQ(webhook_payload(e, "del-1").value("kind", ""), "slo_burn");
+  const std::string slack = slack_payload(e).dump();
+  EXPECT_NE(slack.find("SLO error budget burning"), std::string::npos) << slack;
+  EXPECT_NE(slack.find("latency/ticket"), std::string::npos) << slack;
+  e.kind = EventKind::kSloBurnResolved;
+  EXPECT_NE(event_summary(e).find("SLO error budget burn resolved"), std::string::npos);
+  // A deployment event keeps its key and carries no alert.
+  NotificationEvent d = sample(EventKind::kRolledBack);
+  EXPECT_EQ(pagerduty_dedup_key(d), "ferry/web/production");
+  EXPECT_FALSE(webhook_payload(d, "del-2").contains("alert"));
 }
 
 }  // namespace

@@ -81,9 +81,13 @@ TEST_F(SloApiTest, StatusShowsBudgetBurnAndGate) {
   EXPECT_FALSE(s["chart"]["points"].empty());
   Json all = ok_json(admin_, "GET", "/api/v1/slo");
   EXPECT_EQ(all["slos"].size(), 2u) << all.dump();  // web in staging and production
-  // /metrics carries the same figures.
+  // /metrics carries the same figures, from the copy the API just read: its four SLO
+  // gauges read the store no more (twice, within the collector's interval).
+  const uint64_t reads = cp_->slo().bucket_reads();
   auto m = call(admin_, "GET", "/metrics");
   ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(call(admin_, "GET", "/metrics").ok());
+  EXPECT_EQ(cp_->slo().bucket_reads(), reads);
   EXPECT_NE(m->body.find("ferry_slo_burn_rate{app=\"web\",env=\"production\",objective="
                          "\"availability\",window=\"5m\"} 500"),
             std::string::npos)

@@ -8,6 +8,9 @@
 
 #include "common/crypto.h"
 #include "config/loader.h"
+#include "notify/dispatcher.h"
+#include "notify/receiver.h"
+#include "store/slo_rows.h"
 
 namespace ferry {
 namespace {
@@ -85,14 +88,15 @@ class SloServiceTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  void make_service() {
+  void make_service(std::function<void(const SloService::AlertChange&)> on_alert = {}) {
     service_ = std::make_unique<SloService>(
         SloService::Deps{
             .store = store_.get(),
             .clock = &clock_,
             .log = &log_,
             .config = [this] { return config_; },
-            .agents = [this](const std::string&) { return std::vector<AgentClient*>{&agent_}; }},
+            .agents = [this](const std::string&) { return std::vector<AgentClient*>{&agent_}; },
+            .on_alert = std::move(on_alert)},
         SloService::Options{});
   }
   // Requests and 5xx stored for web in production, over every bucket.
@@ -186,7 +190,7 @@ TEST_F(SloServiceTest, GateWaitsOnBurnAndGuardRollsBackOnSpend) {
   // allowed is 5x over 5m and 1h; the budget (101 allowed in the day) is 95% left.
   clock_.advance(std::chrono::hours(2));
   const DeploymentRecord d = deployment(to_unix_ms(clock_.now()), 0);
-  EXPECT_FALSE(service_->budget_guard(d).has_value());
+  EXPECT_FALSE(service_->budget_guard(d, d.created_at_ms).has_value());
   agent_.set("v1", 10'100, 5);
   ASSERT_TRUE(service_->collect_once().ok());
   auto why = service_->gate(d);
@@ -196,7 +200,7 @@ TEST_F(SloServiceTest, GateWaitsOnBurnAndGuardRollsBackOnSpend) {
   EXPECT_NE(why->find("max_burn 2x"), std::string::npos) << *why;
   EXPECT_NE(why->find("--gate slo"), std::string::npos) << *why;
   // 5 of 101 allowed errors is about 5% of the budget, more than max_budget_spend 2%.
-  auto guard = service_->budget_guard(d);
+  auto guard = service_->budget_guard(d, d.created_at_ms);
   ASSERT_TRUE(guard.has_value());
   EXPECT_NE(guard->find("more than max_budget_spend 2%"), std::string::npos) << *guard;
   // Staging has no gate: always open.
@@ -231,6 +235,203 @@ TEST_F(SloServiceTest, SpendIsAttributedToTheDeploymentAndTheHourAfter) {
   // An app without an SLO has no entry.
   d.app = "other";
   EXPECT_TRUE(service_->spend({d}).empty());
+}
+
+TEST_F(SloServiceTest, GuardAndStatusAreServedFromACopyReadAgainOnAWriteOrAfterTheInterval) {
+  agent_.set("v1", 0, 0);
+  ASSERT_TRUE(service_->collect_once().ok());
+  agent_.set("v1", 1000, 0);
+  ASSERT_TRUE(service_->collect_once().ok());
+  const DeploymentRecord d = deployment(kT0, 0);
+  // The runner's ticks and a scrape's four gauges: one read of the store between writes.
+  const uint64_t r0 = service_->bucket_reads();
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_FALSE(service_->budget_guard(d, kT0).has_value());
+    ASSERT_TRUE(service_->status("web", "production").ok());
+  }
+  EXPECT_EQ(service_->bucket_reads() - r0, 1u);
+  // A write through a store of this process is seen at once: half of 100 requests failed.
+  SloBucketRecord b;
+  b.app = "web";
+  b.env = "production";
+  b.start_ms = slo::minute_of(to_unix_ms(clock_.now()));
+  b.requests = 100;
+  b.errors = 50;
+  ASSERT_TRUE(store_->add_slo_counts({b}, {}).ok());
+  auto st = service_->status("web", "production");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->objectives.at(0).bad, 50u);
+  // 50 bad of the 11 the window allows (1% of 1,100).
+  auto why = service_->budget_guard(d, kT0);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("454.545%"), std::string::npos) << *why;
+  const uint64_t r1 = service_->bucket_reads();
+  EXPECT_EQ(r1 - r0, 2u);
+  for (int i = 0; i < 100; ++i) (void)service_->budget_guard(d, kT0);
+  EXPECT_EQ(service_->bucket_reads(), r1);
+  // Another server's collector writes where this process cannot see: the copy expires
+  // after collect_every_ms (10 s) all the same.
+  clock_.advance(std::chrono::seconds(9));
+  (void)service_->status("web", "production");
+  EXPECT_EQ(service_->bucket_reads(), r1);
+  clock_.advance(std::chrono::seconds(1));
+  (void)service_->status("web", "production");
+  EXPECT_EQ(service_->bucket_reads(), r1 + 1);
+  // A deployment older than the copy's range is read once more, then served from it.
+  const DeploymentRecord old = deployment(kT0 - 3LL * 24 * 3'600'000, 0);
+  (void)service_->budget_guard(old, old.created_at_ms);
+  (void)service_->budget_guard(old, old.created_at_ms);
+  EXPECT_EQ(service_->bucket_reads(), r1 + 2);
+}
+
+TEST_F(SloServiceTest, GuardCountsSpendFromTheFirstTrafficStepNotWhileWaitingAtAGate) {
+  agent_.set("v1", 0, 0);
+  ASSERT_TRUE(service_->collect_once().ok());
+  agent_.set("v1", 10'000, 0);
+  ASSERT_TRUE(service_->collect_once().ok());
+  clock_.advance(std::chrono::hours(1));
+  // Created now; while it waits at a gate the stable release fails 5 requests: 5 of the
+  // 101 the day allows, about 5% of the budget.
+  const DeploymentRecord d = deployment(to_unix_ms(clock_.now()), 0);
+  agent_.set("v1", 10'100, 5);
+  ASSERT_TRUE(service_->collect_once().ok());
+  clock_.advance(std::chrono::minutes(10));
+  const int64_t traffic = to_unix_ms(clock_.now());
+  agent_.set("v1", 10'200, 5);
+  ASSERT_TRUE(service_->collect_once().ok());
+  // Counted from creation it would have spent too much; from its traffic, nothing.
+  EXPECT_TRUE(service_->budget_guard(d, d.created_at_ms).has_value());
+  EXPECT_FALSE(service_->budget_guard(d, traffic).has_value());
+  EXPECT_FALSE(service_->budget_guard(d, 0).has_value()) << "no traffic yet: no verdict";
+  // Its own errors count: 4 of the 103 allowed is about 3.9%, above 2%.
+  clock_.advance(std::chrono::minutes(1));
+  agent_.set("v1", 10'300, 9);
+  ASSERT_TRUE(service_->collect_once().ok());
+  auto why = service_->budget_guard(d, traffic);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("since its traffic started"), std::string::npos) << *why;
+  EXPECT_NE(why->find("more than max_budget_spend 2%"), std::string::npos) << *why;
+}
+
+TEST_F(SloServiceTest, BurnAlertsAreNotifiedOncePerEpisodeAndResolved) {
+  // Slack and PagerDuty at a loopback receiver, fed as the control plane feeds them.
+  testing::Receiver rx;
+  testing::Deliveries got;
+  DispatcherOptions o;
+  o.jitter = false;
+  o.backoff_base = Duration(5);
+  o.on_delivery = got.callback();
+  o.env = [&rx](const std::string& k) -> std::optional<std::string> {
+    if (k == "SLACK_URL") return rx.url("/slack");
+    if (k == "PD_KEY") return "R0UTINGKEY";
+    return std::nullopt;
+  };
+  auto dispatcher =
+      Dispatcher::create({{"chat", "slack", "", "SLACK_URL", "", "", {"slo_burn"}},
+                          {"pager", "pagerduty", rx.url("/pd"), "", "PD_KEY", "", {"slo_burn"}}},
+                         o);
+  ASSERT_TRUE(dispatcher.ok()) << dispatcher.status().to_string();
+  std::mutex mu;
+  std::vector<SloService::AlertChange> changes;
+  make_service([&](const SloService::AlertChange& c) {
+    {
+      std::lock_guard lk(mu);
+      changes.push_back(c);
+    }
+    (*dispatcher)->notify(slo_alert_notification(c, clock_.now()));
+  });
+  auto production = [&] {
+    std::lock_guard lk(mu);
+    std::vector<SloService::AlertChange> out;
+    for (const auto& c : changes)
+      if (c.env == "production") out.push_back(c);
+    return out;
+  };
+  agent_.set("v1", 0, 0);
+  ASSERT_TRUE(service_->collect_once().ok());
+  agent_.set("v1", 1000, 0);
+  ASSERT_TRUE(service_->collect_once().ok());
+  service_->check_alerts();
+  EXPECT_TRUE(production().empty());
+  // Two hours later half of 100 requests fail: 50x over 5m and 1h (page); over 6h, 50 of
+  // 1,100 is 4.5x, under the ticket's 6x.
+  clock_.advance(std::chrono::hours(2));
+  agent_.set("v1", 1100, 50);
+  ASSERT_TRUE(service_->collect_once().ok());
+  for (int i = 0; i < 5; ++i) service_->check_alerts();  // one episode, one notification
+  auto p = production();
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_TRUE(p[0].firing);
+  EXPECT_EQ(p[0].objective, "availability");
+  EXPECT_EQ(p[0].alert, "page");
+  EXPECT_NE(p[0].message.find("50.0x over 1h"), std::string::npos) << p[0].message;
+  // Ten minutes of good traffic: the 5m window is quiet, the page resolves (once).
+  clock_.advance(std::chrono::minutes(10));
+  agent_.set("v1", 2100, 50);
+  ASSERT_TRUE(service_->collect_once().ok());
+  for (int i = 0; i < 5; ++i) service_->check_alerts();
+  p = production();
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_FALSE(p[1].firing);
+  EXPECT_EQ(p[1].alert, "page");
+  // web has the same SLO in staging (the fake agent answers for both): 2 x (slack +
+  // pagerduty) x (fire + resolve).
+  auto recs = got.wait_final(8);
+  ASSERT_TRUE((*dispatcher)->wait_idle(Duration(20'000)));
+  std::vector<Json> pd, slack;
+  for (const auto& r : rx.requests()) {
+    auto j = parse_json(r.body);
+    ASSERT_TRUE(j.ok());
+    if (r.target == "/pd") pd.push_back(*j);
+    if (r.target == "/slack") slack.push_back(*j);
+  }
+  ASSERT_EQ(pd.size(), 4u);
+  ASSERT_EQ(slack.size(), 4u);
+  std::vector<Json> pd_prod;
+  for (const auto& j : pd)
+    if (j.at("dedup_key") == "ferry/web/production/slo/availability/page") pd_prod.push_back(j);
+  ASSERT_EQ(pd_prod.size(), 2u);
+  EXPECT_EQ(pd_prod[0].at("event_action"), "trigger");
+  EXPECT_EQ(pd_prod[0].at("payload").at("severity"), "critical");
+  EXPECT_EQ(pd_prod[0].at("payload").at("class"), "slo_burn");
+  EXPECT_EQ(pd_prod[1].at("event_action"), "resolve");
+  bool fire_text = false, resolved_text = false;
+  for (const auto& j : slack) {
+    const std::string t = j.value("text", "");
+    fire_text |= t.find("production: SLO error budget burning") != std::string::npos;
+    resolved_text |= t.find("production: SLO error budget burn resolved") != std::string::npos;
+  }
+  EXPECT_TRUE(fire_text) << slack[0].dump();
+  EXPECT_TRUE(resolved_text) << slack.back().dump();
+  (*dispatcher)->stop();
+}
+
+TEST_F(SloServiceTest, ANewLeaderAnnouncesTheAlertsThatFireAndNothingElse) {
+  std::vector<SloService::AlertChange> changes;
+  auto record = [&](const SloService::AlertChange& c) {
+    if (c.env == "production") changes.push_back(c);
+  };
+  make_service(record);
+  agent_.set("v1", 0, 0);
+  ASSERT_TRUE(service_->collect_once().ok());
+  service_->check_alerts();  // nothing fires: no resolve of what never fired
+  EXPECT_TRUE(changes.empty());
+  // Every request fails: 100x over every window, the page and the ticket fire.
+  agent_.set("v1", 100, 100);
+  ASSERT_TRUE(service_->collect_once().ok());
+  service_->check_alerts();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].alert, "page");
+  EXPECT_EQ(changes[1].alert, "ticket");
+  changes.clear();
+  service_->check_alerts();
+  EXPECT_TRUE(changes.empty());
+  // A new leader cannot know what the last one sent: it announces what fires, once.
+  make_service(record);
+  service_->check_alerts();
+  service_->check_alerts();
+  EXPECT_EQ(changes.size(), 2u);
+  for (const auto& c : changes) EXPECT_TRUE(c.firing);
 }
 
 }  // namespace

@@ -9,12 +9,14 @@ import * as overview from './views/overview.js';
 import * as deployment from './views/deployment.js';
 import * as history from './views/history.js';
 import * as audit from './views/audit.js';
+import * as slo from './views/slo.js';
 
 const ROUTES = [
   { pattern: /^#?\/?$/, view: overview, nav: 'overview' },
   { pattern: /^#\/deployments\/([^/?]+)$/, view: deployment, nav: 'overview' },
   { pattern: /^#\/history(?:\/([^/?]+))?$/, view: history, nav: 'history' },
   { pattern: /^#\/audit$/, view: audit, nav: 'audit' },
+  { pattern: /^#\/slo(?:\/([^/?]+)\/([^/?]+))?$/, view: slo, nav: 'slo' },
 ];
 
 const main = document.getElementById('main');

@@ -762,7 +762,7 @@ Status PgStore::add_slo_bucket(pg::Connection& c, const SloBucketRecord& d) {
 Status PgStore::add_slo_counts(const std::vector<SloBucketRecord>& deltas,
                                const std::vector<SloCursorRecord>& cursors) {
   for (const auto& d : deltas) FERRY_RETURN_IF_ERROR(slo_rows::check_delta(d));
-  return write([&](pg::Connection& c) -> Status {
+  Status written = write([&](pg::Connection& c) -> Status {
     for (const auto& d : deltas) FERRY_RETURN_IF_ERROR(add_slo_bucket(c, d));
     for (const auto& k : cursors)
       FERRY_RETURN_IF_ERROR(c.exec(
@@ -773,6 +773,8 @@ Status PgStore::add_slo_counts(const std::vector<SloBucketRecord>& deltas,
            p(k.seen_at_ms)}));
     return Status::Ok();
   });
+  slo_rows::note_write();
+  return written;
 }
 
 Result<std::vector<SloBucketRecord>> PgStore::list_slo_buckets(const std::string& app,
@@ -811,7 +813,7 @@ Status PgStore::compact_slo(int64_t hours_before_ms, int64_t drop_before_ms,
                             int64_t cursors_before_ms) {
   if (hours_before_ms % slo_rows::kHourMs != 0)
     return invalid_argument("SLO compaction must cut at a whole hour");
-  return write([&](pg::Connection& c) -> Status {
+  Status written = write([&](pg::Connection& c) -> Status {
     auto r = c.query(
         "SELECT app, env, start_ms, width_ms, requests, errors, latency FROM slo_buckets WHERE "
         "width_ms = $1 AND start_ms < $2 FOR UPDATE",
@@ -830,6 +832,8 @@ Status PgStore::compact_slo(int64_t hours_before_ms, int64_t drop_before_ms,
         c.exec("DELETE FROM slo_buckets WHERE start_ms < $1", {p(drop_before_ms)}));
     return c.exec("DELETE FROM slo_cursors WHERE seen_at_ms < $1", {p(cursors_before_ms)});
   });
+  slo_rows::note_write();
+  return written;
 }
 
 }  // namespace ferry

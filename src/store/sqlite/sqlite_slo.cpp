@@ -59,7 +59,9 @@ Status SqliteStore::add_slo_counts(const std::vector<SloBucketRecord>& deltas,
         .bind(6, c.seen_at_ms);
     FERRY_RETURN_IF_ERROR(q.exec());
   }
-  return tx.commit();
+  Status committed = tx.commit();
+  slo_rows::note_write();
+  return committed;
 }
 
 Result<std::vector<SloBucketRecord>> SqliteStore::list_slo_buckets(const std::string& app,
@@ -129,7 +131,9 @@ Status SqliteStore::compact_slo(int64_t hours_before_ms, int64_t drop_before_ms,
     del.bind(1, cursors_before_ms);
     FERRY_RETURN_IF_ERROR(del.exec());
   }
-  return tx.commit();
+  Status committed = tx.commit();
+  slo_rows::note_write();
+  return committed;
 }
 
 }  // namespace ferry
