@@ -81,6 +81,12 @@ TEST(SloE2E, ACanaryThatSpendsTheErrorBudgetIsRolledBackByTheRunner) {
   for (const auto& d : (*slo)["deployments"])
     if (d.value("id", "") == id) spent = d.value("budget_spent", 0.0);
   EXPECT_GT(spent, 0.02) << slo->dump(2);
+  // And `ferry slo` prints it (it once died on a figure the answer sent as null).
+  int rc = -1;
+  const std::string out = c.cli("slo web --env dev", &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("SLO of web in dev"), std::string::npos) << out;
+  EXPECT_NE(out.find(id), std::string::npos) << out;
 }
 
 }  // namespace
