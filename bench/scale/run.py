@@ -13,7 +13,7 @@ of the demo app (one instance each, readiness every 200 ms), then
               server's CPU, first vs last tenth; the status answer's size after the 10th
               and after the last deployment, and the agent's RSS then.
 Every process it starts it stops by pid. Usage:
-  bench/scale/run.py [--apps 10,50,100,200] [--idle 30] [--sequential 1000] [--build build]"""
+  bench/scale/run.py [--apps 10,50,100,200] [--idle 60] [--sequential 1000] [--build build]"""
 import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 import urllib.request
 
@@ -39,6 +39,20 @@ def proc_stat(pid):
     return cpu, threads, rss
 
 
+def wakeups(pid):
+    """Context switches of every thread of a process so far (each is a wakeup or a preemption)."""
+    n = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        n += int(line.split()[1])
+        except OSError:
+            pass
+    return n
+
+
 def children(pid):
     out = []
     for d in os.listdir("/proc"):
@@ -55,6 +69,7 @@ def children(pid):
 class Api:
     def __init__(self, port, token):
         self.port, self.token = port, token
+        self.read_retries = 0  # status reads that timed out and were made again
 
     def call(self, method, path, body=None, timeout=30):
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,
@@ -65,12 +80,18 @@ class Api:
             return json.load(r)
 
     def wait_final(self, dep_id, seconds=300):
+        """The deployment once it ended. A read that times out (the client's, on a loaded
+        machine) is read again: the deployment goes on regardless."""
         end = time.time() + seconds
         while time.time() < end:
-            d = self.call("GET", f"/api/v1/deployments/{dep_id}")
+            try:
+                d = self.call("GET", f"/api/v1/deployments/{dep_id}")
+            except (TimeoutError, OSError):
+                self.read_retries += 1
+                continue
             if d["state"] in ("succeeded", "failed", "rolled_back", "aborted"):
                 return d
-            time.sleep(0.05)
+            time.sleep(0.2)
         raise RuntimeError(f"deployment {dep_id} did not end")
 
 
@@ -153,7 +174,7 @@ apps:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def at_once(build, n, idle_s, steady_interval=None):
+def at_once(build, n, idle_s, steady_interval=None, hold_s=0):
     f = Ferry(build, n, steady_interval)
     try:
         cpu0, _, _ = proc_stat(f.agent)
@@ -180,13 +201,26 @@ def at_once(build, n, idle_s, steady_interval=None):
         failed = [r for r in results if r != "succeeded"]
         row = {"apps": n, "steady_interval": steady_interval, "all_done_s": round(elapsed, 2), "failed": len(failed),
                "agent_threads": threads_n, "agent_rss_mib": round(rss, 1),
-               "agent_cpu_s": round(cpu1 - cpu0, 2), "failures": failed[:3]}
+               "agent_cpu_s": round(cpu1 - cpu0, 2), "failures": failed[:3],
+               "client_read_retries": f.api.read_retries}
         if idle_s:
             time.sleep(2)
-            c0, _, _ = proc_stat(f.agent)
+            c0, s0 = proc_stat(f.agent)[0], proc_stat(f.server.pid)[0]
+            w0 = wakeups(f.agent)
             time.sleep(idle_s)
-            c1, _, _ = proc_stat(f.agent)
+            c1, s1 = proc_stat(f.agent)[0], proc_stat(f.server.pid)[0]
+            w1 = wakeups(f.agent)
+            row["idle_s"] = idle_s
+            row["idle_agent_cpu_s"] = round(c1 - c0, 2)
             row["idle_agent_cpu_pct"] = round(100 * (c1 - c0) / idle_s, 2)
+            row["idle_agent_wakeups_per_s"] = round((w1 - w0) / idle_s)
+            row["idle_server_cpu_s"] = round(s1 - s0, 2)
+            row["idle_server_cpu_pct"] = round(100 * (s1 - s0) / idle_s, 2)
+        if hold_s:
+            # Left running for a profiler: perf record -g -p AGENT, strace -c -f -p AGENT.
+            print(json.dumps({"hold_s": hold_s, "agent_pid": f.agent, "server_pid": f.server.pid}),
+                  flush=True)
+            time.sleep(hold_s)
         with open("/proc/loadavg") as la:
             row["loadavg"] = la.read().split()[0]
         print(json.dumps(row), flush=True)
@@ -241,7 +275,10 @@ def sequential(build, k, max_s):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--apps", default="10,50,100,200")
-    ap.add_argument("--idle", type=int, default=30)
+    ap.add_argument("--idle", type=int, default=60,
+                    help="seconds the agent's and server's idle CPU is measured over (N >= 100)")
+    ap.add_argument("--hold", type=int, default=0,
+                    help="after the idle measurement, keep the fleet running this long (profiling)")
     ap.add_argument("--sequential", type=int, default=1000)
     ap.add_argument("--sequential-max-s", type=int, default=3600,
                     help="stop the sequential run after this long and report what was done")
@@ -253,7 +290,8 @@ def main():
         print(json.dumps({"loadavg_at_start": f.read().split()[:3], "cpus": os.cpu_count()}),
               flush=True)
     for n in [int(x) for x in args.apps.split(",") if x]:
-        at_once(args.build, n, args.idle if n >= 100 else 0, args.steady_interval or None)
+        at_once(args.build, n, args.idle if n >= 100 else 0, args.steady_interval or None,
+                args.hold)
     if args.sequential:
         sequential(args.build, args.sequential, args.sequential_max_s)
 

@@ -439,6 +439,10 @@ Result<AppStatus> Agent::app_status(const std::string& app) {
   return manager_->status(app);
 }
 
+Result<std::map<std::string, int64_t>> Agent::generations() {
+  return manager_->generations();
+}
+
 Status Agent::remove_app(const std::string& app) {
   return manager_->remove(app);
 }

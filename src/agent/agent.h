@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "core/agent_api.h"
+#include "core/agent_generations.h"
 #include "router/io_pool.h"
 
 namespace ferry {
@@ -74,7 +75,7 @@ struct AgentOptions {
 // start is known to the clock tick (10 ms). For the agent's start timing log.
 double process_age_ms();
 
-class Agent final : public AgentClient {
+class Agent final : public AgentClient, public GenerationsSource {
  public:
   explicit Agent(AgentOptions options);
   ~Agent() override;
@@ -113,6 +114,7 @@ class Agent final : public AgentClient {
   Status set_weights(const std::string& app, int64_t generation,
                      const std::map<std::string, int>& weights) override;
   Result<AppStatus> app_status(const std::string& app) override;
+  Result<std::map<std::string, int64_t>> generations() override;
   Status remove_app(const std::string& app) override;
   std::vector<std::string> apps() const;
 

@@ -33,6 +33,10 @@ std::optional<int> AgentRuntime::exit_status(const RuntimeHandle& h) {
   return process_.exit_status(h);
 }
 
+int AgentRuntime::exit_fd(const RuntimeHandle& h) {
+  return h.id.empty() ? process_.exit_fd(h) : -1;
+}
+
 void AgentRuntime::stop(const RuntimeHandle& h, StopMode mode) {
   if (h.id.empty()) return process_.stop(h, mode);
   if (docker_) docker_->stop(h, mode);

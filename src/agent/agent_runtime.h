@@ -26,6 +26,7 @@ class AgentRuntime final : public Runtime {
 
   Result<RuntimeHandle> start(const LaunchSpec& launch) override;
   std::optional<int> exit_status(const RuntimeHandle& h) override;
+  int exit_fd(const RuntimeHandle& h) override;  // processes only: containers are polled
   void stop(const RuntimeHandle& h, StopMode mode) override;
   bool alive(const RuntimeHandle& h) override;
   bool adopt(const RuntimeHandle& h) override;

@@ -99,6 +99,13 @@ void add_agent_routes(HttpServer& server, Agent& agent, std::string token) {
   server.route("GET", "/v1/apps", [&agent](HttpRequest&) {
     return HttpResponse::json(Json{{"apps", agent.apps()}});
   });
+  // Every app's accepted generation in one answer: the control plane's periodic check that
+  // the agent still has what it should (one call per agent, not one per app).
+  server.route("GET", "/v1/generations", [&agent](HttpRequest&) {
+    auto g = agent.generations();
+    if (!g.ok()) return HttpResponse::error(g.status());
+    return HttpResponse::json(Json{{"apps", *g}});
+  });
   server.route("PUT", "/v1/apps/{app}", [&agent](HttpRequest& req) {
     auto body = parse_json(req.body);
     if (!body.ok()) return HttpResponse::error(body.status());

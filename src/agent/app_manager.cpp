@@ -1,10 +1,12 @@
 #include "agent/app_manager.h"
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -78,6 +80,11 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     bool own_port = false;       // the port came from the agent's range (released with it)
     std::shared_ptr<Prober> prober;
     uint64_t prober_run = 0;
+    // Readable once the run's process ended (Runtime::exit_fd): wakes the app, so its end
+    // is seen at once without polling. Null with watch_run == run: polled (no exit_fd).
+    std::unique_ptr<asio::posix::stream_descriptor> exit_watch;
+    uint64_t watch_run = 0;    // the run exit_watch (or the attempt at one) is for
+    bool watch_fired = false;  // ended: polled until exit_status() reports it
   };
 
   App(AppManager& m, std::string n)
@@ -341,15 +348,70 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     slot.prober->start();
   }
 
+  // mu held, strand: keeps a wakeup armed on the end of the slot's process, one per run.
+  // Returns how soon the slot needs a tick of its own for its end to be seen: never (0)
+  // while the watch waits, steady_tick_ms without a watch or once it fired, busy_tick_ms
+  // when the process ended before the wait was armed.
+  int64_t sync_exit_watch(Slot& slot) {
+    const InstanceSupervisor& sup = *slot.sup;
+    if (sup.handle().empty()) {
+      slot.exit_watch.reset();
+      slot.watch_run = 0;
+      return 0;
+    }
+    if (slot.watch_run != sup.run()) {
+      slot.exit_watch.reset();
+      slot.watch_run = sup.run();
+      slot.watch_fired = false;
+      if (const int fd = mgr.runtime_.exit_fd(sup.handle()); fd >= 0) {
+        auto watch = std::make_unique<asio::posix::stream_descriptor>(strand);
+        boost::system::error_code ec;
+        watch->assign(fd, ec);
+        if (ec) {
+          ::close(fd);
+        } else {
+          std::weak_ptr<App> weak = shared_from_this();
+          watch->async_wait(asio::posix::stream_descriptor::wait_read,
+                            [weak, serial = slot.serial](const boost::system::error_code& e) {
+                              if (e == asio::error::operation_aborted) return;
+                              if (auto self = weak.lock()) self->on_exit_signal(serial);
+                            });
+          slot.exit_watch = std::move(watch);
+          // The reactor is edge-triggered: an end before the wait was queued may have been
+          // signalled to no one. Look once.
+          pollfd p{fd, POLLIN, 0};
+          if (::poll(&p, 1, 0) > 0) {
+            slot.watch_fired = true;
+            return mgr.opts_.busy_tick_ms;
+          }
+        }
+      }
+    }
+    return !slot.exit_watch || slot.watch_fired ? mgr.opts_.steady_tick_ms : 0;
+  }
+
+  // The process of the slot `serial` ended (strand): tick now to reap it.
+  void on_exit_signal(uint64_t serial) {
+    {
+      std::lock_guard lk(mu);
+      for (auto& [key, slot] : instances)
+        if (slot.serial == serial) slot.watch_fired = true;
+    }
+    tick();
+  }
+
   // Advances every instance (strand).
   void tick() {
     bool changed = false, leave = false;
-    int64_t next = mgr.opts_.steady_tick_ms;
+    int64_t next = mgr.opts_.idle_tick_ms;
     std::vector<std::string> current;
     {
       std::lock_guard lk(mu);
       if (gone || mgr.frozen_) return;  // thaw() ticks again
-      if (!router && desired.listen_port != 0 && !removing) (void)bind_router();
+      if (!router && desired.listen_port != 0 && !removing) {
+        (void)bind_router();
+        if (!router) next = std::min(next, mgr.opts_.steady_tick_ms);  // tried again then
+      }
       // Rolling replacement: the next queued successor starts once no other is on its way,
       // and a superseded instance is gone before the next starts (one extra process).
       bool replacing = false;
@@ -384,6 +446,8 @@ struct AppManager::App : std::enable_shared_from_this<App> {
         changed |= sup.take_changed();
         if (before != sup.status().state) changed = true;
         sync_prober(slot);
+        if (const int64_t poll_in = sync_exit_watch(slot); poll_in > 0)
+          next = std::min(next, poll_in);
         const auto st = sup.status().state;
         if (sup.retiring() || st == InstanceState::kStarting || !slot.replaced_by.empty())
           next = std::min(next, mgr.opts_.busy_tick_ms);
@@ -657,6 +721,20 @@ std::vector<std::string> AppManager::names() const {
   return out;
 }
 
+std::map<std::string, int64_t> AppManager::generations() const {
+  std::vector<std::shared_ptr<App>> apps;
+  {
+    MutexLock lk(mu_);
+    for (const auto& [name, app] : apps_) apps.push_back(app);
+  }
+  std::map<std::string, int64_t> out;
+  for (const auto& app : apps) {
+    std::lock_guard lk(app->mu);
+    out[app->name] = app->desired.generation;
+  }
+  return out;
+}
+
 size_t AppManager::router_counters(const std::string& name) const {
   auto app = find(name);
   if (!app) return 0;
@@ -874,6 +952,7 @@ void AppManager::shutdown(bool stop_instances) {
     for (auto& [key, slot] : app->instances) {
       if (slot.prober) slot.prober->stop();
       slot.prober.reset();
+      slot.exit_watch.reset();
       if (stop_instances && !slot.sup->handle().empty())
         running.emplace_back(slot.sup->handle(), slot.sup->spec().run.stop_grace_ms);
     }

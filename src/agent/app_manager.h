@@ -5,7 +5,9 @@
 // first put on, even with 0 instances, and an outgoing connection can never take it.
 // Each app then converges on its own strand of the agent's io_context: apps converge
 // concurrently, bounded by the io threads; instance starts, probes (prober.h) and
-// supervision ticks are timers there, never a thread per app or per instance.
+// supervision ticks are timers there, never a thread per app or per instance. An instance's
+// end wakes its app through a pidfd on the io_context (Runtime::exit_fd), so an idle app is
+// not polled; a runtime without one (containers) is polled every steady_tick_ms.
 //
 // Locking: `mu_` guards only the map of apps (never held across I/O). Each app's own
 // mutex guards its state for readers (status); only its strand changes that state. Disk
@@ -49,7 +51,11 @@ struct AppManagerOptions {
   // Router counters of a release with no instance and no weight are left out of the
   // status this long after it lost both (a finished deployment no longer reads them).
   int64_t release_stats_keep_ms = 60'000;
-  int64_t steady_tick_ms = 1000;  // supervision period when nothing is in transition
+  // Supervision period when nothing is in transition and every running instance's end
+  // wakes its app (Runtime::exit_fd: a pidfd on the io_context), so nothing is polled:
+  // only log housekeeping and the counters' window are due then.
+  int64_t idle_tick_ms = 30'000;
+  int64_t steady_tick_ms = 1000;  // … when an instance's end must be polled (no exit_fd)
   int64_t busy_tick_ms = 25;      // … and while an instance starts, crashes or drains
   int64_t housekeeping_ms = 30'000;
   Logger* log = nullptr;
@@ -80,6 +86,8 @@ class AppManager {
   // Drains and stops every instance, then the router; the app leaves once all stopped.
   Status remove(const std::string& app);
   std::vector<std::string> names() const;
+  // app → its accepted generation (what status() reports as `generation`), for every app.
+  std::map<std::string, int64_t> generations() const;
   // How many releases the app's router keeps counters for (0 without a router): bounded by
   // the releases with instances or weight and those within the analysis window.
   size_t router_counters(const std::string& app) const;

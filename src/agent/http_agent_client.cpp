@@ -105,6 +105,16 @@ Result<AppStatus> HttpAgentClient::app_status(const std::string& app) {
   return s;
 }
 
+Result<std::map<std::string, int64_t>> HttpAgentClient::generations() {
+  auto r = call("GET", "/v1/generations");
+  if (!r.ok()) return r.status();
+  try {
+    return r->at("apps").get<std::map<std::string, int64_t>>();
+  } catch (const std::exception& e) {
+    return internal_error(std::string("agent answered malformed generations: ") + e.what());
+  }
+}
+
 Status HttpAgentClient::remove_app(const std::string& app) {
   auto r = call("DELETE", "/v1/apps/" + url_encode(app));
   return r.ok() ? Status::Ok() : r.status();

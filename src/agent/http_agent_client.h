@@ -12,10 +12,11 @@
 
 #include "common/http_client.h"
 #include "core/agent_api.h"
+#include "core/agent_generations.h"
 
 namespace ferry {
 
-class HttpAgentClient final : public AgentClient {
+class HttpAgentClient final : public AgentClient, public GenerationsSource {
  public:
   // `timeout_ms` bounds every call (connect, send, answer): an unreachable agent costs a
   // caller at most that long. `name`: the agent's name in ferry.yaml ("" = its address).
@@ -41,6 +42,8 @@ class HttpAgentClient final : public AgentClient {
   Status set_weights(const std::string& app, int64_t generation,
                      const std::map<std::string, int>& weights) override;
   Result<AppStatus> app_status(const std::string& app) override;
+  // GET /v1/generations; kNotFound from an agent that predates it (it answers 404).
+  Result<std::map<std::string, int64_t>> generations() override;
   Status remove_app(const std::string& app) override;
   Status health() override;
   // Takes the host out of (or back into) load balancers in front of several hosts: its

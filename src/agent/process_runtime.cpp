@@ -1,6 +1,7 @@
 #include "agent/process_runtime.h"
 
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,8 +34,8 @@ Result<RuntimeHandle> ProcessRuntime::start(const LaunchSpec& launch) {
   // App code: a clean environment, run.user (ferry-app by default as root), its own dir.
   l.app_code = true;
   l.user = launch.user;
-  l.work_dir = instance_work_dir(fs::path(log_dir_).parent_path().string(), launch.app,
-                                 launch.instance);
+  l.work_dir =
+      instance_work_dir(fs::path(log_dir_).parent_path().string(), launch.app, launch.instance);
   auto p = spawn(l);
   if (!p.ok()) return p.status();
   {
@@ -60,6 +61,25 @@ std::optional<int> ProcessRuntime::exit_status(const RuntimeHandle& h) {
   }
   if (process_alive(ProcessHandle{h.pid, h.start_ticks})) return std::nullopt;
   return kExitUnknown;
+}
+
+int ProcessRuntime::exit_fd(const RuntimeHandle& h) {
+  if (h.pid <= 0) return -1;
+  const int fd = static_cast<int>(syscall(SYS_pidfd_open, h.pid, 0));  // close-on-exec
+  if (fd < 0) return -1;
+  // An unreaped child of ours keeps its pid. Any other pid may have been reused since the
+  // process we mean ended: the pidfd names ours only if that process still runs after it
+  // was taken (same start time).
+  bool child;
+  {
+    std::lock_guard lk(mu_);
+    child = children_.count(h.pid) > 0;
+  }
+  if (!child && !process_alive(ProcessHandle{h.pid, h.start_ticks})) {
+    close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 void ProcessRuntime::stop(const RuntimeHandle& h, StopMode mode) {

@@ -31,6 +31,8 @@ class ProcessRuntime final : public Runtime {
 
   Result<RuntimeHandle> start(const LaunchSpec& launch) override;
   std::optional<int> exit_status(const RuntimeHandle& h) override;
+  // A pidfd (pidfd_open): for a child of ours and an adopted process alike.
+  int exit_fd(const RuntimeHandle& h) override;
   void stop(const RuntimeHandle& h, StopMode mode) override;
   bool alive(const RuntimeHandle& h) override;
   bool adopt(const RuntimeHandle& h) override;

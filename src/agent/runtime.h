@@ -62,6 +62,15 @@ class Runtime {
   // kGraceful asks it to stop (SIGTERM to its process group); kKill ends it (SIGKILL).
   virtual void stop(const RuntimeHandle& h, StopMode mode) = 0;
 
+  // A file descriptor that becomes readable once the instance has ended (Linux: a pidfd),
+  // so its owner is woken by the end instead of polling exit_status() (which still reports
+  // it, once). The caller owns and closes it. -1 when the runtime cannot give one (the
+  // instance already ended, or the kernel has no pidfd): the caller polls.
+  virtual int exit_fd(const RuntimeHandle& h) {
+    (void)h;
+    return -1;
+  }
+
   // Whether the instance still runs (and is the one we started, not a reused pid).
   virtual bool alive(const RuntimeHandle& h) = 0;
 

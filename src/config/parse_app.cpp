@@ -2,6 +2,8 @@
 // overrides.
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include "common/spawn.h"
 #include "config/parsers.h"
 
@@ -102,6 +104,10 @@ void parse_override(const Field& f, AppEnvSpec& out) {
   f.child("env").get_env(out.env);
 }
 
+// The spacing of the probes of a healthy instance when steady_interval is not given (or the
+// interval, when longer): docs/configuration.md, checks.
+constexpr int kDefaultSteadyIntervalMs = 5'000;
+
 void parse_probe(const Field& f, ProbeSpec& out) {
   if (!f.present()) return;
   if (!f.expect_map({"http", "tcp", "command", "interval", "steady_interval", "timeout",
@@ -146,8 +152,12 @@ void parse_probe(const Field& f, ProbeSpec& out) {
   f.child("failure_threshold").get_int(out.failure_threshold, 1, 100);
   f.child("initial_delay").get_duration_ms(out.initial_delay_ms, 0, kHour);
   Field steady = f.child("steady_interval");
-  if (steady.present() && steady.get_duration_ms(out.steady_interval_ms, 100, kHour) &&
-      out.steady_interval_ms < out.interval_ms) {
+  if (!steady.present()) {
+    // Not given: a healthy instance is probed every kDefaultSteadyIntervalMs (or interval,
+    // when longer), so hundreds of instances on a host do not keep its agent busy.
+    out.steady_interval_ms = std::max(out.interval_ms, kDefaultSteadyIntervalMs);
+  } else if (steady.get_duration_ms(out.steady_interval_ms, 100, kHour) &&
+             out.steady_interval_ms < out.interval_ms) {
     steady.error("steady_interval " + std::to_string(out.steady_interval_ms) +
                  "ms is shorter than interval " + std::to_string(out.interval_ms) +
                  "ms: it spaces the probes of a healthy instance, so it is at least interval");

@@ -1,7 +1,9 @@
 #include "engine/reconciler.h"
 
 #include <algorithm>
+#include <set>
 
+#include "core/agent_generations.h"
 #include "core/placement.h"
 #include "engine/desired_state.h"
 
@@ -294,17 +296,31 @@ void Reconciler::reconcile_once() {
   {
     MutexLock l(mu_);
     const int64_t now = ctx_.clock->monotonic_ms();
+    std::set<std::string> asked;  // agents asked for their generations this round
     for (const auto& [k, st] : standings_) {
       auto t = next_try_ms_.find(k);
       if (t != next_try_ms_.end() && t->second > now) continue;  // backing off
       auto v = verified_at_ms_.find(k);
       // Never heard from (after a restart, or a push that failed): ask first, so a restart
       // of the server re-sends nothing an agent already has.
-      if (v == verified_at_ms_.end())
+      if (v == verified_at_ms_.end()) {
         jobs.push_back({k, st, nullptr, true});
-      else if (st.behind())
+        asked.insert(k.agent);
+      } else if (st.behind()) {
         jobs.push_back({k, st, nullptr, false});
-      else if (now - v->second >= options_.verify_ms)
+      } else if (now - v->second >= options_.verify_ms) {
+        jobs.push_back({k, st, nullptr, true});
+        asked.insert(k.agent);
+      }
+    }
+    // One answer tells an agent's generation of every app: its other caught-up apps are
+    // checked with it, so their checks fall due together (one call per agent per verify_ms).
+    for (const auto& [k, st] : standings_) {
+      if (!asked.count(k.agent) || st.behind()) continue;
+      auto t = next_try_ms_.find(k);
+      if (t != next_try_ms_.end() && t->second > now) continue;
+      auto v = verified_at_ms_.find(k);
+      if (v != verified_at_ms_.end() && now - v->second < options_.verify_ms)
         jobs.push_back({k, st, nullptr, true});
     }
   }
@@ -316,20 +332,61 @@ void Reconciler::reconcile_once() {
     live.push_back(j);
   }
   if (live.empty()) return;
-  // One call per job, all at once: the same agent may appear for several apps.
-  auto results = fan_out<Result<int64_t>>(live.size(), [&](size_t i) -> Result<int64_t> {
-    const Job& j = live[i];
-    if (j.verify) {
-      auto s = j.agent->app_status(agent_app_name(j.key.app, j.key.env));
-      note_call(*j.agent, s.ok() ? Status::Ok() : s.status());
-      if (s.ok()) return s->generation;
-      if (s.status().code() == Code::kNotFound) return int64_t{0};  // the agent lost the app
-      return s.status();
+  // One task per push, and one per agent for all of its checks; all at once (the same agent
+  // may appear for several apps).
+  std::vector<std::vector<size_t>> tasks;
+  std::map<AgentClient*, size_t> check_task;  // agent → its task of checks
+  for (size_t i = 0; i < live.size(); ++i) {
+    if (!live[i].verify) {
+      tasks.push_back({i});
+      continue;
     }
-    Status s = push(*j.agent, j.st, false, 0);
-    if (!s.ok()) return s;
-    return j.st.desired_generation;
+    auto [it, fresh] = check_task.emplace(live[i].agent, tasks.size());
+    if (fresh) tasks.emplace_back();
+    tasks[it->second].push_back(i);
+  }
+  std::vector<std::optional<Result<int64_t>>> answers(live.size());
+  (void)fan_out<int>(tasks.size(), [&](size_t t) {
+    const std::vector<size_t>& mine = tasks[t];
+    AgentClient& agent = *live[mine.front()].agent;
+    if (!live[mine.front()].verify) {
+      const Job& j = live[mine.front()];
+      Status s = push(agent, j.st, false, 0);
+      answers[mine.front()] = s.ok() ? Result<int64_t>(j.st.desired_generation) : s;
+      return 0;
+    }
+    auto* source = dynamic_cast<GenerationsSource*>(&agent);
+    auto all = source ? source->generations()
+                      : Result<std::map<std::string, int64_t>>(not_found("no generations call"));
+    if (all.ok() || all.status().code() != Code::kNotFound) {
+      note_call(agent, all.ok() ? Status::Ok() : all.status());
+      for (size_t i : mine) {
+        if (!all.ok()) {
+          answers[i] = all.status();
+          continue;
+        }
+        // An app the agent does not list is one it lost: generation 0, pushed again.
+        auto g = all->find(agent_app_name(live[i].key.app, live[i].key.env));
+        answers[i] = g == all->end() ? int64_t{0} : g->second;
+      }
+      return 0;
+    }
+    // An agent that predates the call: one status per app.
+    for (size_t i : mine) {
+      auto s = agent.app_status(agent_app_name(live[i].key.app, live[i].key.env));
+      note_call(agent, s.ok() ? Status::Ok() : s.status());
+      if (s.ok())
+        answers[i] = s->generation;
+      else if (s.status().code() == Code::kNotFound)
+        answers[i] = int64_t{0};  // the agent lost the app
+      else
+        answers[i] = s.status();
+    }
+    return 0;
   });
+  std::vector<Result<int64_t>> results;
+  results.reserve(live.size());
+  for (auto& a : answers) results.push_back(std::move(*a));
   std::vector<Json> caught_up;
   {
     MutexLock l(mu_);

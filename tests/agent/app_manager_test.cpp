@@ -4,16 +4,21 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "agent/process.h"
+#include "agent/process_runtime.h"
 #include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
@@ -225,6 +230,108 @@ TEST_F(AppManagerBounds, CountersOfOldReleasesAreDroppedAndStatusStaysBounded) {
       << status_bytes[10] << " bytes at the 10th, " << status_bytes[kDeployments] << " at the "
       << kDeployments << "th";
   m.shutdown(false);
+}
+
+// Real processes: an instance's end wakes its app through a pidfd (Runtime::exit_fd), so it
+// is seen at once with no polling tick, for a child of the agent and an adopted process.
+class AppManagerExits : public AppManagerBounds {
+ protected:
+  void SetUp() override {
+    AppManagerBounds::SetUp();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ferry-exit-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_ / "logs");
+  }
+  void TearDown() override {
+    AppManagerBounds::TearDown();
+    std::filesystem::remove_all(dir_);
+  }
+  // No tick of any kind within a test: only the end's own wakeup can show it.
+  static AppManagerOptions untimed() {
+    AppManagerOptions o;
+    o.router_io = std::make_shared<RouterIoPool>(1);
+    o.idle_tick_ms = o.steady_tick_ms = o.busy_tick_ms = 600'000;
+    o.housekeeping_ms = 600'000;
+    return o;
+  }
+  static AppDesiredState sleeper(int64_t generation) {
+    AppDesiredState d;
+    d.app = "web";
+    d.generation = generation;
+    InstanceSpec s;
+    s.id = "web-v1-0";
+    s.release = "v1";
+    s.port = testing::free_loopback_port();
+    s.run.command = {"/bin/sleep", "600"};  // no probe: ready once started
+    s.run.stop_grace_ms = 100;
+    d.instances = {s};
+    return d;
+  }
+  static int running_pid(AppManager& m) {
+    int pid = 0;
+    EXPECT_TRUE(wait_status(m, "web", [&](const AppStatus& st) {
+      if (st.instances.size() != 1 || st.instances[0].state != InstanceState::kReady) return false;
+      pid = st.instances[0].pid;
+      return pid > 0;
+    }));
+    return pid;
+  }
+  static std::string describe(AppManager& m) {
+    Json j;
+    if (auto st = m.status("web"); st.ok()) to_json(j, *st);
+    return j.dump();
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(AppManagerExits, AKilledInstanceIsSeenAtOnceWithoutAPollingTick) {
+  ProcessRuntime rt((dir_ / "logs").string(), LogPolicy{});
+  AppManager m(
+      io_, rt, clock_, untimed(), [] {}, nullptr);
+  ASSERT_TRUE(m.put(sleeper(1)).ok());
+  const int pid = running_pid(m);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  // Crashed with its signal (the restart waits for the backoff on the fake clock).
+  EXPECT_TRUE(wait_status(m, "web", [](const AppStatus& st) {
+    return st.instances.size() == 1 && st.instances[0].state == InstanceState::kCrashed &&
+           st.instances[0].last_exit_code == -SIGKILL && st.instances[0].restarts == 1;
+  })) << describe(m);
+  m.shutdown(true);
+}
+
+TEST_F(AppManagerExits, AnAdoptedInstanceKilledIsSeenAtOnceToo) {
+  Json snapshot;
+  int pid = 0;
+  {
+    // The first agent process starts it and goes, leaving it running.
+    ProcessRuntime first((dir_ / "logs").string(), LogPolicy{});
+    AppManager m(
+        io_, first, clock_, untimed(), [] {}, nullptr);
+    ASSERT_TRUE(m.put(sleeper(1)).ok());
+    pid = running_pid(m);
+    ASSERT_GT(pid, 0);
+    snapshot = m.snapshot();
+    m.shutdown(false);
+  }
+  // The next one adopts it: not its child, so no waitpid; its end still wakes the app.
+  ProcessRuntime next((dir_ / "logs").string(), LogPolicy{});
+  AppManager m(
+      io_, next, clock_, untimed(), [] {}, nullptr);
+  EXPECT_EQ(m.restore(snapshot), 1);
+  ASSERT_TRUE(wait_status(m, "web", [&](const AppStatus& st) {
+    return st.instances.size() == 1 && st.instances[0].pid == pid;
+  }));
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  EXPECT_TRUE(wait_status(m, "web", [](const AppStatus& st) {
+    return st.instances.size() == 1 && st.instances[0].state == InstanceState::kCrashed &&
+           st.instances[0].last_exit_code == kExitUnknown;
+  })) << describe(m);
+  int status = 0;
+  waitpid(pid, &status, 0);  // the test process is its real parent
+  m.shutdown(true);
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 // ProcessRuntime (real processes, log policy), the state file's sealing, the port range
 // and the prober's kept-alive HTTP connection.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -75,6 +78,54 @@ TEST(ProcessRuntime, StartsReportsTheExitCodeAndStops) {
   EXPECT_EQ(*code, -15);
   EXPECT_FALSE(rt.alive(*s));
   EXPECT_FALSE(rt.adopt(*s));
+}
+
+// Whether `fd` becomes readable within `ms`.
+bool readable_within(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
+TEST(ProcessRuntime, ExitFdBecomesReadableWhenTheProcessEndsAndNamesNoOtherProcess) {
+  TempDir dir;
+  ProcessRuntime rt(dir.path.string(), LogPolicy{});
+  LaunchSpec l;
+  l.app = "web";
+  l.instance = "web-v1-0";
+  l.argv = {"/bin/sleep", "30"};
+  auto h = rt.start(l);
+  ASSERT_TRUE(h.ok());
+  const int fd = rt.exit_fd(*h);
+  ASSERT_GE(fd, 0);
+  EXPECT_FALSE(readable_within(fd, 0));  // running
+  kill(h->pid, SIGKILL);
+  EXPECT_TRUE(readable_within(fd, 20'000));
+  close(fd);
+  // The end is still reported once by exit_status(), with its signal.
+  EXPECT_EQ(rt.exit_status(*h), std::optional<int>(-SIGKILL));
+  // Ended and reaped: nothing to watch.
+  EXPECT_EQ(rt.exit_fd(*h), -1);
+
+  // A process this runtime did not start (adopted): watched only while it is the one meant.
+  ProcessLaunch other;
+  other.argv = {"/bin/sleep", "30"};
+  other.log_path = "/dev/null";
+  auto p = start_process(other);
+  ASSERT_TRUE(p.ok());
+  const RuntimeHandle adopted{p->pid, p->start_ticks, ""};
+  // The same pid with another start time is a reused pid: no pidfd for it.
+  EXPECT_EQ(rt.exit_fd(RuntimeHandle{p->pid, p->start_ticks + 1, ""}), -1);
+  EXPECT_EQ(rt.exit_fd(RuntimeHandle{0, 0, ""}), -1);
+  EXPECT_EQ(rt.exit_fd(RuntimeHandle{-1, 0, ""}), -1);
+  const int afd = rt.exit_fd(adopted);
+  ASSERT_GE(afd, 0);
+  EXPECT_FALSE(readable_within(afd, 0));
+  kill(p->pid, SIGKILL);
+  EXPECT_TRUE(readable_within(afd, 20'000));
+  close(afd);
+  EXPECT_EQ(rt.exit_status(adopted), std::optional<int>(kExitUnknown));  // not ours to reap
+  int status = 0;
+  EXPECT_EQ(waitpid(p->pid, &status, 0), p->pid);  // this test's child: reaped here
 }
 
 TEST(ProcessRuntime, CommandThatCannotStartIsAnError) {

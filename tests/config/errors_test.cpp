@@ -484,10 +484,25 @@ TEST(ConfigErrors, SteadyIntervalIsADurationNotBelowInterval) {
   ASSERT_TRUE(ok.config) << testing::dump(ok.errors);
   EXPECT_EQ(ok.config->apps.at(0).checks.readiness.interval_ms, 200);
   EXPECT_EQ(ok.config->apps.at(0).checks.readiness.steady_interval_ms, 2000);
-  // Not given: 0, probes keep `interval`.
+  // Not given: 5 s (kDefaultSteadyIntervalMs), or the interval when that is longer.
   auto plain = check_config(with_app("    checks: {readiness: {http: /h}}\n"), "ferry.yaml");
   ASSERT_TRUE(plain.config) << testing::dump(plain.errors);
-  EXPECT_EQ(plain.config->apps.at(0).checks.readiness.steady_interval_ms, 0);
+  EXPECT_EQ(plain.config->apps.at(0).checks.readiness.interval_ms, 1000);
+  EXPECT_EQ(plain.config->apps.at(0).checks.readiness.steady_interval_ms, 5000);
+  auto slow = check_config(with_app("    checks: {liveness: {tcp: {}, interval: 10s}}\n"),
+                           "ferry.yaml");
+  ASSERT_TRUE(slow.config) << testing::dump(slow.errors);
+  EXPECT_EQ(slow.config->apps.at(0).checks.liveness.steady_interval_ms, 10000);
+  // One pace throughout: steady_interval equal to interval.
+  auto even = check_config(
+      with_app("    checks: {readiness: {http: /h, interval: 200ms, steady_interval: 200ms}}\n"),
+      "ferry.yaml");
+  ASSERT_TRUE(even.config) << testing::dump(even.errors);
+  EXPECT_EQ(even.config->apps.at(0).checks.readiness.steady_interval_ms, 200);
+  // No probe: nothing to space.
+  auto none = check_config(with_app(""), "ferry.yaml");
+  ASSERT_TRUE(none.config) << testing::dump(none.errors);
+  EXPECT_EQ(none.config->apps.at(0).checks.readiness.steady_interval_ms, 0);
   EXPECT_CONFIG_ERROR(
       with_app("    checks: {readiness: {http: /h, interval: 2s, steady_interval: 1s}}\n"),
       "apps.web.checks.readiness.steady_interval", "shorter than interval 2000ms", 11);
@@ -497,12 +512,14 @@ TEST(ConfigErrors, SteadyIntervalIsADurationNotBelowInterval) {
                       "apps.web.checks.readiness.steady_interval", "1h", 11);
   EXPECT_CONFIG_ERROR(with_app("    checks: {readiness: {http: /h, steady_interval: often}}\n"),
                       "apps.web.checks.readiness.steady_interval", "", 11);
-  // What reaches the agent keeps it; a probe without it is sent as before (no new key, so
-  // the desired state of existing apps is unchanged).
+  // What reaches the agent keeps it, the default too (an agent reads a state without the
+  // key as one pace throughout).
   Json j = ok.config->apps.at(0).checks.readiness;
   EXPECT_EQ(j.get<ProbeSpec>().steady_interval_ms, 2000);
-  Json old = plain.config->apps.at(0).checks.readiness;
-  EXPECT_FALSE(old.contains("steady_interval_ms")) << old.dump();
+  Json dflt = plain.config->apps.at(0).checks.readiness;
+  EXPECT_EQ(dflt.value("steady_interval_ms", 0), 5000) << dflt.dump();
+  Json bare = Json::parse(R"({"kind": "http", "path": "/h"})");
+  EXPECT_EQ(bare.get<ProbeSpec>().steady_interval_ms, 0);
 }
 
 }  // namespace
