@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "core/agent_api.h"
+#include "core/fault_spec.h"
 #include "router/io_pool.h"
 
 namespace ferry {
@@ -59,7 +60,7 @@ struct AgentOptions {
   std::function<void()> on_handed_over;
 };
 
-class Agent final : public AgentClient {
+class Agent final : public AgentClient, public FaultControl {
  public:
   explicit Agent(AgentOptions options);
   ~Agent() override;
@@ -94,6 +95,11 @@ class Agent final : public AgentClient {
   Result<AppStatus> app_status(const std::string& app) override;
   Status remove_app(const std::string& app) override;
   std::vector<std::string> apps() const;
+  // Game days (AppManager::set_fault, kill_instance).
+  Status set_fault(const std::string& app, const FaultSetting& setting) override;
+  Status clear_fault(const std::string& app, const std::string& experiment) override;
+  Result<FaultReport> fault_report(const std::string& app) override;
+  Result<std::string> kill_instance(const std::string& app, const std::string& id) override;
 
   // The agent's own metrics (router requests, instances, health-check failures).
   metrics::Registry& metrics() { return metrics_; }

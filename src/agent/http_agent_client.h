@@ -11,10 +11,11 @@
 
 #include "common/http_client.h"
 #include "core/agent_api.h"
+#include "core/fault_spec.h"
 
 namespace ferry {
 
-class HttpAgentClient final : public AgentClient {
+class HttpAgentClient final : public AgentClient, public FaultControl {
  public:
   // `timeout_ms` bounds every call (connect, send, answer): an unreachable agent costs a
   // caller at most that long. `name`: the agent's name in ferry.yaml ("" = its address).
@@ -35,6 +36,10 @@ class HttpAgentClient final : public AgentClient {
                      const std::map<std::string, int>& weights) override;
   Result<AppStatus> app_status(const std::string& app) override;
   Status remove_app(const std::string& app) override;
+  Status set_fault(const std::string& app, const FaultSetting& setting) override;
+  Status clear_fault(const std::string& app, const std::string& experiment) override;
+  Result<FaultReport> fault_report(const std::string& app) override;
+  Result<std::string> kill_instance(const std::string& app, const std::string& id) override;
   Status health() override;
   // The apps on the agent (needs the token: an answer proves the agent is ours).
   Result<std::vector<std::string>> list_apps();
