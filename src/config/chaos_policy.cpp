@@ -10,9 +10,14 @@ std::set<std::string> chaos_allowed_environments(std::string_view yaml_text) {
     const YAML::Node root = YAML::Load(std::string(yaml_text));
     const YAML::Node envs = root["environments"];
     if (!envs.IsMap()) return out;
-    for (const auto& kv : envs) {
-      const YAML::Node chaos = kv.second.IsMap() ? kv.second["chaos"] : YAML::Node();
-      if (chaos.IsScalar() && chaos.Scalar() == "allowed") out.insert(kv.first.as<std::string>());
+    for (const auto& env : envs) {
+      if (!env.second.IsMap()) continue;
+      // Looked up by iterating: a missing key on a const node is an invalid node, which
+      // throws when asked its type.
+      for (const auto& field : env.second)
+        if (field.first.IsScalar() && field.first.Scalar() == "chaos" && field.second.IsScalar() &&
+            field.second.Scalar() == "allowed")
+          out.insert(env.first.as<std::string>());
     }
   } catch (const YAML::Exception&) {
     out.clear();  // not a config that passed validation: allow nothing
