@@ -211,7 +211,9 @@ Json ChaosService::report_of(const Experiment& e) {
   for (const auto& [agent, snap] : now.items()) {
     const Json before = e.baseline.value(agent, Json::object());
     const Json before_inst = before.value("instances", Json::object());
-    for (const auto& [id, r] : snap.value("instances", Json::object()).items()) {
+    // Named: items() of a temporary would dangle inside the loop.
+    const Json instances = snap.value("instances", Json::object());
+    for (const auto& [id, r] : instances.items()) {
       const int64_t was = before_inst.value(id, int64_t{0});
       const int64_t d = r.get<int64_t>() - was;
       if (d > 0) {
@@ -220,7 +222,8 @@ Json ChaosService::report_of(const Experiment& e) {
       }
     }
     const Json before_rel = before.value("releases", Json::object());
-    for (const auto& [rel, c] : snap.value("releases", Json::object()).items()) {
+    const Json releases = snap.value("releases", Json::object());
+    for (const auto& [rel, c] : releases.items()) {
       const Json b = before_rel.value(rel, Json());
       requests += chaos_delta(c, b, "requests", &counters_reset);
       errors_5xx += chaos_delta(c, b, "status_5xx", &counters_reset);
