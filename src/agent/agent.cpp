@@ -451,4 +451,21 @@ std::vector<std::string> Agent::apps() const {
   return manager_->names();
 }
 
+Status Agent::set_fault(const std::string& app, const FaultSetting& setting) {
+  return manager_->set_fault(app, setting);
+}
+
+Status Agent::clear_fault(const std::string& app, const std::string& experiment) {
+  (void)manager_->clear_fault(app, experiment);  // none active: nothing to end
+  return Status::Ok();
+}
+
+Result<FaultReport> Agent::fault_report(const std::string& app) {
+  return manager_->fault_report(app);
+}
+
+Result<std::string> Agent::kill_instance(const std::string& app, const std::string& id) {
+  return manager_->kill_instance(app, id);
+}
+
 }  // namespace ferry

@@ -31,6 +31,7 @@
 #include "common/metrics.h"
 #include "core/agent_api.h"
 #include "core/agent_generations.h"
+#include "core/fault_spec.h"
 #include "router/io_pool.h"
 
 namespace ferry {
@@ -75,7 +76,7 @@ struct AgentOptions {
 // start is known to the clock tick (10 ms). For the agent's start timing log.
 double process_age_ms();
 
-class Agent final : public AgentClient, public GenerationsSource {
+class Agent final : public AgentClient, public GenerationsSource, public FaultControl {
  public:
   explicit Agent(AgentOptions options);
   ~Agent() override;
@@ -117,6 +118,11 @@ class Agent final : public AgentClient, public GenerationsSource {
   Result<std::map<std::string, int64_t>> generations() override;
   Status remove_app(const std::string& app) override;
   std::vector<std::string> apps() const;
+  // Game days (AppManager::set_fault, kill_instance).
+  Status set_fault(const std::string& app, const FaultSetting& setting) override;
+  Status clear_fault(const std::string& app, const std::string& experiment) override;
+  Result<FaultReport> fault_report(const std::string& app) override;
+  Result<std::string> kill_instance(const std::string& app, const std::string& id) override;
 
   // The certificates of apps with tls.acme.
   AcmeManager& acme() { return *acme_; }

@@ -148,6 +148,7 @@ void add_agent_routes(HttpServer& server, Agent& agent, std::string token) {
   server.route("DELETE", "/v1/apps/{app}", [&agent](HttpRequest& req) {
     return status_or_ok(agent.remove_app(req.param("app")));
   });
+  add_agent_fault_routes(server, agent);
 }
 
 }  // namespace ferry

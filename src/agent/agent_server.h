@@ -13,6 +13,8 @@ namespace ferry {
 
 // Adds the agent routes and the token check to `server`.
 void add_agent_routes(HttpServer& server, Agent& agent, std::string token);
+// The game-day routes (faults, kill; agent_fault_routes.cpp); add_agent_routes adds them.
+void add_agent_fault_routes(HttpServer& server, Agent& agent);
 
 // Reads an agent token file: one line, at least 24 characters; a file readable by group
 // or others is refused (the token is a credential).

@@ -16,6 +16,7 @@
 #include "agent/acme_manager.h"
 #include "agent/instance_supervisor.h"
 #include "agent/prober.h"
+#include "router/fault.h"
 #include "router/router.h"
 #include "router/tls_challenges.h"
 
@@ -113,6 +114,8 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   std::shared_ptr<AcmeChallengeBook> acme_book;  // HTTP-01 answers for tls.acme (made once)
   std::map<std::string, int64_t> release_seen;   // release → when it last had instance or weight
   uint64_t replace_seq = 0;
+  // Game-day faults (router/fault.h): outlive any one router of the app.
+  std::shared_ptr<FaultInjector> faults = std::make_shared<FaultInjector>();
 
   int64_t now() const { return mgr.clock_.monotonic_ms(); }
 
@@ -159,6 +162,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     ro.io_pool = mgr.opts_.router_io;  // shared: threads grow with cores, not with apps
     ro.app = d.app;  // signed pin tokens and affinity cookies are valid for this app only
     ro.key_file = mgr.opts_.router_key_file;
+    ro.faults = faults;
     if (from) {
       auto it = std::find_if(from->begin(), from->end(), [&](const HandedListener& l) {
         return l.fd >= 0 && l.app == name && l.host == d.listen_host && l.port == d.listen_port;
@@ -976,6 +980,49 @@ void AppManager::shutdown(bool stop_instances) {
   }
   MutexLock lk(mu_);
   apps_.clear();
+}
+
+// Game days (`ferry chaos`, router/fault.h).
+Status AppManager::set_fault(const std::string& name, const FaultSetting& setting) {
+  auto app = find(name);
+  if (!app) return not_found("app " + name + " is not on this agent");
+  return app->faults->set(setting);
+}
+
+bool AppManager::clear_fault(const std::string& name, const std::string& experiment) {
+  auto app = find(name);
+  return app && app->faults->clear(experiment);
+}
+
+Result<FaultReport> AppManager::fault_report(const std::string& name) const {
+  auto app = find(name);
+  if (!app) return not_found("app " + name + " is not on this agent");
+  return app->faults->report();
+}
+
+Result<std::string> AppManager::kill_instance(const std::string& name, const std::string& id) {
+  auto app = find(name);
+  if (!app) return not_found("app " + name + " is not on this agent");
+  std::string killed;
+  {
+    std::lock_guard lk(app->mu);
+    if (frozen_) return unavailable(kHandingOver);
+    for (auto& [key, slot] : app->instances) {
+      const InstanceStatus& st = slot.sup->status();
+      if (slot.sup->retiring() || slot.sup->handle().empty()) continue;
+      if (id.empty() ? st.state != InstanceState::kReady : st.id != id) continue;
+      // Killed behind the supervisor's back: it sees an exit it did not ask for, as after
+      // a crash, and restarts the instance by its usual rules.
+      runtime_.stop(slot.sup->handle(), StopMode::kKill);
+      killed = st.id;
+      break;
+    }
+  }
+  if (killed.empty())
+    return id.empty() ? failed_precondition("app " + name + " has no ready instance to kill")
+                      : not_found("app " + name + " has no running instance '" + id + "'");
+  app->post_tick();
+  return killed;
 }
 
 }  // namespace ferry

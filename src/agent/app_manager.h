@@ -33,6 +33,7 @@
 #include "common/port_range.h"
 #include "common/thread_annotations.h"
 #include "core/agent_api.h"
+#include "core/fault_spec.h"
 
 namespace ferry {
 
@@ -91,6 +92,18 @@ class AppManager {
   // How many releases the app's router keeps counters for (0 without a router): bounded by
   // the releases with instances or weight and those within the analysis window.
   size_t router_counters(const std::string& app) const;
+
+  // Game days (router/fault.h): the app's router faults, which outlive its router and end
+  // by themselves. kNotFound when the app is not on this agent; kInvalidArgument for a bad
+  // setting (nothing changes). clear_fault: whether an active one (of `experiment`, when
+  // given) was ended.
+  Status set_fault(const std::string& app, const FaultSetting& setting);
+  bool clear_fault(const std::string& app, const std::string& experiment);
+  Result<FaultReport> fault_report(const std::string& app) const;
+  // Kills one running instance (SIGKILL; `id` empty: the first ready one) without telling
+  // its supervisor, which restarts it as after a crash. Returns the instance's id;
+  // kNotFound / kFailedPrecondition when there is none to kill.
+  Result<std::string> kill_instance(const std::string& app, const std::string& id);
 
   // The state file's "apps" (env values in clear: the caller seals them).
   Json snapshot() const;

@@ -120,6 +120,40 @@ Status HttpAgentClient::remove_app(const std::string& app) {
   return r.ok() ? Status::Ok() : r.status();
 }
 
+Status HttpAgentClient::set_fault(const std::string& app, const FaultSetting& setting) {
+  Json body;
+  to_json(body, setting);
+  auto r = call("PUT", "/v1/apps/" + url_encode(app) + "/fault", &body);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status HttpAgentClient::clear_fault(const std::string& app, const std::string& experiment) {
+  auto r =
+      call("DELETE", "/v1/apps/" + url_encode(app) + "/fault?experiment=" + url_encode(experiment));
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Result<FaultReport> HttpAgentClient::fault_report(const std::string& app) {
+  auto r = call("GET", "/v1/apps/" + url_encode(app) + "/fault");
+  if (!r.ok()) return r.status();
+  FaultReport out;
+  try {
+    from_json(*r, out);
+  } catch (const std::exception& e) {
+    return internal_error(std::string("agent answered a malformed fault report: ") + e.what());
+  }
+  return out;
+}
+
+Result<std::string> HttpAgentClient::kill_instance(const std::string& app, const std::string& id) {
+  Json body{{"instance", id}};
+  auto r = call("POST", "/v1/apps/" + url_encode(app) + "/kill", &body);
+  if (!r.ok()) return r.status();
+  if (!r->contains("instance") || !(*r)["instance"].is_string())
+    return internal_error("agent answered a kill without the instance's id");
+  return (*r)["instance"].get<std::string>();
+}
+
 Result<std::vector<std::string>> HttpAgentClient::list_apps() {
   auto r = call("GET", "/v1/apps");
   if (!r.ok()) return r.status();

@@ -13,10 +13,11 @@
 #include "common/http_client.h"
 #include "core/agent_api.h"
 #include "core/agent_generations.h"
+#include "core/fault_spec.h"
 
 namespace ferry {
 
-class HttpAgentClient final : public AgentClient, public GenerationsSource {
+class HttpAgentClient final : public AgentClient, public GenerationsSource, public FaultControl {
  public:
   // `timeout_ms` bounds every call (connect, send, answer): an unreachable agent costs a
   // caller at most that long. `name`: the agent's name in ferry.yaml ("" = its address).
@@ -45,6 +46,10 @@ class HttpAgentClient final : public AgentClient, public GenerationsSource {
   // GET /v1/generations; kNotFound from an agent that predates it (it answers 404).
   Result<std::map<std::string, int64_t>> generations() override;
   Status remove_app(const std::string& app) override;
+  Status set_fault(const std::string& app, const FaultSetting& setting) override;
+  Status clear_fault(const std::string& app, const std::string& experiment) override;
+  Result<FaultReport> fault_report(const std::string& app) override;
+  Result<std::string> kill_instance(const std::string& app, const std::string& id) override;
   Status health() override;
   // Takes the host out of (or back into) load balancers in front of several hosts: its
   // GET /v1/ready/APP answers 503 for every app while out; the routers keep serving.

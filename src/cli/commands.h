@@ -25,5 +25,6 @@ void register_backup_commands(CLI::App& app, GlobalOptions& g);     // backup
 void register_diff_commands(CLI::App& app, GlobalOptions& g);       // diff
 void register_store_commands(CLI::App& app, GlobalOptions& g);      // store check, store copy
 void register_slo_commands(CLI::App& app, GlobalOptions& g);        // slo
+void register_chaos_commands(CLI::App& app, GlobalOptions& g);      // chaos (game days)
 
 }  // namespace ferry::cli

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
 
   ferry::cli::register_store_commands(app, g);
   ferry::cli::register_slo_commands(app, g);
+  ferry::cli::register_chaos_commands(app, g);
 
   try {
     app.parse(argc, argv);

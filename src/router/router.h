@@ -29,6 +29,7 @@ namespace ferry {
 
 class RouterIoPool;       // router/io_pool.h
 class AcmeChallengeBook;  // router/tls_challenges.h
+class FaultInjector;      // router/fault.h
 
 // One instance the router may send requests to.
 struct RouteBackend {
@@ -89,6 +90,9 @@ struct RouterOptions {
   // One JSON line per request (router/access_log.h); no path: off.
   AccessLogSpec access_log;
   size_t access_log_queue_lines = 16384;
+  // Game-day faults (router/fault.h): consulted once per routed request; null: none. The
+  // owner (the agent's app) keeps it across routers, so a new router keeps the experiment.
+  std::shared_ptr<FaultInjector> faults;
 };
 
 class Router {

@@ -14,6 +14,7 @@
 #include <cerrno>
 
 #include "router/exchange.h"
+#include "router/fault.h"
 #include "router/tls_challenges.h"
 
 namespace ferry::routing {
@@ -41,7 +42,8 @@ Session::Session(Worker& worker, Socket client, Listener listener)
       cbuf_(kBufferSize, worker.opts.max_header_bytes + 4096),
       ubuf_(kBufferSize, kUpstreamHeadLimit + 4096),
       timer_(worker.ioc),
-      tunnel_done_(worker.ioc) {
+      tunnel_done_(worker.ioc),
+      fault_wait_(worker.ioc) {
   w_.connections.fetch_add(1, std::memory_order_relaxed);
   w_.sessions.insert(this);
   error_code ec;
@@ -59,6 +61,7 @@ Session::~Session() {
 void Session::abort() {
   closed_ = true;
   timer_.cancel();
+  fault_wait_.cancel();
   error_code ec;
   client_.close(ec);
   // A tunnel's two relays end on their own once both sockets are closed (tunnel_done_ is
@@ -291,9 +294,35 @@ awaitable<bool> Session::serve() {
       ex.set_cookie = make_affinity_value(w_.opts.key, w_.opts.app, ex.snap->releases[rel].name);
   }
   ex.choose(rel, w_.picker.pick_backend(*ex.snap, rel));
+  if (w_.opts.faults && !ex.pinned) {
+    bool answered_keep = false;
+    if (!co_await pass_faults(ex, &answered_keep)) co_return answered_keep;
+  }
   bool keep = co_await proxy(ex);
   cbuf_.consume(ex.staged);
   co_return keep && !ex.close_client;
+}
+
+awaitable<bool> Session::pass_faults(Exchange& ex, bool* keep) {
+  FaultInjector::Action act = w_.opts.faults->decide();
+  if (act.error_status > 0) {
+    bool close = ex.close_client || !req_->is_done();
+    *keep = co_await respond(act.error_status, "fault injected by ferry chaos\n", {}, close);
+    cbuf_.consume(ex.staged);
+    co_return false;
+  }
+  if (act.delay_ms > 0) {
+    error_code ec;
+    fault_wait_.expires_after(std::chrono::milliseconds(act.delay_ms));
+    co_await fault_wait_.async_wait(redirect_error(kAwait, ec));
+    if (closed_) {
+      *keep = false;
+      co_return false;
+    }
+    // The release's latency leaves the injected delay out: it is counted apart.
+    ex.start = Clock::now();
+  }
+  co_return true;
 }
 
 awaitable<bool> Session::redirect_to_https(Exchange& ex) {

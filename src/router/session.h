@@ -122,6 +122,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   // Sends a response the router makes itself; false when the connection must close.
   awaitable<bool> respond(int status, std::string_view body, std::string_view release, bool close);
+  // A game day's fault for this request (router/fault.h): waits out an injected delay, or
+  // answers an injected 5xx. False when the request was answered (and `*keep` says whether
+  // the connection stays open).
+  awaitable<bool> pass_faults(Exchange& ex, bool* keep);
 
   Worker& w_;
   ClientStream client_;
@@ -154,6 +158,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Timer tunnel_done_;
   bool tunnel_other_finished_ = false;
+  Timer fault_wait_;  // an injected delay; abort() cancels it
 };
 
 }  // namespace ferry::routing

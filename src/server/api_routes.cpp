@@ -237,6 +237,7 @@ void ControlPlane::add_routes() {
   add_enroll_routes(http, *this);
   add_governance_routes(http, *this);
   add_slo_routes(http, *this);
+  add_chaos_routes(http, *this);
   add_dashboard_routes(http, *this);
 }
 

@@ -8,6 +8,7 @@
 #include "agent/agent_server.h"
 #include "common/crypto.h"
 #include "common/tls.h"
+#include "config/chaos_policy.h"
 #include "config/loader.h"
 #include "governance/approvals.h"
 #include "governance/audit_chain.h"
@@ -158,6 +159,23 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
   ctx.budget_guard = [self](const DeploymentRecord& d, int64_t since) {
     return self->slo_->budget_guard(d, since);
   };
+  // `chaos: allowed` (config/chaos_policy.h), from the text load_config just accepted.
+  std::set<std::string> chaos_envs;
+  if (auto text = read_config_file(cp->opts_.config_path); text.ok())
+    chaos_envs = chaos_allowed_environments(*text);
+  cp->chaos_ = std::make_unique<ChaosService>(ChaosService::Deps{
+      .store = cp->store_.get(),
+      .clock = &cp->clock_,
+      .log = cp->log_.get(),
+      .config = [self] { return self->config(); },
+      .agents = [self](const std::string& env) { return self->agents_for(env); },
+      .allowed_envs = chaos_envs,
+      .audit =
+          [self](const std::string& actor, const std::string& action, const std::string& app,
+                 const std::string& env, const std::string& source, Json details) {
+            self->audit(actor, action, app, env, "", source, std::move(details));
+          },
+      .state_file = config->server.data_dir + "/chaos.json"});
   ctx.on_event = [self](const DeploymentEvent& e, const DeploymentRecord& d) {
     self->handle_event(e, d);
   };
@@ -273,6 +291,7 @@ Status ControlPlane::start() {
   ho.host = listen->host;
   ho.port = listen->port;
   http_ = std::make_unique<HttpServer>(ho);
+  chaos_->start();  // before the API: a restarted server knows its experiments at once
   add_routes();
   FERRY_RETURN_IF_ERROR(http_->start());
   if (local_agent_)
@@ -394,6 +413,7 @@ void ControlPlane::stop() {
   if (head_logger_.joinable()) head_logger_.join();
   if (backups_) backups_->stop();
   if (slo_) slo_->stop();
+  if (chaos_) chaos_->stop();
   hub_.close_all();
   if (http_) http_->stop();
   // Steps down and resigns the lease (a standby takes over at once), then the engine.

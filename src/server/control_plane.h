@@ -25,6 +25,7 @@
 #include "notify/dispatcher.h"
 #include "ops/backup_scheduler.h"
 #include "server/auth.h"
+#include "server/chaos_service.h"
 #include "server/data_dir_lock.h"
 #include "server/event_hub.h"
 #include "server/leader.h"
@@ -105,6 +106,7 @@ class ControlPlane {
   Masker& masker() { return *masker_; }
   ServerMetrics& metrics() { return *metrics_; }
   SloService& slo() { return *slo_; }
+  ChaosService& chaos() { return *chaos_; }
   // Several servers on one PostgreSQL store: the elector (null with SQLite, where this
   // server always leads). Only the leader runs the engine, the reconciler and the jobs.
   const LeaderElector* leader() const { return leader_.get(); }
@@ -155,6 +157,7 @@ class ControlPlane {
   bool ha_ = false;                                // the store has a leader lease
   std::unique_ptr<LeaderElector> leader_;          // PostgreSQL stores only
   std::unique_ptr<SloService> slo_;                // collector (leader only) and SLO reads
+  std::unique_ptr<ChaosService> chaos_;            // game days (`ferry chaos`)
   std::mutex watch_mu_;
   std::condition_variable watch_cv_;
   bool stopping_ = false;
@@ -195,6 +198,8 @@ Json deployment_json(const DeploymentRecord& d);
 bool is_override_of(const DeploymentEvent& e, std::string_view gate);
 // SLO routes: GET /api/v1/slo, GET /api/v1/slo/{app}/{env} (slo_routes.cpp).
 void add_slo_routes(HttpServer& http, ControlPlane& cp);
+// Game days: /api/v1/chaos (chaos_routes.cpp).
+void add_chaos_routes(HttpServer& http, ControlPlane& cp);
 Json event_json(const DeploymentEvent& e);
 
 }  // namespace ferry

@@ -148,7 +148,8 @@ server:
   store: ${q(`sqlite:${dir}/data/ferry.db`)}
   data_dir: ${q(`${dir}/data`)}
 environments:
-  dev: {}
+  dev:
+    chaos: allowed
 apps:
   web:
     port: ${appPort}
@@ -435,6 +436,17 @@ async function main() {
   const auditShot = path.join(OUT, 'dashboard-audit.png');
   await page.screenshot({ path: auditShot });
   log(`screenshot ${auditShot}`);
+
+  // A running game-day experiment shows as a banner on every page, and goes when stopped.
+  const chaos = await api('POST', '/api/v1/chaos',
+                          { app: 'web', env: 'dev', kind: 'latency', latency_ms: 1, share: 0.01, duration_ms: 600_000 });
+  await page.waitForSelector('#chaos-banner .chaos-card[data-app="web"][data-env="dev"]', { timeout: 15_000 });
+  const bannerText = await page.textContent('#chaos-banner');
+  check(bannerText.includes('latency: +1 ms on 1% of requests') && bannerText.includes('--stop'),
+        `the chaos banner names the experiment: ${bannerText}`);
+  await api('POST', `/api/v1/chaos/${chaos.id}/stop`);
+  await page.waitForSelector('#chaos-banner', { state: 'hidden', timeout: 15_000 });
+  check(true, 'the chaos banner goes once the experiment is stopped');
 
   check(problems.length === 0, `no CSP violation or uncaught error in the page: ${problems.join(' | ')}`);
   state.trafficStop = true;
