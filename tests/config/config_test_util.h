@@ -23,6 +23,12 @@ apps:
       command: ["./server", "--port", "${PORT}"]
 )";
 
+// kMinimal with the app's body extended: appended lines start at line 11, indented as keys
+// of apps.web.
+inline std::string app_with(const std::string& extra) {
+  return std::string(kMinimal) + extra;
+}
+
 inline std::vector<ConfigError> errors_of(const std::string& yaml) {
   return check_config(yaml, "ferry.yaml").errors;
 }

@@ -12,10 +12,8 @@ using testing::errors_of;
 using testing::find_error;
 using testing::kMinimal;
 
-// kMinimal with the app's body extended: appended lines start at line 11, indented as keys
-// of apps.web.
 std::string with_app(const std::string& extra) {
-  return std::string(kMinimal) + extra;
+  return testing::app_with(extra);
 }
 
 TEST(ConfigErrors, MinimalIsValid) {

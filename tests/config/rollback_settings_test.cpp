@@ -5,9 +5,7 @@
 namespace ferry {
 namespace {
 
-std::string app_with(const std::string& extra) {
-  return std::string(testing::kMinimal) + extra;
-}
+using testing::app_with;
 
 TEST(RollbackSettings, KeepPreviousIsADurationOnTheApp) {
   auto cfg = parse_config(app_with("    keep_previous: 30m\n    strategy: blue_green\n"), "f.yaml");

@@ -5,9 +5,7 @@
 namespace ferry {
 namespace {
 
-std::string app_with(const std::string& extra) {
-  return std::string(testing::kMinimal) + extra;
-}
+using testing::app_with;
 
 std::string gated(const std::string& gate) {
   return std::string(R"(version: 1
