@@ -27,6 +27,10 @@ EXPOSED = {
     "ferry_hook_duration_seconds", "ferry_notifications_total", "ferry_agent_up",
     "ferry_backup_last_success_timestamp_seconds", "ferry_backup_interval_seconds",
     "ferry_backup_failures_total", "ferry_backup_restore_drill_seconds",
+    "ferry_router_tls_reloads_total", "ferry_router_tls_reload_failures_total",
+    "ferry_router_tls_reload_failing", "ferry_router_access_log_lines_total",
+    "ferry_acme_certificate_failing", "ferry_acme_order_failures_total",
+    "ferry_acme_certificates_issued_total", "ferry_acme_certificate_expiry_timestamp_seconds",
 }
 HISTOGRAMS = {"ferry_router_request_duration_seconds", "ferry_deployment_duration_seconds",
               "ferry_hook_duration_seconds"}
