@@ -189,12 +189,21 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
     if (auto denied = require(req, Role::kViewer, d->env)) return *denied;
     int64_t after = 0;
     if (auto a = req.query_value("after")) after = std::strtoll(a->c_str(), nullptr, 10);
+    // The runner writes the row and its events in one transaction, but these are separate
+    // reads: the row is read again after the events, and when its version moved in between
+    // (a commit landed) both are read again, so the answer is one moment of the deployment:
+    // a client that waits for an event sees the state that came with it, and one that waits
+    // for a state sees its events. After a few tries under constant commits, the row may be
+    // ahead of the list, never behind it.
     auto events = cp.store().list_events(d->id, after, 1000);
-    // The runner writes the row and its event in one transaction, but these are two reads:
-    // the row is read again after the events, so a client that sees an event also sees
-    // the state and reason that came with it (the row may be ahead of the list, never
-    // behind it).
-    if (auto again = cp.store().get_deployment(d->id); again.ok()) d = std::move(again);
+    for (int tries = 0; tries < 5; ++tries) {
+      auto again = cp.store().get_deployment(d->id);
+      if (!again.ok()) break;
+      const bool moved = again->version != d->version;
+      d = std::move(again);
+      if (!moved) break;
+      events = cp.store().list_events(d->id, after, 1000);
+    }
     Json j = deployment_json(*d);
     Json ev = Json::array();
     if (events.ok())

@@ -154,6 +154,10 @@ namespace {
 TEST_F(PlacementEngineTest, AFailedVerdictNamesTheHostMuchWorseThanTheOthers) {
   ASSERT_EQ(to_string(deploy_and_wait("v1").state), "succeeded");
   c_.set_behaviour("v2", {.error_rate = 0.6});  // only host c serves v2 badly
+  // Enough of c's traffic per read that the first failed look already holds the 5 errors a
+  // host needs to be named (with 8 canary requests a read, the sequential test could stop
+  // the canary at 4 and name nobody).
+  c_.set_requests_per_poll(200);
   auto d = deploy_and_wait("v2");
   ASSERT_EQ(to_string(d.state), "rolled_back") << d.reason;
   EXPECT_NE(d.reason.find("worst on agent c: "), std::string::npos) << d.reason;
