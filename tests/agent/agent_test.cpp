@@ -468,10 +468,16 @@ TEST_F(AgentTest, ThreadsDoNotGrowWithTheNumberOfApps) {
     AppDesiredState d;
     d.app = app;
     d.generation = 1;
-    d.listen_port = some_free_port();  // every app has its router on its own port
     d.weights = {{"v1", 100}};
     if (with_instance) d.instances = {instance(app + "-v1-0", "v1")};
-    ASSERT_TRUE(a.put_app(d).ok()) << app;
+    // Every app has its router on its own port. A free port can be taken by another test
+    // process before the agent binds it (tests run side by side): then another one.
+    Status st = internal_error("not tried");
+    for (int attempt = 0; attempt < 3 && !st.ok(); ++attempt) {
+      d.listen_port = some_free_port();
+      st = a.put_app(d);
+    }
+    ASSERT_TRUE(st.ok()) << app << ": " << st.to_string();
     ports[app] = d.listen_port;
   };
   put("one", true);
