@@ -386,6 +386,9 @@ struct AppManager::App : std::enable_shared_from_this<App> {
           pollfd p{fd, POLLIN, 0};
           if (::poll(&p, 1, 0) > 0) {
             slot.watch_fired = true;
+            asio::post(strand, [weak, serial = slot.serial] {
+              if (auto self = weak.lock()) self->on_exit_signal(serial);
+            });
             return mgr.opts_.busy_tick_ms;
           }
         }

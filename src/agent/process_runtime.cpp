@@ -1,11 +1,13 @@
 #include "agent/process_runtime.h"
 
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 
 namespace ferry {
@@ -63,10 +65,18 @@ std::optional<int> ProcessRuntime::exit_status(const RuntimeHandle& h) {
   return kExitUnknown;
 }
 
+namespace {
+
+// Readable at once: for an instance that ended before it could be watched (an adopted
+// process killed, a zombie not ours to reap), so its owner looks now instead of polling.
+int ended_fd() { return eventfd(1, EFD_CLOEXEC); }
+
+}  // namespace
+
 int ProcessRuntime::exit_fd(const RuntimeHandle& h) {
   if (h.pid <= 0) return -1;
   const int fd = static_cast<int>(syscall(SYS_pidfd_open, h.pid, 0));  // close-on-exec
-  if (fd < 0) return -1;
+  if (fd < 0) return errno == ESRCH ? ended_fd() : -1;
   // An unreaped child of ours keeps its pid. Any other pid may have been reused since the
   // process we mean ended: the pidfd names ours only if that process still runs after it
   // was taken (same start time).
@@ -77,7 +87,7 @@ int ProcessRuntime::exit_fd(const RuntimeHandle& h) {
   }
   if (!child && !process_alive(ProcessHandle{h.pid, h.start_ticks})) {
     close(fd);
-    return -1;
+    return ended_fd();
   }
   return fd;
 }

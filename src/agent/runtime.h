@@ -64,8 +64,9 @@ class Runtime {
 
   // A file descriptor that becomes readable once the instance has ended (Linux: a pidfd),
   // so its owner is woken by the end instead of polling exit_status() (which still reports
-  // it, once). The caller owns and closes it. -1 when the runtime cannot give one (the
-  // instance already ended, or the kernel has no pidfd): the caller polls.
+  // it, once). The caller owns and closes it; it is readable at once when the instance
+  // ended before it was asked for. -1 when the runtime cannot give one (no pidfd in the
+  // kernel, a runtime without exit notices): the caller polls.
   virtual int exit_fd(const RuntimeHandle& h) {
     (void)h;
     return -1;
