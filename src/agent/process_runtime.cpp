@@ -69,7 +69,9 @@ namespace {
 
 // Readable at once: for an instance that ended before it could be watched (an adopted
 // process killed, a zombie not ours to reap), so its owner looks now instead of polling.
-int ended_fd() { return eventfd(1, EFD_CLOEXEC); }
+int ended_fd() {
+  return eventfd(1, EFD_CLOEXEC);
+}
 
 }  // namespace
 
