@@ -8,7 +8,8 @@
 #   2. each libFuzzer target for a bounded time (FUZZ_SECONDS, default 20).
 # Every stage prints its time, and a table of them closes the run (docs/architecture.md,
 # "CI"). FERRY_SKIP_FUZZ=1 skips stage 2. BUILD_DIR, JOBS (compile jobs, default 2) and
-# TEST_JOBS (ctest entries at once, default JOBS) may be set.
+# TEST_JOBS (ctest entries at once, default twice JOBS: most entries wait on servers and
+# timers, not on a core) may be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
@@ -16,7 +17,7 @@ export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(dirname "$(pwd)")}" CCACHE_NOHASHDIR=1
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-10G}"
 JOBS="${JOBS:-2}"
-TEST_JOBS="${TEST_JOBS:-$JOBS}"
+TEST_JOBS="${TEST_JOBS:-$((JOBS * 2))}"
 BUILD="${BUILD_DIR:-build-ci}"
 
 stages=()
@@ -53,7 +54,16 @@ stage "tests (unit + e2e, sanitizers on)"
 # Leak checks stay on; a sanitizer report fails the test that caused it.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-(cd "$BUILD" && ctest --output-on-failure -j"$TEST_JOBS" --timeout 300)
+# An entry that fails is run once more, alone in its slot: a failure both times fails the
+# stage; one that passed the second time is named below as flaky (a bug to chase, not noise).
+(cd "$BUILD" && ctest --output-on-failure -j"$TEST_JOBS" --timeout 300 --repeat until-pass:2) |
+  tee "$BUILD/ctest.log"
+flaky=$(grep -E 'Test +#[0-9]+: .*\*\*\*(Failed|Timeout|Exception)' "$BUILD/ctest.log" |
+  sed -E 's/.*Test +#[0-9]+: ([^ ]+) .*/\1/' | sort -u || true)
+if [ -n "$flaky" ]; then
+  echo "== flaky: failed once, passed when run again:"
+  printf '  %s\n' $flaky
+fi
 
 if [ "${FERRY_SKIP_FUZZ:-0}" != 1 ]; then
   stage "fuzz targets (${FUZZ_SECONDS:-20} s, side by side)"

@@ -99,28 +99,30 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   int64_t timer_due = 0;     // strand only
   int64_t last_housekeeping = 0;
 
-  mutable std::mutex mu;
-  AppDesiredState desired;  // the latest accepted
-  int64_t applied_generation = 0;
-  bool apply_pending = false;
-  bool removing = false;
+  mutable Mutex mu;
+  AppDesiredState desired FERRY_GUARDED_BY(mu);  // the latest accepted
+  int64_t applied_generation FERRY_GUARDED_BY(mu) = 0;
+  bool apply_pending FERRY_GUARDED_BY(mu) = false;
+  bool removing FERRY_GUARDED_BY(mu) = false;
   std::atomic<bool> gone{false};  // shut down or left the agent (read without mu by put)
-  std::map<std::string, Slot> instances;
-  std::unique_ptr<Router> router;
-  std::string router_host;
-  uint16_t router_port = 0;
-  std::pair<TlsSpec, AccessLogSpec> router_edge;  // the running router's tls and access_log
-  std::string router_error;
+  std::map<std::string, Slot> instances FERRY_GUARDED_BY(mu);
+  std::unique_ptr<Router> router FERRY_GUARDED_BY(mu);
+  std::string router_host FERRY_GUARDED_BY(mu);
+  uint16_t router_port FERRY_GUARDED_BY(mu) = 0;
+  std::pair<TlsSpec, AccessLogSpec> router_edge
+      FERRY_GUARDED_BY(mu);  // the running router's tls and access_log
+  std::string router_error FERRY_GUARDED_BY(mu);
   std::shared_ptr<AcmeChallengeBook> acme_book;  // HTTP-01 answers for tls.acme (made once)
-  std::map<std::string, int64_t> release_seen;   // release → when it last had instance or weight
-  uint64_t replace_seq = 0;
+  std::map<std::string, int64_t> release_seen
+      FERRY_GUARDED_BY(mu);  // release → when it last had instance or weight
+  uint64_t replace_seq FERRY_GUARDED_BY(mu) = 0;
   // Game-day faults (router/fault.h): outlive any one router of the app.
   std::shared_ptr<FaultInjector> faults = std::make_shared<FaultInjector>();
 
   int64_t now() const { return mgr.clock_.monotonic_ms(); }
 
   // mu held. `from`: the listening sockets a previous agent process handed over.
-  Status bind_router(std::vector<HandedListener>* from = nullptr) {
+  Status bind_router(std::vector<HandedListener>* from = nullptr) FERRY_REQUIRES(mu) {
     const auto& d = desired;
     if (d.listen_port == 0) {
       if (router) router->stop();
@@ -164,8 +166,10 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     ro.key_file = mgr.opts_.router_key_file;
     ro.faults = faults;
     if (from) {
+      const std::string host = d.listen_host;
+      const uint16_t port = d.listen_port;
       auto it = std::find_if(from->begin(), from->end(), [&](const HandedListener& l) {
-        return l.fd >= 0 && l.app == name && l.host == d.listen_host && l.port == d.listen_port;
+        return l.fd >= 0 && l.app == name && l.host == host && l.port == port;
       });
       if (it != from->end()) {
         ro.listen_fd = std::exchange(it->fd, -1);
@@ -192,7 +196,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   }
 
   // mu held.
-  void update_router() {
+  void update_router() FERRY_REQUIRES(mu) {
     prune_release_stats();
     if (router) router->set_table(current_table());
   }
@@ -201,7 +205,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   // every other release once the analysis window (release_stats_keep_ms) has passed since
   // it lost both: an app's counters stay bounded however many releases it ever had (the
   // engine keeps each deployment's totals in the store). mu held.
-  void prune_release_stats() {
+  void prune_release_stats() FERRY_REQUIRES(mu) {
     const int64_t t = now();
     std::set<std::string> live;
     for (const auto& [rel, w] : desired.weights)
@@ -228,7 +232,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   }
 
   // The routing table of the desired state and the routable instances. mu held.
-  RouteTable current_table() const {
+  RouteTable current_table() const FERRY_REQUIRES(mu) {
     RouteTable table;
     table.weights = desired.weights;
     table.policy = desired.router;
@@ -246,7 +250,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
 
   // Matches the slots to the desired state: new instances get a slot (started later on the
   // strand by apply()), instances no longer listed are retired. No I/O. mu held.
-  void reconcile() {
+  void reconcile() FERRY_REQUIRES(mu) {
     std::set<std::string> ids;
     for (const auto& spec : desired.instances) {
       ids.insert(spec.id);
@@ -290,7 +294,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   // Starts the instances the last accepted desired state added (strand).
   void apply() {
     {
-      std::lock_guard lk(mu);
+      MutexLock lk(mu);
       if (gone || !apply_pending || mgr.frozen_) return;  // thaw() applies again
       apply_pending = false;
       for (auto& [key, slot] : instances)
@@ -310,7 +314,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
                 const std::string& message) {
     bool changed = false;
     {
-      std::lock_guard lk(mu);
+      MutexLock lk(mu);
       auto it = std::find_if(instances.begin(), instances.end(),
                              [&](const auto& kv) { return kv.second.serial == serial; });
       if (gone || mgr.frozen_ || it == instances.end()) return;
@@ -329,7 +333,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   }
 
   // mu held: starts, restarts or stops the prober of a slot to match its run.
-  void sync_prober(Slot& slot) {
+  void sync_prober(Slot& slot) FERRY_REQUIRES(mu) {
     auto& sup = *slot.sup;
     const bool want = sup.probed() && has_probes(sup.spec());
     if (slot.prober && (!want || slot.prober_run != sup.run())) {
@@ -356,7 +360,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   // Returns how soon the slot needs a tick of its own for its end to be seen: never (0)
   // while the watch waits, steady_tick_ms without a watch or once it fired, busy_tick_ms
   // when the process ended before the wait was armed.
-  int64_t sync_exit_watch(Slot& slot) {
+  int64_t sync_exit_watch(Slot& slot) FERRY_REQUIRES(mu) {
     const InstanceSupervisor& sup = *slot.sup;
     if (sup.handle().empty()) {
       slot.exit_watch.reset();
@@ -400,7 +404,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   // The process of the slot `serial` ended (strand): tick now to reap it.
   void on_exit_signal(uint64_t serial) {
     {
-      std::lock_guard lk(mu);
+      MutexLock lk(mu);
       for (auto& [key, slot] : instances)
         if (slot.serial == serial) slot.watch_fired = true;
     }
@@ -413,7 +417,7 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     int64_t next = mgr.opts_.idle_tick_ms;
     std::vector<std::string> current;
     {
-      std::lock_guard lk(mu);
+      MutexLock lk(mu);
       if (gone || mgr.frozen_) return;  // thaw() ticks again
       if (!router && desired.listen_port != 0 && !removing) {
         (void)bind_router();
@@ -604,7 +608,7 @@ Result<int64_t> AppManager::put(const AppDesiredState& state) {
       }
       app = slot;
     }
-    std::lock_guard lk(app->mu);
+    MutexLock lk(app->mu);
     if (frozen_) {  // froze while this put waited
       if (created) {
         MutexLock mk(mu_);
@@ -643,7 +647,7 @@ Result<int64_t> AppManager::set_weights(const std::string& name, int64_t generat
   auto app = find(name);
   if (!app) return not_found("app " + name + " is not on this agent");
   {
-    std::lock_guard lk(app->mu);
+    MutexLock lk(app->mu);
     if (frozen_) return unavailable(kHandingOver);
     if (generation < app->desired.generation) return app->desired.generation;
     app->desired.generation = generation;
@@ -658,7 +662,7 @@ Result<int64_t> AppManager::set_weights(const std::string& name, int64_t generat
 Result<AppStatus> AppManager::status(const std::string& name) const {
   auto app = find(name);
   if (!app) return not_found("app " + name + " is not on this agent");
-  std::lock_guard lk(app->mu);
+  MutexLock lk(app->mu);
   AppStatus s;
   s.app = name;
   s.generation = app->desired.generation;
@@ -704,7 +708,7 @@ Status AppManager::remove(const std::string& name) {
   auto app = find(name);
   if (!app) return Status::Ok();
   {
-    std::lock_guard lk(app->mu);
+    MutexLock lk(app->mu);
     if (frozen_) return unavailable(kHandingOver);
     app->removing = true;
     app->apply_pending = false;
@@ -736,7 +740,7 @@ std::map<std::string, int64_t> AppManager::generations() const {
   }
   std::map<std::string, int64_t> out;
   for (const auto& app : apps) {
-    std::lock_guard lk(app->mu);
+    MutexLock lk(app->mu);
     out[app->name] = app->desired.generation;
   }
   return out;
@@ -745,7 +749,7 @@ std::map<std::string, int64_t> AppManager::generations() const {
 size_t AppManager::router_counters(const std::string& name) const {
   auto app = find(name);
   if (!app) return 0;
-  std::lock_guard lk(app->mu);
+  MutexLock lk(app->mu);
   return app->router ? app->router->stats().size() : 0;
 }
 
@@ -757,7 +761,7 @@ Json AppManager::snapshot() const {
   }
   Json out = Json::array();
   for (const auto& app : apps) {
-    std::lock_guard lk(app->mu);
+    MutexLock lk(app->mu);
     Json a;
     to_json(a["desired"], app->desired);
     a["removing"] = app->removing;
@@ -792,7 +796,7 @@ int AppManager::restore(const Json& apps, std::vector<HandedListener>* inherited
     from_json(a.at("desired"), desired);
     if (!safe_name(desired.app)) throw std::runtime_error("bad app name " + desired.app);
     auto app = std::make_shared<App>(*this, desired.app);
-    std::lock_guard lk(app->mu);
+    MutexLock lk(app->mu);
     app->desired = desired;
     app->removing = a.value("removing", false);
     app->applied_generation = a.value("applied_generation", desired.generation);
@@ -851,7 +855,7 @@ std::vector<HandedListener> AppManager::freeze() {
   std::vector<HandedListener> out;
   for (auto& app : apps) {
     // Taking each app's lock also waits for a put, weight change or tick already running.
-    std::lock_guard lk(app->mu);
+    MutexLock lk(app->mu);
     if (!app->router) continue;
     app->router->pause_accepting();
     HandedListener l;
@@ -873,7 +877,7 @@ std::vector<HandedListener> AppManager::router_counts() {
   }
   std::vector<HandedListener> out;
   for (auto& app : apps) {
-    std::lock_guard lk(app->mu);
+    MutexLock lk(app->mu);
     if (!app->router) continue;
     HandedListener l;
     l.app = app->name;
@@ -895,7 +899,7 @@ int AppManager::add_router_counts(const std::vector<HandedListener>& counts) {
       if (it != apps_.end()) app = it->second;
     }
     if (!app) continue;
-    std::lock_guard lk(app->mu);
+    MutexLock lk(app->mu);
     if (!app->router || app->router_host != c.host || app->router_port != c.port) continue;
     app->router->seed_stats(c.stats);
     ++taken;
@@ -912,7 +916,7 @@ void AppManager::thaw() {
   }
   for (auto& app : apps) {
     {
-      std::lock_guard lk(app->mu);
+      MutexLock lk(app->mu);
       if (app->router) app->router->resume_accepting();
     }
     app->post_apply();
@@ -929,13 +933,13 @@ void AppManager::drain(int64_t max_ms) {
   auto open = [&] {
     int n = 0;
     for (auto& app : apps) {
-      std::lock_guard lk(app->mu);
+      MutexLock lk(app->mu);
       if (app->router) n += app->router->connections();
     }
     return n;
   };
   for (auto& app : apps) {
-    std::lock_guard lk(app->mu);
+    MutexLock lk(app->mu);
     if (app->router) app->router->drain();
   }
   // Real time: this waits for clients, whatever clock the agent is tested with.
@@ -954,7 +958,7 @@ void AppManager::shutdown(bool stop_instances) {
   }
   std::vector<std::pair<RuntimeHandle, int>> running;  // handle, stop_grace_ms
   for (auto& app : apps) {
-    std::lock_guard lk(app->mu);
+    MutexLock lk(app->mu);
     app->gone = true;
     for (auto& [key, slot] : app->instances) {
       if (slot.prober) slot.prober->stop();
@@ -1008,7 +1012,7 @@ Result<std::string> AppManager::kill_instance(const std::string& name, const std
   if (!app) return not_found("app " + name + " is not on this agent");
   std::string killed;
   {
-    std::lock_guard lk(app->mu);
+    MutexLock lk(app->mu);
     if (frozen_) return unavailable(kHandingOver);
     for (auto& [key, slot] : app->instances) {
       const InstanceStatus& st = slot.sup->status();

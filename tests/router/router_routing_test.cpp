@@ -91,16 +91,20 @@ TEST_F(RouterRouting, WeightSwitchUnderConcurrentLoadFailsNothing) {
   for (int t = 0; t < 4; ++t)
     clients.emplace_back([&] {
       TestClient c(router_->port());
-      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
       while (!done && std::chrono::steady_clock::now() < until) {
         auto r = c.get("/");
         (r.result_int() == 200 ? ok : failed)++;
       }
     });
-  // Canary steps up and back down while requests flow.
+  // Canary steps up and back down while requests flow: each step stays until the clients
+  // got at least 8 answers under it (however slow the machine), at most 10 s.
   for (int w : {0, 10, 25, 50, 75, 100, 50, 0, 100}) {
     router_->set_table({{{"v1", 100 - w}, {"v2", w}}, backends});
-    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    const int seen = ok.load() + failed.load();
+    const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (ok.load() + failed.load() < seen + 8 && std::chrono::steady_clock::now() < bound)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   done = true;
   for (auto& t : clients) t.join();

@@ -57,14 +57,16 @@ class ServerFixture : public ::testing::Test {
   }
   Result<HttpResponse> call(const std::string& tok, const std::string& method,
                             const std::string& target, const Json& body = nullptr) {
-    HttpClient c(Endpoint{"127.0.0.1", cp_->port()});
+    // Generous: a release's scan or a store write may take seconds on a loaded CI machine
+    // with the sanitizers on; a hung server still fails the test.
+    HttpClient c(Endpoint{"127.0.0.1", cp_->port()}, HttpClientOptions{.timeout_ms = 60'000});
     if (!tok.empty()) c.set_header("Authorization", "Bearer " + tok);
     return c.request(method, target, body.is_null() ? "" : body.dump());
   }
   Json ok_json(const std::string& tok, const std::string& method, const std::string& target,
                const Json& body = nullptr) {
     auto r = call(tok, method, target, body);
-    EXPECT_TRUE(r.ok());
+    EXPECT_TRUE(r.ok()) << method << " " << target << ": " << r.status().message();
     if (!r.ok()) return {};
     EXPECT_LT(r->status, 300) << method << " " << target << ": " << r->body;
     return parse_json(r->body).ok() ? *parse_json(r->body) : Json();
