@@ -97,12 +97,12 @@ Status take_kept_frame(const Json& frame, std::vector<int> fds, Handover* pendin
   std::vector<HandedListener> add;
   for (const auto& l : *it) {
     if (!l.is_object() || !short_string(l, "app") || !short_string(l, "host") ||
-        !l.contains("port") || !l["port"].is_number_unsigned() || l["port"].get<uint64_t>() == 0 ||
-        l["port"].get<uint64_t>() > 65535)
+        !l.contains("port") || !l["port"].is_number_integer() || l["port"].get<int64_t>() < 1 ||
+        l["port"].get<int64_t>() > 65535)
       return refuse("a listener needs app, host and a port 1-65535");
     add.push_back({l["app"].get<std::string>(),
                    l["host"].get<std::string>(),
-                   static_cast<uint16_t>(l["port"].get<uint64_t>()),
+                   static_cast<uint16_t>(l["port"].get<int64_t>()),
                    -1,
                    {}});
   }
