@@ -3,11 +3,16 @@
 # app, examples/demo-app) behind its router; wrk loads the router with keep-alive GETs while
 # the agent is restarted, and the script reports what the clients saw.
 #   planned: SIGHUP, the agent hands its sockets to its next process (docs/agent.md)
-#   crash:   kill -9, restarted at once by a supervising loop (as systemd with
-#            Restart=always, RestartSec=0 would); also the time until the router answers
-#            200 again, probed with curl in a loop
+#   crash:   kill -9 of the agent process (DATA_DIR/agent.pid); its keeper (the process the
+#            loop below started, src/agent/keeper.h) holds the listening sockets and
+#            forks the next agent process at once; with KEEPER=0 (`--no-keeper`, or a
+#            ferry from before the keeper) the agent is one process and the supervising
+#            loop starts it again (as systemd with Restart=always, RestartSec=0 would).
+#            Also the time until the router answers 200 again, probed with curl in a
+#            loop, and what the next agent process logged of its start (CPU ms, ms from
+#            its start until its routers served).
 # Usage: bench/router/restart.sh [BUILD_DIR=build]
-#   DURATION=8 THREADS=2 CONNS=32 BASE_PORT=18280 ROUNDS=3
+#   DURATION=8 THREADS=2 CONNS=32 BASE_PORT=18280 ROUNDS=3 KEEPER=1 CRASH_ONLY=0
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD="${1:-build}"
@@ -16,6 +21,8 @@ THREADS="${THREADS:-2}"
 CONNS="${CONNS:-32}"
 BASE_PORT="${BASE_PORT:-18280}"
 ROUNDS="${ROUNDS:-3}"
+KEEPER="${KEEPER:-1}"
+CRASH_ONLY="${CRASH_ONLY:-0}"
 AGENT_PORT=$BASE_PORT
 ROUTER_PORT=$((BASE_PORT + 1))
 
@@ -48,9 +55,11 @@ head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tmp/token"
 chmod 600 "$tmp/token"
 TOKEN=$(cat "$tmp/token")
 AGENT_ARGS=(agent --listen "127.0.0.1:$AGENT_PORT" --data-dir "$tmp/agent" --token-file "$tmp/token"
-  --instance-ports 19000-19099 --drain-ms 2000 --log-level "${LOG_LEVEL:-warn}")
+  --instance-ports 19000-19099 --drain-ms 2000 --log-level "${LOG_LEVEL:-info}")
+[ "$KEEPER" = 0 ] && "$FERRY" agent --help 2>/dev/null | grep -q -- --no-keeper && AGENT_ARGS+=(--no-keeper)
 
-# The agent under a supervising loop, as systemd with Restart=always, RestartSec=0 would
+# The agent (its keeper, or the agent alone with KEEPER=0) under a supervising loop, as
+# systemd with Restart=always, RestartSec=0 would
 # run it: started again the moment no agent holds the data dir. After a crash the kernel
 # has released the data-dir lock (flock) already, so the next agent starts at once; after a
 # planned handoff the successor holds it (the lock is handed over, never released), and the
@@ -79,13 +88,27 @@ for _ in $(seq 200); do
   sleep 0.05
 done
 
-now_ms() { date +%s%3N; }
-# The time until the router answers 200 again after `kill -9` at $1 (ms since epoch).
+mkfifo "$tmp/never"
+exec 4<>"$tmp/never"  # `read -t` on it is a sleep that starts no process
+# The time (ms) until the router answers 200 again after `kill -9` at $1 (µs since epoch).
+# The probe is bash itself (/dev/tcp, no curl process per try, which on a loaded machine
+# costs more than what is measured): a connection that is accepted into the backlog
+# waits for its answer; a refused one is tried again 2 ms later.
 back_after() {
-  while [ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ROUTER_PORT/")" != 200 ]; do
-    sleep 0.001
+  local status t
+  while :; do
+    if exec 3<>"/dev/tcp/127.0.0.1/$ROUTER_PORT" 2>/dev/null; then
+      printf 'GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' >&3
+      status=""
+      IFS= read -r -t 5 status <&3 || true
+      exec 3>&-
+      [[ $status == "HTTP/1.1 200"* ]] && break
+    else
+      read -r -t 0.002 <&4 || true
+    fi
   done
-  echo $(($(now_ms) - $1))
+  t=${EPOCHREALTIME/./}
+  echo $(((t - $1) / 1000))
 }
 
 run() {  # planned | crash
@@ -98,11 +121,20 @@ run() {  # planned | crash
   if [ "$kind" = planned ]; then
     kill -HUP "$pid"
   else
-    local t0
-    t0=$(now_ms)
+    echo "bench: killing $pid" >>"$tmp/agent.log"
+    local t0=${EPOCHREALTIME/./}
     kill -9 "$pid"
-    echo "bench: killed at $t0" >>"$tmp/agent.log"
-    back=$(back_after "$t0")
+    back_after "$t0" >"$tmp/back"
+    back=$(cat "$tmp/back")
+    # What the next agent process logged of its start: CPU ms, and ms from its start to its
+    # routers serving (age at Agent::start + routers_serving_ms).
+    sleep 0.5
+    start=$(sed -n "/bench: killing $pid/,\$p" "$tmp/agent.log" | grep -m1 '"agent start timing"' || true)
+    local cpu age serving
+    cpu=$(grep -o '"cpu_ms":[0-9.]*' <<<"$start" | cut -d: -f2 || true)
+    age=$(grep -o '"process_age_at_start_ms":[0-9.]*' <<<"$start" | cut -d: -f2 || true)
+    serving=$(grep -o '"routers_serving_ms":[0-9.]*' <<<"$start" | cut -d: -f2 || true)
+    back="$back | ${cpu:--} | $(awk -v a="${age:-}" -v s="${serving:-}" 'BEGIN { if (a == "" || s == "") print "-"; else printf "%.0f", a + s }')"
   fi
   wait "$wrk_pid"
   out=$(cat "$tmp/wrk.out")
@@ -110,16 +142,22 @@ run() {  # planned | crash
   total=$(awk '/requests in/ {print $1}' <<<"$out")
   errors=$(awk '/Socket errors/ {gsub(",", ""); print "connect " $4 ", read " $6 ", write " $8 ", timeout " $10}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  echo "| $kind | $total | ${errors:-none} | ${non2xx:-0} | $back |"
+  [ "$kind" = planned ] && back="- | - | -"
+  echo "| $kind | $total | ${errors:-none} | ${non2xx:-0} | $back | $(cut -d' ' -f1 /proc/loadavg) |"
   sleep 2.5  # the previous process drains (--drain-ms 2000) and exits
 }
 
-echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); keeper: $KEEPER"
 echo "wrk -t$THREADS -c$CONNS -d${DURATION}s keep-alive GET /, restart at $((DURATION / 2)) s"
 echo
-echo "| restart | requests | socket errors | non-2xx | ms until 200 again |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| restart | requests | socket errors | non-2xx | ms until 200 again | next agent: start CPU ms | next agent: ms from start to routers serving | load (1 min) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for _ in $(seq "$ROUNDS"); do
-  run planned
+  [ "$CRASH_ONLY" = 1 ] || run planned
   run crash
 done
+keeper=$(pgrep -o -f "agent --listen 127.0.0.1:$AGENT_PORT " || true)
+if [ -n "$keeper" ] && [ "$(cat "/proc/$keeper/comm" 2>/dev/null)" = ferry-keeper ]; then
+  echo
+  echo "keeper pid $keeper: $(awk '{printf "%.0f ms CPU (user+system) over the whole run", ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"'}' "/proc/$keeper/stat")"
+fi

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/keeper.h"
 #include "agent/status_metrics.h"
 #include "common/crypto.h"
 
@@ -38,6 +40,7 @@ Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
   mo.busy_tick_ms = std::max(1, opts_.tick_ms);
   mo.release_stats_keep_ms = opts_.release_stats_keep_ms;
   mo.log = opts_.log;
+  mo.routers_changed = [this] { keeper_changed(); };
   AcmeManagerOptions ao;
   ao.dir = opts_.data_dir + "/acme";
   ao.clock = opts_.acme_clock;
@@ -53,6 +56,45 @@ Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
 Agent::~Agent() {
   stop();
   if (api_fd_ >= 0) close(api_fd_);
+  close_all(opts_.kept.listeners);
+  for (int fd : {opts_.kept.lock_fd, opts_.kept.api_fd})
+    if (fd >= 0) close(fd);
+}
+
+void Agent::keeper_changed() {
+  std::lock_guard lk(keeper_mu_);
+  keeper_dirty_ = true;
+  keeper_cv_.notify_one();
+}
+
+void Agent::start_keeper_sync() {
+  if (opts_.keeper_fd < 0 || keeper_sync_.joinable()) return;
+  keeper_sync_ = std::thread([this] { keeper_loop(); });
+}
+
+// The keeper's thread: whenever a router was bound or let go (or the API serves), the
+// keeper gets the whole set again; it replaces what it held.
+void Agent::keeper_loop() {
+  std::unique_lock lk(keeper_mu_);
+  for (;;) {
+    keeper_cv_.wait(lk, [this] { return keeper_stop_ || keeper_dirty_; });
+    if (keeper_stop_) return;
+    keeper_dirty_ = false;
+    lk.unlock();
+    {
+      std::lock_guard send(keeper_send_mu_);
+      if (!keeper_paused_) {  // a handoff: the next process's keeper takes them
+        auto listeners = manager_->listeners();
+        const int api = opts_.api_listener ? opts_.api_listener() : -1;
+        Status s = send_kept(opts_.keeper_fd, listeners, lock_fd_, api);
+        close_all(listeners);
+        if (api >= 0) close(api);
+        if (!s.ok() && opts_.log)
+          opts_.log->warn("the keeper did not get the listening sockets", {{"error", s.message()}});
+      }
+    }
+    lk.lock();
+  }
 }
 
 double process_age_ms() {
@@ -74,6 +116,15 @@ double process_age_ms() {
            started_ms;
   }
   return -1;
+}
+
+double process_cpu_ms() {
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
+  auto ms = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_usec) / 1000.0;
+  };
+  return ms(ru.ru_utime) + ms(ru.ru_stime);
 }
 
 Result<std::string> Agent::state_key() {
@@ -171,6 +222,13 @@ Status Agent::start() {
                                  opts_.data_dir + "/agent.lock");
     predecessor_pid_ = predecessor_->predecessor_pid();
     api_fd_ = std::exchange(predecessor_->api_fd(), -1);
+  } else if (!predecessor_ && opts_.kept.lock_fd >= 0) {
+    // Restarted by the keeper after a crash: its copy of the locked file, held all along.
+    lock_fd_ = std::exchange(opts_.kept.lock_fd, -1);
+    if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
+      return failed_precondition("the lock kept by the agent's keeper is not " + opts_.data_dir +
+                                 "/agent.lock");
+    api_fd_ = std::exchange(opts_.kept.api_fd, -1);
   } else if (Status s = take_lock(took_over_ ? opts_.handoff_timeout_ms : 100); !s.ok()) {
     // Two agents on one data dir would both run the instances and race on the state file.
     return s;
@@ -195,7 +253,10 @@ Status Agent::start() {
   for (int i = 0; i < n; ++i) io_threads_.emplace_back([this] { io_.run(); });
   if (!predecessor_) start_saver();
   if (*loaded) {
-    std::vector<HandedListener>* inherited = predecessor_ ? &predecessor_->listeners() : nullptr;
+    // Handed over by a running agent, or kept by the keeper across a crash.
+    std::vector<HandedListener>* inherited = predecessor_ ? &predecessor_->listeners()
+                                             : !opts_.kept.listeners.empty() ? &opts_.kept.listeners
+                                                                             : nullptr;
     const size_t offered = inherited ? inherited->size() : 0;
     try {
       adopted_ = manager_->restore(**loaded, inherited);
@@ -216,6 +277,9 @@ Status Agent::start() {
                                              {"adopted", adopted_},
                                              {"inherited_sockets", inherited_listeners_}});
   }
+  close_all(opts_.kept.listeners);  // no state file: nothing to serve on them
+  opts_.kept.listeners.clear();
+  if (!predecessor_) start_keeper_sync();
   if (const std::string strays = runtime_->remove_strays(); !strays.empty() && opts_.log)
     opts_.log->warn(strays, {});
   // A successor binds the handoff socket once it is the agent: until then the running
@@ -223,8 +287,9 @@ Status Agent::start() {
   if (!predecessor_) start_handoff_server();
   stage("started_ms");
   if (opts_.log)
-    opts_.log->info("agent start timing",
-                    {{"process_age_at_start_ms", age_at_start}, {"stages", stages}});
+    opts_.log->info("agent start timing", {{"process_age_at_start_ms", age_at_start},
+                                           {"stages", stages},
+                                           {"cpu_ms", process_cpu_ms()}});
   return Status::Ok();
 }
 
@@ -262,6 +327,7 @@ Status Agent::confirm_takeover() {
   manager_->thaw();
   request_save();
   start_handoff_server();
+  start_keeper_sync();  // this process's keeper holds the sockets from now on
   return Status::Ok();
 }
 
@@ -297,6 +363,10 @@ void Agent::send_drained_counts() {
 // On the handoff thread: a successor asked for the sockets.
 Result<Handover> Agent::begin_handoff(bool shares_lock) {
   if (opts_.log) opts_.log->info("a new agent process takes over: handing over", {});
+  {
+    std::lock_guard send(keeper_send_mu_);  // waits for a send to the keeper under way
+    keeper_paused_ = true;
+  }
   if (opts_.on_handoff_begin) opts_.on_handoff_begin();
   Handover h;
   h.listeners = manager_->freeze();
@@ -335,6 +405,11 @@ void Agent::abort_handoff(const std::string& why) {
   start_saver();
   manager_->thaw();
   if (opts_.on_handoff_aborted) opts_.on_handoff_aborted();
+  {
+    std::lock_guard send(keeper_send_mu_);
+    keeper_paused_ = false;
+  }
+  keeper_changed();
 }
 
 void Agent::start_saver() {
@@ -355,6 +430,12 @@ void Agent::stop_saver() {
 }
 
 void Agent::stop(bool stop_instances) {
+  {
+    std::lock_guard lk(keeper_mu_);
+    keeper_stop_ = true;
+  }
+  keeper_cv_.notify_all();
+  if (keeper_sync_.joinable()) keeper_sync_.join();
   if (handoff_) handoff_->stop();
   if (!work_) {
     // Stopped already (or never started): only the instances may still be asked to go.

@@ -65,6 +65,13 @@ struct AgentOptions {
   std::function<void()> on_handoff_aborted;
   std::function<void()> on_handed_over;
 
+  // Under the agent's keeper (agent/keeper.h): the socket to it (-1: no keeper), to which
+  // the agent sends its listening sockets and lock whenever they change, and what the
+  // keeper held for the previous agent process (a restart after a crash: the routers'
+  // listening sockets, the locked data-dir lock file, the agent API's socket; owned).
+  int keeper_fd = -1;
+  Handover kept;
+
   // Certificates of apps with tls.acme live in data_dir/acme (agent/acme_manager.h). Tests
   // set a fake wall clock (renewal) and short retries and polls.
   const Clock* acme_clock = nullptr;
@@ -75,6 +82,8 @@ struct AgentOptions {
 // How long ago this process was started (exec), in ms; -1 when /proc cannot tell. The
 // start is known to the clock tick (10 ms). For the agent's start timing log.
 double process_age_ms();
+// The CPU time (user + system) this process has used, in ms; -1 when unknown.
+double process_cpu_ms();
 
 class Agent final : public AgentClient, public GenerationsSource, public FaultControl {
  public:
@@ -99,6 +108,8 @@ class Agent final : public AgentClient, public GenerationsSource, public FaultCo
   // The agent API's listening socket the previous process handed over (-1: none); the
   // caller owns it.
   int take_api_listener() { return std::exchange(api_fd_, -1); }
+  // Under a keeper: send it the listening sockets again (the agent API now serves).
+  void keeper_changed();
   // Whether this agent handed over to a successor (it should stop and exit).
   bool handed_over() const { return handed_over_.load(); }
   // Whether start() took over from a running agent (rather than starting afresh), and how
@@ -147,6 +158,8 @@ class Agent final : public AgentClient, public GenerationsSource, public FaultCo
   void abort_handoff(const std::string& why);
   Status take_counts(int pid, std::vector<HandedListener> counts);
   void send_drained_counts();
+  void start_keeper_sync();
+  void keeper_loop();
 
   AgentOptions opts_;
   SystemClock clock_;
@@ -178,6 +191,17 @@ class Agent final : public AgentClient, public GenerationsSource, public FaultCo
   std::atomic<bool> handed_over_{false};
   bool took_over_ = false;
   int inherited_listeners_ = 0;
+
+  // Sends the keeper (opts_.keeper_fd) the listening sockets whenever they change.
+  std::mutex keeper_mu_;
+  std::condition_variable keeper_cv_;
+  bool keeper_dirty_ = true;  // guarded by keeper_mu_
+  bool keeper_stop_ = false;  // guarded by keeper_mu_
+  // Held while the set is gathered and sent (after keeper_mu_ never before it; app locks
+  // are taken inside it).
+  std::mutex keeper_send_mu_;
+  bool keeper_paused_ = false;  // guarded by keeper_send_mu_: a handoff is under way or done
+  std::thread keeper_sync_;
 };
 
 }  // namespace ferry

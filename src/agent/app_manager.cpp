@@ -121,11 +121,18 @@ struct AppManager::App : std::enable_shared_from_this<App> {
 
   int64_t now() const { return mgr.clock_.monotonic_ms(); }
 
+  void routers_changed() const {
+    if (mgr.opts_.routers_changed) mgr.opts_.routers_changed();
+  }
+
   // mu held. `from`: the listening sockets a previous agent process handed over.
   Status bind_router(std::vector<HandedListener>* from = nullptr) FERRY_REQUIRES(mu) {
     const auto& d = desired;
     if (d.listen_port == 0) {
-      if (router) router->stop();
+      if (router) {
+        router->release_port();
+        routers_changed();
+      }
       router.reset();
       return Status::Ok();
     }
@@ -133,10 +140,13 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     if (same_port && router_edge == std::make_pair(d.router.tls, d.router.access_log))
       return Status::Ok();
     std::vector<ReleaseStats> carried;
+    int same_socket = -1;
     if (same_port) {
-      // New tls or access_log settings on the same port: the old router lets go of the
-      // port first (its connections close) and hands its counters on.
+      // New tls or access_log settings on the same port: the old router hands its
+      // listening socket (clients queue in its backlog meanwhile) and its counters on, and
+      // its connections close.
       carried = router->stats();
+      same_socket = router->duplicate_listener();
       router->stop();
       router.reset();
     }
@@ -165,7 +175,8 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     ro.app = d.app;  // signed pin tokens and affinity cookies are valid for this app only
     ro.key_file = mgr.opts_.router_key_file;
     ro.faults = faults;
-    if (from) {
+    ro.listen_fd = same_socket;
+    if (from && same_socket < 0) {
       const std::string host = d.listen_host;
       const uint16_t port = d.listen_port;
       auto it = std::find_if(from->begin(), from->end(), [&](const HandedListener& l) {
@@ -183,10 +194,12 @@ struct AppManager::App : std::enable_shared_from_this<App> {
     r->set_table(current_table());
     if (Status s = r->start(); !s.ok()) {
       router_error = s.message();
+      if (same_port) routers_changed();  // the keeper lets go of the old socket too
       return unavailable("app " + name + ": " + s.message());
     }
-    if (router) router->stop();
+    if (router) router->release_port();  // the app moved to another address
     router = std::move(r);
+    routers_changed();
     router_host = d.listen_host;
     router_port = d.listen_port;
     router_edge = {d.router.tls, d.router.access_log};
@@ -489,7 +502,10 @@ struct AppManager::App : std::enable_shared_from_this<App> {
       else
         prune_release_stats();  // a window may have passed since the last change
       if (removing && instances.empty()) {
-        if (router) router->stop();
+        if (router) {
+          router->release_port();
+          routers_changed();
+        }
         router.reset();
         if (mgr.opts_.acme != nullptr) mgr.opts_.acme->forget(name);
         gone = leave = true;
@@ -885,6 +901,26 @@ std::vector<HandedListener> AppManager::router_counts() {
     l.port = app->router_port;
     l.stats = app->router->stats();
     out.push_back(std::move(l));
+  }
+  return out;
+}
+
+std::vector<HandedListener> AppManager::listeners() {
+  std::vector<std::shared_ptr<App>> apps;
+  {
+    MutexLock lk(mu_);
+    for (const auto& [name, app] : apps_) apps.push_back(app);
+  }
+  std::vector<HandedListener> out;
+  for (auto& app : apps) {
+    MutexLock lk(app->mu);
+    if (!app->router) continue;
+    HandedListener l;
+    l.app = app->name;
+    l.host = app->router_host;
+    l.port = app->router_port;
+    l.fd = app->router->duplicate_listener();
+    if (l.fd >= 0) out.push_back(std::move(l));
   }
   return out;
 }

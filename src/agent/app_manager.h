@@ -63,6 +63,10 @@ struct AppManagerOptions {
   // Certificates for apps with tls.acme (agent/acme_manager.h); it outlives the manager.
   // Null: such an app's router is refused.
   AcmeManager* acme = nullptr;
+  // Called (from any thread, an app's lock held: keep it short) whenever a router was
+  // bound, rebound or let go: the agent's keeper then takes the new set of listening
+  // sockets (agent/keeper.h).
+  std::function<void()> routers_changed;
 };
 
 class AppManager {
@@ -126,6 +130,9 @@ class AppManager {
   void hold() { frozen_ = true; }
   // Each router's address and counters (no socket: fd -1).
   std::vector<HandedListener> router_counts();
+  // Each router's address and a duplicate of its listening socket (the caller owns it), no
+  // counters; the routers go on accepting (for the agent's keeper, agent/keeper.h).
+  std::vector<HandedListener> listeners();
   // Adds a previous process's counts to the router of the same app and address; returns
   // how many routers took them.
   int add_router_counts(const std::vector<HandedListener>& counts);

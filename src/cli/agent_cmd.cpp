@@ -12,6 +12,7 @@
 
 #include "agent/agent.h"
 #include "agent/agent_server.h"
+#include "agent/keeper.h"
 #include "agent/process.h"
 #include "agent/unix_http.h"
 #include "cli/client.h"
@@ -96,21 +97,29 @@ int wait_for_stop_signal() {
 // agent_tls_cmd.cpp: `ferry agent init|join`, `ferry agents enroll|revoke`.
 void register_agent_tls_commands(CLI::App& app, CLI::App& agent, GlobalOptions& g);
 
+namespace {
+
+struct AgentArgs {
+  std::string listen = "127.0.0.1:7071";
+  std::string data_dir = ".ferry/agent";
+  std::string token_file;
+  std::string log_level = "info";
+  std::string instance_ports = "20000-29999";
+  int log_keep = 5;
+  int64_t log_max_bytes = 10 << 20;
+  bool stop_instances = false;
+  bool takeover = false;
+  bool no_keeper = false;
+  int drain_ms = 10'000;
+  std::string tls_dir;
+};
+
+void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int link, int restart);
+
+}  // namespace
+
 void register_agent_commands(CLI::App& app, GlobalOptions& g) {
-  struct Args {
-    std::string listen = "127.0.0.1:7071";
-    std::string data_dir = ".ferry/agent";
-    std::string token_file;
-    std::string log_level = "info";
-    std::string instance_ports = "20000-29999";
-    int log_keep = 5;
-    int64_t log_max_bytes = 10 << 20;
-    bool stop_instances = false;
-    bool takeover = false;
-    int drain_ms = 10'000;
-    std::string tls_dir;
-  };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<AgentArgs>();
   auto* c = app.add_subcommand("agent", "run the data plane: instances, health checks, router");
   c->add_option("--listen", a->listen,
                 "agent API address: host:port, or unix:PATH for a local agent (socket made 0600)")
@@ -134,6 +143,9 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
   c->add_flag("--takeover", a->takeover,
               "take the routers' sockets over from the agent running on --data-dir (no "
               "request dropped); starts afresh when none runs");
+  c->add_flag("--no-keeper", a->no_keeper,
+              "run the agent as one process: without the keeper that holds the listening "
+              "sockets across a crash and restarts the agent at once (docs/agent.md)");
   c->add_option("--drain-ms", a->drain_ms,
                 "after handing over, how long open connections get to finish")
       ->check(CLI::Range(0, 600'000))
@@ -153,6 +165,30 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
     if (!level.ok()) fail(level.status().message());
     Logger log("agent", *level);
     if (a->token_file.empty()) fail("--token-file is required");
+    if (a->no_keeper) {
+      run_agent_process(*a, log, Handover{}, -1, 0);
+      return;
+    }
+    // The keeper (agent/keeper.h): this process holds the listening sockets and starts
+    // the agent process again at once if it dies.
+    KeeperOptions ko;
+    ko.log = &log;
+    ko.worker = [&](Handover kept, int link, int restart) {
+      run_agent_process(*a, log, std::move(kept), link, restart);
+      return 0;
+    };
+    if (const int code = run_keeper(ko); code != 0) std::exit(code);
+  });
+}
+
+namespace {
+
+// The agent itself: in the keeper's worker process (`link` >= 0, `kept`: what the keeper
+// held for the previous one), or alone (--no-keeper). Returns once it stopped.
+void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int link, int restart) {
+  const AgentArgs* a = &args;
+  const sigset_t sigs = agent_signals();
+  {
     auto token = read_token_file(a->token_file);
     if (!token.ok()) fail(token.status().message());
     const std::string socket_path = unix_socket_path(a->listen);
@@ -175,8 +211,8 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
       tls = *ctx;
     }
 
-    // The agent API; stopped while a successor takes over (it binds the same address) and
-    // started again if the handoff fails.
+    // The agent API; paused while a successor takes over (its listening socket goes to
+    // the successor, calls wait in the backlog) and resumed if the handoff fails.
     std::mutex api_mu;
     std::unique_ptr<HttpServer> http;
     std::unique_ptr<UnixHttpServer> unix_server;
@@ -197,8 +233,7 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
         unix_server = std::make_unique<UnixHttpServer>(socket_path, *http);
         return unix_server->start(inherited_fd);
       }
-      if (inherited_fd >= 0) close(inherited_fd);
-      return http->start();
+      return http->start(inherited_fd);
     };
     auto stop_api = [&](bool remove_file = true) {
       std::lock_guard lk(api_mu);
@@ -209,28 +244,24 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
       unix_server.reset();
       http.reset();
     };
-    // A successor asks to take over: the local agent's socket goes to it (calls wait in its
-    // backlog, none fails); a remote agent's TCP listener is closed (it binds its own).
+    // A successor asks to take over: the API's listening socket goes to it (calls wait in
+    // its backlog, none fails; those in progress are answered first, up to 5 s).
     auto pause_api = [&] {
-      {
-        std::lock_guard lk(api_mu);
-        if (unix_server) {
-          if (const int open = unix_server->pause(5'000); open > 0)
-            log.warn("agent API calls still open at handoff", {{"connections", open}});
-          return;
-        }
-      }
-      stop_api();
+      std::lock_guard lk(api_mu);
+      int open = 0;
+      if (unix_server)
+        open = unix_server->pause(5'000);
+      else if (http)
+        open = http->pause(5'000);
+      if (open > 0) log.warn("agent API calls still open at handoff", {{"connections", open}});
     };
     auto resume_api = [&]() -> Status {
-      {
-        std::lock_guard lk(api_mu);
-        if (unix_server) {
-          unix_server->resume();
-          return Status::Ok();
-        }
-      }
-      return start_api();
+      std::lock_guard lk(api_mu);
+      if (unix_server)
+        unix_server->resume();
+      else if (http)
+        http->resume();
+      return Status::Ok();
     };
 
     AgentOptions opts;
@@ -239,12 +270,16 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
     opts.instance_ports = *ports;
     opts.logs = LogPolicy{a->log_keep, static_cast<uint64_t>(a->log_max_bytes)};
     opts.state_key = state_key_from_token(*token);
-    opts.takeover = a->takeover;
+    // A worker the keeper restarted after a crash has no running agent to take over from.
+    opts.takeover = a->takeover && restart == 0;
+    opts.keeper_fd = link;
+    opts.kept = std::move(kept);
     opts.drain_ms = a->drain_ms;
     opts.on_handoff_begin = pause_api;
     opts.api_listener = [&] {
       std::lock_guard lk(api_mu);
-      return unix_server ? unix_server->duplicate_listener() : -1;
+      if (unix_server) return unix_server->duplicate_listener();
+      return http ? http->duplicate_listener() : -1;
     };
     opts.on_handoff_aborted = [&] {
       if (Status s = resume_api(); !s.ok())
@@ -267,16 +302,20 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
       agent.stop();
       fail(s.message());
     }
+    agent.keeper_changed();  // the keeper holds the API's socket too
     if (agent.took_over()) {
-      notify_systemd("MAINPID=" + std::to_string(getpid()) + "\nREADY=1\n");
+      // systemd's main process is this agent's keeper (or this process without one).
+      notify_systemd("MAINPID=" + std::to_string(link >= 0 ? getppid() : getpid()) + "\nREADY=1\n");
     } else {
       notify_systemd("READY=1\n");
     }
     log.info("ferry agent listening",
              {{"address", socket_path.empty() ? http->address() : a->listen},
               {"process_age_ms", process_age_ms()},
+              {"cpu_ms", process_cpu_ms()},
               {"adopted", agent.adopted()},
               {"took_over", agent.took_over()},
+              {"restart", restart},
               {"inherited_sockets", agent.inherited_listeners()}});
     int successor = 0;
     int sig = 0;
@@ -304,6 +343,7 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
                  "--drain-ms",       std::to_string(a->drain_ms),
                  "--takeover"};
       if (a->stop_instances) so.argv.push_back("--stop-instances-on-exit");
+      if (a->no_keeper) so.argv.push_back("--no-keeper");
       if (!a->tls_dir.empty()) {
         so.argv.push_back("--tls-dir");
         so.argv.push_back(a->tls_dir);
@@ -324,7 +364,9 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
     log.info("ferry agent stopping", {{"signal", sig}, {"handed_over", agent.handed_over()}});
     stop_api(!agent.handed_over());  // after a handoff the socket file is the successor's
     agent.stop(a->stop_instances && !agent.handed_over());
-  });
+  }
 }
+
+}  // namespace
 
 }  // namespace ferry::cli

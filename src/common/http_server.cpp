@@ -1,10 +1,15 @@
 #include "common/http_server.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <cstring>
 
 #include "common/crypto.h"
 #include "common/tls.h"
@@ -19,6 +24,9 @@ using tcp = asio::ip::tcp;
 struct HttpServer::Impl {
   asio::io_context accept_ioc;
   tcp::acceptor acceptor{accept_ioc};
+  // Keeps the accept thread's run() going while paused (no accept pending).
+  asio::executor_work_guard<asio::io_context::executor_type> work{accept_ioc.get_executor()};
+  bool accepting = false;  // on the accept thread
 };
 
 namespace {
@@ -117,19 +125,52 @@ std::string HttpServer::address() const {
   return (v6 ? "[" + opts_.host + "]" : opts_.host) + ":" + std::to_string(port_);
 }
 
-Status HttpServer::start() {
+Status HttpServer::start(int inherited_fd) {
   beast::error_code ec;
   auto addr = asio::ip::make_address(opts_.host, ec);
-  if (ec) return invalid_argument("listen address '" + opts_.host + "' is not an IP address");
+  if (ec) {
+    if (inherited_fd >= 0) close(inherited_fd);
+    return invalid_argument("listen address '" + opts_.host + "' is not an IP address");
+  }
   tcp::endpoint ep(addr, opts_.port);
   auto& acc = impl_->acceptor;
-  acc.open(ep.protocol(), ec);
-  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acc.bind(ep, ec);
-  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec)
-    return unavailable("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) + ": " +
-                       ec.message());
+  if (inherited_fd >= 0) {
+    // Only a listening socket bound to our address is served; anything else (a socket of
+    // another address, not listening, not TCP) is closed and the address bound afresh.
+    sockaddr_storage bound{};
+    socklen_t len = sizeof bound;
+    int listening = 0;
+    socklen_t ll = sizeof listening;
+    bool usable = getsockname(inherited_fd, reinterpret_cast<sockaddr*>(&bound), &len) == 0 &&
+                  getsockopt(inherited_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) == 0 &&
+                  listening != 0 && (bound.ss_family == AF_INET || bound.ss_family == AF_INET6);
+    if (usable) {
+      tcp::endpoint got;
+      std::memcpy(got.data(), &bound, std::min<size_t>(len, sizeof bound));
+      got.resize(len);
+      usable = got.address() == ep.address() && (opts_.port == 0 || got.port() == opts_.port);
+    }
+    if (usable) acc.assign(ep.protocol(), inherited_fd, ec);
+    if (!usable || ec) {
+      close(inherited_fd);
+      ec.clear();
+      acc = tcp::acceptor(impl_->accept_ioc);
+    } else {
+      adopted_ = true;
+    }
+  }
+  if (!acc.is_open()) {
+    acc.open(ep.protocol(), ec);
+    if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acc.bind(ep, ec);
+    if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      beast::error_code ignored;
+      acc.close(ignored);
+      return unavailable("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) +
+                         ": " + ec.message());
+    }
+  }
   port_ = acc.local_endpoint().port();
   running_ = true;
   acceptor_ = std::thread([this] { accept_loop(); });
@@ -137,43 +178,78 @@ Status HttpServer::start() {
 }
 
 void HttpServer::accept_loop() {
-  auto& acc = impl_->acceptor;
-  std::function<void()> do_accept = [&] {
-    acc.async_accept([&](beast::error_code ec, tcp::socket sock) {
-      if (ec || !running_) return;
-      if (active_ >= opts_.max_connections) {
-        sock.close();  // over the limit: refuse rather than queue without bound
-      } else {
-        std::string remote = sock.remote_endpoint(ec).address().to_string();
-        int fd = sock.release(ec);
-        std::lock_guard lock(conn_mu_);
-        // reap finished threads so the list stays bounded
-        for (auto it = conns_.begin(); it != conns_.end();) {
-          if (*it->done) {
-            it->thread.join();
-            it = conns_.erase(it);
-          } else {
-            ++it;
-          }
-        }
-        ++active_;
-        auto done = std::make_shared<std::atomic<bool>>(false);
-        conns_.push_back({std::thread([this, fd, remote, done] {
-                            serve(fd, remote);
-                            --active_;
-                            *done = true;
-                          }),
-                          done});
-      }
-      do_accept();
-    });
-  };
-  do_accept();
+  impl_->accepting = true;
+  accept_next();
   impl_->accept_ioc.run();
+}
+
+void HttpServer::accept_next() {
+  auto& acc = impl_->acceptor;
+  acc.async_accept([this](beast::error_code ec, tcp::socket sock) {
+    if (!running_) return;
+    if (ec == asio::error::operation_aborted && !impl_->accepting) return;  // paused
+    if (ec) return;
+    if (active_ >= opts_.max_connections) {
+      sock.close();  // over the limit: refuse rather than queue without bound
+    } else {
+      // Accepted (also one that completed just as pause() cancelled): it is served.
+      std::string remote = sock.remote_endpoint(ec).address().to_string();
+      int fd = sock.release(ec);
+      std::lock_guard lock(conn_mu_);
+      // reap finished threads so the list stays bounded
+      for (auto it = conns_.begin(); it != conns_.end();) {
+        if (*it->done) {
+          it->thread.join();
+          it = conns_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      ++active_;
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      conns_.push_back({std::thread([this, fd, remote, done] {
+                          serve(fd, remote);
+                          --active_;
+                          *done = true;
+                        }),
+                        done});
+    }
+    if (impl_->accepting) accept_next();
+  });
+}
+
+int HttpServer::pause(int wait_ms) {
+  if (!running_) return 0;
+  paused_ = true;
+  asio::post(impl_->accept_ioc, [this] {
+    impl_->accepting = false;
+    beast::error_code ec;
+    impl_->acceptor.cancel(ec);
+  });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  while (active_.load() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return static_cast<int>(active_.load());
+}
+
+void HttpServer::resume() {
+  if (!running_) return;
+  paused_ = false;
+  asio::post(impl_->accept_ioc, [this] {
+    if (impl_->accepting || !impl_->acceptor.is_open()) return;
+    impl_->accepting = true;
+    accept_next();
+  });
+}
+
+int HttpServer::duplicate_listener() const {
+  if (!running_ || !impl_->acceptor.is_open()) return -1;
+  return fcntl(impl_->acceptor.native_handle(), F_DUPFD_CLOEXEC, 0);
 }
 
 void HttpServer::stop() {
   if (!running_.exchange(false)) return;
+  impl_->work.reset();
   impl_->accept_ioc.stop();
   if (acceptor_.joinable()) acceptor_.join();
   beast::error_code ec;
@@ -327,7 +403,9 @@ void HttpServer::serve_loop(Stream& stream, Ioc& ioc, const std::string& remote,
         resp = dispatch(req);
       }
     }
-    const bool keep_alive = !ec && parser.get().keep_alive() && !resp.stream;
+    // Paused for a hot restart: the connection ends after this answer, so the client's
+    // next call reaches the next process.
+    const bool keep_alive = !ec && parser.get().keep_alive() && !resp.stream && !paused_;
     http::response<http::string_body> out;
     out.result(static_cast<http::status>(resp.status));
     out.version(11);

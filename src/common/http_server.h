@@ -56,9 +56,23 @@ class HttpServer {
   void observe(HttpObserver observer);
 
   // Binds and starts accepting; an error names the address that could not be bound.
-  Status start();
+  // `inherited_fd`: a listening socket handed over by the previous process (the agent's
+  // hot restart, agent/handoff.h), owned from here on: served when it is a listening TCP
+  // socket bound to exactly host:port, else closed and the address bound afresh.
+  Status start(int inherited_fd = -1);
   // Stops accepting, closes connections and joins every thread.
   void stop();
+  // Hot restart: stops taking connections from the listening socket (new ones wait in
+  // its backlog, none is refused), answers the connections already open with
+  // `Connection: close`, and waits up to `wait_ms` for them to end; returns how many are
+  // still open. resume() accepts again (a failed handoff).
+  int pause(int wait_ms);
+  void resume();
+  // A close-on-exec duplicate of the listening socket for the next process (the caller
+  // owns it); -1 when not listening.
+  int duplicate_listener() const;
+  // Whether start() served on the inherited socket (rather than binding afresh).
+  bool adopted_listener() const { return adopted_; }
   uint16_t port() const { return port_; }
   std::string address() const;
 
@@ -74,6 +88,7 @@ class HttpServer {
   struct Impl;
 
   void accept_loop();
+  void accept_next();  // on the accept thread
   void serve(int fd, std::string remote);
   template <class Stream, class Ioc>
   void serve_loop(Stream& stream, Ioc& ioc, const std::string& remote, const std::string& peer);
@@ -85,6 +100,8 @@ class HttpServer {
   std::vector<HttpObserver> observers_;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> running_{false};
+  std::atomic<bool> paused_{false};
+  bool adopted_ = false;
   std::atomic<uint16_t> port_{0};
   std::thread acceptor_;
   std::mutex conn_mu_;

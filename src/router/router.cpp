@@ -109,6 +109,7 @@ struct Router::Impl {
   bool started = false;
   bool stopped = false;
   bool adopted = false;
+  bool release_port = false;  // stop() lets the port go for good (release_port())
   // Accept loop control, on the home worker's thread only.
   bool accepting = false;
   // Accept loops spawned and not yet finished (stop() waits for 0).
@@ -361,6 +362,11 @@ Status Router::start() {
   return Status::Ok();
 }
 
+void Router::release_port() {
+  impl_->release_port = true;
+  stop();
+}
+
 void Router::stop() {
   Impl& m = *impl_;
   if (!m.started || m.stopped) return;
@@ -374,6 +380,8 @@ void Router::stop() {
     m.stopping_home = true;
     m.waiting_for_table = false;
     boost::system::error_code ec;
+    if (m.release_port && m.acceptor && m.acceptor->is_open())
+      ::shutdown(m.acceptor->native_handle(), SHUT_RDWR);
     if (m.acceptor) m.acceptor->close(ec);
     if (m.http_acceptor) m.http_acceptor->close(ec);
     if (m.reload_timer) m.reload_timer->cancel();

@@ -111,6 +111,13 @@ class Router {
   // left on its io threads (a pool of its own is joined). Never call it from one of the
   // router's io threads.
   void stop();
+  // stop(), and the port is let go for good in every process that holds the listening
+  // socket (the agent's keeper keeps a copy across crashes, agent/keeper.h): shutdown() of
+  // a listening socket ends its LISTEN state for all its descriptors, so the port can be
+  // bound again at once and clients are refused rather than queued where no one accepts.
+  // For an app that leaves the port, never for a hot restart (the next process serves on
+  // the same socket).
+  void release_port();
   uint16_t port() const;
   // The plain HTTP port beside a TLS port (tls.http_port; the bound one when that was 0),
   // or 0 when there is none or it is not bound yet.

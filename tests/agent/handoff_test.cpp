@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -535,6 +536,109 @@ TEST_F(HandoffTest, AgentApiCallsSucceedThroughoutAPlannedHandoff) {
   caller.join();
   EXPECT_EQ(failed.load(), 0) << first_error;
   api2.unix->stop();
+}
+
+// A remote agent's API is TCP (src/common/http_server.h): its listening socket is paused
+// and handed over too, so calls made while the agent restarts wait in the backlog and are
+// answered by the next process; before, the port was closed and bound again after
+// "commit", and calls in between were refused.
+TEST_F(HandoffTest, TcpAgentApiCallsSucceedThroughoutAPlannedHandoff) {
+  const std::string token = std::string(32, 't');
+  std::unique_ptr<HttpServer> api1, api2;
+  AgentOptions o1 = options();
+  o1.on_handoff_begin = [&] { api1->pause(5000); };
+  o1.api_listener = [&] { return api1->duplicate_listener(); };
+  o1.on_handoff_aborted = [&] { api1->resume(); };
+  Agent& first = add(o1);
+  ASSERT_TRUE(first.start().ok());
+  api1 = std::make_unique<HttpServer>(HttpServerOptions{});  // 127.0.0.1, a free port
+  add_agent_routes(*api1, first, token);
+  ASSERT_TRUE(api1->start().ok());
+  const uint16_t port = api1->port();
+  serve_web(first);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::string first_error;
+  std::thread caller([&] {
+    HttpClient c(Endpoint{"127.0.0.1", port}, HttpClientOptions{5000, 1 << 20});
+    c.set_header("Authorization", "Bearer " + token);
+    for (int i = 0; i < 100000 && !stop; ++i) {
+      auto r = c.request("GET", "/v1/apps");
+      if (r.ok() && r->status == 200) {
+        ++ok;
+      } else if (failed++ == 0) {
+        first_error = r.ok() ? "status " + std::to_string(r->status) : r.status().message();
+      }
+    }
+  });
+  while (ok < 20) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  AgentOptions o2 = options();
+  o2.takeover = true;
+  Agent& second = add(o2);
+  ASSERT_TRUE(second.start().ok());
+  ASSERT_TRUE(second.confirm_takeover().ok());
+  const int inherited = second.take_api_listener();
+  EXPECT_GE(inherited, 0) << "the agent API's socket was not handed over";
+  HttpServerOptions ho;
+  ho.port = port;
+  api2 = std::make_unique<HttpServer>(ho);
+  add_agent_routes(*api2, second, token);
+  ASSERT_TRUE(api2->start(inherited).ok());
+  EXPECT_TRUE(api2->adopted_listener());
+  api1->stop();
+  first.stop();
+  const int at_stop = ok;
+  while (ok < at_stop + 20) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  stop = true;
+  caller.join();
+  EXPECT_EQ(failed.load(), 0) << first_error;
+  api2->stop();
+}
+
+// What an HttpServer is handed must be a listening TCP socket of its own address: anything
+// else is closed and the address bound afresh.
+TEST(HttpServerHandover, OnlyAListeningSocketOfItsOwnAddressIsAdopted) {
+  HttpServer other{HttpServerOptions{}};
+  ASSERT_TRUE(other.start().ok());
+  const int udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int unbound = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int wrong_port = other.duplicate_listener();
+  const int dir = open("/", O_RDONLY | O_CLOEXEC);
+  for (int fd : {udp, unbound, wrong_port, dir}) {
+    HttpServerOptions ho;
+    ho.port = static_cast<uint16_t>(testing::free_loopback_port());
+    HttpServer s(ho);
+    struct stat before {};
+    ASSERT_EQ(fstat(fd, &before), 0);
+    ASSERT_TRUE(s.start(fd).ok());
+    EXPECT_FALSE(s.adopted_listener());
+    EXPECT_EQ(s.port(), ho.port);
+    // Closed: the number is free, or reused by the server's own new socket.
+    struct stat after {};
+    EXPECT_TRUE(fstat(fd, &after) != 0 || after.st_ino != before.st_ino)
+        << "the refused descriptor is still open";
+    s.stop();
+  }
+  // Paused, it answers no new connection, and they are not refused either; resumed, it
+  // answers the one that waited.
+  HttpServer s{HttpServerOptions{}};
+  s.route("GET", "/ping", [](HttpRequest&) { return HttpResponse::json(Json{{"ok", true}}); });
+  ASSERT_TRUE(s.start().ok());
+  EXPECT_EQ(s.pause(1000), 0);
+  std::atomic<int> status{0};
+  std::thread waiter([&] {
+    HttpClient c(Endpoint{"127.0.0.1", s.port()}, HttpClientOptions{10000, 1 << 20});
+    auto r = c.request("GET", "/ping");
+    status = r.ok() ? r->status : -1;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(status.load(), 0) << "answered while paused";
+  s.resume();
+  waiter.join();
+  EXPECT_EQ(status.load(), 200);
+  s.stop();
+  other.stop();
 }
 
 TEST(HandoffCounts, StatsSinceSubtractsCountersAndKeepsOnlyTheNewSamples) {
