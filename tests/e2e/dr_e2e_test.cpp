@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
 
 #include "e2e/e2e_env.h"
 
@@ -66,11 +67,14 @@ TEST(DisasterRecoveryE2E, ServerHostLostIsRebuiltFromTheBackupAndItsKeysWhileThe
   ASSERT_FALSE(std::filesystem::exists(std::filesystem::path(backup) / "keys"));
 
   // The host is gone: the server dies at once, and its data directory with it (the store,
-  // secrets.key, audit.key). The agent stands for another host: it keeps serving.
+  // secrets.key, audit.key, locks). The agent stands for another host: it keeps serving,
+  // with its own files (its folder, its token, its log).
   c.stop_server(SIGKILL);
   const auto data = c.dir() / "data";
+  const std::set<std::string> agent_host = {"agent", "agent.token", "agent.log"};
   for (const auto& e : std::filesystem::directory_iterator(data))
-    if (e.path().filename() != "agent") std::filesystem::remove_all(e.path());
+    if (!agent_host.count(e.path().filename().string())) std::filesystem::remove_all(e.path());
+  ASSERT_FALSE(std::filesystem::exists(data / "secrets.key"));
   ASSERT_TRUE(load.wait_more(100)) << "the app stopped serving without its server";
 
   // The new host: restore, then start the server.
