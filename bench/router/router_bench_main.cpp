@@ -5,11 +5,15 @@
 //       ferry, nginx and haproxy.
 //   router_bench router PORT BACKEND_PORT [BACKEND_PORT...] [--threads N] [--tls CERT KEY]
 //                [--canary PORT --canary-weight W] [--no-shield] [--slo-reads MS]
+//                [--slo-exclude N]
 //       ferry's Router on 127.0.0.1:PORT with release "v1" (stable) over those backends,
 //       and with --canary a release "v2" at weight W% on that backend. With --slo-reads a
 //       thread reads the router's counters every MS ms and computes what is new since its
 //       last read, as the SLO collector does (server/slo_service.h; it reads every 10 s),
-//       and prints how many reads it made (bench/router/slo.sh). On exit it prints each
+//       and prints how many reads it made (bench/router/slo.sh). With --slo-exclude the
+//       router leaves N paths out of its SLO counter set (prefixes no request matches: every
+//       request is compared with all N, the most a router does; RouterSpec::slo_exclude_paths)
+//       and the reader reads that set. On exit it prints each
 //       release's counters (requests, 5xx, shielded) to stderr.
 // Both run until SIGINT or SIGTERM.
 // clang-format off
@@ -143,6 +147,12 @@ int run_router(int argc, char** argv) {
       slo_read_ms = std::stoi(argv[++i]);
       continue;
     }
+    if (std::strcmp(argv[i], "--slo-exclude") == 0 && i + 1 < argc) {
+      const int n = std::stoi(argv[++i]);
+      for (int k = 0; k < n; ++k)
+        table.policy.slo_exclude_paths.push_back("/excluded/path-" + std::to_string(k) + "/*");
+      continue;
+    }
     char id[24];
     std::snprintf(id, sizeof id, "b%zu", table.backends.size());
     table.backends.push_back({id, "v1", "127.0.0.1", static_cast<uint16_t>(std::stoi(argv[i]))});
@@ -172,8 +182,9 @@ int run_router(int argc, char** argv) {
       while (!done) {
         for (const auto& r : router.stats()) {
           auto it = last.find(r.release);
-          counted +=
-              ferry::slo::counts_between(it == last.end() ? nullptr : &it->second, r).requests;
+          counted += ferry::slo::counts_between(it == last.end() ? nullptr : &it->second, r,
+                                                !table.policy.slo_exclude_paths.empty())
+                         .requests;
           last[r.release] = r;
         }
         ++reads;
@@ -188,8 +199,10 @@ int run_router(int argc, char** argv) {
                  static_cast<unsigned long long>(counted));
   for (const auto& r : router.stats())
     std::fprintf(stderr,
-                 "release %s requests=%llu status_5xx=%llu upstream_errors=%llu shielded=%llu\n",
+                 "release %s requests=%llu slo_requests=%llu status_5xx=%llu upstream_errors=%llu "
+                 "shielded=%llu\n",
                  r.release.c_str(), static_cast<unsigned long long>(r.requests),
+                 static_cast<unsigned long long>(r.slo_requests),
                  static_cast<unsigned long long>(r.status_5xx),
                  static_cast<unsigned long long>(r.upstream_errors),
                  static_cast<unsigned long long>(r.shielded));
@@ -211,6 +224,6 @@ int main(int argc, char** argv) {
                "usage: router_bench backend PORT [--status N]\n"
                "       router_bench router PORT BACKEND_PORT... [--threads N]\n"
                "                    [--canary PORT --canary-weight W] [--no-shield]\n"
-               "                    [--slo-reads MS]\n");
+               "                    [--slo-reads MS] [--slo-exclude N]\n");
   return 2;
 }

@@ -6,8 +6,11 @@
 # server/slo_service.h does it every 10 s: the default here is a thousand times as often).
 # wrk loads each in turn, alternating which goes first; the figure is requests per CPU-second
 # of the router process (from /proc/PID/stat) and requests/s, medians over the rounds.
+# The SLO router also leaves SLO_EXCLUDE paths out of its SLO counter set (exclude_paths;
+# prefixes no request matches, so each request is compared with all of them: 16 is the most
+# ferry.yaml allows; 0 measures the reader alone).
 # Usage: bench/router/slo.sh [BUILD_DIR=build-bench]
-#   DURATION=10 THREADS=2 CONNS=64 ROUNDS=5 SLO_READ_MS=10 BASE_PORT=18180 PIN=1
+#   DURATION=10 THREADS=2 CONNS=64 ROUNDS=5 SLO_READ_MS=10 SLO_EXCLUDE=16 BASE_PORT=18180 PIN=1
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD="${1:-build-bench}"
@@ -16,6 +19,7 @@ THREADS="${THREADS:-2}"
 CONNS="${CONNS:-64}"
 ROUNDS="${ROUNDS:-5}"
 SLO_READ_MS="${SLO_READ_MS:-10}"
+SLO_EXCLUDE="${SLO_EXCLUDE:-16}"
 BASE_PORT="${BASE_PORT:-18180}"
 BACKEND_PORT=$BASE_PORT
 PLAIN_PORT=$((BASE_PORT + 1))
@@ -47,7 +51,7 @@ trap cleanup EXIT
 
 $LOAD_CPU "$BENCH_BIN" backend "$BACKEND_PORT" & pids+=($!)
 $PROXY_CPU "$BENCH_BIN" router "$PLAIN_PORT" "$BACKEND_PORT" --threads 1 2>"$tmp/plain.log" & pids+=($!); plain_pid=$!
-$PROXY_CPU "$BENCH_BIN" router "$SLO_PORT" "$BACKEND_PORT" --threads 1 --slo-reads "$SLO_READ_MS" 2>"$tmp/slo.log" & pids+=($!); slo_pid=$!
+$PROXY_CPU "$BENCH_BIN" router "$SLO_PORT" "$BACKEND_PORT" --threads 1 --slo-reads "$SLO_READ_MS" --slo-exclude "$SLO_EXCLUDE" 2>"$tmp/slo.log" & pids+=($!); slo_pid=$!
 sleep 1
 
 cpu_seconds() {  # user + system CPU seconds of a process (all its threads) so far
@@ -67,7 +71,7 @@ run() {  # name port pid
   echo "$rps $per_cpu" >>"$tmp/results-$name"
 }
 
-echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS rounds, SLO reads every ${SLO_READ_MS} ms, pinned: ${PIN:-0}"
+echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS rounds, SLO reads every ${SLO_READ_MS} ms, ${SLO_EXCLUDE} excluded paths, pinned: ${PIN:-0}"
 for round in $(seq "$ROUNDS"); do
   if [ $((round % 2)) = 1 ]; then
     run no-slo "$PLAIN_PORT" "$plain_pid"

@@ -15,6 +15,7 @@
 #include "agent/keeper.h"
 #include "agent/status_metrics.h"
 #include "common/crypto.h"
+#include "core/slo_paths.h"
 
 namespace ferry {
 
@@ -496,7 +497,15 @@ void Agent::save_loop() {
   }
 }
 
+// What the router cannot carry out is refused before anything changes.
+static Status check_router_settings(const AppDesiredState& state) {
+  if (Status s = check_slo_exclude_paths(state.router.slo_exclude_paths); !s.ok())
+    return invalid_argument("desired state of " + state.app + ": router.slo_" + s.message());
+  return Status::Ok();
+}
+
 Result<int64_t> Agent::accept(const AppDesiredState& state) {
+  FERRY_RETURN_IF_ERROR(check_router_settings(state));
   return manager_->put(state);
 }
 
@@ -506,6 +515,7 @@ Result<int64_t> Agent::accept_weights(const std::string& app, int64_t generation
 }
 
 Status Agent::put_app(const AppDesiredState& state) {
+  FERRY_RETURN_IF_ERROR(check_router_settings(state));
   auto g = manager_->put(state);
   return g.ok() ? Status::Ok() : g.status();
 }

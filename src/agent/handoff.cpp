@@ -156,6 +156,8 @@ ReleaseStats stats_minus(const ReleaseStats& after, const ReleaseStats& before) 
   d.shielded = sub(after.shielded, before.shielded);
   d.pinned_requests = sub(after.pinned_requests, before.pinned_requests);
   d.pinned_5xx = sub(after.pinned_5xx, before.pinned_5xx);
+  d.slo_requests = sub(after.slo_requests, before.slo_requests);
+  d.slo_5xx = sub(after.slo_5xx, before.slo_5xx);
   d.latency_counts.resize(after.latency_counts.size());
   const bool same_buckets = before.latency_counts.size() == after.latency_counts.size();
   for (size_t i = 0; i < after.latency_counts.size(); ++i)

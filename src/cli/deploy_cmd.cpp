@@ -9,6 +9,7 @@
 #include "cli/client.h"
 #include "common/http_types.h"
 #include "config/values.h"
+#include "slo/answer_text.h"
 
 namespace ferry::cli {
 
@@ -16,16 +17,6 @@ namespace {
 
 bool final_state(const std::string& s) {
   return s == "succeeded" || s == "failed" || s == "rolled_back" || s == "aborted";
-}
-
-// "SLO 0.8%+0.1%": the error budget a deployment spent while it ran and in the hour after
-// (docs/slo.md); "+…" while that hour is not over; "-" when its app has no SLO there.
-std::string slo_spend_text(const Json& d) {
-  auto it = d.find("slo_spend");
-  if (it == d.end() || !it->is_object()) return "-";
-  auto pct = [](double v) { return fmt::format("{:.2f}%", v * 100); };
-  return "SLO " + pct(it->value("during", 0.0)) + "+" + pct(it->value("after", 0.0)) +
-         (it->value("after_complete", false) ? "" : "…");
 }
 
 void print_deployment(const Json& d) {
@@ -63,7 +54,9 @@ void print_hosts(const GlobalOptions& g, const std::string& app, const std::stri
       continue;
     }
     std::string weights;
-    for (const auto& [rel, w] : h.value("weights", Json::object()).items())
+    // A named copy: items() of the temporary value() returns would outlive it in the loop.
+    const Json host_weights = h.value("weights", Json::object());
+    for (const auto& [rel, w] : host_weights.items())
       weights += (weights.empty() ? "" : " ") + rel + "=" + std::to_string(w.get<int>());
     std::cout << head << ": generation " << h.value("generation", int64_t{0})
               << (h.value("behind", false) ? " (behind)" : "") << ", weights "
@@ -388,7 +381,7 @@ void register_deploy_commands(CLI::App& app, GlobalOptions& g) {
       std::cout << fmt::format("{:<10} {:<19} {:<10} {:<8} {:<12} {:<12} {:<16} {}\n",
                                d.value("id", ""), local_time(d.value("created_at_ms", int64_t{0})),
                                d.value("env", ""), d.value("release", ""), d.value("state", ""),
-                               d.value("requested_by", ""), slo_spend_text(d),
+                               d.value("requested_by", ""), slo::spend_text(d),
                                d.value("reason", ""));
   });
 

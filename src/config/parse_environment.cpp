@@ -87,9 +87,9 @@ void parse_environment(const Field& f, EnvironmentSpec& out) {
                      "freezes", "scan", "agent_timeout", "on_agent_loss", "min_available",
                      "max_per_agent", "spread_by", "slo_gate", "chaos"}))
     return;
-  // Game days (config/chaos_policy.h reads the allowed ones for the server).
-  std::string chaos;
-  (void)f.child("chaos").get_enum(chaos, {"allowed", "refused"});
+  // Game days (`ferry chaos`): refused unless `allowed`.
+  if (std::string chaos; f.child("chaos").get_enum(chaos, {"allowed", "refused"}))
+    out.chaos_allowed = chaos == "allowed";
   parse_slo_gate(f.child("slo_gate"), out.slo_gate);
   f.child("requires").get_string_list(out.requires_envs, kMaxEnvironments);
   f.child("agents").get_string_list(out.agents, kMaxAgents);

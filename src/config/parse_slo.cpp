@@ -1,13 +1,14 @@
 // apps.NAME.slo (and its per-environment override) and environments.NAME.slo_gate
 // (docs/slo.md). Only what the router's counters can carry out is accepted: a latency
-// threshold at one of the histogram's bounds, and no path exclusions (the counters are
-// per release, not per path).
+// threshold at one of the histogram's bounds, and availability's exclude_paths within the
+// bounds the router counts apart (core/slo_paths.h).
 #include <charconv>
 #include <cmath>
 
 #include "config/parsers.h"
 #include "config/values.h"
 #include "core/agent_api.h"
+#include "core/slo_paths.h"
 
 namespace ferry::config {
 namespace {
@@ -129,11 +130,15 @@ void parse_slo(const Field& f, std::optional<SloSpec>& out) {
     } else if (a.expect_map({"target", "exclude_paths"})) {
       double v = 0;
       if (get_target(a.required("target"), v)) spec.availability_target = v;
-      if (Field ex = a.child("exclude_paths"); ex.present())
-        ex.error(
-            "the router counts requests per release, not per path, so paths cannot be excluded "
-            "from an SLO; remove exclude_paths (health checks go straight to the instances and "
-            "are never counted)");
+      if (Field ex = a.child("exclude_paths"); ex.present()) {
+        std::vector<std::string> paths;
+        if (ex.get_string_list(paths, kMaxSloExcludePaths)) {
+          if (Status st = check_slo_exclude_paths(paths); !st.ok())
+            ex.error(st.message());
+          else
+            spec.exclude_paths = std::move(paths);
+        }
+      }
     }
   }
   if (Field l = f.child("latency"); l.present()) parse_slo_latency(l, spec);

@@ -178,6 +178,7 @@ void to_json(Json& j, const RouterSpec& r) {
                               {"directory", r.tls.acme.directory},
                               {"ca_bundle_file", r.tls.acme.ca_bundle_file}};
   }
+  if (!r.slo_exclude_paths.empty()) j["slo_exclude_paths"] = r.slo_exclude_paths;
   if (!r.access_log.path.empty())
     j["access_log"] = Json{{"path", r.access_log.path},
                            {"max_bytes", r.access_log.max_bytes},
@@ -192,6 +193,7 @@ void from_json(const Json& j, RouterSpec& r) {
   r.shield = j.value("shield", d.shield);
   r.affinity = j.value("affinity", d.affinity);
   r.request_body_timeout_ms = j.value("request_body_timeout_ms", d.request_body_timeout_ms);
+  r.slo_exclude_paths = j.value("slo_exclude_paths", d.slo_exclude_paths);
   if (auto t = j.find("tls"); t != j.end() && t->is_object()) {
     for (const auto& c : t->value("certificates", Json::array()))
       r.tls.certificates.push_back({c.value("cert_file", ""), c.value("key_file", "")});
@@ -257,7 +259,9 @@ void to_json(Json& j, const ReleaseStats& s) {
            {"active_requests", s.active_requests},
            {"shielded", s.shielded},
            {"pinned_requests", s.pinned_requests},
-           {"pinned_5xx", s.pinned_5xx}};
+           {"pinned_5xx", s.pinned_5xx},
+           {"slo_requests", s.slo_requests},
+           {"slo_5xx", s.slo_5xx}};
 }
 
 void from_json(const Json& j, ReleaseStats& s) {
@@ -277,6 +281,9 @@ void from_json(const Json& j, ReleaseStats& s) {
   s.shielded = j.value("shielded", uint64_t{0});
   s.pinned_requests = j.value("pinned_requests", uint64_t{0});
   s.pinned_5xx = j.value("pinned_5xx", uint64_t{0});
+  // An agent that predates the SLO's counter set excludes nothing: the same as all requests.
+  s.slo_requests = j.value("slo_requests", s.requests);
+  s.slo_5xx = j.value("slo_5xx", s.status_5xx);
 }
 
 void to_json(Json& j, const AppStatus& s) {

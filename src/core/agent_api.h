@@ -83,6 +83,10 @@ struct ReleaseStats {
   // so pinned traffic cannot steer the analysis.
   uint64_t pinned_requests = 0;
   uint64_t pinned_5xx = 0;
+  // The SLO's second counter set: requests and 5xx not on a path of
+  // RouterSpec::slo_exclude_paths (with no paths excluded, equal to requests and status_5xx).
+  uint64_t slo_requests = 0;
+  uint64_t slo_5xx = 0;
 };
 
 // The app's edge as its router and the agent's ACME client see it: certificate reloads,

@@ -155,6 +155,12 @@ std::vector<PlanStep> plan_rollback(const AppSpec& app) {
   return {start, w, step(PlanStep::Kind::kStopOld), step(PlanStep::Kind::kFinish)};
 }
 
+bool sends_traffic(const PlanStep& s, bool first_deployment) {
+  return ((s.kind == PlanStep::Kind::kWeight || s.kind == PlanStep::Kind::kBatch) &&
+          s.weight > 0) ||
+         (s.kind == PlanStep::Kind::kStart && first_deployment);
+}
+
 void to_json(Json& j, const PlanStep& s) {
   j = Json{{"kind", to_string(s.kind)}, {"description", s.describe()}};
   if (s.weight) j["weight"] = s.weight;

@@ -34,6 +34,12 @@ struct PlanStep {
 
 std::string_view to_string(PlanStep::Kind k);
 
+// Whether a step sends traffic to the new release: a weight or batch step with a weight, or
+// the start step of a first deployment (it opens all traffic once ready). A deployment's
+// share of the SLO's error budget counts from the start of its first such step (the
+// runner's budget guard and `ferry history` alike, docs/slo.md).
+bool sends_traffic(const PlanStep& s, bool first_deployment);
+
 // The steps for deploying `app` (already resolved for its environment). With no
 // stable release (first deployment) every strategy starts the new set and sends it all
 // traffic at once, since there is nothing to compare against or fall back to.

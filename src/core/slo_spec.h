@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace ferry {
 
@@ -13,6 +15,10 @@ struct SloSpec {
   // Availability: the share of requests not answered 5xx (by the app, or by the router
   // when the upstream failed) must be at least availability_target (e.g. 0.999).
   std::optional<double> availability_target;
+  // Requests to these paths count for neither good nor bad in availability (e.g. /healthz):
+  // exact paths, or prefixes ending in '*' (core/slo_paths.h). The router counts them
+  // apart (ReleaseStats::slo_requests / slo_5xx); latency counts every request.
+  std::vector<std::string> exclude_paths;
   // Latency: the share of requests answered within latency_threshold_ms must be at least
   // latency_target. The threshold is one of the router's histogram bounds
   // (latency_buckets_ms(), core/agent_api.h): a share under any other value cannot be

@@ -25,11 +25,14 @@ const AgentSpec* Config::agent(std::string_view name) const {
 AppSpec Config::app_for_env(const AppSpec& app, std::string_view env) const {
   AppSpec out = app;
   auto it = app.environments.find(std::string(env));
-  if (it == app.environments.end()) return out;
-  if (it->second.instances) out.instances = *it->second.instances;
-  if (it->second.port) out.port = *it->second.port;
-  for (const auto& [k, v] : it->second.env) out.run.env[k] = v;
-  if (it->second.slo) out.slo = it->second.slo;
+  if (it != app.environments.end()) {
+    if (it->second.instances) out.instances = *it->second.instances;
+    if (it->second.port) out.port = *it->second.port;
+    for (const auto& [k, v] : it->second.env) out.run.env[k] = v;
+    if (it->second.slo) out.slo = it->second.slo;
+  }
+  // The router counts the SLO's paths apart (docs/slo.md, "Excluded paths").
+  out.router.slo_exclude_paths = out.slo ? out.slo->exclude_paths : std::vector<std::string>{};
   return out;
 }
 

@@ -182,6 +182,8 @@ struct EnvironmentSpec {
   int max_per_agent = 0;
   std::string spread_by;
   SloGateSpec slo_gate;  // docs/slo.md: the release gate on the error budget
+  // Game days (`ferry chaos`, docs/runbook.md): `chaos: allowed`; refused by default.
+  bool chaos_allowed = false;
 };
 
 // Per-environment overrides of an app.
@@ -248,6 +250,9 @@ struct RouterSpec {
   int request_body_timeout_ms = 60'000;      // total time a request body may take
   TlsSpec tls;                               // from apps.<name>.tls
   AccessLogSpec access_log;                  // from apps.<name>.access_log
+  // Paths whose requests the router leaves out of its SLO counters (ReleaseStats::slo_*):
+  // the app's `slo.availability.exclude_paths` in the environment (core/slo_paths.h).
+  std::vector<std::string> slo_exclude_paths;
 
   bool pinning() const { return pin_tokens || !pin_from.empty(); }
 };

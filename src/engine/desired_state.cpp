@@ -105,6 +105,8 @@ void merge_status(AppStatus& into, const AppStatus& other) {
     it->status_4xx += r.status_4xx;
     it->status_5xx += r.status_5xx;
     it->upstream_errors += r.upstream_errors;
+    it->slo_requests += r.slo_requests;
+    it->slo_5xx += r.slo_5xx;
     it->latency_sum_ms += r.latency_sum_ms;
     it->latency_counts.resize(std::max(it->latency_counts.size(), r.latency_counts.size()));
     for (size_t i = 0; i < r.latency_counts.size(); ++i)

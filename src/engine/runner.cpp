@@ -393,12 +393,8 @@ void DeploymentRunner::traffic_start_from_events() {
   // The first step that gives the new release traffic: a weight or batch step with a
   // weight, or the start step of a first deployment (it opens all traffic once ready).
   int first = -1;
-  for (int i = 0; i < static_cast<int>(plan_.size()) && first < 0; ++i) {
-    const PlanStep& s = plan_[i];
-    if (((s.kind == PlanStep::Kind::kWeight || s.kind == PlanStep::Kind::kBatch) && s.weight > 0) ||
-        (s.kind == PlanStep::Kind::kStart && !old_rel_))
-      first = i;
-  }
+  for (int i = 0; i < static_cast<int>(plan_.size()) && first < 0; ++i)
+    if (sends_traffic(plan_[i], !old_rel_)) first = i;
   if (first < 0 || d_.current_step < first || (d_.current_step == first && d_.step_state.empty()))
     return;
   auto events = ctx_.store->list_events(d_.id, 0, 1000);

@@ -23,8 +23,9 @@ struct Session::Exchange {
   SteadyTime start;
   int status = 0;
   bool close_client = false;
-  bool retried = false;   // sent again to another backend (the access log says so)
-  bool shielded = false;  // answered by the stable release in a canary's place
+  bool retried = false;       // sent again to another backend (the access log says so)
+  bool shielded = false;      // answered by the stable release in a canary's place
+  bool slo_excluded = false;  // left out of the SLO's counter set (an excluded path)
   int64_t start_unix_ms = 0;
 
   struct InFlight {

@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "common/crypto.h"
+#include "core/slo_paths.h"
 
 namespace ferry::routing {
 
@@ -192,6 +193,8 @@ void RequestParser::on_request_impl(http::verb method, std::string_view method_s
   info_.idempotent = method == http::verb::get || method == http::verb::head ||
                      method == http::verb::options || method == http::verb::trace;
   if (opts_.keep_target) info_.target.assign(target);
+  if (opts_.slo_exclude != nullptr)
+    info_.slo_excluded = slo_path_excluded(*opts_.slo_exclude, target);
   out_.append(method_str);
   out_.push_back(' ');
   out_.append(target);

@@ -49,6 +49,7 @@ struct RequestInfo {
   bool upgrade = false;                // Connection: upgrade with an Upgrade field (websocket)
   bool expect_continue = false;        // Expect: 100-continue (the router answers it itself)
   bool bad_transfer_encoding = false;  // Transfer-Encoding present but not ending in chunked
+  bool slo_excluded = false;           // the target is one of ParseOptions::slo_exclude
   std::string pin;         // value of the pin header (never forwarded), empty when absent
   std::string affinity;    // the affinity cookie's or header's value, empty when absent
   std::string request_id;  // the request's X-Request-Id, given or generated
@@ -75,6 +76,8 @@ struct ParseOptions {
   // sent, even a trusted proxy.
   std::string_view forwarded_proto;
   bool keep_target = false;  // fill RequestInfo::target and host
+  // The SLO's excluded paths (core/slo_paths.h), checked against the target; null: none.
+  const std::vector<std::string>* slo_exclude = nullptr;
 };
 
 // Parses a request from a client. `out` receives the head for the upstream without its

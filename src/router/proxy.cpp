@@ -30,7 +30,7 @@ void Session::finish(Exchange& ex, int status, bool upstream_error) {
   if (ex.pinned)
     ex.route().counters->record_pinned(status);
   else
-    ex.route().counters->record(status, upstream_error, ms);
+    ex.route().counters->record(status, upstream_error, ms, !ex.slo_excluded);
   ex.active.set(nullptr);
 }
 

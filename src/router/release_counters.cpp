@@ -12,7 +12,7 @@ ReleaseCounters::ReleaseCounters(std::string release) : recent_(kRecent, 0.0) {
   stats_.latency_counts.assign(latency_buckets_ms().size() + 1, 0);
 }
 
-void ReleaseCounters::record(int status, bool upstream_error, double latency_ms) {
+void ReleaseCounters::record(int status, bool upstream_error, double latency_ms, bool slo_counted) {
   const auto& bounds = latency_buckets_ms();
   // Buckets are upper bounds (le): the first bound >= latency, else the overflow bucket.
   size_t bucket = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), latency_ms) -
@@ -34,9 +34,11 @@ void ReleaseCounters::record(int status, bool upstream_error, double latency_ms)
       break;
     default:
       ++stats_.status_5xx;
+      if (slo_counted) ++stats_.slo_5xx;
       break;
   }
   if (upstream_error) ++stats_.upstream_errors;
+  if (slo_counted) ++stats_.slo_requests;
   ++stats_.latency_counts[bucket];
   stats_.latency_sum_ms += latency_ms;
   recent_[stats_.sample_seq % kRecent] = latency_ms;
@@ -72,6 +74,8 @@ void ReleaseCounters::seed(const ReleaseStats& from) {
   s.shielded += from.shielded;
   s.pinned_requests += from.pinned_requests;
   s.pinned_5xx += from.pinned_5xx;
+  s.slo_requests += from.slo_requests;
+  s.slo_5xx += from.slo_5xx;
   if (from.latency_counts.size() == s.latency_counts.size()) {
     for (size_t i = 0; i < s.latency_counts.size(); ++i)
       s.latency_counts[i] += from.latency_counts[i];

@@ -21,8 +21,9 @@ class ReleaseCounters {
   explicit ReleaseCounters(std::string release);
 
   // One finished request: the status the client got, whether the router answered it
-  // because the upstream failed (connect failure, reset), and its latency.
-  void record(int status, bool upstream_error, double latency_ms);
+  // because the upstream failed (connect failure, reset), and its latency. `slo_counted`:
+  // also in the SLO's counter set (slo_requests, slo_5xx), i.e. not on an excluded path.
+  void record(int status, bool upstream_error, double latency_ms, bool slo_counted = true);
   // An upstream failure after the response had started (counted, but no status).
   void record_upstream_error();
   // A request pinned to this release: counted only in pinned_requests / pinned_5xx.

@@ -7,6 +7,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <set>
 
+#include "core/slo_paths.h"
+
 namespace ferry::routing {
 
 namespace asio = boost::asio;
@@ -79,6 +81,9 @@ Policy make_policy(const RouterSpec& spec) {
     p.affinity_header = spec.affinity.substr(7);
   }
   p.request_body_timeout_ms = spec.request_body_timeout_ms > 0 ? spec.request_body_timeout_ms : 1;
+  // The agent refuses a desired state with bad paths; a bad list here excludes nothing.
+  if (check_slo_exclude_paths(spec.slo_exclude_paths).ok())
+    p.slo_exclude_paths = spec.slo_exclude_paths;
   return p;
 }
 

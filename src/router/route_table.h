@@ -73,6 +73,8 @@ struct Policy {
   Affinity affinity = Affinity::kNone;
   std::string affinity_header;  // kHeader: the field whose value picks the release
   int request_body_timeout_ms = 60'000;
+  // Paths left out of the SLO's counter set (RouterSpec::slo_exclude_paths, when valid).
+  std::vector<std::string> slo_exclude_paths;
 
   bool pinning() const { return pin_tokens || !pin_from.empty(); }
 };

@@ -170,6 +170,8 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
     parse_opts_.trusted = in_ranges(client_ip_, policy_->trusted_proxies);
     parse_opts_.affinity_cookie = policy_->affinity == Policy::Affinity::kCookie;
     parse_opts_.affinity_header = policy_->affinity_header;
+    parse_opts_.slo_exclude =
+        policy_->slo_exclude_paths.empty() ? nullptr : &policy_->slo_exclude_paths;
     parse_opts_.forwarded_proto = client_.is_tls() ? "https" : "";
     parse_opts_.keep_target = redirect_ || w_.access_log != nullptr ||
                               (w_.opts.acme_challenges != nullptr && !client_.is_tls());
@@ -223,6 +225,7 @@ awaitable<bool> Session::serve() {
   log_bytes_ = 0;
   if (!co_await read_request_head(&ex.head_len)) co_return false;
   ex.start = Clock::now();
+  ex.slo_excluded = req_->info().slo_excluded;
   // Every request whose head was read gets its line, whichever way it ends.
   struct LogOnExit {
     Session& s;

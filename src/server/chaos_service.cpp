@@ -337,7 +337,7 @@ Result<Json> ChaosService::start_experiment(const ChaosRequest& r) {
   if (!cfg->app(r.app)) return not_found("app '" + r.app + "' is not configured in ferry.yaml");
   const EnvironmentSpec* env = cfg->environment(r.env);
   if (!env) return not_found("environment '" + r.env + "' is not configured in ferry.yaml");
-  if (!deps_.allowed_envs.count(r.env))
+  if (!env->chaos_allowed)
     return failed_precondition("environment '" + r.env +
                                "' does not allow chaos experiments: add `chaos: allowed` under "
                                "environments." +

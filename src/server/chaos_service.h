@@ -67,8 +67,6 @@ class ChaosService {
     Logger* log = nullptr;   // outlives the service
     std::function<std::shared_ptr<const Config>()> config;
     std::function<std::vector<AgentClient*>(const std::string& env)> agents;
-    // Environments whose ferry.yaml says `chaos: allowed` (config/chaos_policy.h).
-    std::set<std::string> allowed_envs;
     // Appends an audit entry (actor, action, app, env, source, details).
     std::function<void(const std::string&, const std::string&, const std::string&,
                        const std::string&, const std::string&, Json)>

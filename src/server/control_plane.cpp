@@ -8,7 +8,6 @@
 #include "agent/agent_server.h"
 #include "common/crypto.h"
 #include "common/tls.h"
-#include "config/chaos_policy.h"
 #include "config/loader.h"
 #include "governance/approvals.h"
 #include "governance/audit_chain.h"
@@ -159,17 +158,12 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::create(ServerOptions options
   ctx.budget_guard = [self](const DeploymentRecord& d, int64_t since) {
     return self->slo_->budget_guard(d, since);
   };
-  // `chaos: allowed` (config/chaos_policy.h), from the text load_config just accepted.
-  std::set<std::string> chaos_envs;
-  if (auto text = read_config_file(cp->opts_.config_path); text.ok())
-    chaos_envs = chaos_allowed_environments(*text);
   cp->chaos_ = std::make_unique<ChaosService>(ChaosService::Deps{
       .store = cp->store_.get(),
       .clock = &cp->clock_,
       .log = cp->log_.get(),
       .config = [self] { return self->config(); },
       .agents = [self](const std::string& env) { return self->agents_for(env); },
-      .allowed_envs = chaos_envs,
       .audit =
           [self](const std::string& actor, const std::string& action, const std::string& app,
                  const std::string& env, const std::string& source, Json details) {

@@ -176,7 +176,8 @@ void add_deployment_routes(HttpServer& http, ControlPlane& cp) {
       if (auto it = spent.find(d.id); it != spent.end())
         j["slo_spend"] = Json{{"during", it->second.during},
                               {"after", it->second.after},
-                              {"after_complete", it->second.after_complete}};
+                              {"after_complete", it->second.after_complete},
+                              {"traffic_since_ms", it->second.traffic_since_ms}};
       out.push_back(std::move(j));
     }
     return HttpResponse::json(Json{{"deployments", out}});

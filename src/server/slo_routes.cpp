@@ -134,7 +134,8 @@ void add_slo_routes(HttpServer& http, ControlPlane& cp) {
                           {"finished_at_ms", d.finished_at_ms},
                           {"budget_spent", it->second.during},
                           {"budget_spent_after", it->second.after},
-                          {"after_complete", it->second.after_complete}});
+                          {"after_complete", it->second.after_complete},
+                          {"traffic_since_ms", it->second.traffic_since_ms}});
     }
     j["deployments"] = deps;
     if (const EnvironmentSpec* e = config->environment(env); e && e->slo_gate.enabled()) {

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "core/plan.h"
 #include "store/slo_rows.h"
 
 namespace ferry {
@@ -29,14 +30,18 @@ slo::Bucket to_bucket(const SloBucketRecord& r) {
 
 bool same_spec(const SloSpec& a, const SloSpec& b) {
   return a.availability_target == b.availability_target && a.latency_target == b.latency_target &&
-         a.latency_threshold_ms == b.latency_threshold_ms && a.window_ms == b.window_ms;
+         a.latency_threshold_ms == b.latency_threshold_ms && a.window_ms == b.window_ms &&
+         a.exclude_paths == b.exclude_paths;
 }
 
 }  // namespace
 
 Json cursor_counters(const ReleaseStats& s) {
-  return Json{
-      {"requests", s.requests}, {"status_5xx", s.status_5xx}, {"latency_counts", s.latency_counts}};
+  return Json{{"requests", s.requests},
+              {"status_5xx", s.status_5xx},
+              {"latency_counts", s.latency_counts},
+              {"slo_requests", s.slo_requests},
+              {"slo_5xx", s.slo_5xx}};
 }
 
 NotificationEvent slo_alert_notification(const SloService::AlertChange& c, SystemTime now) {
@@ -60,6 +65,9 @@ ReleaseStats cursor_stats(const Json& counters) {
   };
   s.requests = num("requests");
   s.status_5xx = num("status_5xx");
+  // A cursor stored before the SLO's counter set: nothing was excluded then.
+  s.slo_requests = counters.contains("slo_requests") ? num("slo_requests") : s.requests;
+  s.slo_5xx = counters.contains("slo_5xx") ? num("slo_5xx") : s.status_5xx;
   if (auto it = counters.find("latency_counts"); it != counters.end() && it->is_array())
     for (const auto& v : *it)
       s.latency_counts.push_back(v.is_number_unsigned() ? v.get<uint64_t>() : 0);
@@ -133,7 +141,9 @@ Status SloService::collect_once() {
   for (const auto& env : config->environments) {
     const std::vector<AgentClient*> agents = deps_.agents(env.name);
     for (const auto& app_spec : config->apps) {
-      if (!config->app_for_env(app_spec, env.name).slo) continue;
+      const std::optional<SloSpec> app_slo = config->app_for_env(app_spec, env.name).slo;
+      if (!app_slo) continue;
+      const bool exclude_paths = !app_slo->exclude_paths.empty();
       SloBucketRecord delta{.app = app_spec.name, .env = env.name, .start_ms = slo::minute_of(now)};
       std::vector<SloCursorRecord> writes;
       for (AgentClient* agent : agents) {
@@ -153,7 +163,8 @@ Status SloService::collect_once() {
           std::optional<ReleaseStats> before;
           if (it != cursors_.end()) before = cursor_stats(it->second.counters);
           if (before || known) {
-            const slo::Counts c = slo::counts_between(before ? &*before : nullptr, r);
+            const slo::Counts c =
+                slo::counts_between(before ? &*before : nullptr, r, exclude_paths);
             delta.requests += static_cast<int64_t>(c.requests);
             delta.errors += static_cast<int64_t>(c.errors);
             if (delta.latency.size() < c.latency.size()) delta.latency.resize(c.latency.size(), 0);
@@ -166,9 +177,12 @@ Status SloService::collect_once() {
             writes.push_back({agent->name(), app_spec.name, env.name, r.release, counters, now});
         }
       }
-      if (writes.empty() && delta.requests == 0) continue;
+      // Requests on excluded paths only: none for availability, some for latency.
+      bool counted = delta.requests > 0;
+      for (int64_t v : delta.latency) counted |= v > 0;
+      if (writes.empty() && !counted) continue;
       std::vector<SloBucketRecord> deltas;
-      if (delta.requests > 0) deltas.push_back(delta);
+      if (counted) deltas.push_back(delta);
       Status s = deps_.store->add_slo_counts(deltas, writes);
       if (!s.ok()) {
         if (first_error.ok()) first_error = s;
@@ -401,6 +415,25 @@ void SloService::check_alerts() {
   }
 }
 
+std::optional<int64_t> SloService::traffic_started_ms(const DeploymentRecord& d) {
+  auto events = deps_.store->list_events(d.id, 0, 1000);
+  // Unreadable: the whole deployment counts (as the runner does after a restart).
+  if (!events.ok()) return d.created_at_ms;
+  for (const auto& e : *events) {
+    if (e.type != EventType::kStepStarted || !e.data.is_object()) continue;
+    PlanStep step;
+    try {
+      from_json(e.data, step);
+    } catch (const std::exception&) {
+      continue;  // not a step this server wrote
+    }
+    if (sends_traffic(step, d.previous_release.empty())) return e.time_ms;
+  }
+  // A full page without it: cut events, count the whole deployment.
+  if (events->size() >= 1000) return d.created_at_ms;
+  return std::nullopt;
+}
+
 std::map<std::string, SloService::Spend> SloService::spend(
     const std::vector<DeploymentRecord>& deployments) {
   std::map<std::string, Spend> out;
@@ -418,7 +451,15 @@ std::map<std::string, SloService::Spend> SloService::spend(
     for (const auto* d : list) {
       const int64_t end = d->finished_at_ms > 0 ? d->finished_at_ms : now;
       Spend s;
-      s.during = slo::budget_spent(*spec, *b, d->created_at_ms, end);
+      // Counted from its first traffic, as the budget guard counts (none: it spent nothing).
+      const std::optional<int64_t> since = traffic_started_ms(*d);
+      if (!since) {
+        s.after_complete = d->finished_at_ms > 0 && now >= end + kHourMs;
+        out[d->id] = s;
+        continue;
+      }
+      s.traffic_since_ms = *since;
+      s.during = slo::budget_spent(*spec, *b, *since, end);
       if (d->finished_at_ms > 0) {
         // The hour after starts with the minute after the one the deployment ended in.
         const int64_t after_from = slo::minute_of(end) + 60'000;

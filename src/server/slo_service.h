@@ -109,12 +109,14 @@ class SloService {
   // cached buckets: cheap enough for every tick of the runner.
   std::optional<std::string> budget_guard(const DeploymentRecord& d, int64_t traffic_since_ms);
 
-  // The budget a deployment spent while it ran (created to finished, or now) and in the
-  // hour after it finished (`after_complete` once that hour is over).
+  // The budget a deployment spent while it ran (from its first traffic, as budget_guard
+  // counts, to finished or now) and in the hour after it finished (`after_complete` once
+  // that hour is over). One that never sent traffic spent nothing.
   struct Spend {
     double during = 0;
     double after = 0;
     bool after_complete = false;
+    int64_t traffic_since_ms = 0;  // its first traffic step's start; 0: none
   };
   // One entry per deployment of an app with an SLO in its environment (others: none).
   std::map<std::string, Spend> spend(const std::vector<DeploymentRecord>& deployments);
@@ -150,6 +152,9 @@ class SloService {
                                                                          const SloSpec& spec,
                                                                          int64_t from_ms,
                                                                          int64_t now_ms);
+  // When the deployment's first step that sends traffic started (its step_started event);
+  // nullopt when none did; created_at_ms when its events cannot be read.
+  std::optional<int64_t> traffic_started_ms(const DeploymentRecord& d);
   Status load_cursors();
   void loop();
 

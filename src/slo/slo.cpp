@@ -14,19 +14,33 @@ void Counts::add(const Counts& other) {
   for (size_t i = 0; i < other.latency.size(); ++i) latency[i] += other.latency[i];
 }
 
-Counts counts_between(const ReleaseStats* before, const ReleaseStats& now) {
+uint64_t Counts::latency_total() const {
+  if (latency.empty()) return requests;
+  uint64_t n = 0;
+  for (uint64_t v : latency) n += v;
+  return n;
+}
+
+Counts counts_between(const ReleaseStats* before, const ReleaseStats& now, bool exclude_paths) {
+  const auto requests = [&](const ReleaseStats& s) {
+    return exclude_paths ? s.slo_requests : s.requests;
+  };
+  const auto errors = [&](const ReleaseStats& s) {
+    return exclude_paths ? s.slo_5xx : s.status_5xx;
+  };
   const bool reset = !before || now.requests < before->requests ||
-                     now.status_5xx < before->status_5xx ||
+                     now.status_5xx < before->status_5xx || requests(now) < requests(*before) ||
+                     errors(now) < errors(*before) ||
                      before->latency_counts.size() != now.latency_counts.size();
   Counts c;
   if (reset) {
-    c.requests = now.requests;
-    c.errors = now.status_5xx;
+    c.requests = requests(now);
+    c.errors = errors(now);
     c.latency = now.latency_counts;
     return c;
   }
-  c.requests = now.requests - before->requests;
-  c.errors = now.status_5xx - before->status_5xx;
+  c.requests = requests(now) - requests(*before);
+  c.errors = errors(now) - errors(*before);
   c.latency = now.latency_counts;
   for (size_t i = 0; i < c.latency.size(); ++i)
     c.latency[i] -= std::min(c.latency[i], before->latency_counts[i]);
@@ -46,17 +60,18 @@ std::string_view to_string(Objective o) {
 
 GoodBad classify(const Counts& c, Objective o, double threshold_ms) {
   GoodBad r;
-  r.total = c.requests;
   if (o == Objective::kAvailability) {
+    r.total = c.requests;
     r.bad = std::min(c.errors, c.requests);
     return r;
   }
+  r.total = c.latency_total();
   // Histogram buckets are upper bounds (le): those above the threshold are slow.
   const auto& bounds = latency_buckets_ms();
   uint64_t fast = 0;
   for (size_t i = 0; i < c.latency.size() && i < bounds.size(); ++i)
     if (bounds[i] <= threshold_ms) fast += c.latency[i];
-  r.bad = c.requests - std::min(fast, c.requests);
+  r.bad = r.total - std::min(fast, r.total);
   return r;
 }
 

@@ -16,23 +16,30 @@
 
 namespace ferry::slo {
 
-// Requests of one period: all of them, the 5xx ones, and their latency histogram over
-// latency_buckets_ms() plus the overflow bucket.
+// Requests of one period: those availability counts and the 5xx ones among them, and the
+// latency histogram of all of them over latency_buckets_ms() plus the overflow bucket.
+// Without excluded paths both count the same requests; with them (SloSpec::exclude_paths)
+// `requests` and `errors` leave those paths out and the histogram does not.
 struct Counts {
   uint64_t requests = 0;
   uint64_t errors = 0;
   std::vector<uint64_t> latency;  // empty or latency_buckets_ms().size() + 1 long
 
   void add(const Counts& other);
-  bool empty() const { return requests == 0; }
+  // The requests the latency histogram counts (`requests` when it is empty).
+  uint64_t latency_total() const;
+  bool empty() const { return requests == 0 && latency_total() == 0; }
 };
 
 // What the router's counters of one release say happened between two reads of them.
 // `before` is the earlier read (nullptr: none, everything in `now` is new). A read with
 // fewer requests than `before` means the router's counters were reset (a new router
 // process that did not inherit them): everything in `now` is new then. Pinned requests are
-// never in these counters (the router keeps them apart), so they never count.
-Counts counts_between(const ReleaseStats* before, const ReleaseStats& now);
+// never in these counters (the router keeps them apart), so they never count. With
+// `exclude_paths`, requests and errors come from the router's SLO counter set
+// (ReleaseStats::slo_requests, slo_5xx), which leaves the excluded paths out.
+Counts counts_between(const ReleaseStats* before, const ReleaseStats& now,
+                      bool exclude_paths = false);
 
 // Counts of the minutes (or, once compacted, hours) starting at start_ms.
 struct Bucket {

@@ -1,6 +1,6 @@
 // environments.NAME.chaos: `allowed` lets game days (`ferry chaos`) run there; the default
-// and `refused` do not; anything else is refused naming the field and the value.
-#include "config/chaos_policy.h"
+// and `refused` do not (EnvironmentSpec::chaos_allowed); anything else is refused naming
+// the field and the value.
 #include "config_test_util.h"
 
 namespace ferry {
@@ -22,14 +22,16 @@ apps:
 }
 
 TEST(ChaosConfig, AllowedIsReadAndTheDefaultRefuses) {
-  auto cfg = parse_config(with_chaos("allowed"), "f.yaml");
-  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
-  EXPECT_EQ(chaos_allowed_environments(with_chaos("allowed")), std::set<std::string>{"staging"});
-  ASSERT_TRUE(parse_config(with_chaos("refused"), "f.yaml").ok());
-  EXPECT_TRUE(chaos_allowed_environments(with_chaos("refused")).empty());
-  EXPECT_TRUE(chaos_allowed_environments(testing::kMinimal).empty());
-  EXPECT_TRUE(chaos_allowed_environments("environments: [").empty());
-  EXPECT_TRUE(chaos_allowed_environments("environments: [staging]").empty());
+  auto allowed = parse_config(with_chaos("allowed"), "f.yaml");
+  ASSERT_TRUE(allowed.ok()) << allowed.status().message();
+  EXPECT_TRUE(allowed->environment("staging")->chaos_allowed);
+  EXPECT_FALSE(allowed->environment("production")->chaos_allowed);  // the default
+  auto refused = parse_config(with_chaos("refused"), "f.yaml");
+  ASSERT_TRUE(refused.ok()) << refused.status().message();
+  EXPECT_FALSE(refused->environment("staging")->chaos_allowed);
+  auto minimal = parse_config(testing::kMinimal, "f.yaml");
+  ASSERT_TRUE(minimal.ok()) << minimal.status().message();
+  for (const auto& e : minimal->environments) EXPECT_FALSE(e.chaos_allowed) << e.name;
 }
 
 TEST(ChaosConfig, OtherValuesAreRefusedNamingTheFieldAndValue) {

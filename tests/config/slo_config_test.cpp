@@ -92,10 +92,45 @@ TEST(SloConfig, ALatencyThresholdTheHistogramCannotResolveIsRefused) {
                       "\"threshold\" is required", 12);
 }
 
-TEST(SloConfig, PathExclusionsAreRefusedBecauseCountersAreNotPerPath) {
-  EXPECT_CONFIG_ERROR(
-      app_with("    slo:\n      availability: {target: 99.9%, exclude_paths: [/healthz]}\n"),
-      "apps.web.slo.availability.exclude_paths", "not per path", 12);
+TEST(SloConfig, PathExclusionsAreKeptAndReachTheRouterOfThatEnvironment) {
+  auto cfg = parse_config(
+      app_with("    slo:\n      availability: {target: 99.9%, exclude_paths: [/healthz, "
+               "\"/internal/*\"]}\n"),
+      "f.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+  const AppSpec& web = *cfg->app("web");
+  ASSERT_TRUE(web.slo.has_value());
+  EXPECT_EQ(web.slo->exclude_paths, (std::vector<std::string>{"/healthz", "/internal/*"}));
+  // The router of every environment of the app is told (the desired state carries it).
+  for (const auto& env : cfg->environments)
+    EXPECT_EQ(cfg->app_for_env(web, env.name).router.slo_exclude_paths, web.slo->exclude_paths);
+  // An app without exclusions tells its routers nothing.
+  auto plain = parse_config(app_with("    slo: {availability: 99.9%}\n"), "f.yaml");
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  for (const auto& env : plain->environments)
+    EXPECT_TRUE(plain->app_for_env(*plain->app("web"), env.name).router.slo_exclude_paths.empty());
+}
+
+TEST(SloConfig, HostilePathExclusionsAreRefusedNamingTheField) {
+  const std::string field = "apps.web.slo.availability.exclude_paths";
+  auto with = [](const std::string& list) {
+    return app_with("    slo:\n      availability: {target: 99.9%, exclude_paths: " + list + "}\n");
+  };
+  std::string many = "[";
+  for (int i = 0; i < 17; ++i) many += (i ? ", /p" : "/p") + std::to_string(i);
+  many += "]";
+  EXPECT_CONFIG_ERROR(with(many), field, "", 12);
+  EXPECT_CONFIG_ERROR(with("[\"/" + std::string(300, 'a') + "\"]"), field, "at most 256", 12);
+  EXPECT_CONFIG_ERROR(with("[\"/" + std::string(100'000, 'a') + "\"]"), field + "[0]", "", 12);
+  EXPECT_CONFIG_ERROR(with("[healthz]"), field, "does not start with '/'", 12);
+  EXPECT_CONFIG_ERROR(with("[\"/health\\x01z\"]"), field, "control character", 12);
+  EXPECT_CONFIG_ERROR(with("[\"/health\\tz\"]"), field, "control character", 12);
+  EXPECT_CONFIG_ERROR(with("[\"/a/../b\"]"), field, "segment", 12);
+  EXPECT_CONFIG_ERROR(with("[\"/*\"]"), field, "every request", 12);
+  EXPECT_CONFIG_ERROR(with("[\"/a*b\"]"), field, "before its end", 12);
+  EXPECT_CONFIG_ERROR(with("[/healthz, /healthz]"), field, "listed twice", 12);
+  EXPECT_CONFIG_ERROR(with("{a: 1}"), field, "", 12);
+  EXPECT_CONFIG_ERROR(with("[[/a]]"), field + "[0]", "", 12);
 }
 
 TEST(SloConfig, BadTargetsAndWindowsAreRefused) {

@@ -5,7 +5,9 @@
 // (rollback) and records only what the agents did: the hosts that answer are on the stable
 // release, the cut one is named as behind and the deployment stays `rolling_back` — also
 // across a kill -9 and restart of the server in the middle of the partition — until the link
-// is back and the reconciler brings that host to the stable release. Each host is asked
+// is back and the reconciler brings that host to the stable release. Meanwhile the cut-off
+// host's own clients (inside its namespace) are served by its router with the last desired
+// state; the time from the link's return to the recorded rollback is printed. Each host is asked
 // directly (its own agent API), not through the server, to check what the server says.
 // Between the server and the agents: mutual TLS (`tls: true`), each agent enrolled through the
 // running server's API and `ferry agent init`/`join`, no server restart.
@@ -270,6 +272,45 @@ bool on_stable(const HostView& v) {
          v.running.count("v2") == 0 && v.running.count("v1") > 0;
 }
 
+// Clients inside host i's namespace (its own users, whom a partition from the server does not
+// cut off): GET / on its router in a loop until stopped, each answer counted.
+class InsideLoad {
+ public:
+  InsideLoad(const NetnsHosts& net, size_t i) {
+    const std::string ns_path = "/run/netns/" + net.host(i).ns;
+    thread_ = std::thread([this, ns_path, addr = net.host(i).addr] {
+      // setns moves only this thread: the client's sockets live in the host's namespace.
+      const int nsfd = ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (nsfd < 0 || ::setns(nsfd, CLONE_NEWNET) != 0) {
+        failed_ = -1;
+        return;
+      }
+      ::close(nsfd);
+      HttpClient c(Endpoint{addr, kAppPort}, HttpClientOptions{2000, 1 << 20});
+      for (int n = 0; n < 100'000 && !stop_; ++n) {
+        auto r = c.request("GET", "/");
+        if (r.ok() && r->status == 200)
+          ++ok_;
+        else
+          ++failed_;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  }
+  ~InsideLoad() { finish(); }
+  void finish() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int ok() const { return ok_.load(); }
+  int failed() const { return failed_.load(); }
+
+ private:
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> ok_{0}, failed_{0};
+};
+
 TEST(HostsE2E, HostCutAtFiftyPercentRollsBackWhatAgentsDidAndReconcilesItWhenBack) {
   if (const std::string why = NetnsHosts::unavailable(); !why.empty()) FERRY_SKIP_OR_FAIL(why);
   NetnsHosts net({"a", "b", "c"});
@@ -315,7 +356,12 @@ TEST(HostsE2E, HostCutAtFiftyPercentRollsBackWhatAgentsDidAndReconcilesItWhenBac
   ASSERT_EQ(c.deployment(d2).value("state", ""), "running");
   loads[2]->finish();  // c's load ends with its link: the counts below are a's and b's
   const uint64_t c_requests = loads[2]->requests;
+  // c's own clients, inside its namespace: the cut does not reach them.
+  InsideLoad inside(net, 2);
+  ASSERT_TRUE(testing::wait_until([&] { return inside.ok() + inside.failed() >= 20; },
+                                  std::chrono::seconds(30)));
   ASSERT_TRUE(net.cut(2)) << net.error();
+  const int inside_before_cut = inside.ok();
 
   // on_agent_loss: rollback after agent_timeout (2 s). a and b take it; c cannot: the
   // deployment says rolling_back and names c, and it stays so.
@@ -380,10 +426,20 @@ TEST(HostsE2E, HostCutAtFiftyPercentRollsBackWhatAgentsDidAndReconcilesItWhenBac
   EXPECT_EQ(resumed.value("state", ""), "rolling_back") << resumed.dump(2);
   EXPECT_TRUE(on_stable(view_of(c, 0)) && on_stable(view_of(c, 1)));
 
+  // All through the partition (and the server's restart) host c served its own clients
+  // with the last desired state it had: v2 at 50%.
+  ASSERT_TRUE(testing::wait_until([&] { return inside.ok() >= inside_before_cut + 50; },
+                                  std::chrono::seconds(30)));
+  inside.finish();
+  EXPECT_EQ(inside.failed(), 0) << "clients inside the cut-off host saw failures";
+
   // The link comes back: the reconciler brings c to the stable release and only then is the
   // rollback recorded.
   ASSERT_TRUE(net.restore(2)) << net.error();
+  const auto healed = std::chrono::steady_clock::now();
   ASSERT_TRUE(c.wait_state(d2, "rolled_back", 60)) << c.deployment(d2).dump(2) << c.log();
+  const double recorded_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - healed).count();
   // Every host serves only v1 now; c's v2 instance is stopped (it drains first) within the
   // same bound as the others' were.
   for (size_t i = 0; i < net.size(); ++i) {
@@ -394,6 +450,11 @@ TEST(HostsE2E, HostCutAtFiftyPercentRollsBackWhatAgentsDidAndReconcilesItWhenBac
   EXPECT_TRUE(
       testing::wait_until([&] { return on_stable(view_of(c, 2)); }, std::chrono::seconds(30)))
       << "c: " << describe(view_of(c, 2));
+  std::cout << "[ measure ] partition healed: rollback recorded after " << recorded_s
+            << " s, host c on the stable release alone after "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - healed).count()
+            << " s; clients inside c: " << inside.ok() << " answered 200, " << inside.failed()
+            << " failed\n";
   const Json done = c.deployment(d2);
   EXPECT_EQ(done.value("reason", "").find("agents still behind"), std::string::npos)
       << done.dump(2);

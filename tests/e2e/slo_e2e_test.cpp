@@ -8,6 +8,15 @@
 namespace ferry::e2e {
 namespace {
 
+// Where a JSON value holds a null ("" when none): every figure of an SLO answer is a number.
+std::string null_at(const Json& j, const std::string& path = "") {
+  if (j.is_null()) return path.empty() ? "(root)" : path;
+  if (j.is_object() || j.is_array())
+    for (const auto& [k, v] : j.items())
+      if (std::string at = null_at(v, path + "/" + k); !at.empty()) return at;
+  return "";
+}
+
 const char* kSloApp = R"(    port: @APP_PORT@
     instances: 1
     run:
@@ -81,6 +90,10 @@ TEST(SloE2E, ACanaryThatSpendsTheErrorBudgetIsRolledBackByTheRunner) {
   for (const auto& d : (*slo)["deployments"])
     if (d.value("id", "") == id) spent = d.value("budget_spent", 0.0);
   EXPECT_GT(spent, 0.02) << slo->dump(2);
+  EXPECT_EQ(null_at(*slo), "") << slo->dump(2);
+  auto list = c.api("GET", "/api/v1/slo");
+  ASSERT_TRUE(list.ok()) << list.status().message();
+  EXPECT_EQ(null_at(*list), "") << list->dump(2);
   // And `ferry slo` prints it (it once died on a figure the answer sent as null).
   int rc = -1;
   const std::string out = c.cli("slo web --env dev", &rc);

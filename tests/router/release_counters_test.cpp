@@ -41,5 +41,27 @@ TEST(ReleaseCounters, SeedKeepsTheNewestOfBothProcesses) {
   EXPECT_EQ(seeded, (std::vector<double>{1005, 1006, 1007, 1008, 1009}));
 }
 
+TEST(ReleaseCounters, TheSloSetLeavesOutExcludedRequestsAndIsCarriedToTheNextProcess) {
+  ReleaseCounters before("v1");
+  before.record(200, false, 1.0);
+  before.record(503, false, 1.0, /*slo_counted=*/false);  // an excluded path
+  before.record(502, true, 1.0);
+  before.record(200, false, 1.0, /*slo_counted=*/false);
+  before.record_pinned(500);  // pinned: in neither set
+  ReleaseStats b = before.snapshot();
+  EXPECT_EQ(b.requests, 4u);
+  EXPECT_EQ(b.status_5xx, 2u);
+  EXPECT_EQ(b.slo_requests, 2u);
+  EXPECT_EQ(b.slo_5xx, 1u);
+  // A new agent process (a hand-over) continues from the previous one's counts.
+  ReleaseCounters after("v1");
+  after.record(500, false, 1.0);
+  after.seed(b);
+  const ReleaseStats a = after.snapshot();
+  EXPECT_EQ(a.slo_requests, 3u);
+  EXPECT_EQ(a.slo_5xx, 2u);
+  EXPECT_EQ(a.requests, 5u);
+}
+
 }  // namespace
 }  // namespace ferry::routing

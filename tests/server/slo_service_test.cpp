@@ -8,6 +8,7 @@
 
 #include "common/crypto.h"
 #include "config/loader.h"
+#include "core/plan.h"
 #include "notify/dispatcher.h"
 #include "notify/receiver.h"
 #include "store/slo_rows.h"
@@ -99,6 +100,22 @@ class SloServiceTest : public ::testing::Test {
             .on_alert = std::move(on_alert)},
         SloService::Options{});
   }
+  // The deployment in the store (its events need it), with its `created` event.
+  void record(const DeploymentRecord& d) {
+    if (!store_->get_release(d.app, d.release).ok()) {
+      ReleaseRecord r;
+      r.app = d.app;
+      r.version = d.release;
+      ASSERT_TRUE(store_->create_release(r).ok());
+    }
+    DeploymentEvent created;
+    created.deployment_id = d.id;
+    created.time_ms = d.created_at_ms;
+    created.type = EventType::kCreated;
+    created.message = "created";
+    Status s = store_->create_deployment(d, created);
+    ASSERT_TRUE(s.ok()) << s.to_string();
+  }
   // Requests and 5xx stored for web in production, over every bucket.
   std::pair<int64_t, int64_t> stored() {
     auto b = store_->list_slo_buckets("web", "production", 0, kT0 * 2);
@@ -179,6 +196,25 @@ DeploymentRecord deployment(int64_t created, int64_t finished) {
   return d;
 }
 
+// The runner's step_started event of `step` (index i) at time_ms.
+DeploymentEvent step_started(const DeploymentRecord& d, int i, PlanStep step, int64_t time_ms) {
+  DeploymentEvent e;
+  e.deployment_id = d.id;
+  e.time_ms = time_ms;
+  e.type = EventType::kStepStarted;
+  e.step = i;
+  e.message = step.describe();
+  e.data = step;
+  return e;
+}
+
+PlanStep plan_step(PlanStep::Kind kind, int weight = 0) {
+  PlanStep s;
+  s.kind = kind;
+  s.weight = weight;
+  return s;
+}
+
 TEST_F(SloServiceTest, GateWaitsOnBurnAndGuardRollsBackOnSpend) {
   agent_.set("v1", 0, 0);
   ASSERT_TRUE(service_->collect_once().ok());
@@ -223,6 +259,10 @@ TEST_F(SloServiceTest, SpendIsAttributedToTheDeploymentAndTheHourAfter) {
   agent_.set("v1", 2000, 3);  // after it finished (minute 10)
   ASSERT_TRUE(service_->collect_once().ok());
   DeploymentRecord d = deployment(kT0, kT0 + 2 * kMin);
+  // A first deployment: its start step opens the traffic.
+  record(d);
+  ASSERT_TRUE(
+      store_->append_event(step_started(d, 0, plan_step(PlanStep::Kind::kStart), kT0)).ok());
   auto spent = service_->spend({d});
   ASSERT_EQ(spent.count("d-1"), 1u);
   // The window ending with the deployment holds 1,000 requests (10 errors allowed); the
@@ -311,6 +351,70 @@ TEST_F(SloServiceTest, GuardCountsSpendFromTheFirstTrafficStepNotWhileWaitingAtA
   ASSERT_TRUE(why.has_value());
   EXPECT_NE(why->find("since its traffic started"), std::string::npos) << *why;
   EXPECT_NE(why->find("more than max_budget_spend 2%"), std::string::npos) << *why;
+}
+
+TEST_F(SloServiceTest, HistoryCountsSpendFromTheFirstTrafficStepAsTheGuardDoes) {
+  agent_.set("v1", 0, 0);
+  ASSERT_TRUE(service_->collect_once().ok());
+  agent_.set("v1", 10'000, 0);
+  ASSERT_TRUE(service_->collect_once().ok());
+  clock_.advance(std::chrono::hours(1));
+  // A canary of v2 over v1, created now; it starts its instances and waits at a gate while
+  // the stable release fails 5 requests (not its doing).
+  // Its record in the store is finished (one open deployment per app and environment is
+  // allowed, and the three below share one); the spend is read up to now all the same.
+  DeploymentRecord d = deployment(to_unix_ms(clock_.now()), 0);
+  d.previous_release = "v1";
+  d.state = DeploymentState::kSucceeded;
+  record(d);
+  ASSERT_TRUE(
+      store_->append_event(step_started(d, 0, plan_step(PlanStep::Kind::kStart), d.created_at_ms))
+          .ok());
+  agent_.set("v1", 10'100, 5);
+  ASSERT_TRUE(service_->collect_once().ok());
+  // Not sending traffic yet: it spent nothing.
+  auto before = service_->spend({d});
+  ASSERT_EQ(before.count("d-1"), 1u);
+  EXPECT_EQ(before["d-1"].during, 0.0);
+  EXPECT_EQ(before["d-1"].traffic_since_ms, 0);
+  // Its first weight step starts ten minutes later; then its own 4 failures.
+  clock_.advance(std::chrono::minutes(10));
+  const int64_t traffic = to_unix_ms(clock_.now());
+  ASSERT_TRUE(
+      store_->append_event(step_started(d, 1, plan_step(PlanStep::Kind::kWeight, 10), traffic))
+          .ok());
+  ASSERT_TRUE(store_
+                  ->append_event(
+                      step_started(d, 2, plan_step(PlanStep::Kind::kWeight, 50), traffic + 30'000))
+                  .ok());
+  clock_.advance(std::chrono::minutes(1));
+  agent_.set("v1", 10'300, 9);
+  ASSERT_TRUE(service_->collect_once().ok());
+  auto spent = service_->spend({d});
+  EXPECT_EQ(spent["d-1"].traffic_since_ms, traffic);
+  // 4 of the 103 errors the day allows, as the guard says; from creation it would be 9.
+  EXPECT_NEAR(spent["d-1"].during, 4.0 / 103, 1e-9);
+  auto why = service_->budget_guard(d, traffic);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find(slo::percent(4.0 / 103)), std::string::npos) << *why;
+  // A first deployment (no stable release) sends traffic from its start step.
+  DeploymentRecord first = d;
+  first.id = "d-2";
+  first.previous_release.clear();
+  record(first);
+  ASSERT_TRUE(
+      store_
+          ->append_event(step_started(first, 0, plan_step(PlanStep::Kind::kStart), d.created_at_ms))
+          .ok());
+  EXPECT_NEAR(service_->spend({first})["d-2"].during, 9.0 / 103, 1e-9);
+  // A step event with hostile data is skipped, not trusted or thrown on.
+  DeploymentRecord odd = d;
+  odd.id = "d-3";
+  record(odd);
+  DeploymentEvent bad = step_started(odd, 0, plan_step(PlanStep::Kind::kWeight, 10), traffic);
+  bad.data = Json{{"kind", "weight"}, {"weight", "all"}};
+  ASSERT_TRUE(store_->append_event(bad).ok());
+  EXPECT_EQ(service_->spend({odd})["d-3"].during, 0.0);
 }
 
 TEST_F(SloServiceTest, BurnAlertsAreNotifiedOncePerEpisodeAndResolved) {
