@@ -109,6 +109,7 @@ struct Detector::Compiled {
   std::vector<std::vector<size_t>> id_keyword_rules;  // pattern id -> rules with that keyword
   std::vector<unsigned char> full_scan;               // per rule
   std::vector<unsigned char> multiline;               // per rule
+  std::vector<unsigned char> keyword_in_db;           // per rule: its keywords are patterns
 };
 
 // Counts lines up to an offset, continuing from the last offset asked for: one rule's
@@ -155,35 +156,19 @@ Status Detector::compile() {
   const size_t n = rules_.rules.size();
   c_->full_scan.assign(n, 0);
   c_->multiline.assign(n, 0);
+  c_->keyword_in_db.assign(n, 0);
   std::vector<std::string> patterns;
   std::vector<unsigned> flags;
-  // Keywords: one caseless literal pattern per distinct keyword.
-  std::vector<std::string> keywords;
-  for (size_t r = 0; r < n; ++r) {
-    for (const std::string& k : rules_.rules[r].keywords) {
-      auto it = std::find(keywords.begin(), keywords.end(), k);
-      size_t idx = static_cast<size_t>(it - keywords.begin());
-      if (it == keywords.end()) {
-        keywords.push_back(k);
-        patterns.push_back(escape_literal(k));
-        flags.push_back(HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH);
-        c_->id_rule.push_back(-1);
-        c_->id_keyword_rules.emplace_back();
-        idx = keywords.size() - 1;
-      }
-      c_->id_keyword_rules[idx].push_back(r);
-    }
-  }
   // Regexes in prefilter mode: Vectorscan may relax them, so it reports a superset of the
   // places RE2 will match. A regex it cannot take at all is confirmed by RE2 on whole buffers.
   // Each regex is tried alone only when the whole set fails to compile (the usual case
   // compiles once).
-  const size_t nkeywords = patterns.size();
   auto add_regexes = [&](bool probe, bool relax) {
-    patterns.resize(nkeywords);
-    flags.resize(nkeywords);
-    c_->id_rule.resize(nkeywords);
-    c_->id_keyword_rules.resize(nkeywords);
+    patterns.clear();
+    flags.clear();
+    c_->id_rule.clear();
+    c_->id_keyword_rules.clear();
+    std::fill(c_->full_scan.begin(), c_->full_scan.end(), 0);
     for (size_t r = 0; r < n; ++r) {
       const Rule& rule = rules_.rules[r];
       if (rule.regex.empty()) continue;
@@ -194,10 +179,11 @@ Status Detector::compile() {
         c_->full_scan[r] = 1;
         continue;
       }
+      const std::string& pattern = rule.prefilter.empty() ? rule.regex : rule.prefilter;
       if (probe) {
         hs_database_t* db = nullptr;
         hs_compile_error_t* err = nullptr;
-        if (hs_compile(rule.regex.c_str(), HS_FLAG_PREFILTER, HS_MODE_BLOCK, nullptr, &db, &err) !=
+        if (hs_compile(pattern.c_str(), HS_FLAG_PREFILTER, HS_MODE_BLOCK, nullptr, &db, &err) !=
             HS_SUCCESS) {
           hs_free_compile_error(err);
           c_->full_scan[r] = 1;
@@ -205,10 +191,41 @@ Status Detector::compile() {
         }
         hs_free_database(db);
       }
-      patterns.push_back(relax ? relax_repeats(rule.regex) : rule.regex);
+      patterns.push_back(relax ? relax_repeats(pattern) : pattern);
       flags.push_back(HS_FLAG_PREFILTER);
       c_->id_rule.push_back(static_cast<int>(r));
       c_->id_keyword_rules.emplace_back();
+    }
+  };
+  // Keywords: one caseless literal pattern per distinct keyword, only for rules RE2 runs on
+  // whole buffers outside paths (regexes Vectorscan refused, rules without a regex): they
+  // spare those rules files without their keywords. A rule whose regex is in the database has
+  // its keywords checked only when its regex found a candidate (keyword_present): short
+  // keywords like "sk" or "key" occur on every other line of source, and matching them all
+  // cost Vectorscan more than the rules' own patterns.
+  auto add_keywords = [&] {
+    std::vector<std::string> keywords;
+    std::fill(c_->keyword_in_db.begin(), c_->keyword_in_db.end(), 0);
+    for (size_t r = 0; r < n; ++r) {
+      const Rule& rule = rules_.rules[r];
+      const bool in_db = !rule.regex.empty() && !c_->full_scan[r];
+      if (in_db || (rule.path_re && !rule.regex.empty())) continue;
+      for (const std::string& k : rule.keywords) {
+        auto it = std::find(keywords.begin(), keywords.end(), k);
+        size_t idx;
+        if (it == keywords.end()) {
+          keywords.push_back(k);
+          patterns.push_back(escape_literal(k));
+          flags.push_back(HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH);
+          c_->id_rule.push_back(-1);
+          c_->id_keyword_rules.emplace_back();
+          idx = patterns.size() - 1;
+        } else {
+          idx = patterns.size() - keywords.size() + static_cast<size_t>(it - keywords.begin());
+        }
+        c_->id_keyword_rules[idx].push_back(r);
+        c_->keyword_in_db[r] = 1;
+      }
     }
   };
   auto build = [&]() -> std::string {
@@ -229,8 +246,10 @@ Status Detector::compile() {
     return msg;
   };
   add_regexes(false, true);
+  add_keywords();
   if (!build().empty()) {
     add_regexes(true, false);
+    add_keywords();
     if (std::string msg = build(); !msg.empty()) {
       return internal_error("building the Vectorscan database of " +
                             std::to_string(patterns.size()) + " patterns failed: " + msg);
@@ -241,6 +260,21 @@ Status Detector::compile() {
     return resource_exhausted("allocating Vectorscan scratch space failed");
   }
   return Status::Ok();
+}
+
+// Whether one of the rule's keywords (lower-cased) occurs in the buffer, caseless: gitleaks'
+// condition for running a rule at all. Looked for first near the candidate at `near`, where
+// it nearly always is, then in the whole buffer.
+bool Detector::keyword_present(const Rule& rule, std::string_view data, size_t near) const {
+  const size_t from = near > kLookBack ? near - kLookBack : 0;
+  const std::string_view around = data.substr(from, std::min(data.size() - from, 2 * kLookBack));
+  for (const std::string& k : rule.keywords) {
+    if (contains_ci(around, k)) return true;
+  }
+  for (const std::string& k : rule.keywords) {
+    if (contains_ci(data, k)) return true;
+  }
+  return false;
 }
 
 size_t Detector::full_scan_rules() const {
@@ -501,9 +535,15 @@ Status Detector::detect_rules(std::string_view data, const Fragment& frag, Scrat
   }
   for (size_t r = 0; r < n && out.size() < kMaxFindingsPerBuffer; ++r) {
     const Rule& rule = rules_.rules[r];
-    if (!rule.keywords.empty() && !s.keyword_seen_[r]) continue;
+    if (c_->keyword_in_db[r] && !s.keyword_seen_[r]) continue;
+    const bool candidates = s.overflow_[r] || !s.ends_[r].empty();
+    if (!c_->full_scan[r] && rule.re && !candidates) continue;
     if (rule.path_re && !re2::RE2::PartialMatch(
                             re2::StringPiece(frag.path.data(), frag.path.size()), *rule.path_re)) {
+      continue;
+    }
+    if (!c_->keyword_in_db[r] && !rule.keywords.empty() &&
+        !keyword_present(rule, data, s.ends_[r].empty() ? 0 : s.ends_[r].front())) {
       continue;
     }
     if (!rule.re) {

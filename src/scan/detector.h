@@ -84,6 +84,7 @@ class Detector {
   const re2::RE2& thread_regex(Scratch& s, size_t r) const;
   void confirm(size_t rule_index, const re2::RE2& re, std::string_view data, size_t from, size_t to,
                const Fragment& frag, LineCursor& lines, std::vector<Finding>& out) const;
+  bool keyword_present(const Rule& rule, std::string_view data, size_t near) const;
   bool allowed(const Rule& rule, const Finding& f, std::string_view line,
                const Fragment& frag) const;
 
