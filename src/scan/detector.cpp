@@ -87,12 +87,45 @@ bool is_multiline(const std::string& regex) {
          regex.find("\\n") != std::string::npos || regex.find("\\r") != std::string::npos;
 }
 
+unsigned char ascii_lower(unsigned char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + 32) : c;
+}
+
+// Whether `hay` holds `lower_needle` (lower-case) in any ASCII case. Candidates for the first
+// byte are found with memchr, in both cases, each position looked up again only once passed:
+// linear, and at memchr's speed on text where the first byte is rare.
 bool contains_ci(std::string_view hay, std::string_view lower_needle) {
-  if (lower_needle.empty()) return true;
-  auto it =
-      std::search(hay.begin(), hay.end(), lower_needle.begin(), lower_needle.end(),
-                  [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
-  return it != hay.end();
+  const size_t n = lower_needle.size();
+  if (n == 0) return true;
+  if (hay.size() < n) return false;
+  const auto c0 = static_cast<unsigned char>(lower_needle[0]);
+  const unsigned char c1 = c0 >= 'a' && c0 <= 'z' ? static_cast<unsigned char>(c0 - 32) : c0;
+  const char* p = hay.data();
+  const char* const last = hay.data() + hay.size() - n;  // last possible start
+  const char* next0 = nullptr;
+  const char* next1 = nullptr;
+  auto find = [&](unsigned char c) -> const char* {
+    const void* q = std::memchr(p, c, static_cast<size_t>(last - p) + 1);
+    return q ? static_cast<const char*>(q) : last + 1;
+  };
+  while (p <= last) {
+    if (!next0 || next0 < p) next0 = find(c0);
+    if (c1 == c0) {
+      next1 = next0;
+    } else if (!next1 || next1 < p) {
+      next1 = find(c1);
+    }
+    const char* at = std::min(next0, next1);
+    if (at > last) return false;
+    size_t i = 1;
+    while (i < n && ascii_lower(static_cast<unsigned char>(at[i])) ==
+                        static_cast<unsigned char>(lower_needle[i])) {
+      ++i;
+    }
+    if (i == n) return true;
+    p = at + 1;
+  }
+  return false;
 }
 
 bool any_match(const std::vector<std::shared_ptr<const re2::RE2>>& res, std::string_view s) {
@@ -110,6 +143,8 @@ struct Detector::Compiled {
   std::vector<unsigned char> full_scan;               // per rule
   std::vector<unsigned char> multiline;               // per rule
   std::vector<unsigned char> keyword_in_db;           // per rule: its keywords are patterns
+  std::vector<std::string> keywords;                  // every distinct keyword of the rules
+  std::vector<std::vector<size_t>> rule_keywords;     // per rule: indexes into `keywords`
 };
 
 // Counts lines up to an offset, continuing from the last offset asked for: one rule's
@@ -157,6 +192,14 @@ Status Detector::compile() {
   c_->full_scan.assign(n, 0);
   c_->multiline.assign(n, 0);
   c_->keyword_in_db.assign(n, 0);
+  c_->rule_keywords.assign(n, {});
+  for (size_t r = 0; r < n; ++r) {
+    for (const std::string& k : rules_.rules[r].keywords) {
+      auto it = std::find(c_->keywords.begin(), c_->keywords.end(), k);
+      c_->rule_keywords[r].push_back(static_cast<size_t>(it - c_->keywords.begin()));
+      if (it == c_->keywords.end()) c_->keywords.push_back(k);
+    }
+  }
   std::vector<std::string> patterns;
   std::vector<unsigned> flags;
   // Regexes in prefilter mode: Vectorscan may relax them, so it reports a superset of the
@@ -262,17 +305,14 @@ Status Detector::compile() {
   return Status::Ok();
 }
 
-// Whether one of the rule's keywords (lower-cased) occurs in the buffer, caseless: gitleaks'
-// condition for running a rule at all. Looked for first near the candidate at `near`, where
-// it nearly always is, then in the whole buffer.
-bool Detector::keyword_present(const Rule& rule, std::string_view data, size_t near) const {
-  const size_t from = near > kLookBack ? near - kLookBack : 0;
-  const std::string_view around = data.substr(from, std::min(data.size() - from, 2 * kLookBack));
-  for (const std::string& k : rule.keywords) {
-    if (contains_ci(around, k)) return true;
-  }
-  for (const std::string& k : rule.keywords) {
-    if (contains_ci(data, k)) return true;
+// Whether one of the rule's keywords (lower-cased) occurs in the buffer, in any case:
+// gitleaks' condition for running a rule at all. Each keyword is looked for at most once per
+// buffer (the generic rules share theirs).
+bool Detector::keyword_present(size_t r, std::string_view data, Scratch& s) const {
+  for (size_t k : c_->rule_keywords[r]) {
+    signed char& state = s.keyword_state_[k];
+    if (state < 0) state = contains_ci(data, c_->keywords[k]) ? 1 : 0;
+    if (state) return true;
   }
   return false;
 }
@@ -289,6 +329,7 @@ Result<std::unique_ptr<Detector::Scratch>> Detector::new_scratch() const {
   const size_t n = rules_.rules.size();
   s->ends_.resize(n);
   s->keyword_seen_.resize(n);
+  s->keyword_state_.resize(c_->keywords.size());
   s->overflow_.resize(n);
   s->re_.resize(n);  // copies are made on first use: most rules never reach RE2 in a scan
   return s;
@@ -507,6 +548,7 @@ Status Detector::detect_rules(std::string_view data, const Fragment& frag, Scrat
     s.keyword_seen_[r] = 0;
     s.overflow_[r] = 0;
   }
+  std::fill(s.keyword_state_.begin(), s.keyword_state_.end(), static_cast<signed char>(-1));
   if (db_ && !data.empty()) {
     ScanCtx ctx{c_.get(), &s};
     auto on_match = [](unsigned id, unsigned long long /*from*/, unsigned long long to,
@@ -542,8 +584,7 @@ Status Detector::detect_rules(std::string_view data, const Fragment& frag, Scrat
                             re2::StringPiece(frag.path.data(), frag.path.size()), *rule.path_re)) {
       continue;
     }
-    if (!c_->keyword_in_db[r] && !rule.keywords.empty() &&
-        !keyword_present(rule, data, s.ends_[r].empty() ? 0 : s.ends_[r].front())) {
+    if (!c_->keyword_in_db[r] && !rule.keywords.empty() && !keyword_present(r, data, s)) {
       continue;
     }
     if (!rule.re) {

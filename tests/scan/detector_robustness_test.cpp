@@ -148,6 +148,8 @@ keywords = ["pw="]
   EXPECT_EQ(ids("CorpMarker " + filler + "\n" + filler + "\n" + id), "corp-id ");
   EXPECT_EQ(ids(id + filler + "\n" + filler + " CORPMARKER"), "corp-id ");
   EXPECT_EQ(ids("corpmarke\n" + id + "orpmarker\n"), "");
+  EXPECT_EQ(ids(id + "cCoRPMARKEcorpMarker"), "corp-id ");  // after a partial match, at the end
+  EXPECT_EQ(ids(id + "corpmarke"), "");                     // cut short by the buffer's end
   // A rule confined to paths: its keyword checked on the files whose path matches.
   EXPECT_EQ(ids("PW=s3cr3tvalue\n", "x.cfg"), "");  // the regex is case-sensitive
   EXPECT_EQ(ids("pw=s3cr3tvalue\n", "x.cfg"), "corp-cfg ");
