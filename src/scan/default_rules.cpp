@@ -2,6 +2,8 @@
 // formats (prefix, alphabet, length); none is copied from another scanner's rule file.
 #include <cstdlib>
 #include <iostream>
+#include <string_view>
+#include <utility>
 
 #include "scan/rule_parser.h"
 
@@ -343,6 +345,28 @@ const RuleSet& default_rules() {
     for (Rule& r : set->rules) {
       if (r.id == "docker-config-auth" || r.id == "basic-auth-header") {
         r.format_check = FormatCheck::kBase64UserPassword;
+      }
+      // Cheaper candidate patterns (rule.h): a distinctive part of every match, ending on the
+      // line where the match ends, in place of the whole regex. Wide repeats (openai, password
+      // hashes) cost Vectorscan tenths of a second of compilation per process; a pattern
+      // that starts at every line start (generic-config-secret) or before every '<' (xml)
+      // slows every byte scanned: those two lose their leading part, so their candidates
+      // stay as rare as the whole regex's (a looser pattern would leave RE2 thousands of
+      // lines to confirm).
+      static const std::pair<std::string_view, std::string_view> kPrefilters[] = {
+          {"google-api-key", R"re(AIza[A-Za-z0-9_\-]{35})re"},
+          {"openai-api-key", R"re(T3BlbkFJ)re"},
+          {"password-hash",
+           R"re(\$2[abxy]?\$\d{2}\$|\$(?:1|apr1|md5)\$|\$[56]\$|\$y\$|\$[PH]\$|\$argon2|\{S?SHA\})re"},
+          {"heroku-api-key",
+           R"re((?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|HRKU-)re"},
+          {"xml-password-element",
+           R"re((?i)(?:(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key)[a-z0-9_.\-]{0,20}(?:\s[^<>]{0,100})?>|(?:password|passwd|pwd|secret|token)[a-z0-9_.\-]{0,20}"[^<>]{0,100}>)([^<>\r\n(){};]{4,200})</|(?:password|passwd|pwd|secret|token)[a-z0-9_.\-]{0,20}"\s+value\s*=\s*"([^"\r\n]{4,200})")re"},
+          {"generic-config-secret",
+           R"re((?im)(?:secret|token|api[_.\-]?key|apikey|access[_.\-]?key|auth[_.\-]?key|private[_.\-]?key|signing[_.\-]?key|encryption[_.\-]?key|master[_.\-]?key)[a-z0-9_.\-]{0,20}[ \t]*[:=][ \t]*([^\s"'#;,()\[\]{}`<>$&?]{12,200})[ \t]*\r?$)re"},
+      };
+      for (const auto& [id, pattern] : kPrefilters) {
+        if (r.id == id) r.prefilter = std::string(pattern);
       }
     }
     return std::move(*set);

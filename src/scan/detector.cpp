@@ -87,12 +87,45 @@ bool is_multiline(const std::string& regex) {
          regex.find("\\n") != std::string::npos || regex.find("\\r") != std::string::npos;
 }
 
+unsigned char ascii_lower(unsigned char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + 32) : c;
+}
+
+// Whether `hay` holds `lower_needle` (lower-case) in any ASCII case. Candidates for the first
+// byte are found with memchr, in both cases, each position looked up again only once passed:
+// linear, and at memchr's speed on text where the first byte is rare.
 bool contains_ci(std::string_view hay, std::string_view lower_needle) {
-  if (lower_needle.empty()) return true;
-  auto it =
-      std::search(hay.begin(), hay.end(), lower_needle.begin(), lower_needle.end(),
-                  [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
-  return it != hay.end();
+  const size_t n = lower_needle.size();
+  if (n == 0) return true;
+  if (hay.size() < n) return false;
+  const auto c0 = static_cast<unsigned char>(lower_needle[0]);
+  const unsigned char c1 = c0 >= 'a' && c0 <= 'z' ? static_cast<unsigned char>(c0 - 32) : c0;
+  const char* p = hay.data();
+  const char* const last = hay.data() + hay.size() - n;  // last possible start
+  const char* next0 = nullptr;
+  const char* next1 = nullptr;
+  auto find = [&](unsigned char c) -> const char* {
+    const void* q = std::memchr(p, c, static_cast<size_t>(last - p) + 1);
+    return q ? static_cast<const char*>(q) : last + 1;
+  };
+  while (p <= last) {
+    if (!next0 || next0 < p) next0 = find(c0);
+    if (c1 == c0) {
+      next1 = next0;
+    } else if (!next1 || next1 < p) {
+      next1 = find(c1);
+    }
+    const char* at = std::min(next0, next1);
+    if (at > last) return false;
+    size_t i = 1;
+    while (i < n && ascii_lower(static_cast<unsigned char>(at[i])) ==
+                        static_cast<unsigned char>(lower_needle[i])) {
+      ++i;
+    }
+    if (i == n) return true;
+    p = at + 1;
+  }
+  return false;
 }
 
 bool any_match(const std::vector<std::shared_ptr<const re2::RE2>>& res, std::string_view s) {
@@ -109,6 +142,9 @@ struct Detector::Compiled {
   std::vector<std::vector<size_t>> id_keyword_rules;  // pattern id -> rules with that keyword
   std::vector<unsigned char> full_scan;               // per rule
   std::vector<unsigned char> multiline;               // per rule
+  std::vector<unsigned char> keyword_in_db;           // per rule: its keywords are patterns
+  std::vector<std::string> keywords;                  // every distinct keyword of the rules
+  std::vector<std::vector<size_t>> rule_keywords;     // per rule: indexes into `keywords`
 };
 
 // Counts lines up to an offset, continuing from the last offset asked for: one rule's
@@ -155,35 +191,27 @@ Status Detector::compile() {
   const size_t n = rules_.rules.size();
   c_->full_scan.assign(n, 0);
   c_->multiline.assign(n, 0);
-  std::vector<std::string> patterns;
-  std::vector<unsigned> flags;
-  // Keywords: one caseless literal pattern per distinct keyword.
-  std::vector<std::string> keywords;
+  c_->keyword_in_db.assign(n, 0);
+  c_->rule_keywords.assign(n, {});
   for (size_t r = 0; r < n; ++r) {
     for (const std::string& k : rules_.rules[r].keywords) {
-      auto it = std::find(keywords.begin(), keywords.end(), k);
-      size_t idx = static_cast<size_t>(it - keywords.begin());
-      if (it == keywords.end()) {
-        keywords.push_back(k);
-        patterns.push_back(escape_literal(k));
-        flags.push_back(HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH);
-        c_->id_rule.push_back(-1);
-        c_->id_keyword_rules.emplace_back();
-        idx = keywords.size() - 1;
-      }
-      c_->id_keyword_rules[idx].push_back(r);
+      auto it = std::find(c_->keywords.begin(), c_->keywords.end(), k);
+      c_->rule_keywords[r].push_back(static_cast<size_t>(it - c_->keywords.begin()));
+      if (it == c_->keywords.end()) c_->keywords.push_back(k);
     }
   }
+  std::vector<std::string> patterns;
+  std::vector<unsigned> flags;
   // Regexes in prefilter mode: Vectorscan may relax them, so it reports a superset of the
   // places RE2 will match. A regex it cannot take at all is confirmed by RE2 on whole buffers.
   // Each regex is tried alone only when the whole set fails to compile (the usual case
   // compiles once).
-  const size_t nkeywords = patterns.size();
   auto add_regexes = [&](bool probe, bool relax) {
-    patterns.resize(nkeywords);
-    flags.resize(nkeywords);
-    c_->id_rule.resize(nkeywords);
-    c_->id_keyword_rules.resize(nkeywords);
+    patterns.clear();
+    flags.clear();
+    c_->id_rule.clear();
+    c_->id_keyword_rules.clear();
+    std::fill(c_->full_scan.begin(), c_->full_scan.end(), 0);
     for (size_t r = 0; r < n; ++r) {
       const Rule& rule = rules_.rules[r];
       if (rule.regex.empty()) continue;
@@ -194,10 +222,11 @@ Status Detector::compile() {
         c_->full_scan[r] = 1;
         continue;
       }
+      const std::string& pattern = rule.prefilter.empty() ? rule.regex : rule.prefilter;
       if (probe) {
         hs_database_t* db = nullptr;
         hs_compile_error_t* err = nullptr;
-        if (hs_compile(rule.regex.c_str(), HS_FLAG_PREFILTER, HS_MODE_BLOCK, nullptr, &db, &err) !=
+        if (hs_compile(pattern.c_str(), HS_FLAG_PREFILTER, HS_MODE_BLOCK, nullptr, &db, &err) !=
             HS_SUCCESS) {
           hs_free_compile_error(err);
           c_->full_scan[r] = 1;
@@ -205,10 +234,41 @@ Status Detector::compile() {
         }
         hs_free_database(db);
       }
-      patterns.push_back(relax ? relax_repeats(rule.regex) : rule.regex);
+      patterns.push_back(relax ? relax_repeats(pattern) : pattern);
       flags.push_back(HS_FLAG_PREFILTER);
       c_->id_rule.push_back(static_cast<int>(r));
       c_->id_keyword_rules.emplace_back();
+    }
+  };
+  // Keywords: one caseless literal pattern per distinct keyword, only for rules RE2 runs on
+  // whole buffers outside paths (regexes Vectorscan refused, rules without a regex): they
+  // spare those rules files without their keywords. A rule whose regex is in the database has
+  // its keywords checked only when its regex found a candidate (keyword_present): short
+  // keywords like "sk" or "key" occur on every other line of source, and matching them all
+  // cost Vectorscan more than the rules' own patterns.
+  auto add_keywords = [&] {
+    std::vector<std::string> keywords;
+    std::fill(c_->keyword_in_db.begin(), c_->keyword_in_db.end(), 0);
+    for (size_t r = 0; r < n; ++r) {
+      const Rule& rule = rules_.rules[r];
+      const bool in_db = !rule.regex.empty() && !c_->full_scan[r];
+      if (in_db || (rule.path_re && !rule.regex.empty())) continue;
+      for (const std::string& k : rule.keywords) {
+        auto it = std::find(keywords.begin(), keywords.end(), k);
+        size_t idx;
+        if (it == keywords.end()) {
+          keywords.push_back(k);
+          patterns.push_back(escape_literal(k));
+          flags.push_back(HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH);
+          c_->id_rule.push_back(-1);
+          c_->id_keyword_rules.emplace_back();
+          idx = patterns.size() - 1;
+        } else {
+          idx = patterns.size() - keywords.size() + static_cast<size_t>(it - keywords.begin());
+        }
+        c_->id_keyword_rules[idx].push_back(r);
+        c_->keyword_in_db[r] = 1;
+      }
     }
   };
   auto build = [&]() -> std::string {
@@ -229,8 +289,10 @@ Status Detector::compile() {
     return msg;
   };
   add_regexes(false, true);
+  add_keywords();
   if (!build().empty()) {
     add_regexes(true, false);
+    add_keywords();
     if (std::string msg = build(); !msg.empty()) {
       return internal_error("building the Vectorscan database of " +
                             std::to_string(patterns.size()) + " patterns failed: " + msg);
@@ -241,6 +303,18 @@ Status Detector::compile() {
     return resource_exhausted("allocating Vectorscan scratch space failed");
   }
   return Status::Ok();
+}
+
+// Whether one of the rule's keywords (lower-cased) occurs in the buffer, in any case:
+// gitleaks' condition for running a rule at all. Each keyword is looked for at most once per
+// buffer (the generic rules share theirs).
+bool Detector::keyword_present(size_t r, std::string_view data, Scratch& s) const {
+  for (size_t k : c_->rule_keywords[r]) {
+    signed char& state = s.keyword_state_[k];
+    if (state < 0) state = contains_ci(data, c_->keywords[k]) ? 1 : 0;
+    if (state) return true;
+  }
+  return false;
 }
 
 size_t Detector::full_scan_rules() const {
@@ -255,6 +329,7 @@ Result<std::unique_ptr<Detector::Scratch>> Detector::new_scratch() const {
   const size_t n = rules_.rules.size();
   s->ends_.resize(n);
   s->keyword_seen_.resize(n);
+  s->keyword_state_.resize(c_->keywords.size());
   s->overflow_.resize(n);
   s->re_.resize(n);  // copies are made on first use: most rules never reach RE2 in a scan
   return s;
@@ -473,6 +548,7 @@ Status Detector::detect_rules(std::string_view data, const Fragment& frag, Scrat
     s.keyword_seen_[r] = 0;
     s.overflow_[r] = 0;
   }
+  std::fill(s.keyword_state_.begin(), s.keyword_state_.end(), static_cast<signed char>(-1));
   if (db_ && !data.empty()) {
     ScanCtx ctx{c_.get(), &s};
     auto on_match = [](unsigned id, unsigned long long /*from*/, unsigned long long to,
@@ -501,9 +577,14 @@ Status Detector::detect_rules(std::string_view data, const Fragment& frag, Scrat
   }
   for (size_t r = 0; r < n && out.size() < kMaxFindingsPerBuffer; ++r) {
     const Rule& rule = rules_.rules[r];
-    if (!rule.keywords.empty() && !s.keyword_seen_[r]) continue;
+    if (c_->keyword_in_db[r] && !s.keyword_seen_[r]) continue;
+    const bool candidates = s.overflow_[r] || !s.ends_[r].empty();
+    if (!c_->full_scan[r] && rule.re && !candidates) continue;
     if (rule.path_re && !re2::RE2::PartialMatch(
                             re2::StringPiece(frag.path.data(), frag.path.size()), *rule.path_re)) {
+      continue;
+    }
+    if (!c_->keyword_in_db[r] && !rule.keywords.empty() && !keyword_present(r, data, s)) {
       continue;
     }
     if (!rule.re) {

@@ -42,7 +42,8 @@ class Detector {
     // Reused per buffer so a scan does not allocate per file.
     std::vector<std::vector<size_t>> ends_;    // per rule: end offsets of prefilter hits
     std::vector<unsigned char> keyword_seen_;  // per rule
-    std::vector<unsigned char> overflow_;      // per rule: too many hits, scan it all
+    std::vector<signed char> keyword_state_;  // per keyword: -1 not looked for, 0 absent, 1 present
+    std::vector<unsigned char> overflow_;     // per rule: too many hits, scan it all
     // Per rule: this thread's own copy of the rule's regex. RE2 objects are thread-safe but
     // share a lazily built DFA cache behind a lock; threads confirming many candidates
     // would serialise on it. Made on the rule's first confirmation (thread_regex).
@@ -84,6 +85,7 @@ class Detector {
   const re2::RE2& thread_regex(Scratch& s, size_t r) const;
   void confirm(size_t rule_index, const re2::RE2& re, std::string_view data, size_t from, size_t to,
                const Fragment& frag, LineCursor& lines, std::vector<Finding>& out) const;
+  bool keyword_present(size_t rule_index, std::string_view data, Scratch& scratch) const;
   bool allowed(const Rule& rule, const Finding& f, std::string_view line,
                const Fragment& frag) const;
 

@@ -63,6 +63,12 @@ struct Rule {
   // Built-in rules only (not a TOML field): a check of the secret's decoded form that a
   // regex cannot make (format_check.h). A rule file's own rules never have one.
   FormatCheck format_check = FormatCheck::kNone;
+  // Built-in rules only (not a TOML field): the pattern Vectorscan runs in place of `regex`
+  // to find candidates, cheaper to compile and scan. It must match a part of every match of
+  // `regex` that ends on the line where that match ends (RE2 then confirms from the line
+  // before a candidate to the end of its line, as for hits of `regex` itself).
+  // DefaultRules.PrefiltersMatchInsideEveryMatchEndingOnItsLastLine checks it on every sample.
+  std::string prefilter;
 };
 
 struct RuleSet {

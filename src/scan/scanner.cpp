@@ -1,15 +1,16 @@
 #include "scan/scanner.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -22,18 +23,16 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr size_t kBinaryProbe = 8192;
-constexpr size_t kMaxFiles = 10'000'000;
+// The first read of a file: enough for most source files in one call; a file whose first
+// kBinaryProbe bytes hold a NUL is not read further.
+constexpr size_t kFirstBlock = 64 * 1024;
+constexpr uint64_t kMaxFiles = 10'000'000;
+constexpr size_t kBatchFiles = 64;
 
-struct FileEntry {
-  std::string abs;
-  std::string rel;
-};
+enum class ReadResult { kOk, kUnreadable, kTooLarge, kBinary };
 
-enum class ReadResult { kOk, kUnreadable, kTooLarge };
-
-// Reads the whole file into `buf` (reused across files by one worker). The size comes from
-// fstat on the open file: one path lookup per file instead of a stat and an open.
-// A growable byte buffer that, unlike std::string::resize, does not zero what it adds.
+// A growable byte buffer that, unlike std::string::resize, does not zero what it adds. One
+// per worker, reused for every file it reads.
 class ReadBuffer {
  public:
   char* reserve(size_t n) {
@@ -50,12 +49,18 @@ class ReadBuffer {
   size_t cap_ = 0;
 };
 
-ReadResult read_file(const std::string& path, uint64_t max_size, ReadBuffer& buf,
+bool looks_binary(std::string_view data) {
+  return std::memchr(data.data(), '\0', std::min(data.size(), kBinaryProbe)) != nullptr;
+}
+
+// Reads file `name` of directory `dirfd` (AT_FDCWD and a full path for a single file) into
+// `buf`. O_NOFOLLOW: a file replaced by a link after the walk saw it is not followed out of
+// the tree; O_NONBLOCK: a FIFO put in its place does not hang the open (it is then refused
+// by the S_ISREG check on the open file). The first block is checked for a NUL byte before
+// the rest is read, so a large binary file costs one read.
+ReadResult read_file(int dirfd, const char* name, uint64_t max_size, ReadBuffer& buf,
                      std::string_view& out) {
-  // O_NOFOLLOW: a file replaced by a link after the walk saw it is not followed out of the
-  // tree; O_NONBLOCK: a FIFO put in its place does not hang the open (it is then refused
-  // by the S_ISREG check below).
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  const int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return ReadResult::kUnreadable;
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -69,118 +74,101 @@ ReadResult read_file(const std::string& path, uint64_t max_size, ReadBuffer& buf
   const size_t size = static_cast<size_t>(st.st_size);
   char* p = buf.reserve(size);
   size_t got = 0;
+  bool probed = false;
   while (got < size) {
-    ssize_t n = ::read(fd, p + got, size - got);
+    const size_t want = probed ? size - got : std::min(size, kFirstBlock) - got;
+    const ssize_t n = ::read(fd, p + got, want);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<size_t>(n);
+    if (!probed && got >= std::min(size, kBinaryProbe)) {
+      probed = true;
+      if (looks_binary({p, got})) {
+        ::close(fd);
+        return ReadResult::kBinary;
+      }
+    }
   }
   ::close(fd);
   out = buf.view(got);  // the file may have shrunk since fstat
+  if (!probed && looks_binary(out)) return ReadResult::kBinary;
   return ReadResult::kOk;
 }
 
-bool looks_binary(std::string_view data) {
-  return std::memchr(data.data(), '\0', std::min(data.size(), kBinaryProbe)) != nullptr;
-}
+// An open directory of the tree; closed when the last task that needs it is done.
+struct OpenDir {
+  int fd = -1;
+  std::string rel;  // below the root, '/'-separated; empty for the root itself
+  OpenDir(int f, std::string r) : fd(f), rel(std::move(r)) {}
+  ~OpenDir() {
+    if (fd >= 0) ::close(fd);
+  }
+  OpenDir(const OpenDir&) = delete;
+  OpenDir& operator=(const OpenDir&) = delete;
+};
 
-// Files found by the walker, handed to the workers in batches while the walk goes on.
-class FileQueue {
+// Work for the pool: list directory `name` of `dir`, or read and scan the files `names`
+// (NUL-separated) of `dir`. Files are opened relative to their directory's descriptor, so
+// the kernel resolves one name per file instead of a whole path.
+struct WalkTask {
+  std::shared_ptr<OpenDir> dir;
+  bool is_dir = false;
+  std::string names;
+};
+
+// The pool's shared stack of tasks. Last in, first out: the files of a directory are read
+// before its subdirectories are entered, so few directories stay open at once.
+class TaskStack {
  public:
-  void push(std::vector<FileEntry>& batch) {
-    if (batch.empty()) return;
+  void push(std::vector<WalkTask>& tasks) {
+    if (tasks.empty()) return;
     {
       std::lock_guard lk(mu_);
-      for (FileEntry& f : batch) q_.push_back(std::move(f));
+      for (WalkTask& t : tasks) stack_.push_back(std::move(t));
     }
-    batch.clear();
+    tasks.clear();
     cv_.notify_all();
   }
-  void close() {
-    {
-      std::lock_guard lk(mu_);
-      closed_ = true;
-    }
-    cv_.notify_all();
-  }
-  // False when the walk is over and every file was handed out.
-  bool pop(FileEntry& out) {
+  // False when every task is done (or the walk was stopped): nothing more will come.
+  bool pop(WalkTask& out) {
     std::unique_lock lk(mu_);
-    cv_.wait(lk, [&] { return !q_.empty() || closed_; });
-    if (q_.empty()) return false;
-    out = std::move(q_.front());
-    q_.pop_front();
+    cv_.wait(lk, [&] { return !stack_.empty() || busy_ == 0 || stopped_; });
+    if (stack_.empty() || stopped_) return false;
+    out = std::move(stack_.back());
+    stack_.pop_back();
+    ++busy_;
     return true;
+  }
+  void done() {
+    std::lock_guard lk(mu_);
+    if (--busy_ == 0 && stack_.empty()) cv_.notify_all();
+  }
+  void stop() {
+    {
+      std::lock_guard lk(mu_);
+      stopped_ = true;
+    }
+    cv_.notify_all();
   }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<FileEntry> q_;
-  bool closed_ = false;
+  std::vector<WalkTask> stack_;
+  size_t busy_ = 0;
+  bool stopped_ = false;
 };
 
 using DirId = std::pair<dev_t, ino_t>;
 
-Status list_files(const fs::path& root, const Detector& det, const std::vector<DirId>& skip,
-                  FileQueue& queue, ScanStats& stats) {
-  std::error_code ec;
-  std::vector<FileEntry> batch;
-  uint64_t count = 0;
-  std::string root_str = root.native();
-  while (root_str.size() > 1 && root_str.back() == '/') root_str.pop_back();
-  const size_t root_len = root_str == "/" ? 1 : root_str.size() + 1;
-  auto add = [&](const std::string& p, std::string rel) {
-    if (det.path_allowed(rel)) {
-      ++stats.files_skipped_allowlisted;
-    } else {
-      batch.push_back({p, std::move(rel)});
-      if (batch.size() >= 64) queue.push(batch);
-    }
-  };
-  if (fs::is_regular_file(root, ec)) {
-    // A file named on purpose may be a link: it is resolved here, once, and read with
-    // O_NOFOLLOW like every other file.
-    const fs::path real = fs::canonical(root, ec);
-    add(ec ? root.native() : real.native(), root.generic_string());
-    queue.push(batch);
-    return Status::Ok();
-  }
-  if (!fs::is_directory(root, ec)) {
-    return not_found("scan path " + root.string() + " is neither a file nor a directory");
-  }
-  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
-  if (ec) return unavailable("cannot read directory " + root.string() + ": " + ec.message());
-  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) {
-      ++stats.files_unreadable;
-      ec.clear();
-      continue;
-    }
-    const fs::directory_entry& e = *it;
-    if (e.is_symlink(ec)) continue;  // never follow links out of the tree
-    if (e.is_directory(ec)) {
-      struct stat st {};
-      if (e.path().filename() == ".git") {
-        it.disable_recursion_pending();
-      } else if (!skip.empty() && ::lstat(e.path().c_str(), &st) == 0 &&
-                 std::find(skip.begin(), skip.end(), DirId{st.st_dev, st.st_ino}) != skip.end()) {
-        it.disable_recursion_pending();
-      }
-      continue;
-    }
-    if (!e.is_regular_file(ec)) continue;
-    if (++count > kMaxFiles) {
-      return resource_exhausted("more than 10 million files under " + root.string());
-    }
-    // The path below root, cut from the string: cheaper than path::lexically_relative.
-    const std::string& abs = e.path().native();
-    std::string rel = abs.size() > root_len ? abs.substr(root_len) : abs;
-    add(abs, rel);
-  }
-  queue.push(batch);
-  return Status::Ok();
-}
+// Layout of the records getdents64(2) fills in.
+struct LinuxDirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[1];
+};
 
 }  // namespace
 
@@ -198,73 +186,218 @@ Result<ScanReport> scan_path(const std::string& path, const ScanOptions& opts) {
 
   ScanReport report;
   report.root = path;
-  const unsigned nthreads = thread_count(opts);
-  FileQueue queue;
-  std::mutex mu;
+  std::mutex mu;  // guards first_error, findings, totals
   Status first_error;
   std::vector<Finding> findings;
   ScanStats totals;
-  auto worker = [&] {
-    auto scratch = det.new_scratch();
-    if (!scratch) {
-      std::lock_guard lk(mu);
-      first_error = scratch.status();
-      return;
-    }
+  auto fail = [&](Status s) {
+    std::lock_guard lk(mu);
+    if (first_error.ok()) first_error = std::move(s);
+  };
+
+  // What one worker keeps for itself: nothing here is allocated per file.
+  struct WorkerState {
+    std::unique_ptr<Detector::Scratch> scratch;
     ReadBuffer buf;
-    std::string_view data;
     std::vector<Finding> local;
     ScanStats st;
-    FileEntry f;
-    while (queue.pop(f)) {
-      const ReadResult rr = read_file(f.abs, opts.max_file_size, buf, data);
-      if (rr == ReadResult::kTooLarge) {
-        ++st.files_skipped_large;
-        continue;
-      }
-      if (rr == ReadResult::kUnreadable) {
-        ++st.files_unreadable;
-        continue;
-      }
-      if (looks_binary(data)) {
-        ++st.files_skipped_binary;
-        continue;
-      }
-      const size_t before = local.size();
-      Status s = det.detect(data, Fragment{f.rel, {}, nullptr}, **scratch, local);
-      if (!s.ok()) {
-        std::lock_guard lk(mu);
-        if (first_error.ok()) first_error = s;
-        continue;
-      }
-      ++st.files_scanned;
-      st.bytes_scanned += data.size();
-      if (opts.progress) {
-        opts.progress->files.fetch_add(1, std::memory_order_relaxed);
-        opts.progress->bytes.fetch_add(data.size(), std::memory_order_relaxed);
-        opts.progress->findings.fetch_add(local.size() - before, std::memory_order_relaxed);
-      }
-    }
-    std::lock_guard lk(mu);
-    for (Finding& x : local) findings.push_back(std::move(x));
-    totals.files_scanned += st.files_scanned;
-    totals.bytes_scanned += st.bytes_scanned;
-    totals.files_skipped_binary += st.files_skipped_binary;
-    totals.files_skipped_large += st.files_skipped_large;
-    totals.files_unreadable += st.files_unreadable;
+    std::string rel;
   };
-  // The walk runs beside the workers, so scanning starts with the first files found.
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < nthreads; ++t) pool.emplace_back(worker);
-  std::vector<DirId> skip;
-  for (const auto& d : opts.skip_dirs) {
-    struct stat st {};
-    if (::stat(d.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) skip.emplace_back(st.st_dev, st.st_ino);
+  auto scan_file = [&](WorkerState& w, int dirfd, const char* name, std::string_view rel) {
+    if (det.path_allowed(rel)) {
+      ++w.st.files_skipped_allowlisted;
+      return;
+    }
+    std::string_view data;
+    switch (read_file(dirfd, name, opts.max_file_size, w.buf, data)) {
+      case ReadResult::kTooLarge:
+        ++w.st.files_skipped_large;
+        return;
+      case ReadResult::kUnreadable:
+        ++w.st.files_unreadable;
+        return;
+      case ReadResult::kBinary:
+        ++w.st.files_skipped_binary;
+        return;
+      case ReadResult::kOk:
+        break;
+    }
+    const size_t before = w.local.size();
+    Status s = det.detect(data, Fragment{rel, {}, nullptr}, *w.scratch, w.local);
+    if (!s.ok()) {
+      fail(std::move(s));
+      return;
+    }
+    ++w.st.files_scanned;
+    w.st.bytes_scanned += data.size();
+    if (opts.progress) {
+      opts.progress->files.fetch_add(1, std::memory_order_relaxed);
+      opts.progress->bytes.fetch_add(data.size(), std::memory_order_relaxed);
+      opts.progress->findings.fetch_add(w.local.size() - before, std::memory_order_relaxed);
+    }
+  };
+  auto merge = [&](WorkerState& w) {
+    std::lock_guard lk(mu);
+    for (Finding& x : w.local) findings.push_back(std::move(x));
+    totals.files_scanned += w.st.files_scanned;
+    totals.bytes_scanned += w.st.bytes_scanned;
+    totals.files_skipped_binary += w.st.files_skipped_binary;
+    totals.files_skipped_large += w.st.files_skipped_large;
+    totals.files_skipped_allowlisted += w.st.files_skipped_allowlisted;
+    totals.files_unreadable += w.st.files_unreadable;
+  };
+  auto new_worker = [&]() -> std::unique_ptr<WorkerState> {
+    auto scratch = det.new_scratch();
+    if (!scratch) {
+      fail(scratch.status());
+      return nullptr;
+    }
+    auto w = std::make_unique<WorkerState>();
+    w->scratch = std::move(*scratch);
+    return w;
+  };
+
+  if (!is_dir) {
+    // A file named on purpose may be a link: it is resolved here, once, and read with
+    // O_NOFOLLOW like every other file.
+    const fs::path real = fs::canonical(root, ec);
+    const std::string abs = ec ? root.native() : real.native();
+    auto w = new_worker();
+    if (w) {
+      scan_file(*w, AT_FDCWD, abs.c_str(), root.generic_string());
+      merge(*w);
+    }
+  } else {
+    std::vector<DirId> skip;
+    for (const auto& d : opts.skip_dirs) {
+      struct stat st {};
+      if (::stat(d.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        skip.emplace_back(st.st_dev, st.st_ino);
+    }
+    const int root_fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) {
+      return unavailable("cannot read directory " + root.string() + ": " + std::strerror(errno));
+    }
+    TaskStack tasks;
+    std::atomic<uint64_t> nfiles{0};
+    std::atomic<bool> too_many{false};
+    {
+      // The root is listed by the first worker to start, like any other directory.
+      std::vector<WalkTask> first(1);
+      first[0].dir = std::make_shared<OpenDir>(root_fd, std::string());
+      first[0].is_dir = true;
+      first[0].names = ".";
+      tasks.push(first);
+    }
+    // Lists directory `name` of `parent`: its regular files become batches for the pool, its
+    // subdirectories tasks of their own. Links, devices and FIFOs are never followed or read.
+    auto list_dir = [&](WorkerState& w, const std::shared_ptr<OpenDir>& parent,
+                        const std::string& name, std::vector<char>& dents,
+                        std::vector<WalkTask>& out) {
+      std::shared_ptr<OpenDir> dir;
+      if (name == "." && parent->rel.empty()) {
+        dir = parent;
+      } else {
+        const int fd =
+            ::openat(parent->fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+          if (errno != EACCES) ++w.st.files_unreadable;
+          return;
+        }
+        if (!skip.empty()) {
+          struct stat st {};
+          if (::fstat(fd, &st) == 0 &&
+              std::find(skip.begin(), skip.end(), DirId{st.st_dev, st.st_ino}) != skip.end()) {
+            ::close(fd);
+            return;
+          }
+        }
+        dir = std::make_shared<OpenDir>(fd, parent->rel.empty() ? name : parent->rel + "/" + name);
+      }
+      std::vector<WalkTask> files;
+      WalkTask batch;
+      size_t in_batch = 0;
+      auto flush = [&] {
+        if (in_batch == 0) return;
+        batch.dir = dir;
+        files.push_back(std::move(batch));
+        batch = WalkTask{};
+        in_batch = 0;
+      };
+      for (;;) {
+        const ssize_t n = ::getdents64(dir->fd, dents.data(), dents.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) ++w.st.files_unreadable;
+        if (n <= 0) break;
+        for (ssize_t off = 0; off < n;) {
+          const auto* d = reinterpret_cast<const LinuxDirent64*>(dents.data() + off);
+          off += d->d_reclen;
+          const char* nm = d->d_name;
+          if (nm[0] == '.' && (nm[1] == '\0' || (nm[1] == '.' && nm[2] == '\0'))) continue;
+          unsigned char type = d->d_type;
+          if (type == DT_UNKNOWN) {
+            struct stat st {};
+            if (::fstatat(dir->fd, nm, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+            type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+          }
+          if (type == DT_DIR) {
+            if (std::strcmp(nm, ".git") == 0) continue;
+            WalkTask t;
+            t.dir = dir;
+            t.is_dir = true;
+            t.names = nm;
+            out.push_back(std::move(t));
+          } else if (type == DT_REG) {
+            if (nfiles.fetch_add(1, std::memory_order_relaxed) >= kMaxFiles) {
+              too_many = true;
+              tasks.stop();
+              return;
+            }
+            batch.names.append(nm, std::strlen(nm) + 1);
+            if (++in_batch == kBatchFiles) flush();
+          }
+        }
+      }
+      flush();
+      // Pushed above the subdirectories: the stack hands out this directory's files first.
+      for (WalkTask& t : files) out.push_back(std::move(t));
+    };
+    auto worker = [&] {
+      auto w = new_worker();
+      if (!w) {
+        tasks.stop();
+        return;
+      }
+      std::vector<char> dents(64 * 1024);
+      std::vector<WalkTask> out;
+      WalkTask t;
+      while (tasks.pop(t)) {
+        if (t.is_dir) {
+          list_dir(*w, t.dir, t.names, dents, out);
+          tasks.push(out);
+        } else {
+          for (size_t at = 0; at < t.names.size();) {
+            const char* nm = t.names.c_str() + at;
+            const size_t len = std::strlen(nm);
+            w->rel.assign(t.dir->rel);
+            if (!w->rel.empty()) w->rel += '/';
+            w->rel.append(nm, len);
+            scan_file(*w, t.dir->fd, nm, w->rel);
+            at += len + 1;
+          }
+        }
+        t = WalkTask{};  // closes the directory when this was its last task
+        tasks.done();
+      }
+      merge(*w);
+    };
+    const unsigned nthreads = thread_count(opts);
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < nthreads; ++i) pool.emplace_back(worker);
+    worker();  // this thread is a worker too
+    for (auto& th : pool) th.join();
+    if (too_many) return resource_exhausted("more than 10 million files under " + root.string());
   }
-  Status listed = list_files(root, det, skip, queue, report.stats);
-  queue.close();
-  for (auto& t : pool) t.join();
-  FERRY_RETURN_IF_ERROR(listed);
   if (!first_error.ok()) return first_error;
 
   report.findings = std::move(findings);
@@ -272,7 +405,8 @@ Result<ScanReport> scan_path(const std::string& path, const ScanOptions& opts) {
   report.stats.bytes_scanned = totals.bytes_scanned;
   report.stats.files_skipped_binary = totals.files_skipped_binary;
   report.stats.files_skipped_large = totals.files_skipped_large;
-  report.stats.files_unreadable += totals.files_unreadable;
+  report.stats.files_skipped_allowlisted = totals.files_skipped_allowlisted;
+  report.stats.files_unreadable = totals.files_unreadable;
   finish_report(*setup, report);
   report.stats.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -1,5 +1,6 @@
 // One true positive and one false positive per built-in rule.
 #include <gtest/gtest.h>
+#include <re2/re2.h>
 
 #include <algorithm>
 
@@ -226,6 +227,106 @@ TEST(DefaultRules, ManySecretsInOneLineAndFile) {
     EXPECT_EQ(f.line, want) << f.rule_id;
     EXPECT_EQ(f.column, f.rule_id == "github-pat" ? 5 : 50) << f.rule_id;
   }
+}
+
+// Texts for the prefilter checks: every sample of the tests, plus lines in the shapes the
+// prefiltered rules were written for (prefixes, namespaces, attributes, values on the next line).
+std::vector<std::string> prefilter_texts() {
+  std::vector<std::string> t;
+  for (const Case& c : cases()) {
+    t.push_back(c.positive);
+    t.push_back(c.negative);
+  }
+  for (const auto& s : testing::credential_samples()) {
+    t.push_back(s.text);
+    t.push_back(s.clean);
+  }
+  const std::string v = rnd(kAlnum, 24, 60);
+  t.push_back("export API_TOKEN=" + v + "\n  - secret_key: " + v + "\nset AUTH_KEY=" + v +
+              "\r\nmaster.key = " + v + "\nclient_secret:\t" + v);
+  t.push_back("<ns:dbPassword attr=\"x\">" + v +
+              "</ns:dbPassword>\n<property name=\"db.password\"" + " type=\"s\">" + v +
+              "</property>\n<add key=\"DbPassword\"\n   value=\"" + v +
+              "\" />\n<Pass encoding=\"base64\">" + testing::b64(v) + "</Pass>\n");
+  t.push_back("HEROKU_API_KEY=" + testing::uuid(61) + "\nheroku_token: " + std::string("HR") +
+              "KU-" + rnd(kB64Url, 60, 62) + "\n");
+  t.push_back("x:$argon2id$v=19$m=65536,t=3,p=4$" + rnd(kB64, 22, 63) + "$" + rnd(kB64, 43, 64) +
+              "\ny:{SSHA}" + rnd(kB64, 32, 65) + "\nz:$2b$12$" + rnd(kB64, 53, 66) + "\n");
+  t.push_back("key: " + std::string("AI") + "za" + rnd(kB64Url, 35, 67) + "\nk=" +
+              std::string("sk-") + rnd(kAlnum, 20, 68) + "T3Blbk" + "FJ" + rnd(kAlnum, 20, 69));
+  return t;
+}
+
+// A built-in rule's prefilter (rule.h) stands in for its regex in Vectorscan: it must match a
+// part of every match of the regex that ends on the line where that match ends, or the
+// detector would not look at the match's line. Checked on every sample text.
+TEST(DefaultRules, PrefiltersMatchInsideEveryMatchEndingOnItsLastLine) {
+  const auto texts = prefilter_texts();
+  size_t with_prefilter = 0;
+  for (const Rule& r : default_rules().rules) {
+    if (r.prefilter.empty()) continue;
+    ++with_prefilter;
+    const re2::RE2 pre(r.prefilter);
+    ASSERT_TRUE(pre.ok()) << r.id << ": " << pre.error();
+    size_t matches = 0;
+    for (const std::string& text : texts) {
+      const re2::StringPiece all(text);
+      re2::StringPiece m;
+      for (size_t pos = 0;
+           pos <= text.size() && r.re->Match(all, pos, text.size(), re2::RE2::UNANCHORED, &m, 1);) {
+        const size_t s = static_cast<size_t>(m.data() - text.data());
+        const size_t e = s + m.size();
+        pos = s + std::max<size_t>(m.size(), 1);
+        if (m.empty()) continue;
+        ++matches;
+        size_t last = e - 1;
+        if (text[last] == '\n' && last > s) --last;
+        const size_t nl = text.rfind('\n', last == 0 ? 0 : last - 1);
+        const size_t line_start = (last == 0 || nl == std::string::npos) ? 0 : nl + 1;
+        // Some match of the prefilter inside this one ends on its last line.
+        bool seen = false;
+        re2::StringPiece p;
+        for (size_t at = s;
+             !seen && at < e && pre.Match(all, at, e, re2::RE2::UNANCHORED, &p, 1);) {
+          const size_t pe = static_cast<size_t>(p.data() - text.data()) + p.size();
+          seen = pe > line_start;
+          at = static_cast<size_t>(p.data() - text.data()) + std::max<size_t>(p.size(), 1);
+        }
+        EXPECT_TRUE(seen) << r.id << ": prefilter misses the match " << m;
+      }
+    }
+    EXPECT_GT(matches, 0u) << r.id << ": no sample text to check its prefilter on";
+  }
+  EXPECT_GE(with_prefilter, 6u);
+}
+
+// And the detector finds the same with the prefilters as with the rules' own regexes.
+TEST(DefaultRules, PrefiltersChangeNoFinding) {
+  RuleSet plain = default_rules();
+  for (Rule& r : plain.rules) r.prefilter.clear();
+  auto with = Detector::create(default_rules());
+  auto without = Detector::create(plain);
+  ASSERT_TRUE(with.ok() && without.ok());
+  auto run = [](const Detector& d, const std::string& text) {
+    auto scratch = d.new_scratch();
+    EXPECT_TRUE(scratch.ok());
+    std::vector<Finding> out;
+    EXPECT_TRUE(d.detect(text, Fragment{"conf/app.cfg", {}, nullptr}, **scratch, out).ok());
+    std::vector<std::string> keys;
+    for (const Finding& f : out) {
+      keys.push_back(f.rule_id + ":" + std::to_string(f.line) + ":" + std::to_string(f.column) +
+                     ":" + f.secret);
+    }
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  };
+  size_t findings = 0;
+  for (const std::string& text : prefilter_texts()) {
+    const auto a = run(**with, text);
+    EXPECT_EQ(a, run(**without, text)) << text;
+    findings += a.size();
+  }
+  EXPECT_GT(findings, 50u);
 }
 
 TEST(DefaultRules, LockFilesAreAllowlisted) {

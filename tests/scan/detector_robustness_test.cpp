@@ -107,3 +107,54 @@ TEST(DetectorRobustness, HugeSingleLineWithManyCandidates) {
 
 }  // namespace
 }  // namespace ferry::scan
+
+namespace ferry::scan {
+namespace {
+
+// Keywords gate a rule as in gitleaks: it runs only on buffers holding one of them, anywhere
+// and in any case. The keywords of rules whose regex is in the Vectorscan database are looked
+// for only once the regex found a candidate; that check must see a keyword far from the
+// candidate too, and must not let a buffer without one through.
+TEST(DetectorKeywords, AKeywordAnywhereInTheBufferEnablesTheRuleAndItsAbsenceDisablesIt) {
+  auto rules = parse_rules(R"(
+[[rules]]
+id = "corp-id"
+regex = '''\b(CORP[0-9]{8})\b'''
+keywords = ["corpmarker"]
+
+[[rules]]
+id = "corp-cfg"
+path = '''\.cfg$'''
+regex = '''pw=(\S{6,})'''
+keywords = ["pw="]
+)",
+                           "keywords.toml");
+  ASSERT_TRUE(rules.ok()) << rules.status().to_string();
+  auto det = Detector::create(std::move(*rules));
+  ASSERT_TRUE(det.ok()) << det.status().to_string();
+  auto scratch = (*det)->new_scratch();
+  ASSERT_TRUE(scratch.ok());
+  auto ids = [&](const std::string& text, std::string_view path = "a.txt") {
+    std::vector<Finding> out;
+    EXPECT_TRUE((*det)->detect(text, Fragment{path, {}, nullptr}, **scratch, out).ok());
+    std::string s;
+    for (const Finding& f : out) s += f.rule_id + " ";
+    return s;
+  };
+  const std::string id = "x CORP" + std::string("12345678") + "\n";
+  const std::string filler(20000, 'z');
+  EXPECT_EQ(ids(id), "");
+  EXPECT_EQ(ids("corpmarker\n" + id), "corp-id ");
+  EXPECT_EQ(ids("CorpMarker " + filler + "\n" + filler + "\n" + id), "corp-id ");
+  EXPECT_EQ(ids(id + filler + "\n" + filler + " CORPMARKER"), "corp-id ");
+  EXPECT_EQ(ids("corpmarke\n" + id + "orpmarker\n"), "");
+  EXPECT_EQ(ids(id + "cCoRPMARKEcorpMarker"), "corp-id ");  // after a partial match, at the end
+  EXPECT_EQ(ids(id + "corpmarke"), "");                     // cut short by the buffer's end
+  // A rule confined to paths: its keyword checked on the files whose path matches.
+  EXPECT_EQ(ids("PW=s3cr3tvalue\n", "x.cfg"), "");  // the regex is case-sensitive
+  EXPECT_EQ(ids("pw=s3cr3tvalue\n", "x.cfg"), "corp-cfg ");
+  EXPECT_EQ(ids("pw=s3cr3tvalue\n", "x.txt"), "");
+}
+
+}  // namespace
+}  // namespace ferry::scan
