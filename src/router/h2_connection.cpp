@@ -224,9 +224,12 @@ int H2Connection::on_header(nghttp2_session*, const nghttp2_frame* frame, const 
   std::string_view n = as_view(name, namelen);
   std::string_view v = as_view(value, valuelen);
   if (!n.empty() && n.front() == ':') {
-    if (n == ":method") r.method = v;
-    else if (n == ":path") r.path = v;
-    else if (n == ":authority") r.authority = v;
+    if (n == ":method")
+      r.method = v;
+    else if (n == ":path")
+      r.path = v;
+    else if (n == ":authority")
+      r.authority = v;
     return 0;  // :scheme: the router's own X-Forwarded-Proto says it
   }
   if (n == "cookie") {

@@ -120,9 +120,9 @@ class H2Connection {
   size_t max_live_;
   RateBudget resets_{kResetBurst, kResetRate};
   RateBudget control_{kControlBurst, kControlRate};
-  bool calm_ = false;       // cut off for abuse: nothing more is read
-  bool goaway_ = false;     // GOAWAY (any) submitted
-  bool fatal_ = false;      // the library failed: nothing more can be sent
+  bool calm_ = false;    // cut off for abuse: nothing more is read
+  bool goaway_ = false;  // GOAWAY (any) submitted
+  bool fatal_ = false;   // the library failed: nothing more can be sent
   bool aborted_ = false;
   bool reading_ = true;
   bool client_gone_ = false;  // the client closed (or the socket failed)

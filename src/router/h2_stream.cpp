@@ -75,7 +75,8 @@ void H2Stream::try_read() {
     return;
   }
   if (in_pos_ < in_.size()) {
-    size_t n = asio::buffer_copy(read_buf_, asio::buffer(in_.data() + in_pos_, in_.size() - in_pos_));
+    size_t n =
+        asio::buffer_copy(read_buf_, asio::buffer(in_.data() + in_pos_, in_.size() - in_pos_));
     in_pos_ += n;
     if (in_pos_ == in_.size()) {
       in_.clear();
@@ -141,7 +142,8 @@ size_t H2Stream::take_body(uint8_t* out, size_t max, bool* eof) {
     out_pos_ = 0;
   }
   *eof = body_done_ && out_body_.empty();
-  if (write_.armed() && out_body_.size() - out_pos_ < kBodyLimit) write_.complete(ex_, {}, write_n_);
+  if (write_.armed() && out_body_.size() - out_pos_ < kBodyLimit)
+    write_.complete(ex_, {}, write_n_);
   return n;
 }
 

@@ -99,11 +99,11 @@ int on_servername(SSL* ssl, int* alert, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
-// ALPN (RFC 7301): "h2" when the app offers HTTP/2 (arg: its TlsContexts; null: it does not) and the client asks for
-// it, else "http/1.1". A client that names neither gets no ALPN answer and is served as
-// HTTP/1.1, as before ALPN was offered.
-int on_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
-            const unsigned char* in, unsigned int inlen, void* arg) {
+// ALPN (RFC 7301): "h2" when the app offers HTTP/2 (arg: its TlsContexts; null: it does not) and
+// the client asks for it, else "http/1.1". A client that names neither gets no ALPN answer and is
+// served as HTTP/1.1, as before ALPN was offered.
+int on_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+            unsigned int inlen, void* arg) {
   static const unsigned char kH2First[] = "\x02h2\x08http/1.1";
   static const unsigned char kH1Only[] = "\x08http/1.1";
   const unsigned char* ours = arg != nullptr ? kH2First : kH1Only;

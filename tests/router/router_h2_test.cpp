@@ -114,8 +114,7 @@ TEST_F(RouterH2, CurlSpeaksHttp2AndTheBackendGetsForwardingHeaders) {
   EXPECT_NE(out.find("X-Forwarded-For: 127.0.0.1\n"), std::string::npos) << out;
   EXPECT_EQ(out.find("6.6.6.6"), std::string::npos) << out;
   EXPECT_NE(out.find("X-Forwarded-Proto: https\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("host: a.test:" + std::to_string(router_->port())), std::string::npos)
-      << out;
+  EXPECT_NE(out.find("host: a.test:" + std::to_string(router_->port())), std::string::npos) << out;
   // Without a request id the router makes one and answers with it.
   std::string gen = curl("/any", "-D -");
   EXPECT_NE(gen.find("x-request-id: "), std::string::npos) << gen;
@@ -125,9 +124,9 @@ TEST_F(RouterH2, CurlSpeaksHttp2AndTheBackendGetsForwardingHeaders) {
 TEST_F(RouterH2, WeightsSplitH2LoadAndTheCountersCountIt) {
   start({{"v1", 25}, {"v2", 75}});
   int rc = -1;
-  std::string out = h2_shell("h2load -n 400 -c 2 -m 8 -t 1 https://127.0.0.1:" +
-                                 std::to_string(router_->port()) + "/any",
-                             &rc);
+  std::string out = h2_shell(
+      "h2load -n 400 -c 2 -m 8 -t 1 https://127.0.0.1:" + std::to_string(router_->port()) + "/any",
+      &rc);
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("Application protocol: h2"), std::string::npos) << out;
   EXPECT_NE(out.find("400 succeeded"), std::string::npos) << out;
@@ -350,7 +349,7 @@ TEST_F(RouterH2, TheAccessLogMarksHttp2Requests) {
 TEST_F(RouterH2, StopEndsOpenStreamsAtOnce) {
   start();
   auto c = client();
-  int32_t id = c->submit("GET", "/slow?ms=10000");
+  int32_t id = c->submit("GET", "/slow?ms=3000");
   ASSERT_TRUE(wait_until([&] { return router_->in_flight("a") == 1; }, std::chrono::seconds(20)));
   router_->stop();  // returns once every stream's session ended (it would hang otherwise)
   c->run_until([&] { return c->response(id).closed; }, 5'000);
