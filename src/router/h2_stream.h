@@ -122,7 +122,7 @@ class H2Stream {
   auto async_read_some(const Buffers& b, Token&& token) {
     return boost::asio::async_initiate<Token, void(error_code, size_t)>(
         [this](auto handler, boost::asio::mutable_buffer buf) {
-          start_read(std::move(handler), buf);
+          this->start_read(std::move(handler), buf);
         },
         token, *boost::asio::buffer_sequence_begin(b));
   }
