@@ -15,4 +15,6 @@ pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 pkg_check_modules(LIBGIT2 REQUIRED IMPORTED_TARGET libgit2)
 pkg_check_modules(VECTORSCAN REQUIRED IMPORTED_TARGET libhs)
+# HTTP/2 to the router's TLS clients (Debian: libnghttp2-dev).
+pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2>=1.52)
 find_package(CURL REQUIRED)

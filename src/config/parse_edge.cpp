@@ -174,7 +174,7 @@ void parse_acme(const Field& f, AcmeSpec& out) {
 void parse_tls(const Field& f, uint16_t app_port, TlsSpec& out) {
   if (!f.present()) return;
   if (!f.expect_map({"cert", "key", "certificates", "min_version", "client_ca", "http_port",
-                     "redirect", "hsts", "acme"}))
+                     "redirect", "hsts", "acme", "http2", "http2_max_streams"}))
     return;
   bool one = f.child("cert").present() || f.child("key").present();
   Field list = f.child("certificates");
@@ -239,6 +239,10 @@ void parse_tls(const Field& f, uint16_t app_port, TlsSpec& out) {
       out.acme.directory.find(".api.letsencrypt.org/") != std::string::npos)
     hp.error("Let's Encrypt validates HTTP-01 on port 80 only: http_port " +
              std::to_string(out.http_port) + " cannot answer it (use 80)");
+  f.child("http2").get_bool(out.http2);
+  Field streams = f.child("http2_max_streams");
+  if (streams.get_int(out.http2_max_streams, 1, 1000) && !out.http2)
+    streams.error("http2_max_streams limits HTTP/2 streams, but http2 is false: remove one");
   Field hsts = f.child("hsts");
   if (hsts.present() && hsts.expect_map({"max_age", "include_subdomains"})) {
     hsts.required("max_age").get_int64(out.hsts_max_age_s, 0, 2 * 365 * 86400LL);

@@ -171,7 +171,9 @@ void to_json(Json& j, const RouterSpec& r) {
                     {"http_port", r.tls.http_port},
                     {"redirect", r.tls.redirect},
                     {"hsts_max_age_s", r.tls.hsts_max_age_s},
-                    {"hsts_include_subdomains", r.tls.hsts_include_subdomains}};
+                    {"hsts_include_subdomains", r.tls.hsts_include_subdomains},
+                    {"http2", r.tls.http2},
+                    {"http2_max_streams", r.tls.http2_max_streams}};
     if (r.tls.acme.enabled())
       j["tls"]["acme"] = Json{{"hosts", r.tls.acme.hosts},
                               {"email", r.tls.acme.email},
@@ -203,6 +205,8 @@ void from_json(const Json& j, RouterSpec& r) {
     r.tls.redirect = t->value("redirect", false);
     r.tls.hsts_max_age_s = t->value("hsts_max_age_s", int64_t{0});
     r.tls.hsts_include_subdomains = t->value("hsts_include_subdomains", false);
+    r.tls.http2 = t->value("http2", d.tls.http2);
+    r.tls.http2_max_streams = t->value("http2_max_streams", d.tls.http2_max_streams);
     if (auto a = t->find("acme"); a != t->end() && a->is_object()) {
       r.tls.acme.hosts = a->value("hosts", std::vector<std::string>{});
       r.tls.acme.email = a->value("email", "");

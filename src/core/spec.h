@@ -223,6 +223,10 @@ struct TlsSpec {
   bool redirect = false;                  // http_port answers 308 to https instead of proxying
   int64_t hsts_max_age_s = 0;             // Strict-Transport-Security max-age; 0: not sent
   bool hsts_include_subdomains = false;
+  // HTTP/2 offered by ALPN ("h2" before "http/1.1") on the TLS port, and how many streams
+  // one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+  bool http2 = true;
+  int http2_max_streams = 100;
   // Instead of certificate files: the agent obtains and renews them over ACME and fills
   // `certificates` with the file it keeps them in before the router loads them.
   AcmeSpec acme;

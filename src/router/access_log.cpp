@@ -58,7 +58,8 @@ std::string access_log_line(const AccessRecord& r) {
          {"request_id", r.request_id},
          {"retried", r.retried},
          {"shielded", r.shielded},
-         {"tls", r.tls}};
+         {"tls", r.tls},
+         {"http2", r.http2}};
   std::string line = j.dump(-1, ' ', false, Json::error_handler_t::replace);
   line.push_back('\n');
   return line;

@@ -36,6 +36,7 @@ struct AccessRecord {
   bool retried = false;   // sent again to another backend
   bool shielded = false;  // answered by the stable release for a failing canary
   bool tls = false;
+  bool http2 = false;  // an HTTP/2 stream (its bytes: the HTTP/1.1 form of the response)
 };
 
 // The JSON line for `r` (with its final newline). Every string is escaped; bytes that are

@@ -314,7 +314,7 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
     resp_head_.append(ex.set_cookie);
     resp_head_.append("; Path=/; HttpOnly; SameSite=Lax\r\n");
   }
-  if (!w_.hsts.empty() && client_.is_tls() && status != 101) resp_head_.append(w_.hsts);
+  if (!w_.hsts.empty() && client_.secure() && status != 101) resp_head_.append(w_.hsts);
   if (status != 101) {
     if (close)
       resp_head_.append("Connection: close\r\n");

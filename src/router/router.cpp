@@ -396,7 +396,9 @@ void Router::stop() {
   auto busy = [&m] {
     if (m.accept_loops.load(std::memory_order_acquire) > 0) return true;
     for (const auto& w : m.workers)
-      if (w->connections.load(std::memory_order_acquire) > 0) return true;
+      if (w->connections.load(std::memory_order_acquire) > 0 ||
+          w->h2_streams.load(std::memory_order_acquire) > 0)
+        return true;
     return false;
   };
   while (busy()) std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -15,6 +15,7 @@
 
 #include "router/exchange.h"
 #include "router/fault.h"
+#include "router/h2_connection.h"
 #include "router/tls_challenges.h"
 
 namespace ferry::routing {
@@ -53,12 +54,30 @@ Session::Session(Worker& worker, Socket client, Listener listener)
   if (tls_) client_.use_tls(tls_->initial());
 }
 
+Session::Session(Worker& worker, std::shared_ptr<H2Stream> stream, std::string client_ip)
+    : w_(worker),
+      client_(std::move(stream)),
+      client_ip_(std::move(client_ip)),
+      cbuf_(kBufferSize, worker.opts.max_header_bytes + 4096),
+      ubuf_(kBufferSize, kUpstreamHeadLimit + 4096),
+      timer_(worker.ioc),
+      tunnel_done_(worker.ioc),
+      fault_wait_(worker.ioc) {
+  w_.h2_streams.fetch_add(1, std::memory_order_relaxed);
+  w_.sessions.insert(this);
+}
+
 Session::~Session() {
   w_.sessions.erase(this);
-  w_.connections.fetch_sub(1, std::memory_order_relaxed);
+  h2_.reset();  // before the counts: its streams report to it
+  if (client_.is_h2())
+    w_.h2_streams.fetch_sub(1, std::memory_order_relaxed);
+  else
+    w_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Session::abort() {
+  if (h2_) h2_->abort();
   closed_ = true;
   timer_.cancel();
   fault_wait_.cancel();
@@ -117,8 +136,15 @@ void Session::on_timeout() {
 
 awaitable<void> Session::run(std::shared_ptr<Session> /*self*/) {
   try {
-    if (!client_.is_tls() || co_await handshake()) {
-      while (co_await serve()) {
+    if (client_.is_h2()) {
+      co_await serve();  // a stream carries one request
+    } else if (!client_.is_tls() || co_await handshake()) {
+      if (client_.is_tls() && alpn_h2()) {
+        h2_ = std::make_unique<H2Connection>(*this, w_, client_, client_ip_);
+        co_await h2_->run(shared_from_this());
+      } else {
+        while (co_await serve()) {
+        }
       }
       if (client_.is_tls()) co_await close_tls();
     }
@@ -137,6 +163,13 @@ awaitable<bool> Session::handshake() {
   co_await client_.tls().async_handshake(asio::ssl::stream_base::server,
                                          redirect_error(kAwait, ec));
   co_return !ec && !timed_out_;
+}
+
+bool Session::alpn_h2() {
+  const unsigned char* proto = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(client_.tls().native_handle(), &proto, &len);
+  return len == 2 && proto[0] == 'h' && proto[1] == '2';
 }
 
 awaitable<void> Session::close_tls() {
@@ -172,9 +205,9 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
     parse_opts_.affinity_header = policy_->affinity_header;
     parse_opts_.slo_exclude =
         policy_->slo_exclude_paths.empty() ? nullptr : &policy_->slo_exclude_paths;
-    parse_opts_.forwarded_proto = client_.is_tls() ? "https" : "";
+    parse_opts_.forwarded_proto = client_.secure() ? "https" : "";
     parse_opts_.keep_target = redirect_ || w_.access_log != nullptr ||
-                              (w_.opts.acme_challenges != nullptr && !client_.is_tls());
+                              (w_.opts.acme_challenges != nullptr && !client_.secure());
     RequestParser& p = req_.emplace(req_head_, client_ip_, parse_opts_, w_.ids);
     p.header_limit(static_cast<std::uint32_t>(w_.opts.max_header_bytes));
     p.body_limit(w_.opts.max_body_bytes);
@@ -258,7 +291,7 @@ awaitable<bool> Session::serve() {
     if (ec) co_return co_await respond(400, "malformed request body\n", {}, true);
   }
   ex.close_client = !p.keep_alive() || info.upgrade || w_.draining.load(std::memory_order_relaxed);
-  if (w_.opts.acme_challenges != nullptr && !client_.is_tls() && info.method == http::verb::get &&
+  if (w_.opts.acme_challenges != nullptr && !client_.secure() && info.method == http::verb::get &&
       std::string_view(info.target).starts_with(kAcmeChallengePrefix)) {
     // The CA's HTTP-01 validation (tls.acme), before any redirect or proxying. The answer
     // closes the connection: a body the request may carry is never read.
@@ -374,7 +407,8 @@ void Session::log_request(const Exchange& ex) {
   r.request_id = info.request_id;
   r.retried = ex.retried;
   r.shielded = ex.shielded;
-  r.tls = client_.is_tls();
+  r.tls = client_.secure();
+  r.http2 = client_.is_h2();
   w_.access_log->record(access_log_line(r));
 }
 
@@ -413,7 +447,7 @@ int Session::affinity_release(Exchange& ex) const {
 
 bool Session::take_pooled(BackendState& b) {
   up_.reset();
-  if (w_.stopping) return false;
+  if (w_.stopping || closed_) return false;
   auto& pool = b.pools[w_.index].conns;
   auto now = Clock::now();
   while (!pool.empty()) {
@@ -433,8 +467,9 @@ bool Session::take_pooled(BackendState& b) {
 }
 
 awaitable<error_code> Session::connect_upstream(BackendState& b) {
-  // A stopping router opens nothing new (a retry after abort() must not reach a backend).
-  if (w_.stopping) {
+  // A stopping router opens nothing new, nor does an aborted session (a reset HTTP/2
+  // stream): a retry after abort() must not reach a backend.
+  if (w_.stopping || closed_) {
     up_.reset();
     co_return asio::error::operation_aborted;
   }

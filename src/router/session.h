@@ -36,11 +36,17 @@ using Timer = boost::asio::basic_waitable_timer<
 // Completion token for awaiting an operation in these coroutines.
 inline constexpr boost::asio::use_awaitable_t<Executor> kAwait{};
 
+class H2Connection;
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // `listener`: TLS (with the certificate set to hand-shake with) or plain, and whether
-  // to answer every request with a redirect to HTTPS.
+  // to answer every request with a redirect to HTTPS. A TLS connection whose handshake
+  // chose "h2" is served by an H2Connection, which makes a Session per stream.
   Session(Worker& worker, Socket client, Listener listener);
+  // One HTTP/2 stream's request (router/h2_stream.h) from `client_ip`: served once, then
+  // the session ends.
+  Session(Worker& worker, std::shared_ptr<H2Stream> stream, std::string client_ip);
   ~Session();
   // Starts serving; call on the worker's thread.
   void start();
@@ -49,6 +55,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void abort();
 
  private:
+  friend class H2Connection;  // sets the connection's deadlines
   // What a timeout closes depends on what the session is waiting for.
   enum class Phase {
     kHandshake,
@@ -72,6 +79,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The TLS handshake within its timeout; false when it failed.
   awaitable<bool> handshake();
+  // Whether the handshake chose HTTP/2 by ALPN.
+  bool alpn_h2();
   // Sends TLS close_notify (bounded by a short deadline) before the connection closes, so
   // a client reading to the end of a close-delimited body can tell it was not cut.
   awaitable<void> close_tls();
@@ -129,6 +138,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Worker& w_;
   ClientStream client_;
+  std::unique_ptr<H2Connection> h2_;  // the connection speaks HTTP/2 (ALPN h2)
   std::shared_ptr<TlsContexts> tls_;  // the certificate set of a TLS connection
   bool redirect_ = false;
   // What the access log reports of the current request: its answer's status and the

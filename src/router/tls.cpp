@@ -99,6 +99,25 @@ int on_servername(SSL* ssl, int* alert, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
+// ALPN (RFC 7301): "h2" when the app offers HTTP/2 (arg: its TlsContexts; null: it does not) and
+// the client asks for it, else "http/1.1". A client that names neither gets no ALPN answer and is
+// served as HTTP/1.1, as before ALPN was offered.
+int on_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+            unsigned int inlen, void* arg) {
+  static const unsigned char kH2First[] = "\x02h2\x08http/1.1";
+  static const unsigned char kH1Only[] = "\x08http/1.1";
+  const unsigned char* ours = arg != nullptr ? kH2First : kH1Only;
+  unsigned int ours_len = arg != nullptr ? sizeof kH2First - 1 : sizeof kH1Only - 1;
+  unsigned char* chosen = nullptr;
+  unsigned char chosen_len = 0;
+  if (SSL_select_next_proto(&chosen, &chosen_len, ours, ours_len, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = chosen;
+  *outlen = chosen_len;
+  return SSL_TLSEXT_ERR_OK;
+}
+
 }  // namespace
 
 int TlsContexts::find(std::string_view host) const {
@@ -151,6 +170,7 @@ Result<std::shared_ptr<TlsContexts>> TlsContexts::load(const TlsSpec& spec) {
     }
     SSL_CTX_set_tlsext_servername_callback(raw, on_servername);
     SSL_CTX_set_tlsext_servername_arg(raw, out.get());
+    SSL_CTX_set_alpn_select_cb(raw, on_alpn, spec.http2 ? out.get() : nullptr);
     Entry e;
     e.names = cert_names(SSL_CTX_get0_certificate(raw));
     e.ctx = std::move(ctx);

@@ -66,6 +66,8 @@ struct Worker {
   // Open client connections of this thread (sessions count themselves). Declared before
   // the io_context so that sessions destroyed with it can still count down.
   std::atomic<int> connections{0};
+  // Sessions of HTTP/2 streams (not client connections, but router work all the same).
+  std::atomic<int> h2_streams{0};
   // Set by Router::drain(): every response from now on closes its client connection.
   std::atomic<bool> draining{false};
   // The pool's context this worker runs on; it outlives the worker (Router::stop waits

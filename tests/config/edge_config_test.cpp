@@ -141,6 +141,35 @@ TEST_F(EdgeConfig, BadSettingsNameTheField) {
                       "apps.web.access_log.max_size", "4KB to 16GB", 11);
 }
 
+TEST_F(EdgeConfig, Http2IsOnByDefaultAndItsSettingsReachTheAgentState) {
+  std::string pair = "      cert: " + good_.first + "\n      key: " + good_.second + "\n";
+  auto c = check_config(with_tls(pair), "ferry.yaml");
+  ASSERT_TRUE(c.config) << testing::dump(c.errors);
+  EXPECT_TRUE(c.config->apps[0].router.tls.http2);
+  EXPECT_EQ(c.config->apps[0].router.tls.http2_max_streams, 100);
+  for (std::string extra : {"      http2: false\n", "      http2_max_streams: 250\n"}) {
+    auto k = check_config(with_tls(pair + extra), "ferry.yaml");
+    ASSERT_TRUE(k.config) << testing::dump(k.errors);
+    const TlsSpec& t = k.config->apps[0].router.tls;
+    EXPECT_EQ(t.http2, extra.find("false") == std::string::npos);
+    EXPECT_EQ(t.http2_max_streams, extra.find("250") != std::string::npos ? 250 : 100);
+    AppDesiredState d;
+    d.router = k.config->apps[0].router;
+    Json j;
+    to_json(j, d);
+    AppDesiredState back;
+    from_json(j, back);
+    EXPECT_EQ(back.router.tls, t) << extra;
+  }
+  EXPECT_CONFIG_ERROR(with_tls(pair + "      http2_max_streams: 0\n"),
+                      "apps.web.tls.http2_max_streams", "out of range", 14);
+  EXPECT_CONFIG_ERROR(with_tls(pair + "      http2_max_streams: 5000\n"),
+                      "apps.web.tls.http2_max_streams", "out of range", 14);
+  EXPECT_CONFIG_ERROR(with_tls(pair + "      http2: false\n      http2_max_streams: 10\n"),
+                      "apps.web.tls.http2_max_streams", "http2 is false", 15);
+  EXPECT_CONFIG_ERROR(with_tls(pair + "      http2: maybe\n"), "apps.web.tls.http2", "", 14);
+}
+
 TEST_F(EdgeConfig, PlainPortCannotTakeAnotherAppsPort) {
   std::string yaml = with_tls("      cert: " + good_.first + "\n      key: " + good_.second +
                               "\n      http_port: 9090\n") +

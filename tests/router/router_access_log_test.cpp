@@ -110,6 +110,7 @@ TEST_F(RouterAccessLog, EveryFieldOfARequest) {
   EXPECT_EQ(j.at("retried"), false);
   EXPECT_EQ(j.at("shielded"), false);
   EXPECT_EQ(j.at("tls"), false);
+  EXPECT_EQ(j.at("http2"), false);
 }
 
 TEST_F(RouterAccessLog, RetriedAndShieldedAndRouterAnswers) {
@@ -182,7 +183,7 @@ TEST_F(RouterAccessLog, HostilePathsCannotBreakTheLine) {
   Json j = Json::parse(lines[0]);
   EXPECT_EQ(j.at("path"), target + "%0a\xef\xbf\xbd\xef\xbf\xbd");
   EXPECT_EQ(j.at("status"), 200);
-  EXPECT_EQ(j.size(), 13u);  // no field injected
+  EXPECT_EQ(j.size(), 14u);  // no field injected
 }
 
 TEST(AccessLogLine, ControlCharactersAreEscaped) {
