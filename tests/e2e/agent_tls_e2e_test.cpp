@@ -323,10 +323,14 @@ TEST(AgentTlsE2E, ARevocationReachesTheAgentAndTheOldCertificateIsRefusedAtOnce)
       slurp(t + "server.crt"), slurp(t + "server.key"), slurp(t + "ca.crt"), {}};
   const std::string old_serial = cert_serial(old_server.cert_pem).value();
   // The leaked certificate works while it is not revoked, and keeps a connection open.
-  KeptAliveTls kept(old_server, c.agent_port(), agent_token);
-  ASSERT_TRUE(kept.connected());
-  ASSERT_TRUE(
-      testing::wait_until([&] { return kept.ask("/v1/health") == 200; }, std::chrono::seconds(20)));
+  std::unique_ptr<KeptAliveTls> kept_ptr;
+  ASSERT_TRUE(testing::wait_until(  // the agent is starting
+      [&] {
+        kept_ptr = std::make_unique<KeptAliveTls>(old_server, c.agent_port(), agent_token);
+        return kept_ptr->ask("/v1/health") == 200;
+      },
+      std::chrono::seconds(30)));
+  KeptAliveTls& kept = *kept_ptr;
 
   // A deployer may not revoke.
   Json deployer_body{{"name", "dep"}, {"role", "deployer"}};
