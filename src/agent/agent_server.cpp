@@ -36,17 +36,41 @@ HttpResponse status_or_ok(const Status& s) {
 // instance of a release with weight — and is not taken out. Taken out (PUT /v1/ready
 // {"out": true}, from `ferry agents out NAME`), every app answers 503 while the routers keep
 // serving, so the balancer stops sending here before anything drains.
-HttpResponse readiness(Agent& agent, const std::string& app, bool out) {
+HttpResponse readiness(Agent& agent, const std::string& app, EdgeReadiness& edge) {
+  edge.asked();
+  const bool out = edge.out();
+  const bool draining = edge.draining();
   int ready = 0;
   if (auto s = agent.app_status(app); s.ok())
     for (const auto& i : s->instances) {
       auto w = s->weights.find(i.release);
       if (i.state == InstanceState::kReady && w != s->weights.end() && w->second > 0) ++ready;
     }
-  const bool serving = !out && ready > 0;
+  const bool serving = !out && !draining && ready > 0;
   // Unknown apps answer like apps with no ready instance: no token, so no app list either.
-  return HttpResponse::json(Json{{"ready", serving}, {"out", out}, {"instances_ready", ready}},
-                            serving ? 200 : 503);
+  return HttpResponse::json(
+      Json{{"ready", serving}, {"out", out}, {"stopping", draining}, {"instances_ready", ready}},
+      serving ? 200 : 503);
+}
+
+// PUT /v1/revoked {"serials": [...]}: adds to the agent's revocation list (only adds).
+HttpResponse push_revoked(RevocationList& list, const HttpRequest& req) {
+  auto body = parse_json(req.body);
+  if (!body.ok()) return HttpResponse::error(body.status());
+  if (!body->is_object() || !(*body)["serials"].is_array())
+    return HttpResponse::error(
+        invalid_argument("revoked: the body must be {\"serials\": [\"HEX\", ...]}"));
+  std::vector<std::string> serials;
+  for (const auto& s : (*body)["serials"]) {
+    if (!s.is_string())
+      return HttpResponse::error(invalid_argument("revoked: every serial must be a string"));
+    serials.push_back(s.get<std::string>());
+  }
+  auto added = list.add(serials);
+  if (!added.ok()) return HttpResponse::error(added.status());
+  auto all = list.serials();
+  if (!all.ok()) return HttpResponse::error(all.status());
+  return HttpResponse::json(Json{{"added", *added}, {"count", all->size()}});
 }
 
 }  // namespace
@@ -67,8 +91,15 @@ Result<std::string> read_token_file(const std::string& path) {
   return token;
 }
 
-void add_agent_routes(HttpServer& server, Agent& agent, std::string token) {
-  auto out = std::make_shared<std::atomic<bool>>(false);
+void add_readiness_routes(HttpServer& server, Agent& agent, std::shared_ptr<EdgeReadiness> edge) {
+  server.route("GET", "/v1/ready/{app}", [&agent, edge](HttpRequest& req) {
+    return readiness(agent, req.param("app"), *edge);
+  });
+}
+
+void add_agent_routes(HttpServer& server, Agent& agent, std::string token, AgentApiExtras extras) {
+  auto edge = extras.edge ? extras.edge : std::make_shared<EdgeReadiness>();
+  auto revoked = extras.revoked;
   server.use([token](HttpRequest& req) -> std::optional<HttpResponse> {
     if (req.path == "/v1/health") return std::nullopt;
     if (req.method == "GET" && req.path.starts_with("/v1/ready/")) return std::nullopt;
@@ -81,16 +112,28 @@ void add_agent_routes(HttpServer& server, Agent& agent, std::string token) {
   server.route("GET", "/v1/health", [&agent](HttpRequest&) {
     return HttpResponse::json(Json{{"ok", true}, {"apps", agent.apps().size()}});
   });
-  server.route("GET", "/v1/ready/{app}", [&agent, out](HttpRequest& req) {
-    return readiness(agent, req.param("app"), out->load());
-  });
-  server.route("PUT", "/v1/ready", [out](HttpRequest& req) {
+  add_readiness_routes(server, agent, edge);
+  server.route("PUT", "/v1/ready", [edge](HttpRequest& req) {
     auto body = parse_json(req.body);
     if (!body.ok()) return HttpResponse::error(body.status());
     if (!body->is_object() || !(*body)["out"].is_boolean())
       return HttpResponse::error(invalid_argument("ready: the body must be {\"out\": true|false}"));
-    out->store((*body)["out"].get<bool>());
-    return HttpResponse::json(Json{{"ok", true}, {"out", out->load()}});
+    if (Status s = edge->set_out((*body)["out"].get<bool>()); !s.ok())
+      return HttpResponse::error(s);
+    return HttpResponse::json(Json{{"ok", true}, {"out", edge->out()}});
+  });
+  // The server pushes its revocation list here (server/revocation_push.h).
+  server.route("GET", "/v1/revoked", [revoked](HttpRequest&) {
+    if (!revoked)
+      return HttpResponse::error(not_found("this agent serves no TLS: no revocation list"));
+    auto all = revoked->serials();
+    if (!all.ok()) return HttpResponse::error(all.status());
+    return HttpResponse::json(Json{{"serials", *all}});
+  });
+  server.route("PUT", "/v1/revoked", [revoked](HttpRequest& req) {
+    if (!revoked)
+      return HttpResponse::error(not_found("this agent serves no TLS: no revocation list"));
+    return push_revoked(*revoked, req);
   });
   server.route("GET", "/metrics", [&agent](HttpRequest&) {
     return HttpResponse::text(agent.metrics().expose(),

@@ -170,6 +170,15 @@ Status HttpAgentClient::set_out(bool out) {
   return r.ok() ? Status::Ok() : r.status();
 }
 
+Result<size_t> HttpAgentClient::push_revoked(const std::vector<std::string>& serials) {
+  Json body{{"serials", serials}};
+  auto r = call("PUT", "/v1/revoked", &body);
+  if (!r.ok()) return r.status();
+  if (!r->contains("added") || !(*r)["added"].is_number_unsigned())
+    return internal_error("agent answered a revocation push without 'added'");
+  return (*r)["added"].get<size_t>();
+}
+
 Status HttpAgentClient::health() {
   auto r = call("GET", "/v1/health");
   return r.ok() ? Status::Ok() : r.status();

@@ -54,6 +54,9 @@ class HttpAgentClient final : public AgentClient, public GenerationsSource, publ
   // Takes the host out of (or back into) load balancers in front of several hosts: its
   // GET /v1/ready/APP answers 503 for every app while out; the routers keep serving.
   Status set_out(bool out);
+  // Adds `serials` to the agent's revocation list (PUT /v1/revoked; it only adds); returns
+  // how many were new to it. kNotFound from an agent without TLS.
+  Result<size_t> push_revoked(const std::vector<std::string>& serials);
   // The apps on the agent (needs the token: an answer proves the agent is ours).
   Result<std::vector<std::string>> list_apps();
   // The generation the agent answered to the last accepted put or weights (0: none yet).

@@ -9,11 +9,14 @@
 #include <cstring>
 #include <iostream>
 #include <mutex>
+#include <optional>
 
 #include "agent/agent.h"
 #include "agent/agent_server.h"
+#include "agent/edge_readiness.h"
 #include "agent/keeper.h"
 #include "agent/process.h"
+#include "agent/revocation_list.h"
 #include "agent/unix_http.h"
 #include "cli/client.h"
 #include "common/http_client.h"
@@ -112,6 +115,8 @@ struct AgentArgs {
   bool no_keeper = false;
   int drain_ms = 10'000;
   std::string tls_dir;
+  std::string ready_listen;
+  int ready_drain_ms = 5'000;
 };
 
 void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int link, int restart);
@@ -154,6 +159,15 @@ void register_agent_commands(CLI::App& app, GlobalOptions& g) {
                 "serve the agent API with mutual TLS: agent.crt, agent.key (0600) and ca.crt "
                 "from `ferry agent init` / `ferry agent join`; only the server's certificate is "
                 "answered; serials in DIR/revoked are refused");
+  c->add_option("--ready-listen", a->ready_listen,
+                "also answer GET /v1/ready/APP (and nothing else) in plain HTTP on this "
+                "address, for a load balancer's health check when the API is TLS: PORT "
+                "(127.0.0.1) or HOST:PORT");
+  c->add_option("--ready-drain-ms", a->ready_drain_ms,
+                "on stop, how long readiness answers 503 before the agent stops serving (only "
+                "when a load balancer asked for readiness in the last minute)")
+      ->check(CLI::Range(0, 600'000))
+      ->capture_default_str();
   register_agent_tls_commands(app, *c, g);
   c->callback([a, c] {
     // `ferry agent init|join`: the subcommand does the work (its callback runs after this).
@@ -199,6 +213,15 @@ void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int li
     }
     auto ports = check_instance_port_range(a->instance_ports);
     if (!ports.ok()) fail("--instance-ports: " + ports.status().message());
+    std::optional<Endpoint> ready_ep;
+    if (!a->ready_listen.empty()) {
+      const bool bare_port = a->ready_listen.find_first_not_of("0123456789") == std::string::npos;
+      auto r = parse_endpoint(bare_port ? "127.0.0.1:" + a->ready_listen : a->ready_listen);
+      if (!r.ok()) fail("--ready-listen: " + r.status().message());
+      ready_ep = *r;
+    }
+    auto edge = std::make_shared<EdgeReadiness>(a->data_dir + "/edge-out");
+    std::shared_ptr<RevocationList> revoked;
     std::shared_ptr<TlsContext> tls;
     if (!a->tls_dir.empty()) {
       if (!socket_path.empty()) fail("--tls-dir: the local agent's Unix socket needs no TLS");
@@ -209,6 +232,7 @@ void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int li
       auto ctx = TlsContext::create(TlsContext::Role::kServer, *id, kServerCertName);
       if (!ctx.ok()) fail("--tls-dir: " + ctx.status().message());
       tls = *ctx;
+      revoked = std::make_shared<RevocationList>(d + "revoked");
     }
 
     // The agent API; paused while a successor takes over (its listening socket goes to
@@ -216,9 +240,26 @@ void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int li
     std::mutex api_mu;
     std::unique_ptr<HttpServer> http;
     std::unique_ptr<UnixHttpServer> unix_server;
+    std::unique_ptr<HttpServer> ready_http;  // --ready-listen
     Agent* agent_ptr = nullptr;
+    auto start_ready = [&]() -> Status {  // under api_mu
+      if (!ready_ep) return Status::Ok();
+      HttpServerOptions ro;
+      ro.host = ready_ep->host;
+      ro.port = ready_ep->port;
+      ro.max_connections = 64;
+      ro.max_body_bytes = 1024;
+      ready_http = std::make_unique<HttpServer>(ro);
+      add_readiness_routes(*ready_http, *agent_ptr, edge);
+      if (Status s = ready_http->start(); !s.ok()) return s.with_context("--ready-listen");
+      return Status::Ok();
+    };
     auto start_api = [&](int inherited_fd = -1) -> Status {
       std::lock_guard lk(api_mu);
+      if (Status s = start_ready(); !s.ok()) {
+        if (inherited_fd >= 0) close(inherited_fd);
+        return s;
+      }
       HttpServerOptions ho;
       if (ep.ok()) {
         ho.host = ep->host;
@@ -226,7 +267,7 @@ void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int li
       }
       ho.tls = tls;
       http = std::make_unique<HttpServer>(ho);
-      add_agent_routes(*http, *agent_ptr, *token);
+      add_agent_routes(*http, *agent_ptr, *token, AgentApiExtras{edge, revoked});
       // The local agent: a Unix socket (the routes are served through it, HttpServer only
       // routes); a remote agent: TCP.
       if (!socket_path.empty()) {
@@ -237,6 +278,8 @@ void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int li
     };
     auto stop_api = [&](bool remove_file = true) {
       std::lock_guard lk(api_mu);
+      if (ready_http) ready_http->stop();
+      ready_http.reset();
       if (unix_server)
         unix_server->stop(remove_file);
       else if (http)
@@ -248,6 +291,9 @@ void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int li
     // its backlog, none fails; those in progress are answered first, up to 5 s).
     auto pause_api = [&] {
       std::lock_guard lk(api_mu);
+      // The successor binds the readiness address itself.
+      if (ready_http) ready_http->stop();
+      ready_http.reset();
       int open = 0;
       if (unix_server)
         open = unix_server->pause(5'000);
@@ -261,7 +307,7 @@ void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int li
         unix_server->resume();
       else if (http)
         http->resume();
-      return Status::Ok();
+      return start_ready();
     };
 
     AgentOptions opts;
@@ -311,6 +357,7 @@ void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int li
     }
     log.info("ferry agent listening",
              {{"address", socket_path.empty() ? http->address() : a->listen},
+              {"ready_address", ready_http ? ready_http->address() : ""},
               {"process_age_ms", process_age_ms()},
               {"cpu_ms", process_cpu_ms()},
               {"adopted", agent.adopted()},
@@ -341,7 +388,12 @@ void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int li
                  "--log-max-bytes",  std::to_string(a->log_max_bytes),
                  "--log-level",      a->log_level,
                  "--drain-ms",       std::to_string(a->drain_ms),
+                 "--ready-drain-ms", std::to_string(a->ready_drain_ms),
                  "--takeover"};
+      if (!a->ready_listen.empty()) {
+        so.argv.push_back("--ready-listen");
+        so.argv.push_back(a->ready_listen);
+      }
       if (a->stop_instances) so.argv.push_back("--stop-instances-on-exit");
       if (a->no_keeper) so.argv.push_back("--no-keeper");
       if (!a->tls_dir.empty()) {
@@ -359,6 +411,20 @@ void run_agent_process(const AgentArgs& args, Logger& log, Handover kept, int li
       } else {
         log.error("SIGHUP: the next agent process did not start",
                   {{"error", pid.status().message()}});
+      }
+    }
+    // A load balancer watching this host's readiness sees 503 first and stops sending here
+    // while the routers still serve (a second INT/TERM ends the wait).
+    if (!agent.handed_over() && a->ready_drain_ms > 0 &&
+        edge->asked_within(std::chrono::minutes(1))) {
+      edge->start_draining();
+      log.info("readiness 503 before stopping", {{"drain_ms", a->ready_drain_ms}});
+      sigset_t stop_sigs;
+      sigemptyset(&stop_sigs);
+      sigaddset(&stop_sigs, SIGINT);
+      sigaddset(&stop_sigs, SIGTERM);
+      const timespec wait{a->ready_drain_ms / 1000, (a->ready_drain_ms % 1000) * 1'000'000L};
+      while (sigtimedwait(&stop_sigs, nullptr, &wait) < 0 && errno == EINTR) {
       }
     }
     log.info("ferry agent stopping", {{"signal", sig}, {"handed_over", agent.handed_over()}});

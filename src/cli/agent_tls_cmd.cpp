@@ -114,12 +114,22 @@ void register_agent_tls_commands(CLI::App& app, CLI::App& agent, GlobalOptions& 
               << " s): " << r.value("token", "") << "\nCA SHA-256: " << r.value("ca_sha256", "")
               << "\n";
   });
-  auto* revoke = agents->add_subcommand("revoke", "revoke an agent's certificates");
-  revoke->add_option("name", a->name, "the agent's name in ferry.yaml")->required();
+  auto* revoke = agents->add_subcommand(
+      "revoke",
+      "revoke an agent's certificates (or `ferry-server`: the server's own, replaced at once); "
+      "every agent is told");
+  revoke->add_option("name", a->name, "the agent's name in ferry.yaml, or ferry-server")
+      ->required();
   revoke->callback([a, &g] {
     Json body = Json::object();
     Json r = api_call(g, "POST", "/api/v1/agents/" + a->name + "/revoke", &body);
-    std::cout << (g.json ? r.dump(2) : "revoked: " + r["revoked"].dump()) << "\n";
+    if (g.json) {
+      std::cout << r.dump(2) << "\n";
+      return;
+    }
+    std::cout << "revoked: " << r["revoked"].dump() << "\n";
+    for (const auto& b : r.value("agents_behind", Json::array()))
+      std::cout << "not told yet (retried until it is): " << b.get<std::string>() << "\n";
   });
   for (const bool out : {true, false}) {
     auto* c = agents->add_subcommand(out ? "out" : "in",

@@ -317,7 +317,7 @@ void HttpServer::serve(int fd, std::string remote) {
   sock.assign(remote.find(':') != std::string::npos ? tcp::v6() : tcp::v4(), fd, ec);
   beast::tcp_stream stream(std::move(sock));
   if (!opts_.tls) {
-    serve_loop(stream, ioc, remote, "");
+    serve_loop(stream, ioc, remote, "", "");
   } else {
     beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), opts_.tls->native());
     beast::get_lowest_layer(tls).expires_after(std::chrono::milliseconds(opts_.read_timeout_ms));
@@ -328,6 +328,7 @@ void HttpServer::serve(int fd, std::string remote) {
     });
     run_until_done(ioc, beast::get_lowest_layer(tls), done, running_);
     std::string peer;
+    const std::string serial = ec ? "" : TlsContext::peer_serial(tls.native_handle());
     if (!ec)
       if (X509* cert = SSL_get1_peer_certificate(tls.native_handle())) {
         char cn[256] = {};
@@ -336,7 +337,7 @@ void HttpServer::serve(int fd, std::string remote) {
           peer = cn;
         X509_free(cert);
       }
-    if (!ec) serve_loop(tls, ioc, remote, peer);
+    if (!ec) serve_loop(tls, ioc, remote, peer, serial);
     beast::get_lowest_layer(tls).socket().shutdown(tcp::socket::shutdown_both, ec);
     beast::get_lowest_layer(tls).close();
   }
@@ -344,7 +345,7 @@ void HttpServer::serve(int fd, std::string remote) {
 
 template <class Stream, class Ioc>
 void HttpServer::serve_loop(Stream& stream, Ioc& ioc, const std::string& remote,
-                            const std::string& peer) {
+                            const std::string& peer, const std::string& serial) {
   beast::error_code ec;
   beast::flat_buffer buf;
   bool first = true;
@@ -373,6 +374,9 @@ void HttpServer::serve_loop(Stream& stream, Ioc& ioc, const std::string& remote,
       resp.headers.emplace_back("Connection", "close");
     } else if (ec) {
       break;  // closed, timed out or malformed: nothing to answer
+    } else if (opts_.tls && opts_.tls->revoked(serial)) {
+      // Revoked since this connection's handshake: nothing more is served on it.
+      break;
     } else {
       auto& msg = parser.get();
       req.method = std::string(msg.method_string());

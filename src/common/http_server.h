@@ -31,7 +31,9 @@ struct HttpServerOptions {
   size_t max_connections = 256;
   // Set: every connection is TLS with this (server-role) context; a client that fails the
   // handshake (no certificate, another CA, a revoked one) gets no HTTP answer at all. The
-  // peer certificate's common name is in HttpRequest::attrs["tls_peer"].
+  // peer certificate's common name is in HttpRequest::attrs["tls_peer"]. The revocation
+  // list is checked again before every request of a kept-alive connection: a certificate
+  // revoked after the handshake gets no further answer (the connection is closed).
   std::shared_ptr<TlsContext> tls;
 };
 
@@ -91,7 +93,8 @@ class HttpServer {
   void accept_next();  // on the accept thread
   void serve(int fd, std::string remote);
   template <class Stream, class Ioc>
-  void serve_loop(Stream& stream, Ioc& ioc, const std::string& remote, const std::string& peer);
+  void serve_loop(Stream& stream, Ioc& ioc, const std::string& remote, const std::string& peer,
+                  const std::string& serial);
 
   HttpServerOptions opts_;
   std::vector<Route> routes_;

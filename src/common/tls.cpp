@@ -97,6 +97,16 @@ bool random_serial(X509* cert) {
   BN_free(bn);
   return ok;
 }
+Result<std::string> read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return not_found("cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
 // The serials of a revocation file, re-read when the file changes. Shared by the verify
 // callback of one context, so by every handshake of it on any thread.
 class RevokedFile {
@@ -144,16 +154,6 @@ class RevokedFile {
   std::set<std::string> serials_;
 };
 
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return not_found("cannot read " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
-
 TlsContext::TlsContext(Role role, std::string peer_name)
     : ctx_(role == Role::kServer ? boost::asio::ssl::context::tls_server
                                  : boost::asio::ssl::context::tls_client),
@@ -186,9 +186,10 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(Role role, const TlsIdent
   t->ctx_.set_verify_mode(role == Role::kServer
                               ? ssl::verify_peer | ssl::verify_fail_if_no_peer_cert
                               : ssl::verify_peer);
-  auto revoked = id.revoked_serials;
-  std::shared_ptr<RevokedFile> live =
-      id.revoked_path.empty() ? nullptr : std::make_shared<RevokedFile>(id.revoked_path);
+  t->revoked_ = id.revoked_serials;
+  if (!id.revoked_path.empty()) t->live_ = std::make_shared<RevokedFile>(id.revoked_path);
+  auto revoked = t->revoked_;
+  std::shared_ptr<RevokedFile> live = t->live_;
   const std::string want = t->peer_name_;
   t->ctx_.set_verify_callback([revoked, live, want](bool preverified, ssl::verify_context& vc) {
     if (!preverified) return false;
@@ -208,6 +209,18 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(Role role, const TlsIdent
     return true;
   });
   return t;
+}
+
+bool TlsContext::revoked(const std::string& serial) const {
+  return revoked_.count(serial) > 0 || (live_ && live_->revoked(serial));
+}
+
+std::string TlsContext::peer_serial(SSL* ssl) {
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (!cert) return "";
+  std::string s = serial_hex(cert);
+  X509_free(cert);
+  return s;
 }
 
 Result<TlsIdentity> load_tls_identity(const std::string& cert_path, const std::string& key_path,

@@ -41,6 +41,8 @@ struct TlsIdentity {
   std::string revoked_path;
 };
 
+class RevokedFile;  // tls.cpp: a live revocation file
+
 class TlsContext {
  public:
   enum class Role { kServer, kClient };
@@ -49,6 +51,13 @@ class TlsContext {
                                                     std::string peer_name = "");
   boost::asio::ssl::context& native() { return ctx_; }
   Role role() const { return role_; }
+  // Whether `serial` (lower-case hex) is revoked now: in the identity's set or the live
+  // file (an unreadable file revokes everything). A server checks it before every request
+  // of a kept-alive connection, so a connection opened before a revocation is refused from
+  // its next request on, not only the next handshake.
+  bool revoked(const std::string& serial) const;
+  // The lower-case hex serial of the certificate `ssl` got from its peer ("" for none).
+  static std::string peer_serial(SSL* ssl);
   const std::string& peer_name() const { return peer_name_; }
 
  private:
@@ -56,6 +65,8 @@ class TlsContext {
   boost::asio::ssl::context ctx_;
   Role role_;
   std::string peer_name_;
+  std::set<std::string> revoked_;
+  std::shared_ptr<RevokedFile> live_;
 };
 
 // Reads an identity from PEM files; `revoked_path` (one revoked serial per line) becomes

@@ -17,6 +17,18 @@ AgentTrust::AgentTrust(std::string tls_dir, const Clock& clock)
 AgentTrust::~AgentTrust() = default;
 
 Status AgentTrust::refresh() {
+  // A new server certificate (`ferry agents revoke ferry-server`): contexts made with the
+  // old one go, the next call makes them with the new one.
+  struct stat pem {};
+  Signature server_now;
+  if (::stat((dir_ + "/server.pem").c_str(), &pem) == 0)
+    server_now =
+        Signature{pem.st_ino, pem.st_size,
+                  static_cast<int64_t>(pem.st_mtim.tv_sec) * 1'000'000'000 + pem.st_mtim.tv_nsec};
+  if (!(server_now == server_seen_)) {
+    contexts_.clear();
+    server_seen_ = server_now;
+  }
   const std::string file = dir_ + "/enroll.json";
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) {
@@ -51,6 +63,11 @@ Status AgentTrust::refresh() {
   enrolled_ = std::move(names);
   seen_ = now;
   return Status::Ok();
+}
+
+bool AgentTrust::enrolled(const std::string& name) {
+  std::lock_guard lk(mu_);
+  return refresh().ok() && enrolled_.count(name) > 0;
 }
 
 Result<std::shared_ptr<TlsContext>> AgentTrust::context_for(const AgentSpec& a) {

@@ -43,6 +43,8 @@ class AgentTrust {
   // kFailedPrecondition naming the agent, its address and how to enroll it (nothing may be
   // sent), also when the enrollment files exist but cannot be read.
   Result<std::shared_ptr<TlsContext>> context_for(const AgentSpec& agent);
+  // Whether `name` is enrolled now (false also when the enrollment cannot be read).
+  bool enrolled(const std::string& name);
 
  private:
   struct Signature {
@@ -57,6 +59,7 @@ class AgentTrust {
   const Clock& clock_;
   std::mutex mu_;
   Signature seen_;
+  Signature server_seen_;  // of server.pem (a new server certificate)
   std::unique_ptr<Enrollment> enrollment_;
   std::set<std::string> enrolled_;
   std::map<std::string, std::shared_ptr<TlsContext>> contexts_;

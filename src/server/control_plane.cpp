@@ -14,6 +14,7 @@
 #include "governance/windows.h"
 #include "server/agent_trust.h"
 #include "server/enrollment.h"
+#include "server/revocation_push.h"
 
 namespace ferry {
 
@@ -280,6 +281,18 @@ Status ControlPlane::start() {
                  {{"agent", a.name}, {"error", how.status().message()}});
     agents_[a.name] = std::move(client);
   }
+  // Revocations reach every enrolled agent, retried until each took them.
+  RevocationPusher::Options ro;
+  ro.revoked_path = config->server.data_dir + "/tls/revoked";
+  ro.agents = agent_clients();
+  ro.enrolled = [trust = agent_trust_.get()](const std::string& n) { return trust->enrolled(n); };
+  ro.delivered = [this](const std::string& agent, size_t added, size_t total) {
+    audit("server", "agent.revocations_delivered", "", "", "", "",
+          Json{{"agent", agent}, {"added", added}, {"serials", total}});
+  };
+  ro.log = log_.get();
+  revocation_push_ = std::make_unique<RevocationPusher>(std::move(ro));
+  revocation_push_->start();
 
   HttpServerOptions ho;
   ho.host = listen->host;
@@ -405,6 +418,7 @@ void ControlPlane::stop() {
   watch_cv_.notify_all();
   if (watchdog_.joinable()) watchdog_.join();
   if (head_logger_.joinable()) head_logger_.join();
+  if (revocation_push_) revocation_push_->stop();
   if (backups_) backups_->stop();
   if (slo_) slo_->stop();
   if (chaos_) chaos_->stop();

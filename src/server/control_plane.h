@@ -36,7 +36,8 @@
 
 namespace ferry {
 
-class AgentTrust;  // server/agent_trust.h
+class AgentTrust;        // server/agent_trust.h
+class RevocationPusher;  // server/revocation_push.h
 
 struct ServerOptions {
   std::string config_path = "ferry.yaml";
@@ -107,6 +108,8 @@ class ControlPlane {
   ServerMetrics& metrics() { return *metrics_; }
   SloService& slo() { return *slo_; }
   ChaosService& chaos() { return *chaos_; }
+  // Pushes DATA_DIR/tls/revoked to the enrolled agents (null before start()).
+  RevocationPusher* revocations() { return revocation_push_.get(); }
   // Several servers on one PostgreSQL store: the elector (null with SQLite, where this
   // server always leads). Only the leader runs the engine, the reconciler and the jobs.
   const LeaderElector* leader() const { return leader_.get(); }
@@ -142,6 +145,7 @@ class ControlPlane {
   std::unique_ptr<LocalAgent> local_agent_;
   std::unique_ptr<AgentTrust> agent_trust_;  // how agents_ are called; outlives them
   std::map<std::string, std::unique_ptr<HttpAgentClient>> agents_;  // by agent name
+  std::unique_ptr<RevocationPusher> revocation_push_;               // uses agents_, agent_trust_
   HttpPromQueryClient prom_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<HttpServer> http_;

@@ -1,6 +1,8 @@
 // Enrollment of remote agents for mutual TLS (server/enrollment.h, docs/operations.md):
 //   POST /api/v1/agents/{name}/enroll   admin: a one-time join token for the agent
-//   POST /api/v1/agents/{name}/revoke   admin: revokes the agent's certificates
+//   POST /api/v1/agents/{name}/revoke   admin: revokes the agent's certificates (name
+//                                       "ferry-server": the server's own, replaced at
+//                                       once) and pushes the list to every agent
 //   POST /api/v1/agents/{name}/out|in   admin: takes the host out of load balancers in
 //                                       front of several hosts (its readiness answers 503)
 //                                       or back in; the routers keep serving
@@ -15,6 +17,7 @@
 #include "common/crypto.h"
 #include "server/control_plane.h"
 #include "server/enrollment.h"
+#include "server/revocation_push.h"
 
 namespace ferry {
 
@@ -76,7 +79,12 @@ void add_enroll_routes(HttpServer& http, ControlPlane& cp) {
     if (!serials.ok()) return HttpResponse::error(serials.status());
     cp.audit(actor_of(req), "agent.revoke", "", "", "", req.remote_addr,
              Json{{"agent", req.param("name")}, {"serials", *serials}});
-    return HttpResponse::json(Json{{"agent", req.param("name")}, {"revoked", *serials}});
+    // Pushed to every enrolled agent now; the ones that cannot be reached get it when they
+    // can (server/revocation_push.h) and are named here.
+    std::vector<std::string> behind;
+    if (auto* push = cp.revocations()) behind = push->push_once();
+    return HttpResponse::json(
+        Json{{"agent", req.param("name")}, {"revoked", *serials}, {"agents_behind", behind}});
   });
 
   for (const bool out : {true, false}) {

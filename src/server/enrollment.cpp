@@ -90,6 +90,10 @@ Result<std::string> Enrollment::issue_token(const std::string& name, int64_t ttl
   if (!valid_agent_name(name))
     return invalid_argument("agent name '" + name.substr(0, 64) +
                             "' is not 1-63 letters, digits, '.', '_' or '-'");
+  // Agents answer only the server's name: a certificate of that name would call them.
+  if (name == kServerCertName)
+    return invalid_argument("agent name '" + name +
+                            "' is the server's own certificate name; choose another name");
   if (ttl_ms < 60'000 || ttl_ms > 7 * 86'400'000LL)
     return invalid_argument("ttl " + std::to_string(ttl_ms) + " ms is outside 1m-7d");
   std::lock_guard lk(mu_);
@@ -134,8 +138,37 @@ Result<std::string> Enrollment::redeem(const std::string& name, const std::strin
   return *cert;
 }
 
+Status Enrollment::new_server_certificate() {
+  auto key = make_private_key();
+  if (!key.ok()) return key.status();
+  auto csr = make_csr(*key, kServerCertName);
+  if (!csr.ok()) return csr.status();
+  auto cert = sign_csr(ca_, *csr, kServerCertName, kLeafDays);
+  if (!cert.ok()) return cert.status();
+  // Both in one file first, so a reader never pairs a new key with the old certificate
+  // (server_identity reads server.pem when it exists).
+  FERRY_RETURN_IF_ERROR(save("server.pem", *cert + *key));
+  FERRY_RETURN_IF_ERROR(save("server.key", *key));
+  FERRY_RETURN_IF_ERROR(save("server.crt", *cert));
+  server_cert_ = *cert;
+  server_key_ = *key;
+  return Status::Ok();
+}
+
 Result<std::vector<std::string>> Enrollment::revoke(const std::string& name) {
   std::lock_guard lk(mu_);
+  if (name == kServerCertName) {
+    // The server's own certificate (its key leaked): revoked, and a new one made at once;
+    // the server calls agents with the new one from its next call.
+    reload_server_identity();
+    auto serial = cert_serial(server_cert_);
+    if (!serial.ok()) return serial.status();
+    std::string revoked = slurp(fs::path(dir_) / "revoked");
+    if (revoked.find(*serial + "\n") == std::string::npos) revoked += *serial + "\n";
+    FERRY_RETURN_IF_ERROR(new_server_certificate());
+    FERRY_RETURN_IF_ERROR(save("revoked", revoked));
+    return std::vector<std::string>{*serial};
+  }
   auto state = parse_json(slurp(fs::path(dir_) / "enroll.json"));
   if (!state.ok() || !state->contains(name) || (*state)[name]["serials"].empty())
     return not_found("no certificate was issued to agent '" + name.substr(0, 64) + "'");
@@ -154,8 +187,26 @@ bool Enrollment::enrolled(const std::string& name) {
          (*state)[name].contains("serials") && !(*state)[name]["serials"].empty();
 }
 
+void Enrollment::reload_server_identity() {
+  // Read again: another Enrollment on the same folder may have made a new one.
+  const fs::path d(dir_);
+  std::string pem = slurp(d / "server.pem");
+  const size_t k = pem.find("-----BEGIN PRIVATE KEY-----");
+  if (k != std::string::npos) {
+    server_cert_ = pem.substr(0, k);
+    server_key_ = pem.substr(k);
+    return;
+  }
+  std::string cert = slurp(d / "server.crt"), key = slurp(d / "server.key");
+  if (!cert.empty() && !key.empty()) {
+    server_cert_ = std::move(cert);
+    server_key_ = std::move(key);
+  }
+}
+
 TlsIdentity Enrollment::server_identity() {
   std::lock_guard lk(mu_);
+  reload_server_identity();
   // The revoked list is read by the context on every handshake (when it changed).
   return TlsIdentity{
       server_cert_, server_key_, ca_.cert_pem, {}, (fs::path(dir_) / "revoked").string()};

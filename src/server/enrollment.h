@@ -1,7 +1,8 @@
 // Enrollment of remote agents for mutual TLS (issue 16, item 4). The server keeps a small
 // CA in DATA_DIR/tls (the CA key never leaves it, files 0600, the folder 0700):
 //   ca.crt ca.key          the CA (made on first open, 10 years)
-//   server.crt server.key  the server's own client certificate (CN "ferry-server")
+//   server.crt server.key  the server's own client certificate (CN "ferry-server"); after a
+//   server.pem             rotation (revoke "ferry-server") also both in one file
 //   enroll.json            per agent name: the SHA-256 of its one-time join token, its
 //                          expiry, and the serials of the certificates issued to it
 //   revoked                revoked serials, one per line (TlsIdentity::revoked_serials)
@@ -39,7 +40,9 @@ class Enrollment {
   Result<std::string> redeem(const std::string& name, const std::string& token,
                              const std::string& csr_pem);
   // Revokes every certificate issued to `name`; returns their serials. kNotFound when
-  // none was issued.
+  // none was issued. `name` kServerCertName revokes the server's own certificate and makes
+  // a new one at once (server.pem, server.crt, server.key): agents refuse the old one once
+  // the list reaches them (server/revocation_push.h).
   Result<std::vector<std::string>> revoke(const std::string& name);
 
   // Whether a certificate was ever issued to `name` (the server then calls it with TLS).
@@ -54,6 +57,8 @@ class Enrollment {
  private:
   Enrollment(std::string dir, const Clock& clock) : dir_(std::move(dir)), clock_(clock) {}
   Status save(const std::string& file, const std::string& text);
+  Status new_server_certificate();  // under mu_
+  void reload_server_identity();    // under mu_
 
   std::string dir_;
   const Clock& clock_;

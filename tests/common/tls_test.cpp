@@ -9,6 +9,7 @@
 
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <filesystem>
 #include <fstream>
@@ -238,6 +239,38 @@ TEST_F(TlsHttp, ASessionFromBeforeTheRevocationCannotBeResumedAfterIt) {
   SSL_SESSION_free(session);
   EXPECT_EQ(answer.find("ferry-server"), std::string::npos)
       << "a resumed session skipped the revocation check: " << answer;
+}
+
+TEST_F(TlsHttp, AKeptAliveConnectionIsRefusedFromItsNextRequestOnceItsCertificateIsRevoked) {
+  RevokedListFile list;
+  start({}, list.path);
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  auto ctx = TlsContext::create(TlsContext::Role::kClient, server_client_.id, "agent-a").value();
+  asio::io_context ioc;
+  beast::ssl_stream<beast::tcp_stream> s(ioc, ctx->native());
+  beast::get_lowest_layer(s).expires_after(std::chrono::seconds(10));
+  beast::get_lowest_layer(s).connect(
+      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), http_->port()));
+  beast::error_code ec;
+  s.handshake(asio::ssl::stream_base::client, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  // One request on the kept-alive connection; returns the answer ("" when none came).
+  auto ask = [&]() {
+    beast::error_code e;
+    const std::string req = "GET /v1/whoami HTTP/1.1\r\nHost: x\r\n\r\n";
+    asio::write(s, asio::buffer(req), e);
+    if (e) return std::string();
+    beast::flat_buffer buf;
+    boost::beast::http::response<boost::beast::http::string_body> res;
+    boost::beast::http::read(s, buf, res, e);
+    return e ? std::string() : res.body();
+  };
+  ASSERT_NE(ask().find("ferry-server"), std::string::npos);
+  ASSERT_NE(ask().find("ferry-server"), std::string::npos);  // the same connection again
+  list.write(server_client_.serial + "\n");
+  // No new handshake: the connection from before the revocation gets no further answer.
+  EXPECT_EQ(ask(), "");
 }
 
 TEST_F(TlsHttp, TheClientRefusesAServerOfAnotherNameOrAnotherCa) {

@@ -6,7 +6,12 @@
 // the agent answers neither plain HTTP (even with the agent token), nor a certificate of
 // another CA, nor the agent's own certificate used as a client; a revoked agent is refused.
 // The server is never restarted: it reads enrollment and revocation while it runs.
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <fstream>
+#include <set>
 
 #include "common/tls.h"
 #include "e2e/e2e_env.h"
@@ -70,6 +75,7 @@ class TlsCluster {
   std::string config() const { return (dir_ / "ferry.yaml").string(); }
   std::string tls_dir() const { return (dir_ / "agent/tls").string(); }
   uint16_t agent_port() const { return agent_port_; }
+  uint16_t server_port() const { return server_port_; }
   std::string cli(const std::string& args, int* rc) {
     std::string out;
     *rc = run("FERRY_SERVER=127.0.0.1:" + std::to_string(server_port_) + " FERRY_TOKEN=" + token_ +
@@ -93,6 +99,8 @@ class TlsCluster {
         },
         std::chrono::seconds(30)));
   }
+  void stop_agent() { stop(agent_, SIGTERM); }
+  std::string data_tls() const { return (dir_ / "data/tls").string(); }
   void start_agent() {
     ProcessLaunch l;
     l.argv = {ferry_bin(),    "agent",
@@ -230,6 +238,149 @@ TEST(AgentTlsE2E, EnrolledAgentIsCalledWithMutualTlsAndRefusesEveryoneElse) {
       },
       std::chrono::seconds(30)))
       << h1.dump();
+}
+
+// One kept-alive TLS connection to an agent, as whoever holds `id`; ask() sends one request
+// on it and returns the answer's status (0 when none came).
+class KeptAliveTls {
+ public:
+  KeptAliveTls(const TlsIdentity& id, uint16_t port, std::string agent_token)
+      : token_(std::move(agent_token)) {
+    auto ctx = TlsContext::create(TlsContext::Role::kClient, id, "h1");
+    if (!ctx.ok()) return;
+    ctx_ = *ctx;
+    stream_ =
+        std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(ioc_, ctx_->native());
+    boost::beast::get_lowest_layer(*stream_).expires_after(std::chrono::seconds(60));
+    boost::beast::error_code ec;
+    boost::beast::get_lowest_layer(*stream_).connect(
+        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port), ec);
+    if (!ec) stream_->handshake(boost::asio::ssl::stream_base::client, ec);
+    connected_ = !ec;
+  }
+  bool connected() const { return connected_; }
+  int ask(const std::string& target) {
+    if (!connected_) return 0;
+    namespace http = boost::beast::http;
+    http::request<http::string_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, "h1");
+    req.set(http::field::authorization, "Bearer " + token_);
+    boost::beast::error_code ec;
+    http::write(*stream_, req, ec);
+    if (ec) return 0;
+    boost::beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(*stream_, buf, res, ec);
+    return ec ? 0 : static_cast<int>(res.result_int());
+  }
+
+ private:
+  boost::asio::io_context ioc_;
+  std::string token_;
+  std::shared_ptr<TlsContext> ctx_;
+  std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> stream_;
+  bool connected_ = false;
+};
+
+std::set<std::string> revoked_serials_in(const std::string& path) {
+  std::set<std::string> out;
+  std::istringstream in(slurp(path));
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty() && line[0] != '#') out.insert(line);
+  return out;
+}
+
+// Revocation pushed by the server (issue 16): the server's own certificate leaks, an admin
+// revokes it; the server makes a new one and tells the agent, which from then on refuses
+// the old certificate (new handshakes and a connection kept open from before) although
+// nobody wrote a file on its host; the server goes on calling it with the new one. An
+// agent that was down when a revocation happened gets it when it is back. Not an admin:
+// refused, nothing revoked.
+TEST(AgentTlsE2E, ARevocationReachesTheAgentAndTheOldCertificateIsRefusedAtOnce) {
+  TlsCluster c;
+  ASSERT_NO_FATAL_FAILURE(c.start_server());
+  Json none = Json::object();
+  auto enroll = c.api("POST", "/api/v1/agents/h1/enroll", &none);
+  ASSERT_TRUE(enroll.ok()) << enroll.status().message();
+  int rc = 0;
+  std::string out = c.cli("agent init --tls-dir " + c.tls_dir() + " --name h1", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  out = c.cli(
+      "agent join --tls-dir " + c.tls_dir() + " --name h1 --token " + enroll->value("token", ""),
+      &rc);
+  ASSERT_EQ(rc, 0) << out;
+  ASSERT_NO_FATAL_FAILURE(c.start_agent());
+  // An agent named like the server would be answered as the server: refused.
+  auto as_server = c.api("POST", "/api/v1/agents/ferry-server/enroll", &none);
+  ASSERT_FALSE(as_server.ok());
+  EXPECT_EQ(as_server.status().code(), Code::kInvalidArgument);
+
+  std::string agent_token = slurp(c.tls_dir() + "/../../agent.token");
+  while (!agent_token.empty() && agent_token.back() == '\n') agent_token.pop_back();
+  const std::string t = c.data_tls() + "/";
+  const TlsIdentity old_server{
+      slurp(t + "server.crt"), slurp(t + "server.key"), slurp(t + "ca.crt"), {}};
+  const std::string old_serial = cert_serial(old_server.cert_pem).value();
+  // The leaked certificate works while it is not revoked, and keeps a connection open.
+  std::unique_ptr<KeptAliveTls> kept_ptr;
+  ASSERT_TRUE(testing::wait_until(  // the agent is starting
+      [&] {
+        kept_ptr = std::make_unique<KeptAliveTls>(old_server, c.agent_port(), agent_token);
+        return kept_ptr->ask("/v1/health") == 200;
+      },
+      std::chrono::seconds(30)));
+  KeptAliveTls& kept = *kept_ptr;
+
+  // A deployer may not revoke.
+  Json deployer_body{{"name", "dep"}, {"role", "deployer"}};
+  auto dep = c.api("POST", "/api/v1/tokens", &deployer_body);
+  ASSERT_TRUE(dep.ok()) << dep.status().message();
+  {
+    HttpClient as_deployer(Endpoint{"127.0.0.1", c.server_port()},
+                           HttpClientOptions{5000, 1 << 20});
+    as_deployer.set_header("Authorization", "Bearer " + dep->value("token", ""));
+    auto r = as_deployer.request("POST", "/api/v1/agents/ferry-server/revoke", "{}");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 403) << r->body;
+  }
+  EXPECT_EQ(revoked_serials_in(c.tls_dir() + "/revoked").count(old_serial), 0u);
+  EXPECT_EQ(kept.ask("/v1/health"), 200);
+
+  out = c.cli("agents revoke ferry-server", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_EQ(out.find("not told yet"), std::string::npos) << out;
+  // Told over the agent API: the agent's own list has it; nobody wrote it on the host.
+  EXPECT_EQ(revoked_serials_in(c.tls_dir() + "/revoked").count(old_serial), 1u)
+      << slurp(c.tls_dir() + "/revoked");
+  // The connection from before gets no further answer, a new handshake none at all.
+  EXPECT_EQ(kept.ask("/v1/health"), 0);
+  KeptAliveTls fresh(old_server, c.agent_port(), agent_token);
+  EXPECT_EQ(fresh.ask("/v1/health"), 0);
+  // The server calls the agent with its new certificate.
+  const std::string new_serial = cert_serial(slurp(t + "server.crt")).value();
+  EXPECT_NE(new_serial, old_serial);
+  const TlsIdentity new_server{
+      slurp(t + "server.crt"), slurp(t + "server.key"), slurp(t + "ca.crt"), {}};
+  KeptAliveTls good(new_server, c.agent_port(), agent_token);
+  EXPECT_EQ(good.ask("/v1/health"), 200);
+  auto audit = c.api("GET", "/api/v1/audit?limit=100");
+  ASSERT_TRUE(audit.ok());
+  EXPECT_NE(audit->dump().find("agent.revocations_delivered"), std::string::npos);
+
+  // Down while the next revocation happens: told when it is back, without anyone asking.
+  c.stop_agent();
+  out = c.cli("agents revoke ferry-server", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("not told yet"), std::string::npos) << out;
+  EXPECT_EQ(revoked_serials_in(c.tls_dir() + "/revoked").count(new_serial), 0u);
+  ASSERT_NO_FATAL_FAILURE(c.start_agent());
+  EXPECT_TRUE(testing::wait_until(
+      [&] { return revoked_serials_in(c.tls_dir() + "/revoked").count(new_serial) == 1; },
+      std::chrono::seconds(60)))
+      << c.log("server.log");
+  EXPECT_EQ(KeptAliveTls(new_server, c.agent_port(), agent_token).ask("/v1/health"), 0);
+  EXPECT_EQ(revoked_serials_in(c.tls_dir() + "/revoked").count(old_serial), 1u);
 }
 
 }  // namespace
