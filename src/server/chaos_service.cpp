@@ -499,6 +499,11 @@ void ChaosService::finish(const std::string& id, const std::string& state, const
     copy = *e;
   }
   Json report = report_of(copy);
+  // Audited before anyone can read it as ended: a reader who sees the end finds its entry.
+  Json details{{"experiment", e->id}, {"kind", e->kind}, {"state", state}, {"report", report}};
+  if (!copy.error.empty()) details["error"] = copy.error;
+  deps_.audit(actor, state == "ended" ? "chaos.end" : "chaos.abort", e->app, e->env, source,
+              details);
   {
     std::lock_guard lk(mu_);
     e->report = report;
@@ -513,10 +518,6 @@ void ChaosService::finish(const std::string& id, const std::string& state, const
     for (size_t i = 0; i + kKeptFinished < finished.size(); ++i)
       experiments_.erase(finished[i].second);
   }
-  Json details{{"experiment", e->id}, {"kind", e->kind}, {"state", state}, {"report", report}};
-  if (!copy.error.empty()) details["error"] = copy.error;
-  deps_.audit(actor, state == "ended" ? "chaos.end" : "chaos.abort", e->app, e->env, source,
-              details);
   save();
   if (deps_.publish)
     deps_.publish(Json{{"type", "chaos.end"},

@@ -204,12 +204,13 @@ TEST_F(RouterH2, RapidResetIsCutOffWhileOtherClientsAreServed) {
   });
   auto attacker = client();
   // Each stream asks for a slow answer: without the limit every one would hold a backend.
-  int sent = attacker->rapid_reset(5000, "/slow?ms=2000");
+  // (How many of the 5,000 the client gets written before the GOAWAY depends on socket
+  // buffers and on how fast a sanitized router reads; the cut-off itself is what counts.)
+  attacker->rapid_reset(5000, "/slow?ms=2000");
   attacker->run_until([&] { return attacker->closed(); }, 20'000);
   EXPECT_TRUE(attacker->goaway());
   EXPECT_EQ(attacker->goaway_code(), static_cast<uint32_t>(NGHTTP2_ENHANCE_YOUR_CALM));
   EXPECT_TRUE(attacker->closed());
-  EXPECT_LT(sent, 5000);
   int before = served.load();
   ASSERT_TRUE(wait_until([&] { return served.load() > before + 3; }, std::chrono::seconds(20)));
   stop = true;
