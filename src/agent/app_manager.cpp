@@ -861,6 +861,28 @@ int AppManager::restore(const Json& apps, std::vector<HandedListener>* inherited
   return adopted;
 }
 
+namespace {
+
+// One entry per app with a router, read under that app's lock (which also waits for a put,
+// weight change or tick already running): its name and address, completed by `fill` with
+// what the caller hands on (the listening socket, the counters); kept when `fill` says so.
+template <class Apps, class Fill>
+std::vector<HandedListener> router_entries(const Apps& apps, Fill fill) {
+  std::vector<HandedListener> out;
+  for (const auto& app : apps) {
+    MutexLock lk(app->mu);
+    if (!app->router) continue;
+    HandedListener l;
+    l.app = app->name;
+    l.host = app->router_host;
+    l.port = app->router_port;
+    if (fill(*app->router, l)) out.push_back(std::move(l));
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<HandedListener> AppManager::freeze() {
   std::vector<std::shared_ptr<App>> apps;
   {
@@ -868,21 +890,12 @@ std::vector<HandedListener> AppManager::freeze() {
     frozen_ = true;
     for (const auto& [name, app] : apps_) apps.push_back(app);
   }
-  std::vector<HandedListener> out;
-  for (auto& app : apps) {
-    // Taking each app's lock also waits for a put, weight change or tick already running.
-    MutexLock lk(app->mu);
-    if (!app->router) continue;
-    app->router->pause_accepting();
-    HandedListener l;
-    l.app = app->name;
-    l.host = app->router_host;
-    l.port = app->router_port;
-    l.fd = app->router->duplicate_listener();
-    l.stats = app->router->stats();
-    if (l.fd >= 0) out.push_back(std::move(l));
-  }
-  return out;
+  return router_entries(apps, [](Router& r, HandedListener& l) {
+    r.pause_accepting();
+    l.fd = r.duplicate_listener();
+    l.stats = r.stats();
+    return l.fd >= 0;
+  });
 }
 
 std::vector<HandedListener> AppManager::router_counts() {
@@ -891,18 +904,10 @@ std::vector<HandedListener> AppManager::router_counts() {
     MutexLock lk(mu_);
     for (const auto& [name, app] : apps_) apps.push_back(app);
   }
-  std::vector<HandedListener> out;
-  for (auto& app : apps) {
-    MutexLock lk(app->mu);
-    if (!app->router) continue;
-    HandedListener l;
-    l.app = app->name;
-    l.host = app->router_host;
-    l.port = app->router_port;
-    l.stats = app->router->stats();
-    out.push_back(std::move(l));
-  }
-  return out;
+  return router_entries(apps, [](Router& r, HandedListener& l) {
+    l.stats = r.stats();
+    return true;
+  });
 }
 
 std::vector<HandedListener> AppManager::listeners() {
@@ -911,18 +916,10 @@ std::vector<HandedListener> AppManager::listeners() {
     MutexLock lk(mu_);
     for (const auto& [name, app] : apps_) apps.push_back(app);
   }
-  std::vector<HandedListener> out;
-  for (auto& app : apps) {
-    MutexLock lk(app->mu);
-    if (!app->router) continue;
-    HandedListener l;
-    l.app = app->name;
-    l.host = app->router_host;
-    l.port = app->router_port;
-    l.fd = app->router->duplicate_listener();
-    if (l.fd >= 0) out.push_back(std::move(l));
-  }
-  return out;
+  return router_entries(apps, [](Router& r, HandedListener& l) {
+    l.fd = r.duplicate_listener();
+    return l.fd >= 0;
+  });
 }
 
 int AppManager::add_router_counts(const std::vector<HandedListener>& counts) {
