@@ -10,6 +10,7 @@
 #include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <cstring>
+#include <future>
 
 #include "common/crypto.h"
 #include "common/tls.h"
@@ -221,12 +222,18 @@ void HttpServer::accept_next() {
 int HttpServer::pause(int wait_ms) {
   if (!running_) return 0;
   paused_ = true;
-  asio::post(impl_->accept_ioc, [this] {
+  // The accept thread stops accepting; pause() returns once it has (a connection that
+  // arrives after that waits in the backlog), or after wait_ms at the latest.
+  auto stopped = std::make_shared<std::promise<void>>();
+  auto accepting_stopped = stopped->get_future();
+  asio::post(impl_->accept_ioc, [this, stopped] {
     impl_->accepting = false;
     beast::error_code ec;
     impl_->acceptor.cancel(ec);
+    stopped->set_value();
   });
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  accepting_stopped.wait_until(until);
   while (active_.load() > 0 && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return static_cast<int>(active_.load());
