@@ -301,6 +301,7 @@ Status ControlPlane::start() {
   chaos_->start();  // before the API: a restarted server knows its experiments at once
   add_routes();
   FERRY_RETURN_IF_ERROR(http_->start());
+  metrics_->start();  // reads the agents' figures for /metrics in the background
   if (local_agent_)
     watchdog_ = std::thread([this] {
       std::unique_lock lk(watch_mu_);
@@ -422,6 +423,7 @@ void ControlPlane::stop() {
   if (backups_) backups_->stop();
   if (slo_) slo_->stop();
   if (chaos_) chaos_->stop();
+  if (metrics_) metrics_->stop();
   hub_.close_all();
   if (http_) http_->stop();
   // Steps down and resigns the lease (a standby takes over at once), then the engine.

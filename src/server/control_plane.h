@@ -50,6 +50,7 @@ struct ServerOptions {
   std::string log_file;            // "" = stderr
   int audit_head_log_ms = 60'000;  // how often the audit head is logged ("audit head")
   int slo_collect_ms = 10'000;     // how often the SLO collector reads the routers
+  int metrics_agents_ms = 2'000;   // how often /metrics' copy of the agents' figures is read
 };
 
 // Denials (403) are audited once per token and route per minute: the first of a minute

@@ -40,7 +40,25 @@ std::string rollback_reason_label(const std::string& reason) {
   return "other";
 }
 
-ServerMetrics::ServerMetrics(ControlPlane& cp) : cp_(cp) {
+ServerMetrics::ServerMetrics(ControlPlane& cp)
+    : cp_(cp),
+      agents_(
+          [&cp] {
+            // Every agent (its health), with the apps of every environment placed on it.
+            std::map<std::string, AgentStatusCache::Target> by_name;
+            for (const auto& [name, c] : cp.agent_clients()) by_name[name].client = c;
+            auto config = cp.config();
+            for (const auto& env : config->environments)
+              for (AgentClient* a : cp.agents_for(env.name)) {
+                auto& t = by_name[a->name()];
+                if (!t.client) t.client = a;
+                for (const auto& app : config->apps) t.apps.push_back({app.name, env.name});
+              }
+            std::vector<AgentStatusCache::Target> out;
+            for (auto& [name, t] : by_name) out.push_back(std::move(t));
+            return out;
+          },
+          cp.options().metrics_agents_ms) {
   deployments_ = must(registry_.counter(
       "ferry_deployments_total", "Deployments that ended, by result", {"app", "env", "result"}));
   rollbacks_ = must(registry_.counter("ferry_rollbacks_total", "Automatic and requested rollbacks",
@@ -141,11 +159,21 @@ void ServerMetrics::add_backup_callbacks() {
 }
 
 void ServerMetrics::add_agent_callbacks() {
-  (void)registry_.callback("ferry_agent_up", "1 when the agent answers its health check",
+  // From the background reads (server/agent_status_cache.h): a scrape never waits on an
+  // agent, so an unreachable one cannot make ferry's own scrape time out.
+  (void)registry_.callback("ferry_agent_up", "1 when the agent answered its last health check",
                            metrics::MetricType::kGauge, {"agent"}, [this] {
                              std::vector<metrics::Sample> out;
-                             for (const auto& [name, c] : cp_.agent_clients())
-                               out.push_back({{name}, c->health().ok() ? 1.0 : 0.0});
+                             for (const auto& [name, up] : agents_.snapshot()->agent_up)
+                               out.push_back({{name}, up ? 1.0 : 0.0});
+                             return out;
+                           });
+  (void)registry_.callback("ferry_agent_status_age_seconds",
+                           "Age of the agents' figures in this scrape (read in the background)",
+                           metrics::MetricType::kGauge, {}, [this] {
+                             std::vector<metrics::Sample> out;
+                             const double age = agents_.age_seconds();
+                             if (age >= 0) out.push_back({{}, age});
                              return out;
                            });
   // What the engine's calls found (no extra call): 0 once a call got no answer, until one
@@ -189,16 +217,11 @@ void ServerMetrics::add_agent_callbacks() {
         for (const auto& [name, v] : secs) out.push_back({{name}, v});
         return out;
       });
-  // Every app of every environment, read from its agents at scrape time.
+  // Every app of every environment, from the agents' last background read.
   register_status_metrics(registry_, {"app", "env"}, [this] {
     std::vector<StatusRow> rows;
-    auto config = cp_.config();
-    for (const auto& env : config->environments)
-      for (const auto& app : config->apps)
-        for (AgentClient* a : cp_.agents_for(env.name)) {
-          auto s = a->app_status(agent_app_name(app.name, env.name));
-          if (s.ok()) rows.push_back({{app.name, env.name}, std::move(*s)});
-        }
+    const auto snap = agents_.snapshot();
+    for (const auto& a : snap->apps) rows.push_back({{a.app, a.env}, a.status});
     return rows;
   });
 }

@@ -1,6 +1,6 @@
 // The server's Prometheus metrics (docs/observability.md): deployments by result,
 // deployment and rollback durations, hook durations, notification deliveries, and the
-// agents' router and instance figures read at scrape time.
+// agents' router and instance figures (read in the background: server/agent_status_cache.h).
 #pragma once
 
 #include <mutex>
@@ -9,6 +9,7 @@
 
 #include "common/metrics.h"
 #include "notify/dispatcher.h"
+#include "server/agent_status_cache.h"
 #include "store/records.h"
 
 namespace ferry {
@@ -23,6 +24,10 @@ class ServerMetrics {
   void on_delivery(const DeliveryRecord& r);
   void on_request(int status);
   std::string expose() const { return registry_.expose(); }
+  // The background reads of the agents' figures (from ControlPlane::start / stop).
+  void start() { agents_.start(); }
+  void stop() { agents_.stop(); }
+  AgentStatusCache& agent_status() { return agents_; }
 
  private:
   void add_agent_callbacks();
@@ -30,6 +35,7 @@ class ServerMetrics {
   void add_slo_callbacks();  // slo_metrics.cpp
 
   ControlPlane& cp_;
+  AgentStatusCache agents_;
   metrics::Registry registry_;
   metrics::CounterFamily* deployments_ = nullptr;
   metrics::CounterFamily* rollbacks_ = nullptr;

@@ -57,6 +57,20 @@ inline int run(const std::string& cmd, std::string* out = nullptr) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+// A deployment in a few lines for a failure message: state and reason first, then one
+// line per event (type and message), so that a CI log cut in the middle still says why it
+// ended as it did (the whole JSON of a deployment runs to hundreds of lines).
+inline std::string story(const Json& d) {
+  if (!d.is_object()) return "no deployment: " + d.dump();
+  std::string s = "deployment " + d.value("id", std::string("?")) + " ended " +
+                  d.value("state", std::string("?")) + ": " + d.value("reason", std::string()) +
+                  "\n";
+  if (d.contains("events") && d["events"].is_array())
+    for (const auto& e : d["events"])
+      s += "  " + e.value("type", std::string()) + ": " + e.value("message", std::string()) + "\n";
+  return s;
+}
+
 struct Load {
   std::atomic<bool> stop{false};
   std::mutex mu;

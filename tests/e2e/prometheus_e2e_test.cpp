@@ -96,11 +96,21 @@ TEST(PrometheusE2E, ScrapesFerryAndDrivesPromqlAnalysis) {
   ASSERT_TRUE(d2.ok());
   Json done = c.wait_final(d2->value("id", ""));
   load.finish();
-  EXPECT_EQ(done.value("state", ""), "succeeded") << done.dump(2);
+  // On failure: why (the deployment's story), and what Prometheus saw of ferry meanwhile.
+  auto prom_view = [&] {
+    std::string out;
+    for (const char* q :
+         {"up{job=\"ferry\"}[60s]", "scrape_duration_seconds{job=\"ferry\"}[60s]"}) {
+      auto r = pc.request("GET", "/api/v1/query?query=" + url_encode(q));
+      out += std::string(q) + " = " + (r.ok() ? r->body : r.status().message()) + "\n";
+    }
+    return out;
+  };
+  EXPECT_EQ(done.value("state", ""), "succeeded") << story(done) << prom_view();
   bool queried = false;
   for (const auto& e : done["events"])
     queried |= e.value("type", "") == "analysis" || e.dump().find("ferry-up") != std::string::npos;
-  EXPECT_TRUE(queried) << done.dump(2);
+  EXPECT_TRUE(queried) << story(done);
 
   // ferry's own metrics make it into Prometheus (on its next scrapes).
   std::string answer;

@@ -47,6 +47,12 @@ class PartitionTest : public EngineFixture {
     return out;
   }
   bool wait_until(const std::function<bool()>& pred) { return testing::wait_until(pred); }
+  // The canary's pause after 10% lasts a minute (or `pause_ms`) instead of 200 ms: a test that cuts
+  // an agent at 10% and then asserts that weights did not move must cut it before the canary moves
+  // on by itself (a loaded CI machine took longer than 500 ms to get there).
+  void hold_at_10(int pause_ms = 60'000) {
+    set_strategy([&](AppSpec& a) { a.strategy.steps[1].pause_ms = pause_ms; });
+  }
   // Starts v2 and waits until its canary has traffic (the first weight step is done).
   std::string canary_at_10() {
     auto id = deploy("v2");
@@ -77,6 +83,7 @@ TEST_F(PartitionTest, CallsToAgentsGoOutInParallel) {
 
 TEST_F(PartitionTest, RollbackPolicyKeepsRollingBackUntilTheCutAgentTakesTheStableState) {
   set_env([](EnvironmentSpec& e) { e.on_agent_loss = "rollback"; });
+  hold_at_10();
   const std::string id = canary_at_10();
   EXPECT_EQ(b_.weights("web.dev").at("v2"), 10);
   b_.cut();
@@ -115,6 +122,7 @@ TEST_F(PartitionTest, RollbackPolicyKeepsRollingBackUntilTheCutAgentTakesTheStab
 
 TEST_F(PartitionTest, ARollingBackDeploymentResumesAfterARestartAndFinishesWhenTheAgentIsBack) {
   set_env([](EnvironmentSpec& e) { e.on_agent_loss = "rollback"; });
+  hold_at_10();
   const std::string id = canary_at_10();
   b_.cut();
   wait_state(id, [](const DeploymentRecord& x) {
@@ -138,6 +146,7 @@ TEST_F(PartitionTest, ARollingBackDeploymentResumesAfterARestartAndFinishesWhenT
 
 TEST_F(PartitionTest, PausePolicyPausesNamingTheAgent) {
   set_env([](EnvironmentSpec& e) { e.on_agent_loss = "pause"; });
+  hold_at_10();
   const std::string id = canary_at_10();
   b_.cut();
   auto d = wait_state(id, [](const DeploymentRecord& x) { return to_string(x.state) == "paused"; });
@@ -158,6 +167,7 @@ TEST_F(PartitionTest, ContinuePolicyGoesOnWithoutTheAgentAndItCatchesUpAfterward
     e.on_agent_loss = "continue";
     e.min_available = 2;
   });
+  hold_at_10(3'000);  // it must go on after the pause, without b
   const std::string id = canary_at_10();
   b_.cut();
   auto d =
@@ -192,6 +202,7 @@ TEST_F(PartitionTest, ContinueWithoutMinAvailablePausesInstead) {
     e.on_agent_loss = "continue";
     e.min_available = 3;
   });
+  hold_at_10();
   const std::string id = canary_at_10();
   c_.cut();
   wait_state(id, [](const DeploymentRecord& x) { return to_string(x.state) == "paused"; });
