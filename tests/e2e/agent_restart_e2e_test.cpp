@@ -8,22 +8,12 @@
 namespace ferry::e2e {
 namespace {
 
-const char* kRestartApp = R"(    port: @APP_PORT@
-    instances: 2
-    run:
-      command: ["@DEMO@", "--port", "${PORT}", "--version", "${VERSION}"]
-      stop_grace: 3s
-    checks:
-      readiness:
-        http: {path: /healthz}
-        interval: 100ms
-        timeout: 500ms
-    progress_deadline: 15s
-    strategy:
+const std::string kRestartApp =
+    demo_app({.instances = 2, .progress_deadline = "15s"}, R"(    strategy:
       canary:
         steps:
           - weight: 100
-)";
+)");
 
 // Pids of the agent processes serving this cluster (command line "agent --listen ADDR"),
 // without their keepers (agent/keeper.h: the same command line, named "ferry-keeper").

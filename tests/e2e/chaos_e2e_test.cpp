@@ -8,18 +8,9 @@
 namespace ferry::e2e {
 namespace {
 
-const char* kChaosApp = R"(    port: @APP_PORT@
-    instances: 2
-    run:
-      command: ["@DEMO@", "--port", "${PORT}", "--version", "${VERSION}"]
-      stop_grace: 2s
-    checks:
-      readiness:
-        http: {path: /healthz}
-        interval: 100ms
-        timeout: 500ms
-    strategy: immediate
-)";
+const std::string kChaosApp =
+    demo_app({.instances = 2, .stop_grace = "2s"}, R"(    strategy: immediate
+)");
 
 const char* kChaosEnvs = "  dev:\n    chaos: allowed\n  prod: {}\n";
 

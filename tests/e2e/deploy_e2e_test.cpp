@@ -7,18 +7,8 @@
 namespace ferry::e2e {
 namespace {
 
-const char* kCanaryApp = R"(    port: @APP_PORT@
-    instances: 2
-    run:
-      command: ["@DEMO@", "--port", "${PORT}", "--version", "${VERSION}"]
-      stop_grace: 3s
-    checks:
-      readiness:
-        http: {path: /healthz}
-        interval: 100ms
-        timeout: 500ms
-    progress_deadline: 15s
-    strategy:
+const std::string kCanaryApp =
+    demo_app({.instances = 2, .progress_deadline = "15s"}, R"(    strategy:
       canary:
         steps:
           - weight: 20
@@ -33,7 +23,7 @@ const char* kCanaryApp = R"(    port: @APP_PORT@
       # instances with warm ones on a loaded CI machine (sanitizer builds, 2 cores) and is
       # tested on its own in tests/analysis.
       mann_whitney: false
-)";
+)");
 
 TEST(DeployE2E, GoodCanaryPromotesAndBadCanaryRollsBackUnderLoad) {
   Cluster c("canary", kCanaryApp);

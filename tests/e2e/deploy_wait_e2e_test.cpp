@@ -5,19 +5,9 @@
 namespace ferry::e2e {
 namespace {
 
-const char* kImmediateApp = R"(    port: @APP_PORT@
-    instances: 1
-    run:
-      command: ["@DEMO@", "--port", "${PORT}", "--version", "${VERSION}"]
-      stop_grace: 1s
-    checks:
-      readiness:
-        http: {path: /healthz}
-        interval: 100ms
-        timeout: 500ms
-    progress_deadline: 2s
-    strategy: immediate
-)";
+const std::string kImmediateApp = demo_app(
+    {.instances = 1, .stop_grace = "1s", .progress_deadline = "2s"}, R"(    strategy: immediate
+)");
 
 const char* kEnvs =
     "  dev: {}\n"

@@ -17,18 +17,8 @@
 namespace ferry::e2e {
 namespace {
 
-const char* kDrApp = R"(    port: @APP_PORT@
-    instances: 1
-    run:
-      command: ["@DEMO@", "--port", "${PORT}", "--version", "${VERSION}"]
-      stop_grace: 2s
-    checks:
-      readiness:
-        http: {path: /healthz}
-        interval: 100ms
-        timeout: 500ms
-    progress_deadline: 15s
-)";
+const std::string kDrApp =
+    demo_app({.instances = 1, .stop_grace = "2s", .progress_deadline = "15s"});
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

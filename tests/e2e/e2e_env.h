@@ -57,6 +57,27 @@ inline int run(const std::string& cmd, std::string* out = nullptr) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+// The demo app as most e2e tests declare it under `apps.web`: the demo binary on the
+// cluster's app port, a readiness check on /healthz every 100 ms (timeout 500 ms), its
+// stop grace and progress deadline; `rest` follows at the same indentation (strategy,
+// analysis, …: the part a test is about).
+struct DemoApp {
+  int instances = 2;
+  std::string stop_grace = "3s";
+  std::string progress_deadline;  // "": the default
+  std::string port = "@APP_PORT@";
+};
+inline std::string demo_app(const DemoApp& o, const std::string& rest = "") {
+  std::string y = "    port: " + o.port + "\n    instances: " + std::to_string(o.instances) +
+                  "\n    run:\n      command: [\"@DEMO@\", \"--port\", \"${PORT}\", \"--version\", "
+                  "\"${VERSION}\"]\n      stop_grace: " +
+                  o.stop_grace +
+                  "\n    checks:\n      readiness:\n        http: {path: /healthz}\n        "
+                  "interval: 100ms\n        timeout: 500ms\n";
+  if (!o.progress_deadline.empty()) y += "    progress_deadline: " + o.progress_deadline + "\n";
+  return y + rest;
+}
+
 // A deployment in a few lines for a failure message: state and reason first, then one
 // line per event (type and message), so that a CI log cut in the middle still says why it
 // ended as it did (the whole JSON of a deployment runs to hundreds of lines).

@@ -14,18 +14,8 @@
 namespace ferry::e2e {
 namespace {
 
-const char* kHaApp = R"(    port: @APP_PORT@
-    instances: 2
-    run:
-      command: ["@DEMO@", "--port", "${PORT}", "--version", "${VERSION}"]
-      stop_grace: 3s
-    checks:
-      readiness:
-        http: {path: /healthz}
-        interval: 100ms
-        timeout: 500ms
-    progress_deadline: 20s
-    rollback_policy: resume
+const std::string kHaApp =
+    demo_app({.instances = 2, .progress_deadline = "20s"}, R"(    rollback_policy: resume
     strategy:
       canary:
         steps:
@@ -39,7 +29,7 @@ const char* kHaApp = R"(    port: @APP_PORT@
       # with warm ones on a loaded CI machine (sanitizers, 2 cores) and rolled a canary back
       # once (p=0.011); it is tested on its own in tests/analysis. Errors are still analysed.
       mann_whitney: false
-)";
+)");
 
 // Two servers (A and B) on one PostgreSQL database, one agent `h1` on loopback.
 class HaCluster {

@@ -36,18 +36,9 @@ namespace {
 constexpr uint16_t kAgentPort = 7071;  // inside each host's own namespace: nothing else there
 constexpr uint16_t kAppPort = 18080;
 
-const char* kHostsApp = R"(    port: 18080
-    instances: 4
-    run:
-      command: ["@DEMO@", "--port", "${PORT}", "--version", "${VERSION}"]
-      stop_grace: 2s
-    checks:
-      readiness:
-        http: {path: /healthz}
-        interval: 100ms
-        timeout: 500ms
-    progress_deadline: 30s
-    strategy:
+const std::string kHostsApp =
+    demo_app({.instances = 4, .stop_grace = "2s", .progress_deadline = "30s", .port = "18080"},
+             R"(    strategy:
       canary:
         steps:
           - weight: 20
@@ -59,7 +50,7 @@ const char* kHostsApp = R"(    port: 18080
       # Errors only: this test is about hosts and partitions, not the latency test (fresh vs
       # warm instances on a loaded CI machine), which tests/analysis covers.
       mann_whitney: false
-)";
+)");
 
 class HostsCluster {
  public:

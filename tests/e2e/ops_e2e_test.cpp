@@ -11,18 +11,8 @@
 namespace ferry::e2e {
 namespace {
 
-const char* kOpsApp = R"(    port: @APP_PORT@
-    instances: 1
-    run:
-      command: ["@DEMO@", "--port", "${PORT}", "--version", "${VERSION}"]
-      stop_grace: 2s
-    checks:
-      readiness:
-        http: {path: /healthz}
-        interval: 100ms
-        timeout: 500ms
-    progress_deadline: 15s
-)";
+const std::string kOpsApp =
+    demo_app({.instances = 1, .stop_grace = "2s", .progress_deadline = "15s"});
 
 TEST(OpsE2E, BackupTakenWhileServingRestoresAfterTheStoreIsLost) {
   Cluster c("dr", kOpsApp);

@@ -17,18 +17,7 @@ std::string null_at(const Json& j, const std::string& path = "") {
   return "";
 }
 
-const char* kSloApp = R"(    port: @APP_PORT@
-    instances: 1
-    run:
-      command: ["@DEMO@", "--port", "${PORT}", "--version", "${VERSION}"]
-      stop_grace: 3s
-    checks:
-      readiness:
-        http: {path: /healthz}
-        interval: 100ms
-        timeout: 500ms
-    progress_deadline: 15s
-    strategy:
+const std::string kSloApp = demo_app({.instances = 1, .progress_deadline = "15s"}, R"(    strategy:
       canary:
         steps:
           - weight: 50
@@ -44,7 +33,7 @@ const char* kSloApp = R"(    port: @APP_PORT@
     slo:
       availability: 99.9%
       window: 1h
-)";
+)");
 
 TEST(SloE2E, ACanaryThatSpendsTheErrorBudgetIsRolledBackByTheRunner) {
   Cluster c("slo", kSloApp, "  dev:\n    slo_gate: {max_budget_spend: 2%}\n");
