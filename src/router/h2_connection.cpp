@@ -352,11 +352,17 @@ int H2Connection::on_stream_close(nghttp2_session* ng, int32_t id, uint32_t, voi
     size_t credit = e->stream->stream_closed();
     if (credit > 0) nghttp2_session_consume_connection(ng, credit);
   }
+  if (!unanswered) ++self->answered_;
   if (unanswered) {
     // Cancelled before its answer: the session (and its backend request) stops now.
     if (auto s = e->session.lock()) s->abort();
-    if (e->reset_by_peer && !self->resets_.take(Clock::now()))
-      self->calm_down(NGHTTP2_ENHANCE_YOUR_CALM);
+    if (e->reset_by_peer) {
+      ++self->peer_resets_;
+      const bool too_fast = !self->resets_.take(Clock::now());
+      const bool mostly_resets = self->peer_resets_ >= static_cast<uint64_t>(kResetBurst) &&
+                                 self->peer_resets_ > kResetRatio * self->answered_;
+      if (too_fast || mostly_resets) self->calm_down(NGHTTP2_ENHANCE_YOUR_CALM);
+    }
   }
   return 0;
 }

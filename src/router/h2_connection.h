@@ -12,9 +12,11 @@
 //     at most 8 CONTINUATION frames per header block (the library's limit);
 //   - a 64 KiB window per stream and 1 MiB per connection, reopened as sessions read;
 //   - streams the client resets before their answer are counted (rapid reset,
-//     CVE-2023-44487): beyond kResetBurst at kResetRate per second the connection ends with
-//     GOAWAY ENHANCE_YOUR_CALM, and the reset streams' sessions are aborted at once, so
-//     backends stop working for them;
+//     CVE-2023-44487): beyond kResetBurst at kResetRate per second, or — however slowly it
+//     comes, so that a loaded router reading slowly still sees it — once kResetBurst resets
+//     outnumber the answered streams kResetRatio to one, the connection ends with GOAWAY
+//     ENHANCE_YOUR_CALM, and the reset streams' sessions are aborted at once, so backends
+//     stop working for them;
 //   - SETTINGS, PING, PRIORITY and empty DATA frames share a budget of the same kind
 //     (SETTINGS and PING floods); beyond it, GOAWAY ENHANCE_YOUR_CALM;
 //   - malformed frames end the connection with the GOAWAY code the library chooses
@@ -60,7 +62,8 @@ class H2Connection {
  public:
   // Client resets of unanswered streams and control frames a connection may send.
   static constexpr double kResetBurst = 200;
-  static constexpr double kResetRate = 100;  // per second
+  static constexpr double kResetRate = 100;   // per second
+  static constexpr uint64_t kResetRatio = 4;  // resets per answered stream, past the burst
   static constexpr double kControlBurst = 1000;
   static constexpr double kControlRate = 100;  // per second
 
@@ -119,6 +122,8 @@ class H2Connection {
   std::unordered_set<H2Stream*> live_;  // streams whose sessions still hold them
   size_t max_live_;
   RateBudget resets_{kResetBurst, kResetRate};
+  uint64_t peer_resets_ = 0;  // streams the client reset before their answer
+  uint64_t answered_ = 0;     // streams that ended with their whole answer sent
   RateBudget control_{kControlBurst, kControlRate};
   bool calm_ = false;    // cut off for abuse: nothing more is read
   bool goaway_ = false;  // GOAWAY (any) submitted

@@ -25,21 +25,14 @@ std::set<int> agent_pids(Cluster& c) {
   int pid;
   while (in >> pid) {
     // A process that exited but is not reaped yet (its parent, the server, reaps it) is gone.
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto close = line.rfind(')');
-    const bool keeper = line.find("(ferry-keeper)") != std::string::npos;
-    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' && !keeper)
-      pids.insert(pid);
+    const bool keeper = read_proc(pid, "stat").find("(ferry-keeper)") != std::string::npos;
+    if (const char st = proc_state(pid); st != 0 && st != 'Z' && !keeper) pids.insert(pid);
   }
   return pids;
 }
 
 int parent_pid(int pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
+  const std::string line = read_proc(pid, "stat");
   const auto close = line.rfind(')');
   if (close == std::string::npos) return 0;
   std::istringstream rest(line.substr(close + 2));

@@ -3,6 +3,7 @@
 // through an app's router that counts what it got.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -55,6 +56,28 @@ inline int run(const std::string& cmd, std::string* out = nullptr) {
   const int rc = pclose(p);
   if (out) *out = s;
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// /proc/PID/<what> as text, "" when the process is gone. Read with read(2), not an
+// ifstream: libstdc++'s filebuf throws (std::ios_base::failure, "No such process") when
+// the process ends while its file is being read, which ended a test with terminate().
+inline std::string read_proc(int pid, const char* what) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/" + what;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0 && out.size() < (1u << 20);)
+    out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+// The state letter of /proc/PID/stat ('R', 'S', 'Z' …), 0 when the process is gone.
+inline char proc_state(int pid) {
+  const std::string line = read_proc(pid, "stat");
+  const auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() ? 0 : line[close + 2];
 }
 
 // The demo app as most e2e tests declare it under `apps.web`: the demo binary on the
@@ -207,13 +230,8 @@ class Cluster {
     std::ifstream f(dir_ / "data/agent/agent.pid");
     int pid = 0;
     if (!(f >> pid) || pid <= 0) return 0;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto close = line.rfind(')');
-    if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] == 'Z') return 0;
-    std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
-    std::string argv((std::istreambuf_iterator<char>(cmd)), {});
+    if (const char st = proc_state(pid); st == 0 || st == 'Z') return 0;
+    std::string argv = read_proc(pid, "cmdline");
     for (char& ch : argv)
       if (ch == '\0') ch = ' ';
     const std::string mine = "agent --listen 127.0.0.1:" + std::to_string(agent_port_) + " ";

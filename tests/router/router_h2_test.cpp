@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "router/h2_client.h"
+#include "router/h2_connection.h"
 #include "router/router.h"
 #include "router/test_backend.h"
 #include "router/test_certs.h"
@@ -188,6 +189,25 @@ TEST_F(RouterH2, ANewTableAppliesToTheNextStreamOfAnOpenConnection) {
   EXPECT_FALSE(c->goaway());
   EXPECT_FALSE(c->closed());
   EXPECT_EQ(router_->connections(), 1);
+}
+
+// The cut-off does not depend on how fast the router reads: an attacker that stays below
+// the reset rate (at most 10 resets per 300 ms here) and whose streams are never answered
+// is cut off too once it has reset kResetBurst of them (a rate alone let a loaded router,
+// reading slowly, serve a rapid reset for ever).
+TEST_F(RouterH2, ResetsBelowTheRateOfStreamsNeverAnsweredAreCutOffToo) {
+  start();
+  auto attacker = client();
+  int sent = 0;
+  for (int batch = 0; batch < 60 && !attacker->closed() && !attacker->goaway(); ++batch) {
+    sent += attacker->rapid_reset(10, "/slow?ms=2000");
+    attacker->run_until([&] { return attacker->goaway(); }, 300);
+  }
+  attacker->run_until([&] { return attacker->closed(); }, 20'000);
+  EXPECT_TRUE(attacker->goaway()) << sent << " streams reset";
+  EXPECT_EQ(attacker->goaway_code(), static_cast<uint32_t>(NGHTTP2_ENHANCE_YOUR_CALM));
+  EXPECT_GE(sent, static_cast<int>(routing::H2Connection::kResetBurst));
+  ASSERT_TRUE(wait_until([&] { return router_->in_flight("a") == 0; }, std::chrono::seconds(20)));
 }
 
 TEST_F(RouterH2, RapidResetIsCutOffWhileOtherClientsAreServed) {
