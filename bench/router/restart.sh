@@ -8,9 +8,10 @@
 #            forks the next agent process at once; with KEEPER=0 (`--no-keeper`, or a
 #            ferry from before the keeper) the agent is one process and the supervising
 #            loop starts it again (as systemd with Restart=always, RestartSec=0 would).
-#            Also the time until the router answers 200 again, probed with curl in a
-#            loop, and what the next agent process logged of its start (CPU ms, ms from
-#            its start until its routers served).
+#            Also the time until the router answers 200 again, probed in a loop (bash's
+#            /dev/tcp), and what the next agent process logged of its start (CPU ms, ms
+#            from its start until its routers served); after the rounds, the median and
+#            maximum of the crashes' times and their refused reconnects.
 # Usage: bench/router/restart.sh [BUILD_DIR=build]
 #   DURATION=8 THREADS=2 CONNS=32 BASE_PORT=18280 ROUNDS=3 KEEPER=1 CRASH_ONLY=0
 set -euo pipefail
@@ -143,7 +144,12 @@ run() {  # planned | crash
   errors=$(awk '/Socket errors/ {gsub(",", ""); print "connect " $4 ", read " $6 ", write " $8 ", timeout " $10}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
   [ "$kind" = planned ] && back="- | - | -"
-  echo "| $kind | $total | ${errors:-none} | ${non2xx:-0} | $back | $(cut -d' ' -f1 /proc/loadavg) |"
+  local load
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  echo "| $kind | $total | ${errors:-none} | ${non2xx:-0} | $back | $load |"
+  # For the summary: ms until 200 again, wrk's connect + write errors (reconnects refused
+  # or reset while no process accepted), the load.
+  [ "$kind" = crash ] && echo "${back%% *} $(awk '/Socket errors/ {gsub(",", ""); print $4 + $8}' <<<"$out" | grep . || echo 0) $load" >>"$tmp/crashes"
   sleep 2.5  # the previous process drains (--drain-ms 2000) and exits
 }
 
@@ -156,6 +162,13 @@ for _ in $(seq "$ROUNDS"); do
   [ "$CRASH_ONLY" = 1 ] || run planned
   run crash
 done
+if [ -s "$tmp/crashes" ]; then
+  echo
+  sort -n "$tmp/crashes" | awk '{ ms[NR] = $1; refused += $2; if ($2 > rmax) rmax = $2; load[NR] = $3 }
+    END { med = NR % 2 ? ms[(NR + 1) / 2] : (ms[NR / 2] + ms[NR / 2 + 1]) / 2
+          lmin = lmax = load[1]; for (i in load) { if (load[i] < lmin) lmin = load[i]; if (load[i] > lmax) lmax = load[i] }
+          printf "crash: %d rounds, ms until 200 again: median %s, max %s; refused/reset reconnects: %d in all (at most %d in one crash); load %s-%s\n", NR, med, ms[NR], refused, rmax, lmin, lmax }'
+fi
 keeper=$(pgrep -o -f "agent --listen 127.0.0.1:$AGENT_PORT " || true)
 if [ -n "$keeper" ] && [ "$(cat "/proc/$keeper/comm" 2>/dev/null)" = ferry-keeper ]; then
   echo

@@ -367,6 +367,11 @@ Result<Handover> Agent::begin_handoff(bool shares_lock) {
   {
     std::lock_guard send(keeper_send_mu_);  // waits for a send to the keeper under way
     keeper_paused_ = true;
+    // From now on a death of this process must not make the keeper start a copy beside
+    // the successor (keeper.h); the keeper_changed() of an abort ends that.
+    if (opts_.keeper_fd >= 0)
+      if (Status s = send_handing_over(opts_.keeper_fd); !s.ok() && opts_.log)
+        opts_.log->warn(s.message(), {});
   }
   if (opts_.on_handoff_begin) opts_.on_handoff_begin();
   Handover h;

@@ -387,7 +387,9 @@ void HandoffServer::serve(int conn, int pid) {
   close_extras();
   auto ready = sent.ok() ? recv_frame(conn, ready_timeout_ms_) : Result<Json>(sent);
   if (ready.ok() && ready->value("op", "") == "ready") {
-    // The decision: once "commit" is out, the successor is the agent.
+    if (hooks_.before_commit) hooks_.before_commit();
+    // The decision: once "commit" is in the successor's queue, it is the agent. A successor
+    // that withdrew (its deadline passed, shutdown(SHUT_RD)) makes this send fail: abort.
     Status committed = commit ? send_frame(conn, Json{{"op", "commit"}}) : Status::Ok();
     if (committed.ok()) {
       handed_over_ = true;
@@ -409,7 +411,8 @@ HandoffClient::HandoffClient(HandoffClient&& o) noexcept
       api_fd_(std::exchange(o.api_fd_, -1)),
       pid_(o.pid_),
       commit_(o.commit_),
-      listeners_(std::move(o.listeners_)) {
+      listeners_(std::move(o.listeners_)),
+      decision_hooks_(std::move(o.decision_hooks_)) {
   o.listeners_.clear();
 }
 
@@ -493,6 +496,7 @@ Status HandoffClient::ready(int timeout_ms) {
   if (commit_) {
     // Even when it closed before our "ready" got through, its "abort" may be waiting here.
     Result<Json> answer = recv_frame(sock_, s.ok() ? timeout_ms : 100);
+    if (!answer.ok()) answer = withdraw(answer.status());
     const std::string op = answer.ok() ? answer->value("op", "") : "";
     if (op == "commit") {
       s = Status::Ok();
@@ -508,6 +512,18 @@ Status HandoffClient::ready(int timeout_ms) {
   close(sock_);
   sock_ = -1;
   return s;
+}
+
+Result<Json> HandoffClient::withdraw(Status why) {
+  if (decision_hooks_.deadline_passed) decision_hooks_.deadline_passed();
+  // From here the kernel refuses the running agent's frames (EPIPE: its "commit" fails and
+  // it serves on); what it sent before stays queued for us. Both sides take this socket's
+  // lock in the kernel, so its send and our shutdown are ordered: exactly one of "commit
+  // sent" and "withdrawn first" happened.
+  shutdown(sock_, SHUT_RD);
+  if (decision_hooks_.withdrawn) decision_hooks_.withdrawn();
+  auto late = recv_frame(sock_, 0);
+  return late.ok() ? late : Result<Json>(std::move(why));
 }
 
 }  // namespace ferry

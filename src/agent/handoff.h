@@ -28,13 +28,20 @@
 //
 // Who is the agent is decided on the running agent's handoff thread alone: "ready" before
 // the deadline and "commit" sent → the successor; anything else (the successor silent, gone,
-// or answering nonsense) → "abort" and the running agent resumes as before. The successor
-// neither supervises instances, writes the state file nor serves the agent API before
-// "commit"; on "abort", or when it hears nothing, it stops without touching the instances.
-// If the connection ends without an answer while the running agent's process is gone (it
-// crashed), the successor holds the lock and the sockets and goes on as the agent. A
-// successor older than these features (no "features") gets the old behaviour: the lock is
-// released before the sockets are sent and "ready" needs no answer.
+// or answering nonsense) → "abort" and the running agent resumes as before. "Sent" means
+// the kernel took the frame into the successor's receive queue (send() succeeded); a
+// "commit" that cannot be sent is an "abort". The successor neither supervises instances,
+// writes the state file nor serves the agent API before "commit"; on "abort" it stops
+// without touching the instances. When its own deadline for the answer passes, it
+// withdraws with shutdown(SHUT_RD) before it leaves: from then on the kernel refuses every
+// frame of the running agent (its "commit" fails with EPIPE, so it serves on), and a
+// "commit" that got in before is still in the successor's queue, which it reads last and
+// obeys. Both take the same socket lock in the kernel, so "the running agent's commit was
+// sent" and "the successor reads commit" are one event: neither both nor none of them
+// serve. If the connection ends without an answer while the running agent's process is
+// gone (it crashed), the successor holds the lock and the sockets and goes on as the agent.
+// A successor older than these features (no "features") gets the old behaviour: the lock
+// is released before the sockets are sent and "ready" needs no answer.
 #pragma once
 
 #include <atomic>
@@ -104,6 +111,9 @@ class HandoffServer {
     std::function<void(const std::string& why)> abort;
     // The previous process's last counts ({"op":"counts"}) from the peer `pid`.
     std::function<Status(int pid, std::vector<HandedListener> counts)> counts;
+    // Test seam (tests/agent/handoff_test.cpp): runs between the successor's "ready" and
+    // the "commit", to put the decision at the successor's deadline. Unset in ferry.
+    std::function<void()> before_commit;
   };
   HandoffServer(std::string path, Hooks hooks, int ready_timeout_ms = 15'000);
   ~HandoffServer();
@@ -154,14 +164,27 @@ class HandoffClient {
   // without touching the instances or the state file.
   Status ready(int timeout_ms);
 
+  // Test seams (tests/agent/handoff_test.cpp): run on the caller's thread inside ready()
+  // once its deadline has passed, before and after it withdraws. Unset in ferry.
+  struct DecisionHooks {
+    std::function<void()> deadline_passed;
+    std::function<void()> withdrawn;
+  };
+  void set_decision_hooks(DecisionHooks hooks) { decision_hooks_ = std::move(hooks); }
+
  private:
   HandoffClient() = default;
+  // No decision by our deadline: refuses the running agent's later frames and returns the
+  // one it sent before, if any (else `why`).
+  Result<Json> withdraw(Status why);
+
   int sock_ = -1;
   int lock_fd_ = -1;
   int api_fd_ = -1;
   int pid_ = 0;
   bool commit_ = false;  // the running agent answers "ready" (it knows the features)
   std::vector<HandedListener> listeners_;
+  DecisionHooks decision_hooks_;
 };
 
 }  // namespace ferry

@@ -76,6 +76,12 @@ Status send_kept(int link, const std::vector<HandedListener>& listeners, int loc
   return Status::Ok();
 }
 
+Status send_handing_over(int link) {
+  if (Status s = send_frame(link, Json{{"op", "handing_over"}}); !s.ok())
+    return s.with_context("telling the agent's keeper of a handoff");
+  return Status::Ok();
+}
+
 Status take_kept_frame(const Json& frame, std::vector<int> fds, Handover* pending, Handover* held) {
   auto refuse = [&](const std::string& why) {
     close_fds(fds);
@@ -141,6 +147,7 @@ int run_keeper(const KeeperOptions& o) {
   int deaths = 0;
   bool served_ever = false;
   bool stopping = false;
+  bool handing_over = false;  // the worker is handing over to a successor: no restart
   KeeperClock::time_point started{};
   std::optional<KeeperClock::time_point> restart_at;
   auto done = [&](int code) {
@@ -201,10 +208,13 @@ int run_keeper(const KeeperOptions& o) {
         close_held(pending);
         return;
       }
-      if (Status s = take_kept_frame(*frame, std::move(fds), &pending, &held); !s.ok()) {
+      if (frame->is_object() && frame->value("op", "") == "handing_over" && fds.empty()) {
+        handing_over = true;
+      } else if (Status s = take_kept_frame(*frame, std::move(fds), &pending, &held); !s.ok()) {
         if (o.log) o.log->warn(s.message(), {});
       } else if (flag(*frame, "last")) {
         served_ever = true;
+        handing_over = false;  // the handoff failed: it serves on
       }
     }
   };
@@ -217,6 +227,12 @@ int run_keeper(const KeeperOptions& o) {
     if (link >= 0) close(std::exchange(link, -1));
     close_held(pending);
     if (code == 0 || stopping) return code;
+    if (handing_over) {
+      if (o.log)
+        o.log->error("the agent process ended while handing over; its successor goes on",
+                     {{"exit_code", code}});
+      return code;
+    }
     if (!served_ever) {
       if (o.log) o.log->error("the agent failed to start", {{"exit_code", code}});
       return code;

@@ -22,6 +22,13 @@
 // SIGTERM and SIGINT are passed to the worker (the keeper exits once it has stopped);
 // SIGHUP too (the worker starts a planned restart). A worker learns of its keeper's death
 // by SIGTERM (PR_SET_PDEATHSIG) and stops like on SIGTERM.
+//
+// A worker handing over to a successor (a planned restart, agent/handoff.h) tells the
+// keeper first (send_handing_over()). If it dies from then until it sends the keeper its
+// sockets again (the handoff failed and it serves on), it is not restarted: the successor
+// holds the same sockets and the same lock file and goes on as the agent (after "commit",
+// or when this one died before deciding), and a restarted copy would serve beside it. The
+// keeper then ends with the worker's code.
 #pragma once
 
 #include <functional>
@@ -58,6 +65,10 @@ int run_keeper(const KeeperOptions& options);
 // (descriptors are duplicated by the kernel; the caller keeps its own). `lock_fd`/`api_fd`
 // -1: none. Errors name what failed.
 Status send_kept(int link, const std::vector<HandedListener>& listeners, int lock_fd, int api_fd);
+
+// The worker's side: it starts handing its sockets to a successor (see above). Errors
+// name what failed.
+Status send_handing_over(int link);
 
 // The keeper's side of one frame, public for tests: folds a frame from the worker into
 // `pending` and, on its last frame, moves the complete set into `held` (closing what that

@@ -210,6 +210,38 @@ TEST_F(KeeperTest, SigtermReachesTheWorkerAndTheKeeperEndsWithIt) {
   EXPECT_EQ(notes()[1], "stopped by " + std::to_string(SIGTERM));
 }
 
+TEST_F(KeeperTest, AWorkerThatDiesWhileHandingOverIsNotRestartedBesideItsSuccessor) {
+  // A planned restart under way: the successor has (or will have, the old one gone) the
+  // same sockets and lock file. A copy restarted from the keeper's would be a second agent.
+  KeeperOptions o;
+  o.worker = [this](Handover, int link, int restart) -> int {
+    note("worker " + std::to_string(restart));
+    if (!send_kept(link, {}, -1, -1).ok() || !send_handing_over(link).ok()) _exit(6);
+    raise(SIGKILL);  // dies between handing over and the end of its drain
+    _exit(9);
+  };
+  start_keeper(o);
+  EXPECT_EQ(wait_keeper(), 128 + SIGKILL);
+  EXPECT_EQ(notes(), std::vector<std::string>{"worker 0"}) << "restarted beside its successor";
+}
+
+TEST_F(KeeperTest, AWorkerWhoseHandoffFailedIsRestartedAsBefore) {
+  KeeperOptions o;
+  o.worker = [this](Handover, int link, int restart) -> int {
+    note("worker " + std::to_string(restart));
+    if (restart > 0) _exit(0);
+    // The successor went away: the worker serves on and gives the keeper its set again.
+    if (!send_kept(link, {}, -1, -1).ok() || !send_handing_over(link).ok() ||
+        !send_kept(link, {}, -1, -1).ok())
+      _exit(6);
+    raise(SIGKILL);
+    _exit(9);
+  };
+  start_keeper(o);
+  EXPECT_EQ(wait_keeper(), 0);
+  EXPECT_EQ(notes(), (std::vector<std::string>{"worker 0", "worker 1"}));
+}
+
 TEST(KeeperFrames, ASetIsTakenWholeAndBadFramesCloseTheirDescriptors) {
   auto fresh = [] { return fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0); };
   Handover pending, held;

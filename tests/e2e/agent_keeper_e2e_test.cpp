@@ -156,6 +156,20 @@ class KeeperAgent {
         std::chrono::seconds(30));
     return pids;
   }
+  // How many instances the agent's state file records as ready: what an agent process
+  // started after a crash routes to at once. The file is written just after each change
+  // (Agent::save_loop, with an fsync): an instance the API already reports ready can still
+  // be "starting" there for a moment (0-80 ms measured at load 15), and a process killed
+  // then comes back with it "starting" and answers 503 until its first probe passes.
+  size_t saved_ready() const {
+    auto j = parse_json(read_file(dir_ / "agent/agent-state.json"));
+    size_t n = 0;
+    if (!j.ok() || !j->is_object()) return 0;
+    for (const auto& app : j->value("apps", Json::array()))
+      for (const auto& i : app.value("instances", Json::array()))
+        n += i.value("status", Json::object()).value("state", "") == "ready";
+    return n;
+  }
   int router_status() const {
     HttpClient c(Endpoint{"127.0.0.1", app_port_}, HttpClientOptions{3000, 1 << 20});
     auto r = c.request("GET", "/");
@@ -236,6 +250,8 @@ TEST(AgentKeeperE2E, ConnectionsMadeWhileTheAgentIsDeadAreAnsweredAfterTheRestar
     return holds_socket(a.keeper(), router) &&
            holds_socket(a.keeper(), listening_inode(a.api_port()));
   })) << a.log();
+  // What the crash must keep is what was saved: wait for the state file to have it.
+  ASSERT_TRUE(testing::wait_until([&] { return a.saved_ready() == 1; })) << a.log();
   const int worker = a.worker();
   ASSERT_GT(worker, 0);
   ASSERT_NE(worker, a.keeper());
@@ -273,6 +289,7 @@ TEST(AgentKeeperE2E, KeptSocketsAndTheLockNeverReachAnInstance) {
   const uint64_t router = listening_inode(a.app_port());
   const uint64_t api = listening_inode(a.api_port());
   ASSERT_TRUE(testing::wait_until([&] { return holds_socket(a.keeper(), router); })) << a.log();
+  ASSERT_TRUE(testing::wait_until([&] { return a.saved_ready() == 1; })) << a.log();
   // A crash: the next agent process has the kept descriptors (inherited from the keeper);
   // the instance it starts must not.
   const int worker = a.worker();
