@@ -34,10 +34,12 @@ uint64_t listening_inode(uint16_t port) {
 std::vector<std::string> open_files(int pid) {
   std::vector<std::string> out;
   const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  // With error codes throughout: the process may end while its descriptors are listed
+  // (the range-for's increment would throw).
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code lec;
-    auto target = std::filesystem::read_symlink(e.path(), lec);
+    auto target = std::filesystem::read_symlink(it->path(), lec);
     if (!lec) out.push_back(target.string());
   }
   return out;
