@@ -593,6 +593,18 @@ std::shared_ptr<AppManager::App> AppManager::find(const std::string& name) const
   return it == apps_.end() ? nullptr : it->second;
 }
 
+std::vector<std::shared_ptr<AppManager::App>> AppManager::app_list() const {
+  std::vector<std::shared_ptr<App>> out;
+  out.reserve(apps_.size());
+  for (const auto& [name, app] : apps_) out.push_back(app);
+  return out;
+}
+
+std::vector<std::shared_ptr<AppManager::App>> AppManager::all_apps() const {
+  MutexLock lk(mu_);
+  return app_list();
+}
+
 Result<int64_t> AppManager::put(const AppDesiredState& state) {
   if (!safe_name(state.app))
     return invalid_argument("app name '" + state.app.substr(0, 128) +
@@ -749,11 +761,7 @@ std::vector<std::string> AppManager::names() const {
 }
 
 std::map<std::string, int64_t> AppManager::generations() const {
-  std::vector<std::shared_ptr<App>> apps;
-  {
-    MutexLock lk(mu_);
-    for (const auto& [name, app] : apps_) apps.push_back(app);
-  }
+  const auto apps = all_apps();
   std::map<std::string, int64_t> out;
   for (const auto& app : apps) {
     MutexLock lk(app->mu);
@@ -770,11 +778,7 @@ size_t AppManager::router_counters(const std::string& name) const {
 }
 
 Json AppManager::snapshot() const {
-  std::vector<std::shared_ptr<App>> apps;
-  {
-    MutexLock lk(mu_);
-    for (const auto& [name, app] : apps_) apps.push_back(app);
-  }
+  const auto apps = all_apps();
   Json out = Json::array();
   for (const auto& app : apps) {
     MutexLock lk(app->mu);
@@ -888,7 +892,7 @@ std::vector<HandedListener> AppManager::freeze() {
   {
     MutexLock lk(mu_);
     frozen_ = true;
-    for (const auto& [name, app] : apps_) apps.push_back(app);
+    apps = app_list();
   }
   return router_entries(apps, [](Router& r, HandedListener& l) {
     r.pause_accepting();
@@ -899,11 +903,7 @@ std::vector<HandedListener> AppManager::freeze() {
 }
 
 std::vector<HandedListener> AppManager::router_counts() {
-  std::vector<std::shared_ptr<App>> apps;
-  {
-    MutexLock lk(mu_);
-    for (const auto& [name, app] : apps_) apps.push_back(app);
-  }
+  const auto apps = all_apps();
   return router_entries(apps, [](Router& r, HandedListener& l) {
     l.stats = r.stats();
     return true;
@@ -911,11 +911,7 @@ std::vector<HandedListener> AppManager::router_counts() {
 }
 
 std::vector<HandedListener> AppManager::listeners() {
-  std::vector<std::shared_ptr<App>> apps;
-  {
-    MutexLock lk(mu_);
-    for (const auto& [name, app] : apps_) apps.push_back(app);
-  }
+  const auto apps = all_apps();
   return router_entries(apps, [](Router& r, HandedListener& l) {
     l.fd = r.duplicate_listener();
     return l.fd >= 0;
@@ -945,7 +941,7 @@ void AppManager::thaw() {
   {
     MutexLock lk(mu_);
     frozen_ = false;
-    for (const auto& [name, app] : apps_) apps.push_back(app);
+    apps = app_list();
   }
   for (auto& app : apps) {
     {
@@ -958,11 +954,7 @@ void AppManager::thaw() {
 }
 
 void AppManager::drain(int64_t max_ms) {
-  std::vector<std::shared_ptr<App>> apps;
-  {
-    MutexLock lk(mu_);
-    for (const auto& [name, app] : apps_) apps.push_back(app);
-  }
+  const auto apps = all_apps();
   auto open = [&] {
     int n = 0;
     for (auto& app : apps) {
@@ -987,7 +979,7 @@ void AppManager::shutdown(bool stop_instances) {
     MutexLock lk(mu_);
     if (shut_down_ && !stop_instances) return;
     shut_down_ = true;
-    for (const auto& [name, app] : apps_) apps.push_back(app);
+    apps = app_list();
   }
   std::vector<std::pair<RuntimeHandle, int>> running;  // handle, stop_grace_ms
   for (auto& app : apps) {

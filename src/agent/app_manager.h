@@ -149,6 +149,10 @@ class AppManager {
 
  private:
   std::shared_ptr<App> find(const std::string& name) const;
+  // Every app, copied so that each can then be locked on its own (an app's lock is never
+  // taken while mu_ is held). app_list() for callers that change more under mu_.
+  std::vector<std::shared_ptr<App>> all_apps() const;
+  std::vector<std::shared_ptr<App>> app_list() const FERRY_REQUIRES(mu_);
   uint16_t allocate_port();
   void release_port(uint16_t port);
 
