@@ -36,8 +36,9 @@ def run(binary, report):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return cpu, wall, load
+    user = after.ru_utime - before.ru_utime
+    cpu = user + (after.ru_stime - before.ru_stime)
+    return cpu, wall, load, user
 
 
 def findings(report):
@@ -54,16 +55,17 @@ for name, binary in bins:
 for i in range(rounds):
     for name, binary in bins:
         report = os.path.join(out, name + ".json")
-        cpu, wall, load = run(binary, report)
+        cpu, wall, load, user = run(binary, report)
         keys, nbytes = findings(report)
         seen[name] = keys
-        results[name].append((cpu, wall, load, nbytes))
-        print(f"{name:>10} round {i + 1}: load {load}  CPU {cpu:.2f}s  wall {wall:.2f}s  "
+        results[name].append((cpu, wall, load, nbytes, user))
+        print(f"{name:>10} round {i + 1}: load {load}  CPU {cpu:.2f}s (user {user:.2f}s)  wall {wall:.2f}s  "
               f"{nbytes / 1e6 / cpu:.0f} MB per CPU-second", flush=True)
 for name, rs in results.items():
     rates = [r[3] / 1e6 / r[0] for r in rs]
     print(f"{name:>10}: {rs[0][3] / 1e6:.0f} MB; MB per CPU-second median {statistics.median(rates):.0f}, "
-          f"best {max(rates):.0f}; CPU-s median {statistics.median(r[0] for r in rs):.2f}; "
+          f"best {max(rates):.0f}; CPU-s median {statistics.median(r[0] for r in rs):.2f} "
+          f"(user {statistics.median(r[4] for r in rs):.2f}); "
           f"load {min(r[2] for r in rs)}-{max(r[2] for r in rs)}; {len(seen[name])} findings")
 names = list(seen)
 same = all(seen[n] == seen[names[0]] for n in names)
