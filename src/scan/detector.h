@@ -81,8 +81,8 @@ class Detector {
   // Rules whose regex RE2 runs on whole buffers: those Vectorscan could not take as a
   // prefilter, and those confined to paths (run only on files whose path matches).
   size_t full_scan_rules() const;
-  // Whether the Vectorscan database came from the cache; if not, why (empty when no cache
-  // was asked for, the reason a cached file was refused, or "compiled and stored").
+  // Whether the Vectorscan database came from the cache, and a note: empty on a hit or when
+  // no cache was asked for, else why a cached file was not used, or "compiled and stored".
   bool db_from_cache() const { return db_from_cache_; }
   const std::string& db_cache_note() const { return db_cache_note_; }
 
