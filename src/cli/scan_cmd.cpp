@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "scan/db_cache.h"
 #include "scan/report.h"
 #include "scan/rule_parser.h"
 #include "scan/scanner.h"
@@ -34,6 +35,7 @@ struct ScanArgs {
   uint64_t max_commits = 0;
   bool progress = false;
   bool print_rules = false;
+  bool no_cache = false;
 };
 
 // "1048576", "512K", "20M", "1G" -> bytes; 0 on a bad value.
@@ -122,6 +124,7 @@ void run_scan(const ScanArgs& a) {
   opts.threads = a.threads;
   opts.since = a.since;
   opts.max_commits = a.max_commits;
+  if (!a.no_cache) opts.db_cache_dir = scan::default_db_cache_dir();
   opts.max_file_size = parse_size(a.max_file_size);
   if (opts.max_file_size == 0) {
     scan_fail("--max-file-size " + a.max_file_size +
@@ -190,6 +193,8 @@ void register_scan_commands(CLI::App& app, GlobalOptions& /*g*/) {
       ->capture_default_str();
   cmd->add_option("--threads", args->threads, "worker threads (default: all cores)");
   cmd->add_flag("--progress", args->progress, "show progress on stderr even when not a TTY");
+  cmd->add_flag("--no-cache", args->no_cache,
+                "compile the rules' Vectorscan database even if ~/.cache/ferry holds it");
   cmd->add_flag("--print-default-rules", args->print_rules, "print the built-in rule file");
   cmd->callback([args] { run_scan(*args); });
 }

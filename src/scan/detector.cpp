@@ -8,6 +8,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "scan/db_cache.h"
 #include "scan/entropy.h"
 #include "scan/format_check.h"
 
@@ -178,9 +179,10 @@ Detector::~Detector() {
   if (db_) hs_free_database(db_);
 }
 
-Result<std::unique_ptr<Detector>> Detector::create(RuleSet rules) {
+Result<std::unique_ptr<Detector>> Detector::create(RuleSet rules, std::string db_cache_dir) {
   std::unique_ptr<Detector> d(new Detector());
   d->rules_ = std::move(rules);
+  d->db_cache_dir_ = std::move(db_cache_dir);
   for (const Rule& r : d->rules_.rules) d->has_composite_ |= r.skip_report || !r.required.empty();
   FERRY_RETURN_IF_ERROR(d->compile());
   return d;
@@ -271,8 +273,25 @@ Status Detector::compile() {
       }
     }
   };
+  // A database compiled by an earlier process for exactly these patterns is loaded from the
+  // cache instead (db_cache.h: a refused or damaged file is a miss, never fewer patterns).
   auto build = [&]() -> std::string {
     if (patterns.empty()) return {};
+    std::string key;
+    if (!db_cache_dir_.empty()) {
+      key = db_cache_key(patterns, flags, HS_MODE_BLOCK);
+      if (hs_database_t* cached = db_cache_load(db_cache_dir_, key, &db_cache_note_)) {
+        hs_scratch_t* scratch = nullptr;
+        if (hs_alloc_scratch(cached, &scratch) == HS_SUCCESS) {
+          db_ = cached;
+          proto_scratch_ = scratch;
+          db_from_cache_ = true;
+          return {};
+        }
+        hs_free_database(cached);
+        db_cache_note_ = "cached database refused by Vectorscan";
+      }
+    }
     std::vector<const char*> ptrs;
     std::vector<unsigned> ids;
     for (size_t i = 0; i < patterns.size(); ++i) {
@@ -282,6 +301,9 @@ Status Detector::compile() {
     hs_compile_error_t* err = nullptr;
     if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(), static_cast<unsigned>(ptrs.size()),
                          HS_MODE_BLOCK, nullptr, &db_, &err) == HS_SUCCESS) {
+      if (!key.empty() && db_cache_store(db_cache_dir_, key, db_)) {
+        db_cache_note_ = "compiled and stored";
+      }
       return {};
     }
     std::string msg = err && err->message ? err->message : "unknown error";
@@ -298,7 +320,7 @@ Status Detector::compile() {
                             std::to_string(patterns.size()) + " patterns failed: " + msg);
     }
   }
-  if (!db_) return Status::Ok();
+  if (!db_ || proto_scratch_) return Status::Ok();
   if (hs_alloc_scratch(db_, &proto_scratch_) != HS_SUCCESS) {
     return resource_exhausted("allocating Vectorscan scratch space failed");
   }
@@ -321,8 +343,9 @@ size_t Detector::full_scan_rules() const {
   return static_cast<size_t>(std::count(c_->full_scan.begin(), c_->full_scan.end(), 1));
 }
 
-Result<std::unique_ptr<Detector::Scratch>> Detector::new_scratch() const {
+Result<std::unique_ptr<Detector::Scratch>> Detector::new_scratch(bool own_regexes) const {
   std::unique_ptr<Scratch> s(new Scratch());
+  s->own_regexes_ = own_regexes;
   if (proto_scratch_ && hs_clone_scratch(proto_scratch_, &s->s_) != HS_SUCCESS) {
     return resource_exhausted("cloning Vectorscan scratch space failed");
   }
@@ -336,6 +359,7 @@ Result<std::unique_ptr<Detector::Scratch>> Detector::new_scratch() const {
 }
 
 const re2::RE2& Detector::thread_regex(Scratch& s, size_t r) const {
+  if (!s.own_regexes_) return *rules_.rules[r].re;
   std::unique_ptr<re2::RE2>& copy = s.re_[r];
   if (!copy) {
     const re2::RE2& shared = *rules_.rules[r].re;

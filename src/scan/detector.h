@@ -47,15 +47,22 @@ class Detector {
     // Per rule: this thread's own copy of the rule's regex. RE2 objects are thread-safe but
     // share a lazily built DFA cache behind a lock; threads confirming many candidates
     // would serialise on it. Made on the rule's first confirmation (thread_regex).
+    // A scratch made with own_regexes false uses the rules' shared programs instead: one
+    // worker per scan does, so a scan compiles each confirming rule's regex once less.
     std::vector<std::unique_ptr<re2::RE2>> re_;
+    bool own_regexes_ = true;
   };
 
-  static Result<std::unique_ptr<Detector>> create(RuleSet rules);
+  // `db_cache_dir`: where compiled Vectorscan databases are kept between processes
+  // (db_cache.h); empty: always compile.
+  static Result<std::unique_ptr<Detector>> create(RuleSet rules, std::string db_cache_dir = {});
   ~Detector();
   Detector(const Detector&) = delete;
   Detector& operator=(const Detector&) = delete;
 
-  Result<std::unique_ptr<Scratch>> new_scratch() const;
+  // `own_regexes`: whether this scratch's thread confirms with copies of the rules' RE2
+  // programs of its own (see Scratch::re_); one thread per scan may use the shared ones.
+  Result<std::unique_ptr<Scratch>> new_scratch(bool own_regexes = true) const;
 
   // True when the global allowlist's paths cover `path`: the file need not be read.
   bool path_allowed(std::string_view path) const;
@@ -74,6 +81,10 @@ class Detector {
   // Rules whose regex RE2 runs on whole buffers: those Vectorscan could not take as a
   // prefilter, and those confined to paths (run only on files whose path matches).
   size_t full_scan_rules() const;
+  // Whether the Vectorscan database came from the cache, and a note: empty on a hit or when
+  // no cache was asked for, else why a cached file was not used, or "compiled and stored".
+  bool db_from_cache() const { return db_from_cache_; }
+  const std::string& db_cache_note() const { return db_cache_note_; }
 
  private:
   struct ScanCtx;
@@ -97,6 +108,9 @@ class Detector {
   RuleSet rules_;
   bool inline_allow_ = true;
   bool has_composite_ = false;  // some rule requires others or is marked skipReport
+  std::string db_cache_dir_;
+  bool db_from_cache_ = false;
+  std::string db_cache_note_;
   hs_database* db_ = nullptr;
   hs_scratch* proto_scratch_ = nullptr;
   std::unique_ptr<Compiled> c_;

@@ -9,14 +9,15 @@
 
 namespace ferry::scan {
 
-Result<std::shared_ptr<const Detector>> default_detector(bool inline_allow) {
+Result<std::shared_ptr<const Detector>> default_detector(bool inline_allow,
+                                                         const std::string& db_cache_dir) {
   // One slot per inline-allow setting; a failed build is not kept (the next call retries).
   static std::mutex mu;
   static std::shared_ptr<const Detector> built[2];
   std::lock_guard lk(mu);
   std::shared_ptr<const Detector>& slot = built[inline_allow ? 1 : 0];
   if (!slot) {
-    auto det = Detector::create(default_rules());
+    auto det = Detector::create(default_rules(), db_cache_dir);
     if (!det) return det.status();
     (*det)->set_inline_allow(inline_allow);
     slot = std::move(*det);
@@ -27,13 +28,13 @@ Result<std::shared_ptr<const Detector>> default_detector(bool inline_allow) {
 Result<ScanSetup> prepare_scan(const std::string& root_dir, const ScanOptions& opts) {
   ScanSetup setup;
   if (opts.config_path.empty()) {
-    auto det = default_detector(opts.inline_allow);
+    auto det = default_detector(opts.inline_allow, opts.db_cache_dir);
     if (!det) return det.status();
     setup.detector = std::move(*det);
   } else {
     auto loaded = load_rules(opts.config_path);
     if (!loaded) return loaded.status();
-    auto det = Detector::create(std::move(*loaded));
+    auto det = Detector::create(std::move(*loaded), opts.db_cache_dir);
     if (!det) return det.status();
     (*det)->set_inline_allow(opts.inline_allow);
     setup.detector = std::move(*det);

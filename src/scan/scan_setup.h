@@ -27,8 +27,9 @@ void finish_report(const ScanSetup& setup, ScanReport& report);
 
 // The detector of the built-in rules, built on first use and kept for the process: a server
 // gating every release, or a test binary scanning many trees, pays the Vectorscan and RE2
-// compilation once. Thread-safe.
-Result<std::shared_ptr<const Detector>> default_detector(bool inline_allow);
+// compilation once. Thread-safe. `db_cache_dir` is used by the first build only.
+Result<std::shared_ptr<const Detector>> default_detector(bool inline_allow,
+                                                         const std::string& db_cache_dir = {});
 
 unsigned thread_count(const ScanOptions& opts);
 

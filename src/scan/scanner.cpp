@@ -246,8 +246,10 @@ Result<ScanReport> scan_path(const std::string& path, const ScanOptions& opts) {
     totals.files_skipped_allowlisted += w.st.files_skipped_allowlisted;
     totals.files_unreadable += w.st.files_unreadable;
   };
-  auto new_worker = [&]() -> std::unique_ptr<WorkerState> {
-    auto scratch = det.new_scratch();
+  // The scan's first worker confirms with the rules' shared RE2 programs, the others with
+  // copies of their own (Detector::new_scratch).
+  auto new_worker = [&](bool own_regexes) -> std::unique_ptr<WorkerState> {
+    auto scratch = det.new_scratch(own_regexes);
     if (!scratch) {
       fail(scratch.status());
       return nullptr;
@@ -262,7 +264,7 @@ Result<ScanReport> scan_path(const std::string& path, const ScanOptions& opts) {
     // O_NOFOLLOW like every other file.
     const fs::path real = fs::canonical(root, ec);
     const std::string abs = ec ? root.native() : real.native();
-    auto w = new_worker();
+    auto w = new_worker(false);
     if (w) {
       scan_file(*w, AT_FDCWD, abs.c_str(), root.generic_string());
       merge(*w);
@@ -362,8 +364,8 @@ Result<ScanReport> scan_path(const std::string& path, const ScanOptions& opts) {
       // Pushed above the subdirectories: the stack hands out this directory's files first.
       for (WalkTask& t : files) out.push_back(std::move(t));
     };
-    auto worker = [&] {
-      auto w = new_worker();
+    auto worker = [&](bool own_regexes) {
+      auto w = new_worker(own_regexes);
       if (!w) {
         tasks.stop();
         return;
@@ -393,8 +395,8 @@ Result<ScanReport> scan_path(const std::string& path, const ScanOptions& opts) {
     };
     const unsigned nthreads = thread_count(opts);
     std::vector<std::thread> pool;
-    for (unsigned i = 1; i < nthreads; ++i) pool.emplace_back(worker);
-    worker();  // this thread is a worker too
+    for (unsigned i = 1; i < nthreads; ++i) pool.emplace_back(worker, true);
+    worker(false);  // this thread is a worker too
     for (auto& th : pool) th.join();
     if (too_many) return resource_exhausted("more than 10 million files under " + root.string());
   }

@@ -44,6 +44,9 @@ struct ScanOptions {
   // Inline "ferry:allow" / "gitleaks:allow" comments drop findings; the release gate
   // sets this false (like the tree's ignore files, they are the author's own say-so).
   bool inline_allow = true;
+  // Where compiled Vectorscan databases are cached between processes (db_cache.h; `ferry
+  // scan` uses default_db_cache_dir()); empty: compile every time.
+  std::string db_cache_dir;
 };
 
 // Scans a directory tree (recursively, not following symlinks, skipping .git) or one file.

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -120,6 +121,39 @@ TEST(ScanCli, PrintDefaultRulesRoundTrips) {
   CliRun r = ferry(io, "--print-default-rules");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("[[rules]]"), std::string::npos);
+}
+
+// `ferry scan` keeps the compiled rules in $XDG_CACHE_HOME/ferry (created private) and finds
+// the same with and without it; --no-cache neither reads nor writes it.
+TEST(ScanCli, CachesTheCompiledRulesUnlessToldNot) {
+  TempDir src, io, home;
+  const std::string secret = std::string("sk") + "_live_" + rnd(kAlnum, 24, 5);
+  src.write("pay.py", "stripe.api_key = '" + secret + "'\n");
+  const std::string cache = home.str() + "/xdg";
+  const std::string env = "XDG_CACHE_HOME='" + cache + "' ";
+  auto cached_files = [&] {
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(cache + "/ferry", ec)) {
+      n += e.path().extension() == ".db";
+    }
+    return n;
+  };
+  auto run = [&](const std::string& flags) {
+    const std::string exe = ::ferry::testing::ferry_binary();
+    const std::string out = (io.path() / "stdout").string();
+    const int rc = std::system((env + "'" + exe + "' scan --no-redact " + flags + " '" + src.str() +
+                                "' > '" + out + "' 2>/dev/null")
+                                   .c_str());
+    EXPECT_EQ(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, 1) << flags;
+    return slurp(out).find(secret) != std::string::npos;
+  };
+  EXPECT_TRUE(run("--no-cache"));
+  EXPECT_EQ(cached_files(), 0u);
+  EXPECT_TRUE(run(""));
+  EXPECT_EQ(cached_files(), 1u);
+  EXPECT_TRUE(run(""));  // from the cache
+  EXPECT_EQ(cached_files(), 1u);
 }
 
 }  // namespace
