@@ -32,7 +32,9 @@ std::string slurp(const std::string& path) {
 CliRun ferry(const TempDir& io, const std::string& args) {
   const std::string exe = ::ferry::testing::ferry_binary();
   const std::string out = (io.path() / "stdout").string(), err = (io.path() / "stderr").string();
-  const std::string cmd = "'" + exe + "' scan " + args + " > '" + out + "' 2> '" + err + "'";
+  // The compiled-rules cache goes to the test's folder, never to the user's home.
+  const std::string cmd = "XDG_CACHE_HOME='" + (io.path() / "xdg").string() + "' '" + exe +
+                          "' scan " + args + " > '" + out + "' 2> '" + err + "'";
   const int rc = std::system(cmd.c_str());
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(out), slurp(err)};
 }
