@@ -368,6 +368,29 @@ TEST_F(AgentConnectionsTls, TheServerCertificateRevokedOnTheAgentIsRefusedOnTheK
   http.stop();
 }
 
+TEST(AgentConnections, AnIdleKeptConnectionDoesNotHoldUpTheAgentsHotRestart) {
+  // The agent's hot restart pauses its API and waits for open calls; an idle kept-alive
+  // connection of the server is not a call: it ends at once, and the next call connects to
+  // whoever listens then.
+  HttpServer http(HttpServerOptions{});
+  std::atomic<int> answered{0};
+  http.route("GET", "/v1/health", [&](HttpRequest&) {
+    ++answered;
+    return HttpResponse::json(Json{{"ok", true}});
+  });
+  ASSERT_TRUE(http.start().ok());
+  AgentConnections conns(Endpoint{"127.0.0.1", http.port()}, opts());
+  ASSERT_TRUE(get(conns).ok());
+  ASSERT_EQ(conns.counts().open, 1u);
+  EXPECT_EQ(http.pause(120'000), 0) << "an idle kept-alive connection held up the handoff";
+  http.resume();
+  auto r = get(conns);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(answered.load(), 2);
+  EXPECT_EQ(conns.counts().opened, 2u);
+  http.stop();
+}
+
 TEST(AgentConnections, ASilentAgentCostsItsCallerTheDeadlineAndOtherAgentsNothing) {
   std::atomic<bool> release{false};
   ScriptedAgent silent([&](AgentSide& c, int) {
