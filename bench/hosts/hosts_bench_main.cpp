@@ -34,6 +34,7 @@
 
 #include "agent/http_agent_client.h"
 #include "common/spawn.h"
+#include "common/tls.h"
 #include "engine/reconciler.h"
 
 namespace ferry {
@@ -73,6 +74,15 @@ double cpu_seconds(pid_t pid) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// The same for an agent: its process and its children (the keeper's worker does the work).
+double agent_cpu_seconds(pid_t pid) {
+  double total = cpu_seconds(pid);
+  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  pid_t child = 0;
+  while (f >> child) total += cpu_seconds(child);
+  return total;
+}
+
 std::string loadavg() {
   std::ifstream f("/proc/loadavg");
   std::string a, b, c;
@@ -93,13 +103,27 @@ Stats stats_of(std::vector<double> v) {
 int run(int argc, char** argv) {
   std::string ferry;
   int agents = 50, rounds = 30;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--ferry")) ferry = argv[i + 1];
-    if (!std::strcmp(argv[i], "--agents")) agents = std::clamp(std::atoi(argv[i + 1]), 1, 500);
-    if (!std::strcmp(argv[i], "--rounds")) rounds = std::clamp(std::atoi(argv[i + 1]), 1, 10000);
+  bool tls = false, fresh = false;
+  for (int i = 1; i < argc; ++i) {
+    const bool value = i + 1 < argc;
+    if (!std::strcmp(argv[i], "--tls")) {
+      tls = true;
+    } else if (!std::strcmp(argv[i], "--fresh-connections")) {
+      // A new connection (and TLS handshake) for every measured call, as before issue 16's
+      // kept-alive connections: for a comparison at the same load.
+      fresh = true;
+    } else if (value && !std::strcmp(argv[i], "--ferry")) {
+      ferry = argv[++i];
+    } else if (value && !std::strcmp(argv[i], "--agents")) {
+      agents = std::clamp(std::atoi(argv[++i]), 1, 500);
+    } else if (value && !std::strcmp(argv[i], "--rounds")) {
+      rounds = std::clamp(std::atoi(argv[++i]), 1, 10000);
+    }
   }
   if (ferry.empty()) {
-    std::fprintf(stderr, "usage: hosts_bench --ferry PATH [--agents N] [--rounds R]\n");
+    std::fprintf(stderr,
+                 "usage: hosts_bench --ferry PATH [--agents N] [--rounds R] [--tls] "
+                 "[--fresh-connections]\n");
     return 2;
   }
   const fs::path dir =
@@ -109,6 +133,19 @@ int run(int argc, char** argv) {
   {
     std::ofstream(dir / "agent.token") << token << "\n";
     fs::permissions(dir / "agent.token", fs::perms::owner_read | fs::perms::owner_write);
+  }
+  // --tls: a CA, the server's client certificate and one per agent (as `ferry agents
+  // enroll` makes them): every call over mutual TLS, the agent's name pinned.
+  CertAuthority ca;
+  TlsIdentity server_id;
+  auto issue = [&](const std::string& cn) {
+    auto key = make_private_key().value();
+    auto cert = sign_csr(ca, make_csr(key, cn).value(), cn, 1).value();
+    return TlsIdentity{cert, key, ca.cert_pem, {}};
+  };
+  if (tls) {
+    ca = make_ca("bench CA", 1).value();
+    server_id = issue(kServerCertName);
   }
   std::vector<pid_t> pids;
   std::vector<std::unique_ptr<HttpAgentClient>> clients;
@@ -121,6 +158,22 @@ int run(int argc, char** argv) {
               "--data-dir",   (dir / ("agent-" + std::to_string(i))).string(),
               "--token-file", (dir / "agent.token").string(),
               "--log-level",  "warn"};
+    std::shared_ptr<TlsContext> ctx;
+    if (tls) {
+      const fs::path td = dir / ("tls-" + std::to_string(i));
+      fs::create_directories(td);
+      const TlsIdentity id = issue("h" + std::to_string(i));
+      for (const auto& [file, text] :
+           {std::pair{"agent.crt", id.cert_pem}, std::pair{"agent.key", id.key_pem},
+            std::pair{"ca.crt", ca.cert_pem}}) {
+        std::ofstream(td / file) << text;
+        fs::permissions(td / file, fs::perms::owner_read | fs::perms::owner_write);
+      }
+      o.argv.push_back("--tls-dir");
+      o.argv.push_back(td.string());
+      ctx =
+          TlsContext::create(TlsContext::Role::kClient, server_id, "h" + std::to_string(i)).value();
+    }
     auto pid = spawn(o);
     if (!pid.ok()) {
       std::fprintf(stderr, "agent %d: %s\n", i, pid.status().message().c_str());
@@ -128,7 +181,7 @@ int run(int argc, char** argv) {
     }
     pids.push_back(*pid);
     clients.push_back(std::make_unique<HttpAgentClient>(Endpoint{"127.0.0.1", port}, token, 3000,
-                                                        "h" + std::to_string(i)));
+                                                        "h" + std::to_string(i), ctx));
     app_ports.push_back(free_port());
   }
   int exit_code = 0;
@@ -179,7 +232,7 @@ int run(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::seconds(2));  // instances started
 
   std::vector<double> agent_cpu0;
-  for (pid_t p : pids) agent_cpu0.push_back(cpu_seconds(p));
+  for (pid_t p : pids) agent_cpu0.push_back(agent_cpu_seconds(p));
   rusage self0{};
   getrusage(RUSAGE_SELF, &self0);
   const std::string load_before = loadavg();
@@ -191,10 +244,12 @@ int run(int argc, char** argv) {
     const std::map<std::string, int> want{{"v1", 100 - w2}, {"v2", w2}};
     const auto t0 = Clock::now();
     auto acks = fan_out<Status>(clients.size(), [&](size_t i) {
+      if (fresh) clients[i]->close_idle_connections();
       return clients[i]->set_weights("web.bench", generation, want);
     });
     accepted_ms.push_back(ms_since(t0));
     auto seen = fan_out<bool>(clients.size(), [&](size_t i) {
+      if (fresh) clients[i]->close_idle_connections();
       auto s = clients[i]->app_status("web.bench");
       return s.ok() && s->weights == want;
     });
@@ -202,8 +257,10 @@ int run(int argc, char** argv) {
     for (size_t i = 0; i < acks.size(); ++i)
       if (!acks[i].ok() || !seen[i]) ++failures;
     const auto t1 = Clock::now();
-    auto reads = fan_out<bool>(clients.size(),
-                               [&](size_t i) { return clients[i]->app_status("web.bench").ok(); });
+    auto reads = fan_out<bool>(clients.size(), [&](size_t i) {
+      if (fresh) clients[i]->close_idle_connections();
+      return clients[i]->app_status("web.bench").ok();
+    });
     status_ms.push_back(ms_since(t1));
     for (bool ok : reads)
       if (!ok) ++failures;
@@ -211,7 +268,7 @@ int run(int argc, char** argv) {
   rusage self1{};
   getrusage(RUSAGE_SELF, &self1);
   double agent_cpu = 0;
-  for (size_t i = 0; i < pids.size(); ++i) agent_cpu += cpu_seconds(pids[i]) - agent_cpu0[i];
+  for (size_t i = 0; i < pids.size(); ++i) agent_cpu += agent_cpu_seconds(pids[i]) - agent_cpu0[i];
   auto tv = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
   const double self_cpu =
       tv(self1.ru_utime) + tv(self1.ru_stime) - tv(self0.ru_utime) - tv(self0.ru_stime);
@@ -227,6 +284,16 @@ int run(int argc, char** argv) {
               agent_cpu, 1000 * agent_cpu / agents / rounds, self_cpu);
   std::printf("loadavg before %s, after %s, cores %u\n", load_before.c_str(), loadavg().c_str(),
               std::thread::hardware_concurrency());
+  uint64_t opened = 0, reused = 0;
+  for (const auto& c : clients) {
+    opened += c->connection_counts().opened;
+    reused += c->connection_counts().reused;
+  }
+  std::printf(
+      "%s; connections opened %llu, calls on a kept connection %llu; threads started "
+      "by the fan-out pool %zu\n",
+      tls ? "mutual TLS" : "plain HTTP", static_cast<unsigned long long>(opened),
+      static_cast<unsigned long long>(reused), WorkerPool::shared().threads_started());
   if (failures) exit_code = 1;
   stop_all();
   return exit_code;

@@ -11,13 +11,12 @@ constexpr size_t kMaxAnswer = 16u << 20;
 
 HttpAgentClient::HttpAgentClient(Endpoint endpoint, std::string token, int timeout_ms,
                                  std::string name, std::shared_ptr<TlsContext> tls)
-    : client_(std::move(endpoint), HttpClientOptions{timeout_ms, kMaxAnswer, tls}),
+    : connections_(std::move(endpoint), AgentConnectionOptions{timeout_ms, kMaxAnswer}),
+      tls_ctx_(tls),
       token_(std::move(token)),
       timeout_ms_(timeout_ms),
       name_(std::move(name)),
-      tls_(tls != nullptr) {
-  client_.set_header("Authorization", "Bearer " + token_);
-}
+      tls_(tls != nullptr) {}
 
 HttpAgentClient::HttpAgentClient(UnixSocket socket, std::string token, int timeout_ms,
                                  std::string name)
@@ -27,7 +26,7 @@ HttpAgentClient::HttpAgentClient(UnixSocket socket, std::string token, int timeo
 }
 
 std::string HttpAgentClient::address() const {
-  return socket_path_.empty() ? client_.endpoint().to_string() : "unix:" + socket_path_;
+  return socket_path_.empty() ? connections_.endpoint().to_string() : "unix:" + socket_path_;
 }
 
 Result<Json> HttpAgentClient::call(std::string_view method, const std::string& target,
@@ -39,16 +38,17 @@ Result<Json> HttpAgentClient::call(std::string_view method, const std::string& t
   if (!socket_path_.empty()) {
     resp = unix_http_request(socket_path_, method, target, {{"Authorization", "Bearer " + token_}},
                              payload, timeout_ms_, kMaxAnswer);
-  } else if (tls_source_) {
-    // Refused (a remote agent that may not be called in clear): nothing is sent.
-    auto tls = tls_source_();
-    if (!tls.ok()) return tls.status();
-    tls_ = *tls != nullptr;
-    HttpClient client(client_.endpoint(), HttpClientOptions{timeout_ms_, kMaxAnswer, *tls});
-    client.set_header("Authorization", "Bearer " + token_);
-    resp = client.request(method, target, payload);
   } else {
-    resp = client_.request(method, target, payload);
+    std::shared_ptr<TlsContext> tls = tls_ctx_;
+    if (tls_source_) {
+      // Refused (a remote agent that may not be called in clear): nothing is sent.
+      auto source = tls_source_();
+      if (!source.ok()) return source.status();
+      tls = std::move(*source);
+      tls_ = tls != nullptr;
+    }
+    resp =
+        connections_.request(tls, method, target, {{"Authorization", "Bearer " + token_}}, payload);
   }
   // No answer: kUnavailable or kDeadlineExceeded (is_unreachable), with who and why.
   if (!resp.ok()) return resp.status().with_context(who);

@@ -1,5 +1,7 @@
 // HttpAgentClient: AgentClient over the agent's HTTP API, for the control plane: TCP for
-// a remote agent, a Unix socket for the local one (unix_http.h).
+// a remote agent, a Unix socket for the local one (unix_http.h). TCP calls go over a few
+// kept-alive connections per agent (agent_connections.h: reused across calls, one deadline
+// per call, an idempotent call sent again once when the agent had closed its connection).
 // put_app and set_weights return once the agent accepted the state (it converges in the
 // background); callers watch app_status. Thread safety: calls may come from any thread.
 #pragma once
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/agent_connections.h"
 #include "common/http_client.h"
 #include "core/agent_api.h"
 #include "core/agent_generations.h"
@@ -63,15 +66,20 @@ class HttpAgentClient final : public AgentClient, public GenerationsSource, publ
   int64_t last_accepted_generation() const { return accepted_.load(); }
   // "127.0.0.1:7071" or "unix:/data/agent.sock": for health checks and logs.
   std::string address() const override;
-  const Endpoint& endpoint() const { return client_.endpoint(); }
+  const Endpoint& endpoint() const { return connections_.endpoint(); }
   // Whether the last call (or the constructor's context) used TLS.
   bool tls() const { return tls_.load(); }
+  // The kept-alive connections' counters (tests, benchmarks).
+  AgentConnections::Counts connection_counts() const { return connections_.counts(); }
+  // Closes the idle kept-alive connections (the next call connects afresh).
+  void close_idle_connections() { connections_.close_idle(); }
 
  private:
   Result<Json> call(std::string_view method, const std::string& target, const Json* body = nullptr);
 
-  HttpClient client_;
-  std::string socket_path_;  // non-empty: the Unix socket transport
+  AgentConnections connections_;
+  std::shared_ptr<TlsContext> tls_ctx_;  // the constructor's context (no TlsSource)
+  std::string socket_path_;              // non-empty: the Unix socket transport
   std::string token_;
   int timeout_ms_;
   std::string name_;

@@ -58,6 +58,23 @@ void run_until_done(asio::io_context& ioc, beast::tcp_stream& s, const bool& don
   }
 }
 
+// The wait for the next request of a kept-alive connection: as run_until_done, and while the
+// server is paused for a hot restart a connection on which nothing of a next request has
+// arrived is ended (the client's next call reaches the next process), so idle kept-alive
+// connections (the control plane keeps some to every agent) do not hold up the handoff.
+// `nothing_yet()`: no byte of the next request arrived.
+template <class NothingYet>
+void run_until_next_request(asio::io_context& ioc, beast::tcp_stream& s, const bool& done,
+                            const std::atomic<bool>& running, const std::atomic<bool>& paused,
+                            NothingYet nothing_yet) {
+  ioc.restart();
+  while (!done) {
+    ioc.run_for(std::chrono::milliseconds(100));
+    if (!done && (!running || (paused && nothing_yet()))) s.cancel();
+    if (ioc.stopped() && !done) ioc.restart();
+  }
+}
+
 template <class Stream>
 class BeastStreamWriter final : public StreamWriter {
  public:
@@ -367,7 +384,13 @@ void HttpServer::serve_loop(Stream& stream, Ioc& ioc, const std::string& remote,
       ec = e;
       done = true;
     });
-    run_until_done(ioc, beast::get_lowest_layer(stream), done, running_);
+    if (first)
+      run_until_done(ioc, beast::get_lowest_layer(stream), done, running_);
+    else
+      run_until_next_request(ioc, beast::get_lowest_layer(stream), done, running_, paused_, [&] {
+        // The parser takes nothing of a header until all of it is there.
+        return buf.size() == 0 && !parser.is_header_done();
+      });
     first = false;
     HttpResponse resp;
     HttpRequest req;

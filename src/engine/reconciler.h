@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/thread_annotations.h"
+#include "common/worker_pool.h"
 #include "engine/engine.h"
 
 namespace ferry {
@@ -44,20 +45,14 @@ DesiredSpec share_of(const DesiredSpec& total, const std::vector<std::string>& n
 void to_json(Json& j, const DesiredSpec& s);
 void from_json(const Json& j, DesiredSpec& s);
 
-// Runs f(0) .. f(n-1) at once (a thread each; n == 1: inline) and returns the results in
-// order. Used for agent calls, each bounded by its client's own timeout, so the slowest
-// agent, not the sum of all, bounds the wait.
+// Runs f(0) .. f(n-1) at once (on the process's WorkerPool: threads reused across calls,
+// at most 256; n == 1: inline) and returns the results in order. Used for agent calls, each
+// bounded by its client's own deadline, so the slowest agent, not the sum of all, bounds
+// the wait.
 template <typename R>
 std::vector<R> fan_out(size_t n, const std::function<R(size_t)>& f) {
   std::vector<std::optional<R>> slots(n);
-  if (n == 1) {
-    slots[0].emplace(f(0));
-  } else {
-    std::vector<std::thread> threads;
-    threads.reserve(n);
-    for (size_t i = 0; i < n; ++i) threads.emplace_back([&, i] { slots[i].emplace(f(i)); });
-    for (auto& t : threads) t.join();
-  }
+  WorkerPool::shared().run_all(n, [&](size_t i) { slots[i].emplace(f(i)); });
   std::vector<R> out;
   out.reserve(n);
   for (auto& s : slots) out.push_back(std::move(*s));

@@ -6,6 +6,7 @@
 
 #include "agent/revocation_list.h"
 #include "common/crypto.h"
+#include "common/worker_pool.h"
 
 namespace ferry {
 
@@ -69,6 +70,7 @@ std::vector<std::string> RevocationPusher::push_once() {
   for (const auto& s : serials) joined += s + "\n";
   const std::string digest = sha256_hex(joined);
   std::vector<std::pair<std::string, HttpAgentClient*>> due;
+  const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lk(mu_);
     for (const auto& [name, client] : opts_.agents) {
@@ -77,21 +79,23 @@ std::vector<std::string> RevocationPusher::push_once() {
         continue;
       }
       auto it = taken_.find(name);
-      if (it == taken_.end() || it->second != digest) due.emplace_back(name, client);
+      // Not taken, an older list, or taken long enough ago to check the agent still has it
+      // (its file deleted by hand): pushed.
+      if (it == taken_.end() || it->second.digest != digest ||
+          now - it->second.at >= std::chrono::milliseconds(opts_.repush_ms))
+        due.emplace_back(name, client);
     }
   }
   std::vector<Result<size_t>> results(due.size(), Result<size_t>(internal_error("not run")));
-  std::vector<std::thread> calls;
-  for (size_t i = 0; i < due.size(); ++i)
-    calls.emplace_back([&, i] { results[i] = due[i].second->push_revoked(serials); });
-  for (auto& t : calls) t.join();
+  WorkerPool::shared().run_all(
+      due.size(), [&](size_t i) { results[i] = due[i].second->push_revoked(serials); });
   for (size_t i = 0; i < due.size(); ++i) {
     const std::string& name = due[i].first;
     if (results[i].ok()) {
       // Audited outside the lock (the audit writes to the store).
       if (*results[i] > 0 && opts_.delivered) opts_.delivered(name, *results[i], serials.size());
       std::lock_guard lk(mu_);
-      taken_[name] = digest;
+      taken_[name] = Taken{digest, std::chrono::steady_clock::now()};
       errors_.erase(name);
       continue;
     }

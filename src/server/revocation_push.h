@@ -7,13 +7,17 @@
 // An agent that did not take the current list (unreachable, stopped) is tried again on
 // every tick (`interval_ms`) until it did; the server's list is the record, so an agent
 // offline for days gets it when it comes back, and a restarted server pushes once to every
-// agent (pushes are idempotent: the agent only adds). Calls of one pass run in parallel,
-// each bounded by the agent client's timeout.
+// agent (pushes are idempotent: the agent only adds). An agent that took the list is sent
+// it again every `repush_ms` (default 60 s): an agent whose TLS_DIR/revoked was deleted or
+// restored from an old backup gets the whole list back within that time, without a server
+// restart (the serials it gains are audited like any delivery). Calls of one pass run in
+// parallel (common/worker_pool.h), each bounded by the agent client's timeout.
 //
 // Thread safety: push_once, behind and poke may be called from any thread; one pass runs
 // at a time.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -38,6 +42,7 @@ class RevocationPusher {
     std::function<void(const std::string& agent, size_t added, size_t total)> delivered;
     Logger* log = nullptr;
     int interval_ms = 5'000;
+    int repush_ms = 60'000;  // an agent that took the list is sent it again this often
   };
   explicit RevocationPusher(Options options);
   ~RevocationPusher();
@@ -54,9 +59,13 @@ class RevocationPusher {
 
  private:
   Options opts_;
-  std::mutex pass_mu_;                        // one pass at a time
-  std::mutex mu_;                             // guards what follows
-  std::map<std::string, std::string> taken_;  // agent → digest of the list it took
+  std::mutex pass_mu_;  // one pass at a time
+  std::mutex mu_;       // guards what follows
+  struct Taken {
+    std::string digest;  // of the list it took
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::string, Taken> taken_;  // by agent
   std::map<std::string, std::string> errors_;
   bool stopping_ = false;
   bool poked_ = false;
