@@ -211,6 +211,10 @@ TEST_F(RouterH2, RapidResetIsCutOffWhileOtherClientsAreServed) {
   EXPECT_TRUE(attacker->goaway());
   EXPECT_EQ(attacker->goaway_code(), static_cast<uint32_t>(NGHTTP2_ENHANCE_YOUR_CALM));
   EXPECT_TRUE(attacker->closed());
+  // Counted once, as rapid reset (ferry_router_h2_abuse_total{reason="rapid_reset"}).
+  auto abuse = router_->h2_abuse();
+  EXPECT_EQ(abuse.rapid_reset, 1u);
+  EXPECT_EQ(abuse.flood + abuse.protocol_error, 0u);
   int before = served.load();
   ASSERT_TRUE(wait_until([&] { return served.load() > before + 3; }, std::chrono::seconds(20)));
   stop = true;
@@ -232,8 +236,11 @@ TEST_F(RouterH2, PingAndSettingsFloodsAreCutOff) {
     EXPECT_EQ(H2TestClient::goaway_in(frames), NGHTTP2_ENHANCE_YOUR_CALM) << int(type);
     EXPECT_TRUE(c->closed()) << int(type);
   }
-  // A well-behaved client is still served.
+  // A well-behaved client is still served, and not counted.
   EXPECT_EQ(client()->request("GET", "/any").status, 200);
+  auto abuse = router_->h2_abuse();
+  EXPECT_EQ(abuse.flood, 2u);
+  EXPECT_EQ(abuse.rapid_reset + abuse.protocol_error, 0u);
 }
 
 TEST_F(RouterH2, BrokenFramesEndTheConnectionWithTheRightGoaway) {
@@ -274,6 +281,10 @@ TEST_F(RouterH2, BrokenFramesEndTheConnectionWithTheRightGoaway) {
   EXPECT_TRUE(garbage.closed());
   EXPECT_EQ(client()->request("GET", "/any").status, 200);
   EXPECT_EQ(v1_.requests(), 1);
+  // Four broken frames and one connection that never spoke HTTP/2, each counted once.
+  auto abuse = router_->h2_abuse();
+  EXPECT_EQ(abuse.protocol_error, 5u);
+  EXPECT_EQ(abuse.rapid_reset + abuse.flood, 0u);
 }
 
 TEST_F(RouterH2, AHeaderListOverTheLimitGets431AndTheConnectionServesOn) {
@@ -282,6 +293,19 @@ TEST_F(RouterH2, AHeaderListOverTheLimitGets431AndTheConnectionServesOn) {
   auto r = c->request("GET", "/any", {{"x-big", std::string(20 * 1024, 'b')}});
   EXPECT_EQ(r.status, 431);
   EXPECT_EQ(v1_.requests(), 0);
+  EXPECT_EQ(c->request("GET", "/any").status, 200);
+}
+
+// A stream's session starts with a small request buffer (most heads are small); a head
+// under the limit but larger than that (4 KiB) grows it and reaches the backend whole.
+TEST_F(RouterH2, AHeadLargerThanTheStreamBufferReachesTheBackendWhole) {
+  start();
+  auto c = client();
+  std::string big(6 * 1024, 'h');  // over 4 KiB; the test backend takes 8 KiB heads
+  for (size_t i = 0; i < big.size(); i += 97) big[i] = static_cast<char>('a' + i % 26);
+  auto r = c->request("GET", "/headers", {{"x-big", big}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("x-big: " + big + "\n"), std::string::npos) << r.body.size();
   EXPECT_EQ(c->request("GET", "/any").status, 200);
 }
 
@@ -359,6 +383,35 @@ TEST_F(RouterH2, StopEndsOpenStreamsAtOnce) {
   router_->stop();  // returns once every stream's session ended (it would hang otherwise)
   c->run_until([&] { return c->response(id).closed; }, 5'000);
   EXPECT_NE(c->response(id).status, 200);
+}
+
+// A draining router (agent restart or shutdown) tells an HTTP/2 client at once with GOAWAY
+// NO_ERROR naming the streams it will still answer, and then answers them: the client moves
+// its next requests to a new connection and loses nothing. The client here sends nothing
+// while it waits (its stream's body is held back), so the GOAWAY cannot ride on its
+// activity or on the answer: before, it went out only at the connection's next frame.
+TEST_F(RouterH2, DrainingSendsGoawayAndTheStreamInFlightCompletes) {
+  start();
+  auto c = client();
+  ASSERT_EQ(c->request("GET", "/any").status, 200);
+  int32_t id = c->submit_held("POST", "/echo", "held body");
+  ASSERT_TRUE(wait_until([&] { return router_->in_flight("a") == 1; }, std::chrono::seconds(20)));
+  router_->drain();
+  ASSERT_TRUE(c->run_until([&] { return c->goaway(); }, 20'000));
+  EXPECT_EQ(c->goaway_code(), static_cast<uint32_t>(NGHTTP2_NO_ERROR));
+  EXPECT_GE(c->goaway_last_stream(), id);
+  EXPECT_FALSE(c->closed_before_goaway(id));
+  EXPECT_EQ(c->response(id).status, 0);  // not answered yet: its body is still to come
+  // The stream in flight is then served in full.
+  c->release_body(id);
+  ASSERT_TRUE(c->run_until([&] { return c->response(id).closed; }, 20'000));
+  EXPECT_EQ(c->response(id).status, 200);
+  EXPECT_EQ(c->response(id).body, "held body");
+  EXPECT_EQ(c->response(id).rst_code, static_cast<uint32_t>(NGHTTP2_NO_ERROR));
+  // With nothing open the router ends the connection; a drain is not abuse.
+  EXPECT_TRUE(c->run_until([&] { return c->closed(); }, 20'000));
+  auto abuse = router_->h2_abuse();
+  EXPECT_EQ(abuse.rapid_reset + abuse.flood + abuse.protocol_error, 0u);
 }
 
 }  // namespace
