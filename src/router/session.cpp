@@ -27,7 +27,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr size_t kBufferSize = 16 * 1024;
-constexpr size_t kStreamBufferSize = 4 * 1024;  // an HTTP/2 stream's request side
 constexpr size_t kUpstreamHeadLimit = 64 * 1024;
 constexpr size_t kMaxIdlePerBackend = 256;  // per io thread
 // Backends often close idle keep-alive connections after a few seconds (gunicorn 2 s,
@@ -59,8 +58,7 @@ Session::Session(Worker& worker, std::shared_ptr<H2Stream> stream, std::string c
     : w_(worker),
       client_(std::move(stream)),
       client_ip_(std::move(client_ip)),
-      // The request head the stream writes is small; it grows to the limit when not.
-      cbuf_(kStreamBufferSize, worker.opts.max_header_bytes + 4096),
+      cbuf_(kBufferSize, worker.opts.max_header_bytes + 4096),
       ubuf_(kBufferSize, kUpstreamHeadLimit + 4096),
       timer_(worker.ioc),
       tunnel_done_(worker.ioc),
