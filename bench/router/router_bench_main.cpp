@@ -4,7 +4,7 @@
 //       with a 13-byte body (status 200, or N: a bad release); the same upstream for
 //       ferry, nginx and haproxy.
 //   router_bench router PORT BACKEND_PORT [BACKEND_PORT...] [--threads N] [--tls CERT KEY]
-//                [--canary PORT --canary-weight W] [--no-shield] [--slo-reads MS]
+//                [--tls-tickets N] [--canary PORT --canary-weight W] [--no-shield] [--slo-reads MS]
 //                [--slo-exclude N]
 //       ferry's Router on 127.0.0.1:PORT with release "v1" (stable) over those backends,
 //       and with --canary a release "v2" at weight W% on that backend. With --slo-reads a
@@ -139,6 +139,10 @@ int run_router(int argc, char** argv) {
       i += 2;
       continue;
     }
+    if (std::strcmp(argv[i], "--tls-tickets") == 0 && i + 1 < argc) {  // N (tls.sh TICKETS)
+      opts.tls_session_tickets = std::stoi(argv[++i]);
+      continue;
+    }
     if (std::strcmp(argv[i], "--no-shield") == 0) {
       table.policy.shield = false;
       continue;
@@ -223,6 +227,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "usage: router_bench backend PORT [--status N]\n"
                "       router_bench router PORT BACKEND_PORT... [--threads N]\n"
+               "                    [--tls CERT KEY [--tls-tickets N]]\n"
                "                    [--canary PORT --canary-weight W] [--no-shield]\n"
                "                    [--slo-reads MS] [--slo-exclude N]\n");
   return 2;

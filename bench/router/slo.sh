@@ -13,62 +13,26 @@
 #   DURATION=10 THREADS=2 CONNS=64 ROUNDS=5 SLO_READ_MS=10 SLO_EXCLUDE=16 BASE_PORT=18180 PIN=1
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BUILD="${1:-build-bench}"
-DURATION="${DURATION:-10}"
-THREADS="${THREADS:-2}"
-CONNS="${CONNS:-64}"
 ROUNDS="${ROUNDS:-5}"
 SLO_READ_MS="${SLO_READ_MS:-10}"
 SLO_EXCLUDE="${SLO_EXCLUDE:-16}"
-BASE_PORT="${BASE_PORT:-18180}"
-BACKEND_PORT=$BASE_PORT
+# shellcheck source=bench/router/common.sh
+. bench/router/common.sh "$@"
 PLAIN_PORT=$((BASE_PORT + 1))
 SLO_PORT=$((BASE_PORT + 2))
-LOAD_CPU=""
-PROXY_CPU=""
-if [ "${PIN:-0}" = 1 ]; then
-  LOAD_CPU="taskset -c 0"
-  PROXY_CPU="taskset -c 1"
-fi
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
-
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFERRY_BENCH=ON >/dev/null
-else
-  cmake -S . -B "$BUILD" -DFERRY_BENCH=ON >/dev/null
-fi
-ninja -C "$BUILD" router_bench >/dev/null
-BENCH_BIN="$BUILD/bench/router/router_bench"
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_build
 
 $LOAD_CPU "$BENCH_BIN" backend "$BACKEND_PORT" & pids+=($!)
 $PROXY_CPU "$BENCH_BIN" router "$PLAIN_PORT" "$BACKEND_PORT" --threads 1 2>"$tmp/plain.log" & pids+=($!); plain_pid=$!
 $PROXY_CPU "$BENCH_BIN" router "$SLO_PORT" "$BACKEND_PORT" --threads 1 --slo-reads "$SLO_READ_MS" --slo-exclude "$SLO_EXCLUDE" 2>"$tmp/slo.log" & pids+=($!); slo_pid=$!
 sleep 1
 
-cpu_seconds() {  # user + system CPU seconds of a process (all its threads) so far
-  awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"
-}
-
 run() {  # name port pid
-  local name=$1 port=$2 pid=$3 out c0 c1 rps cpu per_cpu
-  $LOAD_CPU wrk -t"$THREADS" -c"$CONNS" -d2s "http://127.0.0.1:$port/" >/dev/null  # warm-up
-  c0=$(cpu_seconds "$pid")
-  out=$($LOAD_CPU wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$port/")
-  c1=$(cpu_seconds "$pid")
-  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-  cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN {printf "%.2f", b - a}')
-  per_cpu=$(awk -v r="$rps" -v d="$DURATION" -v c="$cpu" 'BEGIN {if (c > 0) printf "%.0f", r * d / c; else print "-"}')
-  echo "$name round=$round load=$(cut -d' ' -f1 /proc/loadavg) rps=$rps router_cpu_s=$cpu req_per_cpu_s=$per_cpu"
-  echo "$rps $per_cpu" >>"$tmp/results-$name"
+  local name=$1 port=$2 pid=$3
+  wrk_measure "$pid" "http://127.0.0.1:$port/"
+  echo "$name round=$round load=$(load1) rps=$WRK_RPS router_cpu_s=$WRK_CPU req_per_cpu_s=$WRK_PER_CPU"
+  echo "$WRK_RPS $WRK_PER_CPU" >>"$tmp/results-$name"
 }
 
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS rounds, SLO reads every ${SLO_READ_MS} ms, ${SLO_EXCLUDE} excluded paths, pinned: ${PIN:-0}"
@@ -85,9 +49,6 @@ kill "$slo_pid" "$plain_pid"
 wait "$slo_pid" "$plain_pid" 2>/dev/null || true
 echo "SLO reader: $(grep -o 'slo reads=[0-9]* counted=[0-9]*' "$tmp/slo.log" || echo 'no report')"
 
-median() {  # column N of a results file
-  awk -v c="$2" '{print $c}' "$1" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
-}
 echo
 echo "| router | requests/s | requests per router CPU-second |"
 echo "| --- | --- | --- |"

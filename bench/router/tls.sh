@@ -1,57 +1,38 @@
 #!/usr/bin/env bash
 # TLS benchmark: ferry's router, nginx and HAProxy terminating TLS with the same ECDSA P-256
 # certificate, each with one worker, in front of the same tiny keep-alive backend.
-#   1. full handshakes: `openssl s_time -new` clients (TLS 1.3, X25519, no resumption), two
-#      in parallel for DURATION seconds: handshakes per second and per proxy CPU-second;
-#   2. keep-alive HTTPS requests: wrk over TLS: requests per second and per proxy CPU-second.
+#   1. full handshakes: `openssl s_time -new` clients (no resumption), two in parallel for
+#      DURATION seconds: handshakes per second and per proxy CPU-second;
+#   2. keep-alive HTTPS requests (HTTP/1.1): wrk over TLS: requests per second and per
+#      proxy CPU-second;
+#   3. HTTP/2: h2load (H2_CLIENTS connections, H2_STREAMS streams each) for DURATION
+#      seconds: requests per second and per proxy CPU-second.
+# Like for like: the same OpenSSL library for all (Debian's), TLS 1.2-1.3 allowed and the
+# clients' defaults negotiate TLS 1.3 with TLS_AES_256_GCM_SHA384 over X25519 everywhere
+# (the script prints what each peer negotiated), and the same number of TLS 1.3 session
+# tickets after each full handshake: nginx and HAProxy send OpenSSL's two (measured:
+# stateless with tickets on, stateful with `ssl_session_tickets off` / `no-tls-tickets`,
+# two either way), so ferry is told to send two as well (its default is one); the script
+# counts the tickets each peer sends. FERRY_TICKETS=1 measures ferry as it ships.
 # Usage: bench/router/tls.sh [BUILD_DIR=build-bench]
-#   DURATION=10 ROUNDS=3 CONNS=64 BASE_PORT=18180 PIN=0|1 (proxies on CPU 1, load on CPU 0)
-#   BENCH_BIN=path/to/router_bench (skip the Release build)
-# Prints one line per run and summary tables (median over rounds) in markdown.
+#   DURATION=10 ROUNDS=3 CONNS=64 H2_CLIENTS=16 H2_STREAMS=10 FERRY_TICKETS=2 BASE_PORT=18180
+#   PIN=0|1 (proxies on CPU 1, load on CPU 0)  BENCH_BIN=path/to/router_bench (no build)
+#   ONLY="handshakes keepalive h2" (which parts to run)
+# Prints one line per run and a summary table (median over rounds) in markdown, each
+# figure with the median 1-minute load average at the end of its runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BUILD="${1:-build-bench}"
-DURATION="${DURATION:-10}"
-ROUNDS="${ROUNDS:-3}"
-CONNS="${CONNS:-64}"
-BASE_PORT="${BASE_PORT:-18180}"
-BACKEND_PORT=$BASE_PORT
+H2_CLIENTS="${H2_CLIENTS:-16}"
+H2_STREAMS="${H2_STREAMS:-10}"
+FERRY_TICKETS="${FERRY_TICKETS:-2}"
+ONLY="${ONLY:-handshakes keepalive h2}"
+# shellcheck source=bench/router/common.sh
+. bench/router/common.sh "$@"
 FERRY_PORT=$((BASE_PORT + 1))
 NGINX_PORT=$((BASE_PORT + 2))
 HAPROXY_PORT=$((BASE_PORT + 3))
-LOAD_CPU=""
-PROXY_CPU=""
-if [ "${PIN:-0}" = 1 ]; then
-  LOAD_CPU="taskset -c 0"
-  PROXY_CPU="taskset -c 1"
-fi
-
-missing=()
-for p in wrk nginx haproxy openssl; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" != 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-
-# BENCH_BIN: a router_bench already built (e.g. in a RelWithDebInfo tree) instead.
-if [ -z "${BENCH_BIN:-}" ]; then
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFERRY_BENCH=ON >/dev/null
-  ninja -C "$BUILD" router_bench >/dev/null
-  BENCH_BIN="$BUILD/bench/router/router_bench"
-fi
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_packages wrk nginx haproxy openssl nghttp2-client curl
+bench_build
 
 # One certificate for all three: ECDSA P-256, what ACME issues by default.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -59,67 +40,42 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
   -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
 cat "$tmp/cert.pem" "$tmp/key.pem" >"$tmp/haproxy.pem"
 
-cat >"$tmp/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 128; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT ssl;
-    ssl_certificate $tmp/cert.pem;
+$LOAD_CPU "$BENCH_BIN" backend "$BACKEND_PORT" & pids+=($!)
+# ferry's router offers h2 by ALPN by default (tls.http2) and 100 streams per connection.
+$PROXY_CPU "$BENCH_BIN" router "$FERRY_PORT" "$BACKEND_PORT" --threads 1 \
+  --tls "$tmp/cert.pem" "$tmp/key.pem" --tls-tickets "$FERRY_TICKETS" & pids+=($!); ferry_pid=$!
+# The same TLS settings in each: protocols, certificate; HTTP/2 by ALPN with 100
+# streams per connection (ferry's tls.http2_max_streams default; HAProxy's default too).
+start_peers "127.0.0.1:$NGINX_PORT ssl http2" \
+  "127.0.0.1:$HAPROXY_PORT ssl crt $tmp/haproxy.pem alpn h2,http/1.1" \
+  "    ssl_certificate $tmp/cert.pem;
     ssl_certificate_key $tmp/key.pem;
     ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_tickets off;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto https;
-    }
+    http2_max_concurrent_streams 100;" \
+  "  ssl-default-bind-options ssl-min-ver TLSv1.2" \
+  "  http-request set-header X-Forwarded-Proto https"
+
+# Each answers over HTTPS, and what each negotiates with a default client: protocol,
+# cipher, key exchange group, ALPN, and how many session tickets it sends.
+negotiated() {  # port
+  local out
+  out=$(printf 'GET / HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n' |
+    timeout 10 openssl s_client -connect "127.0.0.1:$1" -servername bench.test -alpn h2,http/1.1 \
+      -CAfile "$tmp/cert.pem" -msg -ign_eof 2>&1 | tr -d '\0' || true)
+  printf '%s, group %s, ALPN %s, %s session tickets' \
+    "$(awk '/^New, / {print $2, $5; exit}' <<<"$out" | tr -d ,)" \
+    "$(awk -F': ' '/^Server Temp Key/ {print $2; exit}' <<<"$out")" \
+    "$(awk -F': ' '/^ALPN protocol/ {print $2; exit}' <<<"$out")" \
+    "$(grep -c '<<< .*NewSessionTicket' <<<"$out" || true)"
+}
+for name in ferry nginx haproxy; do
+  port_var="${name^^}_PORT"
+  wait_http "https://127.0.0.1:${!port_var}/" || {
+    cat "$tmp/haproxy.log" "$tmp/nginx-error.log" >&2 2>/dev/null
+    exit 1
   }
-}
-EOF
-cat >"$tmp/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn 4000
-  ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  option forwardfor
-  http-reuse always
-frontend f
-  bind 127.0.0.1:$HAPROXY_PORT ssl crt $tmp/haproxy.pem
-  http-request set-header X-Forwarded-Proto https
-  default_backend b
-backend b
-  server s1 127.0.0.1:$BACKEND_PORT
-EOF
-
-$LOAD_CPU "$BENCH_BIN" backend "$BACKEND_PORT" & pids+=($!)
-$PROXY_CPU "$BENCH_BIN" router "$FERRY_PORT" "$BACKEND_PORT" --threads 1 \
-  --tls "$tmp/cert.pem" "$tmp/key.pem" & pids+=($!); ferry_pid=$!
-$PROXY_CPU nginx -e "$tmp/nginx-error.log" -p "$tmp" -c "$tmp/nginx.conf" & pids+=($!); nginx_pid=$!
-$PROXY_CPU haproxy -db -f "$tmp/haproxy.cfg" 2>"$tmp/haproxy.log" & pids+=($!); haproxy_pid=$!
-sleep 1
-
-cpu_seconds() {  # user + system CPU of a process and its children so far
-  local total=0 pid
-  for pid in $1 $(pgrep -P "$1" || true); do
-    if [ -r "/proc/$pid/stat" ]; then
-      total=$(awk -v t="$total" '{print t + $14 + $15}' "/proc/$pid/stat")
-    fi
-  done
-  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'
-}
+  echo "$name: $(negotiated "${!port_var}")"
+done
 
 handshakes() {  # name port pid: two s_time clients for DURATION s
   local name=$1 port=$2 pid=$3 c0 c1 n cpu
@@ -135,51 +91,63 @@ handshakes() {  # name port pid: two s_time clients for DURATION s
   cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN {printf "%.2f", b - a}')
   local per_s per_cpu
   per_s=$(awk -v n="$n" -v d="$DURATION" 'BEGIN {printf "%.0f", n / d}')
-  per_cpu=$(awk -v n="$n" -v c="$cpu" 'BEGIN {if (c > 0) printf "%.0f", n / c; else print "-"}')
-  echo "handshakes $name round=$round load=$(cut -d' ' -f1 /proc/loadavg) handshakes=$n per_s=$per_s proxy_cpu_s=$cpu per_cpu_s=$per_cpu"
-  echo "$per_s $per_cpu" >>"$tmp/hs-$name"
+  per_cpu=$(per_cpu_second "$n" "$cpu")
+  echo "handshakes $name round=$round load=$(load1) handshakes=$n per_s=$per_s proxy_cpu_s=$cpu per_cpu_s=$per_cpu"
+  # A run without a single handshake (s_time failed) is reported, not counted in the medians.
+  [ "$n" -gt 0 ] && echo "$per_s $per_cpu $(load1)" >>"$tmp/hs-$name"
+  [ "$n" -gt 0 ] || { echo "handshakes $name round=$round: s_time made none:" >&2; cat "$tmp/stime-1" >&2; }
 }
 
 keepalive() {  # name port pid
-  local name=$1 port=$2 pid=$3 out c0 c1 rps cpu per_cpu
-  $LOAD_CPU wrk -t2 -c"$CONNS" -d2s "https://127.0.0.1:$port/" >/dev/null  # warm-up
-  c0=$(cpu_seconds "$pid")
-  out=$($LOAD_CPU wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "https://127.0.0.1:$port/")
-  c1=$(cpu_seconds "$pid")
-  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-  cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN {printf "%.2f", b - a}')
-  per_cpu=$(awk -v r="$rps" -v d="$DURATION" -v c="$cpu" 'BEGIN {if (c > 0) printf "%.0f", r * d / c; else print "-"}')
-  echo "keepalive $name round=$round load=$(cut -d' ' -f1 /proc/loadavg) rps=$rps proxy_cpu_s=$cpu req_per_cpu_s=$per_cpu $(awk '/Non-2xx|Socket errors/' <<<"$out" | tr '\n' ' ')"
-  echo "$rps $per_cpu" >>"$tmp/ka-$name"
+  local name=$1 port=$2 pid=$3
+  wrk_measure "$pid" "https://127.0.0.1:$port/"
+  echo "keepalive $name round=$round load=$(load1) rps=$WRK_RPS proxy_cpu_s=$WRK_CPU req_per_cpu_s=$WRK_PER_CPU $WRK_ERRORS"
+  echo "$WRK_RPS $WRK_PER_CPU $(load1)" >>"$tmp/ka-$name"
 }
 
-# A request through each, checked, before measuring.
-for port in $FERRY_PORT $NGINX_PORT $HAPROXY_PORT; do
-  for _ in $(seq 100); do curl -sfk "https://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
-  curl -sfk "https://127.0.0.1:$port/" >/dev/null || {
-    echo "no HTTPS answer on $port" >&2
-    cat "$tmp/haproxy.log" "$tmp/nginx-error.log" >&2 2>/dev/null
-    exit 1
-  }
-done
+h2() {  # name port pid: h2load for DURATION s after a 1 s warm-up
+  local name=$1 port=$2 pid=$3 out c0 c1 done_n rps cpu per_cpu
+  c0=$(cpu_seconds "$pid")
+  out=$($LOAD_CPU h2load -c"$H2_CLIENTS" -m"$H2_STREAMS" -t1 --warm-up-time=1 -D"$DURATION" \
+    "https://127.0.0.1:$port/" 2>&1)
+  c1=$(cpu_seconds "$pid")
+  grep -q "Application protocol: h2" <<<"$out" || { echo "h2 $name: not HTTP/2" >&2; echo "$out" >&2; return 1; }
+  # "requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout"
+  done_n=$(awk '/^requests:/ {print $8}' <<<"$out")
+  rps=$(awk -v n="$done_n" -v d="$DURATION" 'BEGIN {printf "%.0f", n / d}')
+  cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN {printf "%.2f", b - a}')
+  per_cpu=$(per_cpu_second "$done_n" "$cpu")
+  echo "h2 $name round=$round load=$(load1) $(awk '/^requests:/' <<<"$out") rps=$rps proxy_cpu_s=$cpu req_per_cpu_s=$per_cpu"
+  echo "$rps $per_cpu $(load1)" >>"$tmp/h2-$name"
+}
 
-echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "$(openssl version); s_time x2 for ${DURATION}s; wrk -t2 -c$CONNS -d${DURATION}s; $ROUNDS rounds; pinned: ${PIN:-0}"
+machine
+echo "$(openssl version); $(nginx -v 2>&1 | cut -d' ' -f3); $(haproxy -v | head -1 | cut -d' ' -f1-3); $(h2load --version | head -1)"
+echo "ferry sends $FERRY_TICKETS session tickets; s_time x2 for ${DURATION}s; wrk -t$THREADS -c$CONNS -d${DURATION}s; h2load -c$H2_CLIENTS -m$H2_STREAMS -D$DURATION; $ROUNDS rounds; pinned: ${PIN:-0}"
 for round in $(seq "$ROUNDS"); do
-  handshakes ferry "$FERRY_PORT" "$ferry_pid"
-  handshakes nginx "$NGINX_PORT" "$nginx_pid"
-  handshakes haproxy "$HAPROXY_PORT" "$haproxy_pid"
-  keepalive ferry "$FERRY_PORT" "$ferry_pid"
-  keepalive nginx "$NGINX_PORT" "$nginx_pid"
-  keepalive haproxy "$HAPROXY_PORT" "$haproxy_pid"
+  for part in $ONLY; do
+    case "$part" in
+      handshakes) f=handshakes ;;
+      keepalive) f=keepalive ;;
+      h2) f=h2 ;;
+      *) echo "unknown part $part" >&2; exit 2 ;;
+    esac
+    $f ferry "$FERRY_PORT" "$ferry_pid"
+    $f nginx "$NGINX_PORT" "$nginx_pid"
+    $f haproxy "$HAPROXY_PORT" "$haproxy_pid"
+  done
 done
 
-median() {  # column N of a results file
-  awk -v c="$2" '{print $c}' "$1" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
+cell() {  # file column: the median, or "-" when that part did not run
+  [ -f "$1" ] && median "$1" "$2" || echo "-"
 }
 echo
-echo "| target | handshakes/s | handshakes per proxy CPU-second | keep-alive HTTPS requests/s | requests per proxy CPU-second |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| target | handshakes/s | handshakes per proxy CPU-second | load | keep-alive HTTPS requests/s | per proxy CPU-second | load | HTTP/2 requests/s | per proxy CPU-second | load |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for name in ferry nginx haproxy; do
-  echo "| $name | $(median "$tmp/hs-$name" 1) | $(median "$tmp/hs-$name" 2) | $(median "$tmp/ka-$name" 1) | $(median "$tmp/ka-$name" 2) |"
+  row="| $name"
+  for kind in hs ka h2; do
+    row+=" | $(cell "$tmp/$kind-$name" 1) | $(cell "$tmp/$kind-$name" 2) | $(cell "$tmp/$kind-$name" 3)"
+  done
+  echo "$row |"
 done

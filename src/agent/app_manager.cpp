@@ -726,6 +726,10 @@ Result<AppStatus> AppManager::status(const std::string& name) const {
     s.edge.tls_error = app->router->tls_error();
     s.edge.access_log_written = app->router->access_log_written();
     s.edge.access_log_dropped = app->router->access_log_dropped();
+    const Router::H2Abuse abuse = app->router->h2_abuse();
+    s.edge.h2_abuse_rapid_reset = abuse.rapid_reset;
+    s.edge.h2_abuse_flood = abuse.flood;
+    s.edge.h2_abuse_protocol_error = abuse.protocol_error;
   }
   s.edge.router_error = app->router_error;
   if (opts_.acme != nullptr) opts_.acme->fill_status(name, s.edge);

@@ -55,6 +55,22 @@ void register_edge_metrics(metrics::Registry& registry, const std::vector<std::s
     });
   }
   (void)registry.callback(
+      "ferry_router_h2_abuse_total",
+      "HTTP/2 connections the router cut off, by reason: rapid_reset, flood, protocol_error",
+      metrics::MetricType::kCounter, with(labels, {"reason"}), [rows] {
+        std::vector<metrics::Sample> out;
+        for (const auto& r : rows()) {
+          const EdgeStatus& e = r.status.edge;
+          if (!e.tls) continue;
+          out.push_back(
+              {with(r.labels, {"rapid_reset"}), static_cast<double>(e.h2_abuse_rapid_reset)});
+          out.push_back({with(r.labels, {"flood"}), static_cast<double>(e.h2_abuse_flood)});
+          out.push_back(
+              {with(r.labels, {"protocol_error"}), static_cast<double>(e.h2_abuse_protocol_error)});
+        }
+        return out;
+      });
+  (void)registry.callback(
       "ferry_router_access_log_lines_total",
       "Access log lines by outcome: written, or dropped (queue full or a write error)",
       metrics::MetricType::kCounter, with(labels, {"outcome"}), [rows] {

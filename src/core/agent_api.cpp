@@ -307,6 +307,9 @@ void to_json(Json& j, const AppStatus& s) {
                      {"access_log_written", e.access_log_written},
                      {"access_log_dropped", e.access_log_dropped},
                      {"router_error", e.router_error},
+                     {"h2_abuse_rapid_reset", e.h2_abuse_rapid_reset},
+                     {"h2_abuse_flood", e.h2_abuse_flood},
+                     {"h2_abuse_protocol_error", e.h2_abuse_protocol_error},
                      {"acme_state", e.acme_state},
                      {"cert_not_after_ms", e.cert_not_after_ms},
                      {"acme_renew_at_ms", e.acme_renew_at_ms},
@@ -333,6 +336,9 @@ void from_json(const Json& j, AppStatus& s) {
     d.access_log_written = e->value("access_log_written", uint64_t{0});
     d.access_log_dropped = e->value("access_log_dropped", uint64_t{0});
     d.router_error = e->value("router_error", "");
+    d.h2_abuse_rapid_reset = e->value("h2_abuse_rapid_reset", uint64_t{0});
+    d.h2_abuse_flood = e->value("h2_abuse_flood", uint64_t{0});
+    d.h2_abuse_protocol_error = e->value("h2_abuse_protocol_error", uint64_t{0});
     d.acme_state = e->value("acme_state", "");
     d.cert_not_after_ms = e->value("cert_not_after_ms", int64_t{0});
     d.acme_renew_at_ms = e->value("acme_renew_at_ms", int64_t{0});

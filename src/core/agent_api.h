@@ -100,6 +100,10 @@ struct EdgeStatus {
   uint64_t access_log_written = 0;   // lines since the router started
   uint64_t access_log_dropped = 0;   // lines lost: queue full or a write error
   std::string router_error;          // the router could not be (re)started on its port
+  // HTTP/2 connections cut off for abuse (Router::h2_abuse), by reason.
+  uint64_t h2_abuse_rapid_reset = 0;
+  uint64_t h2_abuse_flood = 0;
+  uint64_t h2_abuse_protocol_error = 0;
   // ACME (tls.acme), else acme_state is empty.
   std::string acme_state;         // "pending" (no certificate yet), "valid", "failing"
   int64_t cert_not_after_ms = 0;  // unix ms of the certificate served (0: placeholder)

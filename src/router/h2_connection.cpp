@@ -160,13 +160,23 @@ ssize_t H2Connection::read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t 
   return static_cast<ssize_t>(n);
 }
 
-void H2Connection::calm_down(uint32_t code) {
+void H2Connection::count_abuse(Abuse why) {
+  if (abuse_counted_) return;
+  abuse_counted_ = true;
+  std::atomic<uint64_t>& n = why == Abuse::kRapidReset ? w_.h2_rapid_reset
+                             : why == Abuse::kFlood    ? w_.h2_flood
+                                                       : w_.h2_protocol_error;
+  n.fetch_add(1, std::memory_order_relaxed);
+}
+
+void H2Connection::calm_down(Abuse why) {
   if (calm_) return;
+  count_abuse(why);
   calm_ = true;
   reading_ = false;
   // GOAWAY with `code`; once it is sent the library wants neither to read nor to write.
   goaway_ = true;
-  nghttp2_session_terminate_session(ng_, code);
+  nghttp2_session_terminate_session(ng_, NGHTTP2_ENHANCE_YOUR_CALM);
   // The streams' sessions stop now: no backend keeps working for this client.
   for (auto& [id, e] : streams_)
     if (auto s = e->session.lock()) s->abort();
@@ -192,7 +202,7 @@ int H2Connection::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, v
     default:
       break;
   }
-  if (control && !self->control_.take(Clock::now())) self->calm_down(NGHTTP2_ENHANCE_YOUR_CALM);
+  if (control && !self->control_.take(Clock::now())) self->calm_down(Abuse::kFlood);
   return 0;
 }
 
@@ -310,7 +320,16 @@ int H2Connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, vo
   return 0;
 }
 
-int H2Connection::on_frame_send(nghttp2_session* ng, const nghttp2_frame* frame, void*) {
+int H2Connection::on_frame_send(nghttp2_session* ng, const nghttp2_frame* frame, void* user) {
+  // A GOAWAY with an error the library chose: the client broke the protocol (ours, for
+  // abuse, was counted when it was decided; a drain's is NO_ERROR).
+  if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+    auto* self = static_cast<H2Connection*>(user);
+    self->count_abuse(frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM
+                          ? Abuse::kFlood
+                          : Abuse::kProtocolError);
+    return 0;
+  }
   // The whole answer went out while the client is still sending a body nobody will read:
   // the stream ends now (RFC 9113 section 8.1).
   if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
@@ -361,7 +380,7 @@ int H2Connection::on_stream_close(nghttp2_session* ng, int32_t id, uint32_t, voi
       const bool too_fast = !self->resets_.take(Clock::now());
       const bool mostly_resets = self->peer_resets_ >= static_cast<uint64_t>(kResetBurst) &&
                                  self->peer_resets_ > kResetRatio * self->answered_;
-      if (too_fast || mostly_resets) self->calm_down(NGHTTP2_ENHANCE_YOUR_CALM);
+      if (too_fast || mostly_resets) self->calm_down(Abuse::kRapidReset);
     }
   }
   return 0;
@@ -438,6 +457,7 @@ awaitable<void> H2Connection::reader() {
     if (rv < 0) {
       // Not HTTP/2, a flood the library caught (too many queued answers) or a callback
       // failure: whatever GOAWAY the library queued is still sent.
+      count_abuse(rv == NGHTTP2_ERR_FLOODED ? Abuse::kFlood : Abuse::kProtocolError);
       owner_.set_deadline(Session::Phase::kClosing, kGoawayFlushMs);
       co_return;
     }

@@ -21,8 +21,9 @@
 //     (SETTINGS and PING floods); beyond it, GOAWAY ENHANCE_YOUR_CALM;
 //   - malformed frames end the connection with the GOAWAY code the library chooses
 //     (PROTOCOL_ERROR, FRAME_SIZE_ERROR, COMPRESSION_ERROR, FLOW_CONTROL_ERROR).
-// A connection with no stream open is closed after the idle timeout. A draining router
-// sends GOAWAY NO_ERROR so the client opens its next streams on a new connection.
+// Each connection cut off is counted once by reason (Router::h2_abuse). A connection with
+// no stream open is closed after the idle timeout. A draining router sends GOAWAY NO_ERROR
+// at once (drain()) so the client opens its next streams on a new connection.
 //
 // Runs on the owning Session's io thread; every callback is on that thread.
 #pragma once
@@ -76,6 +77,8 @@ class H2Connection {
   awaitable<void> run(std::shared_ptr<Session> owner);
   // The router is stopping: the writer ends (the owner closes the socket).
   void abort();
+  // The router is draining (Worker::draining set): GOAWAY NO_ERROR goes out now.
+  void drain() { kick(); }
 
   // ---- for H2Stream
   void stream_alive(H2Stream* s);
@@ -93,8 +96,11 @@ class H2Connection {
   awaitable<void> writer();
   awaitable<void> linger();
   void kick();
-  // Ends the connection for abuse: GOAWAY with `code`, no more reading.
-  void calm_down(uint32_t code);
+  enum class Abuse { kRapidReset, kFlood, kProtocolError };
+  // Counts this connection as cut off for `why` (once, whatever comes next).
+  void count_abuse(Abuse why);
+  // Ends the connection for abuse: GOAWAY ENHANCE_YOUR_CALM, no more reading.
+  void calm_down(Abuse why);
   void start_request(int32_t id, Entry& e, bool end_stream);
   // Answers a stream from the router itself (431, 405) through the same decoding path.
   void local_response(int32_t id, Entry& e, int status, std::string_view body);
@@ -125,7 +131,8 @@ class H2Connection {
   uint64_t peer_resets_ = 0;  // streams the client reset before their answer
   uint64_t answered_ = 0;     // streams that ended with their whole answer sent
   RateBudget control_{kControlBurst, kControlRate};
-  bool calm_ = false;    // cut off for abuse: nothing more is read
+  bool calm_ = false;  // cut off for abuse: nothing more is read
+  bool abuse_counted_ = false;
   bool goaway_ = false;  // GOAWAY (any) submitted
   bool fatal_ = false;   // the library failed: nothing more can be sent
   bool aborted_ = false;

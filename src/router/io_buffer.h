@@ -1,7 +1,8 @@
 // A byte buffer for one side of a proxied connection: unread bytes sit in [begin, end);
 // reads append at end, parsing consumes from begin. It grows (up to a limit) only when a
 // single message head does not fit, and is reused across requests, so steady-state
-// proxying allocates nothing here.
+// proxying allocates nothing here. The bytes are not zeroed: only [begin, end) is ever
+// read, and an HTTP/2 stream makes a session (two buffers) per request.
 #pragma once
 
 #include <cstddef>
@@ -13,8 +14,7 @@ namespace ferry::routing {
 
 class IoBuffer {
  public:
-  IoBuffer(size_t initial, size_t limit)
-      : data_(std::make_unique<char[]>(initial)), cap_(initial), limit_(limit) {}
+  IoBuffer(size_t initial, size_t limit) : data_(new char[initial]), cap_(initial), limit_(limit) {}
 
   const char* data() const { return data_.get() + begin_; }
   size_t size() const { return end_ - begin_; }
@@ -32,7 +32,7 @@ class IoBuffer {
     }
     if (end_ == cap_ && cap_ < limit_) {
       size_t cap = cap_ * 2 < limit_ ? cap_ * 2 : limit_;
-      auto bigger = std::make_unique<char[]>(cap);
+      std::unique_ptr<char[]> bigger(new char[cap]);
       std::memcpy(bigger.get(), data_.get() + begin_, end_ - begin_);
       end_ -= begin_;
       begin_ = 0;

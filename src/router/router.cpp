@@ -215,7 +215,7 @@ awaitable<void> Router::Impl::reload_loop() {
     if (ec || stopping_home) co_return;
     std::string stamp = routing::tls_files_stamp(opts.tls);
     if (stamp == tls_stamp) continue;
-    auto loaded = routing::TlsContexts::load(opts.tls);
+    auto loaded = routing::TlsContexts::load(opts.tls, opts.tls_session_tickets);
     // A half-written pair (certificate replaced, key not yet) fails here and is tried again
     // at the next tick: the stamp is only taken once a set loads.
     MutexLock lock(tls_error_mu);
@@ -285,7 +285,7 @@ Status Router::start() {
   }
   std::string where = m.opts.host + ":" + std::to_string(m.opts.port);
   if (m.opts.tls.enabled()) {
-    auto loaded = routing::TlsContexts::load(m.opts.tls);
+    auto loaded = routing::TlsContexts::load(m.opts.tls, m.opts.tls_session_tickets);
     if (!loaded.ok()) return loaded.status();
     m.tls = std::move(*loaded);
     m.tls_stamp = routing::tls_files_stamp(m.opts.tls);
@@ -485,7 +485,28 @@ int Router::duplicate_listener() const {
 }
 
 void Router::drain() {
-  for (auto& w : impl_->workers) w->draining.store(true, std::memory_order_relaxed);
+  Impl& m = *impl_;
+  for (auto& w : m.workers) w->draining.store(true, std::memory_order_relaxed);
+  if (!m.started || m.stopped) return;
+  // HTTP/1.1 connections close after their next answer; an HTTP/2 client may send nothing
+  // for a while, so its connection is told now (GOAWAY NO_ERROR): its open streams finish,
+  // its next ones go to a new connection. Not waited for (the caller may be any thread);
+  // stop() runs whatever is queued on the workers before it returns.
+  for (auto& w : m.workers)
+    asio::post(w->ioc, [wp = w.get()] {
+      if (wp->stopping) return;
+      for (routing::Session* s : wp->sessions) s->drain();
+    });
+}
+
+Router::H2Abuse Router::h2_abuse() const {
+  H2Abuse out;
+  for (const auto& w : impl_->workers) {
+    out.rapid_reset += w->h2_rapid_reset.load(std::memory_order_relaxed);
+    out.flood += w->h2_flood.load(std::memory_order_relaxed);
+    out.protocol_error += w->h2_protocol_error.load(std::memory_order_relaxed);
+  }
+  return out;
 }
 
 int Router::connections() const {

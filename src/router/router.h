@@ -81,6 +81,10 @@ struct RouterOptions {
   // proxies. No certificate: plain HTTP on `port`, as before.
   TlsSpec tls;
   int tls_handshake_timeout_ms = 10'000;  // a client must finish its handshake within this
+  // TLS 1.3 session tickets sent after a full handshake (0-4; OpenSSL's default is 2, one is
+  // what a client resumes with; 0: none, and no TLS 1.2 tickets: bench/router/tls.sh
+  // sets it like the peers it compares with).
+  int tls_session_tickets = 1;
   // How often the certificate files are checked; a changed set is loaded for new
   // connections (open ones keep theirs). A set that fails to load leaves the old one.
   int tls_reload_interval_ms = 5'000;
@@ -128,6 +132,17 @@ class Router {
   // Reloads that failed (each changed set of files counted once; the old set serves on).
   uint64_t tls_reload_failures() const;
   std::string tls_error() const;
+  // HTTP/2 connections the router cut off since start, by reason (each connection counted
+  // once): rapid_reset, streams reset before their answer beyond the budget
+  // (CVE-2023-44487); flood, SETTINGS/PING/PRIORITY/empty DATA frames beyond the budget,
+  // or more queued answers than the library allows; protocol_error, frames that break
+  // HTTP/2 (GOAWAY with the library's code) or no HTTP/2 preface. Thread-safe.
+  struct H2Abuse {
+    uint64_t rapid_reset = 0;
+    uint64_t flood = 0;
+    uint64_t protocol_error = 0;
+  };
+  H2Abuse h2_abuse() const;
   // Access log lines written and dropped (queue full or a write error) since start.
   uint64_t access_log_written() const;
   uint64_t access_log_dropped() const;

@@ -76,6 +76,10 @@ Session::~Session() {
     w_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
+void Session::drain() {
+  if (h2_) h2_->drain();
+}
+
 void Session::abort() {
   if (h2_) h2_->abort();
   closed_ = true;

@@ -53,6 +53,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // The router is stopping (worker's thread): closes the client and upstream connections
   // and stops the watchdog, so every coroutine of the session ends soon.
   void abort();
+  // The router is draining (worker's thread): an HTTP/2 connection sends GOAWAY NO_ERROR
+  // now rather than at its next frame. HTTP/1.1 ones close after their next answer anyway.
+  void drain();
 
  private:
   friend class H2Connection;  // sets the connection's deadlines

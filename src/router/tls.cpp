@@ -3,14 +3,13 @@
 // clang-format on
 #include "router/tls.h"
 
-#include <boost/asio/ip/address.hpp>
-
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
 #include <cctype>
 
 namespace ferry::routing {
@@ -127,7 +126,7 @@ int TlsContexts::find(std::string_view host) const {
   return -1;
 }
 
-Result<std::shared_ptr<TlsContexts>> TlsContexts::load(const TlsSpec& spec) {
+Result<std::shared_ptr<TlsContexts>> TlsContexts::load(const TlsSpec& spec, int session_tickets) {
   if (spec.certificates.empty()) return invalid_argument("tls: no certificate");
   std::shared_ptr<TlsContexts> out(new TlsContexts());
   ERR_clear_error();
@@ -143,6 +142,10 @@ Result<std::shared_ptr<TlsContexts>> TlsContexts::load(const TlsSpec& spec) {
       return internal_error("tls: cipher list: " + openssl_error());
     static const unsigned char kSid[] = "ferry-router";
     SSL_CTX_set_session_id_context(raw, kSid, sizeof kSid - 1);
+    // OpenSSL sends two TLS 1.3 tickets after every full handshake; a client resumes with
+    // one (browsers keep one per connection), so the second is work for nothing.
+    SSL_CTX_set_num_tickets(raw, static_cast<size_t>(std::clamp(session_tickets, 0, 4)));
+    if (session_tickets <= 0) SSL_CTX_set_options(raw, SSL_OP_NO_TICKET);
     if (SSL_CTX_use_certificate_chain_file(raw, c.cert_file.c_str()) != 1)
       return invalid_argument("tls: certificate " + c.cert_file +
                               " cannot be loaded: " + openssl_error());

@@ -25,8 +25,10 @@ class TlsContexts {
  public:
   // Loads every certificate (with its chain) and key of `spec`, checks each key matches
   // its certificate, and the client CA when set. An error names the file and the problem;
-  // the caller keeps what it had.
-  static Result<std::shared_ptr<TlsContexts>> load(const TlsSpec& spec);
+  // the caller keeps what it had. `session_tickets`: TLS 1.3 session tickets sent after
+  // each full handshake (RouterOptions::tls_session_tickets; 0: none and no TLS 1.2
+  // tickets either).
+  static Result<std::shared_ptr<TlsContexts>> load(const TlsSpec& spec, int session_tickets = 1);
 
   TlsContexts(const TlsContexts&) = delete;
   TlsContexts& operator=(const TlsContexts&) = delete;

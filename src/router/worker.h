@@ -68,6 +68,11 @@ struct Worker {
   std::atomic<int> connections{0};
   // Sessions of HTTP/2 streams (not client connections, but router work all the same).
   std::atomic<int> h2_streams{0};
+  // HTTP/2 connections cut off for abuse (Router::h2_abuse), by reason; each connection
+  // is counted once, for the first reason met.
+  std::atomic<uint64_t> h2_rapid_reset{0};
+  std::atomic<uint64_t> h2_flood{0};
+  std::atomic<uint64_t> h2_protocol_error{0};
   // Set by Router::drain(): every response from now on closes its client connection.
   std::atomic<bool> draining{false};
   // The pool's context this worker runs on; it outlives the worker (Router::stop waits

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -108,6 +109,9 @@ class H2TestClient {
   bool closed() const { return closed_; }
   bool goaway() const { return goaway_; }
   uint32_t goaway_code() const { return goaway_code_; }
+  int32_t goaway_last_stream() const { return goaway_last_stream_; }
+  // Whether stream `id` had ended when the GOAWAY arrived (false when none arrived).
+  bool closed_before_goaway(int32_t id) const { return closed_at_goaway_.count(id) > 0; }
 
   // Submits a request without waiting; returns its stream id (negative on failure).
   int32_t submit(const std::string& method, const std::string& path,
@@ -132,6 +136,17 @@ class H2TestClient {
     if (id > 0) responses_[id];
     flush();
     return id;
+  }
+  // Submits a request whose body (`body`) is held back until release_body(): the stream
+  // stays open with nothing more sent, so the router has no activity from this client.
+  int32_t submit_held(const std::string& method, const std::string& path, const std::string& body) {
+    hold_body_ = true;
+    return submit(method, path, {}, &body);
+  }
+  void release_body(int32_t id) {
+    hold_body_ = false;
+    nghttp2_session_resume_data(ng_, id);
+    flush();
   }
   // Sends a request and waits (up to 20 s) for its response.
   Response request(const std::string& method, const std::string& path,
@@ -282,15 +297,19 @@ class H2TestClient {
   }
   static int on_frame(nghttp2_session*, const nghttp2_frame* f, void* user) {
     auto* self = static_cast<H2TestClient*>(user);
-    if (f->hd.type == NGHTTP2_GOAWAY) {
+    if (f->hd.type == NGHTTP2_GOAWAY && !self->goaway_) {
       self->goaway_ = true;
       self->goaway_code_ = f->goaway.error_code;
+      self->goaway_last_stream_ = f->goaway.last_stream_id;
+      for (const auto& [id, r] : self->responses_)
+        if (r.closed) self->closed_at_goaway_.insert(id);
     }
     return 0;
   }
   static ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t len, uint32_t* flags,
                            nghttp2_data_source* src, void*) {
     auto* self = static_cast<H2TestClient*>(src->ptr);
+    if (self->hold_body_) return NGHTTP2_ERR_DEFERRED;
     size_t n = std::min(len, self->body_.size() - self->body_pos_);
     std::memcpy(buf, self->body_.data() + self->body_pos_, n);
     self->body_pos_ += n;
@@ -307,10 +326,13 @@ class H2TestClient {
   bool closed_ = false;
   bool goaway_ = false;
   uint32_t goaway_code_ = 0;
+  int32_t goaway_last_stream_ = -1;
+  std::set<int32_t> closed_at_goaway_;
   std::string alpn_;
   std::map<int32_t, Response> responses_;
   std::string body_;
   size_t body_pos_ = 0;
+  bool hold_body_ = false;
 };
 
 }  // namespace ferry::testing_router

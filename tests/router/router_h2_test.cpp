@@ -231,6 +231,10 @@ TEST_F(RouterH2, RapidResetIsCutOffWhileOtherClientsAreServed) {
   EXPECT_TRUE(attacker->goaway());
   EXPECT_EQ(attacker->goaway_code(), static_cast<uint32_t>(NGHTTP2_ENHANCE_YOUR_CALM));
   EXPECT_TRUE(attacker->closed());
+  // Counted once, as rapid reset (ferry_router_h2_abuse_total{reason="rapid_reset"}).
+  auto abuse = router_->h2_abuse();
+  EXPECT_EQ(abuse.rapid_reset, 1u);
+  EXPECT_EQ(abuse.flood + abuse.protocol_error, 0u);
   int before = served.load();
   ASSERT_TRUE(wait_until([&] { return served.load() > before + 3; }, std::chrono::seconds(20)));
   stop = true;
@@ -252,8 +256,11 @@ TEST_F(RouterH2, PingAndSettingsFloodsAreCutOff) {
     EXPECT_EQ(H2TestClient::goaway_in(frames), NGHTTP2_ENHANCE_YOUR_CALM) << int(type);
     EXPECT_TRUE(c->closed()) << int(type);
   }
-  // A well-behaved client is still served.
+  // A well-behaved client is still served, and not counted.
   EXPECT_EQ(client()->request("GET", "/any").status, 200);
+  auto abuse = router_->h2_abuse();
+  EXPECT_EQ(abuse.flood, 2u);
+  EXPECT_EQ(abuse.rapid_reset + abuse.protocol_error, 0u);
 }
 
 TEST_F(RouterH2, BrokenFramesEndTheConnectionWithTheRightGoaway) {
@@ -294,6 +301,10 @@ TEST_F(RouterH2, BrokenFramesEndTheConnectionWithTheRightGoaway) {
   EXPECT_TRUE(garbage.closed());
   EXPECT_EQ(client()->request("GET", "/any").status, 200);
   EXPECT_EQ(v1_.requests(), 1);
+  // Four broken frames and one connection that never spoke HTTP/2, each counted once.
+  auto abuse = router_->h2_abuse();
+  EXPECT_EQ(abuse.protocol_error, 5u);
+  EXPECT_EQ(abuse.rapid_reset + abuse.flood, 0u);
 }
 
 TEST_F(RouterH2, AHeaderListOverTheLimitGets431AndTheConnectionServesOn) {
@@ -379,6 +390,35 @@ TEST_F(RouterH2, StopEndsOpenStreamsAtOnce) {
   router_->stop();  // returns once every stream's session ended (it would hang otherwise)
   c->run_until([&] { return c->response(id).closed; }, 5'000);
   EXPECT_NE(c->response(id).status, 200);
+}
+
+// A draining router (agent restart or shutdown) tells an HTTP/2 client at once with GOAWAY
+// NO_ERROR naming the streams it will still answer, and then answers them: the client moves
+// its next requests to a new connection and loses nothing. The client here sends nothing
+// while it waits (its stream's body is held back), so the GOAWAY cannot ride on its
+// activity or on the answer: before, it went out only at the connection's next frame.
+TEST_F(RouterH2, DrainingSendsGoawayAndTheStreamInFlightCompletes) {
+  start();
+  auto c = client();
+  ASSERT_EQ(c->request("GET", "/any").status, 200);
+  int32_t id = c->submit_held("POST", "/echo", "held body");
+  ASSERT_TRUE(wait_until([&] { return router_->in_flight("a") == 1; }, std::chrono::seconds(20)));
+  router_->drain();
+  ASSERT_TRUE(c->run_until([&] { return c->goaway(); }, 20'000));
+  EXPECT_EQ(c->goaway_code(), static_cast<uint32_t>(NGHTTP2_NO_ERROR));
+  EXPECT_GE(c->goaway_last_stream(), id);
+  EXPECT_FALSE(c->closed_before_goaway(id));
+  EXPECT_EQ(c->response(id).status, 0);  // not answered yet: its body is still to come
+  // The stream in flight is then served in full.
+  c->release_body(id);
+  ASSERT_TRUE(c->run_until([&] { return c->response(id).closed; }, 20'000));
+  EXPECT_EQ(c->response(id).status, 200);
+  EXPECT_EQ(c->response(id).body, "held body");
+  EXPECT_EQ(c->response(id).rst_code, static_cast<uint32_t>(NGHTTP2_NO_ERROR));
+  // With nothing open the router ends the connection; a drain is not abuse.
+  EXPECT_TRUE(c->run_until([&] { return c->closed(); }, 20'000));
+  auto abuse = router_->h2_abuse();
+  EXPECT_EQ(abuse.rapid_reset + abuse.flood + abuse.protocol_error, 0u);
 }
 
 }  // namespace

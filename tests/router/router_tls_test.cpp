@@ -9,6 +9,7 @@
 // clang-format on
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -97,6 +98,7 @@ class RouterTls : public ::testing::Test {
     o.acme_challenges = std::move(acme);
     o.tls_handshake_timeout_ms = handshake_ms_;
     o.tls_reload_interval_ms = 50;
+    o.tls_session_tickets = tickets_;
     router_ = std::make_unique<Router>(o);
     Status s = router_->start();
     ASSERT_TRUE(s.ok()) << s.message();
@@ -118,6 +120,82 @@ class RouterTls : public ::testing::Test {
   // Generous for every test but the one about the deadline (sanitizer builds under load
   // hand-shake slowly).
   int handshake_ms_ = 10'000;
+  int tickets_ = 1;  // RouterOptions::tls_session_tickets
+};
+
+// A TLS 1.3 connection made with plain OpenSSL that counts the session tickets the router
+// sends (they arrive after the handshake, read with the answer) and keeps the last one, so
+// a second connection can offer it to resume.
+class TicketCountingClient {
+ public:
+  explicit TicketCountingClient(const std::string& ca_file)
+      : ctx_(SSL_CTX_new(TLS_client_method())) {
+    SSL_CTX_set_min_proto_version(ctx_, TLS1_3_VERSION);
+    SSL_CTX_load_verify_locations(ctx_, ca_file.c_str(), nullptr);
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx_, &TicketCountingClient::on_ticket);
+    SSL_CTX_set_app_data(ctx_, this);
+  }
+  ~TicketCountingClient() {
+    if (last_ != nullptr) SSL_SESSION_free(last_);
+    SSL_CTX_free(ctx_);
+  }
+  struct Visit {
+    bool ok = false;  // handshake done and an HTTP 200 read to the end
+    int tickets = 0;
+    bool resumed = false;
+  };
+  // One GET / with Connection: close on a new connection; `resume`: offers the last ticket.
+  Visit visit(uint16_t port, bool resume) {
+    Visit v;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      return v;
+    }
+    SSL* ssl = SSL_new(ctx_);
+    SSL_set_tlsext_host_name(ssl, "a.test");
+    if (resume && last_ != nullptr) SSL_set_session(ssl, last_);
+    SSL_set_fd(ssl, fd);
+    count_ = 0;
+    std::string answer;
+    if (SSL_connect(ssl) == 1) {
+      std::string req = "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
+      SSL_write(ssl, req.data(), static_cast<int>(req.size()));
+      char buf[4096];
+      int n;
+      while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) answer.append(buf, static_cast<size_t>(n));
+      v.resumed = SSL_session_reused(ssl) == 1;
+      // A connection freed without close_notify marks its session (the last ticket's) as
+      // not resumable.
+      SSL_shutdown(ssl);
+    }
+    v.ok = answer.rfind("HTTP/1.1 200", 0) == 0;
+    v.tickets = count_;
+    SSL_free(ssl);
+    ::close(fd);
+    return v;
+  }
+
+ private:
+  static int on_ticket(SSL* ssl, SSL_SESSION* session) {
+    auto* self = static_cast<TicketCountingClient*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+    ++self->count_;
+    if (self->last_ != nullptr) SSL_SESSION_free(self->last_);
+    self->last_ = session;  // ours now (returning 1)
+    return 1;
+  }
+  SSL_CTX* ctx_;
+  SSL_SESSION* last_ = nullptr;
+  int count_ = 0;
 };
 
 TEST_F(RouterTls, SniPicksTheCertificateOfTheRequestedHost) {
@@ -459,6 +537,35 @@ TEST_F(RouterTls, AHandshakeThatNeverFinishesIsClosed) {
   EXPECT_TRUE(wait_until([&] { return router_->connections() == 0; }));
   TlsTestClient c(router_->port(), client("a.test"));
   EXPECT_EQ(c.get("/").result_int(), 200);
+}
+
+// OpenSSL sends two TLS 1.3 session tickets per full handshake; the router sends one (a
+// client resumes with one; the second cost every handshake work for nothing), and that one
+// resumes the session.
+TEST_F(RouterTls, OneSessionTicketPerHandshakeAndItResumes) {
+  start(tls_spec());
+  TicketCountingClient c(ca_->pem);
+  auto first = c.visit(router_->port(), false);
+  ASSERT_TRUE(first.ok);
+  EXPECT_EQ(first.tickets, 1);
+  EXPECT_FALSE(first.resumed);
+  auto again = c.visit(router_->port(), true);
+  ASSERT_TRUE(again.ok);
+  EXPECT_TRUE(again.resumed);
+}
+
+// tls_session_tickets 0 (what bench/router/tls.sh sets to match peers with tickets off):
+// no ticket, so nothing to resume with.
+TEST_F(RouterTls, NoSessionTicketsWhenTheyAreOff) {
+  tickets_ = 0;
+  start(tls_spec());
+  TicketCountingClient c(ca_->pem);
+  auto first = c.visit(router_->port(), false);
+  ASSERT_TRUE(first.ok);
+  EXPECT_EQ(first.tickets, 0);
+  auto again = c.visit(router_->port(), true);
+  ASSERT_TRUE(again.ok);
+  EXPECT_FALSE(again.resumed);
 }
 
 }  // namespace
