@@ -26,6 +26,13 @@ constexpr std::uint32_t kResponseHeadLimit = 64 * 1024;
 }  // namespace
 
 void Session::finish(Exchange& ex, int status, bool upstream_error) {
+  if (closed_ && upstream_error) {
+    // Aborted from outside (the client reset its HTTP/2 stream, the router stops): the
+    // failed upstream read is ours, not the release's answer, so nothing is counted (a
+    // client could otherwise raise a good canary's error rate with resets).
+    ex.active.set(nullptr);
+    return;
+  }
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - ex.start).count();
   if (ex.pinned)
     ex.route().counters->record_pinned(status);
@@ -35,7 +42,7 @@ void Session::finish(Exchange& ex, int status, bool upstream_error) {
 }
 
 void Session::record_late_upstream_error(Exchange& ex) {
-  if (!ex.pinned) ex.route().counters->record_upstream_error();
+  if (!ex.pinned && !closed_) ex.route().counters->record_upstream_error();
 }
 
 bool Session::shield(Exchange& ex, int status, bool upstream_error) {
@@ -92,7 +99,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   bool retried = false;           // the one retry on another backend
   bool fresh = false;             // a retry on a new connection after a stale pooled one
   auto retry_elsewhere = [&] {
-    if (!info.idempotent || !replayable || retried || !alternative(ex)) return false;
+    if (closed_ || !info.idempotent || !replayable || retried || !alternative(ex)) return false;
     retried = true;
     ex.retried = true;
     fresh = false;
@@ -102,7 +109,8 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   // the stable release, once, when the request may be sent again.
   const bool shielding = ex.snap->policy->shield && info.idempotent;
   auto retry_on_stable = [&](int status, bool upstream_error) {
-    if (!shielding || !replayable || retried || !shield(ex, status, upstream_error)) return false;
+    if (closed_ || !shielding || !replayable || retried || !shield(ex, status, upstream_error))
+      return false;
     retried = true;
     ex.retried = true;
     fresh = false;

@@ -159,6 +159,11 @@ class H2TestClient {
   }
   Response& response(int32_t id) { return responses_[id]; }
 
+  // Resets stream `id` (CANCEL), as a client that gives up waiting does.
+  void reset(int32_t id) {
+    nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    flush();
+  }
   // Opens `n` streams and resets each at once (CANCEL), as the rapid reset attack does.
   // Returns how many went out before the router ended the connection.
   int rapid_reset(int n, const std::string& path) {
