@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "agent/keeper.h"
+#include "agent/process.h"
 #include "agent/status_metrics.h"
 #include "common/crypto.h"
 #include "core/slo_paths.h"
@@ -100,23 +101,14 @@ void Agent::keeper_loop() {
 
 double process_age_ms() {
   // Field 22 of /proc/self/stat: when the process started, in clock ticks since boot.
-  std::ifstream f("/proc/self/stat");
-  std::string line;
-  if (!std::getline(f, line)) return -1;
-  const size_t paren = line.rfind(')');
-  if (paren == std::string::npos) return -1;
-  std::istringstream rest(line.substr(paren + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i) {
-    if (i != 22) continue;
-    timespec now{};
-    clock_gettime(CLOCK_BOOTTIME, &now);
-    const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
-    const double started_ms = std::stod(field) * 1000.0 / hz;
-    return static_cast<double>(now.tv_sec) * 1000.0 + static_cast<double>(now.tv_nsec) / 1e6 -
-           started_ms;
-  }
-  return -1;
+  const std::vector<std::string> f = proc_stat_fields(getpid());
+  if (f.size() < 20) return -1;
+  timespec now{};
+  clock_gettime(CLOCK_BOOTTIME, &now);
+  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double started_ms = std::stod(f[19]) * 1000.0 / hz;
+  return static_cast<double>(now.tv_sec) * 1000.0 + static_cast<double>(now.tv_nsec) / 1e6 -
+         started_ms;
 }
 
 double process_cpu_ms() {

@@ -12,8 +12,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
-#include <fstream>
 #include <utility>
+
+#include "agent/process.h"
 
 namespace ferry {
 
@@ -110,12 +111,8 @@ int same_user_pid(int conn) {
 bool handoff_peer_alive(int pid) {
   if (pid <= 0) return false;
   if (kill(pid, 0) != 0 && errno == ESRCH) return false;
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return false;
-  const size_t close_paren = line.rfind(')');
-  return close_paren == std::string::npos || close_paren + 2 >= line.size() ||
-         line[close_paren + 2] != 'Z';
+  const std::vector<std::string> f = proc_stat_fields(pid);
+  return !f.empty() && f[0] != "Z";
 }
 
 Json listener_json(const HandedListener& l) {

@@ -77,20 +77,31 @@ Status make_work_dir(const std::string& dir, const std::optional<RunAs>& user) {
 }  // namespace
 
 uint64_t process_start_ticks(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return 0;
-  // The command name (field 2) is in parentheses and may contain spaces: skip past the last ')'.
+  const std::vector<std::string> f = proc_stat_fields(pid);
+  if (f.size() < 20 || f[0] == "Z") return 0;  // a zombie is gone for our purposes
+  return std::strtoull(f[19].c_str(), nullptr, 10);
+}
+
+std::string read_proc_file(int pid, const char* what) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/" + what;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0 && out.size() < (1u << 20);)
+    out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+std::vector<std::string> proc_stat_fields(int pid) {
+  const std::string line = read_proc_file(pid, "stat");
   const size_t rp = line.rfind(')');
-  if (rp == std::string::npos) return 0;
+  if (rp == std::string::npos || rp + 2 > line.size()) return {};
+  std::vector<std::string> out;
   std::istringstream rest(line.substr(rp + 2));
-  std::string field;
-  // Fields after the name start at 3 (state); start time is field 22.
-  for (int i = 3; i <= 22; ++i) {
-    if (!(rest >> field)) return 0;
-    if (i == 3 && field == "Z") return 0;  // a zombie is gone for our purposes
-  }
-  return std::strtoull(field.c_str(), nullptr, 10);
+  for (std::string field; rest >> field;) out.push_back(std::move(field));
+  return out;
 }
 
 Result<ProcessHandle> start_process(const ProcessLaunch& launch) {

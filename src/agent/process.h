@@ -59,6 +59,15 @@ Result<ProcessHandle> start_process(const ProcessLaunch& launch);
 bool process_alive(const ProcessHandle& p);
 uint64_t process_start_ticks(int pid);
 
+// /proc/PID/<what> as text, "" when the process is gone or the file cannot be read. Read
+// with read(2), not an ifstream: libstdc++'s filebuf throws ("No such process") when the
+// process ends while its file is being read.
+std::string read_proc_file(int pid, const char* what);
+// The fields of /proc/PID/stat after the command name (which may hold spaces and
+// parentheses): [0] is the state letter (field 3), [19] the start time in clock ticks
+// (field 22). Empty when the process is gone.
+std::vector<std::string> proc_stat_fields(int pid);
+
 // Signals the whole process group (the session leader's group).
 void signal_group(const ProcessHandle& p, int sig);
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 
 #include "agent/app_manager.h"
 #include "agent/prober.h"
+#include "agent/process.h"
 #include "agent/process_runtime.h"
 #include "agent/state_file.h"
 #include "common/http_server.h"
@@ -24,6 +26,37 @@ namespace ferry {
 namespace {
 
 namespace fs = std::filesystem;
+
+// /proc/PID/stat is read with read(2) and split after the command name: a name with spaces
+// and parentheses does not shift the fields, and a process that is gone reads as nothing
+// (an ifstream threw "No such process" when the process ended during the read).
+TEST(ProcStat, FieldsSkipTheCommandNameAndAGoneProcessReadsAsNothing) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    prctl(PR_SET_NAME, "a) b (c", 0, 0, 0);
+    pause();
+    _exit(0);
+  }
+  bool named = false;
+  for (int i = 0; i < 2000 && !named; ++i) {
+    named = read_proc_file(child, "comm") == "a) b (c\n";
+    if (!named) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(named);
+  const std::vector<std::string> f = proc_stat_fields(child);
+  ASSERT_GE(f.size(), 20u);
+  EXPECT_TRUE(f[0] == "S" || f[0] == "R") << f[0];
+  EXPECT_EQ(std::to_string(getpid()), f[1]);  // field 4: the parent
+  EXPECT_GT(process_start_ticks(child), 0u);
+  EXPECT_EQ(process_start_ticks(child), std::stoull(f[19]));
+  kill(child, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_EQ(read_proc_file(child, "stat"), "");
+  EXPECT_TRUE(proc_stat_fields(child).empty());
+  EXPECT_EQ(process_start_ticks(child), 0u);
+}
 
 class TempDir {
  public:

@@ -25,14 +25,14 @@ std::set<int> agent_pids(Cluster& c) {
   int pid;
   while (in >> pid) {
     // A process that exited but is not reaped yet (its parent, the server, reaps it) is gone.
-    const bool keeper = read_proc(pid, "stat").find("(ferry-keeper)") != std::string::npos;
+    const bool keeper = read_proc_file(pid, "stat").find("(ferry-keeper)") != std::string::npos;
     if (const char st = proc_state(pid); st != 0 && st != 'Z' && !keeper) pids.insert(pid);
   }
   return pids;
 }
 
 int parent_pid(int pid) {
-  const std::string line = read_proc(pid, "stat");
+  const std::string line = read_proc_file(pid, "stat");
   const auto close = line.rfind(')');
   if (close == std::string::npos) return 0;
   std::istringstream rest(line.substr(close + 2));

@@ -58,26 +58,10 @@ inline int run(const std::string& cmd, std::string* out = nullptr) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-// /proc/PID/<what> as text, "" when the process is gone. Read with read(2), not an
-// ifstream: libstdc++'s filebuf throws (std::ios_base::failure, "No such process") when
-// the process ends while its file is being read, which ended a test with terminate().
-inline std::string read_proc(int pid, const char* what) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/" + what;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return "";
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0 && out.size() < (1u << 20);)
-    out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return out;
-}
-
 // The state letter of /proc/PID/stat ('R', 'S', 'Z' …), 0 when the process is gone.
 inline char proc_state(int pid) {
-  const std::string line = read_proc(pid, "stat");
-  const auto close = line.rfind(')');
-  return close == std::string::npos || close + 2 >= line.size() ? 0 : line[close + 2];
+  const auto f = proc_stat_fields(pid);
+  return f.empty() || f[0].empty() ? 0 : f[0][0];
 }
 
 // The demo app as most e2e tests declare it under `apps.web`: the demo binary on the
@@ -231,7 +215,7 @@ class Cluster {
     int pid = 0;
     if (!(f >> pid) || pid <= 0) return 0;
     if (const char st = proc_state(pid); st == 0 || st == 'Z') return 0;
-    std::string argv = read_proc(pid, "cmdline");
+    std::string argv = read_proc_file(pid, "cmdline");
     for (char& ch : argv)
       if (ch == '\0') ch = ' ';
     const std::string mine = "agent --listen 127.0.0.1:" + std::to_string(agent_port_) + " ";
