@@ -27,7 +27,6 @@ class ServerMetrics {
   // The background reads of the agents' figures (from ControlPlane::start / stop).
   void start() { agents_.start(); }
   void stop() { agents_.stop(); }
-  AgentStatusCache& agent_status() { return agents_; }
 
  private:
   void add_agent_callbacks();
