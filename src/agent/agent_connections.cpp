@@ -8,6 +8,7 @@
 #include <boost/beast/ssl.hpp>
 #include <optional>
 
+#include "common/http_read_limited.h"
 #include "common/tls.h"
 
 namespace ferry {
@@ -214,35 +215,17 @@ Result<HttpResponse> AgentConnections::exchange(Conn& c, std::string_view method
 
   beast::flat_buffer buf;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(opts_.max_response_bytes);
-  const auto too_large = [&] {
+  c.lowest().expires_at(deadline);
+  const auto run = [&] { c.run(); };
+  const LimitedRead read =
+      c.tls ? read_limited_response(*c.tls, buf, parser, opts_.max_response_bytes, run, &ec)
+            : read_limited_response(*c.plain, buf, parser, opts_.max_response_bytes, run, &ec);
+  if (read == LimitedRead::kTooLarge)
     return unavailable("the answer from " + where + " is over the limit of " +
                        std::to_string(opts_.max_response_bytes) + " bytes");
-  };
-  c.lowest().expires_at(deadline);
-  if (c.tls)
-    http::async_read_header(*c.tls, buf, parser, [&](beast::error_code e, size_t) { ec = e; });
-  else
-    http::async_read_header(*c.plain, buf, parser, [&](beast::error_code e, size_t) { ec = e; });
-  c.run();
   if (ec == beast::error::timeout) return timed_out();
   if (ec) return unavailable("reading from " + where + " failed: " + ec.message());
-  // The declared length is checked here, before the body is read (the parser's own limit
-  // was seen not to stop a body that came in the same read as its header).
-  if (parser.content_length() && *parser.content_length() > opts_.max_response_bytes)
-    return too_large();
-  if (!parser.is_done()) {
-    if (c.tls)
-      http::async_read(*c.tls, buf, parser, [&](beast::error_code e, size_t) { ec = e; });
-    else
-      http::async_read(*c.plain, buf, parser, [&](beast::error_code e, size_t) { ec = e; });
-    c.run();
-    if (ec == beast::error::timeout) return timed_out();
-    if (ec == http::error::body_limit) return too_large();
-    if (ec) return unavailable("reading from " + where + " failed: " + ec.message());
-  }
   auto& msg = parser.get();
-  if (msg.body().size() > opts_.max_response_bytes) return too_large();
   // Bytes after the answer were never asked for: the connection is not used again.
   *keep =
       msg.keep_alive() && buf.size() == 0 && (!c.tls || SSL_pending(c.tls->native_handle()) == 0);

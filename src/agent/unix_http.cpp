@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/http_read_limited.h"
+
 namespace ferry {
 
 namespace asio = boost::asio;
@@ -257,10 +259,16 @@ Result<HttpResponse> unix_http_request(
   if (ec) return unavailable("sending to " + where + " failed: " + ec.message());
   beast::flat_buffer buf;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(max_response_bytes);
-  http::async_read(stream, buf, parser, [&](beast::error_code e, size_t) { ec = e; });
-  io.restart();
-  io.run();
+  const LimitedRead read = read_limited_response(
+      stream, buf, parser, max_response_bytes,
+      [&] {
+        io.restart();
+        io.run();
+      },
+      &ec);
+  if (read == LimitedRead::kTooLarge)
+    return unavailable("the answer from " + where + " is over the limit of " +
+                       std::to_string(max_response_bytes) + " bytes");
   if (ec == beast::error::timeout)
     return deadline_exceeded(std::string(method) + " " + std::string(target) + " to " + where +
                              " timed out after " + std::to_string(timeout_ms) + " ms");

@@ -6,6 +6,7 @@
 #include <boost/beast/ssl.hpp>
 #include <charconv>
 
+#include "common/http_read_limited.h"
 #include "common/tls.h"
 
 namespace ferry {
@@ -112,10 +113,16 @@ Result<HttpResponse> HttpClient::exchange(Stream& stream, boost::asio::io_contex
 
   beast::flat_buffer buf;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(opts_.max_response_bytes);
-  http::async_read(stream, buf, parser, [&](beast::error_code e, size_t) { ec = e; });
-  ioc.restart();
-  ioc.run();
+  const LimitedRead read = read_limited_response(
+      stream, buf, parser, opts_.max_response_bytes,
+      [&] {
+        ioc.restart();
+        ioc.run();
+      },
+      &ec);
+  if (read == LimitedRead::kTooLarge)
+    return unavailable("the answer from " + where + " is over the limit of " +
+                       std::to_string(opts_.max_response_bytes) + " bytes");
   if (ec == beast::error::timeout)
     return deadline_exceeded(std::string(method) + " " + std::string(target) + " to " + where +
                              " timed out after " + std::to_string(opts_.timeout_ms) + " ms");

@@ -73,6 +73,38 @@ TEST_F(HttpTest, ManyConcurrentClients) {
   EXPECT_EQ(ok, 160);
 }
 
+// A server (or something posing as one) that answers more than the client's limit gets an
+// error, not the caller's memory: with a declared length that arrives in the same read as
+// the head, and as a chunked stream with no length at all.
+TEST(HttpClient, AnAnswerOverTheLimitIsAnErrorWhetherDeclaredOrChunked) {
+  HttpServer s({});
+  s.route("GET", "/big",
+          [](HttpRequest&) { return HttpResponse::text(std::string(1 << 20, 'x')); });
+  s.route("GET", "/small", [](HttpRequest&) { return HttpResponse::text(std::string(1000, 'y')); });
+  s.route("GET", "/chunked", [](HttpRequest&) {
+    HttpResponse r;
+    r.content_type = "text/plain";
+    r.stream = [](StreamWriter& w) {
+      for (int i = 0; i < 64; ++i) w.write(std::string(4096, 'z'));
+    };
+    return r;
+  });
+  ASSERT_TRUE(s.start().ok());
+  HttpClientOptions o;
+  o.max_response_bytes = 64 * 1024;
+  HttpClient c({"127.0.0.1", s.port()}, o);
+  for (const char* target : {"/big", "/chunked"}) {
+    auto r = c.request("GET", target);
+    ASSERT_FALSE(r.ok()) << target << " answered " << r->body.size() << " bytes";
+    EXPECT_EQ(r.status().code(), Code::kUnavailable) << target;
+    EXPECT_NE(r.status().message().find("limit"), std::string::npos) << r.status().message();
+  }
+  auto small = c.request("GET", "/small");
+  ASSERT_TRUE(small.ok()) << small.status().to_string();
+  EXPECT_EQ(small->body.size(), 1000u);
+  s.stop();
+}
+
 TEST(HttpClient, ConnectionRefusedIsUnavailable) {
   HttpServer s({});
   ASSERT_TRUE(s.start().ok());
