@@ -261,19 +261,21 @@ void Session::new_response_parser(Exchange& ex) {
 
 awaitable<Session::HeadResult> Session::read_response_head(Exchange& ex, size_t* head_len) {
   bool got_bytes = false;
+  size_t parsed = 0;  // head bytes the parser has taken (see read_request_head)
   for (;;) {
-    if (!ubuf_.empty()) {
+    if (ubuf_.size() > parsed) {
       error_code ec;
-      size_t n = resp_->put(asio::buffer(ubuf_.data(), ubuf_.size()), ec);
+      parsed += resp_->put(asio::buffer(ubuf_.data() + parsed, ubuf_.size() - parsed), ec);
       if (ec && ec != http::error::need_more) co_return HeadResult::kBad;
       if (resp_->is_header_done()) {
         int s = resp_->status();
         if (s == 101 || s >= 200) {
-          *head_len = n;
+          *head_len = parsed;
           co_return HeadResult::kOk;
         }
         // An interim answer (103 Early Hints): pass it on, then wait for the final one.
-        ubuf_.consume(n);
+        ubuf_.consume(parsed);
+        parsed = 0;
         if (req_->info().version == 11) {
           resp_head_.append("\r\n");
           co_await write(client_, ec, resp_head_);

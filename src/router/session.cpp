@@ -217,11 +217,14 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
     p.body_limit(w_.opts.max_body_bytes);
     return p;
   };
+  // Head bytes the parser has taken: Beast consumes the request line and each complete
+  // field as it goes, even when it needs more for the rest, and must not see them again.
+  size_t parsed = 0;
   for (;;) {
-    if (!cbuf_.empty()) {
+    if (cbuf_.size() > parsed) {
       RequestParser& p = parser();
       error_code ec;
-      size_t n = p.put(asio::buffer(cbuf_.data(), cbuf_.size()), ec);
+      parsed += p.put(asio::buffer(cbuf_.data() + parsed, cbuf_.size() - parsed), ec);
       if (ec == http::error::header_limit) {
         co_return co_await respond(431, "request header fields too large\n", {}, true);
       }
@@ -236,7 +239,7 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
         co_return co_await respond(400, "malformed request\n", {}, true);
       }
       if (p.is_header_done()) {
-        *head_len = n;
+        *head_len = parsed;
         co_return true;
       }
     }
