@@ -431,15 +431,16 @@ awaitable<void> Session::tunnel(std::shared_ptr<Session> self, Exchange& ex) {
     cbuf_.clear();
   }
   tunnel_other_finished_ = false;
-  tunnel_done_.expires_at(SteadyTime::max());
+  if (!tunnel_done_) tunnel_done_.emplace(w_.ioc);
+  tunnel_done_->expires_at(SteadyTime::max());
   asio::co_spawn(w_.ioc.get_executor(), relay(*up_, client_, ubuf_), [self](std::exception_ptr) {
     self->tunnel_other_finished_ = true;
-    self->tunnel_done_.cancel();
+    self->tunnel_done_->cancel();
   });
   co_await relay(client_, *up_, cbuf_);
   if (!tunnel_other_finished_) {
     error_code ec;
-    co_await tunnel_done_.async_wait(redirect_error(kAwait, ec));
+    co_await tunnel_done_->async_wait(redirect_error(kAwait, ec));
   }
 }
 
