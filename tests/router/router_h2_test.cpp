@@ -70,6 +70,8 @@ class RouterH2 : public ::testing::Test {
     o.tls.http2 = http2;
     o.tls.http2_max_streams = 50;
     o.max_header_bytes = max_header_bytes_;
+    o.response_timeout_ms = response_timeout_ms_;
+    o.idle_timeout_ms = idle_timeout_ms_;
     if (!access_log_.empty()) o.access_log.path = access_log_;
     router_ = std::make_unique<Router>(o);
     Status s = router_->start();
@@ -99,6 +101,8 @@ class RouterH2 : public ::testing::Test {
   std::pair<std::string, std::string> cert_;
   std::string access_log_;
   size_t max_header_bytes_ = 16 * 1024;
+  int response_timeout_ms_ = 60'000;
+  int idle_timeout_ms_ = 60'000;
   TestBackend v1_{"v1a"}, v2_{"v2a"};
   std::unique_ptr<Router> router_;
 };
@@ -359,6 +363,23 @@ TEST_F(RouterH2, AFieldLargerThanAReadReachesTheBackendAndOneOverTheLimitGets431
   EXPECT_EQ(over.body, "request header fields too large\n");
   EXPECT_EQ(v1_.requests(), 1);
   EXPECT_EQ(c->request("GET", "/any").status, 200);
+}
+
+// A stream's deadline and its connection's are kept by the io thread's one timer (no
+// timer per stream): a stream whose backend is slow gets 504 in time while the connection
+// serves on, and a connection left with no stream is closed at its idle deadline.
+TEST_F(RouterH2, AStreamsResponseDeadlineAndItsConnectionsIdleDeadlineFire) {
+  response_timeout_ms_ = 200;
+  idle_timeout_ms_ = 2000;
+  start();
+  auto c = client();
+  // The backend would answer 200 after 1.5 s: the 504 must come from the deadline.
+  auto r = c->request("GET", "/slow?ms=1500");
+  EXPECT_EQ(r.status, 504);
+  EXPECT_EQ(c->request("GET", "/any").status, 200);
+  EXPECT_FALSE(c->closed());
+  c->run_until([&] { return c->closed(); }, 30'000);
+  EXPECT_TRUE(c->closed());
 }
 
 TEST_F(RouterH2, TooManyConcurrentStreamsAreRefusedAndTheRestServed) {
