@@ -30,6 +30,12 @@ class ClientStream {
   void use_tls(boost::asio::ssl::context& ctx) {
     tls_.emplace(std::move(*plain_), ctx);
     plain_.reset();
+    // Asio asks OpenSSL to free a connection's record buffers whenever they are empty,
+    // which on a busy connection means a 16 KiB malloc and free per record read and
+    // written (three per keep-alive request). They are kept instead: a connection holds
+    // its write buffer (~16 KiB) while idle too (its read buffer it holds either way,
+    // since a pending read needs it).
+    SSL_clear_mode(tls_->native_handle(), SSL_MODE_RELEASE_BUFFERS);
   }
   // A TLS connection of its own (handshake, close_notify).
   bool is_tls() const { return tls_.has_value(); }

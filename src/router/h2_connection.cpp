@@ -282,10 +282,10 @@ void H2Connection::start_request(int32_t id, Entry& e, bool end_stream) {
   if (e.chunked) head.append("transfer-encoding: chunked\r\n");
   head.append("\r\n");
   e.stream = std::make_shared<H2Stream>(this, id, w_.ioc.get_executor(), r.method == "HEAD");
-  e.stream->push_request(head, 0);
+  e.stream->push_head(std::move(head));
   if (end_stream) e.stream->end_request();
   r = Request{};
-  auto session = std::make_shared<Session>(w_, e.stream, client_ip_);
+  auto session = make_session(w_, e.stream, client_ip_);
   e.session = session;
   session->start();
 }

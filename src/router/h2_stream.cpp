@@ -45,6 +45,9 @@ void H1ResponseDecoder::on_field_impl(http::field, std::string_view name_string,
 H2Stream::H2Stream(H2Connection* conn, int32_t id, Executor ex, bool head_request)
     : conn_(conn), id_(id), ex_(std::move(ex)), head_request_(head_request) {
   if (conn_ != nullptr) conn_->stream_alive(this);
+  // Filled by appending: room for a usual response at once.
+  pending_.reserve(1024);
+  fields_.reserve(16);
 }
 
 H2Stream::~H2Stream() {
@@ -55,6 +58,16 @@ void H2Stream::push_request(std::string_view bytes, size_t window) {
   in_.append(bytes);
   credit_ += window;
   try_read();
+}
+
+void H2Stream::push_head(std::string&& head) {
+  if (in_.empty()) {
+    in_ = std::move(head);
+    in_pos_ = 0;
+    try_read();
+    return;
+  }
+  push_request(head, 0);
 }
 
 void H2Stream::end_request() {

@@ -156,6 +156,8 @@ class H2Stream {
   // Request bytes for the session; `window` of them came in DATA frames and are credited
   // back to the client once read.
   void push_request(std::string_view bytes, size_t window);
+  // The request's head (no window): taken over rather than copied when nothing is queued.
+  void push_head(std::string&& head);
   // The request ended: reads see eof after the bytes pushed.
   void end_request();
   // Response body for DATA frames: up to `max` bytes into `out`; `*eof` when they are the

@@ -261,19 +261,21 @@ void Session::new_response_parser(Exchange& ex) {
 
 awaitable<Session::HeadResult> Session::read_response_head(Exchange& ex, size_t* head_len) {
   bool got_bytes = false;
+  size_t parsed = 0;  // head bytes the parser has taken (see read_request_head)
   for (;;) {
-    if (!ubuf_.empty()) {
+    if (ubuf_.size() > parsed) {
       error_code ec;
-      size_t n = resp_->put(asio::buffer(ubuf_.data(), ubuf_.size()), ec);
+      parsed += resp_->put(asio::buffer(ubuf_.data() + parsed, ubuf_.size() - parsed), ec);
       if (ec && ec != http::error::need_more) co_return HeadResult::kBad;
       if (resp_->is_header_done()) {
         int s = resp_->status();
         if (s == 101 || s >= 200) {
-          *head_len = n;
+          *head_len = parsed;
           co_return HeadResult::kOk;
         }
         // An interim answer (103 Early Hints): pass it on, then wait for the final one.
-        ubuf_.consume(n);
+        ubuf_.consume(parsed);
+        parsed = 0;
         if (req_->info().version == 11) {
           resp_head_.append("\r\n");
           co_await write(client_, ec, resp_head_);
@@ -429,15 +431,16 @@ awaitable<void> Session::tunnel(std::shared_ptr<Session> self, Exchange& ex) {
     cbuf_.clear();
   }
   tunnel_other_finished_ = false;
-  tunnel_done_.expires_at(SteadyTime::max());
+  if (!tunnel_done_) tunnel_done_.emplace(w_.ioc);
+  tunnel_done_->expires_at(SteadyTime::max());
   asio::co_spawn(w_.ioc.get_executor(), relay(*up_, client_, ubuf_), [self](std::exception_ptr) {
     self->tunnel_other_finished_ = true;
-    self->tunnel_done_.cancel();
+    self->tunnel_done_->cancel();
   });
   co_await relay(client_, *up_, cbuf_);
   if (!tunnel_other_finished_) {
     error_code ec;
-    co_await tunnel_done_.async_wait(redirect_error(kAwait, ec));
+    co_await tunnel_done_->async_wait(redirect_error(kAwait, ec));
   }
 }
 

@@ -127,7 +127,7 @@ namespace {
 // by then (the socket is closed with the lambda).
 void start_session(routing::Worker& w, routing::Socket socket, routing::Listener l) {
   asio::post(w.ioc, [&w, s = std::move(socket), l = std::move(l)]() mutable {
-    if (!w.stopping) std::make_shared<routing::Session>(w, std::move(s), std::move(l))->start();
+    if (!w.stopping) routing::make_session(w, std::move(s), std::move(l))->start();
   });
 }
 
@@ -391,13 +391,15 @@ void Router::stop() {
       w->stopping = true;
       // abort() may end a session (and erase it from the set) only later, on this thread.
       for (routing::Session* s : w->sessions) s->abort();
+      if (w->deadline_timer) w->deadline_timer->cancel();
     });
   // ... then wait until every coroutine that uses the router has finished.
   auto busy = [&m] {
     if (m.accept_loops.load(std::memory_order_acquire) > 0) return true;
     for (const auto& w : m.workers)
       if (w->connections.load(std::memory_order_acquire) > 0 ||
-          w->h2_streams.load(std::memory_order_acquire) > 0)
+          w->h2_streams.load(std::memory_order_acquire) > 0 ||
+          w->deadline_waits.load(std::memory_order_acquire) > 0)
         return true;
     return false;
   };

@@ -26,8 +26,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr size_t kBufferSize = 16 * 1024;
 constexpr size_t kUpstreamHeadLimit = 64 * 1024;
+constexpr size_t kHeadReserve = 1024;
 constexpr size_t kMaxIdlePerBackend = 256;  // per io thread
 // Backends often close idle keep-alive connections after a few seconds (gunicorn 2 s,
 // Node 5 s); older pooled connections are not trusted.
@@ -40,11 +40,8 @@ Session::Session(Worker& worker, Socket client, Listener listener)
       client_(std::move(client)),
       tls_(std::move(listener.tls)),
       redirect_(listener.redirect),
-      cbuf_(kBufferSize, worker.opts.max_header_bytes + 4096),
-      ubuf_(kBufferSize, kUpstreamHeadLimit + 4096),
-      timer_(worker.ioc),
-      tunnel_done_(worker.ioc),
-      fault_wait_(worker.ioc) {
+      cbuf_(worker.buffers, worker.opts.max_header_bytes + 4096),
+      ubuf_(worker.buffers, kUpstreamHeadLimit + 4096) {
   w_.connections.fetch_add(1, std::memory_order_relaxed);
   w_.sessions.insert(this);
   error_code ec;
@@ -52,19 +49,22 @@ Session::Session(Worker& worker, Socket client, Listener listener)
   if (!ec) client_ip_ = remote.address().to_string();
   client_.socket().set_option(tcp::no_delay(true), ec);
   if (tls_) client_.use_tls(tls_->initial());
+  req_head_.reserve(kHeadReserve);
+  resp_head_.reserve(kHeadReserve);
 }
 
 Session::Session(Worker& worker, std::shared_ptr<H2Stream> stream, std::string client_ip)
     : w_(worker),
       client_(std::move(stream)),
       client_ip_(std::move(client_ip)),
-      cbuf_(kBufferSize, worker.opts.max_header_bytes + 4096),
-      ubuf_(kBufferSize, kUpstreamHeadLimit + 4096),
-      timer_(worker.ioc),
-      tunnel_done_(worker.ioc),
-      fault_wait_(worker.ioc) {
+      cbuf_(worker.buffers, worker.opts.max_header_bytes + 4096),
+      ubuf_(worker.buffers, kUpstreamHeadLimit + 4096) {
   w_.h2_streams.fetch_add(1, std::memory_order_relaxed);
   w_.sessions.insert(this);
+  // The heads are built by appending: room for a usual one at once rather than doubling
+  // from nothing (a connection's session keeps its strings from request to request).
+  req_head_.reserve(kHeadReserve);
+  resp_head_.reserve(kHeadReserve);
 }
 
 Session::~Session() {
@@ -83,8 +83,7 @@ void Session::drain() {
 void Session::abort() {
   if (h2_) h2_->abort();
   closed_ = true;
-  timer_.cancel();
-  fault_wait_.cancel();
+  if (fault_wait_) fault_wait_->cancel();
   error_code ec;
   client_.close(ec);
   // A tunnel's two relays end on their own once both sockets are closed (tunnel_done_ is
@@ -99,30 +98,48 @@ void Session::start() {
   else
     set_deadline(Phase::kIdle, w_.opts.idle_timeout_ms);
   asio::co_spawn(w_.ioc.get_executor(), run(self), asio::detached);
-  asio::co_spawn(w_.ioc.get_executor(), watchdog(self), asio::detached);
 }
 
 void Session::set_deadline(Phase phase, int ms) {
   phase_ = phase;
   timed_out_ = false;
   deadline_ = Clock::now() + std::chrono::milliseconds(ms);
-  // The watchdog sleeps until armed_; only an earlier deadline needs to wake it.
-  if (deadline_ < armed_) timer_.cancel();
+  deadline_due(w_, deadline_);
 }
 
-// `self` keeps the session alive while the coroutine runs.
-awaitable<void> Session::watchdog(std::shared_ptr<Session> /*self*/) {
-  while (!closed_) {
-    armed_ = deadline_;
-    timer_.expires_at(armed_);
-    error_code ec;
-    co_await timer_.async_wait(redirect_error(kAwait, ec));
-    if (closed_) break;
-    if (Clock::now() >= deadline_) {
-      on_timeout();
-      deadline_ = SteadyTime::max();
+void Session::deadline_due(Worker& w, SteadyTime at) {
+  const auto slack = std::chrono::milliseconds(kDeadlineSlackMs);
+  // A wake-up due by then finds the deadline, or arms the timer for it.
+  if (w.deadline_tick <= at + slack || w.stopping) return;
+  if (!w.deadline_timer) w.deadline_timer.emplace(w.ioc);
+  w.deadline_tick = at + slack;
+  // Re-arming ends the pending wait (its handler sees operation_aborted and does nothing).
+  w.deadline_timer->expires_at(w.deadline_tick);
+  w.deadline_waits.fetch_add(1, std::memory_order_relaxed);
+  w.deadline_timer->async_wait([&w](error_code ec) {
+    if (!ec) on_deadline_tick(w);
+    // The last touch of the worker: Router::stop waits for this count to reach 0.
+    w.deadline_waits.fetch_sub(1, std::memory_order_release);
+  });
+}
+
+void Session::on_deadline_tick(Worker& w) {
+  w.deadline_tick = SteadyTime::max();
+  if (w.stopping) return;
+  const SteadyTime now = Clock::now();
+  SteadyTime next = SteadyTime::max();
+  // on_timeout() closes sockets and streams; their handlers run later, so no session ends
+  // (nor leaves the set) during this loop.
+  for (Session* s : w.sessions) {
+    if (s->closed_ || s->deadline_ == SteadyTime::max()) continue;
+    if (s->deadline_ <= now) {
+      s->deadline_ = SteadyTime::max();
+      s->on_timeout();
+    } else if (s->deadline_ < next) {
+      next = s->deadline_;
     }
   }
+  if (next != SteadyTime::max()) deadline_due(w, next);
 }
 
 void Session::on_timeout() {
@@ -156,7 +173,6 @@ awaitable<void> Session::run(std::shared_ptr<Session> /*self*/) {
     // Allocation failure or a bug: drop this connection, keep the router serving.
   }
   closed_ = true;
-  timer_.cancel();
   error_code ec;
   client_.close(ec);
   if (up_) up_->close(ec);
@@ -217,11 +233,14 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
     p.body_limit(w_.opts.max_body_bytes);
     return p;
   };
+  // Head bytes the parser has taken: Beast consumes the request line and each complete
+  // field as it goes, even when it needs more for the rest, and must not see them again.
+  size_t parsed = 0;
   for (;;) {
-    if (!cbuf_.empty()) {
+    if (cbuf_.size() > parsed) {
       RequestParser& p = parser();
       error_code ec;
-      size_t n = p.put(asio::buffer(cbuf_.data(), cbuf_.size()), ec);
+      parsed += p.put(asio::buffer(cbuf_.data() + parsed, cbuf_.size() - parsed), ec);
       if (ec == http::error::header_limit) {
         co_return co_await respond(431, "request header fields too large\n", {}, true);
       }
@@ -236,7 +255,7 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
         co_return co_await respond(400, "malformed request\n", {}, true);
       }
       if (p.is_header_done()) {
-        *head_len = n;
+        *head_len = parsed;
         co_return true;
       }
     }
@@ -353,8 +372,9 @@ awaitable<bool> Session::pass_faults(Exchange& ex, bool* keep) {
   }
   if (act.delay_ms > 0) {
     error_code ec;
-    fault_wait_.expires_after(std::chrono::milliseconds(act.delay_ms));
-    co_await fault_wait_.async_wait(redirect_error(kAwait, ec));
+    if (!fault_wait_) fault_wait_.emplace(w_.ioc);
+    fault_wait_->expires_after(std::chrono::milliseconds(act.delay_ms));
+    co_await fault_wait_->async_wait(redirect_error(kAwait, ec));
     if (closed_) {
       *keep = false;
       co_return false;

@@ -3,8 +3,8 @@
 // connection and the response back, streaming bodies in both directions, retrying
 // idempotent requests once elsewhere, tunnelling upgrades, and recording per-release
 // counters. Runs as C++20 coroutines on its worker's single io thread, so none of its
-// state needs a lock. A watchdog coroutine enforces the idle, request body, connect and
-// response timeouts.
+// state needs a lock. The worker's one deadline timer (Worker::deadline_timer) enforces the
+// idle, request body, connect and response timeouts of all its sessions.
 #pragma once
 
 // clang-format off
@@ -40,6 +40,9 @@ class H2Connection;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  // How late a deadline may fire: deadlines this close share one timer wake-up.
+  static constexpr int kDeadlineSlackMs = 20;
+
   // `listener`: TLS (with the certificate set to hand-shake with) or plain, and whether
   // to answer every request with a redirect to HTTPS. A TLS connection whose handshake
   // chose "h2" is served by an H2Connection, which makes a Session per stream.
@@ -76,9 +79,15 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Exchange;
 
   awaitable<void> run(std::shared_ptr<Session> self);
-  awaitable<void> watchdog(std::shared_ptr<Session> self);
+  // What times out at `ms` from now if the session is still in `phase` (or a later phase
+  // with no deadline of its own) then; at most kDeadlineSlackMs late.
   void set_deadline(Phase phase, int ms);
   void on_timeout();
+  // The worker's deadline timer fires no later than `at` plus the slack.
+  static void deadline_due(Worker& w, SteadyTime at);
+  // The timer fired: times out every session whose deadline passed, and arms it for the
+  // next one.
+  static void on_deadline_tick(Worker& w);
 
   // The TLS handshake within its timeout; false when it failed.
   awaitable<bool> handshake();
@@ -162,16 +171,23 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<ResponseParser> resp_;
   std::array<boost::asio::const_buffer, 2> write_bufs_;
 
-  Timer timer_;
-  SteadyTime deadline_;
-  SteadyTime armed_;
+  SteadyTime deadline_ = SteadyTime::max();
   Phase phase_ = Phase::kIdle;
   bool timed_out_ = false;
   bool closed_ = false;
 
-  Timer tunnel_done_;
+  // Made when first needed (a tunnel, an injected delay): most sessions never do.
+  std::optional<Timer> tunnel_done_;
   bool tunnel_other_finished_ = false;
-  Timer fault_wait_;  // an injected delay; abort() cancels it
+  std::optional<Timer> fault_wait_;  // an injected delay; abort() cancels it
 };
+
+// A new session in memory from the worker's pool (Worker::session_blocks). Call on the
+// worker's thread.
+template <typename... Args>
+std::shared_ptr<Session> make_session(Worker& w, Args&&... args) {
+  return std::allocate_shared<Session>(PoolAllocator<Session>(w.session_blocks), w,
+                                       std::forward<Args>(args)...);
+}
 
 }  // namespace ferry::routing

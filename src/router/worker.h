@@ -9,13 +9,17 @@
 // clang-format on
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_set>
 
 #include "common/thread_annotations.h"
 #include "router/access_log.h"
+#include "router/block_pool.h"
 #include "router/http_messages.h"
+#include "router/io_buffer.h"
 #include "router/route_table.h"
 #include "router/router.h"
 
@@ -88,6 +92,20 @@ struct Worker {
   // new upstream connection). Touched on the io thread only.
   std::unordered_set<Session*> sessions;
   bool stopping = false;
+  // One timer for the deadlines of all those sessions (Session::set_deadline), instead of
+  // a timer and a watchdog coroutine per session: it fires at the earliest deadline (plus
+  // a little slack, so deadlines close together share a wake-up), and a session setting
+  // a later deadline than that costs no timer operation at all. Io thread only, except
+  // deadline_waits, which Router::stop waits to reach 0.
+  std::optional<boost::asio::steady_timer> deadline_timer;
+  SteadyTime deadline_tick = SteadyTime::max();  // when it fires next; max: not armed
+  std::atomic<int> deadline_waits{0};
+  // Spare I/O buffers of the sessions' first size (io thread only): an HTTP/2 stream's
+  // session takes two and gives them back when it ends, so a stream costs no large
+  // allocation. At most 512 are kept (8 MiB), enough for 16 connections' 100 streams.
+  BufferPool buffers{16 * 1024, 512};
+  // Memory for the sessions themselves (routing::make_session), for the same reason.
+  BlockPool session_blocks{512};
   // The app's TLS port as bound (the HTTPS redirect names it) and the HSTS field added to
   // responses over TLS (empty: none). Set before the first connection.
   uint16_t tls_port = 0;

@@ -3,6 +3,8 @@
 // request that reached it twice or one the router never sent shows up in the log.
 //   /bad-connection  answers with "Connection: content-length" (a response the router
 //                    must refuse)
+//   /split-head      sends its answer's head in two writes 150 ms apart, the first ending
+//                    after a complete field
 #pragma once
 
 // clang-format off
@@ -13,6 +15,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <list>
 #include <mutex>
 #include <string>
@@ -91,6 +94,7 @@ class RawBackend {
     for (;;) {
       boost::system::error_code ec;
       http::request_parser<http::string_body> parser;
+      parser.header_limit(1u << 20);  // the router's limit is the one under test
       http::read(socket, buf, parser, ec);
       if (ec) return;
       auto req = parser.release();
@@ -102,7 +106,13 @@ class RawBackend {
         log_.push_back(l);
       }
       std::string res;
-      if (l.target == "/bad-connection") {
+      if (l.target == "/split-head") {
+        // The head in two writes, the first ending inside the fields.
+        boost::asio::write(
+            socket, boost::asio::buffer(std::string("HTTP/1.1 200 OK\r\nX-Part: one\r\n")), ec);
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        res = "X-Other: two\r\nContent-Length: 5\r\n\r\nwhole";
+      } else if (l.target == "/bad-connection") {
         res = "HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 5\r\n\r\nhello";
       } else {
         res = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(l.target.size()) + "\r\n\r\n" +

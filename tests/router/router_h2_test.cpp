@@ -69,7 +69,9 @@ class RouterH2 : public ::testing::Test {
     o.tls.certificates = {{cert_.first, cert_.second}};
     o.tls.http2 = http2;
     o.tls.http2_max_streams = 50;
-    o.max_header_bytes = 16 * 1024;
+    o.max_header_bytes = max_header_bytes_;
+    o.response_timeout_ms = response_timeout_ms_;
+    o.idle_timeout_ms = idle_timeout_ms_;
     if (!access_log_.empty()) o.access_log.path = access_log_;
     router_ = std::make_unique<Router>(o);
     Status s = router_->start();
@@ -98,6 +100,9 @@ class RouterH2 : public ::testing::Test {
   std::optional<TestCa> ca_;
   std::pair<std::string, std::string> cert_;
   std::string access_log_;
+  size_t max_header_bytes_ = 16 * 1024;
+  int response_timeout_ms_ = 60'000;
+  int idle_timeout_ms_ = 60'000;
   TestBackend v1_{"v1a"}, v2_{"v2a"};
   std::unique_ptr<Router> router_;
 };
@@ -339,6 +344,42 @@ TEST_F(RouterH2, AHeaderListOverTheLimitGets431AndTheConnectionServesOn) {
   EXPECT_EQ(r.status, 431);
   EXPECT_EQ(v1_.requests(), 0);
   EXPECT_EQ(c->request("GET", "/any").status, 200);
+}
+
+// A stream's request head larger than its session's first 16 KiB read reaches the backend
+// whole (the session's parser went on from where it stopped, not from the start: that
+// answered 400 "malformed request"); one over the header limit gets 431 saying so.
+TEST_F(RouterH2, AFieldLargerThanAReadReachesTheBackendAndOneOverTheLimitGets431) {
+  max_header_bytes_ = 32 * 1024;
+  start();
+  auto c = client();
+  const std::string big(20 * 1024, 'b');
+  auto r = c->request("GET", "/headers", {{"x-big", big}});
+  EXPECT_EQ(r.status, 200) << r.body.substr(0, 200);
+  EXPECT_NE(r.body.find("x-big: " + big), std::string::npos) << r.body.substr(0, 200);
+  // (40 KiB: a single field above 64 KiB is a COMPRESSION_ERROR of the HPACK decoder.)
+  auto over = c->request("GET", "/headers", {{"x-big", std::string(40 * 1024, 'b')}});
+  EXPECT_EQ(over.status, 431);
+  EXPECT_EQ(over.body, "request header fields too large\n");
+  EXPECT_EQ(v1_.requests(), 1);
+  EXPECT_EQ(c->request("GET", "/any").status, 200);
+}
+
+// A stream's deadline and its connection's are kept by the io thread's one timer (no
+// timer per stream): a stream whose backend is slow gets 504 in time while the connection
+// serves on, and a connection left with no stream is closed at its idle deadline.
+TEST_F(RouterH2, AStreamsResponseDeadlineAndItsConnectionsIdleDeadlineFire) {
+  response_timeout_ms_ = 200;
+  idle_timeout_ms_ = 2000;
+  start();
+  auto c = client();
+  // The backend would answer 200 after 1.5 s: the 504 must come from the deadline.
+  auto r = c->request("GET", "/slow?ms=1500");
+  EXPECT_EQ(r.status, 504);
+  EXPECT_EQ(c->request("GET", "/any").status, 200);
+  EXPECT_FALSE(c->closed());
+  c->run_until([&] { return c->closed(); }, 30'000);
+  EXPECT_TRUE(c->closed());
 }
 
 TEST_F(RouterH2, TooManyConcurrentStreamsAreRefusedAndTheRestServed) {

@@ -121,6 +121,7 @@ class TestBackend {
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(256u << 20);
+      parser.header_limit(1u << 20);  // the router's limit is the one under test
       http::read(socket, buf, parser, ec);
       if (ec) return;
       auto req = parser.release();
