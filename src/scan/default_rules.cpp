@@ -335,7 +335,7 @@ std::string_view default_rules_toml() {
 
 const RuleSet& default_rules() {
   static const RuleSet kSet = [] {
-    auto set = parse_rules(kDefaultRules, "<default rules>");
+    auto set = parse_rules_deferred(kDefaultRules, "<default rules>");
     if (!set) {
       // A broken built-in rule set is a bug in this file; the tests catch it.
       std::cerr << "ferry: " << set.status().to_string() << "\n";
