@@ -356,6 +356,9 @@ const RuleSet& default_rules() {
       static const std::pair<std::string_view, std::string_view> kPrefilters[] = {
           {"google-api-key", R"re(AIza[A-Za-z0-9_\-]{35})re"},
           {"openai-api-key", R"re(T3BlbkFJ)re"},
+          // The regex less its trailing \b: the same bytes, ending at the same offset; the
+          // trailing assertion made this one pattern ~9% of the whole Vectorscan pass.
+          {"twilio-api-key", R"re(\bSK[0-9a-fA-F]{32})re"},
           {"password-hash",
            R"re(\$2[abxy]?\$\d{2}\$|\$(?:1|apr1|md5)\$|\$[56]\$|\$y\$|\$[PH]\$|\$argon2|\{S?SHA\})re"},
           {"heroku-api-key",
