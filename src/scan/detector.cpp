@@ -87,9 +87,25 @@ std::string relax_repeats(const std::string& re) {
   return out;
 }
 
+// Whether a match of `regex` may span lines (candidate windows then reach kLookBackMultiline
+// back). A line break that can only be the last thing a match takes, "(?:\r?\n|$)" or "\r?$"
+// closing the regex, does not count: the window of a hit already runs to the end of the
+// line after the hit's end, and the generic rules that end so would otherwise confirm 32 KiB
+// windows around every candidate.
 bool is_multiline(const std::string& regex) {
-  return regex.find("[\\s\\S]") != std::string::npos || regex.find("(?s") != std::string::npos ||
-         regex.find("\\n") != std::string::npos || regex.find("\\r") != std::string::npos;
+  std::string_view rest(regex);
+  size_t closing = 0;
+  while (closing < rest.size() && rest[rest.size() - 1 - closing] == ')') ++closing;
+  const std::string_view body = rest.substr(0, rest.size() - closing);
+  for (std::string_view tail : {std::string_view("(?:\\r?\\n|$"), std::string_view("\\r?$")}) {
+    if (closing >= (tail.front() == '(' ? 1u : 0u) && body.ends_with(tail)) {
+      rest = body.substr(0, body.size() - tail.size());
+      break;
+    }
+  }
+  return rest.find("[\\s\\S]") != std::string_view::npos ||
+         rest.find("(?s") != std::string_view::npos || rest.find("\\n") != std::string_view::npos ||
+         rest.find("\\r") != std::string_view::npos;
 }
 
 unsigned char ascii_lower(unsigned char c) {

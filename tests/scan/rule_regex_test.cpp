@@ -104,5 +104,44 @@ TEST(RuleRegex, ASecretGroupBeyondAnExtendedRulesGroupsReadsNoFurther) {
   EXPECT_EQ(out[0].secret, token);
 }
 
+// generic-password and generic-config-secret end in "(?:\r?\n|$)" / "\r?$": their matches
+// end at a line break, so they are confirmed in single-line windows (the hit's line and the
+// next) instead of 32 KiB ones. Matches after 40 KB of text, with CRLF line ends, and on a
+// last line without a line break are all found, on their lines.
+TEST(RuleRegex, RulesEndingInALineBreakAreFoundOnTheirLinesAnywhere) {
+  std::string text;
+  int line = 1;
+  auto filler = [&](int n) {
+    for (int i = 0; i < n; ++i, ++line) text += "int value_" + std::to_string(i) + " = 0;\r\n";
+  };
+  const std::string quoted = rnd(kAlnum, 14, 31);
+  const std::string config = rnd(kAlnum, 24, 32);
+  const std::string last = rnd(kAlnum, 16, 33);
+  filler(2000);  // ~44 KB
+  const int quoted_line = line++;
+  text += "password = \"" + quoted + "\"\r\n";
+  filler(3);
+  const int config_line = line++;
+  text += "export DB_SECRET=" + config + "\r\n";
+  filler(2000);
+  const int last_line = line;
+  text += "password: " + last;  // no line break at the end
+  auto det = Detector::create(default_rules());
+  ASSERT_TRUE(det.ok());
+  auto scratch = (*det)->new_scratch();
+  ASSERT_TRUE(scratch.ok());
+  std::vector<Finding> out;
+  ASSERT_TRUE((*det)->detect(text, Fragment{"app/settings.env", {}, nullptr}, **scratch, out).ok());
+  auto at = [&](std::string_view secret) -> int {
+    for (const Finding& f : out)
+      if (f.secret == secret) return f.line;
+    return -1;
+  };
+  EXPECT_EQ(at(quoted), quoted_line);
+  EXPECT_EQ(at(config), config_line);
+  EXPECT_EQ(at(last), last_line);
+  EXPECT_EQ(out.size(), 3u);
+}
+
 }  // namespace
 }  // namespace ferry::scan
