@@ -24,8 +24,8 @@ Result<RuleSet> parse_rules(std::string_view text, std::string_view file_name);
 // the rule first has a candidate to confirm (Detector::rule_regex), so a scan pays only for the
 // rules it uses (compiling all built-in rules took ~40 ms, two thirds of `ferry scan`'s
 // start-up). For the built-in rules only, whose regexes the tests compile and check
-// (DefaultRules.EveryRegexCompilesAndHasItsSecretGroup): a rule file's mistakes must show when it
-// is loaded.
+// (RuleRegex.EveryBuiltInRegexCompilesAndHasItsSecretGroup): a rule file's mistakes must show when
+// it is loaded.
 Result<RuleSet> parse_rules_deferred(std::string_view text, std::string_view file_name);
 
 // Reads and parses a rule file from disk.
