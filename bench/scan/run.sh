@@ -6,7 +6,7 @@
 #   SKIP_SECRETLINT=1  skip the secretlint comparison (it needs npm and the npm registry)
 #
 # Generates a tree of real source text with planted secrets under /tmp (bench/scan/gen_tree.py),
-# scans it once to warm the page cache, then three timed runs pinned to CPUs 0-1 with
+# writes it back (sync) and scans it once to warm the page cache, then three timed runs pinned to CPUs 0-1 with
 # --threads 2; prints bytes, seconds and MB/s (MB = 10^6 bytes) of each run, and MB per
 # CPU-second (which does not depend on other load on the machine), and checks that every
 # planted secret was reported. Everything it writes under /tmp is removed at the end.
@@ -27,6 +27,7 @@ echo "ferry: $("$FERRY" --version)"
 
 echo "== tree of ${TREE_MB} MiB"
 python3 bench/scan/gen_tree.py "$WORK/tree" "$TREE_MB" 20
+sync  # the tree's pages written back now, not by the kernel during the timed runs
 "$FERRY" scan --threads 2 "$WORK/tree" >/dev/null || true  # warm the page cache
 
 check_planted() {  # report.json planted-list -> "found/total"
@@ -50,6 +51,7 @@ rm -rf "$WORK/tree" "$WORK/tree.planted"
 
 echo "== keyword-dense synthetic tree of $((TREE_MB / 2)) MiB (token/password/secret on most lines)"
 python3 bench/scan/gen_tree.py "$WORK/syn" "$((TREE_MB / 2))" 20 --synthetic
+sync
 "$FERRY" scan --threads 2 "$WORK/syn" >/dev/null || true
 for t in 1 2; do
   echo -n "--threads $t: "

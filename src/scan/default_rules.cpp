@@ -335,7 +335,7 @@ std::string_view default_rules_toml() {
 
 const RuleSet& default_rules() {
   static const RuleSet kSet = [] {
-    auto set = parse_rules(kDefaultRules, "<default rules>");
+    auto set = parse_rules_deferred(kDefaultRules, "<default rules>");
     if (!set) {
       // A broken built-in rule set is a bug in this file; the tests catch it.
       std::cerr << "ferry: " << set.status().to_string() << "\n";
@@ -356,6 +356,9 @@ const RuleSet& default_rules() {
       static const std::pair<std::string_view, std::string_view> kPrefilters[] = {
           {"google-api-key", R"re(AIza[A-Za-z0-9_\-]{35})re"},
           {"openai-api-key", R"re(T3BlbkFJ)re"},
+          // The regex less its trailing \b: the same bytes, ending at the same offset; the
+          // trailing assertion made this one pattern ~9% of the whole Vectorscan pass.
+          {"twilio-api-key", R"re(\bSK[0-9a-fA-F]{32})re"},
           {"password-hash",
            R"re(\$2[abxy]?\$\d{2}\$|\$(?:1|apr1|md5)\$|\$[56]\$|\$y\$|\$[PH]\$|\$argon2|\{S?SHA\})re"},
           {"heroku-api-key",

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <tuple>
 
 #include "scan/db_cache.h"
@@ -20,6 +21,9 @@ constexpr size_t kMaxHitsPerRule = 4096;  // beyond this, RE2 scans the whole bu
 constexpr size_t kMaxFindingsPerBuffer = 1000;
 constexpr size_t kLookBack = 4096;            // bytes before a hit a single-line match may start
 constexpr size_t kLookBackMultiline = 32768;  // for rules whose match may span lines
+// Windows a thread confirms with a rule's shared RE2 program before it compiles its own copy
+// (Detector::Scratch::re_).
+constexpr uint32_t kOwnRegexAfter = 64;
 
 std::string escape_literal(std::string_view s) {
   static const char* kHex = "0123456789abcdef";
@@ -83,9 +87,25 @@ std::string relax_repeats(const std::string& re) {
   return out;
 }
 
+// Whether a match of `regex` may span lines (candidate windows then reach kLookBackMultiline
+// back). A line break that can only be the last thing a match takes, "(?:\r?\n|$)" or "\r?$"
+// closing the regex, does not count: the window of a hit already runs to the end of the
+// line after the hit's end, and the generic rules that end so would otherwise confirm 32 KiB
+// windows around every candidate.
 bool is_multiline(const std::string& regex) {
-  return regex.find("[\\s\\S]") != std::string::npos || regex.find("(?s") != std::string::npos ||
-         regex.find("\\n") != std::string::npos || regex.find("\\r") != std::string::npos;
+  std::string_view rest(regex);
+  size_t closing = 0;
+  while (closing < rest.size() && rest[rest.size() - 1 - closing] == ')') ++closing;
+  const std::string_view body = rest.substr(0, rest.size() - closing);
+  for (std::string_view tail : {std::string_view("(?:\\r?\\n|$"), std::string_view("\\r?$")}) {
+    if (closing >= (tail.front() == '(' ? 1u : 0u) && body.ends_with(tail)) {
+      rest = body.substr(0, body.size() - tail.size());
+      break;
+    }
+  }
+  return rest.find("[\\s\\S]") != std::string_view::npos ||
+         rest.find("(?s") != std::string_view::npos || rest.find("\\n") != std::string_view::npos ||
+         rest.find("\\r") != std::string_view::npos;
 }
 
 unsigned char ascii_lower(unsigned char c) {
@@ -138,7 +158,14 @@ bool any_match(const std::vector<std::shared_ptr<const re2::RE2>>& res, std::str
 
 }  // namespace
 
+// A rule's regex, compiled by the first thread that needs it.
+struct RuleRegex {
+  std::once_flag once;
+  std::shared_ptr<const re2::RE2> re;
+};
+
 struct Detector::Compiled {
+  std::unique_ptr<RuleRegex[]> regexes;  // per rule (rule_regex)
   std::vector<int> id_rule;  // pattern id -> rule index for prefilter patterns, -1 for keywords
   std::vector<std::vector<size_t>> id_keyword_rules;  // pattern id -> rules with that keyword
   std::vector<unsigned char> full_scan;               // per rule
@@ -191,6 +218,7 @@ Result<std::unique_ptr<Detector>> Detector::create(RuleSet rules, std::string db
 Status Detector::compile() {
   c_ = std::make_unique<Compiled>();
   const size_t n = rules_.rules.size();
+  c_->regexes = std::make_unique<RuleRegex[]>(n);
   c_->full_scan.assign(n, 0);
   c_->multiline.assign(n, 0);
   c_->keyword_in_db.assign(n, 0);
@@ -354,18 +382,38 @@ Result<std::unique_ptr<Detector::Scratch>> Detector::new_scratch(bool own_regexe
   s->keyword_seen_.resize(n);
   s->keyword_state_.resize(c_->keywords.size());
   s->overflow_.resize(n);
-  s->re_.resize(n);  // copies are made on first use: most rules never reach RE2 in a scan
+  s->re_.resize(n);  // copies are made for rules confirmed often (thread_regex)
+  s->confirms_.resize(n);
   return s;
 }
 
-const re2::RE2& Detector::thread_regex(Scratch& s, size_t r) const {
-  if (!s.own_regexes_) return *rules_.rules[r].re;
+const re2::RE2* Detector::rule_regex(size_t r) const {
+  RuleRegex& slot = c_->regexes[r];
+  std::call_once(slot.once, [&] {
+    const Rule& rule = rules_.rules[r];
+    if (rule.re) {
+      slot.re = rule.re;
+      return;
+    }
+    if (rule.regex.empty()) return;
+    // The options rule_parser.cpp compiles a rule file's regexes with.
+    re2::RE2::Options opts;
+    opts.set_log_errors(false);
+    opts.set_max_mem(64 << 20);
+    auto re = std::make_shared<const re2::RE2>(rule.regex, opts);
+    if (re->ok()) slot.re = std::move(re);
+  });
+  return slot.re.get();
+}
+
+const re2::RE2* Detector::thread_regex(Scratch& s, size_t r) const {
+  const re2::RE2* shared = rule_regex(r);
+  if (!shared || !s.own_regexes_) return shared;
   std::unique_ptr<re2::RE2>& copy = s.re_[r];
-  if (!copy) {
-    const re2::RE2& shared = *rules_.rules[r].re;
-    copy = std::make_unique<re2::RE2>(shared.pattern(), shared.options());
-  }
-  return *copy;
+  if (copy) return copy.get();
+  if (++s.confirms_[r] <= kOwnRegexAfter) return shared;
+  copy = std::make_unique<re2::RE2>(shared->pattern(), shared->options());
+  return copy.get();
 }
 
 bool Detector::path_allowed(std::string_view path) const {
@@ -417,8 +465,10 @@ bool Detector::allowed(const Rule& rule, const Finding& f, std::string_view line
   return check(rules_.global_allowlist, true);
 }
 
-void Detector::confirm(size_t r, const re2::RE2& re, std::string_view data, size_t from, size_t to,
+void Detector::confirm(size_t r, const re2::RE2* rp, std::string_view data, size_t from, size_t to,
                        const Fragment& frag, LineCursor& lines, std::vector<Finding>& out) const {
+  if (!rp) return;
+  const re2::RE2& re = *rp;
   const Rule& rule = rules_.rules[r];
   const int ngroups = re.NumberOfCapturingGroups() + 1;
   std::vector<re2::StringPiece> groups(static_cast<size_t>(ngroups));
@@ -430,7 +480,9 @@ void Detector::confirm(size_t r, const re2::RE2& re, std::string_view data, size
     const size_t mstart = static_cast<size_t>(m.data() - data.data());
     pos = mstart + std::max<size_t>(m.size(), 1);
     re2::StringPiece secret;
-    if (rule.secret_group > 0) {
+    // A secretGroup beyond the regex's groups (a rule file may set one on a built-in rule it
+    // extends without giving a regex) counts as unset rather than reading past `groups`.
+    if (rule.secret_group > 0 && rule.secret_group < ngroups) {
       secret = groups[static_cast<size_t>(rule.secret_group)];
     } else {
       secret = m;
@@ -603,7 +655,7 @@ Status Detector::detect_rules(std::string_view data, const Fragment& frag, Scrat
     const Rule& rule = rules_.rules[r];
     if (c_->keyword_in_db[r] && !s.keyword_seen_[r]) continue;
     const bool candidates = s.overflow_[r] || !s.ends_[r].empty();
-    if (!c_->full_scan[r] && rule.re && !candidates) continue;
+    if (!c_->full_scan[r] && !rule.regex.empty() && !candidates) continue;
     if (rule.path_re && !re2::RE2::PartialMatch(
                             re2::StringPiece(frag.path.data(), frag.path.size()), *rule.path_re)) {
       continue;
@@ -611,7 +663,7 @@ Status Detector::detect_rules(std::string_view data, const Fragment& frag, Scrat
     if (!c_->keyword_in_db[r] && !rule.keywords.empty() && !keyword_present(r, data, s)) {
       continue;
     }
-    if (!rule.re) {
+    if (rule.regex.empty()) {
       // A path-only rule: the file itself is the finding (e.g. a committed key store).
       Finding f;
       f.rule_id = rule.id;

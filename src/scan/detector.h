@@ -45,11 +45,13 @@ class Detector {
     std::vector<signed char> keyword_state_;  // per keyword: -1 not looked for, 0 absent, 1 present
     std::vector<unsigned char> overflow_;     // per rule: too many hits, scan it all
     // Per rule: this thread's own copy of the rule's regex. RE2 objects are thread-safe but
-    // share a lazily built DFA cache behind a lock; threads confirming many candidates
-    // would serialise on it. Made on the rule's first confirmation (thread_regex).
-    // A scratch made with own_regexes false uses the rules' shared programs instead: one
-    // worker per scan does, so a scan compiles each confirming rule's regex once less.
+    // share a lazily built DFA cache behind a lock; threads confirming many candidates would
+    // serialise on it. A copy costs a compilation (up to ~5 ms for a rule with a wide
+    // repeat) and its own DFA, which most rules never repay on ordinary source (a few
+    // candidates per scan): a thread uses the shared program until it has confirmed
+    // kOwnRegexAfter windows of that rule, then makes its copy (thread_regex).
     std::vector<std::unique_ptr<re2::RE2>> re_;
+    std::vector<uint32_t> confirms_;  // per rule: windows confirmed with the shared program
     bool own_regexes_ = true;
   };
 
@@ -60,8 +62,9 @@ class Detector {
   Detector(const Detector&) = delete;
   Detector& operator=(const Detector&) = delete;
 
-  // `own_regexes`: whether this scratch's thread confirms with copies of the rules' RE2
-  // programs of its own (see Scratch::re_); one thread per scan may use the shared ones.
+  // `own_regexes`: whether this scratch's thread may make copies of the rules' RE2 programs
+  // of its own for rules it confirms often (see Scratch::re_); one thread per scan never needs
+  // to (it is alone on the shared programs' caches when the others have their copies).
   Result<std::unique_ptr<Scratch>> new_scratch(bool own_regexes = true) const;
 
   // True when the global allowlist's paths cover `path`: the file need not be read.
@@ -92,9 +95,14 @@ class Detector {
   struct Compiled;
   Detector() = default;
   Status compile();
-  // This thread's copy of rule `r`'s regex, compiled on first use.
-  const re2::RE2& thread_regex(Scratch& s, size_t r) const;
-  void confirm(size_t rule_index, const re2::RE2& re, std::string_view data, size_t from, size_t to,
+  // Rule `r`'s regex, shared by every thread: Rule::re, or compiled here on first use for a
+  // rule parsed with parse_rules_deferred (the built-in rules). Null if it does not compile
+  // (the built-in rules' tests make sure they do). Thread-safe.
+  const re2::RE2* rule_regex(size_t r) const;
+  // The program `s`'s thread confirms rule `r` with: the shared one, or its own copy once it
+  // has confirmed many windows of that rule. Null when the rule's regex does not compile.
+  const re2::RE2* thread_regex(Scratch& s, size_t r) const;
+  void confirm(size_t rule_index, const re2::RE2* re, std::string_view data, size_t from, size_t to,
                const Fragment& frag, LineCursor& lines, std::vector<Finding>& out) const;
   bool keyword_present(size_t rule_index, std::string_view data, Scratch& scratch) const;
   bool allowed(const Rule& rule, const Finding& f, std::string_view line,

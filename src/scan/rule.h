@@ -50,6 +50,8 @@ struct Rule {
   std::string id;
   std::string description;
   std::string regex;  // RE2 syntax (Go regexp syntax, as gitleaks uses)
+  // `regex` compiled; null when `regex` is empty, and for the built-in rules, whose regexes the
+  // detector compiles on first use (parse_rules_deferred). Use Detector::rule_regex.
   std::shared_ptr<const re2::RE2> re;
   std::string path;  // optional: the rule applies only to files whose path matches
   std::shared_ptr<const re2::RE2> path_re;

@@ -211,8 +211,10 @@ Result<std::vector<RequiredRule>> parse_required(const Where& w, const toml::tab
   return out;
 }
 
+// `defer_regex`: the rule's own regex is left for the detector to compile on first use
+// (Rule::re stays null); see parse_rules_deferred.
 Result<Rule> parse_rule(std::string_view file, size_t index, const toml::table& t,
-                        std::vector<std::string>& warnings, bool extends_base) {
+                        std::vector<std::string>& warnings, bool extends_base, bool defer_regex) {
   std::string label = "rules[" + std::to_string(index) + "]";
   if (auto id = t["id"].value<std::string>()) label = "rule '" + *id + "' (" + label + ")";
   Where w(file, label);
@@ -238,7 +240,7 @@ Result<Rule> parse_rule(std::string_view file, size_t index, const toml::table& 
   if (r.regex.empty() && r.path.empty() && !extends_base) {
     return w.error(&t, "regex", "a rule needs a regex, a path or both");
   }
-  if (!r.regex.empty()) {
+  if (!r.regex.empty() && !defer_regex) {
     auto re = compile(w, t.get("regex"), "regex", r.regex);
     if (!re) return re.status();
     r.re = *re;
@@ -364,7 +366,8 @@ constexpr int kMaxExtendDepth = 2;
 
 Result<RuleSet> read_rule_file(const std::string& path, int depth);
 
-Result<RuleSet> parse_rules_at(std::string_view text, std::string_view file_name, int depth) {
+Result<RuleSet> parse_rules_at(std::string_view text, std::string_view file_name, int depth,
+                               bool defer_regex = false) {
   if (text.size() > kMaxRuleFileBytes) {
     return invalid_argument(std::string(file_name) + ": rule file larger than 4 MiB");
   }
@@ -444,7 +447,7 @@ Result<RuleSet> parse_rules_at(std::string_view text, std::string_view file_name
       auto same = std::find_if(set.rules.begin(), set.rules.begin() + static_cast<long>(extended),
                                [&](const Rule& r) { return r.id == id; });
       const bool extends_base = same != set.rules.begin() + static_cast<long>(extended);
-      auto rule = parse_rule(file_name, index++, t, set.warnings, extends_base);
+      auto rule = parse_rule(file_name, index++, t, set.warnings, extends_base, defer_regex);
       if (!rule) return rule.status();
       if (extends_base) {
         merge_rule(*same, std::move(*rule), t);
@@ -496,6 +499,10 @@ Result<RuleSet> read_rule_file(const std::string& path, int depth) {
 
 Result<RuleSet> parse_rules(std::string_view text, std::string_view file_name) {
   return parse_rules_at(text, file_name, 0);
+}
+
+Result<RuleSet> parse_rules_deferred(std::string_view text, std::string_view file_name) {
+  return parse_rules_at(text, file_name, 0, true);
 }
 
 Result<RuleSet> load_rules(const std::string& path) {

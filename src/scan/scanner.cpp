@@ -16,84 +16,15 @@
 #include <mutex>
 #include <thread>
 
+#include "scan/file_reader.h"
 #include "scan/scan_setup.h"
 
 namespace ferry::scan {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr size_t kBinaryProbe = 8192;
-// The first read of a file: enough for most source files in one call; a file whose first
-// kBinaryProbe bytes hold a NUL is not read further.
-constexpr size_t kFirstBlock = 64 * 1024;
 constexpr uint64_t kMaxFiles = 10'000'000;
 constexpr size_t kBatchFiles = 64;
-
-enum class ReadResult { kOk, kUnreadable, kTooLarge, kBinary };
-
-// A growable byte buffer that, unlike std::string::resize, does not zero what it adds. One
-// per worker, reused for every file it reads.
-class ReadBuffer {
- public:
-  char* reserve(size_t n) {
-    if (n > cap_) {
-      cap_ = std::max(n, cap_ * 2);
-      data_ = std::make_unique_for_overwrite<char[]>(cap_);
-    }
-    return data_.get();
-  }
-  std::string_view view(size_t n) const { return {data_.get(), n}; }
-
- private:
-  std::unique_ptr<char[]> data_;
-  size_t cap_ = 0;
-};
-
-bool looks_binary(std::string_view data) {
-  return std::memchr(data.data(), '\0', std::min(data.size(), kBinaryProbe)) != nullptr;
-}
-
-// Reads file `name` of directory `dirfd` (AT_FDCWD and a full path for a single file) into
-// `buf`. O_NOFOLLOW: a file replaced by a link after the walk saw it is not followed out of
-// the tree; O_NONBLOCK: a FIFO put in its place does not hang the open (it is then refused
-// by the S_ISREG check on the open file). The first block is checked for a NUL byte before
-// the rest is read, so a large binary file costs one read.
-ReadResult read_file(int dirfd, const char* name, uint64_t max_size, ReadBuffer& buf,
-                     std::string_view& out) {
-  const int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return ReadResult::kUnreadable;
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return ReadResult::kUnreadable;
-  }
-  if (static_cast<uint64_t>(st.st_size) > max_size) {
-    ::close(fd);
-    return ReadResult::kTooLarge;
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  char* p = buf.reserve(size);
-  size_t got = 0;
-  bool probed = false;
-  while (got < size) {
-    const size_t want = probed ? size - got : std::min(size, kFirstBlock) - got;
-    const ssize_t n = ::read(fd, p + got, want);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-    if (!probed && got >= std::min(size, kBinaryProbe)) {
-      probed = true;
-      if (looks_binary({p, got})) {
-        ::close(fd);
-        return ReadResult::kBinary;
-      }
-    }
-  }
-  ::close(fd);
-  out = buf.view(got);  // the file may have shrunk since fstat
-  if (!probed && looks_binary(out)) return ReadResult::kBinary;
-  return ReadResult::kOk;
-}
 
 // An open directory of the tree; closed when the last task that needs it is done.
 struct OpenDir {

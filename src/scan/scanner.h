@@ -50,8 +50,9 @@ struct ScanOptions {
 };
 
 // Scans a directory tree (recursively, not following symlinks, skipping .git) or one file.
-// Files are opened with O_NOFOLLOW | O_NONBLOCK and read only when they are regular
-// files: a FIFO or device swapped in during the walk is skipped, never waited on.
+// Files are those the directory listing calls regular, opened with O_NOFOLLOW | O_NONBLOCK:
+// a link swapped in during the walk is not followed, a FIFO or device is never waited on and
+// is refused unless a FIFO's writer has a little data ready (read_file in file_reader.h).
 // Binary files (a NUL byte in the first 8 KiB) and files over max_file_size are skipped
 // and counted in stats. Findings are sorted by file, line, column.
 Result<ScanReport> scan_path(const std::string& path, const ScanOptions& opts);

@@ -268,12 +268,14 @@ TEST(DefaultRules, PrefiltersMatchInsideEveryMatchEndingOnItsLastLine) {
     ++with_prefilter;
     const re2::RE2 pre(r.prefilter);
     ASSERT_TRUE(pre.ok()) << r.id << ": " << pre.error();
+    const re2::RE2 re(r.regex);  // built-in rules are compiled by the detector (Rule::re is null)
+    ASSERT_TRUE(re.ok()) << r.id << ": " << re.error();
     size_t matches = 0;
     for (const std::string& text : texts) {
       const re2::StringPiece all(text);
       re2::StringPiece m;
       for (size_t pos = 0;
-           pos <= text.size() && r.re->Match(all, pos, text.size(), re2::RE2::UNANCHORED, &m, 1);) {
+           pos <= text.size() && re.Match(all, pos, text.size(), re2::RE2::UNANCHORED, &m, 1);) {
         const size_t s = static_cast<size_t>(m.data() - text.data());
         const size_t e = s + m.size();
         pos = s + std::max<size_t>(m.size(), 1);
