@@ -60,7 +60,7 @@ bool feed(Parser& p, std::string_view data, size_t step, size_t* consumed, bool 
       continue;
     }
     ferry::routing::error_code ec;
-    size_t used = p.put(boost::asio::buffer(buf.data(), buf.size()), ec);
+    size_t used = p.feed(buf.data(), buf.size(), ec);
     if (used > buf.size()) __builtin_trap();
     buf.erase(0, used);
     *consumed += used;

@@ -117,7 +117,7 @@ error_code H2Stream::decode() {
     }
     if (decoder_->must_wait(pending_.size())) break;
     error_code ec;
-    size_t n = decoder_->put(asio::buffer(pending_.data(), pending_.size()), ec);
+    size_t n = decoder_->feed(pending_.data(), pending_.size(), ec);
     pending_.erase(0, n);
     if (ec == http::error::need_more) break;
     if (ec) return asio::error::invalid_argument;

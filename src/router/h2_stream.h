@@ -66,14 +66,11 @@ class PendingIo {
 };
 
 // The HTTP/1.1 response a Session writes, decoded for HTTP/2.
-class H1ResponseDecoder : public http::basic_parser<false> {
+class H1ResponseDecoder : public GuardedParser<false> {
  public:
   H1ResponseDecoder(std::vector<std::pair<std::string, std::string>>& fields, std::string& body)
       : fields_(fields), body_(body) {}
   int status() const { return status_; }
-  bool must_wait(size_t available) const {
-    return beast_chunk_guard(is_header_done(), chunked(), data_chunk_seen_, available);
-  }
 
  private:
   void on_request_impl(http::verb, std::string_view, std::string_view, int, error_code&) override {}
@@ -87,7 +84,7 @@ class H1ResponseDecoder : public http::basic_parser<false> {
     return body.size();
   }
   void on_chunk_header_impl(std::uint64_t size, std::string_view, error_code&) override {
-    if (size > 0) data_chunk_seen_ = true;
+    saw_chunk(size);
   }
   std::size_t on_chunk_body_impl(std::uint64_t, std::string_view body, error_code&) override {
     body_.append(body);
@@ -98,7 +95,6 @@ class H1ResponseDecoder : public http::basic_parser<false> {
   std::vector<std::pair<std::string, std::string>>& fields_;
   std::string& body_;
   int status_ = 0;
-  bool data_chunk_seen_ = false;
 };
 
 class H2Stream {

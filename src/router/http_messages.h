@@ -8,7 +8,10 @@
 // clang-format off
 #include <utility>  // before any Boost header (Boost 1.74 quirk)
 // clang-format on
+#include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -31,15 +34,40 @@ class RequestIdGenerator {
   uint64_t counter_ = 0;
 };
 
-// Beast 1.74 asserts (BOOST_ASSERT(n >= 5) in parse_chunk_header) when a chunked body
-// whose first chunk is the last one ("0\r\n" + trailer) is put again with exactly 4
-// unparsed bytes: it assumes a CRLF of an earlier chunk in front. With assertions on
-// (Debug, sanitizer builds) a client could abort the router with small TCP segments, so
-// the router waits for a fifth byte in that state; a complete message always has one.
-inline bool beast_chunk_guard(bool header_done, bool chunked, bool data_chunk_seen,
-                              size_t available) {
-  return header_done && chunked && !data_chunk_seen && available == 4;
-}
+// Beast's parser with the two guards the router needs around Beast 1.74's chunk parser,
+// which asserts (BOOST_ASSERT(n >= 5) in parse_chunk_header; with assertions on — Debug
+// and sanitizer builds — the router aborts, without them it reads past what it was given)
+// once it has seen the last chunk ("0\r\n") and is then put fewer than five bytes:
+//   - bytes it answered need_more to are never put again until more have arrived (the
+//     router parses what it holds before choosing a backend and again while relaying; a
+//     last chunk that came with the head was put twice: RouterStream.LastChunkWithTheHead
+//     AndItsTrailerLater);
+//   - a body whose first chunk is the last one waits for a fifth byte when exactly four are
+//     there (Beast assumes the CRLF of an earlier chunk in front); a complete message always
+//     has one.
+// Callers ask must_wait(bytes available) before each feed() and read more when it says so.
+template <bool isRequest>
+class GuardedParser : public http::basic_parser<isRequest> {
+ public:
+  size_t feed(const char* data, size_t size, error_code& ec) {
+    const size_t n = this->put(boost::asio::const_buffer(data, size), ec);
+    stalled_at_ = ec == http::error::need_more ? size - n : 0;
+    return n;
+  }
+  bool must_wait(size_t available) const {
+    if (stalled_at_ != 0 && available <= stalled_at_) return true;
+    return this->is_header_done() && this->chunked() && !data_chunk_seen_ && available == 4;
+  }
+
+ protected:
+  void saw_chunk(std::uint64_t size) {
+    if (size > 0) data_chunk_seen_ = true;
+  }
+
+ private:
+  bool data_chunk_seen_ = false;
+  size_t stalled_at_ = 0;  // unparsed bytes when the parser last needed more
+};
 
 // What the router decides from a request head.
 struct RequestInfo {
@@ -87,16 +115,12 @@ struct ParseOptions {
 // X-Request-Id when the client sent none, and Connection/Upgrade for an upgrade request. From a
 // client that is not trusted, other X-Forwarded-* fields, Forwarded and x-ferry-idempotent are
 // dropped.
-class RequestParser : public http::basic_parser<true> {
+class RequestParser : public GuardedParser<true> {
  public:
   RequestParser(std::string& out, std::string_view client_ip, const ParseOptions& opts,
                 RequestIdGenerator& ids);
 
   const RequestInfo& info() const { return info_; }
-  // See beast_chunk_guard().
-  bool must_wait(size_t available) const {
-    return beast_chunk_guard(is_header_done(), chunked(), data_chunk_seen_, available);
-  }
 
  private:
   void on_request_impl(http::verb method, std::string_view method_str, std::string_view target,
@@ -108,7 +132,7 @@ class RequestParser : public http::basic_parser<true> {
   void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
   std::size_t on_body_impl(std::string_view body, error_code&) override { return body.size(); }
   void on_chunk_header_impl(std::uint64_t size, std::string_view, error_code&) override {
-    if (size > 0) data_chunk_seen_ = true;
+    saw_chunk(size);
   }
   std::size_t on_chunk_body_impl(std::uint64_t, std::string_view body, error_code&) override {
     return body.size();
@@ -117,7 +141,6 @@ class RequestParser : public http::basic_parser<true> {
   void find_affinity_cookie(std::string_view value);
 
   std::string& out_;
-  bool data_chunk_seen_ = false;
   std::string_view client_ip_;
   ParseOptions opts_;
   RequestIdGenerator& ids_;
@@ -136,15 +159,11 @@ class RequestParser : public http::basic_parser<true> {
 // final empty line: status line, the fields minus hop-by-hop ones, then X-Ferry-Release.
 // With `dechunk` (an HTTP/1.0 client) a chunked body is decoded into `decoded` and
 // Transfer-Encoding is dropped, since such a client cannot read chunks.
-class ResponseParser : public http::basic_parser<false> {
+class ResponseParser : public GuardedParser<false> {
  public:
   ResponseParser(std::string& out, std::string_view release, bool dechunk, std::string* decoded);
 
   int status() const { return status_; }
-  // See beast_chunk_guard().
-  bool must_wait(size_t available) const {
-    return beast_chunk_guard(is_header_done(), chunked(), data_chunk_seen_, available);
-  }
   bool has_request_id() const { return has_request_id_; }
   // Upgrade value the upstream answered a 101 with.
   const std::string& upgrade_value() const { return upgrade_; }
@@ -158,13 +177,12 @@ class ResponseParser : public http::basic_parser<false> {
   void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
   std::size_t on_body_impl(std::string_view body, error_code&) override;
   void on_chunk_header_impl(std::uint64_t size, std::string_view, error_code&) override {
-    if (size > 0) data_chunk_seen_ = true;
+    saw_chunk(size);
   }
   std::size_t on_chunk_body_impl(std::uint64_t, std::string_view body, error_code&) override;
   void on_finish_impl(error_code&) override {}
 
   std::string& out_;
-  bool data_chunk_seen_ = false;
   std::string_view release_;
   bool dechunk_;
   std::string* decoded_;

@@ -220,7 +220,7 @@ awaitable<Session::BodyResult> Session::stream_request_body(Exchange& ex) {
     size_t pos = 0;
     while (!p.is_done() && pos < cbuf_.size() && !p.must_wait(cbuf_.size() - pos)) {
       error_code ec;
-      pos += p.put(asio::buffer(cbuf_.data() + pos, cbuf_.size() - pos), ec);
+      pos += p.feed(cbuf_.data() + pos, cbuf_.size() - pos, ec);
       if (ec == http::error::need_more) break;
       if (ec == http::error::body_limit) co_return BodyResult::kTooLarge;
       if (ec) co_return BodyResult::kBad;
@@ -265,7 +265,7 @@ awaitable<Session::HeadResult> Session::read_response_head(Exchange& ex, size_t*
   for (;;) {
     if (ubuf_.size() > parsed) {
       error_code ec;
-      parsed += resp_->put(asio::buffer(ubuf_.data() + parsed, ubuf_.size() - parsed), ec);
+      parsed += resp_->feed(ubuf_.data() + parsed, ubuf_.size() - parsed, ec);
       if (ec && ec != http::error::need_more) co_return HeadResult::kBad;
       if (resp_->is_header_done()) {
         int s = resp_->status();
@@ -354,7 +354,7 @@ awaitable<bool> Session::relay_response(Exchange& ex, size_t head_len) {
     decoded_.clear();
     while (!sp.is_done() && pos < ubuf_.size() && !sp.must_wait(ubuf_.size() - pos)) {
       error_code ec;
-      pos += sp.put(asio::buffer(ubuf_.data() + pos, ubuf_.size() - pos), ec);
+      pos += sp.feed(ubuf_.data() + pos, ubuf_.size() - pos, ec);
       if (ec == http::error::need_more) break;
       if (ec) {
         up_.reset();

@@ -240,7 +240,7 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
     if (cbuf_.size() > parsed) {
       RequestParser& p = parser();
       error_code ec;
-      parsed += p.put(asio::buffer(cbuf_.data() + parsed, cbuf_.size() - parsed), ec);
+      parsed += p.feed(cbuf_.data() + parsed, cbuf_.size() - parsed, ec);
       if (ec == http::error::header_limit) {
         co_return co_await respond(431, "request header fields too large\n", {}, true);
       }
@@ -307,7 +307,7 @@ awaitable<bool> Session::serve() {
   p.eager(true);
   while (!p.is_done() && ex.staged < cbuf_.size() && !p.must_wait(cbuf_.size() - ex.staged)) {
     error_code ec;
-    ex.staged += p.put(asio::buffer(cbuf_.data() + ex.staged, cbuf_.size() - ex.staged), ec);
+    ex.staged += p.feed(cbuf_.data() + ex.staged, cbuf_.size() - ex.staged, ec);
     if (ec == http::error::need_more) break;
     if (ec == http::error::body_limit)
       co_return co_await respond(413, "request body too large\n", {}, true);
