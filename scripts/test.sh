@@ -82,8 +82,8 @@ if [ "${FERRY_SKIP_FUZZ:-0}" != 1 ]; then
 fi
 # A fresh build dir has no timings of earlier runs, and ctest would start the entries in the
 # order they are declared, the longest e2e suites among the last; tests/ctest_costs.txt
-# (each entry's time alone, in seconds) makes it start the longest first. An entry missing
-# there starts after them; the file is replaced by ctest's own timings after each run.
+# (each entry's time in a CI run, in seconds) makes it start the longest first. An entry
+# missing there starts after them; ctest replaces the copy with its own timings.
 mkdir -p "$BUILD/Testing/Temporary"
 [ -s "$BUILD/Testing/Temporary/CTestCostData.txt" ] ||
   cp tests/ctest_costs.txt "$BUILD/Testing/Temporary/CTestCostData.txt"
