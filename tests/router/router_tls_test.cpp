@@ -123,14 +123,15 @@ class RouterTls : public ::testing::Test {
   int tickets_ = 1;  // RouterOptions::tls_session_tickets
 };
 
-// A TLS 1.3 connection made with plain OpenSSL that counts the session tickets the router
-// sends (they arrive after the handshake, read with the answer) and keeps the last one, so
-// a second connection can offer it to resume.
+// A TLS 1.3 (or, when asked, 1.2) connection made with plain OpenSSL that counts the session
+// tickets the router sends (they arrive after the handshake, read with the answer) and keeps the
+// last one, so a second connection can offer it to resume.
 class TicketCountingClient {
  public:
-  explicit TicketCountingClient(const std::string& ca_file)
+  explicit TicketCountingClient(const std::string& ca_file, int version = TLS1_3_VERSION)
       : ctx_(SSL_CTX_new(TLS_client_method())) {
-    SSL_CTX_set_min_proto_version(ctx_, TLS1_3_VERSION);
+    SSL_CTX_set_min_proto_version(ctx_, version);
+    SSL_CTX_set_max_proto_version(ctx_, version);
     SSL_CTX_load_verify_locations(ctx_, ca_file.c_str(), nullptr);
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
     SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -552,6 +553,22 @@ TEST_F(RouterTls, OneSessionTicketPerHandshakeAndItResumes) {
   auto again = c.visit(router_->port(), true);
   ASSERT_TRUE(again.ok);
   EXPECT_TRUE(again.resumed);
+}
+
+// The router keeps no session store when it sends tickets (a TLS 1.2 handshake flood fills
+// no cache): a TLS 1.2 client still resumes, from its ticket, on a new connection.
+TEST_F(RouterTls, ATls12ClientResumesFromItsTicket) {
+  start(tls_spec());
+  TicketCountingClient c(ca_->pem, TLS1_2_VERSION);
+  auto first = c.visit(router_->port(), false);
+  ASSERT_TRUE(first.ok);
+  EXPECT_EQ(first.tickets, 1);
+  EXPECT_FALSE(first.resumed);
+  for (int i = 0; i < 3; ++i) {
+    auto again = c.visit(router_->port(), true);
+    ASSERT_TRUE(again.ok) << i;
+    EXPECT_TRUE(again.resumed) << i;
+  }
 }
 
 // tls_session_tickets 0 (what bench/router/tls.sh sets to match peers with tickets off):
