@@ -16,6 +16,7 @@
 namespace ferry {
 namespace {
 
+using testing_router::read_to_eof;
 using testing_router::TestBackend;
 namespace dl_asio = boost::asio;
 using dl_tcp = boost::asio::ip::tcp;
@@ -42,18 +43,6 @@ class RouterDeadlines : public ::testing::Test {
     ssize_t r = ::recv(s.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return r == 0;
   }
-  // Reads until the router closes `s`; what it sent.
-  static std::string read_to_close(dl_tcp::socket& s) {
-    std::string got;
-    char buf[1024];
-    boost::system::error_code ec;
-    for (;;) {
-      size_t n = s.read_some(dl_asio::buffer(buf), ec);
-      if (ec) break;
-      got.append(buf, n);
-    }
-    return got;
-  }
   dl_asio::io_context ioc_;
   TestBackend backend_{"v1a"};
   std::unique_ptr<Router> router_;
@@ -73,21 +62,20 @@ TEST_F(RouterDeadlines, EarlierAndLaterDeadlinesOnOneThreadEachFire) {
   ASSERT_GT(idle_first->read_some(dl_asio::buffer(buf)), 0u);
 
   auto slow = connect();
-  dl_asio::write(*slow,
-                 dl_asio::buffer(std::string(
-                     "GET /slow?ms=1500 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+  dl_asio::write(*slow, dl_asio::buffer(std::string(
+                            "GET /slow?ms=1500 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
   auto idle_later = connect();
   dl_asio::write(*idle_later, dl_asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n")));
   ASSERT_GT(idle_later->read_some(dl_asio::buffer(buf)), 0u);
 
-  std::string answer = read_to_close(*slow);
+  std::string answer = read_to_eof(*slow);
   EXPECT_EQ(answer.rfind("HTTP/1.1 504 ", 0), 0u) << answer;
   EXPECT_FALSE(closed_now(*idle_first));
   EXPECT_FALSE(closed_now(*idle_later));
   // Their idle deadlines fire too (read_to_close returns at the router's close; a deadline
   // that never fired would hang here until the test's own timeout).
-  read_to_close(*idle_first);
-  read_to_close(*idle_later);
+  read_to_eof(*idle_first);
+  read_to_eof(*idle_later);
 }
 
 // A deadline that fired leaves the timer armed for the others: after many short ones, a
@@ -106,7 +94,7 @@ TEST_F(RouterDeadlines, ManySlowRequestsEachGet504AndAnIdleConnectionStillCloses
                                                "Connection: close\r\n\r\n")));
   }
   for (auto& s : slow) {
-    std::string answer = read_to_close(*s);
+    std::string answer = read_to_eof(*s);
     EXPECT_EQ(answer.rfind("HTTP/1.1 504 ", 0), 0u) << answer;
   }
   boost::system::error_code ec;

@@ -11,6 +11,7 @@
 namespace ferry {
 namespace {
 
+using testing_router::read_to_eof;
 using testing_router::TestBackend;
 using testing_router::TestClient;
 namespace asio = testing_router::asio;
@@ -48,17 +49,6 @@ class RouterStream : public ::testing::Test {
       got.append(buf, n);
     }
     s.non_blocking(false);
-    return got;
-  }
-  static std::string read_to_eof(tcp::socket& s) {
-    std::string got;
-    char buf[4096];
-    for (;;) {
-      boost::system::error_code ec;
-      size_t n = s.read_some(asio::buffer(buf), ec);
-      if (ec) break;
-      got.append(buf, n);
-    }
     return got;
   }
 

@@ -295,4 +295,17 @@ inline uint16_t dead_port() {
   return p;
 }
 
+// Reads from `s` until the peer closes it (or an error); what was read.
+inline std::string read_to_eof(asio::ip::tcp::socket& s) {
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    boost::system::error_code ec;
+    size_t n = s.read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    got.append(buf, n);
+  }
+  return got;
+}
+
 }  // namespace ferry::testing_router
