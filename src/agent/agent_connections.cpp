@@ -220,9 +220,7 @@ Result<HttpResponse> AgentConnections::exchange(Conn& c, std::string_view method
   const LimitedRead read =
       c.tls ? read_limited_response(*c.tls, buf, parser, opts_.max_response_bytes, run, &ec)
             : read_limited_response(*c.plain, buf, parser, opts_.max_response_bytes, run, &ec);
-  if (read == LimitedRead::kTooLarge)
-    return unavailable("the answer from " + where + " is over the limit of " +
-                       std::to_string(opts_.max_response_bytes) + " bytes");
+  if (read == LimitedRead::kTooLarge) return answer_over_limit(where, opts_.max_response_bytes);
   if (ec == beast::error::timeout) return timed_out();
   if (ec) return unavailable("reading from " + where + " failed: " + ec.message());
   auto& msg = parser.get();

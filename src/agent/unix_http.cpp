@@ -266,9 +266,7 @@ Result<HttpResponse> unix_http_request(
         io.run();
       },
       &ec);
-  if (read == LimitedRead::kTooLarge)
-    return unavailable("the answer from " + where + " is over the limit of " +
-                       std::to_string(max_response_bytes) + " bytes");
+  if (read == LimitedRead::kTooLarge) return answer_over_limit(where, max_response_bytes);
   if (ec == beast::error::timeout)
     return deadline_exceeded(std::string(method) + " " + std::string(target) + " to " + where +
                              " timed out after " + std::to_string(timeout_ms) + " ms");

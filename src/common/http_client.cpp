@@ -120,9 +120,7 @@ Result<HttpResponse> HttpClient::exchange(Stream& stream, boost::asio::io_contex
         ioc.run();
       },
       &ec);
-  if (read == LimitedRead::kTooLarge)
-    return unavailable("the answer from " + where + " is over the limit of " +
-                       std::to_string(opts_.max_response_bytes) + " bytes");
+  if (read == LimitedRead::kTooLarge) return answer_over_limit(where, opts_.max_response_bytes);
   if (ec == beast::error::timeout)
     return deadline_exceeded(std::string(method) + " " + std::string(target) + " to " + where +
                              " timed out after " + std::to_string(opts_.timeout_ms) + " ms");

@@ -15,6 +15,9 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cstddef>
+#include <string>
+
+#include "common/status.h"
 
 namespace ferry {
 
@@ -23,6 +26,12 @@ enum class LimitedRead { kDone, kTooLarge, kFailed };
 // Reads one answer from `stream` into `parser`. `run` drives the io_context until the
 // operation started on it completes (callers own their io_context and deadlines). On
 // kFailed, *ec holds the transport or parse error (a timeout included).
+// The error every client gives for an answer read_limited_response found kTooLarge.
+inline Status answer_over_limit(const std::string& where, size_t limit) {
+  return unavailable("the answer from " + where + " is over the limit of " + std::to_string(limit) +
+                     " bytes");
+}
+
 template <class Stream, class Run>
 LimitedRead read_limited_response(
     Stream& stream, boost::beast::flat_buffer& buf,
