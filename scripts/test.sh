@@ -112,6 +112,7 @@ if [ "${#fuzz_pids[@]}" -gt 0 ]; then
       fuzz_failed=1
     fi
   done
+  fuzz_pids=()  # waited for: their PIDs may belong to other processes from now on
   [ "$fuzz_failed" = 0 ]
 fi
 stage ""
