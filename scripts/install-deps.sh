@@ -10,12 +10,13 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config
   libsqlite3-dev libpq-dev libssl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libvectorscan-dev
   libre2-dev libgit2-dev libcurl4-openssl-dev libnghttp2-dev tzdata)
-# The test build (scripts/test.sh) is clang-16 with sanitizers and libFuzzer, linked by mold.
+# The test build (scripts/test.sh) is clang-16 with sanitizers and libFuzzer, linked by mold;
+# llvm brings llvm-symbolizer, which turns the addresses of a sanitizer report into lines.
 # postgresql: the store tests start their own cluster (initdb, postgres) as ferry-app.
 # pebble: the ACME tests start pebble and pebble-challtestsrv on loopback (tests/acme).
 # nghttp2-client: the router's HTTP/2 tests and bench drive it with nghttp and h2load.
 # haproxy, nginx: the edge e2e tests run the real ones on loopback (tests/e2e/edge_lb_e2e_test).
-test_pkgs=(clang-16 libclang-rt-16-dev mold curl python3 python3-yaml procps iproute2 git prometheus prometheus-alertmanager systemd chromium nodejs postgresql docker.io haproxy nginx pebble nghttp2-client $(command -v npm >/dev/null || echo npm))  # npm: Debian's, unless nodejs already brings one
+test_pkgs=(clang-16 libclang-rt-16-dev llvm mold curl python3 python3-yaml procps iproute2 git prometheus prometheus-alertmanager systemd chromium nodejs postgresql docker.io haproxy nginx pebble nghttp2-client $(command -v npm >/dev/null || echo npm))  # npm: Debian's, unless nodejs already brings one
 want=("${build_pkgs[@]}")
 demo_pkgs=(curl python3)  # scripts/demo.sh: health polling, JSON
 if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi

@@ -67,6 +67,10 @@ stage "tests (sanitized; fuzzers niced beside)"
 # checks (src/cli/sanitizer_defaults.cpp); the test binaries keep them.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:quarantine_size_mb=64:max_malloc_fill_size=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# clang-16's runtime does not find Debian's llvm-symbolizer by itself: without this a report
+# names addresses, not functions and lines.
+sym=$(command -v llvm-symbolizer-16 || command -v llvm-symbolizer || true)
+[ -n "$sym" ] && export ASAN_SYMBOLIZER_PATH="$sym" UBSAN_SYMBOLIZER_PATH="$sym"
 # The fuzz targets, each for a fixed number of inputs (about what 20 s gave each on a free
 # core of this project's 2-core VM), at the lowest priority: they use what the tests leave.
 FUZZ_RUNS_fuzz_config="${FUZZ_RUNS_fuzz_config:-1200}"

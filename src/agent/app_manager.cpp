@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -427,11 +428,13 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   // Advances every instance (strand).
   void tick() {
     bool changed = false, leave = false;
-    int64_t next = mgr.opts_.idle_tick_ms;
+    int64_t next = 0;
     std::vector<std::string> current;
     {
       MutexLock lk(mu);
+      // `gone` first: after AppManager::shutdown the manager may no longer exist.
       if (gone || mgr.frozen_) return;  // thaw() ticks again
+      next = mgr.opts_.idle_tick_ms;
       if (!router && desired.listen_port != 0 && !removing) {
         (void)bind_router();
         if (!router) next = std::min(next, mgr.opts_.steady_tick_ms);  // tried again then
@@ -545,7 +548,13 @@ struct AppManager::App : std::enable_shared_from_this<App> {
   }
 
   void post_tick() {
-    asio::post(strand, [self = shared_from_this()] { self->schedule(0); });
+    asio::post(strand, [self = shared_from_this()] {
+      {
+        MutexLock lk(self->mu);
+        if (self->gone) return;  // the manager may be gone too
+      }
+      self->schedule(0);
+    });
   }
 };
 
@@ -998,7 +1007,24 @@ void AppManager::shutdown(bool stop_instances) {
     }
     if (app->router) app->router->stop();
     app->router.reset();
-    asio::post(app->strand, [app] { app->timer.cancel(); });
+  }
+  // Every handler that starts on an app's strand from now on sees `gone` and leaves the
+  // manager alone; one already running may still use it (a tick reads the options and the
+  // clock): each strand is drained before shutdown returns, so the manager outlives them.
+  // Not from one of those strands (it would wait for itself), nor when the io context is
+  // stopped (then nothing runs on it either), and never for longer than a second.
+  for (auto& app : apps) {
+    if (app->strand.running_in_this_thread() || io_.stopped()) {
+      app->timer.cancel();
+      continue;
+    }
+    auto drained = std::make_shared<std::promise<void>>();
+    auto done = drained->get_future();
+    asio::post(app->strand, [app, drained] {
+      app->timer.cancel();
+      drained->set_value();
+    });
+    done.wait_for(std::chrono::seconds(1));
   }
   if (!stop_instances) return;
   for (auto& [h, grace] : running) runtime_.stop(h, StopMode::kGraceful);
