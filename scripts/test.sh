@@ -51,10 +51,13 @@ stage "install packages"
 scripts/install-deps.sh --test
 
 stage "build (clang-16, ASan+UBSan, fuzz)"
+# Unity batches of 16 files: each batch compiles the Asio/Beast templates it uses once, and
+# at -O0 with the sanitizers that code generation is most of the build (agent, router and
+# server libraries from nothing: 204 s at batches of 8, 167 s at 16, 173 s at 32 on two cores).
 CC=clang-16 CXX=clang++-16 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   "-DCMAKE_C_FLAGS_DEBUG=-O0 -g1" "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1" \
   -DCMAKE_EXE_LINKER_FLAGS=-no-pie \
-  -DFERRY_FUZZ=ON -DFERRY_CTEST_PER_SUITE=ON -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=8 >/dev/null
+  -DFERRY_FUZZ=ON -DFERRY_CTEST_PER_SUITE=ON -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=16 >/dev/null
 ninja -C "$BUILD" -j"$JOBS" all fuzzers
 ccache -s 2>/dev/null | grep -E 'Hits|Misses' | head -n 2 || true
 
