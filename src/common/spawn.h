@@ -29,7 +29,7 @@ namespace ferry {
 // The parent variables a child may see, by name.
 inline constexpr const char* kInheritedEnv[] = {"PATH", "HOME", "LANG", "TZ"};
 
-// A user to run as, looked up before fork (getpwnam is not safe in the child).
+// A user to run as, looked up before the child is started (getpwnam is not safe in it).
 struct RunAs {
   uid_t uid = 0;
   gid_t gid = 0;
@@ -69,12 +69,13 @@ struct SpawnOptions {
 std::vector<std::string> child_environment(const std::map<std::string, std::string>& env,
                                            const std::optional<RunAs>& user = std::nullopt);
 
-// Forks and execs. Returns the child's pid once exec succeeded; a failure of chdir, the
-// user switch or exec is an error naming the program and errno (the child is reaped).
+// Starts the child with vfork and execs. Returns the child's pid once exec succeeded; a
+// failure of chdir, the user switch or exec is an error naming the program and errno (the
+// child is reaped). Its cost does not grow with the size of this process.
 Result<pid_t> spawn(const SpawnOptions& options);
 
-// Closes every descriptor >= `lowest` except `keep` (-1: none). Async-signal-safe: for
-// the child between fork and exec.
+// Closes every descriptor >= `lowest` except `keep` (-1: none). Async-signal-safe and
+// allocation-free: for the child between vfork and exec.
 void close_descriptors_from(int lowest, int keep = -1);
 // The fallback where close_range(2) is missing: close() on each of [lo, hi] below the
 // descriptor limit. Public for tests.

@@ -3,11 +3,17 @@
 #include "common/spawn.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <climits>
+#include <csignal>
+#include <cstdio>
+#include <thread>
 
 namespace ferry {
 namespace {
@@ -79,6 +85,96 @@ TEST(Spawn, ExecFailureIsAnErrorNamingTheProgram) {
   pid = spawn(o);
   ASSERT_FALSE(pid.ok());
   EXPECT_NE(pid.status().message().find("/nonexistent-dir-13"), std::string::npos);
+}
+
+// Reads what a child wrote to `path`, after waiting for child `pid` (none when pid <= 0).
+std::string child_output(pid_t pid, const std::string& path) {
+  int status = 0;
+  if (pid > 0) waitpid(pid, &status, 0);
+  std::string out;
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    char buf[256];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+    std::fclose(f);
+  }
+  return out;
+}
+
+// The child runs as the user asked for, and no thread of the parent changes user with it:
+// glibc's setuid() in a vfork child would have switched the parent's threads too.
+TEST(Spawn, AChildRunAsAnotherUserLeavesEveryThreadOfTheParentAsItWas) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  auto user = lookup_user("nobody");
+  ASSERT_TRUE(user.ok()) << user.status().message();
+  std::atomic<bool> stop{false};
+  std::atomic<uid_t> other_uid{0};
+  std::thread other([&] {
+    while (!stop) {
+      other_uid = geteuid();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  const std::string out = "/tmp/ferry-spawn-user-" + std::to_string(getpid());
+  const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  SpawnOptions o;
+  o.argv = {"/bin/sh", "-c", "id -u; id -g"};
+  o.user = *user;
+  o.stdout_fd = fd;
+  auto pid = spawn(o);
+  close(fd);
+  ASSERT_TRUE(pid.ok()) << pid.status().message();
+  EXPECT_EQ(child_output(*pid, out),
+            std::to_string(user->uid) + "\n" + std::to_string(user->gid) + "\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop = true;
+  other.join();
+  EXPECT_EQ(geteuid(), 0u);
+  EXPECT_EQ(getegid(), 0u);
+  EXPECT_EQ(other_uid.load(), 0u) << "another thread of the parent changed user";
+  std::remove(out.c_str());
+}
+
+// A signal the parent handles or ignores reaches the program with its default disposition
+// (the parent's handler never runs in the child), and the parent's handler still works.
+TEST(Spawn, TheChildStartsWithDefaultSignalDispositions) {
+  static std::atomic<int> handled{0};
+  struct sigaction sa {}, old_usr1 {}, old_pipe {};
+  sa.sa_handler = [](int) { handled.fetch_add(1); };
+  sigaction(SIGUSR1, &sa, &old_usr1);
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ign, &old_pipe);
+  const std::string out = "/tmp/ferry-spawn-sig-" + std::to_string(getpid());
+  const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  SpawnOptions o;
+  // The shell shows "SigIgn" and "SigCgt" of its own process: neither SIGUSR1 (bit 10) nor
+  // SIGPIPE (bit 13) may be set; then it is killed by SIGUSR1, the default action.
+  o.argv = {"/bin/sh", "-c", "grep -E '^Sig(Ign|Cgt)' /proc/$$/status; kill -USR1 $$; echo alive"};
+  o.stdout_fd = fd;
+  auto pid = spawn(o);
+  close(fd);
+  ASSERT_TRUE(pid.ok()) << pid.status().message();
+  int status = 0;
+  waitpid(*pid, &status, 0);
+  EXPECT_EQ(handled.load(), 0);
+  raise(SIGUSR1);  // this process's handler is still in place
+  EXPECT_EQ(handled.load(), 1);
+  sigaction(SIGUSR1, &old_usr1, nullptr);
+  sigaction(SIGPIPE, &old_pipe, nullptr);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGUSR1) << status;
+  const std::string text = child_output(-1, out);
+  for (const char* key : {"SigIgn:", "SigCgt:"}) {
+    const size_t at = text.find(key);
+    ASSERT_NE(at, std::string::npos) << text;
+    const unsigned long long mask = std::strtoull(text.c_str() + at + 7, nullptr, 16);
+    EXPECT_EQ(mask & (1ull << (SIGUSR1 - 1)), 0u) << key << " " << text;
+    EXPECT_EQ(mask & (1ull << (SIGPIPE - 1)), 0u) << key << " " << text;
+  }
+  EXPECT_EQ(text.find("alive"), std::string::npos);
+  std::remove(out.c_str());
 }
 
 TEST(Spawn, UserNamesAreCheckedForSyntax) {
