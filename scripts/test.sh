@@ -85,10 +85,9 @@ if [ "${FERRY_SKIP_FUZZ:-0}" != 1 ]; then
     name=$(basename "$f")
     runs_var="FUZZ_RUNS_$name"
     corpus="fuzz/corpus/${name#fuzz_}"
-    mkdir -p "$BUILD/corpus-$name"
     # Artifacts (a crash, a leak, or an input slower than 10 s: niced beside the tests, one
     # can be) go to the build dir, never to the checkout.
-    mkdir -p "$BUILD/artifacts-$name"
+    mkdir -p "$BUILD/corpus-$name" "$BUILD/artifacts-$name"
     nice -n 19 "$f" -runs="${!runs_var:-10000}" -max_total_time="${FUZZ_MAX_SECONDS:-600}" \
       -rss_limit_mb=2048 -artifact_prefix="$BUILD/artifacts-$name/" "$BUILD/corpus-$name" $([ -d "$corpus" ] && echo "$corpus") \
       >"$BUILD/$name.log" 2>&1 &

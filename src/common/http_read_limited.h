@@ -23,15 +23,15 @@ namespace ferry {
 
 enum class LimitedRead { kDone, kTooLarge, kFailed };
 
-// Reads one answer from `stream` into `parser`. `run` drives the io_context until the
-// operation started on it completes (callers own their io_context and deadlines). On
-// kFailed, *ec holds the transport or parse error (a timeout included).
 // The error every client gives for an answer read_limited_response found kTooLarge.
 inline Status answer_over_limit(const std::string& where, size_t limit) {
   return unavailable("the answer from " + where + " is over the limit of " + std::to_string(limit) +
                      " bytes");
 }
 
+// Reads one answer from `stream` into `parser`. `run` drives the io_context until the
+// operation started on it completes (callers own their io_context and deadlines). On
+// kFailed, *ec holds the transport or parse error (a timeout included).
 template <class Stream, class Run>
 LimitedRead read_limited_response(
     Stream& stream, boost::beast::flat_buffer& buf,

@@ -3,8 +3,8 @@
 #include "common/spawn.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,10 +87,8 @@ TEST(Spawn, ExecFailureIsAnErrorNamingTheProgram) {
   EXPECT_NE(pid.status().message().find("/nonexistent-dir-13"), std::string::npos);
 }
 
-// Reads what a child wrote to `path`, after waiting for child `pid` (none when pid <= 0).
-std::string child_output(pid_t pid, const std::string& path) {
-  int status = 0;
-  if (pid > 0) waitpid(pid, &status, 0);
+// What a child wrote to `path` (read after it has exited).
+std::string file_text(const std::string& path) {
   std::string out;
   if (FILE* f = std::fopen(path.c_str(), "r")) {
     char buf[256];
@@ -125,8 +123,9 @@ TEST(Spawn, AChildRunAsAnotherUserLeavesEveryThreadOfTheParentAsItWas) {
   auto pid = spawn(o);
   close(fd);
   ASSERT_TRUE(pid.ok()) << pid.status().message();
-  EXPECT_EQ(child_output(*pid, out),
-            std::to_string(user->uid) + "\n" + std::to_string(user->gid) + "\n");
+  int status = 0;
+  waitpid(*pid, &status, 0);
+  EXPECT_EQ(file_text(out), std::to_string(user->uid) + "\n" + std::to_string(user->gid) + "\n");
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   stop = true;
   other.join();
@@ -140,10 +139,12 @@ TEST(Spawn, AChildRunAsAnotherUserLeavesEveryThreadOfTheParentAsItWas) {
 // (the parent's handler never runs in the child), and the parent's handler still works.
 TEST(Spawn, TheChildStartsWithDefaultSignalDispositions) {
   static std::atomic<int> handled{0};
-  struct sigaction sa {}, old_usr1 {}, old_pipe {};
+  struct sigaction sa = {};
+  struct sigaction old_usr1 = {};
+  struct sigaction old_pipe = {};
   sa.sa_handler = [](int) { handled.fetch_add(1); };
   sigaction(SIGUSR1, &sa, &old_usr1);
-  struct sigaction ign {};
+  struct sigaction ign = {};
   ign.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ign, &old_pipe);
   const std::string out = "/tmp/ferry-spawn-sig-" + std::to_string(getpid());
@@ -165,7 +166,7 @@ TEST(Spawn, TheChildStartsWithDefaultSignalDispositions) {
   sigaction(SIGUSR1, &old_usr1, nullptr);
   sigaction(SIGPIPE, &old_pipe, nullptr);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGUSR1) << status;
-  const std::string text = child_output(-1, out);
+  const std::string text = file_text(out);
   for (const char* key : {"SigIgn:", "SigCgt:"}) {
     const size_t at = text.find(key);
     ASSERT_NE(at, std::string::npos) << text;
