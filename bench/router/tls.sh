@@ -2,7 +2,12 @@
 # TLS benchmark: ferry's router, nginx and HAProxy terminating TLS with the same ECDSA P-256
 # certificate, each with one worker, in front of the same tiny keep-alive backend.
 #   1. full handshakes: `openssl s_time -new` clients (no resumption), two in parallel for
-#      DURATION seconds: handshakes per second and per proxy CPU-second;
+#      DURATION seconds: handshakes per second and per proxy CPU-second. Two kinds:
+#      `handshakes`: the client hands-shakes and closes (a health check, a scanner, a
+#      flood); ferry sends its tickets with the first answer, so here it sends none while
+#      nginx and HAProxy send theirs; `handshake_get`: after each handshake the client
+#      sends `GET / HTTP/1.0` and reads the answer (proxied to the backend): every peer
+#      sends its tickets, the like-for-like figure for a client that came to ask;
 #   2. keep-alive HTTPS requests (HTTP/1.1): wrk over TLS: requests per second and per
 #      proxy CPU-second;
 #   3. HTTP/2: h2load (H2_CLIENTS connections, H2_STREAMS streams each) for DURATION
@@ -17,7 +22,7 @@
 # Usage: bench/router/tls.sh [BUILD_DIR=build-bench]
 #   DURATION=10 ROUNDS=3 CONNS=64 H2_CLIENTS=16 H2_STREAMS=10 FERRY_TICKETS=2 BASE_PORT=18180
 #   PIN=0|1 (proxies on CPU 1, load on CPU 0)  BENCH_BIN=path/to/router_bench (no build)
-#   ONLY="handshakes keepalive h2" (which parts to run)
+#   ONLY="handshakes handshake_get keepalive h2" (which parts to run)
 # Prints one line per run and a summary table (median over rounds) in markdown, each
 # figure with the median 1-minute load average at the end of its runs.
 set -euo pipefail
@@ -25,7 +30,7 @@ cd "$(dirname "$0")/../.."
 H2_CLIENTS="${H2_CLIENTS:-16}"
 H2_STREAMS="${H2_STREAMS:-10}"
 FERRY_TICKETS="${FERRY_TICKETS:-2}"
-ONLY="${ONLY:-handshakes keepalive h2}"
+ONLY="${ONLY:-handshakes handshake_get keepalive h2}"
 # shellcheck source=bench/router/common.sh
 . bench/router/common.sh "$@"
 FERRY_PORT=$((BASE_PORT + 1))
@@ -77,12 +82,13 @@ for name in ferry nginx haproxy; do
   echo "$name: $(negotiated "${!port_var}")"
 done
 
-handshakes() {  # name port pid: two s_time clients for DURATION s
-  local name=$1 port=$2 pid=$3 c0 c1 n cpu
+handshakes() {  # name port pid [www]: two s_time clients for DURATION s
+  local name=$1 port=$2 pid=$3 www=${4:-} c0 c1 n cpu kind=handshakes file=hs
+  [ -n "$www" ] && kind=handshake_get file=hg
   c0=$(cpu_seconds "$pid")
   for i in 1 2; do
     $LOAD_CPU openssl s_time -connect "127.0.0.1:$port" -new -time "$DURATION" \
-      -CAfile "$tmp/cert.pem" >"$tmp/stime-$i" 2>&1 &
+      -CAfile "$tmp/cert.pem" ${www:+-www "$www"} >"$tmp/stime-$i" 2>&1 &
   done
   wait %?s_time 2>/dev/null || true
   while pgrep -f "s_time -connect 127.0.0.1:$port" >/dev/null; do sleep 0.2; done
@@ -92,10 +98,14 @@ handshakes() {  # name port pid: two s_time clients for DURATION s
   local per_s per_cpu
   per_s=$(awk -v n="$n" -v d="$DURATION" 'BEGIN {printf "%.0f", n / d}')
   per_cpu=$(per_cpu_second "$n" "$cpu")
-  echo "handshakes $name round=$round load=$(load1) handshakes=$n per_s=$per_s proxy_cpu_s=$cpu per_cpu_s=$per_cpu"
+  echo "$kind $name round=$round load=$(load1) handshakes=$n per_s=$per_s proxy_cpu_s=$cpu per_cpu_s=$per_cpu"
   # A run without a single handshake (s_time failed) is reported, not counted in the medians.
-  [ "$n" -gt 0 ] && echo "$per_s $per_cpu $(load1)" >>"$tmp/hs-$name"
-  [ "$n" -gt 0 ] || { echo "handshakes $name round=$round: s_time made none:" >&2; cat "$tmp/stime-1" >&2; }
+  [ "$n" -gt 0 ] && echo "$per_s $per_cpu $(load1)" >>"$tmp/$file-$name"
+  [ "$n" -gt 0 ] || { echo "$kind $name round=$round: s_time made none:" >&2; cat "$tmp/stime-1" >&2; }
+}
+
+handshake_get() {  # name port pid
+  handshakes "$1" "$2" "$3" /
 }
 
 keepalive() {  # name port pid
@@ -128,6 +138,7 @@ for round in $(seq "$ROUNDS"); do
   for part in $ONLY; do
     case "$part" in
       handshakes) f=handshakes ;;
+      handshake_get) f=handshake_get ;;
       keepalive) f=keepalive ;;
       h2) f=h2 ;;
       *) echo "unknown part $part" >&2; exit 2 ;;
@@ -142,11 +153,11 @@ cell() {  # file column: the median, or "-" when that part did not run
   [ -f "$1" ] && median "$1" "$2" || echo "-"
 }
 echo
-echo "| target | handshakes/s | handshakes per proxy CPU-second | load | keep-alive HTTPS requests/s | per proxy CPU-second | load | HTTP/2 requests/s | per proxy CPU-second | load |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| target | handshakes/s | handshakes per proxy CPU-second | load | handshake + GET /s | per proxy CPU-second | load | keep-alive HTTPS requests/s | per proxy CPU-second | load | HTTP/2 requests/s | per proxy CPU-second | load |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for name in ferry nginx haproxy; do
   row="| $name"
-  for kind in hs ka h2; do
+  for kind in hs hg ka h2; do
     row+=" | $(cell "$tmp/$kind-$name" 1) | $(cell "$tmp/$kind-$name" 2) | $(cell "$tmp/$kind-$name" 3)"
   done
   echo "$row |"

@@ -125,9 +125,10 @@ namespace {
 
 // Starts a session for an accepted client on `w`'s thread, unless the router is stopping
 // by then (the socket is closed with the lambda).
-void start_session(routing::Worker& w, routing::Socket socket, routing::Listener l) {
-  asio::post(w.ioc, [&w, s = std::move(socket), l = std::move(l)]() mutable {
-    if (!w.stopping) routing::make_session(w, std::move(s), std::move(l))->start();
+void start_session(routing::Worker& w, routing::Socket socket, routing::Listener l,
+                   const tcp::endpoint& peer) {
+  asio::post(w.ioc, [&w, s = std::move(socket), l = std::move(l), peer]() mutable {
+    if (!w.stopping) routing::make_session(w, std::move(s), std::move(l), peer)->start();
   });
 }
 
@@ -181,11 +182,12 @@ awaitable<void> Router::Impl::accept_loop(bool http) {
   for (;;) {
     routing::Worker& target = *workers[next++ % workers.size()];
     boost::system::error_code ec;
-    routing::Socket socket =
-        co_await acc.async_accept(target.ioc, asio::redirect_error(routing::kAwait, ec));
+    tcp::endpoint peer;  // from accept itself: no getpeername per connection
+    routing::Socket socket = co_await acc.async_accept(
+        target.ioc, peer, asio::redirect_error(routing::kAwait, ec));
     if (!on) {
       // Paused for a hot restart: a connection accepted as the pause came is still served.
-      if (!ec) start_session(target, std::move(socket), listener(http));
+      if (!ec) start_session(target, std::move(socket), listener(http), peer);
       co_return;
     }
     if (ec) {
@@ -202,7 +204,7 @@ awaitable<void> Router::Impl::accept_loop(bool http) {
       socket.close(ec);  // over the limit: refuse rather than degrade everyone
       continue;
     }
-    start_session(target, std::move(socket), listener(http));
+    start_session(target, std::move(socket), listener(http), peer);
   }
 }
 

@@ -37,18 +37,17 @@ constexpr auto kMaxIdleAge = std::chrono::seconds(4);
 
 }  // namespace
 
-Session::Session(Worker& worker, Socket client, Listener listener)
+Session::Session(Worker& worker, Socket client, Listener listener, const tcp::endpoint& peer)
     : w_(worker),
       client_(std::move(client)),
       tls_(std::move(listener.tls)),
       redirect_(listener.redirect),
+      client_ip_(peer.address().to_string()),
       cbuf_(worker.buffers, worker.opts.max_header_bytes + 4096),
       ubuf_(worker.buffers, kUpstreamHeadLimit + 4096) {
   w_.connections.fetch_add(1, std::memory_order_relaxed);
   w_.sessions.insert(this);
   error_code ec;
-  auto remote = client_.socket().remote_endpoint(ec);
-  if (!ec) client_ip_ = remote.address().to_string();
   client_.socket().set_option(tcp::no_delay(true), ec);
   if (tls_) client_.use_tls(tls_->initial());
   req_head_.reserve(kHeadReserve);

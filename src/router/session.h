@@ -44,9 +44,10 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr int kDeadlineSlackMs = 20;
 
   // `listener`: TLS (with the certificate set to hand-shake with) or plain, and whether
-  // to answer every request with a redirect to HTTPS. A TLS connection whose handshake
-  // chose "h2" is served by an H2Connection, which makes a Session per stream.
-  Session(Worker& worker, Socket client, Listener listener);
+  // to answer every request with a redirect to HTTPS; `peer`: the client's address as
+  // accept gave it. A TLS connection whose handshake chose "h2" is served by an
+  // H2Connection, which makes a Session per stream.
+  Session(Worker& worker, Socket client, Listener listener, const tcp::endpoint& peer);
   // One HTTP/2 stream's request (router/h2_stream.h) from `client_ip`: served once, then
   // the session ends.
   Session(Worker& worker, std::shared_ptr<H2Stream> stream, std::string client_ip);
