@@ -124,9 +124,14 @@ struct Router::Impl {
 namespace {
 
 // Starts a session for an accepted client on `w`'s thread, unless the router is stopping
-// by then (the socket is closed with the lambda).
+// by then (the socket is closed with the lambda). On that thread already (one io thread,
+// or the accept loop's own worker's turn) it starts at once: no trip through the queue.
 void start_session(routing::Worker& w, routing::Socket socket, routing::Listener l,
                    const tcp::endpoint& peer) {
+  if (w.ioc.get_executor().running_in_this_thread()) {
+    if (!w.stopping) routing::make_session(w, std::move(socket), std::move(l), peer)->start();
+    return;
+  }
   asio::post(w.ioc, [&w, s = std::move(socket), l = std::move(l), peer]() mutable {
     if (!w.stopping) routing::make_session(w, std::move(s), std::move(l), peer)->start();
   });
