@@ -3,10 +3,8 @@
 // clang-format on
 #include "router/session.h"
 
-#include <openssl/ssl.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -162,11 +160,9 @@ awaitable<void> Session::run(std::shared_ptr<Session> /*self*/) {
       co_await serve();  // a stream carries one request
     } else if (!client_.is_tls() || co_await handshake()) {
       if (client_.is_tls() && alpn_h2()) {
-        issue_session_tickets();  // HTTP/2 writes its settings at once
         h2_ = std::make_unique<H2Connection>(*this, w_, client_, client_ip_);
         co_await h2_->run(shared_from_this());
       } else {
-        tickets_due_ = client_.is_tls();
         while (co_await serve()) {
         }
       }
@@ -186,14 +182,6 @@ awaitable<bool> Session::handshake() {
   co_await client_.tls().async_handshake(asio::ssl::stream_base::server,
                                          redirect_error(kAwait, ec));
   co_return !ec && !timed_out_;
-}
-
-void Session::issue_session_tickets() {
-  tickets_due_ = false;
-  SSL* ssl = client_.tls().native_handle();
-  if (SSL_version(ssl) != TLS1_3_VERSION) return;  // TLS 1.2's ticket is in its handshake
-  const int n = std::clamp(w_.opts.tls_session_tickets, 0, 4);
-  for (int i = 0; i < n; ++i) SSL_new_session_ticket(ssl);
 }
 
 bool Session::alpn_h2() {
@@ -291,7 +279,6 @@ awaitable<bool> Session::serve() {
   log_status_ = 0;
   log_bytes_ = 0;
   if (!co_await read_request_head(&ex.head_len)) co_return false;
-  if (tickets_due_) issue_session_tickets();  // with this request's answer
   ex.start = Clock::now();
   ex.slo_excluded = req_->info().slo_excluded;
   // Every request whose head was read gets its line, whichever way it ends.

@@ -94,9 +94,6 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> handshake();
   // Whether the handshake chose HTTP/2 by ALPN.
   bool alpn_h2();
-  // Queues the connection's TLS 1.3 session tickets (RouterOptions::tls_session_tickets);
-  // they go out with the next write. Called once the client has asked for something.
-  void issue_session_tickets();
   // Sends TLS close_notify (bounded by a short deadline) before the connection closes, so
   // a client reading to the end of a close-delimited body can tell it was not cut.
   awaitable<void> close_tls();
@@ -179,9 +176,6 @@ class Session : public std::enable_shared_from_this<Session> {
   Phase phase_ = Phase::kIdle;
   bool timed_out_ = false;
   bool closed_ = false;
-  // A TLS connection whose session tickets wait for its first request (tls.cpp sends none
-  // with the handshake).
-  bool tickets_due_ = false;
 
   // Made when first needed (a tunnel, an injected delay): most sessions never do.
   std::optional<Timer> tunnel_done_;

@@ -142,13 +142,9 @@ Result<std::shared_ptr<TlsContexts>> TlsContexts::load(const TlsSpec& spec, int 
       return internal_error("tls: cipher list: " + openssl_error());
     static const unsigned char kSid[] = "ferry-router";
     SSL_CTX_set_session_id_context(raw, kSid, sizeof kSid - 1);
-    // OpenSSL sends two TLS 1.3 tickets with every full handshake. The router sends
-    // `session_tickets` (one by default: a client resumes with one, browsers keep one per
-    // connection) and only once the client has asked for something (Session::
-    // issue_session_tickets): a client that completes a handshake and leaves — a TLS health
-    // check, a scanner, a handshake flood — costs no ticket (three random draws, an
-    // encryption and a write each).
-    SSL_CTX_set_num_tickets(raw, 0);
+    // OpenSSL sends two TLS 1.3 tickets after every full handshake; a client resumes with
+    // one (browsers keep one per connection), so the second is work for nothing.
+    SSL_CTX_set_num_tickets(raw, static_cast<size_t>(std::clamp(session_tickets, 0, 4)));
     if (session_tickets <= 0) {
       SSL_CTX_set_options(raw, SSL_OP_NO_TICKET);
     } else {
