@@ -145,10 +145,12 @@ class TicketCountingClient {
   struct Visit {
     bool ok = false;  // handshake done and an HTTP 200 read to the end
     int tickets = 0;
+    int tickets_before_request = 0;  // with `wait_first`: those read before the request
     bool resumed = false;
   };
-  // One GET / with Connection: close on a new connection; `resume`: offers the last ticket.
-  Visit visit(uint16_t port, bool resume) {
+  // One GET / with Connection: close on a new connection; `resume`: offers the last ticket;
+  // `wait_first`: reads for 300 ms after the handshake before it sends the request.
+  Visit visit(uint16_t port, bool resume, bool wait_first = false) {
     Visit v;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
@@ -169,6 +171,14 @@ class TicketCountingClient {
     count_ = 0;
     std::string answer;
     if (SSL_connect(ssl) == 1) {
+      if (wait_first) {
+        timeval shortly{0, 300'000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &shortly, sizeof shortly);
+        char none[1];
+        (void)SSL_read(ssl, none, sizeof none);  // times out; tickets sent by then are read
+        v.tickets_before_request = count_;
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      }
       std::string req = "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
       SSL_write(ssl, req.data(), static_cast<int>(req.size()));
       char buf[4096];
@@ -553,6 +563,20 @@ TEST_F(RouterTls, OneSessionTicketPerHandshakeAndItResumes) {
   auto again = c.visit(router_->port(), true);
   ASSERT_TRUE(again.ok);
   EXPECT_TRUE(again.resumed);
+}
+
+// The ticket follows the handshake at once, before the client has asked for anything: the
+// router's first flight after the client's Finished carries the ACK of that Finished. Were
+// the ticket held back to the first answer, nothing would go out until the kernel's
+// delayed-ACK timer (40 ms), and a client with Nagle's algorithm on holds its request
+// behind that ACK.
+TEST_F(RouterTls, TheTicketFollowsTheHandshakeBeforeTheFirstRequest) {
+  start(tls_spec());
+  TicketCountingClient c(ca_->pem);
+  auto first = c.visit(router_->port(), false, /*wait_first=*/true);
+  ASSERT_TRUE(first.ok);
+  EXPECT_EQ(first.tickets_before_request, 1);
+  EXPECT_EQ(first.tickets, 1);
 }
 
 // The router keeps no session store when it sends tickets (a TLS 1.2 handshake flood fills
