@@ -3,11 +3,9 @@
 # certificate, each with one worker, in front of the same tiny keep-alive backend.
 #   1. full handshakes: `openssl s_time -new` clients (no resumption), two in parallel for
 #      DURATION seconds: handshakes per second and per proxy CPU-second. Two kinds:
-#      `handshakes`: the client hands-shakes and closes (a health check, a scanner, a
-#      flood); ferry sends its tickets with the first answer, so here it sends none while
-#      nginx and HAProxy send theirs; `handshake_get`: after each handshake the client
-#      sends `GET / HTTP/1.0` and reads the answer (proxied to the backend): every peer
-#      sends its tickets, the like-for-like figure for a client that came to ask;
+#      `handshakes`: the client hand-shakes and closes (a health check, a scanner, a
+#      flood); `handshake_get`: after each handshake the client sends `GET / HTTP/1.0`
+#      and reads the answer (proxied to the backend), the cost of a client that came to ask;
 #   2. keep-alive HTTPS requests (HTTP/1.1): wrk over TLS: requests per second and per
 #      proxy CPU-second;
 #   3. HTTP/2: h2load (H2_CLIENTS connections, H2_STREAMS streams each) for DURATION
