@@ -3,6 +3,7 @@
 // clang-format on
 #include "router/session.h"
 
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -193,7 +194,19 @@ bool Session::alpn_h2() {
 
 awaitable<void> Session::close_tls() {
   if (closed_ || timed_out_) co_return;
-  // close_notify goes out at once; the client's answer is awaited only briefly.
+  // close_notify goes out at once. When nothing more has come from the client (none left in
+  // our buffer or OpenSSL's, none waiting in the socket), the connection then closes
+  // without waiting for the client's own close_notify, which TLS does not require of the
+  // side that closes first. Otherwise the client's bytes are read (and dropped) until its
+  // close_notify, briefly: closing a socket with unread bytes resets the connection, and a
+  // reset can destroy the end of the answer before the client has read it.
+  SSL* ssl = client_.tls().native_handle();
+  if (cbuf_.empty() && SSL_has_pending(ssl) == 0) {
+    char byte;
+    ssize_t n = ::recv(client_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+      SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
+  }
   set_deadline(Phase::kClosing, 1000);
   error_code ec;
   co_await client_.tls().async_shutdown(redirect_error(kAwait, ec));

@@ -579,6 +579,44 @@ TEST_F(RouterTls, TheTicketFollowsTheHandshakeBeforeTheFirstRequest) {
   EXPECT_EQ(first.tickets, 1);
 }
 
+// An answer that ends the connection ends with close_notify, and the router then closes
+// without waiting for the client's own close_notify (TLS does not require it of the side
+// that closes first; nginx does the same): the client, which sends none, reads the end of
+// the TCP stream long before the router's one-second closing deadline would have ended it.
+TEST_F(RouterTls, AClosingAnswerEndsWithCloseNotifyAndTheRouterClosesAtOnce) {
+  start(tls_spec());
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_load_verify_locations(ctx, ca_->pem.c_str(), nullptr);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(router_->port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{20, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_tlsext_host_name(ssl, "a.test");
+  SSL_set_fd(ssl, fd);
+  ASSERT_EQ(SSL_connect(ssl), 1);
+  std::string req = "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
+  ASSERT_GT(SSL_write(ssl, req.data(), static_cast<int>(req.size())), 0);
+  std::string answer;
+  char buf[4096];
+  int n;
+  while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) answer.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(SSL_get_error(ssl, n), SSL_ERROR_ZERO_RETURN);  // the router's close_notify
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  // No close_notify from us. The router's closing deadline is 1 s; 0.9 s leaves room.
+  timeval shortly{0, 900'000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &shortly, sizeof shortly);
+  EXPECT_EQ(::recv(fd, buf, sizeof buf, 0), 0) << "the router waited for our close_notify";
+  SSL_free(ssl);
+  ::close(fd);
+  SSL_CTX_free(ctx);
+}
+
 // The router keeps no session store when it sends tickets (a TLS 1.2 handshake flood fills
 // no cache): a TLS 1.2 client still resumes, from its ticket, on a new connection.
 TEST_F(RouterTls, ATls12ClientResumesFromItsTicket) {
