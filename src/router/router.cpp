@@ -10,6 +10,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -125,14 +126,11 @@ namespace {
 
 // Starts a session for an accepted client on `w`'s thread, unless the router is stopping
 // by then (the socket is closed with the lambda). On that thread already (one io thread,
-// or the accept loop's own worker's turn) it starts at once: no trip through the queue.
+// or the accept loop's own worker's turn) it starts at once (dispatch): no trip through
+// the queue.
 void start_session(routing::Worker& w, routing::Socket socket, routing::Listener l,
                    const tcp::endpoint& peer) {
-  if (w.ioc.get_executor().running_in_this_thread()) {
-    if (!w.stopping) routing::make_session(w, std::move(socket), std::move(l), peer)->start();
-    return;
-  }
-  asio::post(w.ioc, [&w, s = std::move(socket), l = std::move(l), peer]() mutable {
+  asio::dispatch(w.ioc, [&w, s = std::move(socket), l = std::move(l), peer]() mutable {
     if (!w.stopping) routing::make_session(w, std::move(s), std::move(l), peer)->start();
   });
 }
