@@ -186,8 +186,8 @@ awaitable<void> Router::Impl::accept_loop(bool http) {
     routing::Worker& target = *workers[next++ % workers.size()];
     boost::system::error_code ec;
     tcp::endpoint peer;  // from accept itself: no getpeername per connection
-    routing::Socket socket = co_await acc.async_accept(
-        target.ioc, peer, asio::redirect_error(routing::kAwait, ec));
+    routing::Socket socket =
+        co_await acc.async_accept(target.ioc, peer, asio::redirect_error(routing::kAwait, ec));
     if (!on) {
       // Paused for a hot restart: a connection accepted as the pause came is still served.
       if (!ec) start_session(target, std::move(socket), listener(http), peer);
