@@ -7,6 +7,7 @@
 // clang-format off
 #include <utility>  // before any Boost header (Boost 1.74 quirk)
 // clang-format on
+#include <errno.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
@@ -123,6 +124,13 @@ class RouterTls : public ::testing::Test {
   int tickets_ = 1;  // RouterOptions::tls_session_tickets
 };
 
+// How TicketCountingClient::visit goes about its one request.
+struct VisitHow {
+  bool resume = false;        // offers the last ticket
+  bool wait_first = false;    // reads for 300 ms after the handshake, then sends the request
+  std::string after_request;  // more bytes, in a record of their own, after the request
+};
+
 // A TLS 1.3 (or, when asked, 1.2) connection made with plain OpenSSL that counts the session
 // tickets the router sends (they arrive after the handshake, read with the answer) and keeps the
 // last one, so a second connection can offer it to resume.
@@ -147,10 +155,14 @@ class TicketCountingClient {
     int tickets = 0;
     int tickets_before_request = 0;  // with `wait_first`: those read before the request
     bool resumed = false;
+    bool close_notify = false;  // the answer ended with the router's close_notify
+    // The router closed the TCP connection while we sent no close_notify: within 0.9 s
+    // (its closing deadline is 1 s), and at all (by our 20 s read timeout).
+    bool closed_at_once = false;
+    bool closed = false;
   };
-  // One GET / with Connection: close on a new connection; `resume`: offers the last ticket;
-  // `wait_first`: reads for 300 ms after the handshake before it sends the request.
-  Visit visit(uint16_t port, bool resume, bool wait_first = false) {
+  // One GET / with Connection: close on a new connection, read to the router's close.
+  Visit visit(uint16_t port, const VisitHow& how = {}) {
     Visit v;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
@@ -166,12 +178,12 @@ class TicketCountingClient {
     }
     SSL* ssl = SSL_new(ctx_);
     SSL_set_tlsext_host_name(ssl, "a.test");
-    if (resume && last_ != nullptr) SSL_set_session(ssl, last_);
+    if (how.resume && last_ != nullptr) SSL_set_session(ssl, last_);
     SSL_set_fd(ssl, fd);
     count_ = 0;
     std::string answer;
     if (SSL_connect(ssl) == 1) {
-      if (wait_first) {
+      if (how.wait_first) {
         timeval shortly{0, 300'000};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &shortly, sizeof shortly);
         char none[1];
@@ -181,9 +193,20 @@ class TicketCountingClient {
       }
       std::string req = "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
       SSL_write(ssl, req.data(), static_cast<int>(req.size()));
+      if (!how.after_request.empty())
+        SSL_write(ssl, how.after_request.data(), static_cast<int>(how.after_request.size()));
       char buf[4096];
       int n;
       while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) answer.append(buf, static_cast<size_t>(n));
+      v.close_notify = SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN;
+      timeval shortly{0, 900'000};
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &shortly, sizeof shortly);
+      ssize_t end = ::recv(fd, buf, sizeof buf, 0);
+      v.closed_at_once = end == 0;
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      if (end < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        end = ::recv(fd, buf, sizeof buf, 0);  // not yet: the full timeout
+      v.closed = end == 0 || (end < 0 && errno == ECONNRESET);
       v.resumed = SSL_session_reused(ssl) == 1;
       // A connection freed without close_notify marks its session (the last ticket's) as
       // not resumable.
@@ -556,11 +579,11 @@ TEST_F(RouterTls, AHandshakeThatNeverFinishesIsClosed) {
 TEST_F(RouterTls, OneSessionTicketPerHandshakeAndItResumes) {
   start(tls_spec());
   TicketCountingClient c(ca_->pem);
-  auto first = c.visit(router_->port(), false);
+  auto first = c.visit(router_->port());
   ASSERT_TRUE(first.ok);
   EXPECT_EQ(first.tickets, 1);
   EXPECT_FALSE(first.resumed);
-  auto again = c.visit(router_->port(), true);
+  auto again = c.visit(router_->port(), {.resume = true});
   ASSERT_TRUE(again.ok);
   EXPECT_TRUE(again.resumed);
 }
@@ -573,7 +596,7 @@ TEST_F(RouterTls, OneSessionTicketPerHandshakeAndItResumes) {
 TEST_F(RouterTls, TheTicketFollowsTheHandshakeBeforeTheFirstRequest) {
   start(tls_spec());
   TicketCountingClient c(ca_->pem);
-  auto first = c.visit(router_->port(), false, /*wait_first=*/true);
+  auto first = c.visit(router_->port(), {.wait_first = true});
   ASSERT_TRUE(first.ok);
   EXPECT_EQ(first.tickets_before_request, 1);
   EXPECT_EQ(first.tickets, 1);
@@ -585,36 +608,24 @@ TEST_F(RouterTls, TheTicketFollowsTheHandshakeBeforeTheFirstRequest) {
 // the TCP stream long before the router's one-second closing deadline would have ended it.
 TEST_F(RouterTls, AClosingAnswerEndsWithCloseNotifyAndTheRouterClosesAtOnce) {
   start(tls_spec());
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL_CTX_load_verify_locations(ctx, ca_->pem.c_str(), nullptr);
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(router_->port());
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{20, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  SSL* ssl = SSL_new(ctx);
-  SSL_set_tlsext_host_name(ssl, "a.test");
-  SSL_set_fd(ssl, fd);
-  ASSERT_EQ(SSL_connect(ssl), 1);
-  std::string req = "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
-  ASSERT_GT(SSL_write(ssl, req.data(), static_cast<int>(req.size())), 0);
-  std::string answer;
-  char buf[4096];
-  int n;
-  while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) answer.append(buf, static_cast<size_t>(n));
-  EXPECT_EQ(SSL_get_error(ssl, n), SSL_ERROR_ZERO_RETURN);  // the router's close_notify
-  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
-  // No close_notify from us. The router's closing deadline is 1 s; 0.9 s leaves room.
-  timeval shortly{0, 900'000};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &shortly, sizeof shortly);
-  EXPECT_EQ(::recv(fd, buf, sizeof buf, 0), 0) << "the router waited for our close_notify";
-  SSL_free(ssl);
-  ::close(fd);
-  SSL_CTX_free(ctx);
+  TicketCountingClient c(ca_->pem);
+  auto v = c.visit(router_->port());
+  ASSERT_TRUE(v.ok);
+  EXPECT_TRUE(v.close_notify);
+  EXPECT_TRUE(v.closed_at_once) << "the router waited for our close_notify";
+}
+
+// A client that keeps sending after its closing request (bytes the router will never
+// answer) and never says goodbye cannot hold the connection: it still gets its whole answer
+// and close_notify, and the router closes the connection (it reads the client's bytes
+// while it closes, bounded by its closing deadline, rather than closing on them unread).
+TEST_F(RouterTls, BytesAfterAClosingRequestDoNotKeepTheConnectionOpen) {
+  start(tls_spec());
+  TicketCountingClient c(ca_->pem);
+  auto v = c.visit(router_->port(), {.after_request = std::string(8000, 'x')});
+  ASSERT_TRUE(v.ok);
+  EXPECT_TRUE(v.close_notify);
+  EXPECT_TRUE(v.closed);
 }
 
 // The router keeps no session store when it sends tickets (a TLS 1.2 handshake flood fills
@@ -622,12 +633,12 @@ TEST_F(RouterTls, AClosingAnswerEndsWithCloseNotifyAndTheRouterClosesAtOnce) {
 TEST_F(RouterTls, ATls12ClientResumesFromItsTicket) {
   start(tls_spec());
   TicketCountingClient c(ca_->pem, TLS1_2_VERSION);
-  auto first = c.visit(router_->port(), false);
+  auto first = c.visit(router_->port());
   ASSERT_TRUE(first.ok);
   EXPECT_EQ(first.tickets, 1);
   EXPECT_FALSE(first.resumed);
   for (int i = 0; i < 3; ++i) {
-    auto again = c.visit(router_->port(), true);
+    auto again = c.visit(router_->port(), {.resume = true});
     ASSERT_TRUE(again.ok) << i;
     EXPECT_TRUE(again.resumed) << i;
   }
@@ -639,10 +650,10 @@ TEST_F(RouterTls, NoSessionTicketsWhenTheyAreOff) {
   tickets_ = 0;
   start(tls_spec());
   TicketCountingClient c(ca_->pem);
-  auto first = c.visit(router_->port(), false);
+  auto first = c.visit(router_->port());
   ASSERT_TRUE(first.ok);
   EXPECT_EQ(first.tickets, 0);
-  auto again = c.visit(router_->port(), true);
+  auto again = c.visit(router_->port(), {.resume = true});
   ASSERT_TRUE(again.ok);
   EXPECT_FALSE(again.resumed);
 }
