@@ -8,34 +8,27 @@
 // clang-format off
 #include <utility>  // before any Boost header (Boost 1.74 quirk)
 // clang-format on
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <optional>
 
 #include "router/h2_stream.h"
 #include "router/http_messages.h"
 #include "router/route_table.h"
+#include "router/tls_stream.h"
 
 namespace ferry::routing {
 
 class ClientStream {
  public:
   using executor_type = Executor;
-  using TlsStream = boost::asio::ssl::stream<Socket>;
-
   explicit ClientStream(Socket socket) : plain_(std::move(socket)) {}
   explicit ClientStream(std::shared_ptr<H2Stream> stream) : h2_(std::move(stream)) {}
 
   // Wraps the socket in TLS (before any byte is read) with `ctx`, which must outlive this
   // stream's handshake (the connection then holds its own reference to it).
   void use_tls(boost::asio::ssl::context& ctx) {
-    tls_.emplace(std::move(*plain_), ctx);
+    tls_.emplace(std::move(*plain_), ctx.native_handle());
     plain_.reset();
-    // Asio asks OpenSSL to free a connection's record buffers whenever they are empty,
-    // which on a busy connection means a 16 KiB malloc and free per record read and
-    // written (three per keep-alive request). They are kept instead: a connection holds
-    // its write buffer (~16 KiB) while idle too (its read buffer it holds either way,
-    // since a pending read needs it).
-    SSL_clear_mode(tls_->native_handle(), SSL_MODE_RELEASE_BUFFERS);
   }
   // A TLS connection of its own (handshake, close_notify).
   bool is_tls() const { return tls_.has_value(); }

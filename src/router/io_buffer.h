@@ -44,7 +44,7 @@ class IoBuffer {
   IoBuffer(BufferPool& pool, size_t limit)
       : data_(pool.take()), cap_(pool.block()), limit_(limit), pool_(&pool) {}
   ~IoBuffer() {
-    if (pool_ != nullptr && cap_ == pool_->block()) pool_->give(std::move(data_));
+    if (pool_ != nullptr && data_ && cap_ == pool_->block()) pool_->give(std::move(data_));
   }
   IoBuffer(const IoBuffer&) = delete;
   IoBuffer& operator=(const IoBuffer&) = delete;
@@ -57,6 +57,7 @@ class IoBuffer {
   // Room to read into: moves unread bytes to the front and grows up to the limit when the
   // unread bytes fill it. Returns nullptr and 0 room when the buffer is full at its limit.
   char* prepare(size_t* room) {
+    if (!data_) data_ = pool_->take();  // released while idle
     if (begin_ == end_) begin_ = end_ = 0;
     if (end_ == cap_ && begin_ > 0) {
       std::memmove(data_.get(), data_.get() + begin_, end_ - begin_);
@@ -81,6 +82,14 @@ class IoBuffer {
     if (begin_ >= end_) begin_ = end_ = 0;
   }
   void clear() { begin_ = end_ = 0; }
+  // A pooled buffer holding nothing gives its block back (an idle connection then holds
+  // none); the next prepare() takes one again. Otherwise nothing happens.
+  void release() {
+    if (pool_ == nullptr || !data_ || begin_ != end_ || cap_ != pool_->block()) return;
+    pool_->give(std::move(data_));
+    data_.reset();
+    begin_ = end_ = 0;
+  }
 
  private:
   std::unique_ptr<char[]> data_;

@@ -516,6 +516,12 @@ Router::H2Abuse Router::h2_abuse() const {
   return out;
 }
 
+uint64_t Router::tls_idle_trims() const {
+  uint64_t n = 0;
+  for (const auto& w : impl_->workers) n += w->tls_idle_trims.load(std::memory_order_relaxed);
+  return n;
+}
+
 int Router::connections() const {
   int n = 0;
   for (const auto& w : impl_->workers) n += w->connections.load(std::memory_order_relaxed);

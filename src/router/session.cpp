@@ -103,8 +103,13 @@ void Session::start() {
 void Session::set_deadline(Phase phase, int ms) {
   phase_ = phase;
   timed_out_ = false;
-  deadline_ = Clock::now() + std::chrono::milliseconds(ms);
+  const SteadyTime now = Clock::now();
+  deadline_ = now + std::chrono::milliseconds(ms);
   deadline_due(w_, deadline_);
+  if (phase == Phase::kIdle && !client_.is_h2() && trim_at_ == SteadyTime::max()) {
+    trim_at_ = now + std::chrono::milliseconds(kTrimAfterMs);
+    deadline_due(w_, trim_at_);
+  }
 }
 
 void Session::deadline_due(Worker& w, SteadyTime at) {
@@ -131,7 +136,14 @@ void Session::on_deadline_tick(Worker& w) {
   // on_timeout() closes sockets and streams; their handlers run later, so no session ends
   // (nor leaves the set) during this loop.
   for (Session* s : w.sessions) {
-    if (s->closed_ || s->deadline_ == SteadyTime::max()) continue;
+    if (s->closed_) continue;
+    if (s->trim_at_ <= now) {
+      s->trim_at_ = SteadyTime::max();
+      if (s->phase_ == Phase::kIdle) s->trim();
+    } else if (s->trim_at_ < next) {
+      next = s->trim_at_;
+    }
+    if (s->deadline_ == SteadyTime::max()) continue;
     if (s->deadline_ <= now) {
       s->deadline_ = SteadyTime::max();
       s->on_timeout();
@@ -140,6 +152,13 @@ void Session::on_deadline_tick(Worker& w) {
     }
   }
   if (next != SteadyTime::max()) deadline_due(w, next);
+}
+
+void Session::trim() {
+  // Nothing from the backend is waiting while the client connection is idle.
+  ubuf_.release();
+  if (client_.is_tls() && client_.tls().release_buffers())
+    w_.tls_idle_trims.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Session::on_timeout() {
@@ -180,8 +199,7 @@ awaitable<void> Session::run(std::shared_ptr<Session> /*self*/) {
 
 awaitable<bool> Session::handshake() {
   error_code ec;
-  co_await client_.tls().async_handshake(asio::ssl::stream_base::server,
-                                         redirect_error(kAwait, ec));
+  co_await client_.tls().async_handshake(redirect_error(kAwait, ec));
   co_return !ec && !timed_out_;
 }
 

@@ -42,6 +42,9 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   // How late a deadline may fire: deadlines this close share one timer wake-up.
   static constexpr int kDeadlineSlackMs = 20;
+  // A client connection idle this long gives back its memory for bytes in flight (trim()):
+  // an idle connection then holds none, a busy one keeps it.
+  static constexpr int kTrimAfterMs = 1000;
 
   // `listener`: TLS (with the certificate set to hand-shake with) or plain, and whether
   // to answer every request with a redirect to HTTPS; `peer`: the client's address as
@@ -84,6 +87,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // with no deadline of its own) then; at most kDeadlineSlackMs late.
   void set_deadline(Phase phase, int ms);
   void on_timeout();
+  // Idle for kTrimAfterMs (worker's thread): the upstream buffer's block goes back to the
+  // worker's pool and a TLS connection frees OpenSSL's record buffers; what the next
+  // request needs is taken again then.
+  void trim();
   // The worker's deadline timer fires no later than `at` plus the slack.
   static void deadline_due(Worker& w, SteadyTime at);
   // The timer fired: times out every session whose deadline passed, and arms it for the
@@ -173,6 +180,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<boost::asio::const_buffer, 2> write_bufs_;
 
   SteadyTime deadline_ = SteadyTime::max();
+  // When an idle connection trims itself, if still idle then.
+  SteadyTime trim_at_ = SteadyTime::max();
   Phase phase_ = Phase::kIdle;
   bool timed_out_ = false;
   bool closed_ = false;

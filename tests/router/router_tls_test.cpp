@@ -451,6 +451,18 @@ TEST_F(RouterTls, ChangedCertificateIsLoadedWithoutDroppingOpenConnections) {
   EXPECT_EQ(after.peer_cn(), "a.test renewed");
 }
 
+TEST_F(RouterTls, AnIdleConnectionGivesBackItsRecordBuffersAndServesOn) {
+  start(tls_spec());
+  TlsTestClient c(router_->port(), client("a.test"));
+  ASSERT_EQ(c.get("/").result_int(), 200);
+  EXPECT_EQ(router_->tls_idle_trims(), 0u) << "trimmed before it was idle for a second";
+  // A second after it went idle, waiting for its next request, it frees them...
+  ASSERT_TRUE(wait_until([&] { return router_->tls_idle_trims() >= 1; }));
+  // ...and the same connection (no reconnect in get()) serves on with new ones.
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(c.get("/").result_int(), 200);
+  EXPECT_EQ(router_->connections(), 1);
+}
+
 TEST_F(RouterTls, ACertificateThatFailsToLoadLeavesTheOldOne) {
   start(tls_spec());
   // The key of another certificate: the pair does not match.
