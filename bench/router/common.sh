@@ -1,4 +1,4 @@
-# Set-up shared by the router benchmarks (run.sh, tls.sh, slo.sh): sourced, not run, as
+# Set-up shared by the router benchmarks (bench/router/*.sh): sourced, not run, as
 # `. bench/router/common.sh "$@"` from the repository root. Settings a script does not
 # set before sourcing get these defaults:
 #   BUILD=$1 or build-bench  DURATION=10  THREADS=2  CONNS=64  ROUNDS=3  BASE_PORT=18180
