@@ -21,7 +21,10 @@ namespace {
 // OpenSSL's own socket BIO writes with write(2), which raises SIGPIPE when the client has
 // reset the connection; a process that does not ignore SIGPIPE (a test, an embedding) would
 // die of a client. This one sends with MSG_NOSIGNAL, as Asio does, and is otherwise the
-// same: a non-blocking descriptor, EAGAIN reported as "retry", EOF remembered for BIO_eof.
+// same: EAGAIN reported as "retry", EOF remembered for BIO_eof. Every call passes
+// MSG_DONTWAIT, so no call blocks whatever the descriptor's mode: the first attempts run
+// before Asio's first wait on it (which is when Asio makes it non-blocking, one ioctl; a
+// connection that never waits is spared it).
 int fd_of(BIO* b) {
   return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b)));
 }
@@ -29,7 +32,7 @@ int fd_of(BIO* b) {
 int bio_write(BIO* b, const char* data, int len) {
   BIO_clear_retry_flags(b);
   ssize_t n;
-  do n = ::send(fd_of(b), data, static_cast<size_t>(len), MSG_NOSIGNAL);
+  do n = ::send(fd_of(b), data, static_cast<size_t>(len), MSG_NOSIGNAL | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_write(b);
   return static_cast<int>(n);
@@ -38,7 +41,7 @@ int bio_write(BIO* b, const char* data, int len) {
 int bio_read(BIO* b, char* data, int len) {
   BIO_clear_retry_flags(b);
   ssize_t n;
-  do n = ::recv(fd_of(b), data, static_cast<size_t>(len), 0);
+  do n = ::recv(fd_of(b), data, static_cast<size_t>(len), MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_read(b);
   if (n == 0 && len > 0) BIO_set_flags(b, BIO_FLAGS_IN_EOF);
@@ -80,9 +83,6 @@ TlsStream::TlsStream(Socket socket, SSL_CTX* ctx) : socket_(std::move(socket)), 
   BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(socket_.native_handle())));
   BIO_set_init(bio, 1);
   SSL_set_bio(ssl_, bio, bio);  // the connection owns it now
-  // OpenSSL's socket calls must not block the io thread.
-  error_code ec;
-  socket_.non_blocking(true, ec);
   SSL_set_accept_state(ssl_);
   // A record's header and body in one recv (with read-ahead off OpenSSL asks for the five
   // header bytes first), and a pipelined request's records with the handshake's last ones.

@@ -518,5 +518,33 @@ TEST_F(TlsStreamTest, AnIdleConnectionGivesBackItsRecordBuffersAndReadsOnAfterwa
   EXPECT_FALSE(s->release_buffers()) << "a half-read record's buffer was freed";
 }
 
+TEST_F(TlsStreamTest, AHandshakeWaitingForItsClientHelloNeverBlocksTheIoThread) {
+  // The client sends its ClientHello only once the server's io thread has come back from
+  // starting the handshake; a stream that read the still blocking socket would hold the
+  // thread until then, and the client gives up waiting after 5 s (failing, not hanging).
+  Client c(client_ctx_, port_);
+  ASSERT_TRUE(c.connected());
+  std::atomic<bool> server_returned{false};
+  bool client_ok = false, client_waited_in_vain = true;
+  std::thread t([&] {
+    for (int i = 0; i < 500 && !server_returned; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    client_waited_in_vain = !server_returned;
+    client_ok = c.handshake();
+  });
+  auto s = accept();
+  std::optional<error_code> ec;
+  s->async_handshake([&](error_code e) { ec = e; });
+  ioc_.restart();
+  ioc_.poll();
+  server_returned = true;
+  EXPECT_FALSE(ec.has_value()) << "the handshake ended before the client said anything";
+  run_until([&] { return ec.has_value(); });
+  t.join();
+  EXPECT_FALSE(client_waited_in_vain) << "the io thread blocked in the handshake";
+  EXPECT_FALSE(ec.value_or(asio::error::timed_out));
+  EXPECT_TRUE(client_ok);
+}
+
 }  // namespace
 }  // namespace ferry
