@@ -1,14 +1,15 @@
 // The server side of one TLS connection of the router, with OpenSSL reading and writing
-// the client's socket itself (a BIO of ours over the descriptor, read-ahead on). Every operation is
-// first tried in place; only when OpenSSL needs the socket to become readable or writable does the
-// operation wait, with one async_wait on the socket, and try again when woken.
+// the client's socket itself (a BIO of ours over the descriptor, read-ahead on). Every
+// operation is first tried in place; only when OpenSSL needs the socket to become readable
+// or writable does the operation wait, with one async_wait on the socket, and try again
+// when woken.
 //
 // Why not boost::asio::ssl::stream: it runs OpenSSL over a memory BIO pair and moves every
 // record through Asio reads and writes of its own, each completion a trip through the io
-// thread's queue (and a pass of its epoll loop). A full handshake there takes about six
-// trips; here it takes the wake-up for the ClientHello and the one for the client's
-// Finished. Records are not copied between buffers, and no 34 KiB of staging buffers is
-// allocated and zeroed per connection.
+// thread's queue, and allocates two zeroed 17 KiB staging buffers per connection. This
+// stream halved the router's own instructions around a handshake (callgrind: 103,000 to
+// 54,000 per connection, OpenSSL's 2.7 million unchanged) and the memory of an idle TLS
+// connection (94 to 43 KiB): docs/BENCHMARKS.md, "Stop 22".
 //
 // Contract, as for Asio's streams: one read and one write may be pending at a time (a
 // tunnel and HTTP/2 keep both); the handshake and the shutdown run alone. Completions of
