@@ -54,6 +54,14 @@ class ClientStream {
     return plain_->async_write_some(b, std::forward<Token>(token));
   }
 
+  // void(error_code) once a read would find something, holding no buffer meanwhile. Not
+  // for an HTTP/2 stream.
+  template <typename Token>
+  auto async_wait_readable(Token&& token) {
+    if (tls_) return tls_->async_wait_readable(std::forward<Token>(token));
+    return plain_->async_wait(Socket::wait_read, std::forward<Token>(token));
+  }
+
   // The socket underneath: closing it ends every pending operation of either kind.
   void close(error_code& ec) {
     if (h2_)

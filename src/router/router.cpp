@@ -516,9 +516,9 @@ Router::H2Abuse Router::h2_abuse() const {
   return out;
 }
 
-uint64_t Router::tls_idle_trims() const {
+uint64_t Router::idle_trims() const {
   uint64_t n = 0;
-  for (const auto& w : impl_->workers) n += w->tls_idle_trims.load(std::memory_order_relaxed);
+  for (const auto& w : impl_->workers) n += w->idle_trims.load(std::memory_order_relaxed);
   return n;
 }
 

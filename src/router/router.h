@@ -132,9 +132,9 @@ class Router {
   // Reloads that failed (each changed set of files counted once; the old set serves on).
   uint64_t tls_reload_failures() const;
   std::string tls_error() const;
-  // Times an idle TLS connection (one waiting for its next request for a second) gave
-  // OpenSSL's record buffers back, since start. Thread-safe.
-  uint64_t tls_idle_trims() const;
+  // Times a client connection that had waited a second for its next request gave back its
+  // buffers (Session::trim), since start. Thread-safe.
+  uint64_t idle_trims() const;
   // HTTP/2 connections the router cut off since start, by reason (each connection counted
   // once): rapid_reset, streams reset before their answer beyond the budget
   // (CVE-2023-44487); flood, SETTINGS/PING/PRIORITY/empty DATA frames beyond the budget,

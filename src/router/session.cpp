@@ -157,8 +157,13 @@ void Session::on_deadline_tick(Worker& w) {
 void Session::trim() {
   // Nothing from the backend is waiting while the client connection is idle.
   ubuf_.release();
-  if (client_.is_tls() && client_.tls().release_buffers())
-    w_.tls_idle_trims.fetch_add(1, std::memory_order_relaxed);
+  if (client_.is_tls()) client_.tls().release_buffers();
+  if (idle_read_) {
+    idle_read_cut_ = true;
+    error_code ec;
+    client_.cancel(ec);  // the only operation pending on an idle HTTP/1.1 connection
+  }
+  w_.idle_trims.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Session::on_timeout() {
@@ -294,7 +299,20 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
     if (at == nullptr)
       co_return co_await respond(431, "request header fields too large\n", {}, true);
     error_code ec;
+    idle_read_ = cbuf_.empty() && phase_ == Phase::kIdle && !client_.is_h2() && !h2_;
     size_t n = co_await client_.async_read_some(asio::buffer(at, room), redirect_error(kAwait, ec));
+    idle_read_ = false;
+    if (idle_read_cut_) {
+      idle_read_cut_ = false;
+      if (ec == asio::error::operation_aborted && !timed_out_ && !closed_) {
+        // trim() cut the idle read short: the buffer goes back to the pool until the
+        // client sends something.
+        cbuf_.release();
+        co_await client_.async_wait_readable(redirect_error(kAwait, ec));
+        if (ec) co_return false;
+        continue;
+      }
+    }
     if (ec) co_return false;  // closed, reset or idle: nothing to answer
     cbuf_.commit(n);
     if (phase_ == Phase::kIdle) set_deadline(Phase::kClient, w_.opts.idle_timeout_ms);

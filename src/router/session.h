@@ -88,8 +88,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void set_deadline(Phase phase, int ms);
   void on_timeout();
   // Idle for kTrimAfterMs (worker's thread): the upstream buffer's block goes back to the
-  // worker's pool and a TLS connection frees OpenSSL's record buffers; what the next
-  // request needs is taken again then.
+  // worker's pool, a TLS connection frees OpenSSL's record buffers, and an HTTP/1.1
+  // connection's pending read is cut short so that the client buffer goes back too (the
+  // connection then waits for bytes without one); what the next request needs is taken
+  // again when it comes.
   void trim();
   // The worker's deadline timer fires no later than `at` plus the slack.
   static void deadline_due(Worker& w, SteadyTime at);
@@ -182,6 +184,10 @@ class Session : public std::enable_shared_from_this<Session> {
   SteadyTime deadline_ = SteadyTime::max();
   // When an idle connection trims itself, if still idle then.
   SteadyTime trim_at_ = SteadyTime::max();
+  // The read for the next request is pending on an empty client buffer (HTTP/1.1), so
+  // trim() may cut it short to give the buffer back; and it did.
+  bool idle_read_ = false;
+  bool idle_read_cut_ = false;
   Phase phase_ = Phase::kIdle;
   bool timed_out_ = false;
   bool closed_ = false;

@@ -117,6 +117,8 @@ TlsStream::Step TlsStream::attempt(Kind kind, void* data, size_t len, size_t* n,
     return Step::kDone;
   }
   if ((kind == Kind::kRead || kind == Kind::kWrite) && len == 0) return Step::kDone;
+  if (kind == Kind::kWaitReadable)
+    return SSL_has_pending(ssl_) == 1 ? Step::kDone : Step::kWantRead;
   ERR_clear_error();
   errno = 0;
   int r = 0;
@@ -133,6 +135,8 @@ TlsStream::Step TlsStream::attempt(Kind kind, void* data, size_t len, size_t* n,
     case Kind::kWrite:
       r = SSL_write_ex(ssl_, data, len, n);
       ok = r == 1;
+      break;
+    case Kind::kWaitReadable:  // answered above
       break;
     case Kind::kShutdown:
       if (!shutdown_sent_) {

@@ -96,6 +96,12 @@ class TlsStream {
     return start<true>(Kind::kWrite, const_cast<void*>(b.data()), b.size(),
                        std::forward<Token>(token));
   }
+  // void(error_code): completes when a read would find something (decrypted bytes held
+  // by OpenSSL, or the socket readable), without a buffer: an idle connection waits so.
+  template <typename Token>
+  auto async_wait_readable(Token&& token) {
+    return start<false>(Kind::kWaitReadable, nullptr, 0, std::forward<Token>(token));
+  }
   // void(error_code): sends close_notify, then reads (and drops) what the client still
   // sends until its close_notify. Returns at once after sending when the client's was
   // received already (or SSL_RECEIVED_SHUTDOWN was set to skip waiting for it).
@@ -107,7 +113,7 @@ class TlsStream {
  private:
   // The most plaintext one record carries.
   static constexpr size_t kRecord = 16384;
-  enum class Kind { kHandshake, kRead, kWrite, kShutdown };
+  enum class Kind { kHandshake, kRead, kWrite, kShutdown, kWaitReadable };
   enum class Step { kDone, kWantRead, kWantWrite };
 
   template <bool Sized, typename Handler>
@@ -179,7 +185,9 @@ class TlsStream::Op {
   void run(error_code ec, bool first) {
     size_t n = 0;
     Step step = Step::kDone;
-    if (!ec) step = s_->attempt(kind_, data_, len_, &n, &ec);
+    // A wait for readability is over once the socket was readable.
+    if (!ec && (first || kind_ != Kind::kWaitReadable))
+      step = s_->attempt(kind_, data_, len_, &n, &ec);
     if (step != Step::kDone) {
       // A gathered write lives in the thread's scratch buffer, which the next connection
       // may fill while this one waits: OpenSSL reads the rest of the record from here when

@@ -77,8 +77,8 @@ struct Worker {
   std::atomic<uint64_t> h2_rapid_reset{0};
   std::atomic<uint64_t> h2_flood{0};
   std::atomic<uint64_t> h2_protocol_error{0};
-  // Idle TLS connections that gave back their record buffers (Router::tls_idle_trims).
-  std::atomic<uint64_t> tls_idle_trims{0};
+  // Idle client connections that gave back their buffers (Router::idle_trims).
+  std::atomic<uint64_t> idle_trims{0};
   // Set by Router::drain(): every response from now on closes its client connection.
   std::atomic<bool> draining{false};
   // The pool's context this worker runs on; it outlives the worker (Router::stop waits

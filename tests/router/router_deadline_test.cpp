@@ -9,9 +9,11 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <thread>
 
 #include "router/router.h"
 #include "router/test_backend.h"
+#include "wait_until.h"
 
 namespace ferry {
 namespace {
@@ -99,6 +101,37 @@ TEST_F(RouterDeadlines, ManySlowRequestsEachGet504AndAnIdleConnectionStillCloses
   }
   boost::system::error_code ec;
   idle->read_some(dl_asio::buffer(buf), ec);  // returns when the router closes it
+  EXPECT_EQ(ec, dl_asio::error::eof);
+}
+
+// A connection that waited a second for its next request gives back its buffers, its
+// pending read cut short (Session::trim, run by the same timer); it then waits for the
+// client without a buffer. Its next request, sent in two parts, is served on the same
+// connection, and its idle deadline still closes it afterwards.
+TEST_F(RouterDeadlines, AnIdleConnectionTrimmedAfterASecondServesOnAndStillTimesOut) {
+  start(/*idle_ms=*/2500, /*response_ms=*/1000);
+  auto c = connect();
+  dl_asio::write(*c, dl_asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n")));
+  char buf[512];
+  ASSERT_GT(c->read_some(dl_asio::buffer(buf)), 0u);
+  EXPECT_EQ(router_->idle_trims(), 0u);
+  ASSERT_TRUE(testing::wait_until([&] { return router_->idle_trims() >= 1; }));
+  EXPECT_FALSE(closed_now(*c));
+  dl_asio::write(*c, dl_asio::buffer(std::string("GET /headers HTTP/1.1\r\nHo")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  dl_asio::write(*c, dl_asio::buffer(std::string("st: x\r\nX-After-Trim: yes\r\n\r\n")));
+  std::string answer;
+  while (answer.find("X-After-Trim") == std::string::npos &&
+         answer.find("x-after-trim") == std::string::npos) {
+    boost::system::error_code ec;
+    size_t n = c->read_some(dl_asio::buffer(buf), ec);
+    if (ec) break;
+    answer.append(buf, n);
+  }
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 ", 0), 0u) << answer;
+  EXPECT_NE(answer.find("yes"), std::string::npos) << answer;
+  boost::system::error_code ec;
+  c->read_some(dl_asio::buffer(buf), ec);  // returns when the idle deadline closes it
   EXPECT_EQ(ec, dl_asio::error::eof);
 }
 

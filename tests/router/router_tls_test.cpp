@@ -455,9 +455,9 @@ TEST_F(RouterTls, AnIdleConnectionGivesBackItsRecordBuffersAndServesOn) {
   start(tls_spec());
   TlsTestClient c(router_->port(), client("a.test"));
   ASSERT_EQ(c.get("/").result_int(), 200);
-  EXPECT_EQ(router_->tls_idle_trims(), 0u) << "trimmed before it was idle for a second";
+  EXPECT_EQ(router_->idle_trims(), 0u) << "trimmed before it was idle for a second";
   // A second after it went idle, waiting for its next request, it frees them...
-  ASSERT_TRUE(wait_until([&] { return router_->tls_idle_trims() >= 1; }));
+  ASSERT_TRUE(wait_until([&] { return router_->idle_trims() >= 1; }));
   // ...and the same connection (no reconnect in get()) serves on with new ones.
   for (int i = 0; i < 3; ++i) ASSERT_EQ(c.get("/").result_int(), 200);
   EXPECT_EQ(router_->connections(), 1);
