@@ -1,11 +1,12 @@
 // TlsStream (router/tls_stream.h) against a real OpenSSL client over loopback: megabytes in
 // both directions at once with the socket buffers full (a read and a write pending
-// together, writes waiting for the socket), several buffers sent as one record, the end
-// of a connection told apart (close_notify, a bare TCP close, a reset), cancelling and
-// closing pending operations, and the shutdown. Attacks: a reset while the router writes
-// must not raise SIGPIPE; plain text instead of a ClientHello fails the handshake and
-// everything after it; a stream whose socket was closed never touches the descriptor
-// number again (it may be another client's by then).
+// together, writes waiting for the socket), several buffers sent as one record, the end of
+// a connection told apart (close_notify, a bare TCP close, a reset), cancelling and closing
+// pending operations, the shutdown, giving buffers back when idle and waiting for bytes
+// without one, and a handshake that never blocks the io thread. Attacks: a reset while the
+// router writes must not raise SIGPIPE; plain text instead of a ClientHello fails the
+// handshake and everything after it; a stream whose socket was closed never touches the
+// descriptor number again (it may be another client's by then).
 // clang-format off
 #include <utility>  // before any Boost header (Boost 1.74 quirk)
 // clang-format on
@@ -544,6 +545,52 @@ TEST_F(TlsStreamTest, AHandshakeWaitingForItsClientHelloNeverBlocksTheIoThread) 
   EXPECT_FALSE(client_waited_in_vain) << "the io thread blocked in the handshake";
   EXPECT_FALSE(ec.value_or(asio::error::timed_out));
   EXPECT_TRUE(client_ok);
+}
+
+TEST_F(TlsStreamTest, WaitingUntilReadableSeesTheSocketAndWhatOpenSslAlreadyHolds) {
+  Client c(client_ctx_, port_);
+  auto s = handshaken(c);
+  std::optional<error_code> ec;
+  s->async_wait_readable([&](error_code e) { ec = e; });
+  ioc_.restart();
+  ioc_.poll();
+  EXPECT_FALSE(ec.has_value()) << "readable with nothing sent";
+  ASSERT_TRUE(c.write("ab"));
+  run_until([&] { return ec.has_value(); });
+  EXPECT_FALSE(ec.value_or(asio::error::timed_out));
+
+  // A one-byte read leaves the record's second byte with OpenSSL, not in the socket: the
+  // wait ends at once, and the next read gets it.
+  std::array<char, 1> one;
+  std::optional<error_code> rec;
+  size_t n = 0;
+  s->async_read_some(asio::buffer(one), [&](error_code e, size_t k) {
+    rec = e;
+    n = k;
+  });
+  run_until([&] { return rec.has_value(); });
+  ASSERT_EQ(std::string(one.data(), n), "a");
+  ec.reset();
+  s->async_wait_readable([&](error_code e) { ec = e; });
+  run_until([&] { return ec.has_value(); });
+  EXPECT_FALSE(ec.value_or(asio::error::timed_out));
+  rec.reset();
+  s->async_read_some(asio::buffer(one), [&](error_code e, size_t k) {
+    rec = e;
+    n = k;
+  });
+  run_until([&] { return rec.has_value(); });
+  EXPECT_EQ(std::string(one.data(), n), "b");
+
+  // Cancelled, the wait ends with operation_aborted.
+  ec.reset();
+  s->async_wait_readable([&](error_code e) { ec = e; });
+  ioc_.restart();
+  ioc_.poll();
+  error_code ignored;
+  s->next_layer().cancel(ignored);
+  run_until([&] { return ec.has_value(); });
+  EXPECT_EQ(ec.value_or(error_code()), asio::error::operation_aborted);
 }
 
 }  // namespace
