@@ -299,7 +299,7 @@ awaitable<bool> Session::read_request_head(size_t* head_len) {
     if (at == nullptr)
       co_return co_await respond(431, "request header fields too large\n", {}, true);
     error_code ec;
-    idle_read_ = cbuf_.empty() && phase_ == Phase::kIdle && !client_.is_h2() && !h2_;
+    idle_read_ = cbuf_.empty() && phase_ == Phase::kIdle && !client_.is_h2();
     size_t n = co_await client_.async_read_some(asio::buffer(at, room), redirect_error(kAwait, ec));
     idle_read_ = false;
     if (idle_read_cut_) {

@@ -117,27 +117,21 @@ TlsStream::Step TlsStream::attempt(Kind kind, void* data, size_t len, size_t* n,
     return Step::kDone;
   }
   if ((kind == Kind::kRead || kind == Kind::kWrite) && len == 0) return Step::kDone;
-  if (kind == Kind::kWaitReadable)
-    return SSL_has_pending(ssl_) == 1 ? Step::kDone : Step::kWantRead;
   ERR_clear_error();
   errno = 0;
-  int r = 0;
-  bool ok = false;
+  int r = 0;  // 1: done (each call below returns 1 on success)
   switch (kind) {
     case Kind::kHandshake:
       r = SSL_do_handshake(ssl_);
-      ok = r == 1;
       break;
     case Kind::kRead:
       r = SSL_read_ex(ssl_, data, len, n);
-      ok = r == 1;
       break;
     case Kind::kWrite:
       r = SSL_write_ex(ssl_, data, len, n);
-      ok = r == 1;
       break;
-    case Kind::kWaitReadable:  // answered above
-      break;
+    case Kind::kWaitReadable:
+      return SSL_has_pending(ssl_) == 1 ? Step::kDone : Step::kWantRead;
     case Kind::kShutdown:
       if (!shutdown_sent_) {
         r = SSL_shutdown(ssl_);
@@ -156,7 +150,7 @@ TlsStream::Step TlsStream::attempt(Kind kind, void* data, size_t len, size_t* n,
       if (SSL_get_error(ssl_, r) == SSL_ERROR_ZERO_RETURN) return Step::kDone;
       break;
   }
-  if (ok) return Step::kDone;
+  if (r == 1) return Step::kDone;
   const int saved_errno = errno;
   switch (SSL_get_error(ssl_, r)) {
     case SSL_ERROR_WANT_READ:

@@ -84,15 +84,8 @@ class TlsStream {
     auto begin = boost::asio::buffer_sequence_begin(buffers);
     auto end = boost::asio::buffer_sequence_end(buffers);
     boost::asio::const_buffer b = first_buffer(begin, end);
-    size_t total = 0;
-    int parts = 0;
-    for (auto it = begin; it != end && total < kRecord; ++it) {
-      boost::asio::const_buffer part(*it);
-      if (part.size() == 0) continue;
-      total += part.size();
-      ++parts;
-    }
-    if (parts > 1) b = gather(begin, end);
+    // A first buffer smaller than a record with more after it: gathered into one record.
+    if (b.size() < kRecord && nonempty_buffers(begin, end) > 1) b = gather(begin, end);
     return start<true>(Kind::kWrite, const_cast<void*>(b.data()), b.size(),
                        std::forward<Token>(token));
   }
@@ -131,6 +124,12 @@ class TlsStream {
     for (auto it = begin; it != end; ++it)
       if (Buffer(*it).size() != 0) return Buffer(*it);
     return Buffer();
+  }
+  template <typename It>
+  static int nonempty_buffers(It begin, It end) {
+    int count = 0;
+    for (auto it = begin; it != end; ++it) count += boost::asio::const_buffer(*it).size() != 0;
+    return count;
   }
   // Copies up to kRecord bytes of the sequence into scratch().
   template <typename It>
