@@ -18,6 +18,10 @@
 #   median FILE COL        the median of column COL of FILE
 #   wait_http URL          waits (up to 20 s) until curl -k gets a 2xx from URL
 #   start_peers ...        nginx and HAProxy in front of the backend (see below)
+#   make_tls_cert          an ECDSA P-256 certificate for bench.test: $tmp/cert.pem and
+#                          key.pem, and both in $tmp/haproxy.pem
+#   start_tls_peers N H [LINES]  start_peers terminating TLS as the TLS benchmarks compare
+#                          them (see below)
 #   wrk_measure PID URL    wrk's requests/s and requests per CPU-second of PID (see below)
 
 BUILD="${1:-build-bench}"
@@ -155,6 +159,28 @@ EOF
   nginx_pid=$!
   $PROXY_CPU haproxy -db -f "$tmp/haproxy.cfg" 2>"$tmp/haproxy.log" & pids+=($!)
   haproxy_pid=$!
+}
+
+make_tls_cert() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
+    -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+  cat "$tmp/cert.pem" "$tmp/key.pem" >"$tmp/haproxy.pem"
+}
+
+# start_tls_peers NGINX_PORT HAPROXY_PORT [MORE_NGINX_LINES]: nginx and HAProxy on
+# 127.0.0.1 terminating TLS with make_tls_cert's certificate as every TLS benchmark compares
+# them with ferry: TLS 1.2 and 1.3 both offered (Debian's nginx 1.22 offers 1.3 only when
+# told: docs/BENCHMARKS.md, stop 22), ALPN h2 and http/1.1, X-Forwarded-Proto https.
+start_tls_peers() {
+  start_peers "127.0.0.1:$1 ssl http2" \
+    "127.0.0.1:$2 ssl crt $tmp/haproxy.pem alpn h2,http/1.1" \
+    "    ssl_certificate $tmp/cert.pem;
+    ssl_certificate_key $tmp/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;${3:+
+$3}" \
+    "  ssl-default-bind-options ssl-min-ver TLSv1.2" \
+    "  http-request set-header X-Forwarded-Proto https"
 }
 
 # wrk_measure PID URL [WRK_OPTION...]: a 2 s warm-up, then wrk -t$THREADS -c$CONNS for

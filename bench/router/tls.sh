@@ -38,10 +38,7 @@ bench_packages wrk nginx haproxy openssl nghttp2-client curl
 bench_build
 
 # One certificate for all three: ECDSA P-256, what ACME issues by default.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
-  -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
-cat "$tmp/cert.pem" "$tmp/key.pem" >"$tmp/haproxy.pem"
+make_tls_cert
 
 $LOAD_CPU "$BENCH_BIN" backend "$BACKEND_PORT" & pids+=($!)
 # ferry's router offers h2 by ALPN by default (tls.http2) and 100 streams per connection.
@@ -49,14 +46,7 @@ $PROXY_CPU "$BENCH_BIN" router "$FERRY_PORT" "$BACKEND_PORT" --threads 1 \
   --tls "$tmp/cert.pem" "$tmp/key.pem" --tls-tickets "$FERRY_TICKETS" & pids+=($!); ferry_pid=$!
 # The same TLS settings in each: protocols, certificate; HTTP/2 by ALPN with 100
 # streams per connection (ferry's tls.http2_max_streams default; HAProxy's default too).
-start_peers "127.0.0.1:$NGINX_PORT ssl http2" \
-  "127.0.0.1:$HAPROXY_PORT ssl crt $tmp/haproxy.pem alpn h2,http/1.1" \
-  "    ssl_certificate $tmp/cert.pem;
-    ssl_certificate_key $tmp/key.pem;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    http2_max_concurrent_streams 100;" \
-  "  ssl-default-bind-options ssl-min-ver TLSv1.2" \
-  "  http-request set-header X-Forwarded-Proto https"
+start_tls_peers "$NGINX_PORT" "$HAPROXY_PORT" "    http2_max_concurrent_streams 100;"
 
 # Each answers over HTTPS, and what each negotiates with a default client: protocol,
 # cipher, key exchange group, ALPN, and how many session tickets it sends.

@@ -21,9 +21,7 @@ BENCH_BIN="$B_BIN"
 . bench/router/common.sh
 bench_packages openssl wrk curl
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
-  -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+make_tls_cert
 $LOAD_CPU "$B_BIN" backend "$BACKEND_PORT" & pids+=($!)
 declare -A port pid
 for v in A B; do

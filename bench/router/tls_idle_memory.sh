@@ -22,15 +22,9 @@ if [ "$(ulimit -n)" -lt "$need" ] && ! ulimit -n "$need" 2>/dev/null; then
   exit 1
 fi
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
-  -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
-cat "$tmp/cert.pem" "$tmp/key.pem" >"$tmp/haproxy.pem"
+make_tls_cert
 "$BENCH_BIN" backend "$BACKEND_PORT" & pids+=($!)
-start_peers "127.0.0.1:$((BASE_PORT + 2)) ssl" \
-  "127.0.0.1:$((BASE_PORT + 3)) ssl crt $tmp/haproxy.pem" \
-  "    ssl_certificate $tmp/cert.pem;
-    ssl_certificate_key $tmp/key.pem;"
+start_tls_peers $((BASE_PORT + 2)) $((BASE_PORT + 3))
 machine
 
 measure() {  # name pid port

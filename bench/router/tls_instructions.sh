@@ -21,10 +21,7 @@ MODES="${MODES:-handshake get}"
 bench_packages nginx haproxy openssl python3 curl valgrind
 bench_build
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
-  -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
-cat "$tmp/cert.pem" "$tmp/key.pem" >"$tmp/haproxy.pem"
+make_tls_cert
 "$BENCH_BIN" backend "$BACKEND_PORT" & pids+=($!)
 machine
 
@@ -44,13 +41,7 @@ run() {
   local cg="valgrind --tool=callgrind --callgrind-out-file=$dir/cg.%p --log-file=$dir/vg.%p"
   local -A port=([ferry]=$FERRY_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT)
   local -A ppid
-  PROXY_CPU="$cg" start_peers "127.0.0.1:$NGINX_PORT ssl" \
-    "127.0.0.1:$HAPROXY_PORT ssl crt $tmp/haproxy.pem" \
-    "    ssl_certificate $tmp/cert.pem;
-    ssl_certificate_key $tmp/key.pem;
-    ssl_protocols TLSv1.2 TLSv1.3;" \
-    "  ssl-default-bind-options ssl-min-ver TLSv1.2" \
-    "  http-request set-header X-Forwarded-Proto https"
+  PROXY_CPU="$cg" start_tls_peers "$NGINX_PORT" "$HAPROXY_PORT"
   ppid[nginx]=$nginx_pid
   ppid[haproxy]=$haproxy_pid
   $cg "$BENCH_BIN" router "$FERRY_PORT" "$BACKEND_PORT" --threads 1 \

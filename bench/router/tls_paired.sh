@@ -20,20 +20,14 @@ PIN=1
 bench_packages nginx haproxy openssl curl linux-perf
 bench_build
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
-  -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
-cat "$tmp/cert.pem" "$tmp/key.pem" >"$tmp/haproxy.pem"
+make_tls_cert
 $LOAD_CPU "$BENCH_BIN" backend "$BACKEND_PORT" & pids+=($!)
 FERRY_PORT=$((BASE_PORT + 1))
 NGINX_PORT=$((BASE_PORT + 2))
 $PROXY_CPU "$BENCH_BIN" router "$FERRY_PORT" "$BACKEND_PORT" --threads 1 \
   --tls "$tmp/cert.pem" "$tmp/key.pem" --tls-tickets 2 & pids+=($!)
 ferry_pid=$!
-start_peers "127.0.0.1:$NGINX_PORT ssl" "127.0.0.1:$((BASE_PORT + 3)) ssl crt $tmp/haproxy.pem" \
-  "    ssl_certificate $tmp/cert.pem;
-    ssl_certificate_key $tmp/key.pem;
-    ssl_protocols TLSv1.2 TLSv1.3;"
+start_tls_peers "$NGINX_PORT" $((BASE_PORT + 3))
 for port in "$FERRY_PORT" "$NGINX_PORT"; do wait_http "https://127.0.0.1:$port/" || exit 1; done
 nginx_worker=$(pgrep -P "$nginx_pid" | head -1)
 machine

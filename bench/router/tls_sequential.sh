@@ -24,20 +24,11 @@ HAPROXY_PORT=$((BASE_PORT + 3))
 bench_packages nginx haproxy openssl python3 curl
 bench_build
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
-  -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
-cat "$tmp/cert.pem" "$tmp/key.pem" >"$tmp/haproxy.pem"
+make_tls_cert
 $LOAD_CPU "$BENCH_BIN" backend "$BACKEND_PORT" & pids+=($!)
 $PROXY_CPU "$BENCH_BIN" router "$FERRY_PORT" "$BACKEND_PORT" --threads 1 \
   --tls "$tmp/cert.pem" "$tmp/key.pem" --tls-tickets "$FERRY_TICKETS" & pids+=($!); ferry_pid=$!
-start_peers "127.0.0.1:$NGINX_PORT ssl http2" \
-  "127.0.0.1:$HAPROXY_PORT ssl crt $tmp/haproxy.pem alpn h2,http/1.1" \
-  "    ssl_certificate $tmp/cert.pem;
-    ssl_certificate_key $tmp/key.pem;
-    ssl_protocols TLSv1.2 TLSv1.3;" \
-  "  ssl-default-bind-options ssl-min-ver TLSv1.2" \
-  "  http-request set-header X-Forwarded-Proto https"
+start_tls_peers "$NGINX_PORT" "$HAPROXY_PORT"
 for name in ferry nginx haproxy; do
   port_var="${name^^}_PORT"
   wait_http "https://127.0.0.1:${!port_var}/" || exit 1
