@@ -117,6 +117,27 @@ class Client {
   bool connected_ = false;
 };
 
+// How an operation of the stream ended, set by its completion handler.
+struct Outcome {
+  std::optional<error_code> ec;
+  size_t n = 0;
+  bool done() const { return ec.has_value(); }
+  // A handler for a void(error_code, size_t) operation; the outcome starts over.
+  auto sized() {
+    ec.reset();
+    n = 0;
+    return [this](error_code e, size_t k) {
+      ec = e;
+      n = k;
+    };
+  }
+  // A handler for a void(error_code) operation; the outcome starts over.
+  auto plain() {
+    ec.reset();
+    return [this](error_code e) { ec = e; };
+  }
+};
+
 class TlsStreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -154,6 +175,14 @@ class TlsStreamTest : public ::testing::Test {
       ioc_.restart();
       ioc_.run_for(std::chrono::milliseconds(20));
     }
+  }
+  // Runs what is ready now, without waiting for anything.
+  void poll() {
+    ioc_.restart();
+    ioc_.poll();
+  }
+  void wait_for(const Outcome& o) {
+    run_until([&] { return o.done(); });
   }
   // A client connected and hand-shaken in a thread of its own, and the server's stream.
   std::unique_ptr<TlsStream> handshaken(Client& c) {
@@ -214,7 +243,7 @@ TEST_F(TlsStreamTest, MegabytesBothWaysAtOnceArriveWholeAndInOrder) {
       }
       if (!progress) {
         pollfd p{c.fd(), static_cast<short>(POLLIN | (sent < kSize ? POLLOUT : 0)), 0};
-        poll(&p, 1, 50);
+        ::poll(&p, 1, 50);
       }
     }
   });
@@ -365,53 +394,39 @@ TEST_F(TlsStreamTest, CancelledReadsEndAndTheStreamReadsOnClosedOnesNeverTouchTh
   Client c(client_ctx_, port_);
   auto s = handshaken(c);
   std::array<char, 64> buf;
-  std::optional<error_code> ec;
-  size_t n = 0;
-  s->async_read_some(asio::buffer(buf), [&](error_code e, size_t k) {
-    ec = e;
-    n = k;
-  });
-  ioc_.restart();
-  ioc_.poll();
-  ASSERT_FALSE(ec.has_value()) << "a read completed with nothing sent";
+  Outcome read;
+  s->async_read_some(asio::buffer(buf), read.sized());
+  poll();
+  ASSERT_FALSE(read.done()) << "a read completed with nothing sent";
   error_code ignored;
   s->next_layer().cancel(ignored);
-  run_until([&] { return ec.has_value(); });
-  EXPECT_EQ(ec.value_or(error_code()), asio::error::operation_aborted);
+  wait_for(read);
+  EXPECT_EQ(read.ec.value_or(error_code()), asio::error::operation_aborted);
   // A cancelled read leaves the stream whole: the next one gets the client's bytes.
   ASSERT_TRUE(c.write("after cancel"));
-  ec.reset();
-  s->async_read_some(asio::buffer(buf), [&](error_code e, size_t k) {
-    ec = e;
-    n = k;
-  });
-  run_until([&] { return ec.has_value(); });
-  EXPECT_FALSE(ec.value_or(asio::error::timed_out));
-  EXPECT_EQ(std::string(buf.data(), n), "after cancel");
+  s->async_read_some(asio::buffer(buf), read.sized());
+  wait_for(read);
+  EXPECT_FALSE(read.ec.value_or(asio::error::timed_out));
+  EXPECT_EQ(std::string(buf.data(), read.n), "after cancel");
 
   // Closing the socket ends a pending read...
   Client other(client_ctx_, port_);  // its descriptor made first: the next free one is ours
   ASSERT_TRUE(other.connected());
-  ec.reset();
-  s->async_read_some(asio::buffer(buf), [&](error_code e, size_t k) {
-    ec = e;
-    n = k;
-  });
-  ioc_.restart();
-  ioc_.poll();
+  s->async_read_some(asio::buffer(buf), read.sized());
+  poll();
   const int old_fd = s->next_layer().native_handle();
   s->next_layer().close(ignored);
-  run_until([&] { return ec.has_value(); });
-  EXPECT_EQ(ec.value_or(error_code()), asio::error::operation_aborted);
+  wait_for(read);
+  EXPECT_EQ(read.ec.value_or(error_code()), asio::error::operation_aborted);
   // ...and once the descriptor number belongs to another client's connection, the old
   // stream writes nothing to it.
   Socket other_side(ioc_);
   acceptor_.accept(other_side);
   if (other_side.native_handle() == old_fd) {
-    std::optional<error_code> wec;
-    s->async_write_some(asio::buffer("leak", 4), [&](error_code e, size_t) { wec = e; });
-    run_until([&] { return wec.has_value(); });
-    EXPECT_EQ(wec.value_or(error_code()), asio::error::bad_descriptor);
+    Outcome write;
+    s->async_write_some(asio::buffer("leak", 4), write.sized());
+    wait_for(write);
+    EXPECT_EQ(write.ec.value_or(error_code()), asio::error::bad_descriptor);
     timeval shortly{0, 200'000};
     setsockopt(other.fd(), SOL_SOCKET, SO_RCVTIMEO, &shortly, sizeof shortly);
     char byte;
@@ -445,13 +460,11 @@ TEST_F(TlsStreamTest, ShutdownSendsCloseNotifyAndDropsTheClientsLastBytesUntilIt
   auto s = handshaken(c);
   std::optional<error_code> ec;
   s->async_shutdown([&](error_code e) { ec = e; });
-  ioc_.restart();
-  ioc_.poll();
+  poll();
   EXPECT_FALSE(ec.has_value()) << "the shutdown ended before the client's close_notify";
   EXPECT_TRUE(c.reads_close_notify());
   ASSERT_TRUE(c.write("still talking"));
-  ioc_.restart();
-  ioc_.poll();
+  poll();
   EXPECT_FALSE(ec.has_value());
   c.send_close_notify();
   run_until([&] { return ec.has_value(); });
@@ -474,48 +487,36 @@ TEST_F(TlsStreamTest, AnIdleConnectionGivesBackItsRecordBuffersAndReadsOnAfterwa
   Client c(client_ctx_, port_);
   auto s = handshaken(c);
   std::array<char, 64> buf;
-  std::optional<error_code> ec;
-  size_t n = 0;
-  auto read = [&] {
-    ec.reset();
-    s->async_read_some(asio::buffer(buf), [&](error_code e, size_t k) {
-      ec = e;
-      n = k;
-    });
-  };
+  Outcome read, write;
   ASSERT_TRUE(c.write("one"));
-  read();
-  run_until([&] { return ec.has_value(); });
-  ASSERT_EQ(std::string(buf.data(), n), "one");
-  std::optional<error_code> wec;
-  s->async_write_some(asio::buffer("two", 3), [&](error_code e, size_t) { wec = e; });
-  run_until([&] { return wec.has_value(); });
+  s->async_read_some(asio::buffer(buf), read.sized());
+  wait_for(read);
+  ASSERT_EQ(std::string(buf.data(), read.n), "one");
+  s->async_write_some(asio::buffer("two", 3), write.sized());
+  wait_for(write);
   ASSERT_EQ(c.read_once(), "two");
 
   // Idle, a read waiting: the buffers go, and the connection works on as before.
-  read();
-  ioc_.restart();
-  ioc_.poll();
-  ASSERT_FALSE(ec.has_value());
+  s->async_read_some(asio::buffer(buf), read.sized());
+  poll();
+  ASSERT_FALSE(read.done());
   EXPECT_TRUE(s->release_buffers());
   ASSERT_TRUE(c.write("three"));
-  run_until([&] { return ec.has_value(); });
-  EXPECT_FALSE(ec.value_or(asio::error::timed_out));
-  EXPECT_EQ(std::string(buf.data(), n), "three");
-  wec.reset();
-  s->async_write_some(asio::buffer("four", 4), [&](error_code e, size_t) { wec = e; });
-  run_until([&] { return wec.has_value(); });
+  wait_for(read);
+  EXPECT_FALSE(read.ec.value_or(asio::error::timed_out));
+  EXPECT_EQ(std::string(buf.data(), read.n), "three");
+  s->async_write_some(asio::buffer("four", 4), write.sized());
+  wait_for(write);
   EXPECT_EQ(c.read_once(), "four");
 
   // Half a record in: the read buffer is in use and stays.
-  read();
-  ioc_.restart();
-  ioc_.poll();
+  s->async_read_some(asio::buffer(buf), read.sized());
+  poll();
   SSL_set_mode(c.ssl(), 0);
   std::string record_head("\x17\x03\x03\x00\x40", 5);  // application data, 64 bytes follow
   ASSERT_EQ(::send(c.fd(), record_head.data(), record_head.size(), MSG_NOSIGNAL), 5);
-  run_until([&] { return !s->release_buffers() || ec.has_value(); });
-  EXPECT_FALSE(ec.has_value());
+  run_until([&] { return !s->release_buffers() || read.done(); });
+  EXPECT_FALSE(read.done());
   EXPECT_FALSE(s->release_buffers()) << "a half-read record's buffer was freed";
 }
 
@@ -536,8 +537,7 @@ TEST_F(TlsStreamTest, AHandshakeWaitingForItsClientHelloNeverBlocksTheIoThread) 
   auto s = accept();
   std::optional<error_code> ec;
   s->async_handshake([&](error_code e) { ec = e; });
-  ioc_.restart();
-  ioc_.poll();
+  poll();
   server_returned = true;
   EXPECT_FALSE(ec.has_value()) << "the handshake ended before the client said anything";
   run_until([&] { return ec.has_value(); });
@@ -550,47 +550,34 @@ TEST_F(TlsStreamTest, AHandshakeWaitingForItsClientHelloNeverBlocksTheIoThread) 
 TEST_F(TlsStreamTest, WaitingUntilReadableSeesTheSocketAndWhatOpenSslAlreadyHolds) {
   Client c(client_ctx_, port_);
   auto s = handshaken(c);
-  std::optional<error_code> ec;
-  s->async_wait_readable([&](error_code e) { ec = e; });
-  ioc_.restart();
-  ioc_.poll();
-  EXPECT_FALSE(ec.has_value()) << "readable with nothing sent";
+  Outcome wait, read;
+  s->async_wait_readable(wait.plain());
+  poll();
+  EXPECT_FALSE(wait.done()) << "readable with nothing sent";
   ASSERT_TRUE(c.write("ab"));
-  run_until([&] { return ec.has_value(); });
-  EXPECT_FALSE(ec.value_or(asio::error::timed_out));
+  wait_for(wait);
+  EXPECT_FALSE(wait.ec.value_or(asio::error::timed_out));
 
   // A one-byte read leaves the record's second byte with OpenSSL, not in the socket: the
   // wait ends at once, and the next read gets it.
   std::array<char, 1> one;
-  std::optional<error_code> rec;
-  size_t n = 0;
-  s->async_read_some(asio::buffer(one), [&](error_code e, size_t k) {
-    rec = e;
-    n = k;
-  });
-  run_until([&] { return rec.has_value(); });
-  ASSERT_EQ(std::string(one.data(), n), "a");
-  ec.reset();
-  s->async_wait_readable([&](error_code e) { ec = e; });
-  run_until([&] { return ec.has_value(); });
-  EXPECT_FALSE(ec.value_or(asio::error::timed_out));
-  rec.reset();
-  s->async_read_some(asio::buffer(one), [&](error_code e, size_t k) {
-    rec = e;
-    n = k;
-  });
-  run_until([&] { return rec.has_value(); });
-  EXPECT_EQ(std::string(one.data(), n), "b");
+  s->async_read_some(asio::buffer(one), read.sized());
+  wait_for(read);
+  ASSERT_EQ(std::string(one.data(), read.n), "a");
+  s->async_wait_readable(wait.plain());
+  wait_for(wait);
+  EXPECT_FALSE(wait.ec.value_or(asio::error::timed_out));
+  s->async_read_some(asio::buffer(one), read.sized());
+  wait_for(read);
+  EXPECT_EQ(std::string(one.data(), read.n), "b");
 
   // Cancelled, the wait ends with operation_aborted.
-  ec.reset();
-  s->async_wait_readable([&](error_code e) { ec = e; });
-  ioc_.restart();
-  ioc_.poll();
+  s->async_wait_readable(wait.plain());
+  poll();
   error_code ignored;
   s->next_layer().cancel(ignored);
-  run_until([&] { return ec.has_value(); });
-  EXPECT_EQ(ec.value_or(error_code()), asio::error::operation_aborted);
+  wait_for(wait);
+  EXPECT_EQ(wait.ec.value_or(error_code()), asio::error::operation_aborted);
 }
 
 }  // namespace
